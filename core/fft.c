@@ -1,0 +1,1 @@
+/* opl — fft (to be written). */

@@ -1,0 +1,1 @@
+/* opl — init (to be written). */

@@ -1,0 +1,33 @@
+/* opl — helpers shared by the op files; not part of the public API. */
+#ifndef OPL_INTERNAL_H
+#define OPL_INTERNAL_H
+
+#include <string.h>
+#include "opl.h"
+
+/* Heap memory, 64-byte aligned and zeroed (free with free()). */
+void *opl_aligned_calloc(size_t bytes);
+
+/* Parallelize a loop only when it has enough work (elements) to pay for waking threads. */
+#define OPL_PAR_MIN 32768
+
+
+/* Normalize an axis (negative counts from the end); -1 if out of range. */
+static inline int opl_axis_norm(int axis, int rank) {
+  if (axis < 0) axis += rank;
+  return (axis >= 0 && axis < rank) ? axis : -1;
+}
+
+/* Product of shape[lo..hi). */
+static inline int64_t opl_prod(const int64_t *shape, int lo, int hi) {
+  int64_t p = 1;
+  for (int i = lo; i < hi; i++) p *= shape[i];
+  return p;
+}
+
+/* Accumulate src into dst (n reals). */
+static inline void opl_acc(opl_real *restrict dst, const opl_real *restrict src, int64_t n) {
+  for (int64_t i = 0; i < n; i++) dst[i] += src[i];
+}
+
+#endif

@@ -1,0 +1,1 @@
+/* opl — io (to be written). */

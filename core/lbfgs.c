@@ -1,0 +1,1 @@
+/* opl — lbfgs (to be written). */

@@ -1,0 +1,1 @@
+/* opl — op_conv (to be written). */

@@ -1,0 +1,1 @@
+/* opl — op_linear (to be written). */

@@ -1,0 +1,1 @@
+/* opl — op_norm (to be written). */

@@ -1,0 +1,1 @@
+/* opl — op_reduce (to be written). */

@@ -1,0 +1,1 @@
+/* opl — op_shape (to be written). */

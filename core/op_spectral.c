@@ -1,0 +1,1 @@
+/* opl — op_spectral (to be written). */

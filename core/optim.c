@@ -1,0 +1,1 @@
+/* opl — optim (to be written). */

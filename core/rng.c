@@ -1,0 +1,1 @@
+/* opl — rng (to be written). */

@@ -1,0 +1,564 @@
+/* opl — context (arena + sticky error), tensors and parameter sets.
+ *
+ * The arena is a list of large chunks handed out by bumping a pointer. opl_ctx_reset
+ * rewinds it without returning memory to the system: on this kind of machine a first
+ * touch of a fresh 4 KiB page costs ~30x a pass over warm memory, so a training step must
+ * reuse the pages of the previous one. Chunks ask for transparent huge pages. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#include "opl.h"
+#include "internal.h"
+
+#define ARENA_ALIGN 64
+#define CHUNK_ALIGN (2u << 20)
+#define DEFAULT_CHUNK ((size_t)64 << 20)
+
+typedef struct chunk {
+  char *base;
+  size_t size, used;
+} chunk;
+
+struct opl_ctx {
+  chunk *chunks;
+  int nchunks, capchunks, cur;
+  size_t first_chunk;
+  size_t used, high;
+  int64_t sys_allocs;
+  opl_node **tape;
+  int64_t ntape, captape;
+  int grad_enabled;
+  int status;
+  char msg[512];
+};
+
+/* ------------------------------------------------------------ context */
+
+opl_ctx *opl_ctx_new(size_t arena_bytes) {
+  opl_ctx *c = calloc(1, sizeof *c);
+  if (!c) return NULL;
+  c->first_chunk = arena_bytes ? arena_bytes : DEFAULT_CHUNK;
+  c->grad_enabled = 1;
+  c->sys_allocs = 1;
+  return c;
+}
+
+void opl_ctx_free(opl_ctx **pc) {
+  if (!pc || !*pc) return;
+  opl_ctx *c = *pc;
+  for (int i = 0; i < c->nchunks; i++) free(c->chunks[i].base);
+  free(c->chunks);
+  free(c->tape);
+  free(c);
+  *pc = NULL;
+}
+
+void opl_ctx_reset(opl_ctx *c) {
+  for (int i = 0; i < c->nchunks; i++) c->chunks[i].used = 0;
+  c->cur = 0;
+  c->used = 0;
+  c->ntape = 0;
+}
+
+int opl_ctx_set_grad_enabled(opl_ctx *c, int enabled) {
+  int old = c->grad_enabled;
+  c->grad_enabled = enabled != 0;
+  return old;
+}
+int opl_ctx_grad_enabled(const opl_ctx *c) { return c->grad_enabled; }
+
+int opl_ctx_status(const opl_ctx *c) { return c->status; }
+const char *opl_ctx_errmsg(const opl_ctx *c) { return c->msg; }
+
+int opl_ctx_error(opl_ctx *c, int status, const char *fmt, ...) {
+  if (c->status == OPL_OK && status != OPL_OK) {
+    va_list ap;
+    va_start(ap, fmt);
+    c->status = status;
+    vsnprintf(c->msg, sizeof c->msg, fmt, ap);
+    va_end(ap);
+  }
+  return status;
+}
+
+void opl_ctx_clear_error(opl_ctx *c) {
+  c->status = OPL_OK;
+  c->msg[0] = 0;
+}
+
+int opl_ctx_take_error(const opl_ctx *c, opl_err *err) {
+  if (err) {
+    err->status = c->status;
+    snprintf(err->msg, sizeof err->msg, "%s", c->msg);
+  }
+  return c->status;
+}
+
+void opl_ctx_get_stats(const opl_ctx *c, opl_ctx_stats *s) {
+  size_t cap = 0;
+  for (int i = 0; i < c->nchunks; i++) cap += c->chunks[i].size;
+  s->arena_used = c->used;
+  s->arena_high = c->high;
+  s->arena_capacity = cap;
+  s->sys_allocs = c->sys_allocs;
+  s->tape_nodes = c->ntape;
+}
+
+/* ------------------------------------------------------------ arena */
+
+static int arena_new_chunk(opl_ctx *c, size_t need) {
+  if (c->nchunks == c->capchunks) {
+    int cap = c->capchunks ? 2 * c->capchunks : 8;
+    chunk *nc = realloc(c->chunks, (size_t)cap * sizeof *nc);
+    c->sys_allocs++;
+    if (!nc) return 0;
+    c->chunks = nc;
+    c->capchunks = cap;
+  }
+  size_t size = c->nchunks ? c->chunks[c->nchunks - 1].size * 2 : c->first_chunk;
+  if (size < need) size = need;
+  size = (size + CHUNK_ALIGN - 1) / CHUNK_ALIGN * CHUNK_ALIGN;
+  void *p = NULL;
+  c->sys_allocs++;
+  if (posix_memalign(&p, CHUNK_ALIGN, size) != 0) return 0;
+#ifdef MADV_HUGEPAGE
+  madvise(p, size, MADV_HUGEPAGE);
+#endif
+  c->chunks[c->nchunks].base = p;
+  c->chunks[c->nchunks].size = size;
+  c->chunks[c->nchunks].used = 0;
+  c->nchunks++;
+  return 1;
+}
+
+void *opl_arena_alloc(opl_ctx *c, size_t bytes) {
+  size_t need = (bytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
+  if (need == 0) need = ARENA_ALIGN;
+  for (;;) {
+    if (c->cur < c->nchunks) {
+      chunk *k = &c->chunks[c->cur];
+      if (k->size - k->used >= need) {
+        void *p = k->base + k->used;
+        k->used += need;
+        c->used += need;
+        if (c->used > c->high) c->high = c->used;
+        return p;
+      }
+      /* Skip to a later chunk that was already allocated, if any fits. */
+      if (c->cur + 1 < c->nchunks) {
+        c->cur++;
+        continue;
+      }
+    }
+    if (!arena_new_chunk(c, need)) {
+      opl_ctx_error(c, OPL_ERR_NOMEM, "arena: out of memory allocating %zu bytes", bytes);
+      return NULL;
+    }
+    c->cur = c->nchunks - 1;
+  }
+}
+
+void *opl_arena_calloc(opl_ctx *c, size_t bytes) {
+  void *p = opl_arena_alloc(c, bytes);
+  if (p) memset(p, 0, bytes);
+  return p;
+}
+
+/* ------------------------------------------------------------ shapes */
+
+char *opl_shape_str(char *buf, int rank, const int64_t *shape) {
+  int n = snprintf(buf, 96, "(");
+  for (int i = 0; i < rank && n < 90; i++)
+    n += snprintf(buf + n, 96 - n, i ? ", %lld" : "%lld", (long long)shape[i]);
+  snprintf(buf + n, 96 - n, ")");
+  return buf;
+}
+
+int opl_shape_eq(int ra, const int64_t *a, int rb, const int64_t *b) {
+  if (ra != rb) return 0;
+  for (int i = 0; i < ra; i++)
+    if (a[i] != b[i]) return 0;
+  return 1;
+}
+
+/* 0 and a message in msg if the shape is invalid; numel in *numel otherwise. */
+static int shape_ok(int rank, const int64_t *shape, int64_t *numel, char *msg, size_t len) {
+  if (rank < 0 || rank > OPL_MAX_RANK) {
+    snprintf(msg, len, "rank %d outside [0, %d]", rank, OPL_MAX_RANK);
+    return 0;
+  }
+  int64_t n = 1;
+  for (int i = 0; i < rank; i++) {
+    if (shape[i] <= 0) {
+      char b[96];
+      snprintf(msg, len, "shape %s has a non-positive extent on axis %d",
+               opl_shape_str(b, rank, shape), i);
+      return 0;
+    }
+    if (n > INT64_MAX / 4 / shape[i]) {
+      snprintf(msg, len, "shape too large");
+      return 0;
+    }
+    n *= shape[i];
+  }
+  *numel = n;
+  return 1;
+}
+
+/* ------------------------------------------------------------ arena tensors */
+
+opl_tensor *opl_new_flags(opl_ctx *c, int rank, const int64_t *shape, int flags) {
+  if (c->status) return NULL;
+  int64_t numel;
+  char msg[256];
+  if (!shape_ok(rank, shape, &numel, msg, sizeof msg)) {
+    opl_ctx_error(c, OPL_ERR_SHAPE, "new tensor: %s", msg);
+    return NULL;
+  }
+  opl_tensor *t = opl_arena_alloc(c, sizeof *t);
+  if (!t) return NULL;
+  memset(t, 0, sizeof *t);
+  t->rank = rank;
+  for (int i = 0; i < rank; i++) t->shape[i] = shape[i];
+  t->numel = numel;
+  t->flags = OPL_T_ARENA | (flags & OPL_T_COMPLEX);
+  t->data = opl_arena_alloc(c, (size_t)opl_nreal(t) * sizeof(opl_real));
+  if (!t->data) return NULL;
+  return t;
+}
+
+opl_tensor *opl_new(opl_ctx *c, int rank, const int64_t *shape) {
+  return opl_new_flags(c, rank, shape, 0);
+}
+
+opl_tensor *opl_zeros(opl_ctx *c, int rank, const int64_t *shape) {
+  opl_tensor *t = opl_new(c, rank, shape);
+  if (t) memset(t->data, 0, (size_t)opl_nreal(t) * sizeof(opl_real));
+  return t;
+}
+
+opl_tensor *opl_full(opl_ctx *c, int rank, const int64_t *shape, double value) {
+  opl_tensor *t = opl_new(c, rank, shape);
+  if (t)
+    for (int64_t i = 0; i < t->numel; i++) t->data[i] = (opl_real)value;
+  return t;
+}
+
+opl_tensor *opl_new_like(opl_ctx *c, const opl_tensor *t) {
+  if (!t) return NULL;
+  return opl_new_flags(c, t->rank, t->shape, t->flags & OPL_T_COMPLEX);
+}
+
+opl_tensor *opl_zeros_like(opl_ctx *c, const opl_tensor *t) {
+  opl_tensor *o = opl_new_like(c, t);
+  if (o) memset(o->data, 0, (size_t)opl_nreal(o) * sizeof(opl_real));
+  return o;
+}
+
+opl_tensor *opl_view(opl_ctx *c, opl_tensor *t, int rank, const int64_t *shape) {
+  if (c->status || !t) return NULL;
+  int64_t numel;
+  char msg[256], b1[96], b2[96];
+  if (!shape_ok(rank, shape, &numel, msg, sizeof msg)) {
+    opl_ctx_error(c, OPL_ERR_SHAPE, "view: %s", msg);
+    return NULL;
+  }
+  if (numel != t->numel) {
+    opl_ctx_error(c, OPL_ERR_SHAPE, "view: cannot view %s as %s (different number of elements)",
+                  opl_shape_str(b1, t->rank, t->shape), opl_shape_str(b2, rank, shape));
+    return NULL;
+  }
+  opl_tensor *v = opl_arena_alloc(c, sizeof *v);
+  if (!v) return NULL;
+  *v = *t;
+  v->rank = rank;
+  for (int i = 0; i < OPL_MAX_RANK; i++) v->shape[i] = i < rank ? shape[i] : 0;
+  v->flags = OPL_T_ARENA | (t->flags & OPL_T_COMPLEX);
+  v->grad = NULL;
+  v->node = NULL;
+  return v;
+}
+
+void opl_set_requires_grad(opl_tensor *t) {
+  if (t) t->flags |= OPL_T_REQGRAD;
+}
+
+int opl_check_input(opl_ctx *c, const char *op, const char *what, const opl_tensor *t,
+                    int rank, int allow_complex) {
+  if (c->status) return 0;
+  if (!t) {
+    opl_ctx_error(c, OPL_ERR_ARG, "%s: %s is NULL", op, what);
+    return 0;
+  }
+  char b[96];
+  if (!allow_complex && opl_is_complex(t)) {
+    opl_ctx_error(c, OPL_ERR_ARG, "%s: %s %s must be real, got a complex tensor", op, what,
+                  opl_shape_str(b, t->rank, t->shape));
+    return 0;
+  }
+  if (rank >= 0 && t->rank != rank) {
+    opl_ctx_error(c, OPL_ERR_SHAPE, "%s: %s must have rank %d, got shape %s", op, what, rank,
+                  opl_shape_str(b, t->rank, t->shape));
+    return 0;
+  }
+  return 1;
+}
+
+/* ------------------------------------------------------------ heap tensors */
+
+opl_tensor *opl_tensor_alloc(int rank, const int64_t *shape, int flags, opl_err *err) {
+  int64_t numel;
+  char msg[256];
+  if (!shape_ok(rank, shape, &numel, msg, sizeof msg)) {
+    opl_err_set(err, OPL_ERR_SHAPE, "tensor: %s", msg);
+    return NULL;
+  }
+  opl_tensor *t = calloc(1, sizeof *t);
+  if (!t) goto oom;
+  t->rank = rank;
+  for (int i = 0; i < rank; i++) t->shape[i] = shape[i];
+  t->numel = numel;
+  t->flags = OPL_T_OWNED | (flags & (OPL_T_COMPLEX | OPL_T_REQGRAD | OPL_T_PARAM));
+  size_t bytes = (size_t)opl_nreal(t) * sizeof(opl_real);
+  t->data = opl_aligned_calloc(bytes);
+  if (!t->data) goto oom;
+  if (t->flags & OPL_T_REQGRAD) {
+    t->grad = opl_aligned_calloc(bytes);
+    if (!t->grad) goto oom;
+  }
+  return t;
+oom:
+  opl_tensor_free(&t);
+  opl_err_set(err, OPL_ERR_NOMEM, "tensor: out of memory for %lld elements", (long long)numel);
+  return NULL;
+}
+
+void opl_tensor_free(opl_tensor **pt) {
+  if (!pt || !*pt) return;
+  opl_tensor *t = *pt;
+  OPL_ASSERT(!(t->flags & OPL_T_ARENA), "opl_tensor_free on an arena tensor");
+  free(t->data);
+  free(t->grad);
+  free(t);
+  *pt = NULL;
+}
+
+void opl_tensor_zero_grad(opl_tensor *t) {
+  if (t && t->grad) memset(t->grad, 0, (size_t)opl_nreal(t) * sizeof(opl_real));
+}
+
+void *opl_aligned_calloc(size_t bytes) {
+  void *p = NULL;
+  if (bytes == 0) bytes = ARENA_ALIGN;
+  if (posix_memalign(&p, ARENA_ALIGN, bytes) != 0) return NULL;
+  memset(p, 0, bytes);
+  return p;
+}
+
+/* ------------------------------------------------------------ parameters */
+
+void opl_params_init(opl_params *p) { memset(p, 0, sizeof *p); }
+
+void opl_params_free(opl_params *p) {
+  for (int i = 0; i < p->n; i++) opl_tensor_free(&p->t[i]);
+  free(p->t);
+  memset(p, 0, sizeof *p);
+}
+
+opl_tensor *opl_params_add(opl_params *p, const char *name, int rank, const int64_t *shape,
+                           int flags, opl_err *err) {
+  if (!name || !*name || strlen(name) >= sizeof(((opl_tensor *)0)->name)) {
+    opl_err_set(err, OPL_ERR_ARG, "parameter name must have 1..63 characters");
+    return NULL;
+  }
+  if (opl_params_find(p, name)) {
+    opl_err_set(err, OPL_ERR_ARG, "parameter '%s' added twice", name);
+    return NULL;
+  }
+  if (p->n == p->cap) {
+    int cap = p->cap ? 2 * p->cap : 16;
+    opl_tensor **nt = realloc(p->t, (size_t)cap * sizeof *nt);
+    if (!nt) {
+      opl_err_set(err, OPL_ERR_NOMEM, "parameters: out of memory");
+      return NULL;
+    }
+    p->t = nt;
+    p->cap = cap;
+  }
+  opl_tensor *t = opl_tensor_alloc(rank, shape, (flags & OPL_T_COMPLEX) | OPL_T_REQGRAD | OPL_T_PARAM, err);
+  if (!t) return NULL;
+  snprintf(t->name, sizeof t->name, "%s", name);
+  p->t[p->n++] = t;
+  return t;
+}
+
+opl_tensor *opl_params_find(const opl_params *p, const char *name) {
+  for (int i = 0; i < p->n; i++)
+    if (strcmp(p->t[i]->name, name) == 0) return p->t[i];
+  return NULL;
+}
+
+int64_t opl_params_count(const opl_params *p) {
+  int64_t n = 0;
+  for (int i = 0; i < p->n; i++) n += opl_nreal(p->t[i]);
+  return n;
+}
+
+void opl_params_zero_grad(opl_params *p) {
+  for (int i = 0; i < p->n; i++) opl_tensor_zero_grad(p->t[i]);
+}
+
+double opl_params_grad_norm(const opl_params *p) {
+  double s = 0;
+  for (int i = 0; i < p->n; i++) {
+    const opl_tensor *t = p->t[i];
+    int64_t n = opl_nreal(t);
+    for (int64_t j = 0; j < n; j++) s += (double)t->grad[j] * t->grad[j];
+  }
+  return sqrt(s);
+}
+
+double opl_params_clip_grad_norm(opl_params *p, double max_norm) {
+  double norm = opl_params_grad_norm(p);
+  if (norm > max_norm && norm > 0) {
+    double scale = max_norm / (norm + 1e-6);
+    for (int i = 0; i < p->n; i++) {
+      opl_tensor *t = p->t[i];
+      int64_t n = opl_nreal(t);
+      for (int64_t j = 0; j < n; j++) t->grad[j] = (opl_real)(t->grad[j] * scale);
+    }
+  }
+  return norm;
+}
+
+static int check_finite(const opl_params *p, int grad, opl_err *err) {
+  for (int i = 0; i < p->n; i++) {
+    const opl_tensor *t = p->t[i];
+    const opl_real *a = grad ? t->grad : t->data;
+    int64_t n = opl_nreal(t);
+    for (int64_t j = 0; j < n; j++)
+      if (!isfinite(a[j]))
+        return opl_err_set(err, OPL_ERR_NONFINITE, "%s of parameter '%s' has %s at index %lld",
+                           grad ? "gradient" : "value", t->name, isnan(a[j]) ? "NaN" : "Inf",
+                           (long long)j);
+  }
+  return OPL_OK;
+}
+
+int opl_params_check_finite_grad(const opl_params *p, opl_err *err) { return check_finite(p, 1, err); }
+int opl_params_check_finite(const opl_params *p, opl_err *err) { return check_finite(p, 0, err); }
+
+/* ------------------------------------------------------------ tape */
+
+opl_node *opl_record(opl_ctx *c, const char *op, opl_backward_fn backward, opl_tensor *out,
+                     int nin, opl_tensor *const *in) {
+  OPL_ASSERT(nin >= 0 && nin <= OPL_MAX_INPUTS, "op %s has %d inputs", op, nin);
+  if (c->status || !out || !c->grad_enabled) return NULL;
+  int need = 0;
+  for (int i = 0; i < nin; i++)
+    if (in[i] && opl_requires_grad(in[i])) need = 1;
+  if (!need) return NULL;
+  if (c->ntape == c->captape) {
+    int64_t cap = c->captape ? 2 * c->captape : 1024;
+    opl_node **nt = realloc(c->tape, (size_t)cap * sizeof *nt);
+    c->sys_allocs++;
+    if (!nt) {
+      opl_ctx_error(c, OPL_ERR_NOMEM, "tape: out of memory");
+      return NULL;
+    }
+    c->tape = nt;
+    c->captape = cap;
+  }
+  opl_node *nd = opl_arena_alloc(c, sizeof *nd);
+  if (!nd) return NULL;
+  memset(nd, 0, sizeof *nd);
+  nd->backward = backward;
+  nd->op = op;
+  nd->ctx = c;
+  nd->out = out;
+  nd->nin = nin;
+  for (int i = 0; i < nin; i++) nd->in[i] = in[i];
+  out->node = nd;
+  out->flags |= OPL_T_REQGRAD;
+  c->tape[c->ntape++] = nd;
+  return nd;
+}
+
+opl_real *opl_grad_of(opl_ctx *c, opl_tensor *t) {
+  if (!t || !opl_requires_grad(t)) return NULL;
+  if (!t->grad) {
+    OPL_ASSERT(t->flags & OPL_T_ARENA, "tensor '%s' requires grad but has no gradient buffer",
+               t->name);
+    t->grad = opl_arena_calloc(c, (size_t)opl_nreal(t) * sizeof(opl_real));
+  }
+  return t->grad;
+}
+
+opl_real *opl_node_grad(opl_node *nd, int i) {
+  OPL_ASSERT(i >= 0 && i < nd->nin, "op %s: input %d of %d", nd->op, i, nd->nin);
+  return opl_grad_of(nd->ctx, nd->in[i]);
+}
+
+static int run_backward(opl_ctx *c) {
+  for (int64_t k = c->ntape - 1; k >= 0; k--) {
+    opl_node *nd = c->tape[k];
+    if (!nd->out->grad) continue; /* nothing flows through this node */
+    nd->backward(nd);
+    if (c->status) return c->status;
+  }
+  return c->status;
+}
+
+int opl_backward(opl_ctx *c, opl_tensor *loss) {
+  if (c->status) return c->status;
+  if (!loss) return opl_ctx_error(c, OPL_ERR_ARG, "backward: loss is NULL");
+  if (loss->numel != 1 || opl_is_complex(loss)) {
+    char b[96];
+    return opl_ctx_error(c, OPL_ERR_SHAPE, "backward: loss must be a real scalar, got shape %s",
+                         opl_shape_str(b, loss->rank, loss->shape));
+  }
+  if (!opl_requires_grad(loss))
+    return opl_ctx_error(c, OPL_ERR_STATE,
+                         "backward: loss does not depend on anything that requires a gradient");
+  opl_real *g = opl_grad_of(c, loss);
+  if (!g) return c->status;
+  g[0] += 1;
+  return run_backward(c);
+}
+
+int opl_backward_seed(opl_ctx *c, opl_tensor *out, const opl_real *seed) {
+  if (c->status) return c->status;
+  if (!out || !seed) return opl_ctx_error(c, OPL_ERR_ARG, "backward: output or seed is NULL");
+  if (!opl_requires_grad(out))
+    return opl_ctx_error(c, OPL_ERR_STATE,
+                         "backward: output does not depend on anything that requires a gradient");
+  opl_real *g = opl_grad_of(c, out);
+  if (!g) return c->status;
+  int64_t n = opl_nreal(out);
+  for (int64_t i = 0; i < n; i++) g[i] += seed[i];
+  return run_backward(c);
+}
+
+/* ------------------------------------------------------------ threads */
+
+void opl_set_num_threads(int n) {
+#ifdef _OPENMP
+  if (n > 0) omp_set_num_threads(n);
+#else
+  (void)n;
+#endif
+}
+
+int opl_get_num_threads(void) {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}

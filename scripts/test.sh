@@ -1,0 +1,19 @@
+#!/bin/sh
+# Install, build and test opl in three configurations (release single precision, double precision
+# for gradient checks, AddressSanitizer + UndefinedBehaviorSanitizer), then print one line
+# "N passed, N failed" counted over every test case of every configuration.
+set -e
+cd "$(dirname "$0")/.."
+sh scripts/setup.sh
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
+configs="${OPL_TEST_CONFIGS:-release double asan}"
+status=0
+for cfg in $configs; do
+  echo "== $cfg: build"
+  sh scripts/build.sh "$cfg"
+  echo "== $cfg: test"
+  meson test -C "build/$cfg" --print-errorlogs --no-rebuild -q || status=1
+done
+python3 scripts/count_tap.py $(for cfg in $configs; do echo "build/$cfg/meson-logs/testlog.json"; done) || status=1
+exit $status
