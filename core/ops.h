@@ -121,6 +121,8 @@ opl_tensor *opl_conv(opl_ctx *c, opl_tensor *x, opl_tensor *w, opl_tensor *b,
  * S' = (S - 1) stride - 2 pad + dil (K - 1) + output_padding + 1. */
 opl_tensor *opl_conv_transpose(opl_ctx *c, opl_tensor *x, opl_tensor *w, opl_tensor *b,
                                const opl_conv_opts *opts);
+/* ================================================================ op_resample.c */
+
 /* Average pooling over the trailing d = rank(x) - 2 axes, no padding: kernel[d], stride[d]
  * (0: = kernel). */
 opl_tensor *opl_avgpool(opl_ctx *c, opl_tensor *x, const int *kernel, const int *stride);

@@ -1,0 +1,1 @@
+/* opl — op_resample (to be written). */
