@@ -1,0 +1,160 @@
+/* Context, arena, tape and parameter sets: lifetimes, accumulation, statistics, errors. */
+#include <math.h>
+#include <string.h>
+#include "../gradcheck.h"
+#include "../tap.h"
+
+static void test_status_table(void) {
+  ok(strcmp(opl_status_name(OPL_ERR_SHAPE), "ERR_SHAPE") == 0, "status name from the table");
+  ok(strcmp(opl_status_desc(OPL_OK), "ok") == 0, "status description");
+  ok(strcmp(opl_status_name(12345), "UNKNOWN") == 0, "unknown status code");
+  opl_err e;
+  ok(opl_err_set(&e, OPL_ERR_IO, "file %s", "x.h5") == OPL_ERR_IO && strcmp(e.msg, "file x.h5") == 0,
+     "opl_err_set formats the message");
+  ok(opl_err_set(NULL, OPL_ERR_IO, "dropped") == OPL_ERR_IO, "opl_err_set accepts NULL");
+}
+
+static void test_arena(void) {
+  opl_ctx *c = opl_ctx_new(1 << 20);
+  opl_ctx_stats s0, s1, s2;
+  char *p = opl_arena_alloc(c, 100);
+  char *q = opl_arena_alloc(c, 3);
+  ok(p && q && ((uintptr_t)p % 64) == 0 && ((uintptr_t)q % 64) == 0, "arena blocks are 64-byte aligned");
+  ok(q >= p + 100, "arena blocks do not overlap");
+  /* Grow past the first chunk, then reset: the same memory comes back, no new system memory. */
+  for (int i = 0; i < 8; i++) ok(opl_arena_alloc(c, 300 << 10) != NULL, "grow %d", i);
+  opl_ctx_get_stats(c, &s0);
+  ok(s0.arena_capacity >= s0.arena_used && s0.arena_used >= 8 * (300 << 10), "stats: used %zu capacity %zu",
+     s0.arena_used, s0.arena_capacity);
+  for (int step = 0; step < 3; step++) {
+    opl_ctx_reset(c);
+    char *r = opl_arena_alloc(c, 100);
+    ok(r == p, "after reset %d the arena hands out the same memory", step);
+    opl_arena_alloc(c, 3);
+    for (int i = 0; i < 8; i++) opl_arena_alloc(c, 300 << 10);
+  }
+  opl_ctx_get_stats(c, &s1);
+  ok(s1.sys_allocs == s0.sys_allocs, "steady state: no system allocation (%lld vs %lld)",
+     (long long)s1.sys_allocs, (long long)s0.sys_allocs);
+  ok(s1.arena_capacity == s0.arena_capacity, "capacity unchanged over repeated steps");
+  opl_ctx_reset(c);
+  opl_ctx_get_stats(c, &s2);
+  ok(s2.arena_used == 0 && s2.arena_high >= s0.arena_used, "reset clears use, keeps high-water mark");
+  /* A huge request fails cleanly with a sticky error. */
+  void *big = opl_arena_alloc(c, (size_t)1 << 62);
+  ok(big == NULL && opl_ctx_status(c) == OPL_ERR_NOMEM, "impossible allocation: OPL_ERR_NOMEM: %s",
+     opl_ctx_errmsg(c));
+  opl_ctx_free(&c);
+  ok(c == NULL, "free sets the pointer to NULL");
+  opl_ctx_free(&c); /* accepted */
+}
+
+static void test_tensors(void) {
+  opl_ctx *c = opl_ctx_new(0);
+  opl_tensor *t = opl_zeros(c, OPL_DIMS(2, 3, 4));
+  ok(t && t->rank == 3 && t->numel == 24 && t->data[23] == 0, "zeros (2,3,4)");
+  opl_tensor *f = opl_full(c, OPL_DIMS(5), 2.5);
+  ok(f && f->data[4] == (opl_real)2.5, "full");
+  opl_tensor *z = opl_new_flags(c, OPL_DIMS(4, 3), OPL_T_COMPLEX);
+  ok(z && opl_nreal(z) == 24 && opl_is_complex(z), "complex tensor stores 2 reals per element");
+  opl_tensor *v = opl_view(c, t, OPL_DIMS(6, 4));
+  ok(v && v->data == t->data && v->shape[0] == 6, "view shares data");
+  ok(opl_view(c, t, OPL_DIMS(5, 5)) == NULL && opl_ctx_status(c) == OPL_ERR_SHAPE, "view of a different numel");
+  ok(strstr(opl_ctx_errmsg(c), "(2, 3, 4)") && strstr(opl_ctx_errmsg(c), "(5, 5)"), "message names both shapes");
+  opl_ctx_clear_error(c);
+  ok(opl_new(c, OPL_DIMS(3, 0)) == NULL && opl_ctx_status(c) == OPL_ERR_SHAPE, "zero extent rejected");
+  opl_ctx_clear_error(c);
+  int64_t six[6] = {1, 1, 1, 1, 1, 1};
+  ok(opl_new(c, 6, six) == NULL && opl_ctx_status(c) == OPL_ERR_SHAPE, "rank 6 rejected: %s", opl_ctx_errmsg(c));
+  opl_ctx_free(&c);
+
+  opl_err err;
+  opl_tensor *h = opl_tensor_alloc(OPL_DIMS(3, 3), OPL_T_REQGRAD, &err);
+  ok(h && h->grad && h->data[8] == 0 && h->grad[8] == 0, "heap tensor with zeroed grad");
+  opl_tensor_free(&h);
+  ok(h == NULL, "heap tensor freed");
+  ok(opl_tensor_alloc(OPL_DIMS(-1), 0, &err) == NULL && err.status == OPL_ERR_SHAPE, "heap tensor bad shape: %s", err.msg);
+}
+
+/* y = sum((a*b + a)^2): da = 2 s (b + 1), db = 2 s a; checks tape walk, fan-out accumulation,
+ * grad-disabled mode and accumulation across two backward passes. */
+static void test_tape(void) {
+  opl_ctx *c = opl_ctx_new(0);
+  opl_err err;
+  opl_tensor *a = opl_tensor_alloc(OPL_DIMS(4), OPL_T_REQGRAD, &err);
+  opl_tensor *b = opl_tensor_alloc(OPL_DIMS(4), 0, &err);
+  for (int i = 0; i < 4; i++) a->data[i] = (opl_real)(0.5 * i - 1), b->data[i] = (opl_real)(1 + 0.25 * i);
+  for (int pass = 1; pass <= 2; pass++) {
+    opl_ctx_reset(c);
+    opl_tensor *s = opl_add(c, opl_mul(c, a, b), a);
+    opl_tensor *y = opl_mul(c, s, s);
+    /* sum via a seed of ones */
+    opl_real ones[4] = {1, 1, 1, 1};
+    ok(opl_backward_seed(c, y, ones) == OPL_OK, "backward pass %d", pass);
+    double got[4], want[4];
+    for (int i = 0; i < 4; i++) {
+      double sv = a->data[i] * b->data[i] + a->data[i];
+      got[i] = a->grad[i];
+      want[i] = pass * 2 * sv * (b->data[i] + 1);
+    }
+    arrays_close(4, got, want, 1e-6, 1e-6, "gradient after %d pass(es) accumulates", pass);
+    ok(b->grad == NULL, "no gradient for an input that does not require one");
+  }
+  opl_tensor_zero_grad(a);
+  ok(a->grad[0] == 0 && a->grad[3] == 0, "zero_grad");
+  /* No recording when disabled. */
+  opl_ctx_reset(c);
+  int old = opl_ctx_set_grad_enabled(c, 0);
+  opl_tensor *y = opl_mul(c, a, a);
+  opl_ctx_stats st;
+  opl_ctx_get_stats(c, &st);
+  ok(old == 1 && st.tape_nodes == 0 && !opl_requires_grad(y), "no tape nodes with recording disabled");
+  opl_ctx_set_grad_enabled(c, 1);
+  /* A loss that does not depend on a parameter. */
+  opl_tensor *k = opl_full(c, OPL_DIMS(1), 3);
+  ok(opl_backward(c, k) == OPL_ERR_STATE, "backward of a constant is an error: %s", opl_ctx_errmsg(c));
+  opl_ctx_clear_error(c);
+  opl_tensor *nonscalar = opl_mul(c, a, a);
+  ok(opl_backward(c, nonscalar) == OPL_ERR_SHAPE, "backward of a non-scalar loss: %s", opl_ctx_errmsg(c));
+  opl_tensor_free(&a);
+  opl_tensor_free(&b);
+  opl_ctx_free(&c);
+}
+
+static void test_params(void) {
+  opl_params p;
+  opl_params_init(&p);
+  opl_err err;
+  opl_tensor *w = opl_params_add(&p, "w", OPL_DIMS(3, 4), 0, &err);
+  opl_tensor *z = opl_params_add(&p, "spec", OPL_DIMS(2, 2), OPL_T_COMPLEX, &err);
+  ok(w && z && opl_params_count(&p) == 12 + 8, "count: complex counts 2 per element");
+  ok(opl_params_add(&p, "w", OPL_DIMS(1), 0, &err) == NULL && err.status == OPL_ERR_ARG, "duplicate name: %s", err.msg);
+  ok(opl_params_find(&p, "spec") == z && opl_params_find(&p, "nope") == NULL, "find by name");
+  for (int i = 0; i < 12; i++) w->grad[i] = 3;
+  for (int i = 0; i < 8; i++) z->grad[i] = 4;
+  double n0 = sqrt(12 * 9.0 + 8 * 16.0);
+  is_close(opl_params_grad_norm(&p), n0, 1e-12, 0, "global grad norm");
+  double before = opl_params_clip_grad_norm(&p, 1.0);
+  is_close(before, n0, 1e-12, 0, "clip returns the norm before clipping");
+  is_close(opl_params_grad_norm(&p), 1.0, 1e-5, 0, "clipped to max norm 1");
+  ok(opl_params_check_finite_grad(&p, &err) == OPL_OK, "finite gradients pass");
+  z->grad[5] = (opl_real)NAN;
+  ok(opl_params_check_finite_grad(&p, &err) == OPL_ERR_NONFINITE && strstr(err.msg, "spec"),
+     "NaN gradient found and named: %s", err.msg);
+  w->data[2] = (opl_real)INFINITY;
+  ok(opl_params_check_finite(&p, &err) == OPL_ERR_NONFINITE && strstr(err.msg, "'w'"), "Inf value named: %s", err.msg);
+  opl_params_zero_grad(&p);
+  ok(z->grad[5] == 0, "zero_grad over the set");
+  opl_params_free(&p);
+  ok(p.n == 0 && p.t == NULL, "set freed");
+}
+
+int main(void) {
+  tap_begin();
+  test_status_table();
+  test_arena();
+  test_tensors();
+  test_tape();
+  test_params();
+  return tap_end();
+}
