@@ -1,1 +1,582 @@
-/* opl — op_conv (to be written). */
+/* opl — convolutions: opl_conv (PyTorch ConvNd, cross-correlation, with zeros / circular /
+ * replicate padding) and opl_conv_transpose (PyTorch ConvTransposeNd), 1-D, 2-D and 3-D.
+ *
+ * Both ops are built on one linear map A (a convolution) between a "u side" (its input:
+ * Cu channels of extents I) and a "v side" (its output: Cv channels of extents O), with a
+ * weight w (Cv, Cu/G, *K):
+ *
+ *     v[n, g Cvg + p, o] = sum_{q, k} w[g Cvg + p, q, k] u[n, g Cug + q, idx(o, k)],
+ *     idx_a(o, k) = o stride_a - pad_a + k dil_a   (per spatial axis a),
+ *
+ * where an out-of-range idx reads a zero (zeros mode), wraps (circular) or clamps
+ * (replicate): "pad first, then a valid convolution", evaluated without building the padded
+ * copy. A is computed by lowering to matrix products (Chellapilla, Puri and Simard,
+ * "High Performance Convolutional Neural Networks for Document Processing", 2006):
+ *
+ *     col = im2col(u_n)        (Cu K, O)   one row per (input channel, kernel tap)
+ *     v_n,g = W_g col_g        GEMM        (A u)
+ *     u_n += col2im(W^T v_n)   GEMM + scatter-add, the adjoint A^T
+ *     gW_g += gv_n,g col_g^T   GEMM        (the weight gradient)
+ *
+ * opl_conv:           y = A x (+ b);   backward: gx += A^T gy, gW += gy im2col(x)^T.
+ * opl_conv_transpose: y = A^T x (+ b) (the adjoint of a convolution with respect to its
+ *                     input, Dumoulin and Visin, "A guide to convolution arithmetic for deep
+ *                     learning", 2016); backward: gx += A gy, gW += x im2col(gy)^T.
+ *
+ * Threads: when the batch has at least two samples and there is enough work, samples are
+ * spread over OpenMP threads, each with its own im2col buffer (and its own weight-gradient
+ * partial, summed afterwards in thread order, so results are deterministic for a given
+ * thread count); the GEMMs inside that region are intentionally single-threaded (OpenBLAS's
+ * OpenMP build runs one thread inside a parallel region). Otherwise samples run in sequence,
+ * im2col/col2im are parallel over rows and OpenBLAS threads each GEMM. */
+#include <limits.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#include "ops.h"
+#include "internal.h"
+
+/* ------------------------------------------------------------ geometry */
+
+/* The map A of the header comment. Spatial axes are padded to 3 (extent 1, kernel 1,
+ * stride 1, no padding) so one kernel serves 1-D, 2-D and 3-D. */
+typedef struct conv_geom {
+  int64_t N;                 /* batch */
+  int64_t cu, cv, groups;    /* u-side channels, v-side channels, groups */
+  int64_t cug, cvg;          /* cu / groups, cv / groups */
+  int64_t ue[3], ve[3], ke[3]; /* u extents, v extents, kernel extents */
+  int64_t ivol, ovol, kvol;  /* products of the above */
+  int64_t rows;              /* cu * kvol: rows of the im2col matrix */
+  int pointwise;             /* kvol == 1, stride 1, no padding, ue == ve: col is u itself */
+  const int64_t *tab[3];     /* tab[a][o ke[a] + k] = source index on axis a of (o, k), or -1
+                                for a zero; [ve[a] * ke[a]] each */
+} conv_geom;
+
+/* Build the index tables of g for strides st, padding p, dilations dl and padding mode
+ * (the geometry's ue, ve, ke must be set). Tables come from c's arena; returns 0 when out of
+ * memory (the context then holds the error). */
+static int geom_tables(opl_ctx *c, conv_geom *g, const int64_t *st, const int64_t *p,
+                       const int64_t *dl, opl_pad_mode mode) {
+  for (int a = 0; a < 3; a++) {
+    int64_t *t = opl_arena_alloc(c, (size_t)(g->ve[a] * g->ke[a]) * sizeof *t);
+    if (!t) return 0;
+    for (int64_t o = 0; o < g->ve[a]; o++)
+      for (int64_t k = 0; k < g->ke[a]; k++) {
+        int64_t i = o * st[a] - p[a] + k * dl[a], n = g->ue[a];
+        if (i < 0 || i >= n) {
+          if (mode == OPL_PAD_CIRCULAR) i = ((i % n) + n) % n;
+          else if (mode == OPL_PAD_REPLICATE) i = i < 0 ? 0 : n - 1;
+          else i = -1;
+        }
+        t[o * g->ke[a] + k] = i;
+      }
+    g->tab[a] = t;
+  }
+  g->ivol = g->ue[0] * g->ue[1] * g->ue[2];
+  g->ovol = g->ve[0] * g->ve[1] * g->ve[2];
+  g->kvol = g->ke[0] * g->ke[1] * g->ke[2];
+  g->rows = g->cu * g->kvol;
+  g->pointwise = g->kvol == 1 && g->ivol == g->ovol;
+  for (int a = 0; a < 3; a++)
+    if (st[a] != 1 || p[a] != 0) g->pointwise = 0;
+  /* cblas takes int dimensions. */
+  OPL_ASSERT(g->ovol <= INT_MAX && g->rows <= INT_MAX && g->cv <= INT_MAX,
+             "conv: matrix dimensions overflow int");
+  return 1;
+}
+
+/* ------------------------------------------------------------ im2col / col2im */
+
+/* Lower one sample: col[r, o] = u[c, idx(o, k)] (0 where idx is -1), r = (c, k0, k1, k2),
+ * o = (o0, o1, o2). Parallel over rows when par.
+ * u   [cu, I0 I1 I2]
+ * col [cu K0 K1 K2, O0 O1 O2] */
+static void im2col(const conv_geom *g, const opl_real *restrict u, opl_real *restrict col,
+                   int par) {
+  const int64_t K0 = g->ke[0], K1 = g->ke[1], K2 = g->ke[2];
+  const int64_t O0 = g->ve[0], O1 = g->ve[1], O2 = g->ve[2], I1 = g->ue[1], I2 = g->ue[2];
+  const int64_t *t0 = g->tab[0], *t1 = g->tab[1], *t2 = g->tab[2];
+#pragma omp parallel for if (par) schedule(static)
+  for (int64_t r = 0; r < g->rows; r++) {
+    int64_t k2 = r % K2, k1 = (r / K2) % K1, k0 = (r / (K1 * K2)) % K0, ch = r / g->kvol;
+    const opl_real *uc = u + ch * g->ivol;
+    opl_real *dst = col + r * g->ovol;
+    for (int64_t o0 = 0; o0 < O0; o0++) {
+      int64_t i0 = t0[o0 * K0 + k0];
+      if (i0 < 0) {
+        memset(dst, 0, (size_t)(O1 * O2) * sizeof *dst);
+        dst += O1 * O2;
+        continue;
+      }
+      for (int64_t o1 = 0; o1 < O1; o1++, dst += O2) {
+        int64_t i1 = t1[o1 * K1 + k1];
+        if (i1 < 0) {
+          memset(dst, 0, (size_t)O2 * sizeof *dst);
+          continue;
+        }
+        const opl_real *src = uc + (i0 * I1 + i1) * I2;
+        for (int64_t o2 = 0; o2 < O2; o2++) {
+          int64_t i2 = t2[o2 * K2 + k2];
+          dst[o2] = i2 >= 0 ? src[i2] : 0;
+        }
+      }
+    }
+  }
+}
+
+/* Adjoint of im2col, accumulating: u[c, idx(o, k)] += col[r, o] for every (r, o) whose idx
+ * is not -1 (a circular or replicate index receives every tap that reads it). Parallel over
+ * channels when par (rows of one channel touch only that channel).
+ * col [cu K0 K1 K2, O0 O1 O2]
+ * u   [cu, I0 I1 I2], accumulated */
+static void col2im_acc(const conv_geom *g, const opl_real *restrict col, opl_real *restrict u,
+                       int par) {
+  const int64_t K0 = g->ke[0], K1 = g->ke[1], K2 = g->ke[2];
+  const int64_t O0 = g->ve[0], O1 = g->ve[1], O2 = g->ve[2], I1 = g->ue[1], I2 = g->ue[2];
+  const int64_t *t0 = g->tab[0], *t1 = g->tab[1], *t2 = g->tab[2];
+#pragma omp parallel for if (par) schedule(static)
+  for (int64_t ch = 0; ch < g->cu; ch++) {
+    opl_real *uc = u + ch * g->ivol;
+    for (int64_t k = 0; k < g->kvol; k++) {
+      int64_t k2 = k % K2, k1 = (k / K2) % K1, k0 = k / (K1 * K2);
+      const opl_real *src = col + (ch * g->kvol + k) * g->ovol;
+      for (int64_t o0 = 0; o0 < O0; o0++) {
+        int64_t i0 = t0[o0 * K0 + k0];
+        if (i0 < 0) {
+          src += O1 * O2;
+          continue;
+        }
+        for (int64_t o1 = 0; o1 < O1; o1++, src += O2) {
+          int64_t i1 = t1[o1 * K1 + k1];
+          if (i1 < 0) continue;
+          opl_real *dst = uc + (i0 * I1 + i1) * I2;
+          for (int64_t o2 = 0; o2 < O2; o2++) {
+            int64_t i2 = t2[o2 * K2 + k2];
+            if (i2 >= 0) dst[i2] += src[o2];
+          }
+        }
+      }
+    }
+  }
+}
+
+/* ------------------------------------------------------------ per-sample kernels */
+
+/* v = beta v + A u for one sample, group by group.
+ * w   [cv, cug K]
+ * u   [cu, ivol]
+ * v   [cv, ovol]
+ * col [cu K, ovol] scratch (unused when pointwise) */
+static void apply_sample(const conv_geom *g, const opl_real *w, const opl_real *u, opl_real *v,
+                         opl_real beta, opl_real *col, int par) {
+  const opl_real *cm = u;
+  if (!g->pointwise) {
+    im2col(g, u, col, par);
+    cm = col;
+  }
+  const int64_t kk = g->cug * g->kvol;
+  for (int64_t gr = 0; gr < g->groups; gr++)
+    opl_gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g->cvg, (int)g->ovol, (int)kk, 1,
+             w + gr * g->cvg * kk, (int)kk, cm + gr * kk * g->ovol, (int)g->ovol, beta,
+             v + gr * g->cvg * g->ovol, (int)g->ovol);
+}
+
+/* u += A^T v for one sample: col = W_g^T v_g per group, then col2im.
+ * w   [cv, cug K]
+ * v   [cv, ovol]
+ * u   [cu, ivol], accumulated
+ * col [cu K, ovol] scratch (unused when pointwise) */
+static void apply_t_sample(const conv_geom *g, const opl_real *w, const opl_real *v,
+                           opl_real *u, opl_real *col, int par) {
+  const int64_t kk = g->cug * g->kvol;
+  opl_real *cm = g->pointwise ? u : col;
+  opl_real beta = g->pointwise ? 1 : 0;
+  for (int64_t gr = 0; gr < g->groups; gr++)
+    opl_gemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)kk, (int)g->ovol, (int)g->cvg, 1,
+             w + gr * g->cvg * kk, (int)kk, v + gr * g->cvg * g->ovol, (int)g->ovol, beta,
+             cm + gr * kk * g->ovol, (int)g->ovol);
+  if (!g->pointwise) col2im_acc(g, col, u, par);
+}
+
+/* gw += v im2col(u)^T for one sample, group by group.
+ * v   [cv, ovol]
+ * u   [cu, ivol]
+ * gw  [cv, cug K], accumulated
+ * col [cu K, ovol] scratch (unused when pointwise) */
+static void wgrad_sample(const conv_geom *g, const opl_real *v, const opl_real *u, opl_real *gw,
+                         opl_real *col, int par) {
+  const opl_real *cm = u;
+  if (!g->pointwise) {
+    im2col(g, u, col, par);
+    cm = col;
+  }
+  const int64_t kk = g->cug * g->kvol;
+  for (int64_t gr = 0; gr < g->groups; gr++)
+    opl_gemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)g->cvg, (int)kk, (int)g->ovol, 1,
+             v + gr * g->cvg * g->ovol, (int)g->ovol, cm + gr * kk * g->ovol, (int)g->ovol, 1,
+             gw + gr * g->cvg * kk, (int)kk);
+}
+
+/* ------------------------------------------------------------ batch drivers */
+
+/* Threads to spread the samples over: 1 (sequential samples, threaded BLAS) unless there
+ * are at least two samples and enough multiply-adds to pay for a parallel region. */
+static int sample_threads(const conv_geom *g) {
+  int nt = opl_get_num_threads();
+  double madds = (double)g->N * (double)g->cv * (double)(g->cug * g->kvol) * (double)g->ovol;
+  if (nt <= 1 || g->N < 2 || madds < 8.0 * OPL_PAR_MIN) return 1;
+  return g->N < nt ? (int)g->N : nt;
+}
+
+/* Number of the calling OpenMP thread (0 outside a parallel region). */
+static inline int thread_id(void) {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+/* Per-thread im2col buffers from c's arena: [nt, rows, ovol], or a dummy when pointwise.
+ * NULL (and a sticky error) when out of memory. */
+static opl_real *col_scratch(opl_ctx *c, const conv_geom *g, int nt) {
+  if (g->pointwise) return opl_arena_alloc(c, sizeof(opl_real));
+  return opl_arena_alloc(c, (size_t)nt * (size_t)(g->rows * g->ovol) * sizeof(opl_real));
+}
+
+/* v = beta v + A u for the batch. Returns 0 when out of memory.
+ * w [cv, cug K]
+ * u [N, cu, ivol]
+ * v [N, cv, ovol] */
+static int conv_apply(opl_ctx *c, const conv_geom *g, const opl_real *w, const opl_real *u,
+                      opl_real *v, opl_real beta) {
+  int nt = sample_threads(g);
+  opl_real *col = col_scratch(c, g, nt);
+  if (!col) return 0;
+  int par = nt == 1 && g->rows * g->ovol > OPL_PAR_MIN;
+  const int64_t cs = g->pointwise ? 0 : g->rows * g->ovol;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    opl_real *mycol = col + thread_id() * cs;
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < g->N; n++)
+      apply_sample(g, w, u + n * g->cu * g->ivol, v + n * g->cv * g->ovol, beta, mycol, par);
+  }
+  return 1;
+}
+
+/* u += A^T v for the batch. Returns 0 when out of memory.
+ * w [cv, cug K]
+ * v [N, cv, ovol]
+ * u [N, cu, ivol], accumulated */
+static int conv_apply_t(opl_ctx *c, const conv_geom *g, const opl_real *w, const opl_real *v,
+                        opl_real *u) {
+  int nt = sample_threads(g);
+  opl_real *col = col_scratch(c, g, nt);
+  if (!col) return 0;
+  int par = nt == 1 && g->rows * g->ovol > OPL_PAR_MIN;
+  const int64_t cs = g->pointwise ? 0 : g->rows * g->ovol;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    opl_real *mycol = col + thread_id() * cs;
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < g->N; n++)
+      apply_t_sample(g, w, v + n * g->cv * g->ovol, u + n * g->cu * g->ivol, mycol, par);
+  }
+  return 1;
+}
+
+/* gw += sum_n v_n im2col(u_n)^T. With several threads each accumulates its samples into a
+ * zeroed partial, and the partials are added to gw in thread order. Returns 0 when out of
+ * memory.
+ * v  [N, cv, ovol]
+ * u  [N, cu, ivol]
+ * gw [cv, cug K], accumulated */
+static int conv_wgrad(opl_ctx *c, const conv_geom *g, const opl_real *v, const opl_real *u,
+                      opl_real *gw) {
+  int nt = sample_threads(g);
+  opl_real *col = col_scratch(c, g, nt);
+  if (!col) return 0;
+  const int64_t nw = g->cv * g->cug * g->kvol;
+  if (nt == 1) {
+    int par = g->rows * g->ovol > OPL_PAR_MIN;
+    for (int64_t n = 0; n < g->N; n++)
+      wgrad_sample(g, v + n * g->cv * g->ovol, u + n * g->cu * g->ivol, gw, col, par);
+    return 1;
+  }
+  opl_real *part = opl_arena_calloc(c, (size_t)nt * (size_t)nw * sizeof *part);
+  if (!part) return 0;
+  const int64_t cs = g->pointwise ? 0 : g->rows * g->ovol;
+#pragma omp parallel num_threads(nt)
+  {
+    int id = thread_id();
+    opl_real *mycol = col + id * cs, *mypart = part + id * nw;
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < g->N; n++)
+      wgrad_sample(g, v + n * g->cv * g->ovol, u + n * g->cu * g->ivol, mypart, mycol, 0);
+  }
+  for (int t = 0; t < nt; t++) opl_acc(gw, part + t * nw, nw);
+  return 1;
+}
+
+/* ------------------------------------------------------------ bias */
+
+/* y[n, c, s] += b[c].
+ * y [N, C, S]
+ * b [C] */
+static void bias_add(int64_t N, int64_t C, int64_t S, opl_real *y, const opl_real *b) {
+#pragma omp parallel for collapse(2) if (N * C * S > OPL_PAR_MIN) schedule(static)
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t ch = 0; ch < C; ch++) {
+      opl_real *ys = y + (n * C + ch) * S, bc = b[ch];
+      for (int64_t s = 0; s < S; s++) ys[s] += bc;
+    }
+}
+
+/* gb[c] += sum_{n, s} gy[n, c, s] (double accumulation).
+ * gy [N, C, S]
+ * gb [C], accumulated */
+static void bias_grad(int64_t N, int64_t C, int64_t S, const opl_real *gy, opl_real *gb) {
+#pragma omp parallel for if (N * C * S > OPL_PAR_MIN) schedule(static)
+  for (int64_t ch = 0; ch < C; ch++) {
+    double s = 0;
+    for (int64_t n = 0; n < N; n++) {
+      const opl_real *gs = gy + (n * C + ch) * S;
+      for (int64_t i = 0; i < S; i++) s += gs[i];
+    }
+    gb[ch] += (opl_real)s;
+  }
+}
+
+/* ------------------------------------------------------------ options and checks */
+
+typedef struct conv_args {
+  int d;                               /* spatial rank */
+  int64_t st[3], p[3], dl[3], op[3];   /* padded to 3 axes with 1, 0, 1, 0 */
+  int64_t groups;
+  opl_pad_mode mode;
+} conv_args;
+
+/* Validate opts (NULL: defaults) for an op on x, filling a; records OPL_ERR_ARG and returns
+ * 0 on a negative or unknown option. */
+static int parse_opts(opl_ctx *c, const char *op, const opl_conv_opts *opts, int d,
+                      int transpose, conv_args *a) {
+  static const opl_conv_opts defaults;
+  if (!opts) opts = &defaults;
+  a->d = d;
+  for (int i = 0; i < 3; i++) {
+    int live = i < d;
+    int st = opts->stride[i], p = opts->padding[i], dl = opts->dilation[i];
+    int opd = opts->output_padding[i];
+    if (live && (st < 0 || p < 0 || dl < 0 || (transpose && opd < 0))) {
+      opl_ctx_error(c, OPL_ERR_ARG,
+                    "%s: axis %d: stride %d, padding %d, dilation %d%s must not be negative", op,
+                    i, st, p, dl, transpose ? " and output_padding" : "");
+      return 0;
+    }
+    a->st[i] = live && st > 0 ? st : 1;
+    a->p[i] = live ? p : 0;
+    a->dl[i] = live && dl > 0 ? dl : 1;
+    a->op[i] = live && transpose ? opd : 0;
+  }
+  if (opts->groups < 0) {
+    opl_ctx_error(c, OPL_ERR_ARG, "%s: groups %d must not be negative", op, opts->groups);
+    return 0;
+  }
+  a->groups = opts->groups > 0 ? opts->groups : 1;
+  a->mode = opts->pad_mode;
+  if (a->mode != OPL_PAD_ZERO && a->mode != OPL_PAD_CIRCULAR && a->mode != OPL_PAD_REPLICATE) {
+    opl_ctx_error(c, OPL_ERR_ARG, "%s: unknown padding mode %d", op, (int)a->mode);
+    return 0;
+  }
+  if (transpose && a->mode != OPL_PAD_ZERO) {
+    opl_ctx_error(c, OPL_ERR_ARG, "%s: only zero padding is supported (got %s)", op,
+                  a->mode == OPL_PAD_CIRCULAR ? "circular" : "replicate");
+    return 0;
+  }
+  return 1;
+}
+
+/* Common checks of x, w, b: real tensors, x of rank 3..5, w of x's rank, b of rank 1 with
+ * nb entries (checked later by the caller, which knows nb). Returns d or 0. */
+static int check_xw(opl_ctx *c, const char *op, const opl_tensor *x, const opl_tensor *w,
+                    const opl_tensor *b) {
+  if (!opl_check_input(c, op, "x", x, -1, 0) || !opl_check_input(c, op, "w", w, -1, 0))
+    return 0;
+  if (b && !opl_check_input(c, op, "b", b, 1, 0)) return 0;
+  char b1[96], b2[96];
+  if (x->rank < 3 || x->rank > 5) {
+    opl_ctx_error(c, OPL_ERR_SHAPE, "%s: x %s must have rank 3, 4 or 5 (N, C, *S)", op,
+                  opl_shape_str(b1, x->rank, x->shape));
+    return 0;
+  }
+  if (w->rank != x->rank) {
+    opl_ctx_error(c, OPL_ERR_SHAPE, "%s: w %s must have the rank %d of x %s", op,
+                  opl_shape_str(b1, w->rank, w->shape), x->rank,
+                  opl_shape_str(b2, x->rank, x->shape));
+    return 0;
+  }
+  return x->rank - 2;
+}
+
+/* Check that b (if not NULL) has co entries; records OPL_ERR_SHAPE naming b and w
+ * otherwise. Returns 1 when fine. */
+static int check_bias(opl_ctx *c, const char *op, const opl_tensor *b, int64_t co,
+                      const opl_tensor *w) {
+  if (b && b->shape[0] != co) {
+    char b1[96], b2[96];
+    opl_ctx_error(c, OPL_ERR_SHAPE, "%s: bias %s must have %lld entries, one per output "
+                  "channel of w %s", op, opl_shape_str(b1, b->rank, b->shape), (long long)co,
+                  opl_shape_str(b2, w->rank, w->shape));
+    return 0;
+  }
+  return 1;
+}
+
+/* Saved state of a node: the geometry (with its tables, also in the arena). */
+typedef struct conv_saved {
+  conv_geom g;
+} conv_saved;
+
+/* ------------------------------------------------------------ opl_conv */
+
+/* Backward of opl_conv: gb += sums of gy, gw += gy im2col(x)^T, gx += A^T gy.
+ * Inputs: x [N, ci, S], w [co, ci/G, K], b [co]; out grad gy [N, co, S']. */
+static void conv_bw(opl_node *nd) {
+  const conv_saved *s = nd->saved;
+  const opl_tensor *x = nd->in[0], *w = nd->in[1];
+  const opl_real *gy = nd->out->grad;
+  opl_real *gx = opl_node_grad(nd, 0), *gw = opl_node_grad(nd, 1);
+  opl_real *gb = nd->nin > 2 ? opl_node_grad(nd, 2) : NULL;
+  if (gb) bias_grad(s->g.N, s->g.cv, s->g.ovol, gy, gb);
+  if (gw && !conv_wgrad(nd->ctx, &s->g, gy, x->data, gw)) return;
+  if (gx) conv_apply_t(nd->ctx, &s->g, w->data, gy, gx);
+}
+
+/* See ops.h. opts->output_padding is ignored (transposed convolution only). */
+opl_tensor *opl_conv(opl_ctx *c, opl_tensor *x, opl_tensor *w, opl_tensor *b,
+                     const opl_conv_opts *opts) {
+  const char *op = "conv";
+  int d = check_xw(c, op, x, w, b);
+  conv_args a;
+  if (!d || !parse_opts(c, op, opts, d, 0, &a)) return NULL;
+  char b1[96], b2[96];
+  int64_t ci = x->shape[1], co = w->shape[0], G = a.groups;
+  if (ci % G || co % G) {
+    opl_ctx_error(c, OPL_ERR_SHAPE, "conv: groups %lld must divide the input channels of x %s "
+                  "and the output channels of w %s", (long long)G,
+                  opl_shape_str(b1, x->rank, x->shape), opl_shape_str(b2, w->rank, w->shape));
+    return NULL;
+  }
+  if (w->shape[1] != ci / G) {
+    opl_ctx_error(c, OPL_ERR_SHAPE, "conv: channel mismatch: w %s needs %lld input channels "
+                  "per group, x %s has %lld in %lld group(s)",
+                  opl_shape_str(b1, w->rank, w->shape), (long long)w->shape[1],
+                  opl_shape_str(b2, x->rank, x->shape), (long long)ci, (long long)G);
+    return NULL;
+  }
+  if (!check_bias(c, op, b, co, w)) return NULL;
+  conv_geom g = {.N = x->shape[0], .cu = ci, .cv = co, .groups = G, .cug = ci / G,
+                 .cvg = co / G};
+  int64_t yshape[5] = {x->shape[0], co};
+  for (int i = 0; i < 3; i++) {
+    g.ue[i] = i < d ? x->shape[2 + i] : 1;
+    g.ke[i] = i < d ? w->shape[2 + i] : 1;
+    int64_t span = a.dl[i] * (g.ke[i] - 1) + 1, padded = g.ue[i] + 2 * a.p[i];
+    if (span > padded) {
+      opl_ctx_error(c, OPL_ERR_SHAPE, "conv: kernel of w %s (dilated extent %lld on axis %d) "
+                    "is larger than the padded input %lld of x %s (padding %lld)",
+                    opl_shape_str(b1, w->rank, w->shape), (long long)span, i,
+                    (long long)padded, opl_shape_str(b2, x->rank, x->shape), (long long)a.p[i]);
+      return NULL;
+    }
+    g.ve[i] = (padded - span) / a.st[i] + 1;
+    if (i < d) yshape[2 + i] = g.ve[i];
+  }
+  conv_saved *s = opl_arena_alloc(c, sizeof *s);
+  if (!s || !geom_tables(c, &g, a.st, a.p, a.dl, a.mode)) return NULL;
+  s->g = g;
+  opl_tensor *y = opl_new(c, x->rank, yshape);
+  if (!y) return NULL;
+  if (!conv_apply(c, &s->g, w->data, x->data, y->data, 0)) return NULL;
+  if (b) bias_add(g.N, co, g.ovol, y->data, b->data);
+  opl_tensor *in[3] = {x, w, b};
+  opl_node *nd = opl_record(c, op, conv_bw, y, b ? 3 : 2, in);
+  if (nd) nd->saved = s;
+  return opl_ctx_status(c) == OPL_OK ? y : NULL;
+}
+
+/* ------------------------------------------------------------ opl_conv_transpose */
+
+/* Backward of opl_conv_transpose: gb += sums of gy, gw += x im2col(gy)^T, gx += A gy.
+ * Inputs: x [N, ci, S], w [ci, co/G, K], b [co]; out grad gy [N, co, S']. */
+static void conv_t_bw(opl_node *nd) {
+  const conv_saved *s = nd->saved;
+  const opl_tensor *x = nd->in[0], *w = nd->in[1];
+  const opl_real *gy = nd->out->grad;
+  opl_real *gx = opl_node_grad(nd, 0), *gw = opl_node_grad(nd, 1);
+  opl_real *gb = nd->nin > 2 ? opl_node_grad(nd, 2) : NULL;
+  /* Here the u side is y and the v side is x. */
+  if (gb) bias_grad(s->g.N, s->g.cu, s->g.ivol, gy, gb);
+  if (gw && !conv_wgrad(nd->ctx, &s->g, x->data, gy, gw)) return;
+  if (gx) conv_apply(nd->ctx, &s->g, w->data, gy, gx, 1);
+}
+
+/* See ops.h. Requires pad_mode zeros and output_padding < stride or < dilation per axis. */
+opl_tensor *opl_conv_transpose(opl_ctx *c, opl_tensor *x, opl_tensor *w, opl_tensor *b,
+                               const opl_conv_opts *opts) {
+  const char *op = "conv_transpose";
+  int d = check_xw(c, op, x, w, b);
+  conv_args a;
+  if (!d || !parse_opts(c, op, opts, d, 1, &a)) return NULL;
+  char b1[96], b2[96];
+  int64_t ci = x->shape[1], G = a.groups;
+  if (ci % G) {
+    opl_ctx_error(c, OPL_ERR_SHAPE, "conv_transpose: groups %lld must divide the input "
+                  "channels of x %s", (long long)G, opl_shape_str(b1, x->rank, x->shape));
+    return NULL;
+  }
+  if (w->shape[0] != ci) {
+    opl_ctx_error(c, OPL_ERR_SHAPE, "conv_transpose: channel mismatch: w %s needs %lld input "
+                  "channels, x %s has %lld", opl_shape_str(b1, w->rank, w->shape),
+                  (long long)w->shape[0], opl_shape_str(b2, x->rank, x->shape), (long long)ci);
+    return NULL;
+  }
+  int64_t co = w->shape[1] * G;
+  if (!check_bias(c, op, b, co, w)) return NULL;
+  /* The u side of A is the output y (co channels), the v side is x (ci channels). */
+  conv_geom g = {.N = x->shape[0], .cu = co, .cv = ci, .groups = G, .cug = co / G,
+                 .cvg = ci / G};
+  int64_t yshape[5] = {x->shape[0], co};
+  for (int i = 0; i < 3; i++) {
+    if (i < d && a.op[i] >= a.st[i] && a.op[i] >= a.dl[i]) {
+      opl_ctx_error(c, OPL_ERR_ARG, "conv_transpose: output_padding %lld on axis %d must be "
+                    "smaller than the stride %lld or the dilation %lld", (long long)a.op[i], i,
+                    (long long)a.st[i], (long long)a.dl[i]);
+      return NULL;
+    }
+    g.ve[i] = i < d ? x->shape[2 + i] : 1;
+    g.ke[i] = i < d ? w->shape[2 + i] : 1;
+    g.ue[i] = (g.ve[i] - 1) * a.st[i] - 2 * a.p[i] + a.dl[i] * (g.ke[i] - 1) + a.op[i] + 1;
+    if (g.ue[i] < 1) {
+      opl_ctx_error(c, OPL_ERR_SHAPE, "conv_transpose: x %s with w %s, padding %lld and "
+                    "stride %lld gives a non-positive output extent %lld on axis %d",
+                    opl_shape_str(b1, x->rank, x->shape), opl_shape_str(b2, w->rank, w->shape),
+                    (long long)a.p[i], (long long)a.st[i], (long long)g.ue[i], i);
+      return NULL;
+    }
+    if (i < d) yshape[2 + i] = g.ue[i];
+  }
+  conv_saved *s = opl_arena_alloc(c, sizeof *s);
+  if (!s || !geom_tables(c, &g, a.st, a.p, a.dl, OPL_PAD_ZERO)) return NULL;
+  s->g = g;
+  opl_tensor *y = opl_zeros(c, x->rank, yshape);
+  if (!y) return NULL;
+  if (!conv_apply_t(c, &s->g, w->data, x->data, y->data)) return NULL;
+  if (b) bias_add(g.N, co, g.ivol, y->data, b->data);
+  opl_tensor *in[3] = {x, w, b};
+  opl_node *nd = opl_record(c, op, conv_t_bw, y, b ? 3 : 2, in);
+  if (nd) nd->saved = s;
+  return opl_ctx_status(c) == OPL_OK ? y : NULL;
+}

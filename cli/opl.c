@@ -1,0 +1,48 @@
+/* opl — the command line: `opl <verb> [options]`.
+ *
+ * Floor 4: the only place that prints and chooses exit codes. Each verb is one row of the
+ * table below: a name, a one-line summary and a function taking (argc, argv) after the verb. */
+#include <stdio.h>
+#include <string.h>
+#include "cli.h"
+#include "core/opl.h"
+
+typedef struct verb {
+  const char *name, *summary;
+  int (*run)(int argc, char **argv);
+} verb;
+
+static int run_version(int argc, char **argv) {
+  (void)argc, (void)argv;
+  printf("opl %s (%s precision tensors, %d threads)\n", OPL_VERSION, OPL_PRECISION_NAME,
+         opl_get_num_threads());
+  return 0;
+}
+
+static const verb verbs[] = {
+    {"demo", "fit a small MLP to sin(x) on [0, 2 pi] and print the loss falling", cli_demo},
+    {"version", "print the version and build configuration", run_version},
+};
+#define NVERBS ((int)(sizeof verbs / sizeof verbs[0]))
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: opl <verb> [options]   (opl <verb> --help for its options)\n\nverbs:\n");
+  for (int i = 0; i < NVERBS; i++) fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].summary);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    usage(stdout);
+    return 0;
+  }
+  if (!strcmp(argv[1], "--version")) return run_version(0, NULL);
+  for (int i = 0; i < NVERBS; i++)
+    if (!strcmp(argv[1], verbs[i].name)) return verbs[i].run(argc - 1, argv + 1);
+  fprintf(stderr, "opl: unknown verb '%s'\n", argv[1]);
+  usage(stderr);
+  return 2;
+}
