@@ -1,1 +1,239 @@
-/* opl — op_norm (to be written). */
+/* opl — normalization ops: group norm, instance norm, layer norm.
+ *
+ * References:
+ *   Wu & He, "Group Normalization", ECCV 2018 (eqs. 1-3: statistics over groups of channels).
+ *   Ulyanov, Vedaldi & Lempitsky, "Instance Normalization: The Missing Ingredient for Fast
+ *     Stylization", 2016 (one group per channel).
+ *   Ba, Kiros & Hinton, "Layer Normalization", 2016 (statistics over the trailing axes).
+ * Semantics follow PyTorch: biased variance, eps inside the square root,
+ * y = (x - mean) / sqrt(var + eps) * gamma + beta.
+ *
+ * All three are one kernel. x is viewed as [B, G, Cg, S]: each of the B*G groups is a
+ * contiguous run of M = Cg*S values normalized by its own mean and variance, and the affine
+ * parameters are indexed by p = g*Cg + cg (P = G*Cg of them), constant over S.
+ *   group norm     (N, C, *S):  B = N, G = groups, Cg = C / G, S = prod(*S)
+ *   instance norm  (N, C, *S):  as group norm with G = C
+ *   layer norm     (..., *T):   B = prod(...), G = 1, Cg = prod(*T), S = 1
+ * Statistics and all backward reductions are accumulated in double. Backward uses the
+ * closed form for xhat = (x - mu) rstd over a group of M values:
+ *   dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)),  dxhat = dy gamma,
+ *   dgamma_p = sum dy xhat,  dbeta_p = sum dy   (sums over b and s).
+ *
+ * Errors: groups < 1, nd out of range, eps < 0 or not finite: OPL_ERR_ARG. groups not
+ * dividing C, gamma/beta of the wrong shape, x of too small a rank: OPL_ERR_SHAPE. */
+#include <stdio.h>
+#include <tgmath.h>
+#include "ops.h"
+#include "internal.h"
+
+typedef struct norm_geo {
+  int64_t B, G, Cg, S;
+  double eps;
+  double *mean;   /* [B*G] */
+  double *rstd;   /* [B*G] 1 / sqrt(var + eps) */
+} norm_geo;
+
+/* Forward: x, y [B, G, Cg, S]; gamma, beta [G*Cg] or NULL (1 and 0); fills q->mean and
+ * q->rstd [B*G]. Two passes over each group (mean, then centered variance). */
+static void norm_forward(const norm_geo *q, const opl_real *x, const opl_real *gamma,
+                         const opl_real *beta, opl_real *y) {
+  int64_t BG = q->B * q->G, M = q->Cg * q->S, S = q->S, Cg = q->Cg;
+#pragma omp parallel for if (BG * M > OPL_PAR_MIN && BG > 1) schedule(static)
+  for (int64_t bg = 0; bg < BG; bg++) {
+    const opl_real *xs = x + bg * M;
+    opl_real *ys = y + bg * M;
+    double s1 = 0;
+    for (int64_t i = 0; i < M; i++) s1 += xs[i];
+    double mu = s1 / (double)M, s2 = 0;
+    for (int64_t i = 0; i < M; i++) {
+      double d = (double)xs[i] - mu;
+      s2 += d * d;
+    }
+    double rs = 1.0 / sqrt(s2 / (double)M + q->eps);
+    q->mean[bg] = mu;
+    q->rstd[bg] = rs;
+    int64_t p0 = (bg % q->G) * Cg;
+    opl_real mur = (opl_real)mu;
+    for (int64_t cg = 0; cg < Cg; cg++) {
+      opl_real scale = (opl_real)(rs * (gamma ? (double)gamma[p0 + cg] : 1.0));
+      opl_real shift = beta ? beta[p0 + cg] : 0;
+      const opl_real *xr = xs + cg * S;
+      opl_real *yr = ys + cg * S;
+      for (int64_t s = 0; s < S; s++) yr[s] = (xr[s] - mur) * scale + shift;
+    }
+  }
+}
+
+/* Backward to x: x, gy [B, G, Cg, S], gamma [G*Cg] or NULL; gx [B, G, Cg, S] accumulated. */
+static void norm_backward_x(const norm_geo *q, const opl_real *x, const opl_real *gamma,
+                            const opl_real *gy, opl_real *gx) {
+  int64_t BG = q->B * q->G, M = q->Cg * q->S, S = q->S, Cg = q->Cg;
+#pragma omp parallel for if (BG * M > OPL_PAR_MIN && BG > 1) schedule(static)
+  for (int64_t bg = 0; bg < BG; bg++) {
+    const opl_real *xs = x + bg * M, *gs = gy + bg * M;
+    opl_real *gxs = gx + bg * M;
+    double mu = q->mean[bg], rs = q->rstd[bg];
+    int64_t p0 = (bg % q->G) * Cg;
+    double sd = 0, sdx = 0; /* sum dxhat, sum dxhat * xhat */
+    for (int64_t cg = 0; cg < Cg; cg++) {
+      double gm = gamma ? (double)gamma[p0 + cg] : 1.0;
+      for (int64_t s = 0; s < S; s++) {
+        double dxh = (double)gs[cg * S + s] * gm;
+        sd += dxh;
+        sdx += dxh * ((double)xs[cg * S + s] - mu) * rs;
+      }
+    }
+    double md = sd / (double)M, mdx = sdx / (double)M;
+    for (int64_t cg = 0; cg < Cg; cg++) {
+      double gm = gamma ? (double)gamma[p0 + cg] : 1.0;
+      for (int64_t s = 0; s < S; s++) {
+        int64_t i = cg * S + s;
+        double xh = ((double)xs[i] - mu) * rs;
+        gxs[i] += (opl_real)(rs * ((double)gs[i] * gm - md - xh * mdx));
+      }
+    }
+  }
+}
+
+/* Backward to the affine parameters: x, gy [B, G, Cg, S]; ggamma, gbeta [G*Cg] accumulated
+ * (either may be NULL). Parallel over parameters, so no two threads write one entry. */
+static void norm_backward_affine(const norm_geo *q, const opl_real *x, const opl_real *gy,
+                                 opl_real *ggamma, opl_real *gbeta) {
+  int64_t P = q->G * q->Cg, S = q->S, B = q->B, G = q->G;
+#pragma omp parallel for if (B * P * S > OPL_PAR_MIN) schedule(static)
+  for (int64_t p = 0; p < P; p++) {
+    int64_t g = p / q->Cg;
+    double sg = 0, sb = 0;
+    for (int64_t b = 0; b < B; b++) {
+      const opl_real *xr = x + (b * P + p) * S, *gr = gy + (b * P + p) * S;
+      double mu = q->mean[b * G + g], rs = q->rstd[b * G + g];
+      for (int64_t s = 0; s < S; s++) {
+        sg += (double)gr[s] * ((double)xr[s] - mu) * rs;
+        sb += gr[s];
+      }
+    }
+    if (ggamma) ggamma[p] += (opl_real)sg;
+    if (gbeta) gbeta[p] += (opl_real)sb;
+  }
+}
+
+static void norm_bw(opl_node *nd) {
+  const norm_geo *q = nd->saved;
+  const opl_tensor *x = nd->in[0], *gamma = nd->in[1];
+  const opl_real *gy = nd->out->grad;
+  opl_real *gx = opl_node_grad(nd, 0);
+  opl_real *gg = opl_node_grad(nd, 1), *gb = opl_node_grad(nd, 2);
+  if (gx) norm_backward_x(q, x->data, gamma ? gamma->data : NULL, gy, gx);
+  if (gg || gb) norm_backward_affine(q, x->data, gy, gg, gb);
+}
+
+/* Check an optional affine tensor t (gamma or beta): NULL, or real with shape
+ * (rank, shape). */
+static int check_affine(opl_ctx *c, const char *op, const char *what, const opl_tensor *t,
+                        int rank, const int64_t *shape, const opl_tensor *x) {
+  if (!t) return 1;
+  if (!opl_check_input(c, op, what, t, -1, 0)) return 0;
+  if (!opl_shape_eq(t->rank, t->shape, rank, shape)) {
+    char b1[96], b2[96], b3[96];
+    opl_ctx_error(c, OPL_ERR_SHAPE, "%s: %s %s must have shape %s for x %s", op, what,
+                  opl_shape_str(b1, t->rank, t->shape), opl_shape_str(b2, rank, shape),
+                  opl_shape_str(b3, x->rank, x->shape));
+    return 0;
+  }
+  return 1;
+}
+
+/* Common tail: allocate statistics and output, run forward, record the node. */
+static opl_tensor *norm_run(opl_ctx *c, const char *op, opl_tensor *x, opl_tensor *gamma,
+                            opl_tensor *beta, norm_geo *geo) {
+  if (!(geo->eps >= 0) || !isfinite(geo->eps)) {
+    opl_ctx_error(c, OPL_ERR_ARG, "%s: eps = %g must be finite and >= 0", op, geo->eps);
+    return NULL;
+  }
+  opl_tensor *y = opl_new_like(c, x);
+  norm_geo *q = opl_arena_alloc(c, sizeof *q);
+  if (!y || !q) return NULL;
+  *q = *geo;
+  q->mean = opl_arena_alloc(c, (size_t)(q->B * q->G) * sizeof(double));
+  q->rstd = opl_arena_alloc(c, (size_t)(q->B * q->G) * sizeof(double));
+  if (!q->mean || !q->rstd) return NULL;
+  norm_forward(q, x->data, gamma ? gamma->data : NULL, beta ? beta->data : NULL, y->data);
+  opl_tensor *in[3] = {x, gamma, beta};
+  opl_node *nd = opl_record(c, op, norm_bw, y, 3, in);
+  if (nd) nd->saved = q, nd->farg[0] = q->eps;
+  return y;
+}
+
+/* Shared by group and instance norm: x (N, C, *S) real with rank >= 2, groups dividing C,
+ * gamma / beta (C) or NULL. */
+static opl_tensor *group_norm_impl(opl_ctx *c, const char *op, opl_tensor *x, int groups,
+                                   opl_tensor *gamma, opl_tensor *beta, double eps) {
+  if (!opl_check_input(c, op, "x", x, -1, 0)) return NULL;
+  char b[96];
+  if (x->rank < 2) {
+    opl_ctx_error(c, OPL_ERR_SHAPE, "%s: x %s must be (N, C, ...)", op,
+                  opl_shape_str(b, x->rank, x->shape));
+    return NULL;
+  }
+  int64_t C = x->shape[1];
+  if (groups < 1) {
+    opl_ctx_error(c, OPL_ERR_ARG, "%s: groups = %d must be >= 1", op, groups);
+    return NULL;
+  }
+  if (C % groups != 0) {
+    opl_ctx_error(c, OPL_ERR_SHAPE, "%s: %d groups do not divide the %lld channels of x %s", op,
+                  groups, (long long)C, opl_shape_str(b, x->rank, x->shape));
+    return NULL;
+  }
+  if (!check_affine(c, op, "gamma", gamma, 1, &C, x) || !check_affine(c, op, "beta", beta, 1, &C, x))
+    return NULL;
+  norm_geo geo = {.B = x->shape[0], .G = groups, .Cg = C / groups,
+                  .S = opl_prod(x->shape, 2, x->rank), .eps = eps};
+  return norm_run(c, op, x, gamma, beta, &geo);
+}
+
+/* Group norm (Wu & He 2018; PyTorch F.group_norm): x (N, C, *S) real, rank >= 2; the C
+ * channels form `groups` consecutive groups (groups must divide C); each (sample, group) is
+ * normalized to zero mean and unit biased variance with eps inside the square root, then
+ * channel c is scaled by gamma[c] and shifted by beta[c] (gamma, beta (C), each may be NULL:
+ * 1 and 0). Out: the shape of x. */
+opl_tensor *opl_group_norm(opl_ctx *c, opl_tensor *x, int groups, opl_tensor *gamma,
+                           opl_tensor *beta, double eps) {
+  return group_norm_impl(c, "group_norm", x, groups, gamma, beta, eps);
+}
+
+/* Instance norm (Ulyanov et al. 2016; PyTorch F.instance_norm without running statistics):
+ * group norm with one group per channel. x (N, C, *S), gamma / beta (C) or NULL. */
+opl_tensor *opl_instance_norm(opl_ctx *c, opl_tensor *x, opl_tensor *gamma, opl_tensor *beta,
+                              double eps) {
+  if (!opl_check_input(c, "instance_norm", "x", x, -1, 0)) return NULL;
+  if (x->rank < 2) return group_norm_impl(c, "instance_norm", x, 1, gamma, beta, eps);
+  int64_t C = x->shape[1];
+  if (C > INT32_MAX) {
+    opl_ctx_error(c, OPL_ERR_SHAPE, "instance_norm: too many channels (%lld)", (long long)C);
+    return NULL;
+  }
+  return group_norm_impl(c, "instance_norm", x, (int)C, gamma, beta, eps);
+}
+
+/* Layer norm (Ba et al. 2016; PyTorch F.layer_norm with normalized_shape = the trailing nd
+ * axes): x (..., *T) real with 1 <= nd <= rank; every index of the leading axes is
+ * normalized over the prod(*T) values of its trailing block; gamma, beta have shape *T (rank
+ * nd) or are NULL. Out: the shape of x. */
+opl_tensor *opl_layer_norm(opl_ctx *c, opl_tensor *x, int nd, opl_tensor *gamma,
+                           opl_tensor *beta, double eps) {
+  if (!opl_check_input(c, "layer_norm", "x", x, -1, 0)) return NULL;
+  char b[96];
+  if (nd < 1 || nd > x->rank) {
+    opl_ctx_error(c, OPL_ERR_ARG, "layer_norm: nd = %d trailing axes, x %s has rank %d", nd,
+                  opl_shape_str(b, x->rank, x->shape), x->rank);
+    return NULL;
+  }
+  const int64_t *tshape = x->shape + (x->rank - nd);
+  if (!check_affine(c, "layer_norm", "gamma", gamma, nd, tshape, x) ||
+      !check_affine(c, "layer_norm", "beta", beta, nd, tshape, x))
+    return NULL;
+  norm_geo geo = {.B = opl_prod(x->shape, 0, x->rank - nd), .G = 1,
+                  .Cg = opl_prod(x->shape, x->rank - nd, x->rank), .S = 1, .eps = eps};
+  return norm_run(c, "layer_norm", x, gamma, beta, &geo);
+}
