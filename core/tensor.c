@@ -418,6 +418,7 @@ double opl_params_grad_norm(const opl_params *p) {
   double s = 0;
   for (int i = 0; i < p->n; i++) {
     const opl_tensor *t = p->t[i];
+    if (!t->grad) continue;
     int64_t n = opl_nreal(t);
     for (int64_t j = 0; j < n; j++) s += (double)t->grad[j] * t->grad[j];
   }
@@ -430,6 +431,7 @@ double opl_params_clip_grad_norm(opl_params *p, double max_norm) {
     double scale = max_norm / (norm + 1e-6);
     for (int i = 0; i < p->n; i++) {
       opl_tensor *t = p->t[i];
+      if (!t->grad) continue;
       int64_t n = opl_nreal(t);
       for (int64_t j = 0; j < n; j++) t->grad[j] = (opl_real)(t->grad[j] * scale);
     }
@@ -441,6 +443,7 @@ static int check_finite(const opl_params *p, int grad, opl_err *err) {
   for (int i = 0; i < p->n; i++) {
     const opl_tensor *t = p->t[i];
     const opl_real *a = grad ? t->grad : t->data;
+    if (!a) continue;
     int64_t n = opl_nreal(t);
     for (int64_t j = 0; j < n; j++)
       if (!isfinite(a[j]))
