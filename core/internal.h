@@ -12,6 +12,20 @@ void *opl_aligned_calloc(size_t bytes);
 #define OPL_PAR_MIN 32768
 
 
+/* for (int64_t i = 0; i < n; i++) { body }, in parallel only when work > OPL_PAR_MIN.
+ * Unlike `omp parallel for if (...)`, the serial branch never enters the OpenMP runtime
+ * (which costs ~1 us per call even when the condition is false). */
+#define OPL_PFOR(i, n, work, ...)                                \
+  do {                                                           \
+    const int64_t opl_pfor_n_ = (n);                             \
+    if ((work) > OPL_PAR_MIN) {                                  \
+      _Pragma("omp parallel for schedule(static)")               \
+      for (int64_t i = 0; i < opl_pfor_n_; i++) { __VA_ARGS__ }  \
+    } else {                                                     \
+      for (int64_t i = 0; i < opl_pfor_n_; i++) { __VA_ARGS__ }  \
+    }                                                            \
+  } while (0)
+
 /* Normalize an axis (negative counts from the end); -1 if out of range. */
 static inline int opl_axis_norm(int axis, int rank) {
   if (axis < 0) axis += rank;

@@ -61,8 +61,7 @@ static void bin_forward(bin_kind k, const bcast *bc, const opl_real *a, const op
                         opl_real *y) {
   if (bc->same) {
     int64_t n = bc->n[0] * bc->n[1] * bc->n[2] * bc->n[3] * bc->n[4];
-#pragma omp parallel for if (n > OPL_PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < n; i++) y[i] = bin_apply(k, a[i], b[i]);
+    OPL_PFOR(i, n, n, y[i] = bin_apply(k, a[i], b[i]););
     return;
   }
   int64_t o = 0;
@@ -82,8 +81,7 @@ static void bin_backward(bin_kind k, const bcast *bc, const opl_real *a, const o
                          const opl_real *gy, opl_real *ga, opl_real *gb) {
   if (bc->same) {
     int64_t n = bc->n[0] * bc->n[1] * bc->n[2] * bc->n[3] * bc->n[4];
-#pragma omp parallel for if (n > OPL_PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < n; i++) {
+    OPL_PFOR(i, n, n, {
       opl_real g = gy[i];
       switch (k) {
         case BIN_ADD: if (ga) ga[i] += g; if (gb) gb[i] += g; break;
@@ -94,7 +92,7 @@ static void bin_backward(bin_kind k, const bcast *bc, const opl_real *a, const o
           if (gb) gb[i] -= g * a[i] / (b[i] * b[i]);
           break;
       }
-    }
+    });
     return;
   }
   int64_t o = 0;
@@ -159,8 +157,7 @@ opl_tensor *opl_div(opl_ctx *c, opl_tensor *a, opl_tensor *b) { return binary(c,
 /* y = alpha a + beta b: a, b, y [n] reals. */
 static void axpby_forward(int64_t n, opl_real alpha, const opl_real *a, opl_real beta,
                           const opl_real *b, opl_real *y) {
-#pragma omp parallel for if (n > OPL_PAR_MIN) schedule(static)
-  for (int64_t i = 0; i < n; i++) y[i] = alpha * a[i] + (b ? beta * b[i] : beta);
+  OPL_PFOR(i, n, n, y[i] = alpha * a[i] + (b ? beta * b[i] : beta););
 }
 
 static void axpby_bw(opl_node *nd) {
@@ -212,13 +209,11 @@ opl_tensor *opl_add_scalar(opl_ctx *c, opl_tensor *x, double s) { return affine(
 /* y[o, d, i] = x[o, d, i] + b[d]: x, y [outer, D, inner], b [D]. */
 static void bias_forward(int64_t outer, int64_t D, int64_t inner, const opl_real *x,
                          const opl_real *b, opl_real *y) {
-#pragma omp parallel for collapse(2) if (outer * D * inner > OPL_PAR_MIN) schedule(static)
-  for (int64_t o = 0; o < outer; o++)
-    for (int64_t d = 0; d < D; d++) {
-      const opl_real *xs = x + (o * D + d) * inner;
-      opl_real *ys = y + (o * D + d) * inner, bd = b[d];
-      for (int64_t i = 0; i < inner; i++) ys[i] = xs[i] + bd;
-    }
+  OPL_PFOR(od, outer * D, outer * D * inner, {
+    const opl_real *xs = x + od * inner;
+    opl_real *ys = y + od * inner, bd = b[od % D];
+    for (int64_t i = 0; i < inner; i++) ys[i] = xs[i] + bd;
+  });
 }
 
 static void bias_bw(opl_node *nd) {
@@ -323,15 +318,13 @@ static inline opl_real unary_df(opl_unary_kind k, opl_real x, opl_real y) {
 
 /* x, y [n]. */
 static void unary_forward(opl_unary_kind k, int64_t n, const opl_real *x, opl_real *y) {
-#pragma omp parallel for if (n > OPL_PAR_MIN / 4) schedule(static)
-  for (int64_t i = 0; i < n; i++) y[i] = unary_f(k, x[i]);
+  OPL_PFOR(i, n, 4 * n, y[i] = unary_f(k, x[i]););
 }
 
 /* x, y, gy, gx [n]; gx accumulated. */
 static void unary_backward(opl_unary_kind k, int64_t n, const opl_real *x, const opl_real *y,
                            const opl_real *gy, opl_real *gx) {
-#pragma omp parallel for if (n > OPL_PAR_MIN / 4) schedule(static)
-  for (int64_t i = 0; i < n; i++) gx[i] += gy[i] * unary_df(k, x[i], y[i]);
+  OPL_PFOR(i, n, 4 * n, gx[i] += gy[i] * unary_df(k, x[i], y[i]););
 }
 
 static void unary_bw(opl_node *nd) {
