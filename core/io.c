@@ -177,6 +177,19 @@ static int crc_stamp(const char *path) {
   return rc;
 }
 
+void opl_io_lock(void) {
+  pthread_once(&io_once, io_init_once);
+  pthread_mutex_lock(&io_mutex);
+}
+
+void opl_io_unlock(void) { pthread_mutex_unlock(&io_mutex); }
+
+int opl_h5_stamp(const char *path, opl_err *err) {
+  if (crc_stamp(path) != 0)
+    return opl_err_set(err, OPL_ERR_IO, "%s: cannot write the checksum block: %s", path, strerror(errno));
+  return OPL_OK;
+}
+
 /* Check the user-block checksum of path. *verified = 1 if present and correct, 0 if the file
  * carries none (not written by opl). OPL_ERR_FORMAT with the reason when it does not match. */
 static int crc_verify(const char *path, int *verified, opl_err *err) {

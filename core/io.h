@@ -238,4 +238,15 @@ int opl_checkpoint_load(const char *path, opl_params *model, opl_params *optim_s
  * opl_kv_free). OPL_ERR_FORMAT if path is not an opl checkpoint or fails opl_h5_verify. */
 int opl_checkpoint_read_meta(const char *path, opl_kv **kv, int *n, opl_err *err);
 
+/* The process-wide lock that serializes every HDF5 call made by opl (the installed HDF5 is
+ * the serial, non-thread-safe build). Recursive: code outside core/io.c that calls HDF5
+ * directly (datasets/) takes it too, so all HDF5 use in the process is serialized by one lock. */
+void opl_io_lock(void);
+void opl_io_unlock(void);
+
+/* Write the length and CRC-32 of the bytes after the 512-byte user block of the closed HDF5
+ * file at path into that user block (the file must have been created with a 512-byte user
+ * block). opl_h5_verify checks it. OPL_OK or OPL_ERR_IO. */
+int opl_h5_stamp(const char *path, opl_err *err);
+
 #endif

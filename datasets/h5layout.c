@@ -40,22 +40,10 @@
 #include "datasets/h5layout.h"
 
 #define UB_SIZE 512                 /* user block of every file opl writes */
-#define CRC_MAGIC "OPL-CRC32 v1\n"  /* must match core/io.c */
 
 enum { LN = 0, LT = 1, LX = 2, LY = 3 };  /* logical axes */
 
 /* ================================================================ lock, silence, errors */
-
-static pthread_once_t ds_once = PTHREAD_ONCE_INIT;
-static pthread_mutex_t ds_mutex;
-
-static void ds_init_once(void) {
-  pthread_mutexattr_t a;
-  pthread_mutexattr_init(&a);
-  pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
-  pthread_mutex_init(&ds_mutex, &a);
-  pthread_mutexattr_destroy(&a);
-}
 
 typedef struct guard {
   H5E_auto2_t func;
@@ -64,8 +52,7 @@ typedef struct guard {
 
 /* Take the lock and silence HDF5's error printing (nests). */
 static void enter(guard *g) {
-  pthread_once(&ds_once, ds_init_once);
-  pthread_mutex_lock(&ds_mutex);
+  opl_io_lock();
   g->func = NULL;
   g->data = NULL;
   H5Eget_auto2(H5E_DEFAULT, &g->func, &g->data);
@@ -76,7 +63,7 @@ static void enter(guard *g) {
 static void leave(guard *g) {
   H5Eclear2(H5E_DEFAULT);
   H5Eset_auto2(H5E_DEFAULT, g->func, g->data);
-  pthread_mutex_unlock(&ds_mutex);
+  opl_io_unlock();
 }
 
 static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data) {
@@ -190,50 +177,8 @@ static const char *list_datasets(hid_t f, char *buf, size_t cap) {
 
 /* ================================================================ CRC-32 user block */
 
-static uint32_t crc_table[256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-static void crc_init(void) {
-  for (uint32_t b = 0; b < 256; b++) {
-    uint32_t c = b;
-    for (int k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-    crc_table[b] = c;
-  }
-}
-
-/* Stamp "<magic>bytes=<N>\ncrc32=<hex>\n" (the length and CRC-32 of the bytes after the user
- * block) into the first 512 bytes of the closed file at path, then fsync. 0 or -1 (errno). */
-static int crc_stamp(const char *path) {
-  pthread_once(&crc_once, crc_init);
-  int fd = open(path, O_RDWR);
-  if (fd < 0) return -1;
-  enum { CHUNK = 1 << 20 };
-  unsigned char *buf = malloc(CHUNK);
-  int rc = buf ? 0 : -1;
-  uint32_t c = 0xFFFFFFFFu;
-  long long len = 0;
-  off_t off = UB_SIZE;
-  while (rc == 0) {
-    ssize_t got = pread(fd, buf, CHUNK, off);
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0) rc = -1;
-    if (got <= 0) break;
-    for (ssize_t i = 0; i < got; i++) c = crc_table[(c ^ buf[i]) & 0xFF] ^ (c >> 8);
-    len += got;
-    off += got;
-  }
-  free(buf);
-  if (rc == 0) {
-    char hdr[UB_SIZE];
-    memset(hdr, 0, sizeof hdr);
-    snprintf(hdr, sizeof hdr, CRC_MAGIC "bytes=%lld\ncrc32=%08x\n", len, (unsigned)~c);
-    rc = pwrite(fd, hdr, sizeof hdr, 0) == (ssize_t)sizeof hdr ? 0 : -1;
-  }
-  if (rc == 0) rc = fsync(fd);
-  int e = errno;
-  close(fd);
-  errno = e;
-  return rc;
-}
+/* The checksum block is core/io.c's (opl_h5_stamp); 0 or -1. */
+static int crc_stamp(const char *path) { return opl_h5_stamp(path, NULL) == OPL_OK ? 0 : -1; }
 
 /* fsync the directory holding path (so a rename is durable); errors ignored. */
 static void fsync_dir(const char *path) {
