@@ -1,1 +1,435 @@
-/* opl — op_linear (to be written). */
+/* opl — linear algebra ops on OpenBLAS: linear (nn.Linear), channel_linear (1x1 convolution,
+ * the pointwise layer W of an FNO block), matmul and batched matmul.
+ *
+ * Every product is one opl_gemm (cblas_sgemm / cblas_dgemm) call or a batch of them; backward
+ * kernels accumulate with beta = 1, except into a gradient buffer that does not exist yet,
+ * which is taken uninitialized from the arena and written with beta = 0 (see grad_for_write):
+ * instead of a zeroed buffer written once by calloc and read back by the gemm, each gemm then
+ * clears its own block of the output just before filling it (per sample, while it is cached).
+ *
+ * Threads. OpenBLAS is the OpenMP build: a gemm called outside a parallel region uses all
+ * OpenMP threads, a gemm called inside one runs single-threaded. A batch of independent
+ * products (one per sample of channel_linear, one per member of bmm) therefore runs either as
+ * an OpenMP loop over the batch with one single-threaded gemm per member, or as a sequential
+ * loop of multi-threaded gemms. The loop over the batch wins for the FNO shapes (the products
+ * are small, K = 20..64, and a thread keeps its sample's output in its own L2 while it adds
+ * the bias or sums the gradient); batch_parallel() decides (bench/bench_linear.c measures
+ * both). */
+#include <limits.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#include "ops.h"
+#include "internal.h"
+
+/* ------------------------------------------------------------ helpers */
+
+/* Threads an OpenMP loop started here would get (1 inside a parallel region). */
+static int team_size(void) {
+#ifdef _OPENMP
+  return omp_in_parallel() ? 1 : omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+/* Index of the calling thread in its team (0 outside a parallel region). */
+static int thread_id(void) {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+/* Size of the calling thread's team (1 outside a parallel region). */
+static int thread_count(void) {
+#ifdef _OPENMP
+  return omp_get_num_threads();
+#else
+  return 1;
+#endif
+}
+
+/* Flops below which a batch of products runs on one thread: ~50 us of single-core gemm, well
+ * above the cost of waking the team. */
+#define PAR_MIN_FLOPS (64.0 * OPL_PAR_MIN)
+
+/* 1 if a batch of `batch` independent products of `flops` each should run as an OpenMP loop
+ * over the batch (single-threaded BLAS per member), 0 for a sequential loop of multi-threaded
+ * BLAS calls. The batch must give every thread a member and be large enough to pay for waking
+ * the threads. An uneven split (batch % threads != 0) idles threads in the last round; that is
+ * still cheaper than threading small products inside BLAS (bench_linear: raw-seq runs the FNO
+ * layers 3-10x slower than raw-omp at 2 threads), but not large products (> 1e8 flops each,
+ * which OpenBLAS threads well) in a short batch. */
+static int batch_parallel(int64_t batch, double flops) {
+  int nt = team_size();
+  if (nt <= 1 || batch < nt || (double)batch * flops <= PAR_MIN_FLOPS) return 0;
+  if (batch % nt == 0 || batch >= 4 * nt) return 1;
+  return flops < 1e8;
+}
+
+/* Gradient buffer of input i of nd for a kernel that writes every element of it. If the input
+ * is an arena tensor whose gradient does not exist yet (nothing has flowed into it), the buffer
+ * is taken uninitialized from the arena, attached to the tensor, and *beta = 0: the kernel
+ * overwrites it. Otherwise it is opl_node_grad's buffer and *beta = 1: the kernel accumulates.
+ * NULL if the input needs no gradient (or the arena is exhausted; the error is then sticky). */
+static opl_real *grad_for_write(opl_node *nd, int i, opl_real *beta) {
+  opl_tensor *t = nd->in[i];
+  *beta = 1;
+  if (!t || !opl_requires_grad(t)) return NULL;
+  if (!t->grad && (t->flags & OPL_T_ARENA)) {
+    t->grad = opl_arena_alloc(nd->ctx, (size_t)opl_nreal(t) * sizeof(opl_real));
+    *beta = 0;
+    return t->grad;
+  }
+  return opl_node_grad(nd, i);
+}
+
+/* 1 if every extent fits BLAS's int; else records "op: ... too large" and returns 0. */
+static int blas_dims_ok(opl_ctx *c, const char *op, int64_t m, int64_t n, int64_t k) {
+  if (m > INT_MAX || n > INT_MAX || k > INT_MAX) {
+    opl_ctx_error(c, OPL_ERR_ARG, "%s: product (%lld x %lld) * (%lld x %lld) too large for BLAS",
+                  op, (long long)m, (long long)k, (long long)k, (long long)n);
+    return 0;
+  }
+  return 1;
+}
+
+/* Returns sum(x) in double with 8 independent partial sums (a single accumulator would be a
+ * chain of dependent adds, 4 cycles each; these vectorize): x [n]. */
+static inline double dsum(const opl_real *x, int64_t n) {
+  double acc[8] = {0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int k = 0; k < 8; k++) acc[k] += (double)x[i + k];
+  double s = 0;
+  for (; i < n; i++) s += (double)x[i];
+  for (int k = 0; k < 8; k++) s += acc[k];
+  return s;
+}
+
+/* Row-major C (m, n) = op(A) op(B) + beta C with op(A) (m, k), op(B) (k, n); lda, ldb, ldc are
+ * the row lengths of A, B, C as stored. */
+static void gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const opl_real *a, int64_t lda,
+                 const opl_real *b, int64_t ldb, opl_real beta, opl_real *c, int64_t ldc) {
+  opl_gemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m,
+           (int)n, (int)k, 1, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+}
+
+/* C_i = op(A_i) op(B_i) + beta C_i for i < batch, where A_i = a + i sa (likewise B_i, C_i; a
+ * stride of 0 shares the matrix). The C_i must not overlap. Parallel over the batch or over
+ * each product as batch_parallel() decides. */
+static void gemm_batched(int64_t batch, int ta, int tb, int64_t m, int64_t n, int64_t k,
+                         const opl_real *a, int64_t lda, int64_t sa, const opl_real *b,
+                         int64_t ldb, int64_t sb, opl_real beta, opl_real *c, int64_t ldc,
+                         int64_t sc) {
+  if (batch_parallel(batch, 2.0 * m * n * k)) {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < batch; i++)
+      gemm(ta, tb, m, n, k, a + i * sa, lda, b + i * sb, ldb, beta, c + i * sc, ldc);
+  } else {
+    for (int64_t i = 0; i < batch; i++)
+      gemm(ta, tb, m, n, k, a + i * sa, lda, b + i * sb, ldb, beta, c + i * sc, ldc);
+  }
+}
+
+/* y[r, j] = b[j] for every row r: y [rows, n], b [n]. */
+static void fill_rows(int64_t rows, int64_t n, const opl_real *b, opl_real *y) {
+#pragma omp parallel for if (rows * n > OPL_PAR_MIN) schedule(static)
+  for (int64_t r = 0; r < rows; r++) memcpy(y + r * n, b, (size_t)n * sizeof *y);
+}
+
+/* ------------------------------------------------------------ linear */
+
+/* y = x w^T + b: x [M, In], w [Out, In], b [Out] or NULL, y [M, Out]. One multi-threaded gemm;
+ * the bias is written first and the product added with beta = 1. */
+static void linear_forward(int64_t M, int64_t In, int64_t Out, const opl_real *x,
+                           const opl_real *w, const opl_real *b, opl_real *y) {
+  if (b) fill_rows(M, Out, b, y);
+  gemm(0, 1, M, Out, In, x, In, w, In, b ? 1 : 0, y, Out);
+}
+
+/* gb[j] += sum_r g[r, j] in double: g [rows, n], gb [n]; work [nt, n] doubles with nt >=
+ * team_size(), one row of partial sums per thread. */
+static void colsum_acc(int64_t rows, int64_t n, const opl_real *g, opl_real *gb, double *work,
+                       int nt) {
+  for (int64_t i = 0; i < (int64_t)nt * n; i++) work[i] = 0;
+#pragma omp parallel num_threads(nt) if (rows * n > OPL_PAR_MIN)
+  {
+    int t = thread_id(), T = thread_count();
+    double *acc = work + (int64_t)t * n;
+    for (int64_t r = rows * t / T; r < rows * (t + 1) / T; r++) {
+      const opl_real *gr = g + r * n;
+      for (int64_t j = 0; j < n; j++) acc[j] += (double)gr[j];
+    }
+  }
+  for (int64_t j = 0; j < n; j++) {
+    double s = 0;
+    for (int t = 0; t < nt; t++) s += work[(int64_t)t * n + j];
+    gb[j] += (opl_real)s;
+  }
+}
+
+/* Backward of linear: gy [M, Out], x [M, In], w [Out, In].
+ * gx [M, In] = gy w + beta_x gx; gw [Out, In] += gy^T x; gb [Out] += column sums of gy
+ * (each output may be NULL); work [nt, Out] doubles for the bias. */
+static void linear_backward(int64_t M, int64_t In, int64_t Out, const opl_real *gy,
+                            const opl_real *x, const opl_real *w, opl_real *gx, opl_real beta_x,
+                            opl_real *gw, opl_real *gb, double *work, int nt) {
+  if (gx) gemm(0, 0, M, In, Out, gy, Out, w, In, beta_x, gx, In);
+  if (gw) gemm(1, 0, Out, In, M, gy, Out, x, In, 1, gw, In);
+  if (gb) colsum_acc(M, Out, gy, gb, work, nt);
+}
+
+/* Tape node of linear: iarg = (M, In, Out); inputs x, w, b (b may be NULL). */
+static void linear_bw(opl_node *nd) {
+  int64_t M = nd->iarg[0], In = nd->iarg[1], Out = nd->iarg[2];
+  opl_real beta_x;
+  opl_real *gx = grad_for_write(nd, 0, &beta_x);
+  opl_real *gw = opl_node_grad(nd, 1);
+  opl_real *gb = nd->in[2] ? opl_node_grad(nd, 2) : NULL;
+  int nt = team_size();
+  double *work = gb ? opl_arena_alloc(nd->ctx, (size_t)nt * (size_t)Out * sizeof(double)) : NULL;
+  if (opl_ctx_status(nd->ctx)) return;
+  linear_backward(M, In, Out, nd->out->grad, nd->in[0]->data, nd->in[1]->data, gx, beta_x, gw,
+                  gb, work, nt);
+}
+
+opl_tensor *opl_linear(opl_ctx *c, opl_tensor *x, opl_tensor *w, opl_tensor *b) {
+  const char *op = "linear";
+  if (!opl_check_input(c, op, "x", x, -1, 0) || !opl_check_input(c, op, "w", w, 2, 0)) return NULL;
+  if (b && !opl_check_input(c, op, "b", b, 1, 0)) return NULL;
+  char b1[96], b2[96];
+  int64_t Out = w->shape[0], In = w->shape[1];
+  if (x->rank < 1 || x->shape[x->rank - 1] != In) {
+    opl_ctx_error(c, OPL_ERR_SHAPE, "linear: last axis of x %s does not match w %s (Out, In)",
+                  opl_shape_str(b1, x->rank, x->shape), opl_shape_str(b2, w->rank, w->shape));
+    return NULL;
+  }
+  if (b && b->shape[0] != Out) {
+    opl_ctx_error(c, OPL_ERR_SHAPE, "linear: b %s does not match w %s (Out, In)",
+                  opl_shape_str(b1, b->rank, b->shape), opl_shape_str(b2, w->rank, w->shape));
+    return NULL;
+  }
+  int64_t M = x->numel / In;
+  if (!blas_dims_ok(c, op, M, Out, In)) return NULL;
+  int64_t shape[OPL_MAX_RANK];
+  for (int i = 0; i < x->rank; i++) shape[i] = x->shape[i];
+  shape[x->rank - 1] = Out;
+  opl_tensor *y = opl_new(c, x->rank, shape);
+  if (!y) return NULL;
+  linear_forward(M, In, Out, x->data, w->data, b ? b->data : NULL, y->data);
+  opl_tensor *in[3] = {x, w, b};
+  opl_node *nd = opl_record(c, op, linear_bw, y, 3, in);
+  if (nd) nd->iarg[0] = M, nd->iarg[1] = In, nd->iarg[2] = Out;
+  return y;
+}
+
+/* ------------------------------------------------------------ channel_linear */
+
+/* The pointwise (1x1 convolution) layer of an FNO block (Li et al., "Fourier Neural Operator
+ * for Parametric Partial Differential Equations", ICLR 2021, eq. (2): the local linear
+ * transform W v(x)): per sample y_n = W x_n + b 1^T. Samples are processed one at a time, each
+ * with its bias fill / bias-gradient sum done while its block is still in cache; the samples
+ * are shared among the OpenMP threads, or run in order with multi-threaded gemms when the batch
+ * is too small or uneven for the threads (batch_parallel). */
+
+/* y_n = w x_n + b for n in [lo, hi): x [N, Ci, S], w [Co, Ci], b [Co] or NULL, y [N, Co, S].
+ * The bias is written into y_n and the gemm (Co, Ci) x (Ci, S) adds to it (beta = 1). */
+static void chlin_forward_range(int64_t lo, int64_t hi, int64_t Ci, int64_t Co, int64_t S,
+                                const opl_real *x, const opl_real *w, const opl_real *b,
+                                opl_real *y) {
+  for (int64_t n = lo; n < hi; n++) {
+    opl_real *yn = y + n * Co * S;
+    if (b)
+      for (int64_t o = 0; o < Co; o++)
+        for (int64_t s = 0; s < S; s++) yn[o * S + s] = b[o];
+    gemm(0, 0, Co, S, Ci, w, Ci, x + n * Ci * S, S, b ? 1 : 0, yn, S);
+  }
+}
+
+/* Forward over all samples: shapes as chlin_forward_range. */
+static void chlin_forward(int64_t N, int64_t Ci, int64_t Co, int64_t S, const opl_real *x,
+                          const opl_real *w, const opl_real *b, opl_real *y) {
+  if (batch_parallel(N, 2.0 * Co * Ci * S)) {
+#pragma omp parallel
+    {
+      int t = thread_id(), T = thread_count();
+      chlin_forward_range(N * t / T, N * (t + 1) / T, Ci, Co, S, x, w, b, y);
+    }
+  } else {
+    chlin_forward_range(0, N, Ci, Co, S, x, w, b, y);
+  }
+}
+
+/* Backward over samples n in [lo, hi): gy [N, Co, S], x [N, Ci, S], w [Co, Ci].
+ * gx_n [Ci, S] = w^T gy_n + beta_x gx_n; gwt [Co, Ci] = sum_n gy_n x_n^T (overwritten);
+ * gbt [Co] += sum_s gy_n[., s] in double. gx, gwt, gbt may be NULL. */
+static void chlin_backward_range(int64_t lo, int64_t hi, int64_t Ci, int64_t Co, int64_t S,
+                                 const opl_real *gy, const opl_real *x, const opl_real *w,
+                                 opl_real *gx, opl_real beta_x, opl_real *gwt, double *gbt) {
+  for (int64_t n = lo; n < hi; n++) {
+    const opl_real *gyn = gy + n * Co * S, *xn = x + n * Ci * S;
+    if (gx) gemm(1, 0, Ci, S, Co, w, Ci, gyn, S, beta_x, gx + n * Ci * S, S);
+    if (gwt) gemm(0, 1, Co, Ci, S, gyn, S, xn, S, n == lo ? 0 : 1, gwt, Ci);
+    if (gbt)
+      for (int64_t o = 0; o < Co; o++) gbt[o] += dsum(gyn + o * S, S);
+  }
+}
+
+/* Backward over all samples: shapes as chlin_backward_range; gw [Co, Ci] and gb [Co] are
+ * accumulated (NULL: not needed). Scratch, nt >= the threads of the loop over samples:
+ * gwt [nt, Co, Ci] reals, gbt [nt, Co] doubles zeroed, used [nt] ints zeroed. */
+static void chlin_backward(int64_t N, int64_t Ci, int64_t Co, int64_t S, const opl_real *gy,
+                           const opl_real *x, const opl_real *w, opl_real *gx, opl_real beta_x,
+                           opl_real *gw, opl_real *gb, int nt, opl_real *gwt, double *gbt,
+                           int *used) {
+  if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+    {
+      int t = thread_id(), T = thread_count();
+      int64_t lo = N * t / T, hi = N * (t + 1) / T;
+      chlin_backward_range(lo, hi, Ci, Co, S, gy, x, w, gx, beta_x,
+                           gw ? gwt + (int64_t)t * Co * Ci : NULL, gb ? gbt + (int64_t)t * Co : NULL);
+      used[t] = hi > lo;
+    }
+  } else {
+    chlin_backward_range(0, N, Ci, Co, S, gy, x, w, gx, beta_x, gw ? gwt : NULL, gb ? gbt : NULL);
+    used[0] = N > 0;
+  }
+  for (int t = 0; t < nt; t++) {
+    if (!used[t]) continue;
+    if (gw) opl_acc(gw, gwt + (int64_t)t * Co * Ci, Co * Ci);
+    if (gb)
+      for (int64_t o = 0; o < Co; o++) gb[o] += (opl_real)gbt[(int64_t)t * Co + o];
+  }
+}
+
+/* Tape node of channel_linear: iarg = (N, Ci, Co, S); inputs x, w, b (b may be NULL). */
+static void chlin_bw(opl_node *nd) {
+  int64_t N = nd->iarg[0], Ci = nd->iarg[1], Co = nd->iarg[2], S = nd->iarg[3];
+  opl_ctx *c = nd->ctx;
+  opl_real beta_x;
+  opl_real *gx = grad_for_write(nd, 0, &beta_x);
+  opl_real *gw = opl_node_grad(nd, 1);
+  opl_real *gb = nd->in[2] ? opl_node_grad(nd, 2) : NULL;
+  int nt = batch_parallel(N, 2.0 * Co * Ci * S) ? team_size() : 1;
+  opl_real *gwt = opl_arena_alloc(c, (size_t)nt * (size_t)(Co * Ci) * sizeof(opl_real));
+  double *gbt = opl_arena_calloc(c, (size_t)nt * (size_t)Co * sizeof(double));
+  int *used = opl_arena_calloc(c, (size_t)nt * sizeof(int));
+  if (opl_ctx_status(c)) return;
+  chlin_backward(N, Ci, Co, S, nd->out->grad, nd->in[0]->data, nd->in[1]->data, gx, beta_x, gw,
+                 gb, nt, gwt, gbt, used);
+}
+
+opl_tensor *opl_channel_linear(opl_ctx *c, opl_tensor *x, opl_tensor *w, opl_tensor *b) {
+  const char *op = "channel_linear";
+  if (!opl_check_input(c, op, "x", x, -1, 0) || !opl_check_input(c, op, "w", w, 2, 0)) return NULL;
+  if (b && !opl_check_input(c, op, "b", b, 1, 0)) return NULL;
+  char b1[96], b2[96];
+  if (x->rank < 3) {
+    opl_ctx_error(c, OPL_ERR_SHAPE, "channel_linear: x %s must be (N, Ci, *S) of rank 3..5 (w %s)",
+                  opl_shape_str(b1, x->rank, x->shape), opl_shape_str(b2, w->rank, w->shape));
+    return NULL;
+  }
+  int64_t N = x->shape[0], Ci = x->shape[1], Co = w->shape[0], S = opl_prod(x->shape, 2, x->rank);
+  if (w->shape[1] != Ci) {
+    opl_ctx_error(c, OPL_ERR_SHAPE, "channel_linear: x %s has %lld channels but w %s is (Co, Ci)",
+                  opl_shape_str(b1, x->rank, x->shape), (long long)Ci,
+                  opl_shape_str(b2, w->rank, w->shape));
+    return NULL;
+  }
+  if (b && b->shape[0] != Co) {
+    opl_ctx_error(c, OPL_ERR_SHAPE, "channel_linear: b %s does not match w %s (Co, Ci)",
+                  opl_shape_str(b1, b->rank, b->shape), opl_shape_str(b2, w->rank, w->shape));
+    return NULL;
+  }
+  if (!blas_dims_ok(c, op, Co, S, Ci)) return NULL;
+  int64_t shape[OPL_MAX_RANK];
+  for (int i = 0; i < x->rank; i++) shape[i] = x->shape[i];
+  shape[1] = Co;
+  opl_tensor *y = opl_new(c, x->rank, shape);
+  if (!y) return NULL;
+  chlin_forward(N, Ci, Co, S, x->data, w->data, b ? b->data : NULL, y->data);
+  opl_tensor *in[3] = {x, w, b};
+  opl_node *nd = opl_record(c, op, chlin_bw, y, 3, in);
+  if (nd) nd->iarg[0] = N, nd->iarg[1] = Ci, nd->iarg[2] = Co, nd->iarg[3] = S;
+  return y;
+}
+
+/* ------------------------------------------------------------ matmul, bmm */
+
+/* Backward of C_i = op(A_i) op(B_i) for i < batch (op(A) (M, K), op(B) (K, N)), from
+ * gy_i [M, N]: a_i, b_i as stored (a (M, K) or (K, M) when ta; b (K, N) or (N, K) when tb),
+ * ga_i (a's storage shape) = d/da + beta_a ga_i, gb_i likewise (either may be NULL):
+ *   ta = 0: ga = gy op(B)^T        ta = 1: ga = op(B) gy^T
+ *   tb = 0: gb = op(A)^T gy        tb = 1: gb = gy^T op(A) */
+static void matmul_backward(int64_t batch, int ta, int tb, int64_t M, int64_t N, int64_t K,
+                            const opl_real *gy, const opl_real *a, const opl_real *b,
+                            opl_real *ga, opl_real beta_a, opl_real *gb, opl_real beta_b) {
+  int64_t lda = ta ? M : K, ldb = tb ? K : N;
+  if (ga) {
+    if (!ta)
+      gemm_batched(batch, 0, !tb, M, K, N, gy, N, M * N, b, ldb, K * N, beta_a, ga, K, M * K);
+    else
+      gemm_batched(batch, tb, 1, K, M, N, b, ldb, K * N, gy, N, M * N, beta_a, ga, M, M * K);
+  }
+  if (gb) {
+    if (!tb)
+      gemm_batched(batch, !ta, 0, K, N, M, a, lda, M * K, gy, N, M * N, beta_b, gb, N, K * N);
+    else
+      gemm_batched(batch, 1, ta, N, K, M, gy, N, M * N, a, lda, M * K, beta_b, gb, K, K * N);
+  }
+}
+
+/* Tape node of matmul / bmm: iarg = (batch, ta, tb, M, N, K); inputs a, b. */
+static void matmul_bw(opl_node *nd) {
+  opl_real beta_a, beta_b;
+  opl_real *ga = grad_for_write(nd, 0, &beta_a);
+  opl_real *gb = grad_for_write(nd, 1, &beta_b);
+  if (opl_ctx_status(nd->ctx)) return;
+  matmul_backward(nd->iarg[0], (int)nd->iarg[1], (int)nd->iarg[2], nd->iarg[3], nd->iarg[4],
+                  nd->iarg[5], nd->out->grad, nd->in[0]->data, nd->in[1]->data, ga, beta_a, gb,
+                  beta_b);
+}
+
+/* Shared constructor: batched = 0 for matmul (rank 2, optional transposes), 1 for bmm (rank 3,
+ * no transposes). Checks shapes, computes y = op(a) op(b) per batch member, records the node. */
+static opl_tensor *matmul_common(opl_ctx *c, const char *op, opl_tensor *a, opl_tensor *b,
+                                 int ta, int tb, int batched) {
+  int r = batched ? 3 : 2;
+  if (!opl_check_input(c, op, "a", a, r, 0) || !opl_check_input(c, op, "b", b, r, 0)) return NULL;
+  char b1[96], b2[96];
+  int64_t B = batched ? a->shape[0] : 1;
+  const int64_t *sa = a->shape + batched, *sb = b->shape + batched;
+  int64_t M = ta ? sa[1] : sa[0], K = ta ? sa[0] : sa[1];
+  int64_t K2 = tb ? sb[1] : sb[0], N = tb ? sb[0] : sb[1];
+  if (K != K2 || (batched && b->shape[0] != B)) {
+    opl_ctx_error(c, OPL_ERR_SHAPE, "%s: a %s%s and b %s%s do not multiply", op,
+                  opl_shape_str(b1, a->rank, a->shape), ta ? "^T" : "",
+                  opl_shape_str(b2, b->rank, b->shape), tb ? "^T" : "");
+    return NULL;
+  }
+  if (!blas_dims_ok(c, op, M, N, K)) return NULL;
+  opl_tensor *y = batched ? opl_new(c, OPL_DIMS(B, M, N)) : opl_new(c, OPL_DIMS(M, N));
+  if (!y) return NULL;
+  gemm_batched(B, ta, tb, M, N, K, a->data, sa[1], M * K, b->data, sb[1], K * N, 0, y->data, N,
+               M * N);
+  opl_tensor *in[2] = {a, b};
+  opl_node *nd = opl_record(c, op, matmul_bw, y, 2, in);
+  if (nd) {
+    nd->iarg[0] = B, nd->iarg[1] = ta != 0, nd->iarg[2] = tb != 0;
+    nd->iarg[3] = M, nd->iarg[4] = N, nd->iarg[5] = K;
+  }
+  return y;
+}
+
+opl_tensor *opl_matmul(opl_ctx *c, opl_tensor *a, opl_tensor *b, int trans_a, int trans_b) {
+  return matmul_common(c, "matmul", a, b, trans_a != 0, trans_b != 0, 0);
+}
+
+opl_tensor *opl_bmm(opl_ctx *c, opl_tensor *a, opl_tensor *b) {
+  return matmul_common(c, "bmm", a, b, 0, 0, 1);
+}
