@@ -541,10 +541,17 @@ int opl_backward_seed(opl_ctx *c, opl_tensor *out, const opl_real *seed) {
   if (!opl_requires_grad(out))
     return opl_ctx_error(c, OPL_ERR_STATE,
                          "backward: output does not depend on anything that requires a gradient");
-  opl_real *g = opl_grad_of(c, out);
-  if (!g) return c->status;
   int64_t n = opl_nreal(out);
-  for (int64_t i = 0; i < n; i++) g[i] += seed[i];
+  if (!out->grad && (out->flags & OPL_T_ARENA)) {
+    /* A fresh gradient: copy the seed instead of zeroing and adding. */
+    out->grad = opl_arena_alloc(c, (size_t)n * sizeof(opl_real));
+    if (!out->grad) return c->status;
+    memcpy(out->grad, seed, (size_t)n * sizeof(opl_real));
+  } else {
+    opl_real *g = opl_grad_of(c, out);
+    if (!g) return c->status;
+    for (int64_t i = 0; i < n; i++) g[i] += seed[i];
+  }
   return run_backward(c);
 }
 
