@@ -26,6 +26,12 @@ void *opl_aligned_calloc(size_t bytes);
     }                                                            \
   } while (0)
 
+/* Vectorized float GELU kernels (core/fastmath.c): y = gelu(x) over x, y [n]; and
+ * gx += gy * gelu'(x) over x, gy, gx [n]. */
+void opl_gelu_forward_f32(int64_t n, const float *restrict x, float *restrict y);
+void opl_gelu_backward_f32(int64_t n, const float *restrict x, const float *restrict gy,
+                           float *restrict gx);
+
 /* Normalize an axis (negative counts from the end); -1 if out of range. */
 static inline int opl_axis_norm(int axis, int rank) {
   if (axis < 0) axis += rank;

@@ -4,6 +4,14 @@
 #include <tgmath.h>
 #include "ops.h"
 #include "internal.h"
+#ifdef _OPENMP
+#include <omp.h>
+static inline int opl_omp_nthreads(void) { return omp_get_num_threads(); }
+static inline int opl_omp_thread(void) { return omp_get_thread_num(); }
+#else
+static inline int opl_omp_nthreads(void) { return 1; }
+static inline int opl_omp_thread(void) { return 0; }
+#endif
 
 /* ------------------------------------------------------------ broadcasting */
 
@@ -317,13 +325,44 @@ static inline opl_real unary_df(opl_unary_kind k, opl_real x, opl_real y) {
 }
 
 /* x, y [n]. */
+/* Split [0, n) into chunks for the threads (only above the parallel threshold) and run a
+ * kernel f(len, offset) on each. */
+#define OPL_CHUNKED(n, work, call)                                                   \
+  do {                                                                               \
+    const int64_t n_ = (n);                                                          \
+    if ((work) > OPL_PAR_MIN) {                                                      \
+      _Pragma("omp parallel")                                                        \
+      {                                                                              \
+        int nt_ = opl_omp_nthreads(), t_ = opl_omp_thread();                        \
+        int64_t lo_ = n_ * t_ / nt_, hi_ = n_ * (t_ + 1) / nt_;                      \
+        int64_t off = lo_, len = hi_ - lo_;                                          \
+        if (len > 0) call;                                                           \
+      }                                                                              \
+    } else {                                                                         \
+      int64_t off = 0, len = n_;                                                     \
+      call;                                                                          \
+    }                                                                                \
+  } while (0)
+
 static void unary_forward(opl_unary_kind k, int64_t n, const opl_real *x, opl_real *y) {
+#ifndef OPL_DOUBLE
+  if (k == OPL_GELU) {
+    OPL_CHUNKED(n, 4 * n, opl_gelu_forward_f32(len, x + off, y + off));
+    return;
+  }
+#endif
   OPL_PFOR(i, n, 4 * n, y[i] = unary_f(k, x[i]););
 }
 
 /* x, y, gy, gx [n]; gx accumulated. */
 static void unary_backward(opl_unary_kind k, int64_t n, const opl_real *x, const opl_real *y,
                            const opl_real *gy, opl_real *gx) {
+#ifndef OPL_DOUBLE
+  if (k == OPL_GELU) {
+    OPL_CHUNKED(n, 4 * n, opl_gelu_backward_f32(len, x + off, gy + off, gx + off));
+    return;
+  }
+#endif
   OPL_PFOR(i, n, 4 * n, gx[i] += gy[i] * unary_df(k, x[i], y[i]););
 }
 
