@@ -37,7 +37,7 @@ typedef struct gc_state {
 
 static int setup(const gc_case *gc, gc_state *st, uint64_t *s) {
   memset(st, 0, sizeof *st);
-  st->c = opl_ctx_new(0);
+  st->c = opl_ctx_new((size_t)4 << 20);
   for (int i = 0; i < gc->nin; i++) {
     opl_err err;
     int flags = (gc->in[i].cplx ? OPL_T_COMPLEX : 0) | (gc->in[i].no_grad ? 0 : OPL_T_REQGRAD);
