@@ -52,7 +52,13 @@ typedef struct dft_mat {
 static dft_mat *dft_cache;          /* guarded by fft_lock */
 static volatile int dft_mode;       /* opl_dft_mode */
 
-static void fft_init(void) { fft_threads_ok = OPL_FFTW(init_threads)() != 0; }
+/* FFTW's planner is not thread-safe; besides this cache's own lock, FFTW is asked to serialize
+ * its planner itself, so plans made elsewhere (pde/grid.c plans double-precision transforms
+ * for the reference solvers) can never race with these. */
+static void fft_init(void) {
+  fft_threads_ok = OPL_FFTW(init_threads)() != 0;
+  OPL_FFTW(make_planner_thread_safe)();
+}
 
 int opl_fft_threads_for(int64_t work) {
   int n = 1;

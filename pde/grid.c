@@ -1,6 +1,7 @@
 /* opl pde — the periodic spectral grid: plans, wavenumbers, derivatives, 2/3 dealiasing,
  * spectral interpolation. See grid.h for the conventions. */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include "pde/grid.h"
@@ -38,10 +39,14 @@ static fftw_plan grid_plan(const opl_grid *g, int r2c, int howmany, double *re, 
 /* Create all plans of g on scratch memory (MEASURE overwrites its arrays). Returns 0 when a
  * plan could not be made or scratch could not be allocated. Serialized: FFTW's planner is not
  * thread-safe, so every double-precision plan of opl is made inside this named critical
- * section (fftw_make_planner_thread_safe lives in fftw3_threads/omp, which single builds do
- * not link, so other double-precision planners must use the same section). */
+ * section, and FFTW is also asked to serialize its own planner (fftw_make_planner_thread_safe,
+ * from fftw3_omp, linked in every build), so planners elsewhere in the process cannot race. */
+static pthread_once_t grid_planner_once = PTHREAD_ONCE_INIT;
+static void grid_planner_init(void) { fftw_make_planner_thread_safe(); }
+
 static int grid_make_plans(opl_grid *g) {
   int okp = 1;
+  pthread_once(&grid_planner_once, grid_planner_init);
   double *re = opl_pde_alloc(OPL_GRID_BATCH * g->nreal);
   double *sp = opl_pde_alloc(2 * OPL_GRID_BATCH * g->nspec);
   if (!re || !sp) {
