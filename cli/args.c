@@ -36,8 +36,20 @@ static int set_value(const char *verb, const char *where, const cli_opt *o, cons
       return 0;
     }
     case CLI_STRING: {
-      char *copy = strdup(text); /* lives until exit, like argv */
+      /* Copies live until exit, like argv; one replaced by a later value (a command-line flag
+       * overriding --config) is freed. The table keeps them reachable. */
+      static char *owned[256];
+      static int nowned;
+      char *copy = strdup(text);
       if (!copy) return 2;
+      const char *old = *(const char **)o->dst;
+      for (int i = 0; i < nowned; i++)
+        if (owned[i] == old) {
+          free(owned[i]);
+          owned[i] = owned[--nowned];
+          break;
+        }
+      if (nowned < 256) owned[nowned++] = copy;
       *(const char **)o->dst = copy;
       return 0;
     }
@@ -104,7 +116,9 @@ static void help(const char *verb, const char *usage, const cli_opt *opts, int n
                      : opts[i].type == CLI_STRING ? " S" : "";
     snprintf(left, sizeof left, "--%s%s", opts[i].name, mv);
     printf("  %-22s %s", left, opts[i].help);
-    switch (opts[i].type) {
+    /* Help text that says "required" gets no default. */
+    int required = strstr(opts[i].help, "required") != NULL;
+    switch (required ? CLI_FLAG : opts[i].type) {
       case CLI_INT: printf(" (default %lld)", (long long)*(int64_t *)opts[i].dst); break;
       case CLI_DOUBLE: printf(" (default %g)", *(double *)opts[i].dst); break;
       case CLI_STRING:

@@ -26,5 +26,11 @@ int cli_parse(const char *verb, const char *usage, int argc, char **argv, const 
 
 /* Verbs. */
 int cli_demo(int argc, char **argv);
+int cli_generate(int argc, char **argv); /* cli/generate.c: a data set of N trajectories */
+int cli_solve(int argc, char **argv);    /* cli/solve.c: one trajectory */
+int cli_info(int argc, char **argv);     /* cli/info.c: summary of a data set or checkpoint */
+int cli_train(int argc, char **argv);    /* cli/train.c: train an FNO on a data set */
+int cli_eval(int argc, char **argv);     /* cli/eval.c: evaluate a trained model */
+int cli_bench(int argc, char **argv);    /* cli/bench.c: opl bench fno */
 
 #endif

@@ -21,6 +21,12 @@ static int run_version(int argc, char **argv) {
 
 static const verb verbs[] = {
     {"demo", "fit a small MLP to sin(x) on [0, 2 pi] and print the loss falling", cli_demo},
+    {"generate", "solve N trajectories of burgers|kdv|ns into a data set (resumable)", cli_generate},
+    {"solve", "solve one trajectory of burgers|kdv|ns into a data set file", cli_solve},
+    {"info", "summarize a data set or checkpoint file", cli_info},
+    {"train", "train an FNO on a data set (opl train fno --data FILE.h5 -o MODEL.h5)", cli_train},
+    {"eval", "evaluate a trained model on a data set (relative L2, predictions, plots)", cli_eval},
+    {"bench", "time FNO training steps or inference (opl bench fno)", cli_bench},
     {"version", "print the version and build configuration", run_version},
 };
 #define NVERBS ((int)(sizeof verbs / sizeof verbs[0]))

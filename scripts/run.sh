@@ -5,4 +5,4 @@ set -e
 cd "$(dirname "$0")/.."
 sh scripts/setup.sh
 sh scripts/build.sh release
-exec build/release/opl demo "$@"
+exec sh experiments/quickstart/run.sh "$@"

@@ -1,0 +1,419 @@
+/* opl train — train an FNO on a data set file (train/trainer.h), printing one line per epoch.
+ *
+ *   opl train fno --data FILE.h5 --ntrain N --ntest M --epochs E --batch B --lr LR --step-size S
+ *       --gamma G --modes K --width W --sub R [--target-time T] [--dim 1|2|3] [--T-in 10 --T 40]
+ *       [--normalize none|gaussian] [--seed K] [--checkpoint-every k] [--resume] -o MODEL.h5
+ *
+ * --dim 1: FNO-1d, a -> u(T) (fourier_1d.py); --dim 2: FNO-2d time stepping, T_in frames in, T
+ * frames rolled out (fourier_2d_time.py) — or, on data with a single frame or with --target-time,
+ * FNO-2d a -> u(T) (fourier_2d.py); --dim 3: FNO-3d, T_in frames -> the next T (fourier_3d.py).
+ * Without --dim: the data set's dimension. Defaults are the reference scripts' (modes, width,
+ * padding per case; Adam 1e-3, weight decay 1e-4, StepLR 100 x 0.5, batch 20, 500 epochs).
+ * With --resume the stored configuration of MODEL.h5 is the default of every option.
+ * Exit status: 0 done, 1 runtime failure (I/O, divergence), 2 usage error. Ctrl-C stops after the
+ * current epoch and writes a checkpoint. */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "train/trainer.h"
+
+/* A library message without its own "train: " prefix (the CLI prints "opl train: " before it). */
+static const char *msg_of(const opl_err *e) {
+  return strncmp(e->msg, "train: ", 7) ? e->msg : e->msg + 7;
+}
+
+static volatile sig_atomic_t train_stop_requested = 0;
+static void on_signal(int sig) {
+  if (train_stop_requested) {
+    signal(sig, SIG_DFL);
+    raise(sig);
+  }
+  train_stop_requested = 1;
+}
+
+/* argv with "-o FILE" / "-oFILE" rewritten to "--out FILE" (a heap array of argv's strings). */
+static char **rewrite_short_out(int argc, char **argv, int *argc_out) {
+  char **v = calloc((size_t)argc + 2, sizeof *v);
+  if (!v) return NULL;
+  int n = 0;
+  for (int i = 0; i < argc; i++) {
+    if (!strcmp(argv[i], "-o")) {
+      v[n++] = "--out";
+    } else if (!strncmp(argv[i], "-o", 2) && argv[i][2] && argv[i][2] != '-') {
+      v[n++] = "--out";
+      v[n++] = argv[i] + 2;
+    } else {
+      v[n++] = argv[i];
+    }
+  }
+  *argc_out = n;
+  return v;
+}
+
+/* The value of --name VALUE / --name=VALUE on the command line, or NULL. */
+static const char *find_arg(int argc, char **argv, const char *name) {
+  size_t len = strlen(name);
+  for (int i = 1; i < argc; i++) {
+    if (strncmp(argv[i], "--", 2) || strncmp(argv[i] + 2, name, len)) continue;
+    if (argv[i][2 + len] == '=') return argv[i] + 3 + len;
+    if (argv[i][2 + len] == 0) return i + 1 < argc ? argv[i + 1] : NULL;
+  }
+  return NULL;
+}
+static int has_flag(int argc, char **argv, const char *name) {
+  size_t len = strlen(name);
+  for (int i = 1; i < argc; i++)
+    if (!strncmp(argv[i], "--", 2) && !strncmp(argv[i] + 2, name, len) &&
+        (argv[i][2 + len] == 0 || (argv[i][2 + len] == '=' && strcmp(argv[i] + 3 + len, "false") &&
+                                   strcmp(argv[i] + 3 + len, "0") && strcmp(argv[i] + 3 + len, "no"))))
+      return 1;
+  return 0;
+}
+
+typedef struct train_print {
+  int64_t epochs, every;
+  int rollout, quiet;
+  double last_test;
+} train_print;
+
+static int epoch_cb(const opl_epoch_stats *s, void *user) {
+  train_print *p = user;
+  p->last_test = s->test_l2;
+  if (!p->quiet && (s->epoch % p->every == 0 || s->epoch == p->epochs || s->epoch == 1)) {
+    int w = p->epochs >= 1000 ? 4 : p->epochs >= 100 ? 3 : p->epochs >= 10 ? 2 : 1;
+    char test[32];
+    if (isnan(s->test_l2)) snprintf(test, sizeof test, "%10s", "-");
+    else snprintf(test, sizeof test, "%10.4e", s->test_l2);
+    if (p->rollout)
+      printf("epoch %*lld/%lld  train step L2 %.4e  full L2 %.4e  test full L2 %s  lr %.2e  %6.2f s  %7.1f samples/s\n",
+             w, (long long)s->epoch, (long long)p->epochs, s->train_loss, s->train_l2, test, s->lr, s->seconds,
+             s->samples_per_s);
+    else
+      printf("epoch %*lld/%lld  train L2 %.4e  test L2 %s  lr %.2e  %6.2f s  %7.1f samples/s\n", w, (long long)s->epoch,
+             (long long)p->epochs, s->train_loss, test, s->lr, s->seconds, s->samples_per_s);
+    fflush(stdout);
+  }
+  return train_stop_requested ? 1 : 0;
+}
+
+static int file_exists(const char *path) {
+  struct stat sb;
+  return stat(path, &sb) == 0;
+}
+
+static int train_main(int argc, char **argv);
+
+int cli_train(int argc0, char **argv0) {
+  int argc;
+  char **argv = rewrite_short_out(argc0, argv0, &argc);
+  if (!argv) return 1;
+  int rc = train_main(argc, argv);
+  free(argv);
+  return rc;
+}
+
+static int train_main(int argc, char **argv) {
+  /* Options; -1 (or NULL) means "by the case" where the default depends on --dim. */
+  /* static: the strings cli_parse copies stay reachable until exit */
+  static const char *data, *out, *normalize, *target_time_s;
+  data = out = normalize = target_time_s = NULL;
+  int64_t ntrain = -1, ntest = -1, epochs = 500, batch = 20, step_size = 100, modes = -1, width = -1, layers = 4,
+          proj = 128, sub = 1, dim = 0, t_in = 10, T = 40, seed = 0, every_ckpt = 0, threads = 0, every = 1;
+  double lr = 1e-3, gamma = 0.5, wd = 1e-4, target_time = NAN, clip = 0;
+  int resume = 0, quiet = 0, shuffle = 1, cache = 1;
+
+  /* --resume: the stored configuration becomes the default of every option. */
+  const char *out_pre = find_arg(argc, argv, "out");
+  char stored_data[1024] = "";
+  if (has_flag(argc, argv, "resume") && out_pre && file_exists(out_pre)) {
+    opl_trainer_config rc;
+    opl_fno_config rm;
+    opl_err e;
+    if (opl_trainer_read_config(out_pre, &rc, &rm, NULL, stored_data, sizeof stored_data, &e)) {
+      fprintf(stderr, "opl train: --resume: %s\n", msg_of(&e));
+      return 1;
+    }
+    data = stored_data;
+    ntrain = rc.ntrain, ntest = rc.ntest, epochs = rc.epochs, batch = rc.batch, step_size = rc.step_size;
+    lr = rc.lr, gamma = rc.gamma, wd = rc.weight_decay, clip = rc.clip_grad, sub = rc.sub, seed = (int64_t)rc.seed;
+    shuffle = rc.shuffle;
+    normalize = rc.normalize == OPL_NORMALIZE_GAUSSIAN ? "gaussian" : "none";
+    modes = rm.modes[0], width = rm.width, layers = rm.layers, proj = rm.proj_channels;
+    dim = rc.task.kind == OPL_TASK_SPACETIME ? 3 : (rc.task.kind == OPL_TASK_ROLLOUT ? 2 : rm.d);
+    if (rc.task.kind != OPL_TASK_STATIC) t_in = rc.task.t_in, T = rc.task.t_out;
+    /* a one-shot 2-D model on multi-frame data was trained on a chosen frame */
+    if (rc.task.kind == OPL_TASK_STATIC) target_time = -(double)(rc.task.target_frame + 1); /* frame marker */
+  }
+  const cli_opt opts[] = {
+      {"data", CLI_STRING, &data, "data set file (opl-dataset, FNO .mat v7.3 or PDEBench HDF5)"},
+      {"out", CLI_STRING, &out, "-o, --out MODEL.h5: the model / checkpoint file (metrics go to MODEL.csv)"},
+      {"ntrain", CLI_INT, &ntrain, "training samples: the first N of the file (-1: all but the test samples)"},
+      {"ntest", CLI_INT, &ntest, "test samples: the last M of the file (-1: min(100, N/5))"},
+      {"epochs", CLI_INT, &epochs, "epochs (a resumed run continues up to this total)"},
+      {"batch", CLI_INT, &batch, "batch size"},
+      {"lr", CLI_DOUBLE, &lr, "Adam learning rate"},
+      {"weight-decay", CLI_DOUBLE, &wd, "Adam L2 weight decay (torch.optim.Adam form)"},
+      {"step-size", CLI_INT, &step_size, "StepLR: multiply the learning rate by gamma every this many epochs"},
+      {"gamma", CLI_DOUBLE, &gamma, "StepLR factor"},
+      {"clip-grad", CLI_DOUBLE, &clip, "clip the global gradient norm to this (0: no clipping)"},
+      {"modes", CLI_INT, &modes, "Fourier modes per axis (-1: 16 for 1-D, 12 for 2-D, 8 for 3-D)"},
+      {"width", CLI_INT, &width, "channels of the Fourier layers (-1: 64 for 1-D, 32 for 2-D, 20 for time)"},
+      {"layers", CLI_INT, &layers, "Fourier layers"},
+      {"proj", CLI_INT, &proj, "hidden channels of the projection"},
+      {"sub", CLI_INT, &sub, "spatial sub-sampling: train at resolution X / sub"},
+      {"dim", CLI_INT, &dim, "1: FNO-1d; 2: FNO-2d (time stepping on multi-frame data); 3: FNO-3d (0: the data's)"},
+      {"target-time", CLI_STRING, &target_time_s, "one-shot target: the snapshot at this time (default: the last)"},
+      {"T-in", CLI_INT, &t_in, "time tasks: input frames"},
+      {"T", CLI_INT, &T, "time tasks: frames predicted (rollout steps for --dim 2)"},
+      {"normalize", CLI_STRING, &normalize, "none or gaussian (per-point); default: the reference script's"},
+      {"seed", CLI_INT, &seed, "seed of the initialization and of the shuffling"},
+      {"shuffle", CLI_FLAG, &shuffle, "reshuffle the training set every epoch (--shuffle=false: keep the order)"},
+      {"cache", CLI_FLAG, &cache, "read the selected data into memory once (--cache=false: read each batch from the file)"},
+      {"checkpoint-every", CLI_INT, &every_ckpt, "also write the checkpoint every k epochs (0: only at the end)"},
+      {"resume", CLI_FLAG, &resume, "continue the run saved in MODEL.h5 (its settings are the defaults)"},
+      {"threads", CLI_INT, &threads, "threads (0: OMP_NUM_THREADS or all cores)"},
+      {"every", CLI_INT, &every, "print every this many epochs (and the first and last)"},
+      {"quiet", CLI_FLAG, &quiet, "print only the summary"},
+  };
+  char *pos[2];
+  int npos;
+  int rc = cli_parse("train", "fno --data FILE.h5 -o MODEL.h5 [options]", argc, argv, opts,
+                     (int)(sizeof opts / sizeof opts[0]), pos, 2, &npos);
+  if (rc) return rc == 1 ? 0 : 2;
+  if (npos < 1 || strcmp(pos[0], "fno") != 0) {
+    fprintf(stderr, "opl train: which model? usage: opl train fno --data FILE.h5 -o MODEL.h5 [options]%s%s%s\n",
+            npos ? " (got '" : "", npos ? pos[0] : "", npos ? "', the only model is fno)" : "");
+    return 2;
+  }
+  if (npos > 1) {
+    fprintf(stderr, "opl train: unexpected argument '%s'\n", pos[1]);
+    return 2;
+  }
+  if (!data || !*data) {
+    fprintf(stderr, "opl train: --data FILE.h5 is required\n");
+    return 2;
+  }
+  if (!out || !*out) {
+    fprintf(stderr, "opl train: -o MODEL.h5 is required\n");
+    return 2;
+  }
+  if (resume && !file_exists(out)) {
+    fprintf(stderr, "opl train: --resume: '%s' does not exist (nothing to resume; drop --resume to start)\n", out);
+    return 1;
+  }
+  int norm = OPL_NORMALIZE_AUTO;
+  if (normalize) {
+    if (!strcmp(normalize, "none")) norm = OPL_NORMALIZE_NONE;
+    else if (!strcmp(normalize, "gaussian")) norm = OPL_NORMALIZE_GAUSSIAN;
+    else {
+      fprintf(stderr, "opl train: --normalize expects none or gaussian, got '%s'\n", normalize);
+      return 2;
+    }
+  }
+  if (dim < 0 || dim > 3) {
+    fprintf(stderr, "opl train: --dim expects 1, 2 or 3, got %lld\n", (long long)dim);
+    return 2;
+  }
+  struct { const char *name; int64_t v, lo; } pos_ints[] = {
+      {"epochs", epochs, 1}, {"batch", batch, 1}, {"step-size", step_size, 1}, {"layers", layers, 1},
+      {"proj", proj, 1}, {"sub", sub, 1}, {"T-in", t_in, 1}, {"T", T, 1}, {"checkpoint-every", every_ckpt, 0},
+      {"threads", threads, 0}, {"every", every, 1}, {"seed", seed, 0}};
+  for (size_t i = 0; i < sizeof pos_ints / sizeof pos_ints[0]; i++)
+    if (pos_ints[i].v < pos_ints[i].lo) {
+      fprintf(stderr, "opl train: --%s expects an integer >= %lld, got %lld\n", pos_ints[i].name,
+              (long long)pos_ints[i].lo, (long long)pos_ints[i].v);
+      return 2;
+    }
+  if ((modes != -1 && modes < 1) || (width != -1 && width < 1) || modes > 1 << 20 || width > 1 << 20 ||
+      layers > OPL_FNO_MAX_LAYERS || sub > 1 << 30) {
+    fprintf(stderr, "opl train: --modes and --width expect integers >= 1, --layers 1..%d (got modes %lld, width %lld, "
+                    "layers %lld)\n", OPL_FNO_MAX_LAYERS, (long long)modes, (long long)width, (long long)layers);
+    return 2;
+  }
+  if (!(lr >= 0) || !(gamma > 0) || !(wd >= 0) || !(clip >= 0)) {
+    fprintf(stderr, "opl train: --lr, --weight-decay and --clip-grad expect values >= 0 and --gamma > 0\n");
+    return 2;
+  }
+  if (target_time_s) {
+    char *end;
+    errno = 0;
+    target_time = strtod(target_time_s, &end);
+    if (errno || end == target_time_s || *end || !isfinite(target_time)) {
+      fprintf(stderr, "opl train: --target-time expects a number, got '%s'\n", target_time_s);
+      return 2;
+    }
+  }
+  if (threads > 0) opl_set_num_threads((int)threads);
+
+  opl_err e = {0};
+  opl_ds *ds = opl_ds_open(data, NULL, &e);
+  if (!ds) {
+    fprintf(stderr, "opl train: cannot read the data set: %s\n", e.msg);
+    return 1;
+  }
+  const opl_ds_info *info = opl_ds_get_info(ds);
+  int sdim = info->dims.sdim;
+  int64_t N = info->dims.n;
+  if (dim == 0) dim = sdim;
+  if ((dim == 1 && sdim != 1) || (dim >= 2 && sdim != 2)) {
+    fprintf(stderr, "opl train: --dim %lld does not fit '%s', which holds %d-D data\n", (long long)dim, data, sdim);
+    opl_ds_close(&ds);
+    return 2;
+  }
+  opl_trainer_config tc = opl_trainer_defaults();
+  int have_target = !isnan(target_time);
+  if (dim == 1 || (dim == 2 && (info->dims.t == 1 || have_target))) {
+    tc.task.kind = OPL_TASK_STATIC;
+    tc.task.target_frame = -1;
+    if (have_target && target_time < 0 && resume) {
+      tc.task.target_frame = (int64_t)(-target_time) - 1; /* the frame stored in the checkpoint */
+    } else if (have_target) {
+      int64_t best = -1;
+      double bd = INFINITY;
+      for (int64_t j = 0; info->t && j < info->dims.t; j++)
+        if (fabs(info->t[j] - target_time) < bd) bd = fabs(info->t[j] - target_time), best = j;
+      double dt = info->t && info->dims.t > 1 ? fabs(info->t[1] - info->t[0]) : fabs(target_time) + 1;
+      if (!info->t || best < 0 || bd > 1e-6 * dt) {
+        if (info->t)
+          fprintf(stderr, "opl train: --target-time %g: '%s' has no snapshot at that time (%lld snapshots, t = %g .. %g)\n",
+                  target_time, data, (long long)info->dims.t, info->t[0], info->t[info->dims.t - 1]);
+        else
+          fprintf(stderr, "opl train: --target-time %g: '%s' stores no times (dataset t)\n", target_time, data);
+        opl_ds_close(&ds);
+        return 2;
+      }
+      tc.task.target_frame = best;
+    }
+  } else {
+    tc.task.kind = dim == 2 ? OPL_TASK_ROLLOUT : OPL_TASK_SPACETIME;
+    tc.task.t_in = t_in;
+    tc.task.t_out = T;
+  }
+  /* The reference configuration of the case, then the flags. */
+  opl_fno_ref ref = tc.task.kind == OPL_TASK_ROLLOUT ? OPL_FNO_REF_2D_TIME
+                    : tc.task.kind == OPL_TASK_SPACETIME ? OPL_FNO_REF_3D
+                    : dim == 2 ? OPL_FNO_REF_2D : OPL_FNO_REF_1D;
+  opl_fno_config mc = opl_fno_config_reference(ref);
+  if (modes > 0)
+    for (int a = 0; a < mc.d; a++) mc.modes[a] = (int)modes;
+  if (width > 0) mc.width = width;
+  mc.layers = (int)layers;
+  mc.proj_channels = proj;
+  if (ntest < 0) ntest = N / 5 < 100 ? N / 5 : 100;
+  if (ntest < 1 && N >= 2) ntest = 1;
+  if (ntrain < 0) ntrain = N - ntest;
+  tc.ntrain = ntrain;
+  tc.ntest = ntest;
+  tc.batch = batch;
+  tc.sub = (int)sub;
+  tc.normalize = norm;
+  tc.shuffle = shuffle;
+  tc.cache = cache;
+  tc.epochs = epochs;
+  tc.lr = lr;
+  tc.weight_decay = wd;
+  tc.step_size = step_size;
+  tc.gamma = gamma;
+  tc.clip_grad = clip;
+  tc.seed = (uint64_t)seed;
+  tc.checkpoint = out;
+  tc.checkpoint_every = every_ckpt;
+  tc.dataset_name = data;
+  opl_trainer *t = opl_trainer_new(&tc, &mc, ds, &e);
+  if (!t) {
+    fprintf(stderr, "opl train: %s\n", msg_of(&e));
+    opl_ds_close(&ds);
+    return e.status == OPL_ERR_ARG || e.status == OPL_ERR_SHAPE ? 2 : 1;
+  }
+  if (resume && opl_trainer_resume(t, out, &e)) {
+    fprintf(stderr, "opl train: --resume: %s\n", msg_of(&e));
+    opl_trainer_free(&t);
+    opl_ds_close(&ds);
+    return 1;
+  }
+  const opl_fno *m = opl_trainer_model(t);
+  const opl_loader_info *li = opl_trainer_loader_info(t);
+  char res[64], modes_s[64];
+  if (m->cfg.d == 1) snprintf(res, sizeof res, "s = %lld", (long long)li->nx);
+  else snprintf(res, sizeof res, "%lld x %lld", (long long)li->nx, (long long)li->ny);
+  if (m->cfg.d == 1) snprintf(modes_s, sizeof modes_s, "%d", m->cfg.modes[0]);
+  else if (m->cfg.d == 2) snprintf(modes_s, sizeof modes_s, "%d x %d", m->cfg.modes[0], m->cfg.modes[1]);
+  else snprintf(modes_s, sizeof modes_s, "%d x %d x %d", m->cfg.modes[0], m->cfg.modes[1], m->cfg.modes[2]);
+  const opl_trainer_config *cfg = opl_trainer_get_config(t);
+  char task[128];
+  if (cfg->task.kind == OPL_TASK_STATIC)
+    snprintf(task, sizeof task, "a -> u(t = %g)", info->t ? info->t[li->out_t0] : (double)li->out_t0);
+  else if (cfg->task.kind == OPL_TASK_ROLLOUT)
+    snprintf(task, sizeof task, "%lld frames -> next frame, rolled out %lld steps", (long long)t_in, (long long)T);
+  else snprintf(task, sizeof task, "%lld frames -> next %lld frames at once", (long long)t_in, (long long)T);
+  if (!quiet) {
+    printf("opl train: FNO-%dd (modes %s, width %lld, %d layers, %lld parameters), %s\n", m->cfg.d, modes_s,
+           (long long)m->cfg.width, m->cfg.layers, (long long)opl_params_count(opl_trainer_params(t)), task);
+    printf("  data '%s': %lld train + %lld test samples at %s (sub %lld)%s\n", data, (long long)ntrain,
+           (long long)ntest, res, (long long)sub,
+           cfg->normalize == OPL_NORMALIZE_GAUSSIAN || (cfg->normalize == OPL_NORMALIZE_AUTO &&
+                                                        (cfg->task.kind == OPL_TASK_SPACETIME ||
+                                                         (cfg->task.kind == OPL_TASK_STATIC && m->cfg.d == 2)))
+               ? ", per-point Gaussian normalization"
+               : "");
+    printf("  Adam lr %g (weight decay %g), StepLR every %lld epochs x %g, batch %lld, %lld epochs, %d thread%s, %s "
+           "precision\n",
+           lr, wd, (long long)step_size, gamma, (long long)batch, (long long)epochs, opl_get_num_threads(), opl_get_num_threads() == 1 ? "" : "s",
+           OPL_PRECISION_NAME);
+    if (resume) {
+      printf("  resuming '%s' after epoch %lld\n", out, (long long)opl_trainer_epochs_done(t));
+      opl_kv *kv = NULL;
+      int nkv = 0;
+      if (!opl_h5_read_attrs(out, "/", &kv, &nkv, NULL)) {
+        const opl_kv *th = opl_kv_find(kv, nkv, "train.threads");
+        if (th && th->type == OPL_KV_INT && th->i != opl_get_num_threads())
+          printf("  note: the run was checkpointed with %lld threads, it continues with %d: the result can differ "
+                 "in the last bits from an uninterrupted run\n", (long long)th->i, opl_get_num_threads());
+        opl_kv_free(&kv, nkv);
+      }
+    }
+    fflush(stdout);
+  }
+  signal(SIGINT, on_signal);
+  signal(SIGTERM, on_signal);
+  train_print tp = {.epochs = epochs, .every = every, .rollout = cfg->task.kind == OPL_TASK_ROLLOUT, .quiet = quiet,
+                    .last_test = NAN};
+  int64_t before = opl_trainer_epochs_done(t);
+  int st = opl_trainer_run(t, epoch_cb, &tp, &e);
+  int64_t done = opl_trainer_epochs_done(t);
+  int status = 0;
+  char csv[4096] = "";
+  opl_metrics_csv_path(out, csv, sizeof csv, NULL);
+  if (st) {
+    fprintf(stderr, "opl train: %s\n", msg_of(&e));
+    if (st == OPL_ERR_NONFINITE) {
+      int64_t ck = -1;
+      opl_trainer_config kc;
+      if (file_exists(out) && !opl_trainer_read_config(out, &kc, NULL, &ck, NULL, 0, NULL))
+        fprintf(stderr, "opl train: the last good checkpoint '%s' (epoch %lld) is kept; nothing was written after it\n",
+                out, (long long)ck);
+      else
+        fprintf(stderr, "opl train: no checkpoint had been written yet (use --checkpoint-every k to keep one)\n");
+    }
+    status = 1;
+  } else if (done == before && done >= epochs) {
+    printf("opl train: '%s' already holds %lld epochs (>= --epochs %lld): nothing to do\n", out, (long long)done,
+           (long long)epochs);
+  } else if (train_stop_requested) {
+    printf("opl train: stopped after epoch %lld; checkpoint '%s' written (continue with --resume)\n", (long long)done, out);
+    status = 1;
+  } else {
+    printf("opl train: saved '%s' (epoch %lld) and metrics '%s'; test relative L2 %.4e\n", out, (long long)done, csv,
+           tp.last_test);
+  }
+  opl_trainer_free(&t);
+  opl_ds_close(&ds);
+  return status;
+}
