@@ -26,6 +26,10 @@ void *opl_aligned_calloc(size_t bytes);
     }                                                            \
   } while (0)
 
+/* Memory for a gradient buffer of an arena tensor: a released buffer of exactly this size if
+ * one is free (see run_backward in tensor.c), else fresh arena memory. Uninitialized. */
+void *opl_grad_alloc(opl_ctx *c, size_t bytes);
+
 /* Vectorized float GELU kernels (core/fastmath.c): y = gelu(x) over x, y [n]; and
  * gx += gy * gelu'(x) over x, gy, gx [n]. */
 void opl_gelu_forward_f32(int64_t n, const float *restrict x, float *restrict y);

@@ -80,7 +80,7 @@ static opl_real *grad_for_write(opl_node *nd, int i, opl_real *beta) {
   *beta = 1;
   if (!t || !opl_requires_grad(t)) return NULL;
   if (!t->grad && (t->flags & OPL_T_ARENA)) {
-    t->grad = opl_arena_alloc(nd->ctx, (size_t)opl_nreal(t) * sizeof(opl_real));
+    t->grad = opl_grad_alloc(nd->ctx, (size_t)opl_nreal(t) * sizeof(opl_real));
     *beta = 0;
     return t->grad;
   }

@@ -97,7 +97,7 @@ static opl_real *grad_buf(opl_node *nd, int i, int *fresh) {
   *fresh = 0;
   if (!t || !opl_requires_grad(t)) return NULL;
   if (!t->grad && (t->flags & OPL_T_ARENA)) {
-    t->grad = opl_arena_alloc(nd->ctx, (size_t)opl_nreal(t) * sizeof(opl_real));
+    t->grad = opl_grad_alloc(nd->ctx, (size_t)opl_nreal(t) * sizeof(opl_real));
     *fresh = t->grad != NULL;
     return t->grad;
   }

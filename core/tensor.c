@@ -36,7 +36,15 @@ struct opl_ctx {
   int grad_enabled;
   int status;
   char msg[512];
+  struct free_block *free_grads; /* gradient buffers released during backward */
 };
+
+/* A released gradient buffer, reused for a later gradient of exactly the same size. The
+ * header lives in the block itself (arena blocks are at least 64 bytes). */
+typedef struct free_block {
+  struct free_block *next;
+  size_t bytes;
+} free_block;
 
 /* ------------------------------------------------------------ context */
 
@@ -64,6 +72,7 @@ void opl_ctx_reset(opl_ctx *c) {
   c->cur = 0;
   c->used = 0;
   c->ntape = 0;
+  c->free_grads = NULL;
 }
 
 int opl_ctx_set_grad_enabled(opl_ctx *c, int enabled) {
@@ -168,6 +177,25 @@ void *opl_arena_calloc(opl_ctx *c, size_t bytes) {
   void *p = opl_arena_alloc(c, bytes);
   if (p) memset(p, 0, bytes);
   return p;
+}
+
+void *opl_grad_alloc(opl_ctx *c, size_t bytes) {
+  for (free_block **pb = &c->free_grads; *pb; pb = &(*pb)->next)
+    if ((*pb)->bytes == bytes) {
+      free_block *b = *pb;
+      *pb = b->next;
+      return b;
+    }
+  return opl_arena_alloc(c, bytes);
+}
+
+/* Give a dead gradient buffer of bytes back for reuse by opl_grad_alloc. */
+static void grad_release(opl_ctx *c, void *p, size_t bytes) {
+  if (!p || bytes < sizeof(free_block)) return;
+  free_block *b = p;
+  b->bytes = bytes;
+  b->next = c->free_grads;
+  c->free_grads = b;
 }
 
 /* ------------------------------------------------------------ shapes */
@@ -498,7 +526,9 @@ opl_real *opl_grad_of(opl_ctx *c, opl_tensor *t) {
   if (!t->grad) {
     OPL_ASSERT(t->flags & OPL_T_ARENA, "tensor '%s' requires grad but has no gradient buffer",
                t->name);
-    t->grad = opl_arena_calloc(c, (size_t)opl_nreal(t) * sizeof(opl_real));
+    size_t bytes = (size_t)opl_nreal(t) * sizeof(opl_real);
+    t->grad = opl_grad_alloc(c, bytes);
+    if (t->grad) memset(t->grad, 0, bytes);
   }
   return t->grad;
 }
@@ -508,12 +538,23 @@ opl_real *opl_node_grad(opl_node *nd, int i) {
   return opl_grad_of(nd->ctx, nd->in[i]);
 }
 
+/* Walk the tape in reverse. A node's output gradient is dead once the node's backward has run
+ * (every consumer of the output comes later on the tape and has already accumulated into it),
+ * so it is released for reuse by later gradients of the same size: peak memory then holds the
+ * activations plus the gradients live at one time, not a gradient for every activation.
+ * Gradients of intermediate tensors are therefore not kept after backward (as in PyTorch);
+ * leaves and parameters keep theirs. */
 static int run_backward(opl_ctx *c) {
   for (int64_t k = c->ntape - 1; k >= 0; k--) {
     opl_node *nd = c->tape[k];
-    if (!nd->out->grad) continue; /* nothing flows through this node */
+    opl_tensor *out = nd->out;
+    if (!out->grad) continue; /* nothing flows through this node */
     nd->backward(nd);
     if (c->status) return c->status;
+    if (out->flags & OPL_T_ARENA) {
+      grad_release(c, out->grad, (size_t)opl_nreal(out) * sizeof(opl_real));
+      out->grad = NULL;
+    }
   }
   return c->status;
 }
@@ -544,7 +585,7 @@ int opl_backward_seed(opl_ctx *c, opl_tensor *out, const opl_real *seed) {
   int64_t n = opl_nreal(out);
   if (!out->grad && (out->flags & OPL_T_ARENA)) {
     /* A fresh gradient: copy the seed instead of zeroing and adding. */
-    out->grad = opl_arena_alloc(c, (size_t)n * sizeof(opl_real));
+    out->grad = opl_grad_alloc(c, (size_t)n * sizeof(opl_real));
     if (!out->grad) return c->status;
     memcpy(out->grad, seed, (size_t)n * sizeof(opl_real));
   } else {
