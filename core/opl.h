@@ -166,6 +166,16 @@ void *opl_arena_alloc(opl_ctx *c, size_t bytes);
 /* Same, zeroed. */
 void *opl_arena_calloc(opl_ctx *c, size_t bytes);
 
+/* A position in the arena. opl_arena_rewind(c, m) frees everything allocated after
+ * opl_arena_mark returned m (without returning memory to the system). Only for code that
+ * records no tape node in between (grad disabled): tensors made after the mark die. */
+typedef struct opl_arena_mark_t {
+  int chunk;
+  size_t chunk_used, used;
+} opl_arena_mark_t;
+opl_arena_mark_t opl_arena_mark(const opl_ctx *c);
+void opl_arena_rewind(opl_ctx *c, opl_arena_mark_t m);
+
 /* Arena tensors: uninitialized (opl_new), zeroed (opl_zeros), filled (opl_full).
  * flags may contain OPL_T_COMPLEX. Shape errors set the sticky status and return NULL. */
 opl_tensor *opl_new(opl_ctx *c, int rank, const int64_t *shape);

@@ -173,6 +173,19 @@ void *opl_arena_alloc(opl_ctx *c, size_t bytes) {
   }
 }
 
+opl_arena_mark_t opl_arena_mark(const opl_ctx *c) {
+  opl_arena_mark_t m = {c->cur, c->cur < c->nchunks ? c->chunks[c->cur].used : 0, c->used};
+  return m;
+}
+
+void opl_arena_rewind(opl_ctx *c, opl_arena_mark_t m) {
+  OPL_ASSERT(m.chunk <= c->nchunks && m.used <= c->used, "arena rewind to a mark from after a reset");
+  for (int i = m.chunk + 1; i < c->nchunks; i++) c->chunks[i].used = 0;
+  if (m.chunk < c->nchunks) c->chunks[m.chunk].used = m.chunk_used;
+  c->cur = m.chunk;
+  c->used = m.used;
+}
+
 void *opl_arena_calloc(opl_ctx *c, size_t bytes) {
   void *p = opl_arena_alloc(c, bytes);
   if (p) memset(p, 0, bytes);
