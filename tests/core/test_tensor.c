@@ -40,6 +40,21 @@ static void test_arena(void) {
   opl_ctx_reset(c);
   opl_ctx_get_stats(c, &s2);
   ok(s2.arena_used == 0 && s2.arena_high >= s0.arena_used, "reset clears use, keeps high-water mark");
+  /* Mark and rewind: memory after the mark is handed out again, across chunk boundaries. */
+  opl_ctx_reset(c);
+  opl_arena_alloc(c, 1000);
+  opl_arena_mark_t mk = opl_arena_mark(c);
+  char *m1 = opl_arena_alloc(c, 64);
+  for (int i = 0; i < 6; i++) opl_arena_alloc(c, 300 << 10);
+  opl_ctx_stats sm;
+  opl_ctx_get_stats(c, &sm);
+  opl_arena_rewind(c, mk);
+  char *m2 = opl_arena_alloc(c, 64);
+  opl_ctx_stats sr;
+  opl_ctx_get_stats(c, &sr);
+  ok(m1 == m2, "after a rewind the arena hands out the memory after the mark again");
+  ok(sr.arena_used < sm.arena_used && sr.arena_used == 1024 + 64, "rewind restores the bytes in use (%zu)",
+     sr.arena_used);
   /* A huge request fails cleanly with a sticky error. */
   void *big = opl_arena_alloc(c, (size_t)1 << 62);
   ok(big == NULL && opl_ctx_status(c) == OPL_ERR_NOMEM, "impossible allocation: OPL_ERR_NOMEM: %s",

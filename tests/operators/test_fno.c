@@ -222,6 +222,20 @@ static void test_direct(int d) {
                  "forward %d-D (pad, %d layers) equals the direct DFT evaluation (max |y| %.3g)", d,
                  cfg.layers, scale);
     free(xd), free(want), free(got);
+    /* Inference without a tape takes another path (two ping-pong buffers, arena rewound per
+     * layer): it must give the same bits as the recording path, and use less arena memory. */
+    opl_ctx *c2 = opl_ctx_new(0);
+    opl_ctx_set_grad_enabled(c2, 0);
+    opl_tensor *y2 = opl_fno_forward(c2, &m, x);
+    int same = y2 && y2->numel == y->numel;
+    for (int64_t i = 0; same && i < ny; i++) same = y2->data[i] == y->data[i];
+    opl_ctx_stats s1, s2;
+    opl_ctx_get_stats(c, &s1);
+    opl_ctx_get_stats(c2, &s2);
+    ok(same, "forward %d-D without a tape equals the recording forward bit for bit", d);
+    ok(s2.arena_high < s1.arena_high, "forward %d-D without a tape: arena high-water %zu < %zu bytes", d,
+       s2.arena_high, s1.arena_high);
+    opl_ctx_free(&c2);
   }
   opl_ctx_free(&c);
   opl_tensor_free(&x);
