@@ -58,7 +58,7 @@ int opl_fft_aligned(const void *p);
 /* ---- Truncated DFT as GEMM (for spectral convolutions that keep few modes).
  * Keeping only the bins k = 0..m-1 of a length-n real transform costs 4 n m flops per
  * transform as a GEMM against precomputed matrices, which beats a full FFT plus a zeroed
- * spectrum when m is small against log2(n) (see /work/shared/PERF-NOTES.md):
+ * spectrum when m is small against log2(n) (see PERF-NOTES.md beside DESIGN.md):
  *   F [n, 2m]: F[j, 2k] = cos(2 pi j k / n), F[j, 2k+1] = -sin(2 pi j k / n)
  *              so x [B, n] . F = the first m bins of r2c(x), interleaved (re, im) [B, m];
  *   G [2m, n]: G[2k, j] = c_k cos(2 pi j k / n), G[2k+1, j] = -c_k sin(2 pi j k / n)

@@ -5,7 +5,7 @@
 #
 # usage: experiments/bench/ns_peer.sh [FNO_REPO]
 #   FNO_REPO   a bare mirror or a checkout of that repository (argument, or environment variable
-#              FNO_REPO; default /work/.mirror/zongyi-li+fourier_neural_operator/repo). Get one with
+#              FNO_REPO; required). Get one with
 #                git clone --bare https://github.com/zongyi-li/fourier_neural_operator fno.git
 #              The two files are extracted at commit fd1fb7a3 into a temporary directory at run
 #              time (git show); they are never copied into this repository.
@@ -28,7 +28,11 @@ set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-repo=${1:-${FNO_REPO:-/work/.mirror/zongyi-li+fourier_neural_operator/repo}}
+repo=${1:-${FNO_REPO:-}}
+if [ -z "$repo" ]; then
+    echo "ns_peer.sh: give the FNO repository (a bare mirror or a checkout) as an argument or FNO_REPO" >&2
+    exit 2
+fi
 commit=fd1fb7a3
 steps=${STEPS:-500}
 repeat=${REPEAT:-3}
