@@ -68,8 +68,14 @@ static inline opl_real bin_apply(bin_kind k, opl_real x, opl_real y) {
 static void bin_forward(bin_kind k, const bcast *bc, const opl_real *a, const opl_real *b,
                         opl_real *y) {
   if (bc->same) {
+    /* One loop per kind (no switch inside) so each vectorizes. */
     int64_t n = bc->n[0] * bc->n[1] * bc->n[2] * bc->n[3] * bc->n[4];
-    OPL_PFOR(i, n, n, y[i] = bin_apply(k, a[i], b[i]););
+    switch (k) {
+      case BIN_ADD: OPL_PFOR(i, n, n, y[i] = a[i] + b[i];); break;
+      case BIN_SUB: OPL_PFOR(i, n, n, y[i] = a[i] - b[i];); break;
+      case BIN_MUL: OPL_PFOR(i, n, n, y[i] = a[i] * b[i];); break;
+      case BIN_DIV: OPL_PFOR(i, n, n, y[i] = a[i] / b[i];); break;
+    }
     return;
   }
   int64_t o = 0;
@@ -88,19 +94,24 @@ static void bin_forward(bin_kind k, const bcast *bc, const opl_real *a, const op
 static void bin_backward(bin_kind k, const bcast *bc, const opl_real *a, const opl_real *b,
                          const opl_real *gy, opl_real *ga, opl_real *gb) {
   if (bc->same) {
+    /* One loop per (kind, gradient) with no branch inside, so each vectorizes. */
     int64_t n = bc->n[0] * bc->n[1] * bc->n[2] * bc->n[3] * bc->n[4];
-    OPL_PFOR(i, n, n, {
-      opl_real g = gy[i];
-      switch (k) {
-        case BIN_ADD: if (ga) ga[i] += g; if (gb) gb[i] += g; break;
-        case BIN_SUB: if (ga) ga[i] += g; if (gb) gb[i] -= g; break;
-        case BIN_MUL: if (ga) ga[i] += g * b[i]; if (gb) gb[i] += g * a[i]; break;
-        case BIN_DIV:
-          if (ga) ga[i] += g / b[i];
-          if (gb) gb[i] -= g * a[i] / (b[i] * b[i]);
-          break;
-      }
-    });
+    const opl_real sg = k == BIN_SUB ? -1 : 1;
+    switch (k) {
+      case BIN_ADD:
+      case BIN_SUB:
+        if (ga) OPL_PFOR(i, n, n, ga[i] += gy[i];);
+        if (gb) OPL_PFOR(i, n, n, gb[i] += sg * gy[i];);
+        break;
+      case BIN_MUL:
+        if (ga) OPL_PFOR(i, n, n, ga[i] += gy[i] * b[i];);
+        if (gb) OPL_PFOR(i, n, n, gb[i] += gy[i] * a[i];);
+        break;
+      case BIN_DIV:
+        if (ga) OPL_PFOR(i, n, n, ga[i] += gy[i] / b[i];);
+        if (gb) OPL_PFOR(i, n, n, gb[i] -= gy[i] * a[i] / (b[i] * b[i]););
+        break;
+    }
     return;
   }
   int64_t o = 0;
