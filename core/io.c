@@ -1,7 +1,7 @@
 /* opl — HDF5 I/O of the engine: tensors, parameter sets, attributes, checkpoints.
  *
  * See io.h for the layout on disk and the contracts. Implementation notes:
- *  - Every public function runs between io_enter() and io_leave(): a process-wide recursive
+ *  - Every public function runs between opl_io_enter() and opl_io_leave(): a process-wide recursive
  *    mutex (the installed HDF5 is the serial, non-thread-safe build) and HDF5's automatic
  *    error printing switched off (H5Eset_auto2(H5E_DEFAULT, NULL, NULL)) and restored
  *    afterwards. The innermost HDF5 error description, when useful, is appended to our own
@@ -66,26 +66,19 @@ static void io_init_once(void) {
   pthread_mutexattr_destroy(&a);
 }
 
-/* The HDF5 automatic error handler in force before io_enter, restored by io_leave. */
-typedef struct io_guard {
-  H5E_auto2_t func;
-  void *data;
-} io_guard;
-
-/* Take the I/O lock and silence HDF5's error printing. Nests (recursive mutex). */
-static void io_enter(io_guard *g) {
+void opl_io_enter(opl_io_guard *g) {
   pthread_once(&io_once, io_init_once);
   pthread_mutex_lock(&io_mutex);
-  g->func = NULL;
+  H5E_auto2_t func = NULL;
   g->data = NULL;
-  H5Eget_auto2(H5E_DEFAULT, &g->func, &g->data);
+  H5Eget_auto2(H5E_DEFAULT, &func, &g->data);
+  g->func = (void (*)(void))func;
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 }
 
-/* Clear the HDF5 error stack, restore the previous handler and release the lock. */
-static void io_leave(io_guard *g) {
+void opl_io_leave(opl_io_guard *g) {
   H5Eclear2(H5E_DEFAULT);
-  H5Eset_auto2(H5E_DEFAULT, g->func, g->data);
+  H5Eset_auto2(H5E_DEFAULT, (H5E_auto2_t)g->func, g->data);
   pthread_mutex_unlock(&io_mutex);
 }
 
@@ -96,10 +89,7 @@ static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data) {
   return 0;
 }
 
-/* " (HDF5: <innermost error description>)" or "" into buf[256]; clears the HDF5 stack.
- * Call it right after the failing HDF5 call: every successful API call (H5Pclose, H5Dclose,
- * ...) clears the stack on entry. */
-static const char *h5why(char *buf) {
+const char *opl_h5_why(char *buf) {
   char d[200] = "";
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, d);
   H5Eclear2(H5E_DEFAULT);
@@ -366,7 +356,7 @@ static int ensure_group(hid_t f, const char *path, char *bad, char *why) {
       } else {
         g = H5Gcreate2(f, buf, H5P_DEFAULT, gcpl, H5P_DEFAULT);
         if (g < 0) {
-          h5why(why);
+          opl_h5_why(why);
           rc = -2;
         }
         else H5Gclose(g);
@@ -390,7 +380,7 @@ static herr_t attr_write(hid_t o, const char *key, int type, const char *s, int6
   htri_t ex = H5Aexists(o, key);
   why[0] = 0;
   if (ex < 0 || (ex > 0 && H5Adelete(o, key) < 0)) {
-    h5why(why);
+    opl_h5_why(why);
     return -1;
   }
   sp = H5Screate(H5S_SCALAR);
@@ -411,7 +401,7 @@ static herr_t attr_write(hid_t o, const char *key, int type, const char *s, int6
     rc = H5Awrite(a, H5T_NATIVE_DOUBLE, &d);
   }
 done:
-  if (rc < 0) h5why(why);
+  if (rc < 0) opl_h5_why(why);
   CLOSE_A(a);
   CLOSE_T(ft);
   CLOSE_S(sp);
@@ -586,8 +576,8 @@ opl_h5w *opl_h5w_create(const char *path, opl_err *err) {
   snprintf(w->tmp, n, "%s.tmp.%ld", path, (long)getpid());
   w->f = H5I_INVALID_HID;
 
-  io_guard g;
-  io_enter(&g);
+  opl_io_guard g;
+  opl_io_enter(&g);
   hid_t fcpl = H5Pcreate(H5P_FILE_CREATE), fapl = H5Pcreate(H5P_FILE_ACCESS);
   if (fcpl >= 0) {
     H5Pset_link_creation_order(fcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
@@ -601,7 +591,7 @@ opl_h5w *opl_h5w_create(const char *path, opl_err *err) {
   w->f = H5Fcreate(w->tmp, H5F_ACC_TRUNC, fcpl, fapl);
   int e = errno;
   char why[256];
-  h5why(why);
+  opl_h5_why(why);
   CLOSE_P(fcpl);
   CLOSE_P(fapl);
   if (w->f < 0) {
@@ -611,7 +601,7 @@ opl_h5w *opl_h5w_create(const char *path, opl_err *err) {
     w_free(w);
     w = NULL;
   }
-  io_leave(&g);
+  opl_io_leave(&g);
   return w;
 }
 
@@ -658,7 +648,7 @@ static int w_put_array(opl_h5w *w, const char *name, int rank, const int64_t *sh
   if (sp >= 0) d = H5Dcreate2(w->f, path, disk_type(disk), sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   if (d < 0 || H5Dwrite(d, mem_type(mem), H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
     st = w_fail(w, err, OPL_ERR_IO, "cannot write dataset '%s' of shape %s%s", path,
-                shape_desc(sb, rank, shape, cplx), h5why(why));
+                shape_desc(sb, rank, shape, cplx), opl_h5_why(why));
   else if (cplx && attr_write(d, "complex", OPL_KV_INT, NULL, 1, 0, why) < 0)
     st = w_fail(w, err, OPL_ERR_IO, "cannot write attribute 'complex' of '%s'%s", path, why);
   CLOSE_D(d);
@@ -713,7 +703,7 @@ static int w_attr(opl_h5w *w, const char *obj, const char *key, int type, const 
     int st = w_group(w, path, err);
     if (st) return st;
     o = open_typed(w->f, path, H5I_BADID, NULL);
-    if (o < 0) return w_fail(w, err, OPL_ERR_IO, "cannot open '%s'%s", path, h5why(why));
+    if (o < 0) return w_fail(w, err, OPL_ERR_IO, "cannot open '%s'%s", path, opl_h5_why(why));
   }
   int st = OPL_OK;
   if (attr_write(o, key, type, s, i, d, why) < 0)
@@ -733,12 +723,12 @@ static int w_attrs(opl_h5w *w, const char *obj, const opl_kv *kv, int n, opl_err
 /* The public writer calls: lock, check the sticky status, do, unlock. */
 #define W_CALL(expr)                       \
   do {                                     \
-    io_guard g_;                           \
+    opl_io_guard g_;                           \
     int st_ = w_check(w, err);             \
     if (st_) return st_;                   \
-    io_enter(&g_);                         \
+    opl_io_enter(&g_);                         \
     st_ = (expr);                          \
-    io_leave(&g_);                         \
+    opl_io_leave(&g_);                         \
     return st_;                            \
   } while (0)
 
@@ -788,8 +778,8 @@ int opl_h5w_commit(opl_h5w **pw, opl_err *err) {
   if (!pw || !*pw) return opl_err_set(err, OPL_ERR_ARG, "io: NULL writer");
   opl_h5w *w = *pw;
   *pw = NULL;
-  io_guard g;
-  io_enter(&g);
+  opl_io_guard g;
+  opl_io_enter(&g);
   int st = w->status;
   if (st != OPL_OK) {
     if (err) *err = w->err;
@@ -797,10 +787,10 @@ int opl_h5w_commit(opl_h5w **pw, opl_err *err) {
   } else {
     char why[256];
     herr_t rc = H5Fclose(w->f);
-    if (rc < 0) st = w_fail(w, err, OPL_ERR_IO, "cannot close '%s'%s", w->tmp, h5why(why));
+    if (rc < 0) st = w_fail(w, err, OPL_ERR_IO, "cannot close '%s'%s", w->tmp, opl_h5_why(why));
   }
   w->f = H5I_INVALID_HID;
-  io_leave(&g);
+  opl_io_leave(&g);
   if (st == OPL_OK && crc_stamp(w->tmp) != 0)
     st = w_fail(w, err, OPL_ERR_IO, "cannot checksum and flush '%s' (%s)", w->tmp, strerror(errno));
   if (st == OPL_OK && rename(w->tmp, w->path) != 0)
@@ -827,10 +817,10 @@ void opl_h5w_abort(opl_h5w **pw) {
   if (!pw || !*pw) return;
   opl_h5w *w = *pw;
   *pw = NULL;
-  io_guard g;
-  io_enter(&g);
+  opl_io_guard g;
+  opl_io_enter(&g);
   if (w->f >= 0) H5Fclose(w->f);
-  io_leave(&g);
+  opl_io_leave(&g);
   unlink(w->tmp);
   w_free(w);
 }
@@ -872,23 +862,23 @@ opl_h5r *opl_h5r_open(const char *path, opl_err *err) {
     opl_err_set(err, OPL_ERR_NOMEM, "io: out of memory");
     return NULL;
   }
-  io_guard g;
-  io_enter(&g);
+  opl_io_guard g;
+  opl_io_enter(&g);
   char why[256];
   htri_t is = H5Fis_hdf5(path);
   if (is <= 0) {
     if (is == 0) fail(err, OPL_ERR_FORMAT, path, "not an HDF5 file (no HDF5 signature)");
-    else fail(err, OPL_ERR_FORMAT, path, "cannot be checked for an HDF5 signature%s", h5why(why));
+    else fail(err, OPL_ERR_FORMAT, path, "cannot be checked for an HDF5 signature%s", opl_h5_why(why));
     r->f = H5I_INVALID_HID;
   } else {
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl >= 0) H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
     r->f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
-    h5why(why);
+    opl_h5_why(why);
     CLOSE_P(fapl);
     if (r->f < 0) fail(err, OPL_ERR_FORMAT, path, "truncated or corrupt HDF5 file%s", why);
   }
-  io_leave(&g);
+  opl_io_leave(&g);
   if (r->f < 0) {
     free(r->path);
     free(r);
@@ -901,10 +891,10 @@ void opl_h5r_close(opl_h5r **pr) {
   if (!pr || !*pr) return;
   opl_h5r *r = *pr;
   *pr = NULL;
-  io_guard g;
-  io_enter(&g);
+  opl_io_guard g;
+  opl_io_enter(&g);
   H5Fclose(r->f);
-  io_leave(&g);
+  opl_io_leave(&g);
   free(r->path);
   free(r);
 }
@@ -926,7 +916,7 @@ static int ds_info(const opl_h5r *r, hid_t d, const char *path, opl_h5_dsinfo *i
   hid_t ft = H5Dget_type(d), sp = H5Dget_space(d), a = H5I_INVALID_HID;
   memset(info, 0, sizeof *info);
   if (ft < 0 || sp < 0) {
-    st = fail(err, OPL_ERR_FORMAT, r->path, "dataset '%s' cannot be queried%s", path, h5why(why));
+    st = fail(err, OPL_ERR_FORMAT, r->path, "dataset '%s' cannot be queried%s", path, opl_h5_why(why));
     goto done;
   }
   H5T_class_t cls = H5Tget_class(ft);
@@ -944,7 +934,7 @@ static int ds_info(const opl_h5r *r, hid_t d, const char *path, opl_h5_dsinfo *i
   int nd = H5Sget_simple_extent_ndims(sp);
   if (nd < 0 || nd > H5S_MAX_RANK || H5Sget_simple_extent_dims(sp, dims, NULL) < 0) {
     st = fail(err, OPL_ERR_FORMAT, r->path, "dataset '%s' has an unreadable dataspace%s", path,
-              h5why(why));
+              opl_h5_why(why));
     goto done;
   }
   int cplx = 0;
@@ -1034,7 +1024,7 @@ static int r_read_tensor(opl_h5r *r, const char *dataset, opl_tensor **out, opl_
     if (!t) st = fail(err, e.status, r->path, "dataset '%s': %s", path, e.msg);
   }
   if (st == OPL_OK && H5Dread(d, OPL_HDF5_NATIVE, H5S_ALL, H5S_ALL, H5P_DEFAULT, t->data) < 0)
-    st = fail(err, OPL_ERR_FORMAT, r->path, "cannot read dataset '%s'%s", path, h5why(why));
+    st = fail(err, OPL_ERR_FORMAT, r->path, "cannot read dataset '%s'%s", path, opl_h5_why(why));
   H5Dclose(d);
   if (st != OPL_OK) {
     opl_tensor_free(&t);
@@ -1089,7 +1079,7 @@ static int r_read_rows(opl_h5r *r, const char *dataset, int64_t start, int64_t c
   if (fs < 0 || ms < 0 || H5Sselect_hyperslab(fs, H5S_SELECT_SET, off, NULL, cnt, NULL) < 0 ||
       H5Dread(d, OPL_HDF5_NATIVE, ms, fs, H5P_DEFAULT, dst->data) < 0)
     st = fail(err, OPL_ERR_FORMAT, r->path, "cannot read rows [%lld, %lld) of dataset '%s'%s",
-              (long long)start, (long long)(start + count), path, h5why(why));
+              (long long)start, (long long)(start + count), path, opl_h5_why(why));
 done:
   CLOSE_S(ms);
   CLOSE_S(fs);
@@ -1121,7 +1111,7 @@ static int r_list(opl_h5r *r, const char *gpath, char ***names, int *n, opl_err 
   CLOSE_P(gcpl);
   H5_index_t idx = (crt & H5P_CRT_ORDER_TRACKED) ? H5_INDEX_CRT_ORDER : H5_INDEX_NAME;
   if (H5Gget_info(g, &gi) < 0) {
-    st = fail(err, OPL_ERR_FORMAT, r->path, "group '%s' cannot be listed%s", gpath, h5why(why));
+    st = fail(err, OPL_ERR_FORMAT, r->path, "group '%s' cannot be listed%s", gpath, opl_h5_why(why));
     goto done;
   }
   v = calloc(gi.nlinks + 1, sizeof *v);
@@ -1132,7 +1122,7 @@ static int r_list(opl_h5r *r, const char *gpath, char ***names, int *n, opl_err 
   for (hsize_t i = 0; i < gi.nlinks; i++) {
     ssize_t len = H5Lget_name_by_idx(g, ".", idx, H5_ITER_INC, i, NULL, 0, H5P_DEFAULT);
     if (len < 0) {
-      st = fail(err, OPL_ERR_FORMAT, r->path, "group '%s' cannot be listed%s", gpath, h5why(why));
+      st = fail(err, OPL_ERR_FORMAT, r->path, "group '%s' cannot be listed%s", gpath, opl_h5_why(why));
       goto done;
     }
     char *name = malloc((size_t)len + 1);
@@ -1224,7 +1214,7 @@ static int stage_read(opl_h5r *r, const char *group, opl_tensor *const *t, int n
       if (!s[i].buf)
         st = fail(err, OPL_ERR_NOMEM, r->path, "out of memory reading dataset '%s'", path);
       else if (H5Dread(d, OPL_HDF5_NATIVE, H5S_ALL, H5S_ALL, H5P_DEFAULT, s[i].buf) < 0)
-        st = fail(err, OPL_ERR_FORMAT, r->path, "cannot read dataset '%s'%s", path, h5why(why));
+        st = fail(err, OPL_ERR_FORMAT, r->path, "cannot read dataset '%s'%s", path, opl_h5_why(why));
     }
     H5Dclose(d);
   }
@@ -1290,7 +1280,7 @@ static int r_read_params(opl_h5r *r, const char *group, opl_params *p, opl_err *
       if (!t)
         st = fail(err, e.status, r->path, "dataset '%s': %s", path, e.msg);
       else if (H5Dread(d, OPL_HDF5_NATIVE, H5S_ALL, H5S_ALL, H5P_DEFAULT, t->data) < 0)
-        st = fail(err, OPL_ERR_FORMAT, r->path, "cannot read dataset '%s'%s", path, h5why(why));
+        st = fail(err, OPL_ERR_FORMAT, r->path, "cannot read dataset '%s'%s", path, opl_h5_why(why));
     }
     H5Dclose(d);
   }
@@ -1402,7 +1392,7 @@ static int r_attrs(opl_h5r *r, const char *obj, opl_kv **kv, int *n, opl_err *er
   attr_list l = {0};
   hsize_t idx = 0;
   herr_t rc = H5Aiterate2(o, H5_INDEX_NAME, H5_ITER_INC, &idx, attr_list_cb, &l);
-  h5why(why);
+  opl_h5_why(why);
   H5Oclose(o);
   if (l.status != OPL_OK || rc < 0) {
     st = l.status ? fail(err, l.status, r->path, "out of memory reading the attributes of '%s'", path)
@@ -1436,12 +1426,12 @@ void opl_kv_free(opl_kv **kv, int n) {
 
 #define R_CALL(expr)                        \
   do {                                      \
-    io_guard g_;                            \
+    opl_io_guard g_;                            \
     int st_ = r_check(r, err);              \
     if (st_) return st_;                    \
-    io_enter(&g_);                          \
+    opl_io_enter(&g_);                          \
     st_ = (expr);                           \
-    io_leave(&g_);                          \
+    opl_io_leave(&g_);                          \
     return st_;                             \
   } while (0)
 
@@ -1737,8 +1727,8 @@ static int ckpt_load(opl_h5r *r, opl_params *model, opl_params *optim, opl_err *
 int opl_checkpoint_load(const char *path, opl_params *model, opl_params *optim_state,
                         opl_err *err) {
   if (!model) return opl_err_set(err, OPL_ERR_ARG, "io: checkpoint '%s': NULL model", path ? path : "(null)");
-  io_guard g;
-  io_enter(&g);   /* one lock over the whole load */
+  opl_io_guard g;
+  opl_io_enter(&g);   /* one lock over the whole load */
   opl_err e;
   opl_h5r *r = NULL;
   int v, st = opl_h5_verify(path, &v, &e);
@@ -1750,7 +1740,7 @@ int opl_checkpoint_load(const char *path, opl_params *model, opl_params *optim_s
     st = ckpt_load(r, model, optim_state, err);
     opl_h5r_close(&r);
   }
-  io_leave(&g);
+  opl_io_leave(&g);
   return st;
 }
 

@@ -238,6 +238,20 @@ int opl_checkpoint_load(const char *path, opl_params *model, opl_params *optim_s
  * opl_kv_free). OPL_ERR_FORMAT if path is not an opl checkpoint or fails opl_h5_verify. */
 int opl_checkpoint_read_meta(const char *path, opl_kv **kv, int *n, opl_err *err);
 
+/* Guard for code that calls HDF5 directly (datasets/): opl_io_enter takes the process-wide
+ * HDF5 lock below and silences HDF5's automatic error printing; opl_io_leave clears the HDF5
+ * error stack, restores the previous handler and releases the lock. Nests. */
+typedef struct opl_io_guard {
+  void (*func)(void); /* the H5E_auto2_t handler in force before opl_io_enter */
+  void *data;
+} opl_io_guard;
+void opl_io_enter(opl_io_guard *g);
+void opl_io_leave(opl_io_guard *g);
+
+/* " (HDF5: <innermost error description>)" or "" into buf[256]; clears the HDF5 error stack.
+ * Call it right after the failing HDF5 call: every successful HDF5 call clears the stack. */
+const char *opl_h5_why(char *buf);
+
 /* The process-wide lock that serializes every HDF5 call made by opl (the installed HDF5 is
  * the serial, non-thread-safe build). Recursive: code outside core/io.c that calls HDF5
  * directly (datasets/) takes it too, so all HDF5 use in the process is serialized by one lock. */

@@ -2,7 +2,7 @@
  * native, FNO MATLAB v7.3 and PDEBench layouts. See h5layout.h for the layouts and contracts.
  *
  * Implementation notes:
- *  - Every public function that touches HDF5 runs between enter() and leave(): one
+ *  - Every public function that touches HDF5 runs between opl_io_enter() and opl_io_leave(): one
  *    process-wide recursive mutex (the installed HDF5 is the serial, non-thread-safe build)
  *    and HDF5's automatic error printing switched off, the previous handler restored after.
  *    Calls into core/io.c (which has its own lock) are made while holding ours; io.c never
@@ -45,46 +45,8 @@ enum { LN = 0, LT = 1, LX = 2, LY = 3 };  /* logical axes */
 
 /* ================================================================ lock, silence, errors */
 
-typedef struct guard {
-  H5E_auto2_t func;
-  void *data;
-} guard;
-
-/* Take the lock and silence HDF5's error printing (nests). */
-static void enter(guard *g) {
-  opl_io_lock();
-  g->func = NULL;
-  g->data = NULL;
-  H5Eget_auto2(H5E_DEFAULT, &g->func, &g->data);
-  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
-
-/* Clear the HDF5 error stack, restore the handler, release the lock. */
-static void leave(guard *g) {
-  H5Eclear2(H5E_DEFAULT);
-  H5Eset_auto2(H5E_DEFAULT, g->func, g->data);
-  opl_io_unlock();
-}
-
-static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data) {
-  (void)n;
-  char *d = data;
-  if (!d[0] && e && e->desc && e->desc[0]) snprintf(d, 200, "%s", e->desc);
-  return 0;
-}
-
-/* " (HDF5: <innermost error>)" or "" into buf[256]; clears the stack. Call right after the
- * failing HDF5 call. */
-static const char *h5why(char *buf) {
-  char d[200] = "";
-  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, d);
-  H5Eclear2(H5E_DEFAULT);
-  if (d[0])
-    snprintf(buf, 256, " (HDF5: %s)", d);
-  else
-    buf[0] = 0;
-  return buf;
-}
+/* HDF5 calls run between opl_io_enter and opl_io_leave (core/io.h): one process-wide lock,
+ * HDF5's error printing silenced; opl_h5_why reads the failing call's reason. */
 
 /* Fill err with "ds: '<file>': <message>"; returns status. */
 static int dfail(opl_err *err, int status, const char *file, const char *fmt, ...)
@@ -417,8 +379,8 @@ opl_ds_writer *opl_ds_writer_create(const char *path, const opl_ds_dims *d, opl_
   if (check_target(path, err)) return NULL;
   opl_ds_writer *w = w_alloc(path, &nd, disk, err);
   if (!w) return NULL;
-  guard g;
-  enter(&g);
+  opl_io_guard g;
+  opl_io_enter(&g);
   char why[256] = "";
   const char *what = NULL;
   hid_t fcpl = H5Pcreate(H5P_FILE_CREATE), fapl = file_fapl();
@@ -426,7 +388,7 @@ opl_ds_writer *opl_ds_writer_create(const char *path, const opl_ds_dims *d, opl_
   errno = 0;
   w->f = H5Fcreate(w->partial, H5F_ACC_TRUNC, fcpl, fapl);
   int e = errno;
-  if (w->f < 0) h5why(why);
+  if (w->f < 0) opl_h5_why(why);
   CLOSE_P(fcpl);
   CLOSE_P(fapl);
   if (w->f < 0) {
@@ -435,7 +397,7 @@ opl_ds_writer *opl_ds_writer_create(const char *path, const opl_ds_dims *d, opl_
     w_free(w);
     if (p) unlink(p);
     free(p);
-    leave(&g);
+    opl_io_leave(&g);
     return NULL;
   }
   hid_t ft = w->disk == OPL_DT_F32 ? H5T_IEEE_F32LE : H5T_IEEE_F64LE;
@@ -465,7 +427,7 @@ opl_ds_writer *opl_ds_writer_create(const char *path, const opl_ds_dims *d, opl_
   }
   if (!what && H5Fflush(w->f, H5F_SCOPE_LOCAL) < 0) what = "the file (flush)";
   if (what) {
-    h5why(why);
+    opl_h5_why(why);
     dfail(err, !strcmp(what, "memory") ? OPL_ERR_NOMEM : OPL_ERR_IO, path, "cannot write %s of '%s'%s",
           what, w->partial, why);
     char *p = strdup(w->partial);
@@ -474,7 +436,7 @@ opl_ds_writer *opl_ds_writer_create(const char *path, const opl_ds_dims *d, opl_
     free(p);
     w = NULL;
   }
-  leave(&g);
+  opl_io_leave(&g);
   return w;
 }
 
@@ -575,20 +537,20 @@ opl_ds_writer *opl_ds_writer_resume(const char *path, const opl_ds_dims *d, opl_
   struct stat st;
   if (stat(w->partial, &st) != 0) {
     dfail(err, OPL_ERR_NOTFOUND, path, "no partial file '%s' to resume", w->partial);
-    guard g;
-    enter(&g);
+    opl_io_guard g;
+    opl_io_enter(&g);
     w_free(w);
-    leave(&g);
+    opl_io_leave(&g);
     return NULL;
   }
-  guard g;
-  enter(&g);
+  opl_io_guard g;
+  opl_io_enter(&g);
   char why[256];
   int rc = compare_prov(path, w->partial, prov, nprov, err);
   if (!rc) {
     hid_t fapl = file_fapl();
     w->f = H5Fopen(w->partial, H5F_ACC_RDWR, fapl);
-    if (w->f < 0) rc = dfail(err, OPL_ERR_FORMAT, path, "cannot reopen '%s' for writing%s", w->partial, h5why(why));
+    if (w->f < 0) rc = dfail(err, OPL_ERR_FORMAT, path, "cannot reopen '%s' for writing%s", w->partial, opl_h5_why(why));
     CLOSE_P(fapl);
   }
   hsize_t ad[3], ud[4], nn = (hsize_t)nd.n;
@@ -612,37 +574,37 @@ opl_ds_writer *opl_ds_writer_resume(const char *path, const opl_ds_dims *d, opl_
   if (!rc && nd.sdim == 2) rc = check_coord(w, "y", y, nd.y, err);
   if (!rc) rc = check_coord(w, "t", t, nd.t, err);
   if (!rc && H5Dread(w->ddone, H5T_NATIVE_UCHAR, H5S_ALL, H5S_ALL, H5P_DEFAULT, w->done) < 0)
-    rc = dfail(err, OPL_ERR_IO, path, "cannot read dataset 'done' of '%s'%s", w->partial, h5why(why));
+    rc = dfail(err, OPL_ERR_IO, path, "cannot read dataset 'done' of '%s'%s", w->partial, opl_h5_why(why));
   if (rc) {
     w_free(w);
     w = NULL;
   } else {
     for (int64_t i = 0; i < nd.n; i++) w->ndone += w->done[i] != 0;
   }
-  leave(&g);
+  opl_io_leave(&g);
   return w;
 }
 
 int opl_ds_writer_status(const opl_ds_writer *w) {
   if (!w) return OPL_ERR_ARG;
-  guard g;
-  enter(&g);
+  opl_io_guard g;
+  opl_io_enter(&g);
   int st = w->status;
-  leave(&g);
+  opl_io_leave(&g);
   return st;
 }
 
 int64_t opl_ds_writer_todo(const opl_ds_writer *w, int64_t *idx) {
   if (!w) return 0;
-  guard g;
-  enter(&g);
+  opl_io_guard g;
+  opl_io_enter(&g);
   int64_t k = 0;
   for (int64_t i = 0; i < w->d.n; i++)
     if (!w->done[i]) {
       if (idx) idx[k] = i;
       k++;
     }
-  leave(&g);
+  opl_io_leave(&g);
   return k;
 }
 
@@ -718,8 +680,8 @@ int opl_ds_writer_put(opl_ds_writer *w, int64_t i, const void *a, const void *u,
     return dfail(err, OPL_ERR_NONFINITE, w->path, "sample %lld: u has %s %g at %s", (long long)i,
                  isfinite(val) ? "a value beyond float32 range," : "a non-finite value", val, pos_desc(&w->d, 1, k, pd));
 
-  guard g;
-  enter(&g);
+  opl_io_guard g;
+  opl_io_enter(&g);
   int st = w->status;
   if (st) {
     if (err) *err = w->err;
@@ -739,14 +701,14 @@ int opl_ds_writer_put(opl_ds_writer *w, int64_t i, const void *a, const void *u,
       herr_t rc = -1;
       if (fs >= 0 && ms >= 0 && H5Sselect_elements(fs, H5S_SELECT_SET, 1, &pos) >= 0)
         rc = H5Dwrite(w->ddone, H5T_NATIVE_UCHAR, ms, fs, H5P_DEFAULT, &flag);
-      if (rc < 0) h5why(why);
+      if (rc < 0) opl_h5_why(why);
       CLOSE_S(ms);
       CLOSE_S(fs);
       if (rc < 0) what = "done";
       else if (H5Fflush(w->f, H5F_SCOPE_LOCAL) < 0) what = "(flush)";
     }
     if (what) {
-      if (!why[0]) h5why(why);
+      if (!why[0]) opl_h5_why(why);
       st = dfail(&w->err, OPL_ERR_IO, w->path, "sample %lld: cannot write %s%s to '%s'%s", (long long)i,
                  what[0] == '(' ? "" : "dataset ", what, w->partial, why);
       w->status = st;
@@ -756,19 +718,19 @@ int opl_ds_writer_put(opl_ds_writer *w, int64_t i, const void *a, const void *u,
       w->done[i] = 1;
     }
   }
-  leave(&g);
+  opl_io_leave(&g);
   return st;
 }
 
 int opl_ds_writer_finish(opl_ds_writer **pw, opl_err *err) {
   if (!pw || !*pw) return opl_err_set(err, OPL_ERR_ARG, "ds: NULL writer");
   opl_ds_writer *w = *pw;
-  guard g;
-  enter(&g);
+  opl_io_guard g;
+  opl_io_enter(&g);
   int st = w->status;
   if (st) {
     if (err) *err = w->err;
-    leave(&g);
+    opl_io_leave(&g);
     return st;
   }
   if (w->ndone < w->d.n) {
@@ -776,7 +738,7 @@ int opl_ds_writer_finish(opl_ds_writer **pw, opl_err *err) {
     while (first < w->d.n && w->done[first]) first++;
     st = dfail(err, OPL_ERR_STATE, w->path, "cannot finish: %lld of %lld samples not written (first missing: %lld)",
                (long long)(w->d.n - w->ndone), (long long)w->d.n, (long long)first);
-    leave(&g);
+    opl_io_leave(&g);
     return st;
   }
   char why[256] = "";
@@ -784,11 +746,11 @@ int opl_ds_writer_finish(opl_ds_writer **pw, opl_err *err) {
   CLOSE_D(w->du);
   CLOSE_D(w->ddone);
   if (H5Ldelete(w->f, "done", H5P_DEFAULT) < 0) {
-    st = dfail(err, OPL_ERR_IO, w->path, "cannot remove dataset 'done' from '%s'%s", w->partial, h5why(why));
+    st = dfail(err, OPL_ERR_IO, w->path, "cannot remove dataset 'done' from '%s'%s", w->partial, opl_h5_why(why));
   }
   herr_t rc = H5Fclose(w->f);
   w->f = H5I_INVALID_HID;
-  if (!st && rc < 0) st = dfail(err, OPL_ERR_IO, w->path, "cannot close '%s'%s", w->partial, h5why(why));
+  if (!st && rc < 0) st = dfail(err, OPL_ERR_IO, w->path, "cannot close '%s'%s", w->partial, opl_h5_why(why));
   if (!st && crc_stamp(w->partial) != 0)
     st = dfail(err, OPL_ERR_IO, w->path, "cannot checksum '%s' (%s)", w->partial, strerror(errno));
   if (!st && rename(w->partial, w->path) != 0)
@@ -796,17 +758,17 @@ int opl_ds_writer_finish(opl_ds_writer **pw, opl_err *err) {
   if (!st) fsync_dir(w->path);
   w_free(w);
   *pw = NULL;
-  leave(&g);
+  opl_io_leave(&g);
   return st;
 }
 
 void opl_ds_writer_close(opl_ds_writer **pw) {
   if (!pw || !*pw) return;
-  guard g;
-  enter(&g);
+  opl_io_guard g;
+  opl_io_enter(&g);
   w_free(*pw);
   *pw = NULL;
-  leave(&g);
+  opl_io_leave(&g);
 }
 
 void opl_ds_writer_abort(opl_ds_writer **pw) {
@@ -860,7 +822,7 @@ static int var_open(opl_ds *d, ds_var *v, const char *name, opl_err *err) {
                  list_datasets(d->f, lst, sizeof lst));
   }
   v->id = H5Dopen2(d->f, name, H5P_DEFAULT);
-  if (v->id < 0) return dfail(err, OPL_ERR_FORMAT, d->path, "cannot open dataset '%s'%s", name, h5why(why));
+  if (v->id < 0) return dfail(err, OPL_ERR_FORMAT, d->path, "cannot open dataset '%s'%s", name, opl_h5_why(why));
   hid_t sp = H5Dget_space(v->id), ft = H5Dget_type(v->id);
   v->frank = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
   if (v->frank > 8) v->frank = -1;
@@ -1032,7 +994,7 @@ static int var_read(opl_ds *d, ds_var *v, const int64_t *idx, int64_t count, int
   hid_t ms = H5Screate_simple(1, &tot, NULL);
   if (rc >= 0 && ms >= 0) rc = H5Dread(v->id, OPL_HDF5_NATIVE, ms, fs, H5P_DEFAULT, out);
   else rc = -1;
-  if (rc < 0) st = dfail(err, OPL_ERR_IO, d->path, "cannot read dataset '%s'%s", v->name, h5why(why));
+  if (rc < 0) st = dfail(err, OPL_ERR_IO, d->path, "cannot read dataset '%s'%s", v->name, opl_h5_why(why));
   CLOSE_S(ms);
   CLOSE_S(fs);
   if (st) return st;
@@ -1080,10 +1042,10 @@ static int var_read(opl_ds *d, ds_var *v, const int64_t *idx, int64_t count, int
 
 int opl_ds_read_a(opl_ds *d, const int64_t *idx, int64_t count, int sub, opl_real *dst, opl_err *err) {
   if (!d) return opl_err_set(err, OPL_ERR_ARG, "ds: NULL data set");
-  guard g;
-  enter(&g);
+  opl_io_guard g;
+  opl_io_enter(&g);
   int st = var_read(d, &d->a, idx, count, 0, 1, sub, dst, err);
-  leave(&g);
+  opl_io_leave(&g);
   return st;
 }
 
@@ -1094,10 +1056,10 @@ int opl_ds_read_u(opl_ds *d, const int64_t *idx, int64_t count, int64_t t0, int6
   if (t0 < 0 || nt < 1 || t0 + nt > T)
     return dfail(err, OPL_ERR_ARG, d->path, "dataset '%s': frames [%lld, %lld) outside [0, %lld)", d->u.name,
                  (long long)t0, (long long)(t0 + nt), (long long)T);
-  guard g;
-  enter(&g);
+  opl_io_guard g;
+  opl_io_enter(&g);
   int st = var_read(d, &d->u, idx, count, t0, nt, sub, dst, err);
-  leave(&g);
+  opl_io_leave(&g);
   return st;
 }
 
@@ -1450,8 +1412,8 @@ opl_ds *opl_ds_open(const char *path, const opl_ds_open_opts *opts, opl_err *err
   var_init(&d->u);
   d->info.a_name = d->a.name;
   d->info.u_name = d->u.name;
-  guard g;
-  enter(&g);
+  opl_io_guard g;
+  opl_io_enter(&g);
   char why[256];
   int st = OPL_OK;
   htri_t is = H5Fis_hdf5(path);
@@ -1464,7 +1426,7 @@ opl_ds *opl_ds_open(const char *path, const opl_ds_open_opts *opts, opl_err *err
   if (!st) {
     hid_t fapl = file_fapl();
     d->f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
-    if (d->f < 0) st = dfail(err, OPL_ERR_FORMAT, path, "truncated or corrupt HDF5 file%s", h5why(why));
+    if (d->f < 0) st = dfail(err, OPL_ERR_FORMAT, path, "truncated or corrupt HDF5 file%s", opl_h5_why(why));
     CLOSE_P(fapl);
   }
   if (!st) {
@@ -1521,17 +1483,17 @@ opl_ds *opl_ds_open(const char *path, const opl_ds_open_opts *opts, opl_err *err
     ds_free(d);
     d = NULL;
   }
-  leave(&g);
+  opl_io_leave(&g);
   return d;
 }
 
 void opl_ds_close(opl_ds **pd) {
   if (!pd || !*pd) return;
-  guard g;
-  enter(&g);
+  opl_io_guard g;
+  opl_io_enter(&g);
   ds_free(*pd);
   *pd = NULL;
-  leave(&g);
+  opl_io_leave(&g);
 }
 
 const opl_ds_info *opl_ds_get_info(const opl_ds *d) { return d ? &d->info : NULL; }
