@@ -17,6 +17,7 @@
 #include "../../core/io.h"
 #include "../gradcheck.h"
 #include "../tap.h"
+#include "../tmpdir.h"
 
 static char dir[64];
 static uint64_t seed = 12345;
@@ -834,25 +835,9 @@ static void test_threads(void) {
   opl_params_free(&m);
 }
 
-static void cleanup(void) {
-  DIR *d = opendir(dir);
-  char p[512];
-  for (struct dirent *e; d && (e = readdir(d));) {
-    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-    snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-    if (unlink(p) != 0) rmdir(p);
-  }
-  if (d) closedir(d);
-  rmdir(dir);
-}
-
 int main(void) {
   tap_begin();
-  snprintf(dir, sizeof dir, "/tmp/opl_io_XXXXXX");
-  if (!mkdtemp(dir)) {
-    ok(0, "mkdtemp");
-    return tap_end();
-  }
+  if (!test_tmpdir_make(dir, "io")) return tap_end();
   diag("files in %s (%s build)", dir, OPL_PRECISION_NAME);
   test_roundtrip();
   test_disk_dtypes();
@@ -863,7 +848,7 @@ int main(void) {
   test_atomic();
   test_hostile();
   test_threads();
-  cleanup();
+  test_tmpdir_remove(dir);
   struct stat st;
   ok(stat(dir, &st) != 0, "temporary directory removed");
   return tap_end();

@@ -20,6 +20,7 @@
 
 #include "datasets/h5layout.h"
 #include "../tap.h"
+#include "../tmpdir.h"
 
 static char dir[64];
 
@@ -935,25 +936,9 @@ static void test_bad_files(void) {
      "forcing the native layout on a .mat file: ERR_FORMAT: %s", e.msg);
 }
 
-static void cleanup(void) {
-  DIR *d = opendir(dir);
-  char p[512];
-  for (struct dirent *e; d && (e = readdir(d));) {
-    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-    snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-    if (unlink(p) != 0) rmdir(p);
-  }
-  if (d) closedir(d);
-  rmdir(dir);
-}
-
 int main(void) {
   tap_begin();
-  snprintf(dir, sizeof dir, "/tmp/opl_h5layout_XXXXXX");
-  if (!mkdtemp(dir)) {
-    ok(0, "mkdtemp");
-    return tap_end();
-  }
+  if (!test_tmpdir_make(dir, "h5layout")) return tap_end();
   diag("files in %s (%s build)", dir, OPL_PRECISION_NAME);
   test_native_roundtrip();
   test_parallel_puts();
@@ -967,7 +952,7 @@ int main(void) {
   test_fno_names();
   test_pdebench();
   test_bad_files();
-  cleanup();
+  test_tmpdir_remove(dir);
   struct stat st;
   ok(stat(dir, &st) != 0, "temporary directory removed");
   return tap_end();

@@ -27,6 +27,7 @@
 #include "datasets/normalizer.h"
 #include "../gradcheck.h"
 #include "../tap.h"
+#include "../tmpdir.h"
 
 static char dir[64];
 
@@ -820,25 +821,9 @@ static void test_graph(void) {
   opl_normalizer_free(&nz_unit0);
 }
 
-static void cleanup(void) {
-  DIR *d = opendir(dir);
-  char p[512];
-  for (struct dirent *e; d && (e = readdir(d));) {
-    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-    snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-    if (unlink(p) != 0) rmdir(p);
-  }
-  if (d) closedir(d);
-  rmdir(dir);
-}
-
 int main(void) {
   tap_begin();
-  snprintf(dir, sizeof dir, "/tmp/opl_loader_XXXXXX");
-  if (!mkdtemp(dir)) {
-    ok(0, "mkdtemp");
-    return tap_end();
-  }
+  if (!test_tmpdir_make(dir, "loader")) return tap_end();
   diag("files in %s (%s build)", dir, OPL_PRECISION_NAME);
   test_loader_values();
   test_shuffle();
@@ -847,7 +832,7 @@ int main(void) {
   test_norm_loader_io();
   test_resample();
   test_graph();
-  cleanup();
+  test_tmpdir_remove(dir);
   struct stat st;
   ok(stat(dir, &st) != 0, "temporary directory removed");
   return tap_end();
