@@ -30,6 +30,13 @@ void *opl_aligned_calloc(size_t bytes);
  * one is free (see run_backward in tensor.c), else fresh arena memory. Uninitialized. */
 void *opl_grad_alloc(opl_ctx *c, size_t bytes);
 
+/* Gradient buffer of input i of nd for a kernel that either overwrites or accumulates. If the
+ * input is an arena tensor with no gradient yet, the buffer is taken uninitialized (from
+ * opl_grad_alloc) and *fresh = 1: the kernel must write every element, which saves zeroing it
+ * and a pass of additions. Otherwise *fresh = 0 and the kernel accumulates. NULL when the
+ * input needs no gradient (or out of memory, with the sticky error set). */
+opl_real *opl_node_grad_write(opl_node *nd, int i, int *fresh);
+
 /* Vectorized float GELU kernels (core/fastmath.c): y = gelu(x) over x, y [n]; and
  * gx += gy * gelu'(x) over x, gy, gx [n]. */
 void opl_gelu_forward_f32(int64_t n, const float *restrict x, float *restrict y);

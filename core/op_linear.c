@@ -70,21 +70,13 @@ static int batch_parallel(int64_t batch, double flops) {
   return flops < 1e8;
 }
 
-/* Gradient buffer of input i of nd for a kernel that writes every element of it. If the input
- * is an arena tensor whose gradient does not exist yet (nothing has flowed into it), the buffer
- * is taken uninitialized from the arena, attached to the tensor, and *beta = 0: the kernel
- * overwrites it. Otherwise it is opl_node_grad's buffer and *beta = 1: the kernel accumulates.
- * NULL if the input needs no gradient (or the arena is exhausted; the error is then sticky). */
+/* Gradient buffer of input i of nd for a GEMM that writes it: *beta = 0 when the buffer is
+ * fresh (opl_node_grad_write), so the GEMM overwrites it; 1 when it accumulates. */
 static opl_real *grad_for_write(opl_node *nd, int i, opl_real *beta) {
-  opl_tensor *t = nd->in[i];
-  *beta = 1;
-  if (!t || !opl_requires_grad(t)) return NULL;
-  if (!t->grad && (t->flags & OPL_T_ARENA)) {
-    t->grad = opl_grad_alloc(nd->ctx, (size_t)opl_nreal(t) * sizeof(opl_real));
-    *beta = 0;
-    return t->grad;
-  }
-  return opl_node_grad(nd, i);
+  int fresh;
+  opl_real *g = opl_node_grad_write(nd, i, &fresh);
+  *beta = fresh ? 0 : 1;
+  return g;
 }
 
 /* 1 if every extent fits BLAS's int; else records "op: ... too large" and returns 0. */

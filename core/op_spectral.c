@@ -87,23 +87,6 @@ static void acc_par(opl_real *restrict dst, const opl_real *restrict src, int64_
   for (int64_t i = 0; i < n; i++) dst[i] += src[i];
 }
 
-/* Gradient buffer of input i of nd for a kernel that either overwrites or accumulates. If the
- * input is an arena tensor whose gradient does not exist yet, the buffer is taken from the
- * arena uninitialized and *fresh = 1: the caller must write every element (this saves
- * zeroing it and a pass of additions). Otherwise *fresh = 0 and the caller accumulates.
- * NULL when the input needs no gradient (or out of memory, with the sticky error set). */
-static opl_real *grad_buf(opl_node *nd, int i, int *fresh) {
-  opl_tensor *t = nd->in[i];
-  *fresh = 0;
-  if (!t || !opl_requires_grad(t)) return NULL;
-  if (!t->grad && (t->flags & OPL_T_ARENA)) {
-    t->grad = opl_grad_alloc(nd->ctx, (size_t)opl_nreal(t) * sizeof(opl_real));
-    *fresh = t->grad != NULL;
-    return t->grad;
-  }
-  return opl_node_grad(nd, i);
-}
-
 /* c2r of spec (destroyed) into the gradient gx [howmany * nreal], overwriting it when fresh,
  * else through arena scratch and accumulated. Returns 0 on error (sticky). */
 static int c2r_into_grad(opl_ctx *c, const char *op, const sgeom *g, int64_t howmany,
@@ -131,7 +114,7 @@ static int check_d(opl_ctx *c, const char *op, int d) {
 /* Backward of rfft: gx [batch, nreal] += c2r(gy / c); gy [batch, ncplx] complex. */
 static void rfft_bw(opl_node *nd) {
   int fresh;
-  opl_real *gx = grad_buf(nd, 0, &fresh);
+  opl_real *gx = opl_node_grad_write(nd, 0, &fresh);
   if (!gx) return;
   opl_tensor *x = nd->in[0];
   sgeom g = geom_make(x->rank, x->shape, (int)nd->iarg[0], x->shape[x->rank - 1]);
@@ -165,7 +148,7 @@ opl_tensor *opl_rfft(opl_ctx *c, opl_tensor *x, int d) {
 /* Backward of irfft: gxf [batch, ncplx] complex += (c / Ntot) r2c(gy); gy [batch, nreal]. */
 static void irfft_bw(opl_node *nd) {
   int fresh;
-  opl_real *gxf = grad_buf(nd, 0, &fresh);
+  opl_real *gxf = opl_node_grad_write(nd, 0, &fresh);
   if (!gxf) return;
   opl_tensor *y = nd->out;
   sgeom g = geom_make(y->rank, y->shape, (int)nd->iarg[0], y->shape[y->rank - 1]);
@@ -364,7 +347,7 @@ static void sconv_bw(opl_node *nd) {
   opl_ctx *c = nd->ctx;
   int fresh;
   opl_real *gw = opl_node_grad(nd, 1);
-  opl_real *gx = grad_buf(nd, 0, &fresh);
+  opl_real *gx = opl_node_grad_write(nd, 0, &fresh);
   if (!gw && !gx) return;
   const char *op = "spectral_conv backward";
   int64_t N = s->N, Ci = s->Ci, Co = s->Co, K = s->K, P = s->t.P;
@@ -546,7 +529,7 @@ typedef struct deriv_saved {
 static void deriv_bw(opl_node *nd) {
   const deriv_saved *s = nd->saved;
   int fresh;
-  opl_real *gx = grad_buf(nd, 0, &fresh);
+  opl_real *gx = opl_node_grad_write(nd, 0, &fresh);
   if (!gx) return;
   opl_ctx *c = nd->ctx;
   opl_real *spec = opl_arena_alloc(c, (size_t)(2 * s->g.batch * s->g.ncplx) * sizeof(opl_real));

@@ -557,6 +557,19 @@ opl_real *opl_node_grad(opl_node *nd, int i) {
  * activations plus the gradients live at one time, not a gradient for every activation.
  * Gradients of intermediate tensors are therefore not kept after backward (as in PyTorch);
  * leaves and parameters keep theirs. */
+opl_real *opl_node_grad_write(opl_node *nd, int i, int *fresh) {
+  OPL_ASSERT(i >= 0 && i < nd->nin, "op %s: input %d of %d", nd->op, i, nd->nin);
+  opl_tensor *t = nd->in[i];
+  *fresh = 0;
+  if (!t || !opl_requires_grad(t)) return NULL;
+  if (!t->grad && (t->flags & OPL_T_ARENA)) {
+    t->grad = opl_grad_alloc(nd->ctx, (size_t)opl_nreal(t) * sizeof(opl_real));
+    *fresh = t->grad != NULL;
+    return t->grad;
+  }
+  return opl_node_grad(nd, i);
+}
+
 static int run_backward(opl_ctx *c) {
   for (int64_t k = c->ntape - 1; k >= 0; k--) {
     opl_node *nd = c->tape[k];
