@@ -43,6 +43,24 @@ void opl_gelu_forward_f32(int64_t n, const float *restrict x, float *restrict y)
 void opl_gelu_backward_f32(int64_t n, const float *restrict x, const float *restrict gy,
                            float *restrict gx);
 
+/* Pointwise activation kernels of opl_unary (core/op_elementwise.c), threaded above the
+ * parallel threshold: y = f(x) over x, y [n] (kind is an opl_unary_kind); and
+ * gx += gy * f'(x) over x, y = f(x), gy, gx [n]. */
+void opl_unary_forward(int kind, int64_t n, const opl_real *x, opl_real *y);
+void opl_unary_backward(int kind, int64_t n, const opl_real *x, const opl_real *y,
+                        const opl_real *gy, opl_real *gx);
+
+/* The kernels of channel_linear (core/op_linear.c). Forward: y_n = w x_n + b (acc = 0) or
+ * y_n += w x_n + b (acc = 1), n < N; x [N, Ci, S], w [Co, Ci], b [Co] or NULL, y [N, Co, S].
+ * Backward from gy [N, Co, S]: gx [N, Ci, S] = w^T gy + beta_x gx, gw [Co, Ci] += sum_n gy_n x_n^T,
+ * gb [Co] += sum of gy over n and S; any of gx, gw, gb may be NULL. Takes its scratch from c's
+ * arena (records an error and returns nonzero when out of memory). */
+void opl_chlin_forward(int64_t N, int64_t Ci, int64_t Co, int64_t S, const opl_real *x,
+                       const opl_real *w, const opl_real *b, opl_real *y, int acc);
+int opl_chlin_backward(opl_ctx *c, int64_t N, int64_t Ci, int64_t Co, int64_t S, const opl_real *gy,
+                       const opl_real *x, const opl_real *w, opl_real *gx, opl_real beta_x,
+                       opl_real *gw, opl_real *gb);
+
 /* Normalize an axis (negative counts from the end); -1 if out of range. */
 static inline int opl_axis_norm(int axis, int rank) {
   if (axis < 0) axis += rank;

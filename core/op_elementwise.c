@@ -355,7 +355,8 @@ static inline opl_real unary_df(opl_unary_kind k, opl_real x, opl_real y) {
     }                                                                                \
   } while (0)
 
-static void unary_forward(opl_unary_kind k, int64_t n, const opl_real *x, opl_real *y) {
+void opl_unary_forward(int kind, int64_t n, const opl_real *x, opl_real *y) {
+  const opl_unary_kind k = (opl_unary_kind)kind;
 #ifndef OPL_DOUBLE
   if (k == OPL_GELU) {
     OPL_CHUNKED(n, 4 * n, opl_gelu_forward_f32(len, x + off, y + off));
@@ -366,8 +367,9 @@ static void unary_forward(opl_unary_kind k, int64_t n, const opl_real *x, opl_re
 }
 
 /* x, y, gy, gx [n]; gx accumulated. */
-static void unary_backward(opl_unary_kind k, int64_t n, const opl_real *x, const opl_real *y,
-                           const opl_real *gy, opl_real *gx) {
+void opl_unary_backward(int kind, int64_t n, const opl_real *x, const opl_real *y,
+                        const opl_real *gy, opl_real *gx) {
+  const opl_unary_kind k = (opl_unary_kind)kind;
 #ifndef OPL_DOUBLE
   if (k == OPL_GELU) {
     OPL_CHUNKED(n, 4 * n, opl_gelu_backward_f32(len, x + off, gy + off, gx + off));
@@ -380,7 +382,7 @@ static void unary_backward(opl_unary_kind k, int64_t n, const opl_real *x, const
 static void unary_bw(opl_node *nd) {
   opl_real *gx = opl_node_grad(nd, 0);
   if (gx)
-    unary_backward((opl_unary_kind)nd->iarg[0], nd->out->numel, nd->in[0]->data, nd->out->data,
+    opl_unary_backward((int)nd->iarg[0], nd->out->numel, nd->in[0]->data, nd->out->data,
                    nd->out->grad, gx);
 }
 
@@ -393,7 +395,7 @@ opl_tensor *opl_unary(opl_ctx *c, opl_tensor *x, opl_unary_kind kind) {
   if (!opl_check_input(c, op, "x", x, -1, 0)) return NULL;
   opl_tensor *y = opl_new_like(c, x);
   if (!y) return NULL;
-  unary_forward(kind, x->numel, x->data, y->data);
+  opl_unary_forward(kind, x->numel, x->data, y->data);
   opl_node *nd = opl_record(c, op, unary_bw, y, 1, &x);
   if (nd) nd->iarg[0] = kind;
   return y;

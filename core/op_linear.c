@@ -232,27 +232,30 @@ opl_tensor *opl_linear(opl_ctx *c, opl_tensor *x, opl_tensor *w, opl_tensor *b) 
  * The bias is written into y_n and the gemm (Co, Ci) x (Ci, S) adds to it (beta = 1). */
 static void chlin_forward_range(int64_t lo, int64_t hi, int64_t Ci, int64_t Co, int64_t S,
                                 const opl_real *x, const opl_real *w, const opl_real *b,
-                                opl_real *y) {
+                                opl_real *y, int acc) {
   for (int64_t n = lo; n < hi; n++) {
     opl_real *yn = y + n * Co * S;
-    if (b)
+    if (b && acc)
+      for (int64_t o = 0; o < Co; o++)
+        for (int64_t s = 0; s < S; s++) yn[o * S + s] += b[o];
+    else if (b)
       for (int64_t o = 0; o < Co; o++)
         for (int64_t s = 0; s < S; s++) yn[o * S + s] = b[o];
-    gemm(0, 0, Co, S, Ci, w, Ci, x + n * Ci * S, S, b ? 1 : 0, yn, S);
+    gemm(0, 0, Co, S, Ci, w, Ci, x + n * Ci * S, S, b || acc ? 1 : 0, yn, S);
   }
 }
 
-/* Forward over all samples: shapes as chlin_forward_range. */
-static void chlin_forward(int64_t N, int64_t Ci, int64_t Co, int64_t S, const opl_real *x,
-                          const opl_real *w, const opl_real *b, opl_real *y) {
+/* Forward over all samples (internal.h): shapes as chlin_forward_range. */
+void opl_chlin_forward(int64_t N, int64_t Ci, int64_t Co, int64_t S, const opl_real *x,
+                       const opl_real *w, const opl_real *b, opl_real *y, int acc) {
   if (batch_parallel(N, 2.0 * Co * Ci * S)) {
 #pragma omp parallel
     {
       int t = thread_id(), T = thread_count();
-      chlin_forward_range(N * t / T, N * (t + 1) / T, Ci, Co, S, x, w, b, y);
+      chlin_forward_range(N * t / T, N * (t + 1) / T, Ci, Co, S, x, w, b, y, acc);
     }
   } else {
-    chlin_forward_range(0, N, Ci, Co, S, x, w, b, y);
+    chlin_forward_range(0, N, Ci, Co, S, x, w, b, y, acc);
   }
 }
 
@@ -300,20 +303,28 @@ static void chlin_backward(int64_t N, int64_t Ci, int64_t Co, int64_t S, const o
 }
 
 /* Tape node of channel_linear: iarg = (N, Ci, Co, S); inputs x, w, b (b may be NULL). */
-static void chlin_bw(opl_node *nd) {
-  int64_t N = nd->iarg[0], Ci = nd->iarg[1], Co = nd->iarg[2], S = nd->iarg[3];
-  opl_ctx *c = nd->ctx;
-  opl_real beta_x;
-  opl_real *gx = grad_for_write(nd, 0, &beta_x);
-  opl_real *gw = opl_node_grad(nd, 1);
-  opl_real *gb = nd->in[2] ? opl_node_grad(nd, 2) : NULL;
+/* The backward kernel with its scratch from c's arena (internal.h). */
+int opl_chlin_backward(opl_ctx *c, int64_t N, int64_t Ci, int64_t Co, int64_t S, const opl_real *gy,
+                       const opl_real *x, const opl_real *w, opl_real *gx, opl_real beta_x,
+                       opl_real *gw, opl_real *gb) {
   int nt = batch_parallel(N, 2.0 * Co * Ci * S) ? team_size() : 1;
   opl_real *gwt = opl_arena_alloc(c, (size_t)nt * (size_t)(Co * Ci) * sizeof(opl_real));
   double *gbt = opl_arena_calloc(c, (size_t)nt * (size_t)Co * sizeof(double));
   int *used = opl_arena_calloc(c, (size_t)nt * sizeof(int));
-  if (opl_ctx_status(c)) return;
-  chlin_backward(N, Ci, Co, S, nd->out->grad, nd->in[0]->data, nd->in[1]->data, gx, beta_x, gw,
-                 gb, nt, gwt, gbt, used);
+  if (opl_ctx_status(c)) return opl_ctx_status(c);
+  chlin_backward(N, Ci, Co, S, gy, x, w, gx, beta_x, gw, gb, nt, gwt, gbt, used);
+  return OPL_OK;
+}
+
+static void chlin_bw(opl_node *nd) {
+  int64_t N = nd->iarg[0], Ci = nd->iarg[1], Co = nd->iarg[2], S = nd->iarg[3];
+  opl_real beta_x;
+  opl_real *gx = grad_for_write(nd, 0, &beta_x);
+  opl_real *gw = opl_node_grad(nd, 1);
+  opl_real *gb = nd->in[2] ? opl_node_grad(nd, 2) : NULL;
+  if (opl_ctx_status(nd->ctx)) return;
+  opl_chlin_backward(nd->ctx, N, Ci, Co, S, nd->out->grad, nd->in[0]->data, nd->in[1]->data, gx,
+                     beta_x, gw, gb);
 }
 
 opl_tensor *opl_channel_linear(opl_ctx *c, opl_tensor *x, opl_tensor *w, opl_tensor *b) {
@@ -344,7 +355,7 @@ opl_tensor *opl_channel_linear(opl_ctx *c, opl_tensor *x, opl_tensor *w, opl_ten
   shape[1] = Co;
   opl_tensor *y = opl_new(c, x->rank, shape);
   if (!y) return NULL;
-  chlin_forward(N, Ci, Co, S, x->data, w->data, b ? b->data : NULL, y->data);
+  opl_chlin_forward(N, Ci, Co, S, x->data, w->data, b ? b->data : NULL, y->data, 0);
   opl_tensor *in[3] = {x, w, b};
   opl_node *nd = opl_record(c, op, chlin_bw, y, 3, in);
   if (nd) nd->iarg[0] = N, nd->iarg[1] = Ci, nd->iarg[2] = Co, nd->iarg[3] = S;

@@ -342,12 +342,11 @@ static void mode_gemms(int64_t K, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_
   }
 }
 
-static void sconv_bw(opl_node *nd) {
-  const conv_saved *s = nd->saved;
-  opl_ctx *c = nd->ctx;
-  int fresh;
-  opl_real *gw = opl_node_grad(nd, 1);
-  opl_real *gx = opl_node_grad_write(nd, 0, &fresh);
+/* Backward of the spectral convolution saved in s, from the output gradient gy [N, Co, *S]:
+ * gw [Ci, Co, *modes] complex += (NULL: not needed); gx [N, Ci, *S] overwritten when fresh,
+ * else accumulated (NULL: not needed). Scratch from c's arena. */
+static void sconv_backward(opl_ctx *c, const conv_saved *s, const opl_real *gy, opl_real *gw,
+                           opl_real *gx, int fresh) {
   if (!gw && !gx) return;
   const char *op = "spectral_conv backward";
   int64_t N = s->N, Ci = s->Ci, Co = s->Co, K = s->K, P = s->t.P;
@@ -357,7 +356,7 @@ static void sconv_bw(opl_node *nd) {
   opl_real *Gp = opl_arena_alloc(c, (size_t)(2 * K * N * Co) * sizeof(opl_real));
   if (!spec || !Gp) return;
   /* G = r2c(gy) on the kept modes; the factor c / Ntot goes into the GEMMs' alpha. */
-  if (!conv_fwd_xform(c, op, &s->t, N * Co, nd->out->grad, spec)) return;
+  if (!conv_fwd_xform(c, op, &s->t, N * Co, gy, spec)) return;
   modes_gather(N, Co, P, K, s->pos, spec, Gp);
   if (gw) {
     opl_real *gWp = opl_arena_alloc(c, (size_t)(2 * K * Ci * Co) * sizeof(opl_real));
@@ -379,11 +378,20 @@ static void sconv_bw(opl_node *nd) {
   }
 }
 
-opl_tensor *opl_spectral_conv(opl_ctx *c, opl_tensor *x, opl_tensor *w, int d, const int *modes) {
-  const char *op = "spectral_conv";
-  if (!check_d(c, op, d) || !opl_check_input(c, op, "x", x, -1, 0) ||
-      !opl_check_input(c, op, "w", w, -1, 1))
-    return NULL;
+static void sconv_bw(opl_node *nd) {
+  int fresh;
+  opl_real *gw = opl_node_grad(nd, 1);
+  opl_real *gx = opl_node_grad_write(nd, 0, &fresh);
+  if (opl_ctx_status(nd->ctx)) return;
+  sconv_backward(nd->ctx, nd->saved, nd->out->grad, gw, gx, fresh);
+}
+
+/* Check x [N, Ci, *S] and w [Ci, Co, *modes'] for a spectral convolution over the trailing d
+ * axes keeping modes[d] (op names the caller in messages), and prepare its saved state in c's
+ * arena: transform geometry, kept-mode table, w repacked, and room for x's kept modes. The
+ * output channel count is in s->Co. NULL (sticky error) on bad input or out of memory. */
+static conv_saved *sconv_prepare(opl_ctx *c, const char *op, const opl_tensor *x,
+                                 const opl_tensor *w, int d, const int *modes) {
   char b1[96], b2[96], b3[96], b4[96];
   if (!modes) {
     opl_ctx_error(c, OPL_ERR_ARG, "%s: modes is NULL", op);
@@ -429,47 +437,163 @@ opl_tensor *opl_spectral_conv(opl_ctx *c, opl_tensor *x, opl_tensor *w, int d, c
                   opl_shape_str(b1, x->rank, x->shape));
     return NULL;
   }
-  conv_xform t;
-  memset(&t, 0, sizeof t);
-  t.g = geom_make(x->rank, x->shape, d, x->shape[x->rank - 1]);
-  t.P = t.g.ncplx;
-  if (d == 1 && opl_fft_prefer_gemm(t.g.nreal, modes[0])) {
+  conv_saved *s = opl_arena_alloc(c, sizeof *s);
+  if (!s) return NULL;
+  memset(s, 0, sizeof *s);
+  conv_xform *t = &s->t;
+  t->g = geom_make(x->rank, x->shape, d, x->shape[x->rank - 1]);
+  t->P = t->g.ncplx;
+  if (d == 1 && opl_fft_prefer_gemm(t->g.nreal, modes[0])) {
     opl_err err;
-    if (opl_fft_dft_matrices(t.g.nreal, modes[0], &t.F, &t.G, &err) != OPL_OK) {
+    if (opl_fft_dft_matrices(t->g.nreal, modes[0], &t->F, &t->G, &err) != OPL_OK) {
       opl_ctx_error(c, err.status, "%s: %s", op, err.msg);
       return NULL;
     }
-    t.gemm = 1, t.P = modes[0];
+    t->gemm = 1, t->P = modes[0];
   }
-  const sgeom g = t.g;
-  int64_t P = t.P, Cm = Ci > Co ? Ci : Co;
-  int64_t yshape[OPL_MAX_RANK];
-  memcpy(yshape, x->shape, sizeof yshape);
-  yshape[1] = Co;
-  opl_tensor *y = opl_new(c, x->rank, yshape);
-  conv_saved *s = opl_arena_alloc(c, sizeof *s);
+  s->N = N, s->Ci = Ci, s->Co = Co, s->K = K;
   int64_t *pos = opl_arena_alloc(c, (size_t)K * sizeof *pos);
   opl_real *cw = opl_arena_alloc(c, (size_t)K * sizeof *cw);
+  s->Xp = opl_arena_alloc(c, (size_t)(2 * K * N * Ci) * sizeof(opl_real));
+  s->Wp = opl_arena_alloc(c, (size_t)(2 * K * Ci * Co) * sizeof(opl_real));
+  if (!pos || !cw || !s->Xp || !s->Wp) return NULL;
+  conv_modes(&t->g, modes, K, pos, cw);
+  s->pos = pos, s->cw = cw;
+  w_pack(Ci, Co, K, w->data, s->Wp);
+  return s;
+}
+
+/* y [N, Co, *S] = the spectral convolution prepared in s of x [N, Ci, *S] (overwritten); keeps
+ * x's kept modes in s->Xp. Its transform scratch is taken after an arena mark and given back
+ * before returning, so only the saved state outlives the call. 0 on error (sticky). */
+static int sconv_forward(opl_ctx *c, const char *op, conv_saved *s, const opl_real *x, opl_real *y) {
+  int64_t N = s->N, Ci = s->Ci, Co = s->Co, K = s->K, P = s->t.P, Cm = Ci > Co ? Ci : Co;
+  opl_arena_mark_t m = opl_arena_mark(c);
   opl_real *spec = opl_arena_alloc(c, (size_t)(2 * N * Cm * P) * sizeof(opl_real));
-  opl_real *Xp = opl_arena_alloc(c, (size_t)(2 * K * N * Ci) * sizeof(opl_real));
-  opl_real *Wp = opl_arena_alloc(c, (size_t)(2 * K * Ci * Co) * sizeof(opl_real));
   opl_real *Yp = opl_arena_alloc(c, (size_t)(2 * K * N * Co) * sizeof(opl_real));
-  if (!y || !s || !pos || !cw || !spec || !Xp || !Wp || !Yp) return NULL;
-  conv_modes(&g, modes, K, pos, cw);
-  if (!conv_fwd_xform(c, op, &t, N * Ci, x->data, spec)) return NULL;
-  modes_gather(N, Ci, P, K, pos, spec, Xp);
-  w_pack(Ci, Co, K, w->data, Wp);
-  /* Y_k (N x Co) = Xp_k (N x Ci) Wp_k (Ci x Co) / Ntot */
-  mode_gemms(K, CblasNoTrans, CblasNoTrans, N, Co, Ci, (opl_real)(1.0 / (double)g.nreal), NULL,
-             Xp, Ci, N * Ci, Wp, Co, Ci * Co, Yp, N * Co);
-  modes_scatter(N, Co, P, K, pos, NULL, Yp, spec);
-  if (!conv_inv_xform(c, op, &t, N * Co, spec, y->data, 1)) return NULL;
+  int ok = spec && Yp && conv_fwd_xform(c, op, &s->t, N * Ci, x, spec);
+  if (ok) {
+    modes_gather(N, Ci, P, K, s->pos, spec, s->Xp);
+    /* Y_k (N x Co) = Xp_k (N x Ci) Wp_k (Ci x Co) / Ntot */
+    mode_gemms(K, CblasNoTrans, CblasNoTrans, N, Co, Ci, (opl_real)(1.0 / (double)s->t.g.nreal),
+               NULL, s->Xp, Ci, N * Ci, s->Wp, Co, Ci * Co, Yp, N * Co);
+    modes_scatter(N, Co, P, K, s->pos, NULL, Yp, spec);
+    ok = conv_inv_xform(c, op, &s->t, N * Co, spec, y, 1);
+  }
+  opl_arena_rewind(c, m);
+  return ok;
+}
+
+opl_tensor *opl_spectral_conv(opl_ctx *c, opl_tensor *x, opl_tensor *w, int d, const int *modes) {
+  const char *op = "spectral_conv";
+  if (!check_d(c, op, d) || !opl_check_input(c, op, "x", x, -1, 0) ||
+      !opl_check_input(c, op, "w", w, -1, 1))
+    return NULL;
+  conv_saved *s = sconv_prepare(c, op, x, w, d, modes);
+  if (!s) return NULL;
+  int64_t yshape[OPL_MAX_RANK];
+  memcpy(yshape, x->shape, sizeof yshape);
+  yshape[1] = s->Co;
+  opl_tensor *y = opl_new(c, x->rank, yshape);
+  if (!y || !sconv_forward(c, op, s, x->data, y->data)) return NULL;
   opl_tensor *in[2] = {x, w};
   opl_node *nd = opl_record(c, op, sconv_bw, y, 2, in);
+  if (nd) nd->saved = s;
+  return y;
+}
+
+/* ------------------------------------------------------------ Fourier layer */
+
+/* The Fourier layer fused (Li et al., ICLR 2021, eq. 2): z = K x + W x + b, y = act(z), with K
+ * the spectral convolution above and W x + b the channel_linear. As separate ops the layer keeps
+ * four activations for backward (K x, W x + b, their sum, act of it); fused it keeps z (only when
+ * there is an activation) and y, and the backward turns gy into gz in scratch. Saved state:
+ * the spectral conv's, plus z. */
+typedef struct flayer_saved {
+  conv_saved *s;
+  int act;            /* opl_unary_kind, or -1 */
+  const opl_real *z;  /* [N, Co, *S] pre-activation (act >= 0) */
+} flayer_saved;
+
+static void flayer_bw(opl_node *nd) {
+  const flayer_saved *f = nd->saved;
+  const conv_saved *s = f->s;
+  opl_ctx *c = nd->ctx;
+  int fresh;
+  opl_real *gx = opl_node_grad_write(nd, 0, &fresh);
+  opl_real *gk = opl_node_grad(nd, 1);
+  opl_real *gw = opl_node_grad(nd, 2);
+  opl_real *gb = nd->in[3] ? opl_node_grad(nd, 3) : NULL;
+  if (opl_ctx_status(c)) return;
+  const opl_tensor *y = nd->out, *x = nd->in[0];
+  const int64_t S = s->t.g.nreal;
+  const opl_real *gz = y->grad;
+  if (f->act >= 0) {
+    opl_real *t = opl_arena_calloc(c, (size_t)opl_nreal(y) * sizeof(opl_real));
+    if (!t) return;
+    opl_unary_backward(f->act, y->numel, f->z, y->data, y->grad, t);
+    gz = t;
+  }
+  if (opl_chlin_backward(c, s->N, s->Ci, s->Co, S, gz, x->data, nd->in[2]->data, gx,
+                         fresh ? 0 : 1, gw, gb))
+    return;
+  sconv_backward(c, s, gz, gk, gx, 0); /* gx now holds W^T gz: accumulate */
+}
+
+opl_tensor *opl_fourier_layer(opl_ctx *c, opl_tensor *x, opl_tensor *wk, opl_tensor *w,
+                              opl_tensor *b, int d, const int *modes, int act) {
+  const char *op = "fourier_layer";
+  if (!check_d(c, op, d) || !opl_check_input(c, op, "x", x, -1, 0) ||
+      !opl_check_input(c, op, "wk", wk, -1, 1) || !opl_check_input(c, op, "w", w, 2, 0))
+    return NULL;
+  if (b && !opl_check_input(c, op, "b", b, 1, 0)) return NULL;
+  char b1[96], b2[96];
+  if (act < -1 || act >= OPL_UNARY_COUNT) {
+    opl_ctx_error(c, OPL_ERR_ARG, "%s: act = %d, expected an opl_unary_kind or -1 (none)", op, act);
+    return NULL;
+  }
+  conv_saved *s = sconv_prepare(c, op, x, wk, d, modes);
+  if (!s) return NULL;
+  if (w->shape[0] != s->Co || w->shape[1] != s->Ci) {
+    opl_ctx_error(c, OPL_ERR_SHAPE, "%s: w %s must be (Co, Ci) = (%lld, %lld) for x %s and wk", op,
+                  opl_shape_str(b1, w->rank, w->shape), (long long)s->Co, (long long)s->Ci,
+                  opl_shape_str(b2, x->rank, x->shape));
+    return NULL;
+  }
+  if (b && b->shape[0] != s->Co) {
+    opl_ctx_error(c, OPL_ERR_SHAPE, "%s: b %s must have Co = %lld entries", op,
+                  opl_shape_str(b1, b->rank, b->shape), (long long)s->Co);
+    return NULL;
+  }
+  const int64_t S = s->t.g.nreal;
+  if ((int64_t)s->Co > INT32_MAX || S > INT32_MAX) {
+    opl_ctx_error(c, OPL_ERR_UNSUPPORTED, "%s: x %s too large for BLAS", op,
+                  opl_shape_str(b1, x->rank, x->shape));
+    return NULL;
+  }
+  int64_t yshape[OPL_MAX_RANK];
+  memcpy(yshape, x->shape, sizeof yshape);
+  yshape[1] = s->Co;
+  opl_tensor *in[4] = {x, wk, w, b};
+  int taped = opl_ctx_grad_enabled(c) && (opl_requires_grad(x) || opl_requires_grad(wk) ||
+                                          opl_requires_grad(w) || (b && opl_requires_grad(b)));
+  flayer_saved *f = taped ? opl_arena_alloc(c, sizeof *f) : NULL;
+  opl_tensor *y = opl_new(c, x->rank, yshape);
+  /* z: y itself without an activation; else its own buffer, saved when backward needs it and
+   * scratch (given back below) when not */
+  opl_arena_mark_t m = opl_arena_mark(c);
+  opl_real *z = act < 0 ? (y ? y->data : NULL) : opl_arena_alloc(c, (size_t)opl_nreal(y) * sizeof(opl_real));
+  if ((taped && !f) || !y || !z || !sconv_forward(c, op, s, x->data, z)) return NULL;
+  opl_chlin_forward(s->N, s->Ci, s->Co, S, x->data, w->data, b ? b->data : NULL, z, 1);
+  if (act >= 0) opl_unary_forward(act, y->numel, z, y->data);
+  if (!taped) {
+    opl_arena_rewind(c, m);
+    return y;
+  }
+  opl_node *nd = opl_record(c, op, flayer_bw, y, 4, in);
   if (nd) {
-    s->t = t, s->N = N, s->Ci = Ci, s->Co = Co, s->K = K;
-    s->pos = pos, s->cw = cw, s->Xp = Xp, s->Wp = Wp;
-    nd->saved = s;
+    f->s = s, f->act = act, f->z = act >= 0 ? z : NULL;
+    nd->saved = f;
   }
   return y;
 }

@@ -82,6 +82,7 @@ enum {
   OPL_T_PARAM = 1 << 2,    /* a parameter: data and grad live outside the arena */
   OPL_T_ARENA = 1 << 3,    /* struct and data live in a context's arena */
   OPL_T_OWNED = 1 << 4,    /* heap tensor owning data and grad (opl_tensor_alloc) */
+  OPL_T_GRAD_UNSET = 1 << 5, /* grad allocated by the tape walk but not yet written (internal) */
 };
 
 struct opl_node;

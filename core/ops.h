@@ -160,6 +160,14 @@ opl_tensor *opl_irfft(opl_ctx *c, opl_tensor *xf, int d, int64_t n_last);
  * k = -m..-1 of that axis. Requires 2 m_i <= S_i on non-last axes and m_last <= S_last/2 + 1.
  * out real (N, Co, *S). */
 opl_tensor *opl_spectral_conv(opl_ctx *c, opl_tensor *x, opl_tensor *w, int d, const int *modes);
+/* One Fourier layer of an FNO (Li et al., ICLR 2021, eq. 2), fused:
+ *   y = act(spectral_conv(x, wk, d, modes) + channel_linear(x, w, b))
+ * x [N, Ci, *S] (d trailing axes), wk [Ci, Co, *modes'] complex as opl_spectral_conv, w [Co, Ci],
+ * b [Co] or NULL, act an opl_unary_kind or -1 for none; y [N, Co, *S]. Equal to the composition
+ * of the four ops, but keeps one activation-sized buffer for backward (the pre-activation, only
+ * when act >= 0) instead of four, and takes its transform scratch back before returning. */
+opl_tensor *opl_fourier_layer(opl_ctx *c, opl_tensor *x, opl_tensor *wk, opl_tensor *w,
+                              opl_tensor *b, int d, const int *modes, int act);
 /* Spectral derivative on a periodic grid of the trailing d axes with periods length[d]:
  * multiply the DFT by prod_i (2 pi i k_i / L_i)^order[i]. For odd orders the Nyquist bin
  * of an even-sized axis is zeroed (the derivative of a real signal has no real value there). */

@@ -37,6 +37,7 @@ struct opl_ctx {
   int status;
   char msg[512];
   struct free_block *free_grads; /* gradient buffers released during backward */
+  int in_backward;               /* inside one node's backward: its arena use is scratch */
 };
 
 /* A released gradient buffer, reused for a later gradient of exactly the same size. The
@@ -536,7 +537,13 @@ opl_node *opl_record(opl_ctx *c, const char *op, opl_backward_fn backward, opl_t
 
 opl_real *opl_grad_of(opl_ctx *c, opl_tensor *t) {
   if (!t || !opl_requires_grad(t)) return NULL;
+  if (t->flags & OPL_T_GRAD_UNSET) { /* provided by the tape walk, not yet written */
+    memset(t->grad, 0, (size_t)opl_nreal(t) * sizeof(opl_real));
+    t->flags &= ~OPL_T_GRAD_UNSET;
+  }
   if (!t->grad) {
+    OPL_ASSERT(!c->in_backward, "a backward pass asked for the gradient of '%s', which is not an "
+               "input of its node (backward may only write its inputs' gradients)", t->name);
     OPL_ASSERT(t->flags & OPL_T_ARENA, "tensor '%s' requires grad but has no gradient buffer",
                t->name);
     size_t bytes = (size_t)opl_nreal(t) * sizeof(opl_real);
@@ -562,7 +569,13 @@ opl_real *opl_node_grad_write(opl_node *nd, int i, int *fresh) {
   opl_tensor *t = nd->in[i];
   *fresh = 0;
   if (!t || !opl_requires_grad(t)) return NULL;
+  if (t->flags & OPL_T_GRAD_UNSET) {
+    t->flags &= ~OPL_T_GRAD_UNSET;
+    *fresh = 1;
+    return t->grad;
+  }
   if (!t->grad && (t->flags & OPL_T_ARENA)) {
+    OPL_ASSERT(!nd->ctx->in_backward, "op %s: gradient of input %d allocated inside backward", nd->op, i);
     t->grad = opl_grad_alloc(nd->ctx, (size_t)opl_nreal(t) * sizeof(opl_real));
     *fresh = t->grad != NULL;
     return t->grad;
@@ -570,12 +583,35 @@ opl_real *opl_node_grad_write(opl_node *nd, int i, int *fresh) {
   return opl_node_grad(nd, i);
 }
 
+/* Each node's backward runs between an arena mark and a rewind, so whatever it allocates is
+ * scratch, dead when it returns: peak memory holds one node's scratch, not every node's. The
+ * gradients of its inputs, which must outlive it, are provided before the mark (uninitialized,
+ * flagged OPL_T_GRAD_UNSET: the first opl_node_grad_write gets them as fresh, opl_node_grad /
+ * opl_grad_of zero them first); one the backward left untouched is zeroed after it. */
 static int run_backward(opl_ctx *c) {
   for (int64_t k = c->ntape - 1; k >= 0; k--) {
     opl_node *nd = c->tape[k];
     opl_tensor *out = nd->out;
     if (!out->grad) continue; /* nothing flows through this node */
+    for (int i = 0; i < nd->nin; i++) {
+      opl_tensor *t = nd->in[i];
+      if (!t || !opl_requires_grad(t) || t->grad || !(t->flags & OPL_T_ARENA)) continue;
+      t->grad = opl_grad_alloc(c, (size_t)opl_nreal(t) * sizeof(opl_real));
+      if (!t->grad) return c->status;
+      t->flags |= OPL_T_GRAD_UNSET;
+    }
+    opl_arena_mark_t m = opl_arena_mark(c);
+    c->in_backward = 1;
     nd->backward(nd);
+    c->in_backward = 0;
+    opl_arena_rewind(c, m);
+    for (int i = 0; i < nd->nin; i++) {
+      opl_tensor *t = nd->in[i];
+      if (t && (t->flags & OPL_T_GRAD_UNSET)) {
+        memset(t->grad, 0, (size_t)opl_nreal(t) * sizeof(opl_real));
+        t->flags &= ~OPL_T_GRAD_UNSET;
+      }
+    }
     if (c->status) return c->status;
     if (out->flags & OPL_T_ARENA) {
       grad_release(c, out->grad, (size_t)opl_nreal(out) * sizeof(opl_real));

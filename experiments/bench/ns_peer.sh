@@ -12,7 +12,9 @@
 # environment: STEPS (steps per timed solve, default 500), REPEAT (timed solves, median; default 3),
 #              THREADS (default "1 2"), BENCH_NS (default build/release/bench_ns; build it with
 #              `meson setup build/release && ninja -C build/release bench_ns`), PYTHON (default
-#              /usr/bin/python3, Debian's python3-torch), BATCH20=1 (also batch 20 at 64^2),
+#              /usr/bin/python3, Debian's python3-torch), CASES (grid x batch list, default
+#              "256x1 256x20": one trajectory, and ns_2d.py's own setting, 20 trajectories of
+#              256^2 stepped as one batch), BATCH20=1 (also batch 20 at 64^2),
 #              OMP_WAIT_POLICY (default passive for both sides: on a busy 2-core machine spinning
 #              OpenMP threads make 2-thread runs many times slower).
 #
@@ -114,8 +116,11 @@ run_case() { # n batch
             | grep '^{' | sed 's/^/TORCH /' >> "$log" || echo "ns_peer.sh: torch peer failed (n=$n batch=$b threads=$t)" >&2
     done
 }
-run_case 256 1
-[ "${BATCH20:-0}" = 1 ] && run_case 64 20
+cases=${CASES:-"256x1 256x20"}
+[ "${BATCH20:-0}" = 1 ] && cases="$cases 64x20"
+for c in $cases; do
+    run_case "${c%x*}" "${c#*x}"
+done
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //')
 echo "## ns_2d.py (torch $("$py" -c 'import torch; print(torch.__version__)'), float32, CPU) vs opl bench_ns (float64, FFTW_MEASURE)"

@@ -23,6 +23,7 @@ typedef struct sopt {
   int order[3];       /* spectral_deriv */
   double length[3];
   int pre;            /* 1: apply the op to scale(x, 1.5), an arena tensor (fresh-gradient path) */
+  int act;            /* fourier_layer: opl_unary_kind + 1, 0 = no activation */
 } sopt;
 
 static opl_tensor *pre(opl_ctx *c, opl_tensor *x, const sopt *o) {
@@ -48,6 +49,19 @@ static opl_tensor *f_conv_two(opl_ctx *c, opl_tensor **x, const void *p) {
   opl_tensor *a = opl_scale(c, h, 2.0);
   opl_tensor *s = opl_spectral_conv(c, h, x[1], o->d, o->modes);
   return opl_add(c, s, a);
+}
+/* fourier_layer on inputs x, wk, w[, b]. */
+static opl_tensor *f_layer(opl_ctx *c, opl_tensor **x, const void *p) {
+  const sopt *o = p;
+  return opl_fourier_layer(c, pre(c, x[0], o), x[1], x[2], x[3], o->d, o->modes, o->act - 1);
+}
+/* h = scale(x): y = fourier_layer(h) + 2 h, the 2 h branch recorded first (the layer's backward
+ * then accumulates into h's gradient). */
+static opl_tensor *f_layer_two(opl_ctx *c, opl_tensor **x, const void *p) {
+  const sopt *o = p;
+  opl_tensor *h = opl_scale(c, x[0], 1.5);
+  opl_tensor *a = opl_scale(c, h, 2.0);
+  return opl_add(c, opl_fourier_layer(c, h, x[1], x[2], x[3], o->d, o->modes, o->act - 1), a);
 }
 static opl_tensor *f_deriv(opl_ctx *c, opl_tensor **x, const void *p) {
   const sopt *o = p;
@@ -76,6 +90,12 @@ static const sopt C1 = {.d = 1, .modes = {5}}, C1max = {.d = 1, .modes = {9}},
                   C2p = {.d = 2, .modes = {2, 2}, .pre = 1},
                   C3 = {.d = 3, .modes = {1, 2, 3}}, C3odd = {.d = 3, .modes = {2, 1, 4}},
                   C3max = {.d = 3, .modes = {2, 3, 4}};
+static const sopt L1g = {.d = 1, .modes = {5}, .act = OPL_GELU + 1},
+                  L1n = {.d = 1, .modes = {4}, .pre = 1},
+                  L1t = {.d = 1, .modes = {3}, .pre = 1, .act = OPL_TANH + 1},
+                  L2g = {.d = 2, .modes = {2, 3}, .pre = 1, .act = OPL_GELU + 1},
+                  L2s = {.d = 2, .modes = {2, 2}, .act = OPL_SIGMOID + 1},
+                  L3g = {.d = 3, .modes = {1, 2, 2}, .act = OPL_GELU + 1};
 static const sopt D1 = {.d = 1, .order = {1}, .length = {6.283185307179586}},
                   D1o2 = {.d = 1, .order = {2}, .length = {3.0}},
                   D1o3 = {.d = 1, .order = {3}, .length = {2.0}},
@@ -115,6 +135,17 @@ static const gc_case rows[] = {
     {"spectral_conv 3-D (1,2,4,6,5)", f_conv, &C3, 2, {IN(5, 1, 2, 4, 6, 5), CIN(5, 2, 2, 2, 4, 3)}},
     {"spectral_conv 3-D odd (1,2,5,3,7)", f_conv, &C3odd, 2, {IN(5, 1, 2, 5, 3, 7), CIN(5, 2, 1, 4, 2, 4)}},
     {"spectral_conv 3-D max modes", f_conv, &C3max, 2, {IN(5, 1, 1, 4, 6, 6), CIN(5, 1, 2, 4, 6, 4)}},
+    {"fourier_layer 1-D gelu (2,3,16) m5 Co 4", f_layer, &L1g, 4,
+     {IN(3, 2, 3, 16), CIN(3, 3, 4, 5), IN(2, 4, 3), IN(1, 4)}},
+    {"fourier_layer 1-D no act, arena x, no bias", f_layer, &L1n, 3, {IN(3, 2, 3, 12), CIN(3, 3, 3, 4), IN(2, 3, 3)}},
+    {"fourier_layer 1-D tanh, x used twice", f_layer_two, &L1t, 4,
+     {IN(3, 2, 2, 10), CIN(3, 2, 2, 3), IN(2, 2, 2), IN(1, 2)}},
+    {"fourier_layer 2-D gelu arena x (2,2,8,6)", f_layer, &L2g, 4,
+     {IN(4, 2, 2, 8, 6), CIN(4, 2, 3, 4, 3), IN(2, 3, 2), IN(1, 3)}},
+    {"fourier_layer 2-D sigmoid (1,3,6,5)", f_layer, &L2s, 4,
+     {IN(4, 1, 3, 6, 5), CIN(4, 3, 2, 4, 2), IN(2, 2, 3), IN(1, 2)}},
+    {"fourier_layer 3-D gelu (1,2,4,6,5)", f_layer, &L3g, 4,
+     {IN(5, 1, 2, 4, 6, 5), CIN(5, 2, 2, 2, 4, 2), IN(2, 2, 2), IN(1, 2)}},
     {"spectral_deriv 1-D d/dx (2,16)", f_deriv, &D1, 1, {IN(2, 2, 16)}},
     {"spectral_deriv 1-D d2 odd (2,15)", f_deriv, &D1o2, 1, {IN(2, 2, 15)}},
     {"spectral_deriv 1-D d3 (3,12)", f_deriv, &D1o3, 1, {IN(2, 3, 12)}},
@@ -134,6 +165,9 @@ static const gc_case gemm_rows[] = {
     {"GEMM-DFT spectral_conv 1-D odd S=15 m8", f_conv, &C1odd, 2, {IN(3, 2, 2, 15), CIN(3, 2, 2, 8)}},
     {"GEMM-DFT spectral_conv 1-D arena x", f_conv, &C1p, 2, {IN(3, 2, 3, 12), CIN(3, 3, 2, 4)}},
     {"GEMM-DFT spectral_conv 1-D x used twice", f_conv_two, &C1p, 2, {IN(3, 2, 3, 12), CIN(3, 3, 3, 4)}},
+    {"GEMM-DFT fourier_layer 1-D gelu", f_layer, &L1g, 4, {IN(3, 2, 3, 16), CIN(3, 3, 4, 5), IN(2, 4, 3), IN(1, 4)}},
+    {"GEMM-DFT fourier_layer 1-D tanh, x used twice", f_layer_two, &L1t, 4,
+     {IN(3, 2, 2, 10), CIN(3, 2, 2, 3), IN(2, 2, 2), IN(1, 2)}},
 };
 static const gc_case gemm_adjoint_rows[] = {
     {"GEMM-DFT spectral_conv 1-D in x", f_conv, &C1, 2, {IN(3, 3, 3, 16), CIN_NG(3, 3, 2, 5)}},
@@ -737,6 +771,22 @@ static void test_bad_input(void) {
   ok(!opl_spectral_conv(c, NULL, w1, 1, (int[]){5}), "conv: NULL x fails");
   err_is(c, OPL_ERR_ARG, "x", NULL, "NULL x");
 
+  /* fourier_layer: the conv's checks, then w, b and act */
+  opl_tensor *lw = opl_zeros(c, OPL_DIMS(4, 3)), *lb = opl_zeros(c, OPL_DIMS(4));
+  ok(opl_fourier_layer(c, x1, w1, lw, lb, 1, (int[]){5}, OPL_GELU) != NULL, "valid fourier_layer runs");
+  ok(!opl_fourier_layer(c, x1, w1, opl_zeros(c, OPL_DIMS(3, 3)), lb, 1, (int[]){5}, OPL_GELU),
+     "fourier_layer: w (3, 3) for Co = 4 fails");
+  err_is(c, OPL_ERR_SHAPE, "(3, 3)", "(4, 3)", "fourier_layer w shape names w and (Co, Ci)");
+  ok(!opl_fourier_layer(c, x1, w1, lw, opl_zeros(c, OPL_DIMS(3)), 1, (int[]){5}, -1),
+     "fourier_layer: b (3) for Co = 4 fails");
+  err_is(c, OPL_ERR_SHAPE, "(3)", "Co = 4", "fourier_layer b shape");
+  ok(!opl_fourier_layer(c, x1, w1, lw, lb, 1, (int[]){5}, OPL_UNARY_COUNT), "fourier_layer: unknown act fails");
+  err_is(c, OPL_ERR_ARG, "act", NULL, "fourier_layer act out of range");
+  ok(!opl_fourier_layer(c, x1, w1, lw, lb, 1, (int[]){10}, OPL_GELU), "fourier_layer: too many modes fails");
+  err_is(c, OPL_ERR_SHAPE, "fourier_layer", "(2, 3, 16)", "fourier_layer modes checked as the conv's, named");
+  ok(!opl_fourier_layer(c, x1, w1, NULL, lb, 1, (int[]){5}, OPL_GELU), "fourier_layer: NULL w fails");
+  err_is(c, OPL_ERR_ARG, "w", NULL, "fourier_layer NULL w");
+
   /* rfft / irfft */
   ok(!opl_rfft(c, opl_zeros(c, OPL_DIMS(8)), 2), "rfft: d = 2 on a rank-1 tensor fails");
   err_is(c, OPL_ERR_SHAPE, "(8)", "d = 2", "rfft rank too small");
@@ -783,6 +833,122 @@ static void test_bad_input(void) {
   opl_ctx_free(&c);
 }
 
+/* Fill t with U(-1, 1) from *st. */
+static void fill_uniform(opl_tensor *t, uint64_t *st) {
+  for (int64_t i = 0; i < opl_nreal(t); i++) t->data[i] = (opl_real)(2 * gc_uniform(st) - 1);
+}
+
+/* Largest |a - b| over n, relative to the largest |b| (at least 1e-30). */
+static double rel_diff(int64_t n, const opl_real *a, const opl_real *b) {
+  double d = 0, m = 1e-30;
+  for (int64_t i = 0; i < n; i++) {
+    d = fmax(d, fabs((double)a[i] - (double)b[i]));
+    m = fmax(m, fabs((double)b[i]));
+  }
+  return d / m;
+}
+
+/* fourier_layer equals spectral_conv + channel_linear (+ add, act) in values and in every
+ * gradient, and a training step of a stack of L of them keeps fewer activation-sized buffers
+ * than the composed ops: the composition keeps 4 per layer (K x, W x + b, the sum, act), the
+ * fused op 2 (z, y), so the arena high-water mark must drop by at least 1.5 activations per
+ * layer. */
+static void layer_case(const char *label, int d, const int64_t *xs, const int *modes, int act) {
+  const int L = 3;
+  int64_t N = xs[0], W = xs[1], S = prod(xs, 2, d + 2), A = N * W * S;
+  int64_t ws[5] = {W, W, 0, 0, 0};
+  for (int a = 0; a < d; a++) ws[2 + a] = a < d - 1 ? 2 * (int64_t)modes[a] : modes[a];
+  opl_err err;
+  uint64_t st = 7;
+  opl_tensor *x = opl_tensor_alloc(d + 2, xs, OPL_T_REQGRAD, &err), *wk[3], *w[3], *b[3];
+  fill_uniform(x, &st);
+  for (int l = 0; l < L; l++) {
+    wk[l] = opl_tensor_alloc(d + 2, ws, OPL_T_COMPLEX | OPL_T_REQGRAD, &err);
+    w[l] = opl_tensor_alloc(OPL_DIMS(W, W), OPL_T_REQGRAD, &err);
+    b[l] = opl_tensor_alloc(OPL_DIMS(W), OPL_T_REQGRAD, &err);
+    fill_uniform(wk[l], &st), fill_uniform(w[l], &st), fill_uniform(b[l], &st);
+  }
+  opl_tensor *all[10] = {x, wk[0], w[0], b[0], wk[1], w[1], b[1], wk[2], w[2], b[2]};
+  opl_real *val[2] = {NULL, NULL}, *grad[2][10];
+  size_t high[2];
+  for (int fused = 0; fused < 2; fused++) {
+    opl_ctx *c = opl_ctx_new(0);
+    for (int i = 0; i < 10; i++) opl_tensor_zero_grad(all[i]);
+    opl_tensor *h = x;
+    for (int l = 0; l < L; l++) {
+      if (fused) {
+        h = opl_fourier_layer(c, h, wk[l], w[l], b[l], d, modes, act);
+      } else {
+        opl_tensor *v = opl_add(c, opl_spectral_conv(c, h, wk[l], d, modes), opl_channel_linear(c, h, w[l], b[l]));
+        h = act >= 0 ? opl_unary(c, v, (opl_unary_kind)act) : v;
+      }
+    }
+    opl_tensor *loss = opl_mean(c, opl_square(c, h));
+    opl_backward(c, loss);
+    opl_ctx_stats cs;
+    opl_ctx_get_stats(c, &cs);
+    high[fused] = cs.arena_high;
+    val[fused] = malloc(sizeof(opl_real) * (size_t)A);
+    if (h && opl_ctx_status(c) == OPL_OK) memcpy(val[fused], h->data, sizeof(opl_real) * (size_t)A);
+    else memset(val[fused], 0, sizeof(opl_real) * (size_t)A);
+    if (opl_ctx_status(c)) diag("%s: %s", label, opl_ctx_errmsg(c));
+    for (int i = 0; i < 10; i++) {
+      grad[fused][i] = malloc(sizeof(opl_real) * (size_t)opl_nreal(all[i]));
+      memcpy(grad[fused][i], all[i]->grad, sizeof(opl_real) * (size_t)opl_nreal(all[i]));
+    }
+    opl_ctx_free(&c);
+  }
+  double tol = sizeof(opl_real) == 8 ? 1e-12 : 2e-5, gd = 0;
+  for (int i = 0; i < 10; i++) gd = fmax(gd, rel_diff(opl_nreal(all[i]), grad[1][i], grad[0][i]));
+  ok(rel_diff(A, val[1], val[0]) <= tol, "%sfourier_layer x %d equals the composed ops (rel diff %.2g)", label, L,
+     rel_diff(A, val[1], val[0]));
+  ok(gd <= 10 * tol, "%sand so do all 10 gradients (largest rel diff %.2g)", label, gd);
+  double saved = ((double)high[0] - (double)high[1]) / (double)(A * (int64_t)sizeof(opl_real));
+  ok(saved >= 1.5 * L, "%sits training step keeps %.1f activations less than the composed ops (need >= %.1f)",
+     label, saved, 1.5 * L);
+  for (int f = 0; f < 2; f++) {
+    free(val[f]);
+    for (int i = 0; i < 10; i++) free(grad[f][i]);
+  }
+  for (int i = 0; i < 10; i++) opl_tensor_free(&all[i]);
+}
+
+static void test_fourier_layer(void) {
+  layer_case("1-D gelu: ", 1, (int64_t[]){4, 8, 256}, (int[]){8}, OPL_GELU);
+  layer_case("2-D gelu: ", 2, (int64_t[]){2, 6, 32, 24}, (int[]){4, 5}, OPL_GELU);
+  layer_case("2-D no act: ", 2, (int64_t[]){2, 4, 16, 16}, (int[]){3, 3}, -1);
+}
+
+/* Backward scratch does not pile up: each node's backward gives its scratch back, so the
+ * arena grows during backward by the live gradients only, whatever the number of nodes. A
+ * chain of 2-D spectral convolutions (each backward takes a spectrum-sized scratch) of 2 and
+ * of 8 links must grow by the same amount. */
+static void test_backward_scratch(void) {
+  size_t grow[2];
+  const int links[2] = {2, 8};
+  opl_err err;
+  opl_tensor *x = opl_tensor_alloc(OPL_DIMS(2, 4, 32, 32), OPL_T_REQGRAD, &err);
+  opl_tensor *w = opl_tensor_alloc(OPL_DIMS(4, 4, 8, 5), OPL_T_COMPLEX | OPL_T_REQGRAD, &err);
+  uint64_t st = 3;
+  fill_uniform(x, &st), fill_uniform(w, &st);
+  for (int k = 0; k < 2; k++) {
+    opl_ctx *c = opl_ctx_new(0);
+    opl_tensor *h = x;
+    for (int l = 0; l < links[k]; l++) h = opl_spectral_conv(c, h, w, 2, (int[]){4, 5});
+    opl_tensor *loss = opl_sum(c, h);
+    opl_ctx_stats a, b;
+    opl_ctx_get_stats(c, &a);
+    opl_backward(c, loss);
+    opl_ctx_get_stats(c, &b);
+    grow[k] = b.arena_high - a.arena_used;
+    ok(opl_ctx_status(c) == OPL_OK, "backward through %d spectral convolutions runs", links[k]);
+    opl_ctx_free(&c);
+  }
+  ok(grow[1] == grow[0], "backward of 8 links grows the arena as much as that of 2 (%zu vs %zu bytes)", grow[1],
+     grow[0]);
+  opl_tensor_free(&x), opl_tensor_free(&w);
+}
+
 /* No malloc in steady state: a second identical forward+backward step after a reset does
  * not grow the arena or allocate. */
 static void test_steady_state(void) {
@@ -825,6 +991,8 @@ int main(void) {
   test_deriv_values();
   test_threads();
   test_bad_input();
+  test_fourier_layer();
+  test_backward_scratch();
   test_steady_state();
   opl_fft_cache_clear();
   return tap_end();
