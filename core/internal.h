@@ -49,6 +49,10 @@ void opl_gelu_backward_f32(int64_t n, const float *restrict x, const float *rest
 void opl_unary_forward(int kind, int64_t n, const opl_real *x, opl_real *y);
 void opl_unary_backward(int kind, int64_t n, const opl_real *x, const opl_real *y,
                         const opl_real *gy, opl_real *gx);
+/* The same, on the calling thread only (for use inside a parallel region). */
+void opl_unary_forward_1t(int kind, int64_t n, const opl_real *x, opl_real *y);
+void opl_unary_backward_1t(int kind, int64_t n, const opl_real *x, const opl_real *y,
+                           const opl_real *gy, opl_real *gx);
 
 /* The kernels of channel_linear (core/op_linear.c). Forward: y_n = w x_n + b (acc = 0) or
  * y_n += w x_n + b (acc = 1), n < N; x [N, Ci, S], w [Co, Ci], b [Co] or NULL, y [N, Co, S].

@@ -355,6 +355,31 @@ static inline opl_real unary_df(opl_unary_kind k, opl_real x, opl_real y) {
     }                                                                                \
   } while (0)
 
+/* Single-threaded forms of the two kernels below (internal.h), for callers that are already
+ * inside a parallel region. */
+void opl_unary_forward_1t(int kind, int64_t n, const opl_real *x, opl_real *y) {
+  const opl_unary_kind k = (opl_unary_kind)kind;
+#ifndef OPL_DOUBLE
+  if (k == OPL_GELU) {
+    opl_gelu_forward_f32(n, x, y);
+    return;
+  }
+#endif
+  for (int64_t i = 0; i < n; i++) y[i] = unary_f(k, x[i]);
+}
+
+void opl_unary_backward_1t(int kind, int64_t n, const opl_real *x, const opl_real *y,
+                           const opl_real *gy, opl_real *gx) {
+  const opl_unary_kind k = (opl_unary_kind)kind;
+#ifndef OPL_DOUBLE
+  if (k == OPL_GELU) {
+    opl_gelu_backward_f32(n, x, gy, gx);
+    return;
+  }
+#endif
+  for (int64_t i = 0; i < n; i++) gx[i] += gy[i] * unary_df(k, x[i], y[i]);
+}
+
 void opl_unary_forward(int kind, int64_t n, const opl_real *x, opl_real *y) {
   const opl_unary_kind k = (opl_unary_kind)kind;
 #ifndef OPL_DOUBLE

@@ -362,6 +362,187 @@ opl_tensor *opl_channel_linear(opl_ctx *c, opl_tensor *x, opl_tensor *w, opl_ten
   return y;
 }
 
+/* ------------------------------------------------------------ channel_mlp */
+
+/* Points per block: a sample is processed in blocks of its points so that the recomputed
+ * activation and the gradient scratch stay in cache and their size does not grow with S. */
+#define CMLP_BLOCK 1024
+
+/* The projection Q of an FNO (Li et al., ICLR 2021, section 4: v -> u by a pointwise
+ * two-layer network), fused: per sample, z_n = w1 x_n + b1 (hidden, Ch channels), a_n = act(z_n),
+ * y_n = w2 a_n + b2. As separate ops it keeps z and act(z), both Ch channels wide (Ch = 128
+ * in the FNO scripts, the widest tensors of the model); fused it keeps z only and recomputes
+ * a_n one sample at a time in backward:
+ *   ga_n = w2^T gy_n,  gw2 += gy_n a_n^T,  gb2 += sum gy_n,
+ *   gz_n = ga_n * act'(z_n),  gw1 += gz_n x_n^T,  gb1 += sum gz_n,  gx_n = w1^T gz_n.
+ * Samples go to the threads as in channel_linear (batch_parallel), each thread with its own
+ * [3, Ch, blk] scratch and partial weight gradients. */
+typedef struct cmlp_saved {
+  int64_t N, Ci, Ch, Co, S;
+  int64_t blk;        /* points per block: min(S, CMLP_BLOCK) */
+  int act;
+  const opl_real *z;  /* [N, Ch, S] */
+} cmlp_saved;
+
+
+/* y_n = w2 act(z_n) + b2 for n in [lo, hi), a block of points at a time: z [N, Ch, S], a
+ * [Ch, blk] scratch, y [N, Co, S]. */
+static void cmlp_out_range(int64_t lo, int64_t hi, const cmlp_saved *s, const opl_real *w2,
+                           const opl_real *b2, opl_real *a, opl_real *y) {
+  const int64_t Ch = s->Ch, Co = s->Co, S = s->S, blk = s->blk;
+  for (int64_t n = lo; n < hi; n++)
+    for (int64_t j0 = 0; j0 < S; j0 += blk) {
+      const int64_t B = S - j0 < blk ? S - j0 : blk;
+      const opl_real *zn = s->z + n * Ch * S + j0;
+      for (int64_t h = 0; h < Ch; h++) opl_unary_forward_1t(s->act, B, zn + h * S, a + h * B);
+      opl_real *yn = y + n * Co * S + j0;
+      if (b2)
+        for (int64_t o = 0; o < Co; o++)
+          for (int64_t j = 0; j < B; j++) yn[o * S + j] = b2[o];
+      gemm(0, 0, Co, B, Ch, w2, Ch, a, B, b2 ? 1 : 0, yn, S);
+    }
+}
+
+/* Backward over samples [lo, hi), a block of points at a time (see above). sc [3, Ch, blk]
+ * scratch; gw1t [Ch, Ci], gw2t [Co, Ch] this thread's partial sums (overwritten);
+ * gb1t [Ch], gb2t [Co] doubles accumulated; gx [N, Ci, S] written with beta_x. Any gradient
+ * pointer may be NULL. */
+static void cmlp_back_range(int64_t lo, int64_t hi, const cmlp_saved *s, const opl_real *gy,
+                            const opl_real *x, const opl_real *w1, const opl_real *w2,
+                            opl_real *sc, opl_real *gx, opl_real beta_x, opl_real *gw1t,
+                            double *gb1t, opl_real *gw2t, double *gb2t) {
+  const int64_t Ci = s->Ci, Ch = s->Ch, Co = s->Co, S = s->S, blk = s->blk;
+  opl_real *a = sc, *ga = sc + Ch * blk, *gz = sc + 2 * Ch * blk;
+  const int need_gz = gx || gw1t || gb1t;
+  int first = 1;
+  for (int64_t n = lo; n < hi; n++)
+    for (int64_t j0 = 0; j0 < S; j0 += blk, first = 0) {
+      const int64_t B = S - j0 < blk ? S - j0 : blk;
+      const opl_real *zn = s->z + n * Ch * S + j0, *gyn = gy + n * Co * S + j0, *xn = x + n * Ci * S + j0;
+      for (int64_t h = 0; h < Ch; h++) opl_unary_forward_1t(s->act, B, zn + h * S, a + h * B);
+      if (gw2t) gemm(0, 1, Co, Ch, B, gyn, S, a, B, first ? 0 : 1, gw2t, Ch);
+      if (gb2t)
+        for (int64_t o = 0; o < Co; o++) gb2t[o] += dsum(gyn + o * S, B);
+      if (!need_gz) continue;
+      gemm(1, 0, Ch, B, Co, w2, Ch, gyn, S, 0, ga, B);
+      memset(gz, 0, (size_t)(Ch * B) * sizeof *gz);
+      for (int64_t h = 0; h < Ch; h++)
+        opl_unary_backward_1t(s->act, B, zn + h * S, a + h * B, ga + h * B, gz + h * B);
+      if (gx) gemm(1, 0, Ci, B, Ch, w1, Ci, gz, B, beta_x, gx + n * Ci * S + j0, S);
+      if (gw1t) gemm(0, 1, Ch, Ci, B, gz, B, xn, S, first ? 0 : 1, gw1t, Ci);
+      if (gb1t)
+        for (int64_t h = 0; h < Ch; h++) gb1t[h] += dsum(gz + h * B, B);
+    }
+}
+
+/* Tape node of channel_mlp: inputs x, w1, b1, w2, b2 (biases may be NULL). */
+static void cmlp_bw(opl_node *nd) {
+  const cmlp_saved *s = nd->saved;
+  opl_ctx *c = nd->ctx;
+  const int64_t N = s->N, Ci = s->Ci, Ch = s->Ch, Co = s->Co, S = s->S;
+  opl_real beta_x;
+  opl_real *gx = grad_for_write(nd, 0, &beta_x);
+  opl_real *gw1 = opl_node_grad(nd, 1), *gw2 = opl_node_grad(nd, 3);
+  opl_real *gb1 = nd->in[2] ? opl_node_grad(nd, 2) : NULL, *gb2 = nd->in[4] ? opl_node_grad(nd, 4) : NULL;
+  const int nt = batch_parallel(N, 2.0 * (2 * Co + 2 * Ci) * Ch * S) ? team_size() : 1;
+  opl_real *sc = opl_arena_alloc(c, (size_t)nt * (size_t)(3 * Ch * s->blk) * sizeof(opl_real));
+  opl_real *gw1t = opl_arena_alloc(c, (size_t)nt * (size_t)(Ch * Ci) * sizeof(opl_real));
+  opl_real *gw2t = opl_arena_alloc(c, (size_t)nt * (size_t)(Co * Ch) * sizeof(opl_real));
+  double *gb1t = opl_arena_calloc(c, (size_t)nt * (size_t)Ch * sizeof(double));
+  double *gb2t = opl_arena_calloc(c, (size_t)nt * (size_t)Co * sizeof(double));
+  int *used = opl_arena_calloc(c, (size_t)nt * sizeof(int));
+  if (opl_ctx_status(c)) return;
+  const opl_real *gy = nd->out->grad, *x = nd->in[0]->data, *w1 = nd->in[1]->data, *w2 = nd->in[3]->data;
+  if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+    {
+      int t = thread_id(), T = thread_count();
+      int64_t lo = N * t / T, hi = N * (t + 1) / T;
+      cmlp_back_range(lo, hi, s, gy, x, w1, w2, sc + (int64_t)t * 3 * Ch * s->blk, gx, beta_x,
+                      gw1 ? gw1t + (int64_t)t * Ch * Ci : NULL, gb1 ? gb1t + (int64_t)t * Ch : NULL,
+                      gw2 ? gw2t + (int64_t)t * Co * Ch : NULL, gb2 ? gb2t + (int64_t)t * Co : NULL);
+      used[t] = hi > lo;
+    }
+  } else {
+    cmlp_back_range(0, N, s, gy, x, w1, w2, sc, gx, beta_x, gw1 ? gw1t : NULL, gb1 ? gb1t : NULL,
+                    gw2 ? gw2t : NULL, gb2 ? gb2t : NULL);
+    used[0] = N > 0;
+  }
+  for (int t = 0; t < nt; t++) {
+    if (!used[t]) continue;
+    if (gw1) opl_acc(gw1, gw1t + (int64_t)t * Ch * Ci, Ch * Ci);
+    if (gw2) opl_acc(gw2, gw2t + (int64_t)t * Co * Ch, Co * Ch);
+    for (int64_t h = 0; gb1 && h < Ch; h++) gb1[h] += (opl_real)gb1t[(int64_t)t * Ch + h];
+    for (int64_t o = 0; gb2 && o < Co; o++) gb2[o] += (opl_real)gb2t[(int64_t)t * Co + o];
+  }
+}
+
+opl_tensor *opl_channel_mlp(opl_ctx *c, opl_tensor *x, opl_tensor *w1, opl_tensor *b1,
+                            opl_tensor *w2, opl_tensor *b2, int act) {
+  const char *op = "channel_mlp";
+  if (!opl_check_input(c, op, "x", x, -1, 0) || !opl_check_input(c, op, "w1", w1, 2, 0) ||
+      !opl_check_input(c, op, "w2", w2, 2, 0))
+    return NULL;
+  if ((b1 && !opl_check_input(c, op, "b1", b1, 1, 0)) || (b2 && !opl_check_input(c, op, "b2", b2, 1, 0)))
+    return NULL;
+  char s1[96], s2[96], s3[96];
+  if (x->rank < 3) {
+    opl_ctx_error(c, OPL_ERR_SHAPE, "%s: x %s must be (N, Ci, *S) of rank 3..5", op,
+                  opl_shape_str(s1, x->rank, x->shape));
+    return NULL;
+  }
+  if (act < 0 || act >= OPL_UNARY_COUNT) {
+    opl_ctx_error(c, OPL_ERR_ARG, "%s: act = %d, expected an opl_unary_kind", op, act);
+    return NULL;
+  }
+  const int64_t N = x->shape[0], Ci = x->shape[1], Ch = w1->shape[0], Co = w2->shape[0];
+  const int64_t S = opl_prod(x->shape, 2, x->rank);
+  if (w1->shape[1] != Ci || w2->shape[1] != Ch || (b1 && b1->shape[0] != Ch) || (b2 && b2->shape[0] != Co)) {
+    opl_ctx_error(c, OPL_ERR_SHAPE,
+                  "%s: x %s, w1 %s, w2 %s (and biases) do not chain: need w1 (Ch, Ci = %lld), b1 (Ch), "
+                  "w2 (Co, Ch), b2 (Co)", op, opl_shape_str(s1, x->rank, x->shape),
+                  opl_shape_str(s2, w1->rank, w1->shape), opl_shape_str(s3, w2->rank, w2->shape), (long long)Ci);
+    return NULL;
+  }
+  if (!blas_dims_ok(c, op, Ch, S, Ci) || !blas_dims_ok(c, op, Co, S, Ch)) return NULL;
+  int64_t shape[OPL_MAX_RANK];
+  for (int i = 0; i < x->rank; i++) shape[i] = x->shape[i];
+  shape[1] = Co;
+  opl_tensor *in[5] = {x, w1, b1, w2, b2};
+  int taped = 0;
+  for (int i = 0; i < 5; i++) taped |= in[i] && opl_requires_grad(in[i]);
+  taped &= opl_ctx_grad_enabled(c);
+  opl_tensor *y = opl_new(c, x->rank, shape);
+  cmlp_saved *s = opl_arena_alloc(c, sizeof *s);
+  /* z is saved for backward; without a tape it is scratch, given back below with the rest */
+  opl_arena_mark_t m = opl_arena_mark(c);
+  opl_real *z = opl_arena_alloc(c, (size_t)(N * Ch * S) * sizeof(opl_real));
+  if (taped) m = opl_arena_mark(c);
+  if (!y || !s || !z) return NULL;
+  s->N = N, s->Ci = Ci, s->Ch = Ch, s->Co = Co, s->S = S, s->act = act, s->z = z;
+  s->blk = S < CMLP_BLOCK ? S : CMLP_BLOCK;
+  opl_chlin_forward(N, Ci, Ch, S, x->data, w1->data, b1 ? b1->data : NULL, z, 0);
+  const int nt = batch_parallel(N, 2.0 * Co * Ch * S) ? team_size() : 1;
+  opl_real *a = opl_arena_alloc(c, (size_t)nt * (size_t)(Ch * s->blk) * sizeof(opl_real));
+  if (!a) return NULL;
+  if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+    {
+      int t = thread_id(), T = thread_count();
+      cmlp_out_range(N * t / T, N * (t + 1) / T, s, w2->data, b2 ? b2->data : NULL, a + (int64_t)t * Ch * s->blk,
+                     y->data);
+    }
+  } else {
+    cmlp_out_range(0, N, s, w2->data, b2 ? b2->data : NULL, a, y->data);
+  }
+  opl_arena_rewind(c, m);
+  if (taped) {
+    opl_node *nd = opl_record(c, op, cmlp_bw, y, 5, in);
+    if (nd) nd->saved = s;
+  }
+  return y;
+}
+
 /* ------------------------------------------------------------ matmul, bmm */
 
 /* Backward of C_i = op(A_i) op(B_i) for i < batch (op(A) (M, K), op(B) (K, N)), from

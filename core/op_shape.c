@@ -140,7 +140,10 @@ opl_tensor *opl_concat(opl_ctx *c, int n, opl_tensor *const *xs, int axis) {
       if (opl_requires_grad(xs[i])) in[nin++] = xs[i];
   }
   opl_node *nd = opl_record(c, "concat", concat_bw, y, nin, in);
-  if (nd) nd->saved = s;
+  if (nd) {
+    nd->saved = s;
+    if (n > OPL_MAX_INPUTS) nd->more = list, nd->nmore = n;
+  }
   return y;
 }
 

@@ -24,7 +24,7 @@
 
 #define OPL_VERSION "0.1.0"
 #define OPL_MAX_RANK 5
-#define OPL_MAX_INPUTS 4
+#define OPL_MAX_INPUTS 6
 
 /* ---------------------------------------------------------------- status */
 
@@ -215,6 +215,9 @@ struct opl_node {
   double farg[4];                    /* real options of the op */
   void *saved;                       /* arena memory the op keeps for backward */
   void *aux;                         /* op-specific pointer (e.g. a cached FFT plan) */
+  opl_tensor **more;                 /* [nmore] every input, for an op with more than
+                                      * OPL_MAX_INPUTS (concat); NULL otherwise */
+  int nmore;
 };
 
 /* Called by an op constructor after computing out: if recording is enabled and some input

@@ -77,6 +77,13 @@ opl_tensor *opl_linear(opl_ctx *c, opl_tensor *x, opl_tensor *w, opl_tensor *b);
 /* Channel-mixing 1x1 convolution (PyTorch Conv1d/2d/3d with kernel 1): x (N, Ci, *S),
  * w (Co, Ci), b (Co) or NULL -> (N, Co, *S). */
 opl_tensor *opl_channel_linear(opl_ctx *c, opl_tensor *x, opl_tensor *w, opl_tensor *b);
+/* Pointwise two-layer network over channels (the FNO projection fc2(act(fc1 v))), fused:
+ * y_n = w2 act(w1 x_n + b1) + b2 per sample n. x [N, Ci, *S], w1 [Ch, Ci], b1 [Ch] or NULL,
+ * w2 [Co, Ch], b2 [Co] or NULL, act an opl_unary_kind; y [N, Co, *S]. Equal to channel_linear,
+ * unary, channel_linear, but keeps only the hidden pre-activation [N, Ch, *S] for backward (the
+ * activation is recomputed a sample at a time), none without a tape. */
+opl_tensor *opl_channel_mlp(opl_ctx *c, opl_tensor *x, opl_tensor *w1, opl_tensor *b1,
+                            opl_tensor *w2, opl_tensor *b2, int act);
 /* Matrix product of rank-2 tensors with optional transposes: op(a) (M, K) op(b) (K, N). */
 opl_tensor *opl_matmul(opl_ctx *c, opl_tensor *a, opl_tensor *b, int trans_a, int trans_b);
 /* Batched: a (B, M, K), b (B, K, N) -> (B, M, N). */

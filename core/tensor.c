@@ -593,8 +593,10 @@ static int run_backward(opl_ctx *c) {
     opl_node *nd = c->tape[k];
     opl_tensor *out = nd->out;
     if (!out->grad) continue; /* nothing flows through this node */
-    for (int i = 0; i < nd->nin; i++) {
-      opl_tensor *t = nd->in[i];
+    opl_tensor **ins = nd->more ? nd->more : nd->in;
+    const int nins = nd->more ? nd->nmore : nd->nin;
+    for (int i = 0; i < nins; i++) {
+      opl_tensor *t = ins[i];
       if (!t || !opl_requires_grad(t) || t->grad || !(t->flags & OPL_T_ARENA)) continue;
       t->grad = opl_grad_alloc(c, (size_t)opl_nreal(t) * sizeof(opl_real));
       if (!t->grad) return c->status;
@@ -605,8 +607,8 @@ static int run_backward(opl_ctx *c) {
     nd->backward(nd);
     c->in_backward = 0;
     opl_arena_rewind(c, m);
-    for (int i = 0; i < nd->nin; i++) {
-      opl_tensor *t = nd->in[i];
+    for (int i = 0; i < nins; i++) {
+      opl_tensor *t = ins[i];
       if (t && (t->flags & OPL_T_GRAD_UNSET)) {
         memset(t->grad, 0, (size_t)opl_nreal(t) * sizeof(opl_real));
         t->flags &= ~OPL_T_GRAD_UNSET;

@@ -301,9 +301,8 @@ opl_tensor *opl_fno_forward(opl_ctx *c, const opl_fno *m, opl_tensor *x) {
       h = opl_fourier_layer(c, h, m->conv[l], w2, m->w_b[l], d, cfg->modes, l + 1 < L ? OPL_GELU : -1);
     }
   if (padded) h = opl_crop(c, h, d, lo, cfg->pad);
-  /* Projection: fc2(gelu(fc1 v)) pointwise. */
-  h = opl_gelu(c, opl_channel_linear(c, h, m->fc1_w, m->fc1_b));
-  return opl_channel_linear(c, h, m->fc2_w, m->fc2_b);
+  /* Projection: fc2(gelu(fc1 v)) pointwise, one fused op (opl_channel_mlp). */
+  return opl_channel_mlp(c, h, m->fc1_w, m->fc1_b, m->fc2_w, m->fc2_b, OPL_GELU);
 }
 
 opl_tensor *opl_fno_rollout(opl_ctx *c, const opl_fno *m, opl_tensor *x, int steps) {

@@ -41,6 +41,22 @@ static opl_tensor *f_chlin_twice(opl_ctx *c, opl_tensor **x, const void *o) {
   return opl_add(c, opl_channel_linear(c, h, x[1], x[2]), opl_channel_linear(c, h, x[3], NULL));
 }
 
+/* channel_mlp with opt = activation kind (int); inputs x, w1, b1, w2, b2 (b1, b2 may be absent:
+ * nin 3 = x, w1, w2 without biases). */
+static opl_tensor *f_cmlp(opl_ctx *c, opl_tensor **x, const void *o) {
+  const int act = *(const int *)o;
+  if (!x[3]) return opl_channel_mlp(c, x[0], x[1], NULL, x[2], NULL, act);
+  return opl_channel_mlp(c, x[0], x[1], x[2], x[3], x[4], act);
+}
+/* h = tanh(x) used by channel_mlp and by a channel_linear (gx accumulates). */
+static opl_tensor *f_cmlp_twice(opl_ctx *c, opl_tensor **x, const void *o) {
+  const int act = *(const int *)o;
+  opl_tensor *h = opl_tanh(c, x[0]);
+  opl_tensor *a = opl_channel_linear(c, h, x[5], NULL);
+  return opl_add(c, a, opl_channel_mlp(c, h, x[1], x[2], x[3], x[4], act));
+}
+static const int act_gelu = OPL_GELU, act_tanh = OPL_TANH, act_silu = OPL_SILU;
+
 typedef struct tr_opt {
   int ta, tb;
 } tr_opt;
@@ -93,6 +109,19 @@ static const gc_case rows[] = {
      {IN(3, 2, 3, 5), IN(2, 4, 3), IN(1, 4), IN(2, 4, 3)}},
     {"channel_linear twice (4,8,512)", f_chlin_twice, NULL, 4,
      {IN(3, 4, 8, 512), IN(2, 8, 8), IN(1, 8), IN(2, 8, 8)}},
+    {"channel_mlp gelu (2,3,5) h 6 o 2", f_cmlp, &act_gelu, 5,
+     {IN(3, 2, 3, 5), IN(2, 6, 3), IN(1, 6), IN(2, 2, 6), IN(1, 2)}},
+    {"channel_mlp tanh (1,2,3,4) no biases", f_cmlp, &act_tanh, 3, {IN(4, 1, 2, 3, 4), IN(2, 5, 2), IN(2, 3, 5)}},
+    {"channel_mlp gelu (4,8,512) parallel", f_cmlp, &act_gelu, 5,
+     {IN(3, 4, 8, 512), IN(2, 16, 8), IN(1, 16), IN(2, 1, 16), IN(1, 1)}},
+    {"channel_mlp silu, x used twice", f_cmlp_twice, &act_silu, 6,
+     {IN(3, 2, 3, 5), IN(2, 4, 3), IN(1, 4), IN(2, 3, 4), IN(1, 3), IN(2, 3, 3)}},
+    {"channel_mlp tanh S = 2500 (blocks of points)", f_cmlp, &act_tanh, 5,
+     {IN(3, 2, 2, 2500), IN(2, 3, 2), IN(1, 3), IN(2, 2, 3), IN(1, 2)}},
+    {"channel_mlp gelu (4,8,512) parallel, x used twice", f_cmlp_twice, &act_gelu, 6,
+     {IN(3, 4, 8, 512), IN(2, 16, 8), IN(1, 16), IN(2, 2, 16), IN(1, 2), IN(2, 2, 8)}},
+    {"channel_mlp gelu, weights without grad", f_cmlp, &act_gelu, 5,
+     {IN(3, 2, 3, 5), INNG(2, 6, 3), IN(1, 6), INNG(2, 2, 6), IN(1, 2)}},
     {"matmul NN (3,4)(4,5)", f_matmul, &NN, 2, {IN(2, 3, 4), IN(2, 4, 5)}},
     {"matmul TN (4,3)^T(4,5)", f_matmul, &TN, 2, {IN(2, 4, 3), IN(2, 4, 5)}},
     {"matmul NT (3,4)(5,4)^T", f_matmul, &NT, 2, {IN(2, 3, 4), IN(2, 5, 4)}},
@@ -391,6 +420,22 @@ static void test_bad_input(void) {
   BAD(opl_linear(c, x, NULL, NULL), OPL_ERR_ARG, "linear", "w", "linear NULL w");
   BAD(opl_channel_linear(c, x2, w3, NULL), OPL_ERR_SHAPE, "(2, 3)", "(5, 3)", "channel_linear x of rank 2");
   BAD(opl_channel_linear(c, xc, w, NULL), OPL_ERR_SHAPE, "(2, 3, 8)", "(5, 2)", "channel_linear Ci mismatch");
+  /* channel_mlp: xc (2, 3, 8); w3 (5, 3) is a valid w1 (Ch 5), w (5, 2) is not a w2 for Ch 5 */
+  opl_ctx_clear_error(c);
+  opl_tensor *w25 = opl_new(c, OPL_DIMS(2, 5));
+  if (!ok(w25 != NULL, "channel_mlp bad-input setup: %s", opl_ctx_errmsg(c))) {
+    opl_ctx_free(&c);
+    return;
+  }
+  fill(w25, 5);
+  ok(opl_channel_mlp(c, xc, w3, NULL, w25, NULL, OPL_GELU) != NULL, "valid channel_mlp runs");
+  BAD(opl_channel_mlp(c, xc, w, NULL, w25, NULL, OPL_GELU), OPL_ERR_SHAPE, "(2, 3, 8)", "(5, 2)",
+      "channel_mlp w1 Ci mismatch names x and w1");
+  BAD(opl_channel_mlp(c, xc, w3, NULL, w, NULL, OPL_GELU), OPL_ERR_SHAPE, "w2 (5, 2)", "Ch", "channel_mlp w2 Ch mismatch");
+  BAD(opl_channel_mlp(c, xc, w3, b4, w25, NULL, OPL_GELU), OPL_ERR_SHAPE, "channel_mlp", "b1", "channel_mlp b1 length");
+  BAD(opl_channel_mlp(c, x2, w3, NULL, w25, NULL, OPL_GELU), OPL_ERR_SHAPE, "(2, 3)", "rank", "channel_mlp x of rank 2");
+  BAD(opl_channel_mlp(c, xc, w3, NULL, w25, NULL, -1), OPL_ERR_ARG, "act = -1", "opl_unary_kind", "channel_mlp act -1");
+  BAD(opl_channel_mlp(c, xc, w3, NULL, NULL, NULL, OPL_GELU), OPL_ERR_ARG, "channel_mlp", "w2", "channel_mlp NULL w2");
   BAD(opl_channel_linear(c, xc, w3, b4), OPL_ERR_SHAPE, "(4)", "(5, 3)", "channel_linear bias length");
   BAD(opl_channel_linear(c, cx, w3, NULL), OPL_ERR_ARG, "channel_linear", "complex", "channel_linear complex x");
   BAD(opl_matmul(c, a, bb, 0, 0), OPL_ERR_SHAPE, "(3, 4)", "(5, 6)", "matmul inner mismatch names both shapes");
@@ -405,6 +450,54 @@ static void test_bad_input(void) {
   opl_ctx_free(&c);
 }
 
+/* channel_mlp equals channel_linear, unary, channel_linear in values and gradients, and keeps
+ * one hidden-width buffer for backward instead of two: a training step's arena high-water
+ * mark drops by at least the size of the hidden activation. */
+static void test_cmlp_matches_ops(int64_t N, int64_t S, int act) {
+  const int64_t Ci = 8, Ch = 32, Co = 2;
+  opl_tensor *x = heap(OPL_DIMS(N, Ci, S), OPL_T_REQGRAD, 1), *w1 = heap(OPL_DIMS(Ch, Ci), OPL_T_REQGRAD, 2),
+             *b1 = heap(OPL_DIMS(Ch), OPL_T_REQGRAD, 3), *w2 = heap(OPL_DIMS(Co, Ch), OPL_T_REQGRAD, 4),
+             *b2 = heap(OPL_DIMS(Co), OPL_T_REQGRAD, 5);
+  opl_tensor *all[5] = {x, w1, b1, w2, b2};
+  opl_real *val[2], *grad[2][5];
+  size_t high[2];
+  for (int fused = 0; fused < 2; fused++) {
+    opl_ctx *c = opl_ctx_new(0);
+    for (int i = 0; i < 5; i++) opl_tensor_zero_grad(all[i]);
+    opl_tensor *y = fused ? opl_channel_mlp(c, x, w1, b1, w2, b2, act)
+                          : opl_channel_linear(c, opl_unary(c, opl_channel_linear(c, x, w1, b1), act), w2, b2);
+    opl_backward(c, opl_mean(c, opl_square(c, y)));
+    opl_ctx_stats st;
+    opl_ctx_get_stats(c, &st);
+    high[fused] = st.arena_high;
+    ok(opl_ctx_status(c) == OPL_OK, "channel_mlp %s N %lld: %s step runs", opl_unary_name(act), (long long)N,
+       fused ? "fused" : "composed");
+    val[fused] = malloc(sizeof(opl_real) * (size_t)(N * Co * S));
+    memcpy(val[fused], y ? y->data : x->data, sizeof(opl_real) * (size_t)(N * Co * S));
+    for (int i = 0; i < 5; i++) {
+      grad[fused][i] = malloc(sizeof(opl_real) * (size_t)all[i]->numel);
+      memcpy(grad[fused][i], all[i]->grad, sizeof(opl_real) * (size_t)all[i]->numel);
+    }
+    opl_ctx_free(&c);
+  }
+  double *want = malloc(sizeof(double) * (size_t)(N * Ci * S));
+  for (int64_t i = 0; i < N * Co * S; i++) want[i] = val[0][i];
+  compare(val[1], want, N * Co * S, VTOL, "channel_mlp forward equals the composed ops");
+  for (int i = 0; i < 5; i++) {
+    for (int64_t j = 0; j < all[i]->numel; j++) want[j] = grad[0][i][j];
+    compare(grad[1][i], want, all[i]->numel, 10 * VTOL, "channel_mlp gradient equals the composed ops'");
+  }
+  double saved = ((double)high[0] - (double)high[1]) / (double)(N * Ch * S * (int64_t)sizeof(opl_real));
+  ok(saved >= 1.0, "channel_mlp training step keeps %.2f hidden activations less than the composed ops (need >= 1)",
+     saved);
+  free(want);
+  for (int f = 0; f < 2; f++) {
+    free(val[f]);
+    for (int i = 0; i < 5; i++) free(grad[f][i]);
+  }
+  for (int i = 0; i < 5; i++) opl_tensor_free(&all[i]);
+}
+
 int main(void) {
   tap_begin();
   /* The parallel-over-samples rows need at least 2 threads whatever OMP_NUM_THREADS says. */
@@ -416,6 +509,8 @@ int main(void) {
   test_chlin_values(3);
   test_chlin_values(1);
   test_matmul_values();
+  test_cmlp_matches_ops(6, 256, OPL_GELU);
+  test_cmlp_matches_ops(1, 3000, OPL_SIGMOID);
   test_steady_state();
   test_bad_input();
   return tap_end();

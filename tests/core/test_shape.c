@@ -19,6 +19,13 @@ static opl_tensor *f_concat5(opl_ctx *c, opl_tensor **x, const void *o) {
   opl_tensor *xs[5] = {x[0], x[1], x[0], x[1], x[0]};
   return opl_concat(c, 5, xs, *(const int *)o);
 }
+/* Concat of 6 arena tensors, scales of 2 inputs (n > OPL_MAX_INPUTS with gradients the tape
+ * walk must provide for inputs the node does not list in in[]). */
+static opl_tensor *f_concat6_arena(opl_ctx *c, opl_tensor **x, const void *o) {
+  opl_tensor *xs[6];
+  for (int i = 0; i < 6; i++) xs[i] = opl_scale(c, x[i % 2], 1.0 + i);
+  return opl_concat(c, 6, xs, *(const int *)o);
+}
 /* Split along axis into 3 pieces; only pieces 2 and 0 are used (concatenated in that order). */
 typedef struct split_opt { int axis; int64_t sizes[3]; } split_opt;
 static opl_tensor *f_split(opl_ctx *c, opl_tensor **x, const void *o) {
@@ -117,6 +124,7 @@ static const gc_case rows[] = {
     {"concat 2, one without grad", f_concat, cat_n2_a1, 2, {IN(3, 2, 3, 5), INNG(3, 2, 4, 5)}},
     {"concat 5 from 2 inputs on axis 1", f_concat5, &ax1, 2, {IN(3, 2, 3, 5), IN(3, 2, 2, 5)}},
     {"concat 5 from 2 inputs on axis -1", f_concat5, &axm1, 2, {IN(2, 3, 1), IN(2, 3, 4)}},
+    {"concat 6 arena tensors on axis 1", f_concat6_arena, &ax1, 2, {IN(3, 2, 3, 5), IN(3, 2, 2, 5)}},
     {"concat complex on axis 1", f_concat, cat_n2_a1, 2, {INC(3, 2, 3, 5), INC(3, 2, 2, 5)}},
     {"split 3 on axis 1, use 2 of them", f_split, &split_a1, 1, {IN(3, 2, 7, 3)}},
     {"split 3 on axis -1, use 2 of them", f_split, &split_am1, 1, {IN(2, 3, 9)}},
