@@ -276,30 +276,12 @@ opl_tensor *opl_fno_forward(opl_ctx *c, const opl_fno *m, opl_tensor *x) {
   opl_tensor *h = opl_channel_linear(c, opl_concat(c, 2, xg, 1), m->fc0_w, m->fc0_b);
   if (padded) h = opl_pad(c, h, d, lo, cfg->pad, OPL_PAD_ZERO);
   /* Fourier layers: v <- gelu(K v + W v), no gelu after the last, each one fused op
-   * (opl_fourier_layer). Without a tape (inference), each layer's output is copied into one of
-   * two buffers and the arena is rewound past it, so memory holds two activations instead of
-   * one per layer. */
+   * (opl_fourier_layer: without a tape it keeps only its output). */
   const int L = cfg->layers;
-  if (!opl_ctx_grad_enabled(c) && h && L > 1) {
-    opl_tensor *buf[2] = {opl_new_like(c, h), opl_new_like(c, h)};
-    if (!buf[0] || !buf[1]) return NULL;
-    memcpy(buf[0]->data, h->data, (size_t)h->numel * sizeof(opl_real));
-    h = buf[0];
-    opl_arena_mark_t mark = opl_arena_mark(c);
-    for (int l = 0; l < L; l++) {
-      opl_tensor *w2 = opl_reshape(c, m->w_w[l], OPL_DIMS(W, W));
-      opl_tensor *v = opl_fourier_layer(c, h, m->conv[l], w2, m->w_b[l], d, cfg->modes, l + 1 < L ? OPL_GELU : -1);
-      if (!v) return NULL;
-      opl_tensor *next = buf[(l + 1) % 2];
-      memcpy(next->data, v->data, (size_t)v->numel * sizeof(opl_real));
-      opl_arena_rewind(c, mark);
-      h = next;
-    }
-  } else
-    for (int l = 0; l < L; l++) {
-      opl_tensor *w2 = opl_reshape(c, m->w_w[l], OPL_DIMS(W, W));
-      h = opl_fourier_layer(c, h, m->conv[l], w2, m->w_b[l], d, cfg->modes, l + 1 < L ? OPL_GELU : -1);
-    }
+  for (int l = 0; l < L; l++) {
+    opl_tensor *w2 = opl_reshape(c, m->w_w[l], OPL_DIMS(W, W));
+    h = opl_fourier_layer(c, h, m->conv[l], w2, m->w_b[l], d, cfg->modes, l + 1 < L ? OPL_GELU : -1);
+  }
   if (padded) h = opl_crop(c, h, d, lo, cfg->pad);
   /* Projection: fc2(gelu(fc1 v)) pointwise, one fused op (opl_channel_mlp). */
   return opl_channel_mlp(c, h, m->fc1_w, m->fc1_b, m->fc2_w, m->fc2_b, OPL_GELU);
