@@ -142,6 +142,19 @@ run "$opl" train fno --data tiny.h5 --dim 2 -o x.h5
 [ $rc -eq 2 ] && has "1-D" err.txt; ok $? "--dim 2 on 1-D data: exit 2"
 run "$opl" train fno --data tiny.h5 --target-time 0.5 -o x.h5
 [ $rc -eq 2 ] && has "no snapshot" err.txt; ok $? "--target-time without such a snapshot: exit 2"
+# --target-time picks the snapshot by its time: 4 snapshots at t = 0.25, 0.5, 0.75, 1
+run "$opl" generate burgers --preset fno --n 8 --res 64 --store-res 32 --nt 4 --seed 3 --quiet -o nt4.h5
+ok $rc "a Burgers set with 4 snapshots (exit $rc)"
+for tf in "0.5 1" "0.75 2" "1 3" "- 3"; do
+    t=${tf% *} want=${tf#* }
+    if [ "$t" = - ]; then targ=""; desc="no --target-time"; else targ="--target-time $t"; desc=$targ; fi
+    run "$opl" train fno --data nt4.h5 --ntrain 6 --ntest 2 --modes 4 --width 4 --layers 1 --proj 4 --epochs 1 \
+        --batch 3 $targ -o tt.h5
+    got=$("$opl" info tt.h5 2>/dev/null | awk '$1 == "train.target_frame" {print $2}')
+    [ $rc -eq 0 ] && [ "$got" = "$want" ]; ok $? "$desc trains on snapshot $want (got '$got')"
+done
+run "$opl" train fno --data nt4.h5 --ntrain 6 --ntest 2 --epochs 1 --target-time 0.6 -o tt.h5
+[ $rc -eq 2 ] && has "t = 0.25 .. 1" err.txt; ok $? "--target-time 0.6 between snapshots: exit 2 naming the stored times"
 run "$opl" train fno --data tiny.h5 --ntrain 8 --ntest 4 --sub 2 --modes 4 --width 8 --layers 1 --epochs 3 \
     --batch 4 --lr 1e300 --weight-decay 0 -o div.h5
 [ $rc -eq 1 ] && has "divergence" err.txt; ok $? "a blown-up learning rate: divergence reported, exit 1"
