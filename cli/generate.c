@@ -108,6 +108,7 @@ int cli_generate(int argc, char **argv) {
          ph.out, (long long)n, (long long)r.solved, (long long)r.resumed, sa, su,
          c.dtype == OPL_DT_F64 ? "float64" : "float32", cli_fmt_duration(r.wall, wt, sizeof wt),
          r.wall > 0 ? (double)r.solved / r.wall : 0.0, (long long)r.steps);
+  if (r.cfl_max > 0) printf("; max Courant number %.3g", r.cfl_max);
   if (r.refine_samples > 0)
     printf("; refinement check (%d samples, 2x resolution, dt/2): max diff %.3g", r.refine_samples, r.refine_maxdiff);
   printf("\n");

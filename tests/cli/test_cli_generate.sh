@@ -187,8 +187,11 @@ run "$opl" info trunc.h5
 [ $rc -eq 1 ] && has "MISMATCH" out.txt; ok $? "info on a truncated file: checksum mismatch, exit 1"
 
 # --------------------------------------------------------------- 2-D and KdV
-run "$opl" generate ns --n 2 --res 32 --store-res 16 --nt 2 --T 0.01 --dt 1e-3 --seed 1 -o ns.h5 --quiet
+run "$opl" generate ns --n 2 --res 32 --store-res 16 --nt 2 --T 0.01 --dt 1e-3 --seed 1 -o ns.h5
 ok $rc "generate a tiny ns set"
+cou=$(sed -n 's/.*max Courant number \([0-9.e+-]*\).*/\1/p' out.txt)
+awk -v c="$cou" 'BEGIN { exit !(c != "" && c + 0 > 0 && c + 0 < 1) }'
+ok $? "generate ns reports its largest Courant number under the limit 1 (got '$cou')"
 "$opl" info ns.h5 > ns.txt 2>&1 && grep -q "2-D, 16 x 16" ns.txt && grep -q "u \[2, 2, 16, 16\]" ns.txt
 ok $? "info: 2-D shapes"
 run "$opl" generate kdv --n 2 --res 64 --nt 2 --T 1 --dt 0.01 --seed 1 -o kdv.h5 --quiet
