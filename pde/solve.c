@@ -216,6 +216,7 @@ static int fno_nonlinear(void *self, double t, const double *wh, double *nh) {
   const int64_t S = 2 * g->nspec, N = g->nreal;
   const double s = 1.0 / (double)N;
   double *su = f->spec4, *sv = su + S, *sx = su + 2 * S, *sy = su + 3 * S;
+#pragma omp parallel for if (g->par && g->nspec > OPL_PDE_PAR_MIN / 2) schedule(static)
   for (int r = 0; r < nrow; r++) {
     const double kx = f->kx[r];
     for (int c = 0; c < nch; c++) {
@@ -232,6 +233,7 @@ static int fno_nonlinear(void *self, double t, const double *wh, double *nh) {
   double *q = f->real4;
   const double *v = q + N, *wx = q + 2 * N, *wy = q + 3 * N;
   double s2 = 0;
+#pragma omp parallel for if (g->par && N > OPL_PDE_PAR_MIN) reduction(max : s2) schedule(static)
   for (int64_t i = 0; i < N; i++) {
     double uu = q[i], vv = v[i], sp = uu * uu + vv * vv;
     s2 = sp > s2 ? sp : s2;
@@ -240,6 +242,7 @@ static int fno_nonlinear(void *self, double t, const double *wh, double *nh) {
   f->last_in = nh == wh ? NULL : wh;
   f->last_speed = sqrt(s2);
   opl_grid_forward(g, q, nh);
+#pragma omp parallel for if (g->par && g->nspec > OPL_PDE_PAR_MIN / 2) schedule(static)
   for (int64_t e = 0; e < g->nspec; e++) {
     double m = f->keep[e] ? -1.0 : 0.0;
     nh[2 * e] = m * nh[2 * e] + (f->fh ? f->fh[2 * e] : 0.0);
