@@ -61,12 +61,13 @@ static double median(double *v, int n) {
 /* Median time (s) per trajectory of one evaluation's transforms (4 batched inverse + 1 forward)
  * on grid g, over reps rounds. batch == 1: one evaluation per round (its plans may use threads);
  * batch > 1: each round runs batch evaluations spread over `threads` threads, one per trajectory,
- * as the solves are; the time per trajectory is the summed transform time / batch / threads (the
- * ideal throughput of the threads doing nothing but transforms). The input spectra are refreshed
- * outside the timed parts (the inverse destroys its input). */
+ * as the solves are, each thread on its own buffers (as a solve reuses its workspace); the time
+ * per trajectory is the summed transform time / batch / threads (the ideal throughput of the
+ * threads doing nothing but transforms). The input spectra are refreshed outside the timed parts
+ * (the inverse destroys its input). */
 static double fftw_eval_time(const opl_grid *g, const double *w0, int reps, int batch, int threads) {
   const int64_t S = 2 * g->nspec, N = g->nreal;
-  double *spec0 = opl_pde_alloc(4 * S), *spec = opl_pde_alloc(4 * S * batch), *real = opl_pde_alloc(4 * N * batch);
+  double *spec0 = opl_pde_alloc(4 * S), *spec = opl_pde_alloc(4 * S * threads), *real = opl_pde_alloc(4 * N * threads);
   double *t = malloc(sizeof(double) * (size_t)reps);
   if (!spec0 || !spec || !real || !t) {
     fprintf(stderr, "bench_ns: out of memory\n");
@@ -87,7 +88,8 @@ static double fftw_eval_time(const opl_grid *g, const double *w0, int reps, int 
       double busy = 0;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) reduction(+ : busy)
       for (int b = 0; b < batch; b++) {
-        double *sp = spec + 4 * S * b, *re = real + 4 * N * b;
+        const int t = omp_get_thread_num();
+        double *sp = spec + 4 * S * t, *re = real + 4 * N * t;
         memcpy(sp, spec0, sizeof(double) * (size_t)(4 * S));
         double t0 = now();
         opl_grid_inverse_many_raw(g, 4, sp, re);
