@@ -355,8 +355,8 @@ static inline opl_real unary_df(opl_unary_kind k, opl_real x, opl_real y) {
     }                                                                                \
   } while (0)
 
-/* Single-threaded forms of the two kernels below (internal.h), for callers that are already
- * inside a parallel region. */
+/* The activation kernels on the calling thread (internal.h): y = f(x); gx += gy * f'(x, y).
+ * x, y, gy, gx [n]. Float GELU goes to the vectorized kernels of core/fastmath.c. */
 void opl_unary_forward_1t(int kind, int64_t n, const opl_real *x, opl_real *y) {
   const opl_unary_kind k = (opl_unary_kind)kind;
 #ifndef OPL_DOUBLE
@@ -380,28 +380,15 @@ void opl_unary_backward_1t(int kind, int64_t n, const opl_real *x, const opl_rea
   for (int64_t i = 0; i < n; i++) gx[i] += gy[i] * unary_df(k, x[i], y[i]);
 }
 
+/* The kernels above over chunks of [0, n), one per thread above the parallel threshold. */
 void opl_unary_forward(int kind, int64_t n, const opl_real *x, opl_real *y) {
-  const opl_unary_kind k = (opl_unary_kind)kind;
-#ifndef OPL_DOUBLE
-  if (k == OPL_GELU) {
-    OPL_CHUNKED(n, 4 * n, opl_gelu_forward_f32(len, x + off, y + off));
-    return;
-  }
-#endif
-  OPL_PFOR(i, n, 4 * n, y[i] = unary_f(k, x[i]););
+  OPL_CHUNKED(n, 4 * n, opl_unary_forward_1t(kind, len, x + off, y + off));
 }
 
 /* x, y, gy, gx [n]; gx accumulated. */
 void opl_unary_backward(int kind, int64_t n, const opl_real *x, const opl_real *y,
                         const opl_real *gy, opl_real *gx) {
-  const opl_unary_kind k = (opl_unary_kind)kind;
-#ifndef OPL_DOUBLE
-  if (k == OPL_GELU) {
-    OPL_CHUNKED(n, 4 * n, opl_gelu_backward_f32(len, x + off, gy + off, gx + off));
-    return;
-  }
-#endif
-  OPL_PFOR(i, n, 4 * n, gx[i] += gy[i] * unary_df(k, x[i], y[i]););
+  OPL_CHUNKED(n, 4 * n, opl_unary_backward_1t(kind, len, x + off, y + off, gy + off, gx + off));
 }
 
 static void unary_bw(opl_node *nd) {

@@ -259,6 +259,18 @@ void opl_chlin_forward(int64_t N, int64_t Ci, int64_t Co, int64_t S, const opl_r
   }
 }
 
+/* Sum the per-thread partial gradients of a loop over samples into the gradients: gw [nw] +=
+ * gwt[t] and gb [nb] += gbt[t] (doubles) for every thread t < nt with used[t] (gwt [nt, nw],
+ * gbt [nt, nb]); gw or gb NULL: skipped. */
+static void partials_reduce(int nt, const int *used, opl_real *gw, const opl_real *gwt, int64_t nw,
+                            opl_real *gb, const double *gbt, int64_t nb) {
+  for (int t = 0; t < nt; t++) {
+    if (!used[t]) continue;
+    if (gw) opl_acc(gw, gwt + (int64_t)t * nw, nw);
+    for (int64_t i = 0; gb && i < nb; i++) gb[i] += (opl_real)gbt[(int64_t)t * nb + i];
+  }
+}
+
 /* Backward over samples n in [lo, hi): gy [N, Co, S], x [N, Ci, S], w [Co, Ci].
  * gx_n [Ci, S] = w^T gy_n + beta_x gx_n; gwt [Co, Ci] = sum_n gy_n x_n^T (overwritten);
  * gbt [Co] += sum_s gy_n[., s] in double. gx, gwt, gbt may be NULL. */
@@ -294,12 +306,7 @@ static void chlin_backward(int64_t N, int64_t Ci, int64_t Co, int64_t S, const o
     chlin_backward_range(0, N, Ci, Co, S, gy, x, w, gx, beta_x, gw ? gwt : NULL, gb ? gbt : NULL);
     used[0] = N > 0;
   }
-  for (int t = 0; t < nt; t++) {
-    if (!used[t]) continue;
-    if (gw) opl_acc(gw, gwt + (int64_t)t * Co * Ci, Co * Ci);
-    if (gb)
-      for (int64_t o = 0; o < Co; o++) gb[o] += (opl_real)gbt[(int64_t)t * Co + o];
-  }
+  partials_reduce(nt, used, gw, gwt, Co * Ci, gb, gbt, Co);
 }
 
 /* Tape node of channel_linear: iarg = (N, Ci, Co, S); inputs x, w, b (b may be NULL). */
@@ -468,13 +475,8 @@ static void cmlp_bw(opl_node *nd) {
                     gw2 ? gw2t : NULL, gb2 ? gb2t : NULL);
     used[0] = N > 0;
   }
-  for (int t = 0; t < nt; t++) {
-    if (!used[t]) continue;
-    if (gw1) opl_acc(gw1, gw1t + (int64_t)t * Ch * Ci, Ch * Ci);
-    if (gw2) opl_acc(gw2, gw2t + (int64_t)t * Co * Ch, Co * Ch);
-    for (int64_t h = 0; gb1 && h < Ch; h++) gb1[h] += (opl_real)gb1t[(int64_t)t * Ch + h];
-    for (int64_t o = 0; gb2 && o < Co; o++) gb2[o] += (opl_real)gb2t[(int64_t)t * Co + o];
-  }
+  partials_reduce(nt, used, gw1, gw1t, Ch * Ci, gb1, gb1t, Ch);
+  partials_reduce(nt, used, gw2, gw2t, Co * Ch, gb2, gb2t, Co);
 }
 
 opl_tensor *opl_channel_mlp(opl_ctx *c, opl_tensor *x, opl_tensor *w1, opl_tensor *b1,
