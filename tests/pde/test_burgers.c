@@ -7,35 +7,10 @@
 #include <string.h>
 #include "../tap.h"
 #include "pde/burgers.h"
+#include "pdetest.h"
 
 static uint64_t rs = 777;
-static double urand(void) {
-  rs ^= rs << 13;
-  rs ^= rs >> 7;
-  rs ^= rs << 17;
-  return 2.0 * ((rs >> 11) * 0x1.0p-53) - 1.0;
-}
-
-/* Random real trigonometric polynomial on [0, L) with modes 1..K: value and two derivatives. */
-typedef struct { int K; double L, a[32], b[32]; } trig;
-static void trig_rand(trig *t, int K, double L) {
-  t->K = K, t->L = L;
-  for (int m = 0; m <= K; m++) t->a[m] = urand() / (1 + m), t->b[m] = m ? urand() / (1 + m) : 0;
-}
-static double trig_d(const trig *t, double x, int d) {
-  double s = 0;
-  for (int m = 0; m <= t->K; m++) {
-    double k = 2 * M_PI * m / t->L, th = k * x + d * M_PI / 2;
-    s += pow(k, d) * (t->a[m] * cos(th) + t->b[m] * sin(th));
-  }
-  return s;
-}
-
-static double maxabs(const double *a, int n) {
-  double m = 0;
-  for (int i = 0; i < n; i++) m = fmax(m, fabs(a[i]));
-  return m;
-}
+static double urand(void) { return pdetest_urand(&rs); }
 
 static void test_params(void) {
   struct { opl_burgers_params p; const char *want; } bad[] = {
@@ -79,7 +54,7 @@ static void test_linear_nonlinear(void) {
   opl_pde_free(Lr);
   /* N against -u u_x for u with modes <= 9 (2 * 9 < 64 / 3: no truncation of u^2). */
   trig t;
-  trig_rand(&t, 9, L);
+  trig_rand(&t, 9, L, &rs);
   double *u = opl_pde_alloc(n), *uh = opl_pde_alloc(2 * g->nspec), *nh = opl_pde_alloc(2 * g->nspec),
          *nx = opl_pde_alloc(n), *want = opl_pde_alloc(n), *f = opl_pde_alloc(n);
   for (int i = 0; i < n; i++) {
@@ -160,7 +135,7 @@ static void test_energy(void) {
   opl_burgers *b = opl_burgers_new(&p, NULL, OPL_GRID_ESTIMATE, NULL);
   const opl_grid *g = opl_burgers_grid(b);
   trig t;
-  trig_rand(&t, 12, L);
+  trig_rand(&t, 12, L, &rs);
   double *u = opl_pde_alloc(n), *f = opl_pde_alloc(n), *ux = opl_pde_alloc(n), *w = opl_pde_alloc(2 * g->nspec);
   for (int i = 0; i < n; i++) u[i] = trig_d(&t, opl_grid_x(g, 0, i), 0);
   /* E = 1/2 int u^2 against the coefficients: 1/2 L (a0^2 + sum (a_m^2 + b_m^2) / 2). */
@@ -181,7 +156,7 @@ static void test_energy(void) {
   is_close(dE, -opl_burgers_dissipation(b, u), 1e-11, 0, "energy budget dE/dt = -nu int u_x^2");
   /* The same for a band-limited field filling the kept band (|k| <= 31). */
   trig t2;
-  trig_rand(&t2, 31, L);
+  trig_rand(&t2, 31, L, &rs);
   for (int i = 0; i < n; i++) u[i] = trig_d(&t2, opl_grid_x(g, 0, i), 0);
   opl_burgers_rhs(b, 0, u, f);
   dE = 0;

@@ -6,20 +6,10 @@
 #include <string.h>
 #include "../tap.h"
 #include "pde/grid.h"
+#include "pdetest.h"
 
 static uint64_t rs = 12345;
-static double urand(void) { /* U(-1, 1), xorshift */
-  rs ^= rs << 13;
-  rs ^= rs >> 7;
-  rs ^= rs << 17;
-  return 2.0 * ((rs >> 11) * 0x1.0p-53) - 1.0;
-}
-
-static double maxabs(const double *a, int64_t n) {
-  double m = 0;
-  for (int64_t i = 0; i < n; i++) m = fmax(m, fabs(a[i]));
-  return m;
-}
+static double urand(void) { return pdetest_urand(&rs); } /* U(-1, 1) */
 
 /* A random trigonometric polynomial with integer wavenumbers |m| <= K (1-D, on [0, L)):
  * coefficients a[m], b[m] of cos / sin, m = 0..K. */

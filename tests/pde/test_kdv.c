@@ -7,33 +7,9 @@
 #include <string.h>
 #include "../tap.h"
 #include "pde/kdv.h"
+#include "pdetest.h"
 
 static uint64_t rs = 4242;
-static double urand(void) {
-  rs ^= rs << 13;
-  rs ^= rs >> 7;
-  rs ^= rs << 17;
-  return 2.0 * ((rs >> 11) * 0x1.0p-53) - 1.0;
-}
-
-typedef struct { int K; double L, a[64], b[64]; } trig;
-static void trig_rand(trig *t, int K, double L) {
-  t->K = K, t->L = L;
-  for (int m = 0; m <= K; m++) t->a[m] = urand() / (1 + m), t->b[m] = m ? urand() / (1 + m) : 0;
-}
-static double trig_d(const trig *t, double x, int d) {
-  double s = 0;
-  for (int m = 0; m <= t->K; m++) {
-    double k = 2 * M_PI * m / t->L, th = k * x + d * M_PI / 2;
-    s += pow(k, d) * (t->a[m] * cos(th) + t->b[m] * sin(th));
-  }
-  return s;
-}
-static double maxabs(const double *a, int n) {
-  double m = 0;
-  for (int i = 0; i < n; i++) m = fmax(m, fabs(a[i]));
-  return m;
-}
 
 static void test_params(void) {
   struct { opl_kdv_params p; const char *want; } bad[] = {
@@ -68,7 +44,7 @@ static void test_terms(void) {
   }
   ok(good, "L(k) = i b k^3, 0 at the Nyquist bin");
   trig t;
-  trig_rand(&t, 9, L); /* 2 * 9 < 64/3: u^2 fully kept */
+  trig_rand(&t, 9, L, &rs); /* 2 * 9 < 64/3: u^2 fully kept */
   double *u = opl_pde_alloc(n), *uh = opl_pde_alloc(2 * g->nspec), *nh = opl_pde_alloc(2 * g->nspec),
          *v = opl_pde_alloc(n), *want = opl_pde_alloc(n);
   for (int i = 0; i < n; i++) {
@@ -103,7 +79,7 @@ static void test_invariants(void) {
     opl_kdv *k = opl_kdv_new(&p, NULL, OPL_GRID_ESTIMATE, NULL);
     const opl_grid *g = opl_kdv_grid(k);
     trig t;
-    trig_rand(&t, 31, L); /* the full kept band: 3 * 31 < 96 */
+    trig_rand(&t, 31, L, &rs); /* the full kept band: 3 * 31 < 96 */
     double *u = opl_pde_alloc(n), *f = opl_pde_alloc(n), *ux = opl_pde_alloc(n), *fx = opl_pde_alloc(n),
            *w = opl_pde_alloc(2 * g->nspec);
     for (int i = 0; i < n; i++) u[i] = trig_d(&t, opl_grid_x(g, 0, i), 0);

@@ -10,12 +10,7 @@
 #include "../tap.h"
 #include "pde/grf.h"
 #include "pde/ns2d.h"
-
-static double maxabs(const double *a, int64_t n) {
-  double m = 0;
-  for (int64_t i = 0; i < n; i++) m = fmax(m, fabs(a[i]));
-  return m;
-}
+#include "pdetest.h"
 
 static void test_params(void) {
   struct { opl_ns2d_params p; const char *want; } bad[] = {

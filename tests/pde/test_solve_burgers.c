@@ -8,27 +8,7 @@
 #include <string.h>
 #include "../tap.h"
 #include "pde/solve.h"
-
-static int sanitized(void) {
-  const char *s = getenv("OPL_SANITIZED");
-  return s && s[0] == '1';
-}
-
-static double maxabs_diff(int64_t n, const double *a, const double *b) {
-  double m = 0;
-  for (int64_t i = 0; i < n; i++) m = fmax(m, fabs(a[i] - b[i]));
-  return m;
-}
-
-static opl_solve_opts test_opts(double T, int nt, double dt) {
-  opl_solve_opts o;
-  opl_solve_opts_default(&o);
-  o.T = T;
-  o.nt = nt;
-  o.dt = dt;
-  o.grid_flags = OPL_GRID_ESTIMATE;
-  return o;
-}
+#include "pdetest.h"
 
 /* Least-squares slope of log err against log dt over m points. */
 static double loglog_slope(int m, const double *dt, const double *err) {
