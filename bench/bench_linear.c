@@ -23,7 +23,7 @@
 #include <string.h>
 #include <time.h>
 #include <omp.h>
-#include "../core/ops.h"
+#include "core/ops.h"
 
 static double now(void) {
   struct timespec ts;

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "cli.h"
+#include "cli/cli.h"
 
 static const cli_opt *find(const cli_opt *opts, int n, const char *name, size_t len) {
   for (int i = 0; i < n; i++)

@@ -23,7 +23,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "core/rng.h"
 #include "train/trainer.h"
 

@@ -2,7 +2,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <time.h>
-#include "cli.h"
+#include "cli/cli.h"
 #include "core/optim.h"
 #include "operators/mlp.h"
 

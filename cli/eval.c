@@ -20,8 +20,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli.h"
-#include "plot.h"
+#include "cli/cli.h"
+#include "cli/plot.h"
 #include "datasets/generate.h"
 #include "train/trainer.h"
 

@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "core/opl.h"
 #include "datasets/generate.h"
-#include "progress.h"
+#include "cli/progress.h"
 
 static const char usage[] =
     "burgers|kdv|ns [--preset P] --n N [--res S] [--store-res s] [--nt K] --seed K\n"

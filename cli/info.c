@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "core/io.h"
 #include "core/opl.h"
 #include "datasets/h5layout.h"

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "plot.h"
+#include "cli/plot.h"
 
 #ifndef OPL_HAVE_CAIRO
 

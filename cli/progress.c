@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "progress.h"
+#include "cli/progress.h"
 
 /* Monotonic wall-clock time in seconds. */
 static double wall(void) {

@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
-#include "cli.h"
+#include "cli/cli.h"
 #include "datasets/generate.h"
 
 /* ---------------------------------------------------------------- progress */

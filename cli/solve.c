@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "core/opl.h"
 #include "datasets/generate.h"
 #include "datasets/h5layout.h"
-#include "progress.h"
+#include "cli/progress.h"
 
 static const char usage[] =
     "burgers|kdv|ns [--preset P] [--res S] [--store-res s] [--nt K] [--nu X] [--T X] [--dt X]\n"

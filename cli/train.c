@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "train/trainer.h"
 
 /* A library message without its own "train: " prefix (the CLI prints "opl train: " before it). */

@@ -6,7 +6,7 @@
  * multiplication by the input, so a divergence is never hidden. */
 #include <math.h>
 #include <stdint.h>
-#include "internal.h"
+#include "core/internal.h"
 
 /* Float GELU without libm: glibc's scalar erff costs ~30 ns an element and dominated FNO
  * training. These kernels are branch-free so the compiler vectorizes them, and are cloned for

@@ -22,9 +22,9 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-#include "fft.h"
-#include "ops.h"
-#include "internal.h"
+#include "core/fft.h"
+#include "core/ops.h"
+#include "core/internal.h"
 
 struct opl_fft_plan {
   opl_fftw_plan plan;

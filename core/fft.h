@@ -19,7 +19,7 @@
 #ifndef OPL_FFT_H
 #define OPL_FFT_H
 
-#include "opl.h"
+#include "core/opl.h"
 
 typedef enum { OPL_FFT_R2C = 0, OPL_FFT_C2R = 1 } opl_fft_kind;
 

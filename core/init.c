@@ -1,8 +1,8 @@
 /* opl — parameter initializers with PyTorch's defaults (see init.h). */
 #include <math.h>
 #include <stdio.h>
-#include "internal.h"
-#include "init.h"
+#include "core/internal.h"
+#include "core/init.h"
 
 /* A label for messages: "'name' (2, 3)" or "(2, 3)". buf: at least 192 bytes. */
 static const char *label(const opl_tensor *t, char *buf, size_t len) {

@@ -9,8 +9,8 @@
 #ifndef OPL_INIT_H
 #define OPL_INIT_H
 
-#include "opl.h"
-#include "rng.h"
+#include "core/opl.h"
+#include "core/rng.h"
 
 #define OPL_KAIMING_A_DEFAULT 2.23606797749978969641 /* sqrt(5): nn.Linear, nn.ConvNd */
 

@@ -3,28 +3,8 @@
 #define OPL_INTERNAL_H
 
 #include <string.h>
-#include "opl.h"
-
-/* Heap memory, 64-byte aligned and zeroed (free with free()). */
-void *opl_aligned_calloc(size_t bytes);
-
-/* Parallelize a loop only when it has enough work (elements) to pay for waking threads. */
-#define OPL_PAR_MIN 32768
-
-
-/* for (int64_t i = 0; i < n; i++) { body }, in parallel only when work > OPL_PAR_MIN.
- * Unlike `omp parallel for if (...)`, the serial branch never enters the OpenMP runtime
- * (which costs ~1 us per call even when the condition is false). */
-#define OPL_PFOR(i, n, work, ...)                                \
-  do {                                                           \
-    const int64_t opl_pfor_n_ = (n);                             \
-    if ((work) > OPL_PAR_MIN) {                                  \
-      _Pragma("omp parallel for schedule(static)")               \
-      for (int64_t i = 0; i < opl_pfor_n_; i++) { __VA_ARGS__ }  \
-    } else {                                                     \
-      for (int64_t i = 0; i < opl_pfor_n_; i++) { __VA_ARGS__ }  \
-    }                                                            \
-  } while (0)
+#include "core/opl.h"
+#include "core/par.h"
 
 /* Memory for a gradient buffer of an arena tensor: a released buffer of exactly this size if
  * one is free (see run_backward in tensor.c), else fresh arena memory. Uninitialized. */

@@ -32,7 +32,7 @@
 
 #include <hdf5.h>
 
-#include "io.h"
+#include "core/io.h"
 
 #define IO_PATH_CAP 1024   /* longest HDF5 object path handled (bytes, with the NUL) */
 #define IO_USERBLOCK 512   /* bytes reserved at the start of every file opl writes */

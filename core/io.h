@@ -36,7 +36,7 @@
 #ifndef OPL_IO_H
 #define OPL_IO_H
 
-#include "opl.h"
+#include "core/opl.h"
 
 /* Element type of an array in memory or on disk. OPL_DT_NATIVE is opl_real (float32 in
  * single builds, float64 in double builds). HDF5 converts float32 <-> float64. */

@@ -3,7 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "lbfgs.h"
+#include "core/lbfgs.h"
 
 #define C1 1e-4        /* sufficient decrease (Armijo) constant */
 #define C2 0.9         /* curvature constant, the usual choice for quasi-Newton methods */

@@ -16,7 +16,7 @@
 #define OPL_LBFGS_H
 
 #include <stdint.h>
-#include "opl.h"
+#include "core/opl.h"
 
 /* The objective: return f(x) and fill g[n] with its gradient at x[n]. Return NAN to signal
  * that f cannot be evaluated at x (the line search then shortens the step). */

@@ -34,8 +34,8 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-#include "ops.h"
-#include "internal.h"
+#include "core/ops.h"
+#include "core/internal.h"
 
 /* ------------------------------------------------------------ geometry */
 

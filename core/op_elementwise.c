@@ -2,8 +2,8 @@
  * Each op: constructor (shape checks, arena output, tape node), forward kernel, backward
  * kernel that accumulates into the inputs' gradients. */
 #include <tgmath.h>
-#include "ops.h"
-#include "internal.h"
+#include "core/ops.h"
+#include "core/internal.h"
 #ifdef _OPENMP
 #include <omp.h>
 static inline int opl_omp_nthreads(void) { return omp_get_num_threads(); }

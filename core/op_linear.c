@@ -20,8 +20,8 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-#include "ops.h"
-#include "internal.h"
+#include "core/ops.h"
+#include "core/internal.h"
 
 /* ------------------------------------------------------------ helpers */
 

@@ -23,8 +23,8 @@
  * dividing C, gamma/beta of the wrong shape, x of too small a rank: OPL_ERR_SHAPE. */
 #include <stdio.h>
 #include <tgmath.h>
-#include "ops.h"
-#include "internal.h"
+#include "core/ops.h"
+#include "core/internal.h"
 
 typedef struct norm_geo {
   int64_t B, G, Cg, S;

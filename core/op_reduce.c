@@ -5,8 +5,8 @@
  * checks, arena output, tape node), a forward kernel and a backward kernel on flat arrays that
  * accumulates into the inputs' gradients. */
 #include <tgmath.h>
-#include "ops.h"
-#include "internal.h"
+#include "core/ops.h"
+#include "core/internal.h"
 
 /* Elements per block of the blocked reductions: large enough to amortize a thread's setup,
  * small enough that its double accumulator lives on the stack. */

@@ -13,8 +13,8 @@
  * 3..5 or a kernel larger than the input: OPL_ERR_SHAPE. Messages name the shapes. */
 #include <stdio.h>
 #include <tgmath.h>
-#include "ops.h"
-#include "internal.h"
+#include "core/ops.h"
+#include "core/internal.h"
 
 /* Spatial geometry padded to 3 axes: x [B, n0, n1, n2] -> y [B, m0, m1, m2]. */
 typedef struct geo3 {

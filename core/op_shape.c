@@ -12,8 +12,8 @@
  * Complex tensors are accepted by concat, split, slice, reshape and permute (an element is
  * then a (re, im) pair of reals); pad and crop take real tensors. */
 #include <stdio.h>
-#include "ops.h"
-#include "internal.h"
+#include "core/ops.h"
+#include "core/internal.h"
 
 /* Reals per element: 2 for a complex tensor, 1 otherwise. */
 static inline int64_t elem_reals(const opl_tensor *t) { return opl_is_complex(t) ? 2 : 1; }

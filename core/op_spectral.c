@@ -17,9 +17,9 @@
  * of tests/core/test_spectral.c verify these identities numerically. */
 #include <math.h>
 #include <string.h>
-#include "ops.h"
-#include "internal.h"
-#include "fft.h"
+#include "core/ops.h"
+#include "core/internal.h"
+#include "core/fft.h"
 
 /* ------------------------------------------------------------ geometry and helpers */
 

@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdarg.h>
-#include "real.h"
+#include "core/real.h"
 
 #define OPL_VERSION "0.1.0"
 #define OPL_MAX_RANK 5

@@ -9,7 +9,7 @@
 #ifndef OPL_OPS_H
 #define OPL_OPS_H
 
-#include "opl.h"
+#include "core/opl.h"
 
 /* ================================================================ op_elementwise.c */
 

@@ -12,8 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "internal.h"
-#include "optim.h"
+#include "core/internal.h"
+#include "core/optim.h"
 #include <tgmath.h> /* float builds compute the update in float */
 
 struct opl_optim {

@@ -24,7 +24,7 @@
 #ifndef OPL_OPTIM_H
 #define OPL_OPTIM_H
 
-#include "opl.h"
+#include "core/opl.h"
 
 typedef enum { OPL_OPTIM_SGD, OPL_OPTIM_ADAM, OPL_OPTIM_ADAMW } opl_optim_kind;
 

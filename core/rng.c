@@ -1,7 +1,7 @@
 /* opl — counter-based random numbers: Philox4x32-10 (Salmon et al., SC'11). See rng.h. */
 #include <math.h>
-#include "internal.h"
-#include "rng.h"
+#include "core/internal.h"
+#include "core/rng.h"
 
 /* Multipliers and Weyl key increments of Philox4x32 (Salmon et al. 2011, Sec. 5). */
 #define PHILOX_M0 0xD2511F53u

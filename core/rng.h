@@ -20,7 +20,7 @@
 #define OPL_RNG_H
 
 #include <stdint.h>
-#include "opl.h"
+#include "core/opl.h"
 
 typedef struct opl_rng {
   uint32_t key[2];     /* Philox key: (lo32(seed), hi32(seed)), or derived by opl_rng_split */

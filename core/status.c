@@ -1,7 +1,7 @@
 /* opl — status codes, error reports and the always-on assert. */
 #include <stdio.h>
 #include <stdlib.h>
-#include "opl.h"
+#include "core/opl.h"
 
 static const struct {
   int code;

@@ -13,8 +13,8 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-#include "opl.h"
-#include "internal.h"
+#include "core/opl.h"
+#include "core/internal.h"
 
 #define ARENA_ALIGN 64
 #define CHUNK_ALIGN (2u << 20)

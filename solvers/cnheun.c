@@ -3,7 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include "solvers/cnheun.h"
-#include "core/internal.h"
+#include "core/par.h"
 
 struct opl_cnheun {
   int64_t n;

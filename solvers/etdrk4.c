@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "solvers/etdrk4.h"
-#include "core/internal.h"
+#include "core/par.h"
 #include <complex.h>
 
 #define ETD_M 32          /* contour points (full circle) */

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "solvers/rk.h"
-#include "core/internal.h"
+#include "core/par.h"
 
 #define RK_MAXS 7         /* most stages of any method */
 #define RK_MAXTERMS 8     /* most terms of one linear combination (vops contract) */

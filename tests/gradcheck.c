@@ -3,8 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "gradcheck.h"
-#include "tap.h"
+#include "tests/gradcheck.h"
+#include "tests/tap.h"
 
 double gc_uniform(uint64_t *s) {
   /* splitmix64 */

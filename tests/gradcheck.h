@@ -10,7 +10,7 @@
 #ifndef OPL_GRADCHECK_H
 #define OPL_GRADCHECK_H
 
-#include "../core/ops.h"
+#include "core/ops.h"
 
 enum {
   GC_INIT_UNIFORM = 0,   /* U(-1, 1) */

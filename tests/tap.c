@@ -1,3 +1,3 @@
 /* opl tests — the TAP counters shared by a test program. */
-#include "tap.h"
+#include "tests/tap.h"
 int tap_n = 0, tap_failed = 0;

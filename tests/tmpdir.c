@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "tap.h"
-#include "tmpdir.h"
+#include "tests/tap.h"
+#include "tests/tmpdir.h"
 
 int test_tmpdir_make(char *dir, const char *tag) {
   snprintf(dir, 64, "/tmp/opl_%s_XXXXXX", tag);

@@ -1,8 +1,8 @@
 /* Elementwise ops: gradient checks (table), forward values, broadcasting, bad input. */
 #include <math.h>
 #include <string.h>
-#include "../gradcheck.h"
-#include "../tap.h"
+#include "tests/gradcheck.h"
+#include "tests/tap.h"
 
 static opl_tensor *f_add(opl_ctx *c, opl_tensor **x, const void *o) { (void)o; return opl_add(c, x[0], x[1]); }
 static opl_tensor *f_sub(opl_ctx *c, opl_tensor **x, const void *o) { (void)o; return opl_sub(c, x[0], x[1]); }

@@ -6,9 +6,9 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
-#include "../gradcheck.h"
-#include "../tap.h"
-#include "../../core/fft.h"
+#include "tests/gradcheck.h"
+#include "tests/tap.h"
+#include "core/fft.h"
 
 static uint64_t rng = 7;
 

@@ -14,10 +14,10 @@
 
 #include <hdf5.h>
 
-#include "../../core/io.h"
-#include "../gradcheck.h"
-#include "../tap.h"
-#include "../tmpdir.h"
+#include "core/io.h"
+#include "tests/gradcheck.h"
+#include "tests/tap.h"
+#include "tests/tmpdir.h"
 
 static char dir[64];
 static uint64_t seed = 12345;

@@ -4,8 +4,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "../../core/lbfgs.h"
-#include "../tap.h"
+#include "core/lbfgs.h"
+#include "tests/tap.h"
 
 /* Extended Rosenbrock: f = sum_{i < n-1} 100 (x_{i+1} - x_i^2)^2 + (1 - x_i)^2. */
 static double rosenbrock(void *user, const double *x, double *g, int n) {

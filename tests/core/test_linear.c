@@ -3,8 +3,8 @@
  * single-threaded and the parallel-over-samples paths, steady-state allocation, bad input. */
 #include <math.h>
 #include <string.h>
-#include "../gradcheck.h"
-#include "../tap.h"
+#include "tests/gradcheck.h"
+#include "tests/tap.h"
 
 static opl_tensor *f_linear(opl_ctx *c, opl_tensor **x, const void *o) {
   (void)o;

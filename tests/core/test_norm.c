@@ -4,8 +4,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "../gradcheck.h"
-#include "../tap.h"
+#include "tests/gradcheck.h"
+#include "tests/tap.h"
 
 /* ------------------------------------------------------------ op wrappers for the table */
 

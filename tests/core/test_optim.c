@@ -5,8 +5,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "../../core/optim.h"
-#include "../tap.h"
+#include "core/optim.h"
+#include "tests/tap.h"
 
 #define SINGLE (sizeof(opl_real) == 4)
 /* Tolerances: references are computed in double; single builds round every operation. */

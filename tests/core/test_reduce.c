@@ -3,8 +3,8 @@
  * accumulation, the parallel paths on large tensors, and bad input. */
 #include <math.h>
 #include <string.h>
-#include "../gradcheck.h"
-#include "../tap.h"
+#include "tests/gradcheck.h"
+#include "tests/tap.h"
 
 typedef struct ax_opt {
   int axis, keepdim;

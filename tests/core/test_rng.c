@@ -4,9 +4,9 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
-#include "../../core/init.h"
-#include "../../core/rng.h"
-#include "../tap.h"
+#include "core/init.h"
+#include "core/rng.h"
+#include "tests/tap.h"
 
 /* Known-answer vectors of Philox4x32-10 from the Random123 distribution (kat_vectors:
  * "philox4x32 10 <ctr0..3> <key0..1> <out0..3>"), also used by TensorFlow's and JAX's tests. */

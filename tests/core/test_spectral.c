@@ -4,9 +4,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "../gradcheck.h"
-#include "../tap.h"
-#include "../../core/fft.h"
+#include "tests/gradcheck.h"
+#include "tests/tap.h"
+#include "core/fft.h"
 
 #ifdef OPL_DOUBLE
 #define TOL 1e-12     /* relative to the largest value compared */

@@ -1,8 +1,8 @@
 /* Context, arena, tape and parameter sets: lifetimes, accumulation, statistics, errors. */
 #include <math.h>
 #include <string.h>
-#include "../gradcheck.h"
-#include "../tap.h"
+#include "tests/gradcheck.h"
+#include "tests/tap.h"
 
 static void test_status_table(void) {
   ok(strcmp(opl_status_name(OPL_ERR_SHAPE), "ERR_SHAPE") == 0, "status name from the table");

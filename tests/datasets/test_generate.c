@@ -22,7 +22,7 @@
 #include "pde/grf.h"
 #include "pde/kdv.h"
 #include "pde/solve.h"
-#include "../tap.h"
+#include "tests/tap.h"
 
 static char dir[64];
 static int sanitized;

@@ -19,8 +19,8 @@
 #include <hdf5.h>
 
 #include "datasets/h5layout.h"
-#include "../tap.h"
-#include "../tmpdir.h"
+#include "tests/tap.h"
+#include "tests/tmpdir.h"
 
 static char dir[64];
 

@@ -25,9 +25,9 @@
 #include "core/rng.h"
 #include "datasets/loader.h"
 #include "datasets/normalizer.h"
-#include "../gradcheck.h"
-#include "../tap.h"
-#include "../tmpdir.h"
+#include "tests/gradcheck.h"
+#include "tests/tap.h"
+#include "tests/tmpdir.h"
 
 static char dir[64];
 

@@ -5,9 +5,9 @@
 #include <math.h>
 #include <omp.h>
 #include <string.h>
-#include "../tap.h"
+#include "tests/tap.h"
 #include "pde/burgers.h"
-#include "pdetest.h"
+#include "tests/pde/pdetest.h"
 
 static uint64_t rs = 777;
 static double urand(void) { return pdetest_urand(&rs); }

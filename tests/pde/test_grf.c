@@ -3,7 +3,7 @@
  * reproducibility, resolution-consistent draws, bad parameters. */
 #include <math.h>
 #include <string.h>
-#include "../tap.h"
+#include "tests/tap.h"
 #include "pde/grf.h"
 
 /* Pointwise variance of GRF1.m with N = n/2 modes on [0, L): sum_{m=1}^{n/2} 2 sigma^2 lambda_m^-g. */

@@ -4,9 +4,9 @@
 #include <math.h>
 #include <omp.h>
 #include <string.h>
-#include "../tap.h"
+#include "tests/tap.h"
 #include "pde/grid.h"
-#include "pdetest.h"
+#include "tests/pde/pdetest.h"
 
 static uint64_t rs = 12345;
 static double urand(void) { return pdetest_urand(&rs); } /* U(-1, 1) */

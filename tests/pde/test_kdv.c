@@ -5,9 +5,9 @@
  * MP-PDE initial condition. */
 #include <math.h>
 #include <string.h>
-#include "../tap.h"
+#include "tests/tap.h"
 #include "pde/kdv.h"
-#include "pdetest.h"
+#include "tests/pde/pdetest.h"
 
 static uint64_t rs = 4242;
 

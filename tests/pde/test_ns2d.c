@@ -7,10 +7,10 @@
 #include <omp.h>
 #include <string.h>
 #include <time.h>
-#include "../tap.h"
+#include "tests/tap.h"
 #include "pde/grf.h"
 #include "pde/ns2d.h"
-#include "pdetest.h"
+#include "tests/pde/pdetest.h"
 
 static void test_params(void) {
   struct { opl_ns2d_params p; const char *want; } bad[] = {

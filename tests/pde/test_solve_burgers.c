@@ -6,9 +6,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "../tap.h"
+#include "tests/tap.h"
 #include "pde/solve.h"
-#include "pdetest.h"
+#include "tests/pde/pdetest.h"
 
 /* Least-squares slope of log err against log dt over m points. */
 static double loglog_slope(int m, const double *dt, const double *err) {

@@ -6,9 +6,9 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
-#include "../tap.h"
+#include "tests/tap.h"
 #include "pde/solve.h"
-#include "pdetest.h"
+#include "tests/pde/pdetest.h"
 
 /* One soliton u = 3c sech^2(sqrt(c)/2 (x - c t - x0)) (a = b = 1) of c = 0.36 (width 1/k,
  * k = 0.6) on L = 116, carried once around the periodic domain (T = L / c): 256 points keep

@@ -8,9 +8,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "../tap.h"
+#include "tests/tap.h"
 #include "pde/solve.h"
-#include "pdetest.h"
+#include "tests/pde/pdetest.h"
 
 /* test_opts with a scheme. */
 static opl_solve_opts ns_opts(double T, int nt, double dt, int scheme) {

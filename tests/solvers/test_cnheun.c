@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "solvers/cnheun.h"
-#include "../tap.h"
+#include "tests/tap.h"
 
 static int n_zero(void *u, double t, const double *x, double *nx) {
   (void)u, (void)t, (void)x, (void)nx;

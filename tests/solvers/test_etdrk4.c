@@ -7,7 +7,7 @@
 #include <string.h>
 #include "solvers/etdrk4.h"
 #include "solvers/rk.h"
-#include "../tap.h"
+#include "tests/tap.h"
 
 typedef long double complex ldc;
 

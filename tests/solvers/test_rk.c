@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "solvers/rk.h"
-#include "../tap.h"
+#include "tests/tap.h"
 
 static const opl_rk_method METHODS[3] = {OPL_RK_DP5, OPL_RK_TSIT5, OPL_RK_BS3};
 

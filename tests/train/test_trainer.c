@@ -25,8 +25,8 @@
 
 #include "core/rng.h"
 #include "train/trainer.h"
-#include "../gradcheck.h"
-#include "../tap.h"
+#include "tests/gradcheck.h"
+#include "tests/tap.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define SANITIZED 1

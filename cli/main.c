@@ -4,7 +4,7 @@
  * table below: a name, a one-line summary and a function taking (argc, argv) after the verb. */
 #include <stdio.h>
 #include <string.h>
-#include "cli.h"
+#include "cli/cli.h"
 #include "core/opl.h"
 
 typedef struct verb {

@@ -1,7 +1,7 @@
 /* End to end on the engine: an MLP fits sin(x) on [0, 2 pi] to MSE < 1e-4 (both precisions),
  * deterministically for a seed. */
 #include <math.h>
-#include "../tap.h"
+#include "tests/tap.h"
 #include "core/optim.h"
 #include "operators/mlp.h"
 

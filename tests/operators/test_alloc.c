@@ -8,7 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "../tap.h"
+#include "tests/tap.h"
 #include "core/optim.h"
 #include "operators/mlp.h"
 
