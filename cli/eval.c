@@ -160,8 +160,8 @@ static int solver_table(const opl_trained *m, opl_ds *ds, const opl_eval_result 
     return 1;
   }
   const opl_task *task = &m->task;
-  int64_t t0 = task->kind == OPL_TASK_STATIC ? task->target_frame : task->t_in;
-  int64_t nt = task->kind == OPL_TASK_STATIC ? 1 : task->t_out;
+  int64_t t0 = opl_task_frames(task) ? task->t_in : task->target_frame;
+  int64_t nt = opl_task_frames(task) ? task->t_out : 1;
   if (t0 < 0) t0 = in->dims.t - 1;
   int64_t P = r->nx * r->ny;
   opl_err e;
@@ -388,7 +388,7 @@ int cli_eval(int argc, char **argv) {
       prc = cli_plot_1d(plot, title, np, ps, r.nx, "input a", msg, sizeof msg);
     } else {
       char in_name[64], tg[64];
-      if (m.task.kind == OPL_TASK_STATIC) snprintf(in_name, sizeof in_name, "input a"), snprintf(tg, sizeof tg, "u");
+      if (!opl_task_frames(&m.task)) snprintf(in_name, sizeof in_name, "input a"), snprintf(tg, sizeof tg, "u");
       else
         snprintf(in_name, sizeof in_name, "input frame %lld", (long long)m.task.t_in),
             snprintf(tg, sizeof tg, "frame %lld", (long long)(m.task.t_in + m.task.t_out));

@@ -140,9 +140,9 @@ int opl_trainer_save(opl_trainer *t, const char *path, opl_err *err) {
   char *wisdom = OPL_FFTW(export_wisdom_to_string)();
   opl_kv tk[] = {
       OPL_KVS(K_TASK, opl_task_name(task->kind)),
-      OPL_KVI(K_TARGET, task->kind == OPL_TASK_STATIC ? t->target_frame : -1),
-      OPL_KVI(K_TIN, task->kind == OPL_TASK_STATIC ? 0 : task->t_in),
-      OPL_KVI(K_TOUT, task->kind == OPL_TASK_STATIC ? 0 : task->t_out),
+      OPL_KVI(K_TARGET, opl_task_frames(task) ? -1 : t->target_frame),
+      OPL_KVI(K_TIN, opl_task_frames(task) ? task->t_in : 0),
+      OPL_KVI(K_TOUT, opl_task_frames(task) ? task->t_out : 0),
       OPL_KVI(K_NTRAIN, t->cfg.ntrain),
       OPL_KVI(K_NTEST, t->cfg.ntest),
       OPL_KVI(K_BATCH, t->cfg.batch),
@@ -333,9 +333,9 @@ static int compare_state(const opl_trainer *t, const opl_ckpt_state *s, const op
   const opl_task *ta = &t->cfg.task, *tb = &s->cfg.task;
   struct { const char *key; int64_t mine, theirs; } ints[] = {
       {K_TASK, ta->kind, tb->kind},
-      {K_TARGET, ta->kind == OPL_TASK_STATIC ? t->target_frame : -1, tb->target_frame},
-      {K_TIN, ta->kind == OPL_TASK_STATIC ? 0 : ta->t_in, tb->t_in},
-      {K_TOUT, ta->kind == OPL_TASK_STATIC ? 0 : ta->t_out, tb->t_out},
+      {K_TARGET, opl_task_frames(ta) ? -1 : t->target_frame, tb->target_frame},
+      {K_TIN, opl_task_frames(ta) ? ta->t_in : 0, tb->t_in},
+      {K_TOUT, opl_task_frames(ta) ? ta->t_out : 0, tb->t_out},
       {K_NTRAIN, t->cfg.ntrain, s->cfg.ntrain}, {K_NTEST, t->cfg.ntest, s->cfg.ntest},
       {K_BATCH, t->cfg.batch, s->cfg.batch}, {K_SUB, t->cfg.sub, s->cfg.sub},
       {K_NX, t->li->nx, s->nx}, {K_NY, t->li->ny, s->ny},

@@ -95,9 +95,8 @@ int opl_evaluate(const opl_trained *m, opl_ds *ds, const opl_eval_opts *o, opl_e
     return opl_err_set(err, OPL_ERR_ARG, "eval: the model is an %s on %d spatial axes, '%s' holds %d-D data", desc,
                        m->model.sdim, info->path, info->dims.sdim);
   }
-  if (task->kind != OPL_TASK_STATIC && task->t_in + task->t_out > info->dims.t)
-    return opl_err_set(err, OPL_ERR_ARG, "eval: the model reads T_in = %lld frames and predicts T = %lld; '%s' has %lld frames",
-                       (long long)task->t_in, (long long)task->t_out, info->path, (long long)info->dims.t);
+  opl_err de;
+  if (opl_task_check_data(task, info, &de)) return opl_err_set(err, de.status, "eval: %s", de.msg);
   int64_t batch = o->batch > 0 ? o->batch : 20;
   opl_loader_opts lo = {.ntrain = 0, .ntest = ntest, .batch = batch, .sub = o->sub > 0 ? o->sub : 1};
   int st = opl_task_selections(task, &lo.in, &lo.out, err);

@@ -81,6 +81,21 @@ int opl_task_check(const opl_task *task, opl_err *err) {
   return OPL_OK;
 }
 
+int opl_task_frames(const opl_task *task) { return row_of(task) && row_of(task)->frames; }
+
+int opl_task_check_data(const opl_task *task, const opl_ds_info *info, opl_err *err) {
+  int st = opl_task_check(task, err);
+  if (st) return st;
+  if (opl_task_frames(task) && task->t_in + task->t_out > info->dims.t)
+    return opl_err_set(err, OPL_ERR_ARG, "the %s task needs T_in + T = %lld + %lld = %lld frames of '%s' in '%s', which has %lld",
+                       opl_task_name(task->kind), (long long)task->t_in, (long long)task->t_out,
+                       (long long)(task->t_in + task->t_out), info->u_name, info->path, (long long)info->dims.t);
+  if (!opl_task_frames(task) && task->target_frame >= info->dims.t)
+    return opl_err_set(err, OPL_ERR_ARG, "target frame %lld outside the %lld frames of '%s' in '%s'",
+                       (long long)task->target_frame, (long long)info->dims.t, info->u_name, info->path);
+  return OPL_OK;
+}
+
 int opl_task_selections(const opl_task *task, opl_ds_sel *in, opl_ds_sel *out, opl_err *err) {
   int st = opl_task_check(task, err);
   if (st) return st;

@@ -52,6 +52,15 @@ int opl_task_kind_from_name(const char *name);
  * tasks t_in, t_out >= 1), else OPL_ERR_ARG naming the field. */
 int opl_task_check(const opl_task *task, opl_err *err);
 
+/* 1 if the task's input and target are frame ranges of u (t_in, t_out: ROLLOUT, SPACETIME),
+ * 0 if they are a and one frame (target_frame: STATIC) or the task is bad. */
+int opl_task_frames(const opl_task *task);
+
+/* OPL_OK if a data set of info has the frames the task reads: t_in + t_out frames for the
+ * frame tasks, frame target_frame for STATIC; else OPL_ERR_ARG with a message (no prefix)
+ * naming the frames needed, the dataset of u and the file. */
+int opl_task_check_data(const opl_task *task, const opl_ds_info *info, opl_err *err);
+
 /* The loader selections of a task (datasets/loader.h): STATIC in {a}, out {frame target_frame};
  * ROLLOUT / SPACETIME in {frames 0..t_in), out {frames t_in..t_in + t_out)}. OPL_ERR_ARG for
  * a bad task. */

@@ -135,16 +135,9 @@ opl_trainer *opl_trainer_new(const opl_trainer_config *cfg, const opl_model_kind
   const opl_ds_info *info = opl_ds_get_info(ds);
   const opl_task *task = &cfg->task;
   int sdim = info->dims.sdim;
-  if (task->kind != OPL_TASK_STATIC && task->t_in + task->t_out > info->dims.t) {
-    opl_err_set(err, OPL_ERR_ARG,
-                "train: the %s task needs T_in + T = %lld + %lld = %lld frames of '%s' in '%s', which has %lld",
-                opl_task_name(task->kind), (long long)task->t_in, (long long)task->t_out,
-                (long long)(task->t_in + task->t_out), info->u_name, info->path, (long long)info->dims.t);
-    return NULL;
-  }
-  if (task->kind == OPL_TASK_STATIC && task->target_frame >= info->dims.t) {
-    opl_err_set(err, OPL_ERR_ARG, "train: target frame %lld outside the %lld frames of '%s' in '%s'",
-                (long long)task->target_frame, (long long)info->dims.t, info->u_name, info->path);
+  opl_err de;
+  if (opl_task_check_data(task, info, &de)) {
+    opl_err_set(err, de.status, "train: %s", de.msg);
     return NULL;
   }
   opl_trainer *t = calloc(1, sizeof *t);
@@ -185,8 +178,8 @@ opl_trainer *opl_trainer_new(const opl_trainer_config *cfg, const opl_model_kind
   if (opl_task_selections(task, &lo.in, &lo.out, err)) goto fail;
   if (!(t->loader = opl_loader_new(ds, &lo, err))) goto fail;
   t->li = opl_loader_get_info(t->loader);
-  t->target_frame = task->kind == OPL_TASK_STATIC ? t->li->out_t0 : -1;
-  t->cfg.task.target_frame = task->kind == OPL_TASK_STATIC ? t->target_frame : task->target_frame;
+  t->target_frame = opl_task_frames(task) ? -1 : t->li->out_t0;
+  t->cfg.task.target_frame = opl_task_frames(task) ? task->target_frame : t->target_frame;
   /* The model: the task sets its shape, the seed its initial values. */
   if (opl_model_spec_set(&t->spec, kind, model_config, err) ||
       opl_task_model_config(task, sdim, kind, t->spec.config.bytes, err))
