@@ -496,9 +496,9 @@ static void ops_describe(const void *self, char *buf, size_t cap) {
   int padded = 0;
   for (int a = 0; a < cfg->d; a++) padded |= cfg->pad[a] > 0;
   char b1[64], b2[64];
-  snprintf(buf, cap, "FNO-%dd (modes %s, width %lld, %d layers, projection %lld%s%s%s)", cfg->d,
+  snprintf(buf, cap, "FNO-%dd (modes %s, width %lld, %d layers, projection %lld%s%s)", cfg->d,
            axes_str(cfg->d, modes, b1), (long long)cfg->width, cfg->layers, (long long)cfg->proj_channels,
-           padded ? ", pad " : "", padded ? axes_str(cfg->d, cfg->pad, b2) : "", "");
+           padded ? ", pad " : "", padded ? axes_str(cfg->d, cfg->pad, b2) : "");
 }
 
 /* "(N, C, X, Y)" with each spatial extent plus pad[a] when pad is given. */
