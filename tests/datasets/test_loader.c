@@ -698,6 +698,14 @@ static void test_resample(void) {
   if (r) check_fields(r, fm2, fs2, stol * 20, "spectral 2-D (8, 6) -> (12, 10): exact");
   else ok(0, "spectral 2-D: %s", e.msg);
   opl_normalizer_free(&r);
+  /* Spectral resampling is opl_grid_resample's: odd or tiny extents are refused, not guessed. */
+  r = opl_normalizer_resample(n1, 9, 0, OPL_NORM_RESAMPLE_SPECTRAL, &e);
+  ok(!r && e.status == OPL_ERR_ARG && strstr(e.msg, "even extents"), "spectral 16 -> 9 refused: %s", e.msg);
+  opl_normalizer_free(&r);
+  r = opl_normalizer_resample(n2, 12, 2, OPL_NORM_RESAMPLE_SPECTRAL, &e);
+  ok(!r && e.status == OPL_ERR_ARG && strstr(e.msg, "8 x 6 to 12 x 2"), "spectral 2-D (8, 6) -> (12, 2) refused: %s",
+     e.msg);
+  opl_normalizer_free(&r);
   /* Nyquist rules: cos(2 pi 4 x) on 16 points folded to 8 points; on 8 points refined to 16. */
   int64_t s16[2] = {1, 16}, s8[2] = {1, 8};
   opl_normalizer *q16 = make_nz(2, s16, fnyq, fnyq), *q8 = make_nz(2, s8, fnyq, fnyq);
