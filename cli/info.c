@@ -45,7 +45,7 @@ static void stats(const opl_real *v, int64_t n, double s[4]) {
 
 /* Print the range of a coordinate v[n] (or that the file has none). */
 static void coord_line(const char *name, const double *v, int64_t n) {
-  if (!v) {
+  if (!v || n < 1) {   /* opl_ds_open refuses empty axes; never index an empty array */
     printf("  %-8s (not stored)\n", name);
     return;
   }

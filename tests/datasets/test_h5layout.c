@@ -863,9 +863,29 @@ static void test_bad_files(void) {
   raw_put(fid, "x", 1, nx, a, H5T_IEEE_F64LE, NULL);
   raw_put(fid, "t", 1, nt, a, H5T_IEEE_F64LE, NULL);
   H5Fclose(fid);
+  /* Empty axes: t of shape [0] with u [N, 0, X]; x of shape [0] with a [N, 0], u [N, 1, 0]. */
+  LOCAL_PATH(f9, "native_empty_t.h5");
+  hsize_t nt0[1] = {0}, nu0[3] = {N, 0, X}, na0[2] = {N, 0}, nx0[1] = {0}, nux0[3] = {N, 1, 0};
+  fid = raw_create(f9, 1);
+  raw_attr_s(fid, "layout", OPL_DS_LAYOUT_NAME);
+  raw_attr_i(fid, "layout_version", 1);
+  raw_put(fid, "a", 2, na, a, H5T_IEEE_F32LE, NULL);
+  raw_put(fid, "u", 3, nu0, a, H5T_IEEE_F32LE, NULL);
+  raw_put(fid, "x", 1, nx, a, H5T_IEEE_F64LE, NULL);
+  raw_put(fid, "t", 1, nt0, a, H5T_IEEE_F64LE, NULL);
+  H5Fclose(fid);
+  LOCAL_PATH(f10, "native_empty_x.h5");
+  fid = raw_create(f10, 1);
+  raw_attr_s(fid, "layout", OPL_DS_LAYOUT_NAME);
+  raw_attr_i(fid, "layout_version", 1);
+  raw_put(fid, "a", 2, na0, a, H5T_IEEE_F32LE, NULL);
+  raw_put(fid, "u", 3, nux0, a, H5T_IEEE_F32LE, NULL);
+  raw_put(fid, "x", 1, nx0, a, H5T_IEEE_F64LE, NULL);
+  raw_put(fid, "t", 1, nt, a, H5T_IEEE_F64LE, NULL);
+  H5Fclose(fid);
   /* Files carrying opl's layout attribute must carry opl's checksum: stamp them as opl does. */
-  const char *stamped[] = {f5, f6, f7, f8};
-  for (int k = 0; k < 4; k++)
+  const char *stamped[] = {f5, f6, f7, f8, f9, f10};
+  for (int k = 0; k < 6; k++)
     if (opl_h5_stamp(stamped[k], &e)) diag("stamp: %s", e.msg);
   FILE *g = fopen(tpath("garbage.h5"), "wb");
   for (int i = 0; i < 3000; i++) fputc((i * 7919) & 0xFF, g);
@@ -884,6 +904,8 @@ static void test_bad_files(void) {
       {"native_nou.h5", OPL_ERR_NOTFOUND, "no dataset 'u'", "native_nou.h5"},
       {"native_rank.h5", OPL_ERR_SHAPE, "rank 2", "expected 3"},
       {"native_v9.h5", OPL_ERR_UNSUPPORTED, "layout_version 9", "native_v9.h5"},
+      {"native_empty_t.h5", OPL_ERR_SHAPE, "dataset 'u'", "axis 1 is empty"},
+      {"native_empty_x.h5", OPL_ERR_SHAPE, "dataset 'a'", "axis 1 is empty"},
       {"garbage.h5", OPL_ERR_FORMAT, "not an HDF5 file", "garbage.h5"},
       {"missing.h5", OPL_ERR_NOTFOUND, "missing.h5", "cannot open"},
       {"adir", OPL_ERR_IO, "directory", "adir"},
