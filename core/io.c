@@ -212,6 +212,7 @@ void opl_io_lock(void) {
 void opl_io_unlock(void) { pthread_mutex_unlock(&io_mutex); }
 
 int opl_h5_stamp(const char *path, opl_err *err) {
+  pthread_once(&io_once, io_init_once);   /* the CRC tables */
   if (crc_stamp(path) != 0)
     return opl_err_set(err, OPL_ERR_IO, "%s: cannot write the checksum block: %s", path, strerror(errno));
   return OPL_OK;
