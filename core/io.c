@@ -15,10 +15,10 @@
  *  - Integrity: files are created with a 512-byte HDF5 user block (ignored by HDF5, h5py and
  *    h5dump, which look for the HDF5 signature at 0, 512, 1024, ...). At commit opl writes
  *    into it "OPL-CRC32 v1\nbytes=<N>\ncrc32=<hex>\n": the length and CRC-32 (IEEE 802.3
- *    polynomial, reflected, as in zlib/PNG) of everything after the user block. Checkpoint
- *    loads verify it BEFORE HDF5 parses the file: HDF5 1.10 itself can crash or hang on
- *    corrupted metadata (seen here with single-byte flips), so a damaged checkpoint must be
- *    refused before it reaches the parser.
+ *    polynomial, reflected, as in zlib/PNG) of everything after the user block, then zeros.
+ *    Every reader (opl_h5r_open) verifies it BEFORE HDF5 parses the file: HDF5 1.10 itself can
+ *    crash or hang on corrupted metadata (seen here with single-byte flips), so a damaged file
+ *    must be refused before it reaches the parser (opl_h5_check in io.h has the rules).
  */
 #include <errno.h>
 #include <fcntl.h>

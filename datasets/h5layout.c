@@ -18,10 +18,11 @@
  *  - The writer allocates every dataset in full at creation (H5D_ALLOC_TIME_EARLY, no fill,
  *    no filters) and flushes the metadata then: a put only rewrites raw data at fixed file
  *    offsets, so killing the process at any moment leaves consistent metadata.
- *  - The checksum user block that finish() writes is byte-compatible with core/io.c's (the
- *    512-byte "OPL-CRC32 v1" header: length and CRC-32 of everything after the user block),
- *    so opl_h5_verify checks finished data sets. io.c keeps its stamping function private,
- *    hence the small copy here (CRC-32, IEEE 802.3 reflected polynomial, as zlib/PNG).
+ *  - The user block: create() writes core/io.c's "unfinished data set" header into it
+ *    (opl_h5_mark_partial); finish() replaces it with the checksum header (opl_h5_stamp: length
+ *    and CRC-32 of everything after the user block). Readers check it through core/io.c
+ *    (opl_ds_open reads the root attributes with opl_h5_read_attrs, whose opl_h5r_open runs
+ *    opl_h5_check) before HDF5 parses the file.
  */
 #include <errno.h>
 #include <fcntl.h>
