@@ -362,7 +362,10 @@ static void test_loader_bad(void) {
 
   /* NaN inside sample 5 (native file written with the raw API). */
   const char *f = tpath("nan.h5");
-  hid_t fid = H5Fcreate(f, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+  H5Pset_userblock(fcpl, 512);   /* stamped below: an opl-marked file must carry opl's checksum */
+  hid_t fid = H5Fcreate(f, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+  H5Pclose(fcpl);
   hid_t sp = H5Screate(H5S_SCALAR), st = H5Tcopy(H5T_C_S1);
   H5Tset_size(st, H5T_VARIABLE);
   const char *lay = OPL_DS_LAYOUT_NAME;
@@ -393,6 +396,7 @@ static void test_loader_bad(void) {
     H5Sclose(s2);
   }
   H5Fclose(fid);
+  if (opl_h5_stamp(f, &e)) diag("stamp: %s", e.msg);
   ds = opl_ds_open(f, NULL, &e);
   opl_loader_opts on = {.ntrain = 6, .ntest = 2, .batch = 3, .sub = 1, .in = {1, 0, 0}, .out = {0, 0, 1}};
   l = opl_loader_new(ds, &on, &e);
