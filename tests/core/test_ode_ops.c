@@ -32,6 +32,16 @@ static opl_tensor *f_wrms(opl_ctx *c, opl_tensor **x, const void *o) {
   const wopt *w = o;
   return opl_wrms(c, x[0], x[1], x[2], w->rtol, w->atol);
 }
+/* ya in +-[0.1, 1], yb = 2 + x/4 in [1.75, 2.25] (or the two swapped): the max(|ya|, |yb|) of
+ * the weights is never near a tie, so a finite difference of any step size stays on one side. */
+static opl_tensor *f_wrms_yb_big(opl_ctx *c, opl_tensor **x, const void *o) {
+  const wopt *w = o;
+  return opl_wrms(c, x[0], x[1], opl_add_scalar(c, opl_scale(c, x[2], 0.25), 2.0), w->rtol, w->atol);
+}
+static opl_tensor *f_wrms_ya_big(opl_ctx *c, opl_tensor **x, const void *o) {
+  const wopt *w = o;
+  return opl_wrms(c, x[0], opl_add_scalar(c, opl_scale(c, x[2], -0.25), -2.0), x[1], w->rtol, w->atol);
+}
 /* ya == yb (the starting-step norms) and e == ya == yb (the norm of the state itself). */
 static opl_tensor *f_wrms_same(opl_ctx *c, opl_tensor **x, const void *o) {
   const wopt *w = o;
@@ -65,8 +75,10 @@ static const gc_case rows[] = {
     {"lincomb of an arena tensor", f_lincomb_arena, NULL, 2, {IN(2, 3, 3), IN(2, 3, 3)}},
     {"lincomb m=6 (1100) three blocks", f_lincomb, &M6, 6,
      {IN(1, 1100), IN(1, 1100), IN(1, 1100), IN(1, 1100), IN(1, 1100), IN(1, 1100)}},
-    {"wrms rtol 1e-3 atol 1e-6 (2,6)", f_wrms, &W1, 3, {IN(2, 2, 6), INI(2, GC_INIT_AWAY0, 2, 6), INI(2, GC_INIT_AWAY0, 2, 6)}},
-    {"wrms rtol 0.5 atol 0.1 (11)", f_wrms, &W2, 3, {IN(1, 11), INI(1, GC_INIT_AWAY0, 11), INI(1, GC_INIT_AWAY0, 11)}},
+    {"wrms rtol 1e-3 atol 1e-6 (2,6), |yb| > |ya|", f_wrms_yb_big, &W1, 3, {IN(2, 2, 6), INI(2, GC_INIT_AWAY0, 2, 6), IN(2, 2, 6)}},
+    {"wrms rtol 1e-3 atol 1e-6 (2,6), |ya| > |yb|", f_wrms_ya_big, &W1, 3, {IN(2, 2, 6), INI(2, GC_INIT_AWAY0, 2, 6), IN(2, 2, 6)}},
+    {"wrms rtol 0.5 atol 0.1 (11), |yb| > |ya|", f_wrms_yb_big, &W2, 3, {IN(1, 11), INI(1, GC_INIT_AWAY0, 11), IN(1, 11)}},
+    {"wrms rtol 0.5 atol 0.1 (11), |ya| > |yb|", f_wrms_ya_big, &W2, 3, {IN(1, 11), INI(1, GC_INIT_AWAY0, 11), IN(1, 11)}},
     {"wrms plain RMS (rtol 0, atol 1)", f_wrms, &W0, 3, {IN(1, 8), IN(1, 8), IN(1, 8)}},
     {"wrms atol 0 (pure relative)", f_wrms, &WA, 3, {IN(1, 5), INI(1, GC_INIT_POS, 5), INI(1, GC_INIT_POS, 5)}},
     {"wrms ya == yb", f_wrms_same, &W2, 2, {IN(1, 7), INI(1, GC_INIT_AWAY0, 7)}},
