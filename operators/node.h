@@ -130,12 +130,14 @@ int opl_nde_step(const opl_nde *nd, int64_t j, double *t, double *h, double *ees
 opl_tensor *opl_nde_eest(const opl_nde *nd, int64_t j);
 opl_tensor *opl_nde_stiff(const opl_nde *nd, int64_t j);
 
-/* Global regularizers of the last solve on its context c (formulas above): R_E (mean = 0: sum,
- * 1: mean over steps), R_S (mean = 0: max, 1: mean); a zero scalar when there was no step. */
+/* Global regularizers of the last solve on its context c (formulas above; c not reset since the
+ * solve): R_E (mean = 0: sum, 1: mean over steps), R_S (mean = 0: max, whose gradient goes to
+ * the first largest step; 1: mean); a zero scalar when there was no step. */
 opl_tensor *opl_nde_reg_error(const opl_nde *nd, opl_ctx *c, int mean);
 opl_tensor *opl_nde_reg_stiff(const opl_nde *nd, opl_ctx *c, int mean);
 
-/* Local regularizer at time t1 in [t0, T) of the last solve (T the last output time): one step
+/* Local regularizer at time t1 in [t0, T) of the last solve (T the last output time; in store-all
+ * mode the solve's context must not have been reset since: the states live there): one step
  * from u(t1) of size dt — dt = 0: the starting-step heuristic's (towards T); dt > 0: that size
  * (a frozen check) — recorded on c; *reg_err = EEst * dt, *reg_stiff = rho (either pointer may
  * be NULL), *dt_out (NULL allowed) the step size used. OPL_ERR_ARG for t1 outside [t0, T), a

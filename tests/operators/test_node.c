@@ -552,6 +552,46 @@ static void test_stiffness_value(void) {
   opl_tensor_free(&u0);
 }
 
+/* A field that ignores the state: every stiffness difference vanishes (k7 - k6 = 0 and
+ * g7 - g6 = 0 up to rounding), rho is 0 and its gradient finite, never NaN. */
+static int f_const(void *user, opl_ctx *c, double t, opl_tensor *u, opl_tensor **du) {
+  (void)t;
+  *du = opl_add(c, opl_scale(c, u, 0.0), (opl_tensor *)user);
+  return 0;
+}
+
+static void test_zero_stiffness(void) {
+  opl_err err = {0};
+  opl_tensor *b = opl_tensor_alloc(OPL_DIMS(4), OPL_T_REQGRAD, &err);
+  opl_tensor *u0 = opl_tensor_alloc(OPL_DIMS(4), OPL_T_REQGRAD, &err);
+  uint64_t s = 4;
+  fill_uniform(b, &s, -1, 1);
+  fill_uniform(u0, &s, -1, 1);
+  for (int mi = 0; mi < 3; mi++) {
+    opl_nde *nd = opl_nde_create(METHODS[mi], f_const, b, &err);
+    opl_nde_set_max_step(nd, 0.1, &err);
+    opl_ctx *c = opl_ctx_new(0);
+    opl_tensor *u;
+    const double ts[1] = {1};
+    opl_tensor_zero_grad(b);
+    opl_tensor_zero_grad(u0);
+    int st = opl_nde_solve(nd, c, 0, u0, 1, ts, &u, &err);
+    double rmax = -1;
+    for (int64_t j = 0; j < opl_nde_num_steps(nd); j++) rmax = fmax(rmax, fabs(opl_nde_stiff(nd, j)->data[0]));
+    opl_tensor *L = opl_add(c, opl_sum(c, u), opl_nde_reg_stiff(nd, c, 1));
+    int bs = L ? opl_backward(c, L) : -1;
+    int finite = 1;
+    for (int i = 0; i < 4; i++) finite &= isfinite(b->grad[i]) && isfinite(u0->grad[i]);
+    ok(st == OPL_OK && bs == OPL_OK && rmax == 0 && finite && fabs(b->grad[0] - 1) < 1e-6,
+       "%s: u' = b: stiffness 0 at all %lld steps, finite gradients (d sum u(1) / db = 1)",
+       opl_rk_method_name(METHODS[mi]), (long long)opl_nde_num_steps(nd));
+    opl_ctx_free(&c);
+    opl_nde_free(&nd);
+  }
+  opl_tensor_free(&b);
+  opl_tensor_free(&u0);
+}
+
 /* ------------------------------------------------------------ local regularization */
 
 static void test_local(void) {
@@ -754,6 +794,7 @@ int main(void) {
   test_same_steps();
   test_stats_and_tape();
   test_stiffness_value();
+  test_zero_stiffness();
   test_checkpoint_equal();
   test_matrix_exponential();
   if (DOUBLE_BUILD) {
