@@ -42,8 +42,9 @@
  *
  * Regularizers (Pal, Ma, Shah, Rackauckas, "Opening the Blackbox: Accelerating Neural
  * Differential Equations by Regularizing Internal Solver Heuristics", ICML 2021):
- *   R_E = sum_j EEst_j |h_j|          (opl_nde_reg_error, mean = 0; the paper's sum. mean = 1
- *                                      divides by the number of steps, as the authors' code does)
+ *   R_E = sum_j EEst_j |h_j|          (opl_nde_reg_error, mean = 0: the paper's sum, the
+ *                                      default; mean = 1 divides by the number of steps, the
+ *                                      mean of EEst * dt that the authors' code uses)
  *   R_S = max_j rho_j                 (opl_nde_reg_stiff, mean = 0; mean = 1: mean_j rho_j)
  * Local regularization (Pal, Edelman, Rackauckas, "Locally Regularized Neural Differential
  * Equations: Some Black Boxes Were Meant to Remain Closed!", ICML 2023): after the solve, from
