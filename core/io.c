@@ -15,13 +15,14 @@
  *  - Integrity: files are created with a 512-byte HDF5 user block (ignored by HDF5, h5py and
  *    h5dump, which look for the HDF5 signature at 0, 512, 1024, ...). At commit opl writes
  *    into it "OPL-CRC32 v1\nbytes=<N>\ncrc32=<hex>\n": the length and CRC-32 (IEEE 802.3
- *    polynomial, reflected, as in zlib/PNG) of everything after the user block. Checkpoint
- *    loads verify it BEFORE HDF5 parses the file: HDF5 1.10 itself can crash or hang on
- *    corrupted metadata (seen here with single-byte flips), so a damaged checkpoint must be
- *    refused before it reaches the parser.
+ *    polynomial, reflected, as in zlib/PNG) of everything after the user block, then zeros.
+ *    Every reader (opl_h5r_open) verifies it BEFORE HDF5 parses the file: HDF5 1.10 itself can
+ *    crash or hang on corrupted metadata (seen here with single-byte flips), so a damaged file
+ *    must be refused before it reaches the parser (opl_h5_check in io.h has the rules).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -37,13 +38,14 @@
 #define IO_PATH_CAP 1024   /* longest HDF5 object path handled (bytes, with the NUL) */
 #define IO_USERBLOCK 512   /* bytes reserved at the start of every file opl writes */
 #define IO_CRC_MAGIC "OPL-CRC32 v1\n"
+#define IO_PARTIAL_MAGIC "OPL-PARTIAL v1\n"   /* user block of an unfinished data set */
 
 /* ================================================================ lock, silence, errors */
 
 static pthread_once_t io_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t io_mutex;
 
-static uint32_t crc_table[256];
+static uint32_t crc_table[8][256];
 
 /* At exit, before HDF5's own atexit handler (registered earlier, so run later) terminates the
  * library: silence its error printing. Otherwise a library that could not release every
@@ -55,8 +57,18 @@ static void io_init_once(void) {
   for (uint32_t b = 0; b < 256; b++) {
     uint32_t c = b;
     for (int k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-    crc_table[b] = c;
+    crc_table[0][b] = c;
   }
+  /* Slicing-by-8 tables: entry [k][b] is entry [k-1][b] shifted through 8 more zero bits. */
+  for (int k = 1; k < 8; k++)
+    for (uint32_t b = 0; b < 256; b++)
+      crc_table[k][b] = (crc_table[k - 1][b] >> 8) ^ crc_table[0][crc_table[k - 1][b] & 0xFF];
+  /* No HDF5 library shutdown at exit. After a write fails (a full disk), H5Fclose fails too
+   * and HDF5 keeps a half-closed file whose second close, in H5_term_library at exit,
+   * crashes (H5F__close_cb); every opl file is closed explicitly before exit anyway, and the
+   * operating system reclaims the rest. Effective only when this is the process's first
+   * HDF5 call (in opl it is: every HDF5 use goes through opl_io_enter / opl_io_lock). */
+  H5dont_atexit();
   H5open();
   atexit(io_atexit);
   pthread_mutexattr_t a;
@@ -93,6 +105,15 @@ const char *opl_h5_why(char *buf) {
   char d[200] = "";
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, d);
   H5Eclear2(H5E_DEFAULT);
+  /* One line: HDF5's descriptions may embed newlines (the ctime() stamp of a failed open). */
+  size_t k = 0;
+  for (const char *c = d; *c; c++) {
+    char ch = (unsigned char)*c < 0x20 || *c == 0x7f ? ' ' : *c;
+    if (ch == ' ' && (k == 0 || d[k - 1] == ' ')) continue;
+    d[k++] = ch;
+  }
+  while (k > 0 && d[k - 1] == ' ') k--;
+  d[k] = 0;
   if (d[0])
     snprintf(buf, 256, " (HDF5: %s)", d);
   else
@@ -115,10 +136,27 @@ static int fail(opl_err *err, int status, const char *file, const char *fmt, ...
 /* ================================================================ CRC-32 user block */
 
 /* Continue a CRC-32 over n bytes (start with crc = 0). */
+/* Slicing-by-8 (Kounavis and Berry, "A Systematic Approach to Building High Performance,
+ * Software-based, CRC Generators", ISCC 2005): eight table lookups per 8 input bytes. The
+ * bytes are assembled little-endian by hand, so the result is the same on any host. */
 static uint32_t crc32_update(uint32_t crc, const unsigned char *p, size_t n) {
   crc = ~crc;
-  for (size_t i = 0; i < n; i++) crc = crc_table[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
+  while (n >= 8) {
+    uint32_t lo = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
+    crc = crc_table[7][lo & 0xFF] ^ crc_table[6][(lo >> 8) & 0xFF] ^ crc_table[5][(lo >> 16) & 0xFF] ^
+          crc_table[4][lo >> 24] ^ crc_table[3][p[4]] ^ crc_table[2][p[5]] ^ crc_table[1][p[6]] ^
+          crc_table[0][p[7]];
+    p += 8;
+    n -= 8;
+  }
+  for (size_t i = 0; i < n; i++) crc = crc_table[0][(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
   return ~crc;
+}
+
+/* The canonical opl header for a body of len bytes with CRC crc: the text, then zeros. */
+static void crc_header(char *hdr, long long len, unsigned crc) {
+  memset(hdr, 0, IO_USERBLOCK);
+  snprintf(hdr, IO_USERBLOCK, IO_CRC_MAGIC "bytes=%lld\ncrc32=%08x\n", len, crc);
 }
 
 /* CRC-32 and length of the bytes of fd from offset IO_USERBLOCK to the end. 0 or -1 (errno). */
@@ -156,8 +194,7 @@ static int crc_stamp(const char *path) {
   char hdr[IO_USERBLOCK];
   int rc = crc_of_body(fd, &crc, &len);
   if (rc == 0) {
-    memset(hdr, 0, sizeof hdr);
-    snprintf(hdr, sizeof hdr, IO_CRC_MAGIC "bytes=%lld\ncrc32=%08x\n", (long long)len, (unsigned)crc);
+    crc_header(hdr, (long long)len, (unsigned)crc);
     rc = pwrite(fd, hdr, sizeof hdr, 0) == (ssize_t)sizeof hdr ? 0 : -1;
   }
   if (rc == 0) rc = fsync(fd);
@@ -175,48 +212,114 @@ void opl_io_lock(void) {
 void opl_io_unlock(void) { pthread_mutex_unlock(&io_mutex); }
 
 int opl_h5_stamp(const char *path, opl_err *err) {
+  pthread_once(&io_once, io_init_once);   /* the CRC tables */
   if (crc_stamp(path) != 0)
     return opl_err_set(err, OPL_ERR_IO, "%s: cannot write the checksum block: %s", path, strerror(errno));
   return OPL_OK;
 }
 
-/* Check the user-block checksum of path. *verified = 1 if present and correct, 0 if the file
- * carries none (not written by opl). OPL_ERR_FORMAT with the reason when it does not match. */
-static int crc_verify(const char *path, int *verified, opl_err *err) {
-  char hdr[IO_USERBLOCK + 1];
-  *verified = 0;
+int opl_h5_mark_partial(const char *path, opl_err *err) {
+  char hdr[IO_USERBLOCK];
+  memset(hdr, 0, sizeof hdr);
+  memcpy(hdr, IO_PARTIAL_MAGIC, strlen(IO_PARTIAL_MAGIC));
+  int fd = open(path, O_WRONLY);
+  int rc = fd < 0 ? -1 : pwrite(fd, hdr, sizeof hdr, 0) == (ssize_t)sizeof hdr ? 0 : -1;
+  int e = errno;
+  if (fd >= 0) close(fd);
+  if (rc != 0)
+    return opl_err_set(err, OPL_ERR_IO, "%s: cannot write the header block: %s", path, strerror(e));
+  return OPL_OK;
+}
+
+/* 1 if buf[0..n) are all zero. */
+static int all_zero(const char *buf, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (buf[i]) return 0;
+  return 1;
+}
+
+/* Offset of the HDF5 superblock signature in fd (searched at 0, 512, 1024, ... as HDF5 does),
+ * or -1 when there is none. */
+static off_t h5_signature(int fd, off_t size) {
+  static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+  for (off_t off = 0; off + 8 <= size; off = off ? 2 * off : 512) {
+    unsigned char b[8];
+    if (pread(fd, b, 8, off) != 8) return -1;
+    if (memcmp(b, sig, 8) == 0) return off;
+  }
+  return -1;
+}
+
+/* Classify the user block of path and verify an opl checksum (see opl_h5_check). */
+static int crc_verify(const char *path, int *origin, opl_err *err) {
+  char hdr[IO_USERBLOCK + 1], want[IO_USERBLOCK];
+  *origin = OPL_H5_FOREIGN;
   int fd = open(path, O_RDONLY);
   if (fd < 0) {
     int e = errno;
     return fail(err, e == ENOENT || e == ENOTDIR ? OPL_ERR_NOTFOUND : OPL_ERR_IO, path,
                 "cannot open (%s)", strerror(e));
   }
+  struct stat sb;
+  if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    int e = errno;
+    close(fd);
+    return fail(err, OPL_ERR_IO, path, "not a regular file%s%s", e ? ": " : "", e ? strerror(e) : "");
+  }
   ssize_t got = pread(fd, hdr, IO_USERBLOCK, 0);
-  if (got < (ssize_t)strlen(IO_CRC_MAGIC) || memcmp(hdr, IO_CRC_MAGIC, strlen(IO_CRC_MAGIC)) != 0) {
-    close(fd);
-    return OPL_OK;   /* no opl checksum: nothing to verify */
-  }
+  if (got < 0) got = 0;
   hdr[got] = 0;
-  long long want_len = -1;
-  unsigned want_crc = 0;
-  if (sscanf(hdr + strlen(IO_CRC_MAGIC), "bytes=%lld\ncrc32=%x", &want_len, &want_crc) != 2) {
+  size_t magic = strlen(IO_CRC_MAGIC), pmagic = strlen(IO_PARTIAL_MAGIC);
+  if (got >= (ssize_t)magic && memcmp(hdr, IO_CRC_MAGIC, magic) == 0) {
+    long long want_len = -1;
+    unsigned want_crc = 0;
+    /* Only the exact bytes opl writes are a valid header: the text as printed, zeros after. */
+    if (got != IO_USERBLOCK ||
+        sscanf(hdr + magic, "bytes=%lld\ncrc32=%x", &want_len, &want_crc) != 2 || want_len < 0 ||
+        (crc_header(want, want_len, want_crc), memcmp(hdr, want, IO_USERBLOCK) != 0)) {
+      close(fd);
+      return fail(err, OPL_ERR_FORMAT, path, "damaged opl checksum header (the file's first %d bytes): the file is corrupt",
+                  IO_USERBLOCK);
+    }
+    uint32_t crc;
+    int64_t len;
+    int rc = crc_of_body(fd, &crc, &len);
+    int e = errno;
     close(fd);
-    return fail(err, OPL_ERR_FORMAT, path, "damaged opl checksum header");
+    if (rc != 0) return fail(err, OPL_ERR_IO, path, "read error while verifying (%s)", strerror(e));
+    if (len != want_len)
+      return fail(err, OPL_ERR_FORMAT, path, "truncated or extended file: %lld bytes of data, expected %lld",
+                  (long long)len, want_len);
+    if (crc != want_crc)
+      return fail(err, OPL_ERR_FORMAT, path, "checksum mismatch (crc32 %08x, expected %08x): the file is corrupt",
+                  (unsigned)crc, want_crc);
+    *origin = OPL_H5_OPL;
+    return OPL_OK;
   }
-  uint32_t crc;
-  int64_t len;
-  int rc = crc_of_body(fd, &crc, &len);
-  int e = errno;
+  off_t sig = h5_signature(fd, sb.st_size);
   close(fd);
-  if (rc != 0) return fail(err, OPL_ERR_IO, path, "read error while verifying (%s)", strerror(e));
-  if (len != want_len)
-    return fail(err, OPL_ERR_FORMAT, path, "truncated or extended file: %lld bytes of data, expected %lld",
-                (long long)len, want_len);
-  if (crc != want_crc)
-    return fail(err, OPL_ERR_FORMAT, path, "checksum mismatch (crc32 %08x, expected %08x): the file is corrupt",
-                (unsigned)crc, want_crc);
-  *verified = 1;
-  return OPL_OK;
+  if (got >= (ssize_t)pmagic && memcmp(hdr, IO_PARTIAL_MAGIC, pmagic) == 0) {
+    if (got != IO_USERBLOCK || sig != IO_USERBLOCK || !all_zero(hdr + pmagic, IO_USERBLOCK - pmagic))
+      return fail(err, OPL_ERR_FORMAT, path, "damaged opl header of an unfinished data set: the file is corrupt");
+    *origin = OPL_H5_PARTIAL;
+    return OPL_OK;
+  }
+  if (sig <= 0) return OPL_OK;   /* no user block (or not HDF5 at all: the HDF5 open says so) */
+  /* A user block [0, sig): MATLAB v7.3 files have their text header there; software that
+   * reserves one without writing it leaves zeros. Anything else is an opl header damaged
+   * beyond recognition (or a foreign format opl does not read): refused, never guessed. */
+  size_t ub = (size_t)sig < (size_t)got ? (size_t)sig : (size_t)got;
+  if (ub >= 10 && memcmp(hdr, "MATLAB 7.3", 10) == 0) return OPL_OK;
+  if (all_zero(hdr, ub) && (size_t)sig <= IO_USERBLOCK) return OPL_OK;
+  char shown[40];
+  size_t k = 0;
+  for (size_t i = 0; i < ub && k + 5 < sizeof shown && i < 12; i++)
+    k += (size_t)snprintf(shown + k, sizeof shown - k, "%02x ", (unsigned char)hdr[i]);
+  if (k) shown[k - 1] = 0;
+  return fail(err, OPL_ERR_FORMAT, path,
+              "damaged header: the %lld-byte HDF5 user block is neither an opl checksum header nor a MATLAB "
+              "v7.3 header (it starts with bytes %s)",
+              (long long)sig, shown);
 }
 
 static void close_id(hid_t *id, herr_t (*fn)(hid_t)) {
@@ -229,6 +332,7 @@ static void close_id(hid_t *id, herr_t (*fn)(hid_t)) {
 #define CLOSE_A(x) close_id(&(x), H5Aclose)
 #define CLOSE_O(x) close_id(&(x), H5Oclose)
 #define CLOSE_P(x) close_id(&(x), H5Pclose)
+#define CLOSE_F(x) close_id(&(x), H5Fclose)
 
 /* "(3, 4)" or "complex (3, 4)" into buf[112]. */
 static char *shape_desc(char *buf, int rank, const int64_t *shape, int cplx) {
@@ -830,7 +934,40 @@ void opl_h5w_abort(opl_h5w **pw) {
 struct opl_h5r {
   hid_t f;
   char *path;
+  int ckpt;   /* root attribute format = "opl-checkpoint": parameter loads require finite values */
 };
+
+static int r_attr(opl_h5r *r, const char *obj, const char *key, int mask, opl_kv *kv, opl_err *err);
+
+/* The root attributes by which opl marks its own files: any "opl_version", or format /
+ * layout / generator with opl's values ("opl-dataset" is datasets/'s OPL_DS_LAYOUT_NAME). */
+static const struct { const char *key, *prefix; } opl_marks[] = {
+    {"opl_version", NULL}, {"format", OPL_CHECKPOINT_FORMAT}, {"layout", "opl-dataset"}, {"generator", "opl "}};
+
+/* A file without a verified opl checksum must not carry opl's marks: every file opl writes is
+ * checksummed, so such a file is an opl file whose header was damaged (or rewritten by other
+ * software, which opl cannot vouch for). OPL_ERR_FORMAT naming the attribute, else OPL_OK. */
+static int r_opl_marks(opl_h5r *r, opl_err *err) {
+  for (size_t i = 0; i < sizeof opl_marks / sizeof opl_marks[0]; i++) {
+    htri_t ex = H5Aexists(r->f, opl_marks[i].key);
+    H5Eclear2(H5E_DEFAULT);
+    if (ex <= 0) continue;
+    opl_kv kv = {0};
+    opl_err e;
+    int hit = 1;
+    if (opl_marks[i].prefix) {
+      hit = r_attr(r, "/", opl_marks[i].key, 1 << OPL_KV_STR, &kv, &e) == OPL_OK &&
+            strncmp(kv.s, opl_marks[i].prefix, strlen(opl_marks[i].prefix)) == 0;
+      free((char *)kv.s);
+    }
+    if (hit)
+      return fail(err, OPL_ERR_FORMAT, r->path,
+                  "damaged header: the file carries opl's root attribute '%s' but no valid opl checksum in its "
+                  "user block",
+                  opl_marks[i].key);
+  }
+  return OPL_OK;
+}
 
 opl_h5r *opl_h5r_open(const char *path, opl_err *err) {
   struct stat st;
@@ -862,6 +999,13 @@ opl_h5r *opl_h5r_open(const char *path, opl_err *err) {
     opl_err_set(err, OPL_ERR_NOMEM, "io: out of memory");
     return NULL;
   }
+  /* Integrity first: HDF5 must never parse a damaged opl file. */
+  int origin;
+  if (opl_h5_check(path, &origin, err) != OPL_OK) {
+    free(r->path);
+    free(r);
+    return NULL;
+  }
   opl_io_guard g;
   opl_io_enter(&g);
   char why[256];
@@ -877,6 +1021,15 @@ opl_h5r *opl_h5r_open(const char *path, opl_err *err) {
     opl_h5_why(why);
     CLOSE_P(fapl);
     if (r->f < 0) fail(err, OPL_ERR_FORMAT, path, "truncated or corrupt HDF5 file%s", why);
+    else if (origin == OPL_H5_FOREIGN && r_opl_marks(r, err) != OPL_OK)
+      CLOSE_F(r->f);
+    if (r->f >= 0 && H5Aexists(r->f, "format") > 0) {
+      opl_kv kv = {0};
+      opl_err e;
+      r->ckpt = r_attr(r, "/", "format", 1 << OPL_KV_STR, &kv, &e) == OPL_OK && !strcmp(kv.s, OPL_CHECKPOINT_FORMAT);
+      free((char *)kv.s);
+    }
+    H5Eclear2(H5E_DEFAULT);
   }
   opl_io_leave(&g);
   if (r->f < 0) {
@@ -1243,10 +1396,29 @@ static int strict_extras(opl_h5r *r, const char *group, const opl_params *p, opl
   return st;
 }
 
-/* Stage p strictly: every parameter found and matching, no extra dataset. */
+/* For a checkpoint (r->ckpt): OPL_ERR_NONFINITE naming the parameter and the flat index of
+ * its first NaN or Inf among v[0..n) (the values of dataset `group`/`name`), else OPL_OK. The
+ * weights and optimizer state of a usable model are finite: a checksummed checkpoint with a
+ * NaN weight was saved from a diverged run, and must not be evaluated or resumed. Other
+ * parameter files (opl_h5_save_params) round-trip any value. */
+static int params_finite(const opl_h5r *r, const char *group, const char *name, const opl_real *v, int64_t n,
+                         opl_err *err) {
+  if (!r->ckpt) return OPL_OK;
+  for (int64_t i = 0; i < n; i++)
+    if (!isfinite(v[i]))
+      return fail(err, OPL_ERR_NONFINITE, r->path, "parameter '%s/%s' holds %g at flat index %lld: not a usable model",
+                  is_root(group) ? "" : group, name, (double)v[i], (long long)i);
+  return OPL_OK;
+}
+
+/* Stage p strictly: every parameter found and matching, no extra dataset, every value finite. */
 static int stage_params(opl_h5r *r, const char *group, const opl_params *p, stage **s, opl_err *err) {
   int st = stage_read(r, group, p->t, p->n, s, err);
-  if (st == OPL_OK && (st = strict_extras(r, group, p, err)) != OPL_OK) {
+  if (st) return st;
+  for (int i = 0; i < p->n && st == OPL_OK; i++)
+    st = params_finite(r, group, p->t[i]->name, (*s)[i].buf, opl_nreal(p->t[i]), err);
+  if (st == OPL_OK) st = strict_extras(r, group, p, err);
+  if (st != OPL_OK) {
     stages_free(*s, p->n);
     *s = NULL;
   }
@@ -1281,6 +1453,8 @@ static int r_read_params(opl_h5r *r, const char *group, opl_params *p, opl_err *
         st = fail(err, e.status, r->path, "dataset '%s': %s", path, e.msg);
       else if (H5Dread(d, OPL_HDF5_NATIVE, H5S_ALL, H5S_ALL, H5P_DEFAULT, t->data) < 0)
         st = fail(err, OPL_ERR_FORMAT, r->path, "cannot read dataset '%s'%s", path, opl_h5_why(why));
+      else
+        st = params_finite(r, group, names[i], t->data, opl_nreal(t), err);
     }
     H5Dclose(d);
   }
@@ -1678,15 +1852,23 @@ static int ckpt_check(opl_h5r *r, opl_err *err) {
   return OPL_OK;
 }
 
-int opl_h5_verify(const char *path, int *verified, opl_err *err) {
-  int v = 0;
+int opl_h5_check(const char *path, int *origin, opl_err *err) {
+  int o = OPL_H5_FOREIGN;
+  if (origin) *origin = o;
   if (!path || !path[0]) return opl_err_set(err, OPL_ERR_ARG, "io: empty file name");
   pthread_once(&io_once, io_init_once);   /* the CRC table */
   struct stat st;
   if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
     return fail(err, OPL_ERR_IO, path, "is a directory, expected an HDF5 file");
-  int rc = crc_verify(path, &v, err);
-  if (verified) *verified = v;
+  int rc = crc_verify(path, &o, err);
+  if (origin) *origin = o;
+  return rc;
+}
+
+int opl_h5_verify(const char *path, int *verified, opl_err *err) {
+  int o;
+  int rc = opl_h5_check(path, &o, err);
+  if (verified) *verified = rc == OPL_OK && o == OPL_H5_OPL;
   return rc;
 }
 
@@ -1730,9 +1912,8 @@ int opl_checkpoint_load(const char *path, opl_params *model, opl_params *optim_s
   opl_io_guard g;
   opl_io_enter(&g);   /* one lock over the whole load */
   opl_err e;
-  opl_h5r *r = NULL;
-  int v, st = opl_h5_verify(path, &v, &e);
-  if (st == OPL_OK) r = opl_h5r_open(path, &e);
+  int st;
+  opl_h5r *r = opl_h5r_open(path, &e);   /* verifies the checksum before HDF5 parses the file */
   if (!r) {
     if (err) *err = e;
     st = e.status;
@@ -1752,7 +1933,5 @@ static int ckpt_meta(opl_h5r *r, opl_kv **kv, int *n, opl_err *err) {
 int opl_checkpoint_read_meta(const char *path, opl_kv **kv, int *n, opl_err *err) {
   if (kv) *kv = NULL;
   if (n) *n = 0;
-  int v, vst = opl_h5_verify(path, &v, err);
-  if (vst) return vst;
   PATH_CALL(ckpt_meta(r, kv, n, err));
 }

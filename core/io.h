@@ -16,8 +16,9 @@
  * over <path> only when complete; on any error the temporary is removed and an existing
  * file at <path> is left untouched. Every file opl writes starts with a 512-byte HDF5 user
  * block (ignored by h5py / h5dump) holding the length and CRC-32 of the rest of the file;
- * checkpoint loads verify it before parsing (HDF5 itself may crash on corrupted metadata),
- * and opl_h5_verify checks any file.
+ * every read verifies it before HDF5 parses the file (HDF5 itself may crash on corrupted
+ * metadata): see opl_h5_check. Parameter loads from a checkpoint refuse NaN / Inf values
+ * (OPL_ERR_NONFINITE).
  *
  * Errors: every function returns an opl_status (or NULL) and fills an opl_err (which may
  * be NULL) with a message naming the file, the dataset or attribute and the expected vs
@@ -134,8 +135,10 @@ void opl_h5w_abort(opl_h5w **w);
 
 typedef struct opl_h5r opl_h5r;
 
-/* Open an HDF5 file read-only. Returns NULL and fills err: missing file OPL_ERR_NOTFOUND,
- * directory or unreadable OPL_ERR_IO, empty / not HDF5 / truncated / corrupt OPL_ERR_FORMAT. */
+/* Open an HDF5 file read-only, after opl_h5_check (a damaged opl file, or one with opl's
+ * root attributes but no valid checksum, is OPL_ERR_FORMAT and never parsed further). Returns
+ * NULL and fills err: missing file OPL_ERR_NOTFOUND, directory or unreadable OPL_ERR_IO,
+ * empty / not HDF5 / truncated / corrupt OPL_ERR_FORMAT. */
 opl_h5r *opl_h5r_open(const char *path, opl_err *err);
 /* Close the file; sets *r to NULL. Accepts NULL. */
 void opl_h5r_close(opl_h5r **r);
@@ -168,10 +171,13 @@ int opl_h5r_list(opl_h5r *r, const char *group, char ***names, int *n, opl_err *
 int opl_h5r_load_tensors(opl_h5r *r, const char *group, opl_tensor *const *t, int n,
                          opl_err *err);
 /* Same for every parameter of p, strictly: a dataset of the group that p does not have is
- * OPL_ERR_SHAPE too (the file describes another model). */
+ * OPL_ERR_SHAPE too (the file describes another model). In an opl checkpoint (root attribute
+ * format = "opl-checkpoint") a NaN or Inf value is OPL_ERR_NONFINITE naming the parameter and
+ * the index: the weights of a usable model are finite. */
 int opl_h5r_load_params(opl_h5r *r, const char *group, opl_params *p, opl_err *err);
 /* Fill an EMPTY set p (OPL_ERR_ARG otherwise) with one new parameter per dataset of group,
- * in list order, with the stored shapes and values. On failure p is left empty. */
+ * in list order, with the stored shapes and values (finite in a checkpoint, as above). On failure p is left
+ * empty. */
 int opl_h5r_read_params(opl_h5r *r, const char *group, opl_params *p, opl_err *err);
 
 /* Read one scalar attribute of obj (NULL, "" or "/" = root). Missing object or attribute
@@ -205,12 +211,30 @@ int opl_h5_read_rows(const char *path, const char *dataset, int64_t start, int64
 int opl_h5_list(const char *path, const char *group, char ***names, int *n, opl_err *err);
 int opl_h5_read_attrs(const char *path, const char *obj, opl_kv **kv, int *n, opl_err *err);
 
-/* Verify the checksum opl writes into every file's user block, reading the whole file.
- * OPL_OK with *verified = 1 if it matches, OPL_OK with *verified = 0 if the file has no opl
- * checksum (written by other software; verified may be NULL); OPL_ERR_FORMAT if the length
- * or CRC-32 differ (truncated, extended or corrupt file); OPL_ERR_NOTFOUND / OPL_ERR_IO if
- * the file cannot be read. Generic readers (opl_h5r_open, opl_h5_read_*) do not verify: a
- * dataset file may be large; call this first when its integrity matters. */
+/* Where a file comes from, as its HDF5 user block tells (opl_h5_check). */
+typedef enum {
+  OPL_H5_FOREIGN = 0,  /* written by other software: no user block, an all-zero one, a MATLAB v7.3
+                        * header, or not HDF5 at all (the HDF5 open then says so) */
+  OPL_H5_OPL = 1,      /* written by opl: checksum header present, length and CRC-32 verified */
+  OPL_H5_PARTIAL = 2,  /* an unfinished opl data set ("<path>.partial" while generating): its header
+                        * says so; it has no checksum yet */
+} opl_h5_origin;
+
+/* The integrity check every opl reader runs before HDF5 parses a file (HDF5 1.10 can crash or
+ * hang on damaged metadata). Reads the first 512 bytes; when they are opl's checksum header
+ * ("OPL-CRC32 v1", the length and CRC-32 of everything after the user block, zeros after the
+ * text), streams the whole file once to check both (slicing-by-8 CRC-32, about 1 s per GiB on
+ * one core from the page cache). OPL_OK with *origin (may be NULL) set; OPL_ERR_FORMAT naming
+ * the damage when the header is opl's but not byte-exact, the length or the CRC differ, or the
+ * file has a user block that is neither opl's, a MATLAB v7.3 header nor all zeros (an opl
+ * header damaged beyond recognition is never taken for a foreign file); OPL_ERR_NOTFOUND /
+ * OPL_ERR_IO when the file cannot be read. opl_h5r_open (and so every opl_h5_* and checkpoint
+ * reader) and opl_ds_open call it; after it, a file that is not OPL_H5_OPL but carries opl's root
+ * attributes (opl_version, format = "opl-checkpoint", layout = "opl-dataset", generator =
+ * "opl ...") is refused as damaged too (OPL_ERR_FORMAT), except an unfinished data set. */
+int opl_h5_check(const char *path, int *origin, opl_err *err);
+
+/* opl_h5_check, with *verified (may be NULL) = 1 for OPL_H5_OPL and 0 otherwise. */
 int opl_h5_verify(const char *path, int *verified, opl_err *err);
 
 /* ---------------------------------------------------------------- checkpoints */
@@ -228,14 +252,15 @@ int opl_checkpoint_save(const char *path, const opl_params *model, const opl_par
  * not NULL, into optim_state: strictly if it has parameters, or by filling it
  * (opl_h5r_read_params) if it is empty — optimizers may create their state lazily. A file
  * that is not an opl checkpoint (no or wrong "format" attribute, or no /model group) is
- * OPL_ERR_FORMAT, a file whose opl checksum does not match (opl_h5_verify: truncated or
- * corrupt) OPL_ERR_FORMAT, a newer format_version OPL_ERR_UNSUPPORTED, a missing /optim when
+ * OPL_ERR_FORMAT, a file that fails opl_h5_check (truncated, corrupt, damaged header, or opl
+ * attributes without a valid checksum) OPL_ERR_FORMAT, a NaN or Inf weight or optimizer value
+ * OPL_ERR_NONFINITE, a newer format_version OPL_ERR_UNSUPPORTED, a missing /optim when
  * optim_state is given OPL_ERR_NOTFOUND. All-or-nothing over model and optim_state both.
  * Checkpoints of the other precision load (converted). */
 int opl_checkpoint_load(const char *path, opl_params *model, opl_params *optim_state,
                         opl_err *err);
 /* The root attributes of a checkpoint (format fields included) as a heap array (free with
- * opl_kv_free). OPL_ERR_FORMAT if path is not an opl checkpoint or fails opl_h5_verify. */
+ * opl_kv_free). OPL_ERR_FORMAT if path is not an opl checkpoint or fails opl_h5_check. */
 int opl_checkpoint_read_meta(const char *path, opl_kv **kv, int *n, opl_err *err);
 
 /* Guard for code that calls HDF5 directly (datasets/): opl_io_enter takes the process-wide
@@ -257,6 +282,11 @@ const char *opl_h5_why(char *buf);
  * directly (datasets/) takes it too, so all HDF5 use in the process is serialized by one lock. */
 void opl_io_lock(void);
 void opl_io_unlock(void);
+
+/* Write opl's "unfinished data set" header (OPL_H5_PARTIAL) into the 512-byte user block of
+ * the HDF5 file at path (created with that user block; HDF5 never writes it). OPL_OK or
+ * OPL_ERR_IO. opl_h5_stamp replaces it with the checksum when the file is complete. */
+int opl_h5_mark_partial(const char *path, opl_err *err);
 
 /* Write the length and CRC-32 of the bytes after the 512-byte user block of the closed HDF5
  * file at path into that user block (the file must have been created with a 512-byte user

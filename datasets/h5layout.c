@@ -18,10 +18,11 @@
  *  - The writer allocates every dataset in full at creation (H5D_ALLOC_TIME_EARLY, no fill,
  *    no filters) and flushes the metadata then: a put only rewrites raw data at fixed file
  *    offsets, so killing the process at any moment leaves consistent metadata.
- *  - The checksum user block that finish() writes is byte-compatible with core/io.c's (the
- *    512-byte "OPL-CRC32 v1" header: length and CRC-32 of everything after the user block),
- *    so opl_h5_verify checks finished data sets. io.c keeps its stamping function private,
- *    hence the small copy here (CRC-32, IEEE 802.3 reflected polynomial, as zlib/PNG).
+ *  - The user block: create() writes core/io.c's "unfinished data set" header into it
+ *    (opl_h5_mark_partial); finish() replaces it with the checksum header (opl_h5_stamp: length
+ *    and CRC-32 of everything after the user block). Readers check it through core/io.c
+ *    (opl_ds_open reads the root attributes with opl_h5_read_attrs, whose opl_h5r_open runs
+ *    opl_h5_check) before HDF5 parses the file.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -426,6 +427,7 @@ opl_ds_writer *opl_ds_writer_create(const char *path, const opl_ds_dims *d, opl_
       if (attr_put(w->f, &prov[i]) < 0) what = prov[i].key;
   }
   if (!what && H5Fflush(w->f, H5F_SCOPE_LOCAL) < 0) what = "the file (flush)";
+  if (!what && opl_h5_mark_partial(w->partial, NULL) != OPL_OK) what = "the header block";
   if (what) {
     opl_h5_why(why);
     dfail(err, !strcmp(what, "memory") ? OPL_ERR_NOMEM : OPL_ERR_IO, path, "cannot write %s of '%s'%s",
@@ -834,6 +836,12 @@ static int var_open(opl_ds *d, ds_var *v, const char *name, opl_err *err) {
   if (cls != H5T_FLOAT)
     return dfail(err, OPL_ERR_FORMAT, d->path, "dataset '%s' holds %s data, expected floating point", name,
                  class_name(cls));
+  for (int k = 0; k < v->frank; k++)
+    if (v->fdims[k] == 0) {
+      char s[96];
+      return dfail(err, OPL_ERR_SHAPE, d->path, "dataset '%s' has shape %s: axis %d is empty", name,
+                   hshape(s, v->frank, v->fdims), k);
+    }
   return OPL_OK;
 }
 
@@ -1416,12 +1424,13 @@ opl_ds *opl_ds_open(const char *path, const opl_ds_open_opts *opts, opl_err *err
   opl_io_enter(&g);
   char why[256];
   int st = OPL_OK;
-  htri_t is = H5Fis_hdf5(path);
-  if (is <= 0) st = dfail(err, OPL_ERR_FORMAT, path, "not an HDF5 file (no HDF5 signature)");
-  if (!st) {
-    opl_err e;
-    if (opl_h5_read_attrs(path, "/", &d->attrs, &d->nattrs, &e) != OPL_OK)
-      st = dfail(err, e.status, path, "cannot read root attributes: %s", e.msg);
+  /* The root attributes come through core/io.c's reader, which runs the integrity check
+   * (opl_h5_check: the checksum of an opl file, a damaged header, opl attributes without a
+   * checksum) before HDF5 parses anything. */
+  opl_err e;
+  if (opl_h5_read_attrs(path, "/", &d->attrs, &d->nattrs, &e) != OPL_OK) {
+    if (err) *err = e;   /* names the file and what is wrong with it */
+    st = e.status;
   }
   if (!st) {
     hid_t fapl = file_fapl();

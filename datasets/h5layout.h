@@ -32,10 +32,12 @@
  * only overwrite raw data at fixed places; each put writes the sample, flushes, sets
  * done[i] = 1 and flushes again. A killed process therefore leaves a consistent partial file
  * in which every sample marked done is complete: only samples in flight are lost. (Flushes
- * hand data to the OS; they do not fsync: a power loss may lose more.) finish() closes the
- * file, writes opl's 512-byte user-block checksum (the one opl_h5_verify checks, see
+ * hand data to the OS; they do not fsync: a power loss may lose more.) The partial file's
+ * 512-byte user block says "unfinished" (OPL_H5_PARTIAL, core/io.h). finish() closes the
+ * file, writes opl's user-block checksum (the one opl_h5_check verifies on every read, see
  * core/io.h), fsyncs it and renames it to <path> (then fsyncs the directory): nothing
- * half-written ever appears at <path>.
+ * half-written ever appears at <path>. opl_ds_open runs opl_h5_check before HDF5 parses a
+ * file: a damaged opl file is OPL_ERR_FORMAT.
  *
  * ---------------------------------------------------------------- FNO MATLAB v7.3 files
  * A v7.3 .mat file is an HDF5 file with a 512-byte user block ("MATLAB 7.3 MAT-file, ...")

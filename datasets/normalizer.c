@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/fft.h"
 #include "core/ops.h"
 #include "datasets/normalizer.h"
+#include "pde/grid.h"
 
 #define NORM_PAR_MIN 32768   /* elements before a loop is worth OpenMP threads */
 
@@ -336,52 +336,48 @@ static void linear_lines(const opl_real *in /* [lines, n] */, int64_t lines, int
     }
 }
 
-/* Trigonometric interpolation of periodic lines by FFT (see normalizer.h for the Nyquist
- * rules): in [lines, n] -> out [lines, m]. */
-static int spectral_lines(const opl_real *in /* [lines, n] */, int64_t lines, int64_t n, int64_t m,
-                          opl_real *out /* [lines, m] */, opl_err *err) {
-  int64_t hn = n / 2 + 1, hm = m / 2 + 1, K = (n < m ? n : m) / 2;
-  opl_real *src = malloc(sizeof(opl_real) * (size_t)(lines * n));
-  opl_real *cn = malloc(sizeof(opl_real) * (size_t)(2 * lines * hn));
-  opl_real *cm = calloc((size_t)(2 * lines * hm), sizeof(opl_real));
-  int st = (!src || !cn || !cm) ? opl_err_set(err, OPL_ERR_NOMEM, "normalizer: out of memory") : OPL_OK;
-  if (!st) {
-    memcpy(src, in, sizeof(opl_real) * (size_t)(lines * n));
-    int64_t dn = n;
-    st = opl_fft_run(OPL_FFT_R2C, 1, &dn, lines, src, cn, err);
-  }
-  if (!st) {
-    for (int64_t l = 0; l < lines; l++)
-      for (int64_t k = 0; k <= K && k < hm; k++) {
-        double re = cn[2 * (l * hn + k)] / (double)n, im = cn[2 * (l * hn + k) + 1] / (double)n;
-        if (2 * k == n && n < m) {          /* old Nyquist: split between +-n/2 */
-          re *= 0.5;
-          im *= 0.5;
-        } else if (2 * k == m && m < n) {   /* new Nyquist: +-m/2 fold together */
-          re *= 2;
-          im = 0;
-        }
-        cm[2 * (l * hm + k)] = (opl_real)re;
-        cm[2 * (l * hm + k) + 1] = (opl_real)im;
-      }
-    int64_t dm = m;
-    st = opl_fft_run(OPL_FFT_C2R, 1, &dm, lines, cm, out, err);
-  }
-  free(src);
-  free(cn);
-  free(cm);
-  return st;
+static void resample_lines(const opl_real *in, int64_t lines, int64_t n, int64_t m, opl_real *out) {
+  if (n == m) memcpy(out, in, sizeof(opl_real) * (size_t)(lines * n));
+  else linear_lines(in, lines, n, m, out);
 }
 
-static int resample_lines(const opl_real *in, int64_t lines, int64_t n, int64_t m, int mode, opl_real *out,
-                          opl_err *err) {
-  if (n == m) {
-    memcpy(out, in, sizeof(opl_real) * (size_t)(lines * n));
-    return OPL_OK;
+/* Trigonometric interpolation of each channel of f [C, X(, Y)] onto [C, nx(, ny)] (out), by
+ * the one spectral interpolation of the house, opl_grid_resample (pde/grid.h: its Nyquist rules
+ * are the ones normalizer.h states). Every extent must be even and >= 4 (OPL_ERR_ARG). */
+static int spectral_field(const opl_real *f, int64_t C, int sdim, int64_t X, int64_t Y, int64_t nx,
+                          int64_t ny, opl_real *out, opl_err *err) {
+  const int64_t ext[4] = {X, sdim == 2 ? Y : 4, nx, sdim == 2 ? ny : 4};
+  for (int i = 0; i < 4; i++)
+    if (ext[i] < 4 || ext[i] % 2 || ext[i] > INT32_MAX)
+      return opl_err_set(err, OPL_ERR_ARG,
+                         "normalizer_resample: spectral resampling from %lld x %lld to %lld x %lld needs "
+                         "even extents >= 4 (use linear resampling)",
+                         (long long)X, (long long)(sdim == 2 ? Y : 1), (long long)nx,
+                         (long long)(sdim == 2 ? ny : 1));
+  opl_grid *gs = sdim == 1 ? opl_grid_new_1d((int)X, 1, OPL_GRID_ESTIMATE, err)
+                           : opl_grid_new_2d((int)X, (int)Y, 1, 1, OPL_GRID_ESTIMATE, err);
+  opl_grid *gd = !gs ? NULL
+                 : sdim == 1 ? opl_grid_new_1d((int)nx, 1, OPL_GRID_ESTIMATE, err)
+                             : opl_grid_new_2d((int)nx, (int)ny, 1, 1, OPL_GRID_ESTIMATE, err);
+  int st = gd ? OPL_OK : (err && err->status ? err->status : OPL_ERR_NOMEM);
+  double *u = NULL, *v = NULL, *w = NULL;
+  if (!st) {
+    u = opl_pde_alloc(gs->nreal);
+    v = opl_pde_alloc(gd->nreal);
+    w = opl_pde_alloc(opl_grid_resample_work(gs, gd));
+    if (!u || !v || !w) st = opl_err_set(err, OPL_ERR_NOMEM, "normalizer: out of memory");
   }
-  if (mode == OPL_NORM_RESAMPLE_SPECTRAL) return spectral_lines(in, lines, n, m, out, err);
-  linear_lines(in, lines, n, m, out);
-  return OPL_OK;
+  for (int64_t c = 0; !st && c < C; c++) {
+    for (int64_t p = 0; p < gs->nreal; p++) u[p] = f[c * gs->nreal + p];
+    st = opl_grid_resample(gs, u, gd, v, w, err);
+    for (int64_t p = 0; !st && p < gd->nreal; p++) out[c * gd->nreal + p] = (opl_real)v[p];
+  }
+  opl_pde_free(u);
+  opl_pde_free(v);
+  opl_pde_free(w);
+  opl_grid_free(&gd);
+  opl_grid_free(&gs);
+  return st;
 }
 
 /* Per-channel transpose: in [C, R, S] -> out [C, S, R]. */
@@ -394,18 +390,22 @@ static void transpose_cs(const opl_real *in, int64_t C, int64_t R, int64_t S, op
 /* Resample one field f [C, X(, Y)] to [C, nx(, ny)] into out. */
 static int resample_field(const opl_real *f, int64_t C, int sdim, int64_t X, int64_t Y, int64_t nx, int64_t ny,
                           int mode, opl_real *out, opl_err *err) {
-  if (sdim == 1) return resample_lines(f, C, X, nx, mode, out, err);
+  if (mode == OPL_NORM_RESAMPLE_SPECTRAL) return spectral_field(f, C, sdim, X, Y, nx, ny, out, err);
+  if (sdim == 1) {
+    resample_lines(f, C, X, nx, out);
+    return OPL_OK;
+  }
   /* along y (contiguous), then transpose, along x, transpose back */
   opl_real *t1 = malloc(sizeof(opl_real) * (size_t)(C * X * ny));
   opl_real *t2 = malloc(sizeof(opl_real) * (size_t)(C * X * ny));
   opl_real *t3 = malloc(sizeof(opl_real) * (size_t)(C * nx * ny));
   int st = (!t1 || !t2 || !t3) ? opl_err_set(err, OPL_ERR_NOMEM, "normalizer: out of memory") : OPL_OK;
-  if (!st) st = resample_lines(f, C * X, Y, ny, mode, t1, err);
   if (!st) {
+    resample_lines(f, C * X, Y, ny, t1);
     transpose_cs(t1, C, X, ny, t2);                   /* [C, ny, X] */
-    st = resample_lines(t2, C * ny, X, nx, mode, t3, err);   /* [C, ny, nx] */
+    resample_lines(t2, C * ny, X, nx, t3);            /* [C, ny, nx] */
+    transpose_cs(t3, C, ny, nx, out);                 /* [C, nx, ny] */
   }
-  if (!st) transpose_cs(t3, C, ny, nx, out);          /* [C, nx, ny] */
   free(t1);
   free(t2);
   free(t3);

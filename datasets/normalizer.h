@@ -21,9 +21,10 @@
  *   OPL_NORM_RESAMPLE_LINEAR (default)  periodic linear interpolation of mean and std. Exact
  *       for the stride sub-sampling x[::s] (the new points are old points), keeps std >= 0 and
  *       every value within the range of its neighbours: no overshoot near shocks.
- *   OPL_NORM_RESAMPLE_SPECTRAL          trigonometric interpolation by FFT (zero-padding or
- *       truncating the spectrum; an even grid's Nyquist coefficient is split in two when
- *       refining and the two +-N/2 coefficients folded when coarsening, as sampling does).
+ *   OPL_NORM_RESAMPLE_SPECTRAL          trigonometric interpolation by opl_grid_resample
+ *       (pde/grid.h; zero-padding or truncating the spectrum; an even grid's Nyquist coefficient
+ *       is split in two when refining and the two +-N/2 coefficients folded when coarsening, as
+ *       sampling does). Every extent, old and new, must be even and >= 4.
  *       Exact for band-limited statistics (modes |k| < min(X, X')/2 plus that Nyquist rule);
  *       may ring (Gibbs) near sharp features, so the resampled std is clipped at 0.
  * Linear is the default because statistics of PDE solutions (Burgers at t = 1) have sharp

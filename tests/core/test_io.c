@@ -511,10 +511,19 @@ static void test_attributes(void) {
   opl_h5r_close(&r);
 }
 
+/* make_model with its Inf replaced: checkpoints hold finite weights (a NaN or Inf weight is
+ * refused on load, see test_integrity). */
+static void make_finite_model(opl_params *p) {
+  make_model(p);
+  for (int i = 0; i < p->n; i++)
+    for (int64_t k = 0; k < opl_nreal(p->t[i]); k++)
+      if (!isfinite(p->t[i]->data[k])) p->t[i]->data[k] = (opl_real)3e30;
+}
+
 static void test_checkpoint(void) {
   opl_err e;
   opl_params m, o;
-  make_model(&m);
+  make_finite_model(&m);
   /* Optimizer state as the optimizer keeps it: a params set (Adam m, v and a step). */
   opl_params_init(&o);
   for (int i = 0; i < m.n; i++) {
@@ -816,6 +825,110 @@ static void test_hostile(void) {
   opl_params_free(&m);
 }
 
+/* Overwrite n bytes of a file at off. */
+static int poke(const char *path, long off, const void *b, size_t n) {
+  int fd = open(path, O_WRONLY);
+  int rc = fd >= 0 && pwrite(fd, b, n, off) == (ssize_t)n ? 0 : -1;
+  if (fd >= 0) close(fd);
+  return rc;
+}
+
+/* The integrity rules of opl_h5_check: only the exact header opl writes verifies; a damaged
+ * header is never taken for a foreign file; foreign user blocks (MATLAB, zeros) are allowed;
+ * checkpoint weights must be finite; HDF5's text in messages stays on one line. */
+static void test_integrity(void) {
+  opl_err e;
+  opl_params m;
+  make_finite_model(&m);
+  int origin = -1, v = -1;
+  LOCAL_PATH(ck, "integ.h5");
+  ok(opl_checkpoint_save(ck, &m, NULL, NULL, 0, &e) == OPL_OK && opl_h5_check(ck, &origin, &e) == OPL_OK &&
+         origin == OPL_H5_OPL,
+     "a fresh checkpoint: OPL_H5_OPL");
+  char hdr[513] = {0};
+  int fd = open(ck, O_RDONLY);
+  ok(fd >= 0 && pread(fd, hdr, 512, 0) == 512, "read its user block");
+  if (fd >= 0) close(fd);
+  /* The checksum's hex digits in upper case: the same number, not the bytes opl writes. */
+  char *c = strstr(hdr, "crc32=");
+  int changed = 0;
+  for (char *q = c ? c + 6 : NULL; q && *q && *q != '\n'; q++)
+    if (*q >= 'a' && *q <= 'f') {
+      *q = (char)(*q - 'a' + 'A');
+      changed = 1;
+      break;
+    }
+  if (changed) {
+    poke(ck, 0, hdr, 512);
+    int st = opl_checkpoint_load(ck, &m, NULL, &e);
+    ok(st == OPL_ERR_FORMAT && strstr(e.msg, "damaged opl checksum header"),
+       "crc32 digits in another case: ERR_FORMAT, damaged header: %s", e.msg);
+    opl_checkpoint_save(ck, &m, NULL, NULL, 0, &e);
+  } else {
+    ok(1, "crc32 digits in another case # SKIP the checksum has no letter digit");
+  }
+  /* A byte of the zero padding after the text. */
+  poke(ck, 300, "x", 1);
+  ok(opl_h5_verify(ck, &v, &e) == OPL_ERR_FORMAT && strstr(e.msg, "damaged"), "a byte in the padding: ERR_FORMAT: %s",
+     e.msg);
+  /* The first byte of the magic: neither opl's nor MATLAB's header, refused as damaged. */
+  opl_checkpoint_save(ck, &m, NULL, NULL, 0, &e);
+  poke(ck, 0, "P", 1);
+  opl_kv *kv = NULL;
+  int n = 0;
+  int s1 = opl_checkpoint_load(ck, &m, NULL, &e);
+  char m1[512];
+  snprintf(m1, sizeof m1, "%s", e.msg);
+  int s2 = opl_checkpoint_read_meta(ck, &kv, &n, &e);
+  int s3 = opl_h5_verify(ck, &v, &e);
+  ok(s1 == OPL_ERR_FORMAT && s2 == OPL_ERR_FORMAT && s3 == OPL_ERR_FORMAT && strstr(m1, "damaged header") &&
+         strstr(m1, "integ.h5"),
+     "header's first byte changed: refused as damaged by load, read_meta and verify: %s", m1);
+  /* A MATLAB v7.3 header, or an all-zero user block, is foreign; with opl's attributes and no
+   * checksum the file is refused. */
+  LOCAL_PATH(mat, "matlab.h5");
+  hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+  H5Pset_userblock(fcpl, 512);
+  hid_t f = H5Fcreate(mat, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+  H5Pclose(fcpl);
+  raw_int_dataset(f, "/k");
+  H5Fclose(f);
+  ok(opl_h5_check(mat, &origin, &e) == OPL_OK && origin == OPL_H5_FOREIGN, "all-zero user block: foreign");
+  const char *mh = "MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: test HDF5 schema 1.00 .";
+  poke(mat, 0, mh, strlen(mh));
+  ok(opl_h5_check(mat, &origin, &e) == OPL_OK && origin == OPL_H5_FOREIGN, "MATLAB v7.3 header: foreign");
+  opl_h5_dsinfo di;
+  ok(opl_h5_info(mat, "k", &di, &e) == OPL_ERR_FORMAT && strstr(e.msg, "integer"),
+     "and it opens (its integer dataset is then refused for what it is): %s", e.msg);
+  poke(mat, 0, "MATLAB 7.2", 10);
+  ok(opl_h5_check(mat, &origin, &e) == OPL_ERR_FORMAT && strstr(e.msg, "damaged header"),
+     "another user block text: ERR_FORMAT: %s", e.msg);
+  /* A NaN weight in a correctly checksummed checkpoint. */
+  LOCAL_PATH(nanf, "nan_weight.h5");
+  opl_real keep = m.t[1]->data[2];
+  m.t[1]->data[2] = (opl_real)NAN;
+  opl_checkpoint_save(nanf, &m, NULL, NULL, 0, &e);
+  m.t[1]->data[2] = keep;
+  opl_real *snap = snapshot(&m);
+  int st = opl_checkpoint_load(nanf, &m, NULL, &e);
+  ok(st == OPL_ERR_NONFINITE && strstr(e.msg, "lift.b") && strstr(e.msg, "index 2") && unchanged(&m, snap),
+     "NaN weight: ERR_NONFINITE naming the parameter and index, model untouched: %s", e.msg);
+  opl_h5r *r = opl_h5r_open(nanf, &e);
+  st = r ? opl_h5r_load_params(r, "/model", &m, &e) : -1;
+  ok(st == OPL_ERR_NONFINITE, "the same through opl_h5r_load_params of the checkpoint: %s", e.msg);
+  opl_h5r_close(&r);
+  free(snap);
+  /* HDF5's message for a failed open embeds ctime()'s newline: opl_h5_why gives one line. */
+  opl_io_guard g;
+  opl_io_enter(&g);
+  hid_t bad = H5Fopen(tpath("no_such_file.h5"), H5F_ACC_RDONLY, H5P_DEFAULT);
+  char why[256];
+  opl_h5_why(why);
+  opl_io_leave(&g);
+  ok(bad < 0 && why[0] && !strchr(why, '\n') && !strstr(why, "  "), "HDF5's reason on one line:%s", why);
+  opl_params_free(&m);
+}
+
 /* Concurrent readers from OpenMP threads are serialized by the I/O lock. */
 static void test_threads(void) {
   opl_err e;
@@ -847,6 +960,7 @@ int main(void) {
   test_checkpoint();
   test_atomic();
   test_hostile();
+  test_integrity();
   test_threads();
   test_tmpdir_remove(dir);
   struct stat st;

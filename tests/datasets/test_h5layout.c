@@ -831,7 +831,7 @@ static void test_bad_files(void) {
   H5Fclose(fid);
   /* native: missing u, u of the wrong rank, newer version, NaN inside sample 2. */
   LOCAL_PATH(f5, "native_nou.h5");
-  fid = raw_create(f5, 0);
+  fid = raw_create(f5, 1);
   raw_attr_s(fid, "layout", OPL_DS_LAYOUT_NAME);
   raw_attr_i(fid, "layout_version", 1);
   hsize_t na[2] = {N, X}, nx[1] = {X}, nt[1] = {1}, nu3[3] = {N, 1, X};
@@ -840,14 +840,14 @@ static void test_bad_files(void) {
   raw_put(fid, "t", 1, nt, a, H5T_IEEE_F64LE, NULL);
   H5Fclose(fid);
   LOCAL_PATH(f6, "native_rank.h5");
-  fid = raw_create(f6, 0);
+  fid = raw_create(f6, 1);
   raw_attr_s(fid, "layout", OPL_DS_LAYOUT_NAME);
   raw_attr_i(fid, "layout_version", 1);
   raw_put(fid, "a", 2, na, a, H5T_IEEE_F32LE, NULL);
   raw_put(fid, "u", 2, na, a, H5T_IEEE_F32LE, NULL);
   H5Fclose(fid);
   LOCAL_PATH(f7, "native_v9.h5");
-  fid = raw_create(f7, 0);
+  fid = raw_create(f7, 1);
   raw_attr_s(fid, "layout", OPL_DS_LAYOUT_NAME);
   raw_attr_i(fid, "layout_version", 9);
   H5Fclose(fid);
@@ -855,7 +855,7 @@ static void test_bad_files(void) {
   double un[N * X];
   for (int k = 0; k < N * X; k++) un[k] = k;
   un[2 * X + 1] = NAN;
-  fid = raw_create(f8, 0);
+  fid = raw_create(f8, 1);
   raw_attr_s(fid, "layout", OPL_DS_LAYOUT_NAME);
   raw_attr_i(fid, "layout_version", 1);
   raw_put(fid, "a", 2, na, a, H5T_IEEE_F32LE, NULL);
@@ -863,6 +863,30 @@ static void test_bad_files(void) {
   raw_put(fid, "x", 1, nx, a, H5T_IEEE_F64LE, NULL);
   raw_put(fid, "t", 1, nt, a, H5T_IEEE_F64LE, NULL);
   H5Fclose(fid);
+  /* Empty axes: t of shape [0] with u [N, 0, X]; x of shape [0] with a [N, 0], u [N, 1, 0]. */
+  LOCAL_PATH(f9, "native_empty_t.h5");
+  hsize_t nt0[1] = {0}, nu0[3] = {N, 0, X}, na0[2] = {N, 0}, nx0[1] = {0}, nux0[3] = {N, 1, 0};
+  fid = raw_create(f9, 1);
+  raw_attr_s(fid, "layout", OPL_DS_LAYOUT_NAME);
+  raw_attr_i(fid, "layout_version", 1);
+  raw_put(fid, "a", 2, na, a, H5T_IEEE_F32LE, NULL);
+  raw_put(fid, "u", 3, nu0, a, H5T_IEEE_F32LE, NULL);
+  raw_put(fid, "x", 1, nx, a, H5T_IEEE_F64LE, NULL);
+  raw_put(fid, "t", 1, nt0, a, H5T_IEEE_F64LE, NULL);
+  H5Fclose(fid);
+  LOCAL_PATH(f10, "native_empty_x.h5");
+  fid = raw_create(f10, 1);
+  raw_attr_s(fid, "layout", OPL_DS_LAYOUT_NAME);
+  raw_attr_i(fid, "layout_version", 1);
+  raw_put(fid, "a", 2, na0, a, H5T_IEEE_F32LE, NULL);
+  raw_put(fid, "u", 3, nux0, a, H5T_IEEE_F32LE, NULL);
+  raw_put(fid, "x", 1, nx0, a, H5T_IEEE_F64LE, NULL);
+  raw_put(fid, "t", 1, nt, a, H5T_IEEE_F64LE, NULL);
+  H5Fclose(fid);
+  /* Files carrying opl's layout attribute must carry opl's checksum: stamp them as opl does. */
+  const char *stamped[] = {f5, f6, f7, f8, f9, f10};
+  for (int k = 0; k < 6; k++)
+    if (opl_h5_stamp(stamped[k], &e)) diag("stamp: %s", e.msg);
   FILE *g = fopen(tpath("garbage.h5"), "wb");
   for (int i = 0; i < 3000; i++) fputc((i * 7919) & 0xFF, g);
   fclose(g);
@@ -880,6 +904,8 @@ static void test_bad_files(void) {
       {"native_nou.h5", OPL_ERR_NOTFOUND, "no dataset 'u'", "native_nou.h5"},
       {"native_rank.h5", OPL_ERR_SHAPE, "rank 2", "expected 3"},
       {"native_v9.h5", OPL_ERR_UNSUPPORTED, "layout_version 9", "native_v9.h5"},
+      {"native_empty_t.h5", OPL_ERR_SHAPE, "dataset 'u'", "axis 1 is empty"},
+      {"native_empty_x.h5", OPL_ERR_SHAPE, "dataset 'a'", "axis 1 is empty"},
       {"garbage.h5", OPL_ERR_FORMAT, "not an HDF5 file", "garbage.h5"},
       {"missing.h5", OPL_ERR_NOTFOUND, "missing.h5", "cannot open"},
       {"adir", OPL_ERR_IO, "directory", "adir"},

@@ -362,7 +362,10 @@ static void test_loader_bad(void) {
 
   /* NaN inside sample 5 (native file written with the raw API). */
   const char *f = tpath("nan.h5");
-  hid_t fid = H5Fcreate(f, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+  H5Pset_userblock(fcpl, 512);   /* stamped below: an opl-marked file must carry opl's checksum */
+  hid_t fid = H5Fcreate(f, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+  H5Pclose(fcpl);
   hid_t sp = H5Screate(H5S_SCALAR), st = H5Tcopy(H5T_C_S1);
   H5Tset_size(st, H5T_VARIABLE);
   const char *lay = OPL_DS_LAYOUT_NAME;
@@ -393,6 +396,7 @@ static void test_loader_bad(void) {
     H5Sclose(s2);
   }
   H5Fclose(fid);
+  if (opl_h5_stamp(f, &e)) diag("stamp: %s", e.msg);
   ds = opl_ds_open(f, NULL, &e);
   opl_loader_opts on = {.ntrain = 6, .ntest = 2, .batch = 3, .sub = 1, .in = {1, 0, 0}, .out = {0, 0, 1}};
   l = opl_loader_new(ds, &on, &e);
@@ -697,6 +701,14 @@ static void test_resample(void) {
   r = opl_normalizer_resample(n2, 12, 10, OPL_NORM_RESAMPLE_SPECTRAL, &e);
   if (r) check_fields(r, fm2, fs2, stol * 20, "spectral 2-D (8, 6) -> (12, 10): exact");
   else ok(0, "spectral 2-D: %s", e.msg);
+  opl_normalizer_free(&r);
+  /* Spectral resampling is opl_grid_resample's: odd or tiny extents are refused, not guessed. */
+  r = opl_normalizer_resample(n1, 9, 0, OPL_NORM_RESAMPLE_SPECTRAL, &e);
+  ok(!r && e.status == OPL_ERR_ARG && strstr(e.msg, "even extents"), "spectral 16 -> 9 refused: %s", e.msg);
+  opl_normalizer_free(&r);
+  r = opl_normalizer_resample(n2, 12, 2, OPL_NORM_RESAMPLE_SPECTRAL, &e);
+  ok(!r && e.status == OPL_ERR_ARG && strstr(e.msg, "8 x 6 to 12 x 2"), "spectral 2-D (8, 6) -> (12, 2) refused: %s",
+     e.msg);
   opl_normalizer_free(&r);
   /* Nyquist rules: cos(2 pi 4 x) on 16 points folded to 8 points; on 8 points refined to 16. */
   int64_t s16[2] = {1, 16}, s8[2] = {1, 8};
