@@ -83,7 +83,8 @@ int cli_solve(int argc, char **argv) {
   int64_t seed = -1, ic_index = -1;
   ic_path = NULL;
   cli_opt opts[CLI_PHYS_NOPTS + 3];
-  opts[0] = (cli_opt){"seed", CLI_INT, &seed, "random initial condition: sample 0 of the run of this seed, >= 0 (default: none; give --seed or --ic)"};
+  opts[0] = (cli_opt){"seed", CLI_INT, &seed,
+                      "random initial condition: sample 0 of the run of this seed, >= 0 (default: none; give --seed or --ic)"};
   opts[1] = (cli_opt){"ic", CLI_STRING, &ic_path, "initial condition from a data set file (input a)"};
   opts[2] = (cli_opt){"ic-index", CLI_INT, &ic_index, "sample of --ic to start from (default 0)"};
   int nopts = 3 + cli_phys_opts(&ph, opts + 3);
