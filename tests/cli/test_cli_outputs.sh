@@ -208,4 +208,13 @@ has "--ntrain N .*(-1: " out.txt && has "--ntest N .*(-1: " out.txt; ok $? "trai
 run "$opl" generate --help
 has "--kmax N .*(-1: " out.txt && has "--refine N .*(-1: " out.txt; ok $? "generate --help says what -1 means for --kmax and --refine"
 
+# a file-size limit (ulimit -f) makes a write fail with EFBIG: opl reports it and exits 1 instead of
+# being killed by SIGXFSZ in the middle of a write (the shell does not ignore the signal here)
+( ulimit -f 1024 && exec "$opl" generate burgers --preset fno --n 100000 --res 256 --store-res 64 --seed 1 \
+    --quiet -o fsz.h5 ) > out.txt 2> err.txt
+rc=$?
+[ $rc -eq 1 ] && [ "$(wc -l < err.txt)" -eq 1 ] && [ ! -e fsz.h5 ]
+ok $? "a write past ulimit -f: exit 1 with one line (was killed by SIGXFSZ, exit 153), no output (exit $rc)"
+show_err
+
 echo "1..$n"
