@@ -1,9 +1,10 @@
 /* opl — FFT plan cache and wisdom (see core/fft.h for the contract).
  *
  * FFTW plans cost time to make (FFTW_MEASURE times candidate algorithms; FFTW_ESTIMATE, the
- * default, does not) and are cheap to run, so each distinct batch of transforms is planned once, on scratch buffers from
- * fftw_malloc (planning overwrites its arrays), and afterwards executed with the new-array
- * functions on arena memory (64-byte aligned, as FFTW's SIMD code requires).
+ * default, does not) and are cheap to run, so each distinct batch of transforms is planned
+ * once, on scratch buffers from fftw_malloc (planning overwrites its arrays), and afterwards
+ * executed with the new-array functions on arena memory (64-byte aligned, as FFTW's SIMD code
+ * requires).
  *
  * Threads: a batch with enough work is planned with FFTW's OpenMP threads
  * (plan_with_nthreads). Measured against an OpenMP loop over batch chunks each running a
