@@ -322,6 +322,48 @@ int opl_fft_prefer_gemm(int64_t n, int64_t m) {
  * threaded plans is refused (silently: import returns 0) by a process whose planner has not
  * had init_threads yet. Every import and export therefore runs fft_init first. */
 
+static int cmp_line(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Sort the entry lines of exported wisdom in place: "(header\n" entries "  (...)\n" ... ")\n".
+ * FFTW writes the entries in the order of its hash table, which depends on the history of the
+ * planner (a resumed run imports them, then plans), not only on its contents; sorted, the same
+ * wisdom is the same text. Text of another shape is left as it is. Returns 0 on out of memory. */
+static int wisdom_sort(char *w) {
+  char *body = strchr(w, '\n');
+  size_t len = strlen(w);
+  if (!body || len < 3 || strcmp(w + len - 2, ")\n")) return 1;
+  body++;
+  char *end = w + len - 2; /* the closing ")\n" */
+  if (body >= end) return 1;
+  size_t n = 0;
+  for (char *p = body; p < end; p++) n += *p == '\n';
+  if (n < 2 || end[-1] != '\n') return 1;
+  char **lines = malloc(n * sizeof *lines);
+  char *copy = malloc((size_t)(end - body) + 1);
+  if (!lines || !copy) {
+    free(lines), free(copy);
+    return 0;
+  }
+  memcpy(copy, body, (size_t)(end - body));
+  copy[end - body] = 0;
+  size_t k = 0;
+  for (char *p = copy; k < n; k++) {
+    lines[k] = p;
+    p = strchr(p, '\n');
+    *p++ = 0;
+  }
+  qsort(lines, n, sizeof *lines, cmp_line);
+  char *o = body;
+  for (k = 0; k < n; k++) {
+    size_t l = strlen(lines[k]);
+    memcpy(o, lines[k], l);
+    o += l;
+    *o++ = '\n';
+  }
+  free(lines), free(copy);
+  return 1;
+}
+
 char *opl_fft_wisdom_export(opl_err *err) {
   pthread_once(&fft_once, fft_init);
   pthread_mutex_lock(&fft_lock);
@@ -329,6 +371,7 @@ char *opl_fft_wisdom_export(opl_err *err) {
   pthread_mutex_unlock(&fft_lock);
   char *s = w ? strdup(w) : NULL;
   if (w) OPL_FFTW(free)(w);
+  if (s && !wisdom_sort(s)) free(s), s = NULL;
   if (!s) opl_err_set(err, OPL_ERR_NOMEM, "fft wisdom: out of memory for the exported wisdom");
   return s;
 }

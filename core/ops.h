@@ -188,7 +188,8 @@ opl_tensor *opl_spectral_deriv(opl_ctx *c, opl_tensor *x, int d, const int *orde
 int opl_fft_wisdom_load(const char *path, opl_err *err);
 int opl_fft_wisdom_save(const char *path, opl_err *err);
 /* The planner's accumulated wisdom as a string (free() it), or NULL (out of memory, err
- * filled). The same text as opl_fft_wisdom_save writes. */
+ * filled): FFTW's text with its entry lines sorted, so that the same wisdom always gives the
+ * same string (FFTW lists entries in the order of its hash table, which depends on history). */
 char *opl_fft_wisdom_export(opl_err *err);
 /* Merge wisdom from a string (opl_fft_wisdom_export, or a wisdom file's text): plans made
  * from now on for the problems it covers use its recorded algorithms, in either planner mode.

@@ -303,6 +303,21 @@ static void test_fresh_import(void) {
   /* round trip and refusals */
   char *w = opl_fft_wisdom_export(&err);
   ok(w && opl_fft_wisdom_import(w, &err) == OPL_OK, "export then import round-trips");
+  /* canonical text: entry lines sorted, so the same wisdom is the same string (checkpoints of
+   * a straight and of a resumed run are then the same bytes) */
+  int sorted = w != NULL, entries = 0;
+  for (char *p = w ? strchr(w, '\n') : NULL; p && p[1] && p[1] != ')'; p = strchr(p + 1, '\n')) {
+    char *q = strchr(p + 1, '\n');
+    if (!q || q[1] == ')' || !q[1]) break;
+    entries++;
+    size_t la = (size_t)(q - p - 1), lb = strcspn(q + 1, "\n");
+    int c = strncmp(p + 1, q + 1, la < lb ? la : lb);
+    if (c > 0 || (c == 0 && la > lb)) sorted = 0;
+  }
+  ok(sorted && entries >= 2, "exported wisdom lists its entries sorted (%d pairs compared)", entries);
+  char *w2 = opl_fft_wisdom_export(&err);
+  ok(w && w2 && !strcmp(w, w2), "exporting again after the import gives the same text");
+  free(w2);
   free(w);
   ok(opl_fft_wisdom_import("(not wisdom)", &err) == OPL_ERR_FORMAT && strstr(err.msg, "wisdom"),
      "a string that is not wisdom is OPL_ERR_FORMAT: %s", err.msg);
