@@ -5,10 +5,11 @@
 #include "operators/model.h"
 #include "operators/fno.h"
 #include "operators/mlp.h"
+#include "operators/node_model.h"
 
 /* ------------------------------------------------------------------ registry */
 
-const opl_model_kind *const opl_model_kinds[] = {&opl_fno_kind, &opl_mlp_kind, NULL};
+const opl_model_kind *const opl_model_kinds[] = {&opl_fno_kind, &opl_mlp_kind, &opl_node_kind, NULL};
 
 const opl_model_kind *opl_model_kind_find(const char *name) {
   for (int i = 0; name && opl_model_kinds[i]; i++)
