@@ -16,7 +16,17 @@
  * padding per case; Adam 1e-3, weight decay 1e-4, StepLR 100 x 0.5, batch 20, 500 epochs).
  * With --resume the stored configuration of MODEL.h5 is the default of every option.
  * Exit status: 0 done, 1 runtime failure (I/O, divergence), 2 usage error. Ctrl-C stops after the
- * current epoch and writes a checkpoint. */
+ * current epoch and writes a checkpoint.
+ *
+ *   opl train node --data FILE.h5 --vf fno|mlp [--solver tsit5|dp5|bs3] [--rtol R --atol A]
+ *       [--reg none|error|stiff|error+stiff] [--reg-mode global|local-unbiased|local-biased]
+ *       [--lambda L0[:L1]] [--adjoint discrete|checkpoint] [--window K] [--time-channel] ... -o MODEL.h5
+ *
+ * A neural ODE (operators/node_model.h) on the trajectory task (train/task.h): windows of K
+ * stored snapshots from a start drawn per batch, the loss the relative L2 over the window's
+ * predicted snapshots plus lambda times the regularizer, lambda decaying exponentially from L0
+ * at the first epoch to L1 at the last (constant without ":L1"). The metrics CSV gains the
+ * solver's evaluations and steps per batch. */
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -29,6 +39,8 @@
 #include "cli/cli.h"
 #include "cli/outputs.h"
 #include "operators/fno.h"
+#include "operators/mlp.h"
+#include "operators/node_model.h"
 #include "train/trainer.h"
 
 /* A library message without its own "train: " prefix (the CLI prints "opl train: " before it). */
@@ -116,12 +128,13 @@ static int file_exists(const char *path) {
 }
 
 static int train_main(int argc, char **argv);
+static int train_node_main(int argc, char **argv);
 
 int cli_train(int argc0, char **argv0) {
   int argc;
   char **argv = rewrite_short_out(argc0, argv0, &argc);
   if (!argv) return 1;
-  int rc = train_main(argc, argv);
+  int rc = argc > 1 && !strcmp(argv[1], "node") ? train_node_main(argc, argv) : train_main(argc, argv);
   free(argv);
   return rc;
 }
@@ -429,6 +442,376 @@ static int train_main(int argc, char **argv) {
   } else {
     printf("opl train: saved '%s' (epoch %lld) and metrics '%s'; test relative L2 %.4e\n", out, (long long)done, csv,
            tp.last_test);
+  }
+  opl_trainer_free(&t);
+  opl_ds_close(&ds);
+  return status;
+}
+
+/* ---------------------------------------------------------------- opl train node */
+
+typedef struct node_print {
+  int64_t epochs, every;
+  int quiet;
+  double last_test;
+} node_print;
+
+static int node_epoch_cb(const opl_epoch_stats *s, void *user) {
+  node_print *p = user;
+  p->last_test = s->test_l2;
+  if (!p->quiet && (s->epoch % p->every == 0 || s->epoch == p->epochs || s->epoch == 1)) {
+    int w = p->epochs >= 1000 ? 4 : p->epochs >= 100 ? 3 : p->epochs >= 10 ? 2 : 1;
+    char test[32];
+    if (isnan(s->test_l2)) snprintf(test, sizeof test, "%10s", "-");
+    else snprintf(test, sizeof test, "%10.4e", s->test_l2);
+    printf("epoch %*lld/%lld  train L2 %.4e  test L2 %s  NFE/batch %.1f (accepted %.1f, rejected %.1f)  lr %.2e  "
+           "%6.2f s\n",
+           w, (long long)s->epoch, (long long)p->epochs, s->train_loss, test, s->nfe, s->accepted, s->rejected, s->lr,
+           s->seconds);
+    fflush(stdout);
+  }
+  return train_stop_requested ? 1 : 0;
+}
+
+/* --lambda L0[:L1]: two finite values >= 0; an exponential decay needs both > 0. 0 or 2 (printed). */
+static int parse_lambda(const char *s, double *l0, double *l1) {
+  char *end;
+  errno = 0;
+  *l0 = strtod(s, &end);
+  int ok = !errno && end != s && isfinite(*l0) && *l0 >= 0;
+  *l1 = *l0;
+  if (ok && *end == ':') {
+    const char *b = end + 1;
+    *l1 = strtod(b, &end);
+    ok = !errno && end != b && isfinite(*l1) && *l1 >= 0;
+  }
+  if (!ok || *end) {
+    fprintf(stderr, "opl train: --lambda expects L0 or L0:L1 (numbers >= 0), got '%s'\n", s);
+    return 2;
+  }
+  if (*l1 != *l0 && !(*l0 > 0 && *l1 > 0)) {
+    fprintf(stderr, "opl train: --lambda %s: an exponential decay L0 -> L1 needs both weights > 0\n", s);
+    return 2;
+  }
+  return 0;
+}
+
+static int train_node_main(int argc, char **argv) {
+  static const char *data, *out, *vf_s, *solver_s, *reg_s, *mode_s, *lambda_s, *adjoint_s;
+  data = out = vf_s = reg_s = mode_s = lambda_s = adjoint_s = NULL;
+  solver_s = "tsit5";
+  int64_t ntrain = -1, ntest = -1, epochs = 100, batch = 20, step_size = 100, modes = -1, width = 32, layers = 4,
+          proj = 64, hidden = 64, depth = 3, sub = 1, window = 0, seed = 0, every_ckpt = 0, threads = 0, every = 1;
+  double lr = 1e-3, gamma = 0.5, wd = 0, clip = 0, rtol = 1e-3, atol = 1e-6;
+  int resume = 0, quiet = 0, shuffle = 1, cache = 1, time_channel = 0;
+  char stored_data[1024] = "";
+  static char stored_lambda[64];
+  const char *out_pre = find_arg(argc, argv, "out");
+  if (has_flag(argc, argv, "resume") && out_pre && file_exists(out_pre)) {
+    /* The stored configuration is the default of every option. */
+    opl_trainer_config rc;
+    opl_model_spec rs;
+    opl_err e;
+    if (opl_trainer_read_config(out_pre, &rc, &rs, NULL, stored_data, sizeof stored_data, &e)) {
+      fprintf(stderr, "opl train: --resume: %s\n", msg_of(&e));
+      return 1;
+    }
+    if (rs.kind != &opl_node_kind) {
+      fprintf(stderr, "opl train: --resume: '%s' holds a model of kind '%s', not a neural ODE (use opl train %s)\n",
+              out_pre, rs.kind->name, rs.kind->name);
+      return 1;
+    }
+    const opl_node_config *nc = (const opl_node_config *)rs.config.bytes;
+    data = stored_data;
+    ntrain = rc.ntrain, ntest = rc.ntest, epochs = rc.epochs, batch = rc.batch, step_size = rc.step_size;
+    lr = rc.lr, gamma = rc.gamma, wd = rc.weight_decay, clip = rc.clip_grad, sub = rc.sub, seed = (int64_t)rc.seed;
+    shuffle = rc.shuffle;
+    window = rc.task.t_out + 1;
+    static char vfk[16];
+    snprintf(vfk, sizeof vfk, "%s", nc->vf_kind);
+    vf_s = vfk;
+    static const char *const methods[] = {"dp5", "tsit5", "bs3"};
+    solver_s = nc->method >= 0 && nc->method < 3 ? methods[nc->method] : "tsit5";
+    rtol = nc->rtol, atol = nc->atol, time_channel = nc->time_channel;
+    adjoint_s = opl_node_adjoint_name(nc->adjoint);
+    reg_s = opl_node_reg_name(nc->reg);
+    mode_s = nc->reg ? opl_node_reg_mode_name(nc->reg_mode) : NULL;
+    snprintf(stored_lambda, sizeof stored_lambda, "%.17g:%.17g", nc->lambda0, nc->lambda1);
+    lambda_s = stored_lambda;
+    if (!strcmp(nc->vf_kind, "fno")) {
+      const opl_fno_config *f = (const opl_fno_config *)nc->vf.bytes;
+      modes = f->modes[0], width = f->width, layers = f->layers, proj = f->proj_channels;
+    } else if (!strcmp(nc->vf_kind, "mlp")) {
+      const opl_mlp_config *f = (const opl_mlp_config *)nc->vf.bytes;
+      depth = f->nlayers, hidden = f->nlayers > 1 ? f->widths[1] : hidden;
+    }
+  }
+  const cli_opt opts[] = {
+      {"data", CLI_STRING, &data, "data set file with stored snapshots u (N, T, X[, Y]) and their times t"},
+      {"out", CLI_STRING, &out, "-o, --out MODEL.h5: the model / checkpoint file (metrics go to MODEL.csv)"},
+      {"vf", CLI_STRING, &vf_s, "the vector field: fno (on fields, with grid channels) or mlp (on the last axis)"},
+      {"solver", CLI_STRING, &solver_s, "adaptive Runge-Kutta method: tsit5, dp5 or bs3"},
+      {"rtol", CLI_DOUBLE, &rtol, "relative tolerance of the solver (> 0)"},
+      {"atol", CLI_DOUBLE, &atol, "absolute tolerance of the solver (> 0)"},
+      {"adjoint", CLI_STRING, &adjoint_s, "gradient: discrete (store all steps) or checkpoint (replay steps)"},
+      {"reg", CLI_STRING, &reg_s, "regularizer: none, error, stiff or error+stiff"},
+      {"reg-mode", CLI_STRING, &mode_s, "global, local-unbiased or local-biased (needs --reg)"},
+      {"lambda", CLI_STRING, &lambda_s, "regularizer weight L0, or L0:L1 decaying exponentially over the epochs"},
+      {"window", CLI_INT, &window, "snapshots per training window, >= 2 (0: all stored snapshots)"},
+      {"time-channel", CLI_FLAG, &time_channel, "give the vector field the time t as an extra input"},
+      {"ntrain", CLI_INT, &ntrain, "training samples: the first N of the file (-1: all but the test samples)"},
+      {"ntest", CLI_INT, &ntest, "test samples: the last M of the file (-1: min(100, N/5))"},
+      {"epochs", CLI_INT, &epochs, "epochs (a resumed run continues up to this total)"},
+      {"batch", CLI_INT, &batch, "batch size"},
+      {"lr", CLI_DOUBLE, &lr, "Adam learning rate"},
+      {"weight-decay", CLI_DOUBLE, &wd, "Adam L2 weight decay (torch.optim.Adam form)"},
+      {"step-size", CLI_INT, &step_size, "StepLR: multiply the learning rate by gamma every this many epochs"},
+      {"gamma", CLI_DOUBLE, &gamma, "StepLR factor"},
+      {"clip-grad", CLI_DOUBLE, &clip, "clip the global gradient norm to this (0: no clipping)"},
+      {"modes", CLI_INT, &modes, "fno field: Fourier modes per axis (-1: 16 for 1-D, 12 for 2-D)"},
+      {"width", CLI_INT, &width, "fno field: channels of the Fourier layers"},
+      {"layers", CLI_INT, &layers, "fno field: Fourier layers"},
+      {"proj", CLI_INT, &proj, "fno field: hidden channels of the projection"},
+      {"hidden", CLI_INT, &hidden, "mlp field: hidden width"},
+      {"depth", CLI_INT, &depth, "mlp field: linear layers (tanh between them)"},
+      {"sub", CLI_INT, &sub, "spatial sub-sampling: train at resolution X / sub"},
+      {"seed", CLI_INT, &seed, "seed of the initialization, the shuffling and the windows"},
+      {"shuffle", CLI_FLAG, &shuffle, "reshuffle the training set every epoch (--shuffle=false: keep the order)"},
+      {"cache", CLI_FLAG, &cache, "read the selected data into memory once"},
+      {"checkpoint-every", CLI_INT, &every_ckpt, "also write the checkpoint every k epochs (0: only at the end)"},
+      {"resume", CLI_FLAG, &resume, "continue the run saved in MODEL.h5 (its settings are the defaults)"},
+      {"threads", CLI_INT, &threads, "threads (0: OMP_NUM_THREADS or all cores)"},
+      {"every", CLI_INT, &every, "print every this many epochs (and the first and last)"},
+      {"quiet", CLI_FLAG, &quiet, "print only the summary"},
+  };
+  char *pos[2];
+  int npos;
+  int rc = cli_parse("train", "node --data FILE.h5 --vf fno|mlp -o MODEL.h5 [options]", argc, argv, opts,
+                     (int)(sizeof opts / sizeof opts[0]), pos, 2, &npos);
+  if (rc) return rc == 1 ? 0 : 2;
+  if (npos > 1) {
+    fprintf(stderr, "opl train: unexpected argument '%s'\n", pos[1]);
+    return 2;
+  }
+  if (!data || !*data) {
+    fprintf(stderr, "opl train: --data FILE.h5 is required\n");
+    return 2;
+  }
+  if (!out || !*out) {
+    fprintf(stderr, "opl train: -o MODEL.h5 is required\n");
+    return 2;
+  }
+  if (!vf_s) {
+    fprintf(stderr, "opl train: node: --vf fno|mlp is required (the vector field)\n");
+    return 2;
+  }
+  const opl_model_kind *vk = opl_model_kind_find(vf_s);
+  if (!vk || (strcmp(vf_s, "fno") && strcmp(vf_s, "mlp"))) {
+    fprintf(stderr, "opl train: --vf expects fno or mlp, got '%s'\n", vf_s);
+    return 2;
+  }
+  int method = opl_node_method_from_name(solver_s);
+  if (method < 0) {
+    fprintf(stderr, "opl train: --solver expects tsit5, dp5 or bs3, got '%s'\n", solver_s);
+    return 2;
+  }
+  if (!(rtol > 0 && isfinite(rtol)) || !(atol > 0 && isfinite(atol))) {
+    fprintf(stderr, "opl train: --rtol and --atol expect finite values > 0 (got %g and %g)\n", rtol, atol);
+    return 2;
+  }
+  int adjoint = OPL_NODE_ADJ_DISCRETE;
+  if (adjoint_s) {
+    if (!strcmp(adjoint_s, "backsolve") || !strcmp(adjoint_s, "interp")) {
+      fprintf(stderr, "opl train: --adjoint %s: continuous adjoints are not in this build (use discrete or checkpoint)\n",
+              adjoint_s);
+      return 2;
+    }
+    if ((adjoint = opl_node_adjoint_from_name(adjoint_s)) < 0) {
+      fprintf(stderr, "opl train: --adjoint expects discrete, checkpoint, backsolve or interp, got '%s'\n", adjoint_s);
+      return 2;
+    }
+  }
+  int reg = 0, mode = OPL_NODE_REG_GLOBAL;
+  if (reg_s && (reg = opl_node_reg_from_name(reg_s)) < 0) {
+    fprintf(stderr, "opl train: --reg expects none, error, stiff or error+stiff, got '%s'\n", reg_s);
+    return 2;
+  }
+  if (mode_s) {
+    if (!reg) {
+      fprintf(stderr, "opl train: --reg-mode %s without a regularizer: give --reg error, stiff or error+stiff\n", mode_s);
+      return 2;
+    }
+    if ((mode = opl_node_reg_mode_from_name(mode_s)) < 0) {
+      fprintf(stderr, "opl train: --reg-mode expects global, local-unbiased or local-biased, got '%s'\n", mode_s);
+      return 2;
+    }
+  }
+  double l0 = reg ? 1 : 0, l1 = l0;
+  if (lambda_s && parse_lambda(lambda_s, &l0, &l1)) return 2;
+  if (!reg) l0 = l1 = 0;
+  struct { const char *name; int64_t v, lo; } pos_ints[] = {
+      {"epochs", epochs, 1}, {"batch", batch, 1}, {"step-size", step_size, 1}, {"layers", layers, 1},
+      {"proj", proj, 1}, {"width", width, 1}, {"hidden", hidden, 1}, {"depth", depth, 1}, {"sub", sub, 1},
+      {"checkpoint-every", every_ckpt, 0}, {"threads", threads, 0}, {"every", every, 1}, {"seed", seed, 0},
+      {"window", window, 0}};
+  for (size_t i = 0; i < sizeof pos_ints / sizeof pos_ints[0]; i++)
+    if (pos_ints[i].v < pos_ints[i].lo) {
+      fprintf(stderr, "opl train: --%s expects an integer >= %lld, got %lld\n", pos_ints[i].name,
+              (long long)pos_ints[i].lo, (long long)pos_ints[i].v);
+      return 2;
+    }
+  if (window == 1) {
+    fprintf(stderr, "opl train: --window 1: a window needs >= 2 snapshots (the start and one to predict)\n");
+    return 2;
+  }
+  if ((modes != -1 && modes < 1) || modes > 1 << 20 || width > 1 << 20 || layers > OPL_FNO_MAX_LAYERS ||
+      depth > OPL_MLP_MAX_LAYERS || hidden > 1 << 24 || sub > 1 << 30) {
+    fprintf(stderr, "opl train: --modes >= 1, --layers 1..%d and --depth 1..%d expected\n", OPL_FNO_MAX_LAYERS,
+            OPL_MLP_MAX_LAYERS);
+    return 2;
+  }
+  if (!(lr >= 0) || !(gamma > 0) || !(wd >= 0) || !(clip >= 0)) {
+    fprintf(stderr, "opl train: --lr, --weight-decay and --clip-grad expect values >= 0 and --gamma > 0\n");
+    return 2;
+  }
+  char csv[4096] = "";
+  opl_metrics_csv_path(out, csv, sizeof csv, NULL);
+  const cli_file outs[] = {{"-o", out}, {"its metrics log", csv}}, ins[] = {{"--data", data}};
+  if (cli_outputs_check("train", outs, 2, ins, 1)) return 2;
+  cli_file_state model_before;
+  cli_file_state_get(out, &model_before);
+  if (resume && !file_exists(out)) {
+    fprintf(stderr, "opl train: --resume: '%s' does not exist (nothing to resume; drop --resume to start)\n", out);
+    return 1;
+  }
+  if (threads > 0) opl_set_num_threads((int)threads);
+
+  opl_err e = {0};
+  opl_ds *ds = opl_ds_open(data, NULL, &e);
+  if (!ds) {
+    fprintf(stderr, "opl train: cannot read the data set: %s\n", e.msg);
+    return 1;
+  }
+  const opl_ds_info *info = opl_ds_get_info(ds);
+  int64_t N = info->dims.n, T = info->dims.t;
+  if (window == 0) window = T;
+  if (window > T) {
+    fprintf(stderr, "opl train: --window %lld: '%s' stores %lld snapshots\n", (long long)window, data, (long long)T);
+    opl_ds_close(&ds);
+    return 2;
+  }
+  /* The vector field's configuration (the task sets its channels), then the node's. */
+  union { opl_fno_config fno; opl_mlp_config mlp; } vc;
+  memset(&vc, 0, sizeof vc);
+  if (vk == &opl_fno_kind) {
+    vc.fno = cli_fno_config(info->dims.sdim == 2 ? OPL_FNO_REF_2D : OPL_FNO_REF_1D, modes, width, layers, proj);
+    vc.fno.pad[0] = vc.fno.pad[1] = 0; /* periodic states: no padding */
+  } else {
+    vc.mlp.nlayers = (int)depth;
+    for (int i = 1; i < depth; i++) vc.mlp.widths[i] = hidden;
+    vc.mlp.act = OPL_TANH;
+  }
+  opl_node_config nc;
+  if (opl_node_config_init(&nc, vk, &vc, &e)) {
+    fprintf(stderr, "opl train: %s\n", e.msg);
+    opl_ds_close(&ds);
+    return 2;
+  }
+  nc.method = method;
+  nc.rtol = rtol;
+  nc.atol = atol;
+  nc.adjoint = adjoint;
+  nc.reg = reg;
+  nc.reg_mode = mode;
+  nc.lambda0 = l0;
+  nc.lambda1 = l1;
+  nc.time_channel = time_channel;
+  nc.state_size = (info->dims.sdim == 1 ? info->dims.x : info->dims.y) / sub;
+  opl_trainer_config tc = opl_trainer_defaults();
+  tc.task = (opl_task){.kind = OPL_TASK_TRAJECTORY, .t_in = 1, .t_out = window - 1};
+  if (ntest < 0) ntest = N / 5 < 100 ? N / 5 : 100;
+  if (ntest < 1 && N >= 2) ntest = 1;
+  if (ntrain < 0) ntrain = N - ntest;
+  tc.ntrain = ntrain;
+  tc.ntest = ntest;
+  tc.batch = batch;
+  tc.sub = (int)sub;
+  tc.normalize = OPL_NORMALIZE_NONE;
+  tc.shuffle = shuffle;
+  tc.cache = cache;
+  tc.epochs = epochs;
+  tc.lr = lr;
+  tc.weight_decay = wd;
+  tc.step_size = step_size;
+  tc.gamma = gamma;
+  tc.clip_grad = clip;
+  tc.seed = (uint64_t)seed;
+  tc.checkpoint = out;
+  tc.checkpoint_every = every_ckpt;
+  tc.dataset_name = data;
+  opl_trainer *t = opl_trainer_new(&tc, &opl_node_kind, &nc, ds, &e);
+  if (!t) {
+    fprintf(stderr, "opl train: %s\n", msg_of(&e));
+    opl_ds_close(&ds);
+    return e.status == OPL_ERR_ARG || e.status == OPL_ERR_SHAPE || e.status == OPL_ERR_UNSUPPORTED ? 2 : 1;
+  }
+  if (resume && opl_trainer_resume(t, out, &e)) {
+    fprintf(stderr, "opl train: --resume: %s\n", msg_of(&e));
+    opl_trainer_free(&t);
+    opl_ds_close(&ds);
+    return 1;
+  }
+  const opl_model *m = opl_trainer_model(t);
+  const opl_loader_info *li = opl_trainer_loader_info(t);
+  char desc[512], res[64];
+  m->ops->describe(m->self, desc, sizeof desc);
+  if (li->sdim == 1) snprintf(res, sizeof res, "s = %lld", (long long)li->nx);
+  else snprintf(res, sizeof res, "%lld x %lld", (long long)li->nx, (long long)li->ny);
+  if (!quiet) {
+    printf("opl train: %s, %lld parameters\n", desc, (long long)opl_model_param_count(m));
+    printf("  data '%s': %lld train + %lld test trajectories of %lld snapshots (t = %g .. %g) at %s (sub %lld); "
+           "windows of %lld snapshots\n",
+           data, (long long)ntrain, (long long)ntest, (long long)T, info->t ? info->t[0] : NAN,
+           info->t ? info->t[T - 1] : NAN, res, (long long)sub, (long long)window);
+    if (reg)
+      printf("  regularizer %s (%s), lambda %g%s%g\n", opl_node_reg_name(reg), opl_node_reg_mode_name(mode), l0,
+             l1 != l0 ? " -> " : "", l1 != l0 ? l1 : l0);
+    printf("  Adam lr %g (weight decay %g), StepLR every %lld epochs x %g, batch %lld, %lld epochs, %d thread%s, %s "
+           "precision\n",
+           lr, wd, (long long)step_size, gamma, (long long)batch, (long long)epochs, opl_get_num_threads(),
+           opl_get_num_threads() == 1 ? "" : "s", OPL_PRECISION_NAME);
+    if (resume) printf("  resuming '%s' after epoch %lld\n", out, (long long)opl_trainer_epochs_done(t));
+    fflush(stdout);
+  }
+  signal(SIGINT, on_signal);
+  signal(SIGTERM, on_signal);
+  node_print np = {.epochs = epochs, .every = every, .quiet = quiet, .last_test = NAN};
+  int64_t before = opl_trainer_epochs_done(t);
+  int st = opl_trainer_run(t, node_epoch_cb, &np, &e);
+  int64_t done = opl_trainer_epochs_done(t);
+  int status = 0;
+  if (st) {
+    fprintf(stderr, "opl train: %s\n", msg_of(&e));
+    if (st == OPL_ERR_NONFINITE) {
+      int64_t ck = -1;
+      opl_trainer_config kc;
+      if (file_exists(out) && !opl_trainer_read_config(out, &kc, NULL, &ck, NULL, 0, NULL))
+        fprintf(stderr, "opl train: the last good checkpoint '%s' (epoch %lld) is kept; nothing was written after it\n",
+                out, (long long)ck);
+      else
+        fprintf(stderr, "opl train: no checkpoint had been written yet (use --checkpoint-every k to keep one)\n");
+    }
+    status = 1;
+    if (!resume) cli_drop_orphan_log("train", out, &model_before, csv);
+  } else if (done == before && done >= epochs) {
+    printf("opl train: '%s' already holds %lld epochs (>= --epochs %lld): nothing to do\n", out, (long long)done,
+           (long long)epochs);
+  } else if (train_stop_requested) {
+    printf("opl train: stopped after epoch %lld; checkpoint '%s' written (continue with --resume)\n", (long long)done, out);
+    status = 1;
+  } else {
+    printf("opl train: saved '%s' (epoch %lld) and metrics '%s'; test relative L2 %.4e\n", out, (long long)done, csv,
+           np.last_test);
   }
   opl_trainer_free(&t);
   opl_ds_close(&ds);

@@ -71,6 +71,9 @@ void opl_eval_result_free(opl_eval_result *r) {
   free(r->input);
   free(r->truth);
   free(r->pred);
+  free(r->nfe);
+  free(r->accepted);
+  free(r->rejected);
   memset(r, 0, sizeof *r);
 }
 
@@ -83,7 +86,11 @@ int opl_evaluate(const opl_trained *m, opl_ds *ds, const opl_eval_opts *o, opl_e
   if (ntest < 1 || ntest > N)
     return opl_err_set(err, OPL_ERR_ARG, "eval: '%s' has %lld samples; cannot evaluate the last %lld%s", info->path,
                        (long long)N, (long long)ntest, ntest < 1 ? " (give the number of test samples)" : "");
-  const opl_task *task = &m->task;
+  /* A trajectory task integrates through this data set's snapshot times. */
+  opl_task tk = m->task;
+  opl_err te;
+  if (opl_task_set_data(&tk, info, &te)) return opl_err_set(err, te.status, "eval: %s", te.msg);
+  const opl_task *task = &tk;
   int want_d = 0;
   int64_t cin = 0, cout = 0;
   if (opl_task_model_io(task, info->dims.sdim, &want_d, &cin, &cout, NULL))
@@ -97,7 +104,8 @@ int opl_evaluate(const opl_trained *m, opl_ds *ds, const opl_eval_opts *o, opl_e
   }
   opl_err de;
   if (opl_task_check_data(task, info, &de)) return opl_err_set(err, de.status, "eval: %s", de.msg);
-  int64_t batch = o->batch > 0 ? o->batch : 20;
+  /* A continuous task's trajectories are integrated one at a time: each gets its own steps. */
+  int64_t batch = o->batch > 0 ? o->batch : opl_task_continuous(task) ? 1 : 20;
   opl_loader_opts lo = {.ntrain = 0, .ntest = ntest, .batch = batch, .sub = o->sub > 0 ? o->sub : 1};
   int st = opl_task_selections(task, &lo.in, &lo.out, err);
   if (st) return st;
@@ -127,6 +135,15 @@ int opl_evaluate(const opl_trained *m, opl_ds *ds, const opl_eval_opts *o, opl_e
   r->samples = malloc(sizeof(int64_t) * (size_t)ntest);
   r->rel = malloc(sizeof(double) * (size_t)ntest);
   r->tnorm = malloc(sizeof(double) * (size_t)ntest);
+  if (opl_task_continuous(task)) {
+    r->nfe = calloc((size_t)ntest, sizeof(int64_t));
+    r->accepted = calloc((size_t)ntest, sizeof(int64_t));
+    r->rejected = calloc((size_t)ntest, sizeof(int64_t));
+    if (!r->nfe || !r->accepted || !r->rejected) {
+      st = opl_err_set(err, OPL_ERR_NOMEM, "eval: out of memory for %lld samples", (long long)ntest);
+      goto done;
+    }
+  }
   if (keep) {
     r->input = malloc(sizeof(opl_real) * (size_t)(keep * li->cin * P));
     r->truth = malloc(sizeof(opl_real) * (size_t)(keep * li->cout * P));
@@ -163,8 +180,10 @@ int opl_evaluate(const opl_trained *m, opl_ds *ds, const opl_eval_opts *o, opl_e
       goto done_buf;
     }
     if (k < 0) continue;
-    int64_t M = li->cout * P;
+    int64_t M = li->cout * P, nfe = 0, acc = 0, rej = 0;
     opl_rel_l2_per_sample(bp, by, B, M, r->rel + off, r->tnorm + off);
+    if (r->nfe && opl_task_solver_stats(task, &m->model, &nfe, &acc, &rej))
+      for (int64_t j = 0; j < B; j++) r->nfe[off + j] = nfe, r->accepted[off + j] = acc, r->rejected[off + j] = rej;
     for (int64_t j = 0; j < B && off + j < keep; j++) {
       memcpy(r->input + (off + j) * li->cin * P, bx + j * li->cin * P, sizeof(opl_real) * (size_t)(li->cin * P));
       memcpy(r->truth + (off + j) * M, by + j * M, sizeof(opl_real) * (size_t)M);

@@ -31,7 +31,7 @@ void opl_trained_free(opl_trained *m);
 typedef struct opl_eval_opts {
   int64_t ntest;            /* evaluate the last ntest samples (0: the model's ntest, capped at N) */
   int sub;                  /* sub-sampling of the data set (1: its own resolution) */
-  int64_t batch;            /* samples per forward pass (0: 20) */
+  int64_t batch;            /* samples per forward pass (0: 20; continuous tasks: 1) */
   int64_t keep;             /* keep input, truth and prediction of the first `keep` samples */
   int warmup;               /* 1: run the first batch once untimed first (FFT plans, arena), so
                                that `seconds` measures steady-state forward passes */
@@ -50,6 +50,10 @@ typedef struct opl_eval_result {
   opl_real *truth;          /* [kept, cout, nx, ny] */
   opl_real *pred;           /* [kept, cout, nx, ny] */
   double seconds;           /* wall time of the forward passes only */
+  /* Continuous tasks (trajectory; integrated one trajectory per solve unless o->batch says
+   * otherwise), else NULL: evaluations of the vector field, accepted and rejected steps of the
+   * solve that predicted each sample. */
+  int64_t *nfe, *accepted, *rejected;
 } opl_eval_result;
 
 /* Evaluate a trained model on the last ntest samples of ds at ds's resolution divided by sub

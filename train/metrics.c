@@ -98,6 +98,7 @@ int opl_metrics_csv_path(const char *model_path, char *buf, size_t size, opl_err
 struct opl_metrics_log {
   FILE *f;
   char *path;
+  int solver;   /* the solver columns are written */
 };
 
 void opl_metrics_log_close(opl_metrics_log **pl) {
@@ -116,6 +117,11 @@ static int64_t row_epoch(const char *line) {
 }
 
 opl_metrics_log *opl_metrics_log_open(const char *path, int64_t keep_epochs, opl_err *err) {
+  return opl_metrics_log_open_cols(path, keep_epochs, 0, err);
+}
+
+opl_metrics_log *opl_metrics_log_open_cols(const char *path, int64_t keep_epochs, int solver, opl_err *err) {
+  const char *header = solver ? OPL_METRICS_CSV_HEADER OPL_METRICS_CSV_SOLVER : OPL_METRICS_CSV_HEADER;
   if (!path || !*path) {
     opl_err_set(err, OPL_ERR_ARG, "metrics: no CSV path");
     return NULL;
@@ -136,7 +142,8 @@ opl_metrics_log *opl_metrics_log_open(const char *path, int64_t keep_epochs, opl
   }
   FILE *out = opl_atomic_stream(a);
   int st = OPL_OK;
-  fprintf(out, "%s\n", OPL_METRICS_CSV_HEADER);
+  l->solver = solver != 0;
+  fprintf(out, "%s\n", header);
   FILE *old = keep_epochs > 0 ? fopen(path, "r") : NULL;
   if (old) {
     char line[4096];
@@ -145,7 +152,7 @@ opl_metrics_log *opl_metrics_log_open(const char *path, int64_t keep_epochs, opl
       if (first) {
         first = 0;
         line[strcspn(line, "\r\n")] = 0;
-        if (strcmp(line, OPL_METRICS_CSV_HEADER) != 0)
+        if (strcmp(line, header) != 0)
           st = opl_err_set(err, OPL_ERR_FORMAT, "metrics: '%s' is not an opl metrics log (first line '%.80s')",
                            path, line);
         continue;
@@ -172,8 +179,10 @@ opl_metrics_log *opl_metrics_log_open(const char *path, int64_t keep_epochs, opl
 
 int opl_metrics_log_write(opl_metrics_log *l, const opl_epoch_stats *s, opl_err *err) {
   if (!l || !s) return opl_err_set(err, OPL_ERR_ARG, "metrics: NULL log or statistics");
-  fprintf(l->f, "%lld,%.9g,%.9g,%.9g,%.9g,%.4f,%.4f,%.6g\n", (long long)s->epoch, s->train_loss, s->train_l2,
+  fprintf(l->f, "%lld,%.9g,%.9g,%.9g,%.9g,%.4f,%.4f,%.6g", (long long)s->epoch, s->train_loss, s->train_l2,
           s->test_l2, s->lr, s->seconds, s->train_seconds, s->samples_per_s);
+  if (l->solver) fprintf(l->f, ",%.9g,%.9g,%.9g,%.9g", s->nfe, s->accepted, s->rejected, s->test_nfe);
+  fputc('\n', l->f);
   if (fflush(l->f) != 0 || ferror(l->f))
     return opl_err_set(err, OPL_ERR_IO, "metrics: write error on '%s': %s", l->path, strerror(errno));
   return OPL_OK;

@@ -61,6 +61,12 @@ typedef struct opl_epoch_stats {
   double seconds;         /* wall time of the epoch, training and test evaluation */
   double train_seconds;   /* wall time of the training steps alone */
   double samples_per_s;   /* training samples per second of train_seconds */
+  /* Tasks that integrate with an adaptive solver (trajectory), NaN otherwise: */
+  double nfe;             /* mean evaluations of the vector field per training batch (forward
+                             solve, starting-step trial included) */
+  double accepted;        /* mean accepted steps per training batch */
+  double rejected;        /* mean rejected steps per training batch */
+  double test_nfe;        /* mean evaluations per test trajectory (whole stored time span) */
 } opl_epoch_stats;
 
 /* The metrics log path of a model path: "MODEL.h5" -> "MODEL.csv" (a trailing ".h5", ".hdf5"
@@ -74,6 +80,9 @@ typedef struct opl_metrics_log opl_metrics_log;
 #define OPL_METRICS_CSV_HEADER \
   "epoch,train_loss,train_l2,test_l2,lr,seconds,train_seconds,samples_per_s"
 
+/* Columns appended to the header by logs of solver tasks (opl_metrics_log_open_cols). */
+#define OPL_METRICS_CSV_SOLVER ",nfe_per_batch,accepted_per_batch,rejected_per_batch,test_nfe_per_trajectory"
+
 /* Open the metrics log at path. keep_epochs <= 0: start a new file (header only, replacing any
  * old one). keep_epochs > 0 (resuming after that many epochs): keep the header and the rows of
  * epochs 1..keep_epochs of an existing log and drop later rows (epochs run after the checkpoint
@@ -81,6 +90,9 @@ typedef struct opl_metrics_log opl_metrics_log;
  * is not the header is OPL_ERR_FORMAT. The file is rewritten atomically (temporary + rename).
  * Returns NULL and fills err on failure (OPL_ERR_IO naming the path). */
 opl_metrics_log *opl_metrics_log_open(const char *path, int64_t keep_epochs, opl_err *err);
+/* The same with the solver columns (OPL_METRICS_CSV_SOLVER) after the others when solver = 1:
+ * each row then also holds nfe, accepted, rejected and test_nfe (opl_epoch_stats). */
+opl_metrics_log *opl_metrics_log_open_cols(const char *path, int64_t keep_epochs, int solver, opl_err *err);
 /* Append one row and flush it. OPL_OK or OPL_ERR_IO. */
 int opl_metrics_log_write(opl_metrics_log *l, const opl_epoch_stats *s, opl_err *err);
 /* Close; sets *l to NULL. Accepts NULL. */

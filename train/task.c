@@ -1,7 +1,9 @@
 /* opl train — tasks (see task.h): one table of kinds, read by every function below. */
+#include <math.h>
 #include <string.h>
 
 #include "operators/fno.h"
+#include "operators/node_model.h"
 #include "train/task.h"
 
 /* ================================================================ the kinds */
@@ -13,6 +15,7 @@ typedef struct task_row {
   int model_sdim;           /* the model's spatial axes (0: the data's) */
   int stepwise;             /* predicts step by step, feeding predictions back */
   int normalize_1d, normalize_2d; /* the reference script's normalization on 1-D / 2-D data */
+  int continuous;           /* integrates through the stored times (no normalization) */
   /* The model part of the prediction: x (encoded) -> y (before decoding). */
   opl_tensor *(*predict)(opl_ctx *c, const opl_model *m, const opl_task *task, opl_tensor *x);
 } task_row;
@@ -46,10 +49,33 @@ static opl_tensor *predict_spacetime(opl_ctx *c, const opl_model *m, const opl_t
   return opl_permute(c, h, perm);
 }
 
+/* TRAJECTORY: x (B, nframes, *S) -> the state at the window's first snapshot (B, 1, *S),
+ * integrated by the model through the window's other K - 1 times -> (B, K - 1, *S). */
+static opl_tensor *predict_trajectory(opl_ctx *c, const opl_model *m, const opl_task *task, opl_tensor *x) {
+  int64_t K = task->t_out + 1, s = task->start;
+  if (!task->times || s < 0 || s + K > task->nframes || x->rank < 3 || x->shape[1] != task->nframes) {
+    opl_ctx_error(c, OPL_ERR_ARG,
+                  "task_predict: trajectory window [%lld, %lld) outside the %lld stored snapshots (or no times)",
+                  (long long)s, (long long)(s + K), (long long)task->nframes);
+    return NULL;
+  }
+  if (K - 1 > 1 << 30) {
+    opl_ctx_error(c, OPL_ERR_ARG, "task_predict: a window of %lld snapshots", (long long)K);
+    return NULL;
+  }
+  opl_err e;
+  if (opl_node_model_set_times(m, task->times[s], (int)(K - 1), task->times + s + 1, &e)) {
+    opl_ctx_error(c, e.status, "task_predict: %s", e.msg);
+    return NULL;
+  }
+  return opl_model_forward(c, m, opl_slice(c, x, 1, s, 1));
+}
+
 static const task_row task_rows[OPL_TASK_COUNT] = {
-    [OPL_TASK_STATIC] = {"static", 0, 0, 0, 0, OPL_NORMALIZE_NONE, OPL_NORMALIZE_GAUSSIAN, predict_static},
-    [OPL_TASK_ROLLOUT] = {"rollout", 1, 2, 2, 1, OPL_NORMALIZE_NONE, OPL_NORMALIZE_NONE, predict_rollout},
-    [OPL_TASK_SPACETIME] = {"spacetime", 1, 2, 3, 0, OPL_NORMALIZE_GAUSSIAN, OPL_NORMALIZE_GAUSSIAN, predict_spacetime},
+    [OPL_TASK_STATIC] = {"static", 0, 0, 0, 0, OPL_NORMALIZE_NONE, OPL_NORMALIZE_GAUSSIAN, 0, predict_static},
+    [OPL_TASK_ROLLOUT] = {"rollout", 1, 2, 2, 1, OPL_NORMALIZE_NONE, OPL_NORMALIZE_NONE, 0, predict_rollout},
+    [OPL_TASK_SPACETIME] = {"spacetime", 1, 2, 3, 0, OPL_NORMALIZE_GAUSSIAN, OPL_NORMALIZE_GAUSSIAN, 0, predict_spacetime},
+    [OPL_TASK_TRAJECTORY] = {"trajectory", 1, 0, 0, 0, OPL_NORMALIZE_NONE, OPL_NORMALIZE_NONE, 1, predict_trajectory},
 };
 
 static const task_row *row_of(const opl_task *task) {
@@ -69,11 +95,14 @@ int opl_task_kind_from_name(const char *name) {
 int opl_task_check(const opl_task *task, opl_err *err) {
   if (!task) return opl_err_set(err, OPL_ERR_ARG, "train: NULL task");
   const task_row *r = row_of(task);
-  if (!r) return opl_err_set(err, OPL_ERR_ARG, "train: unknown task kind %d (static, rollout, spacetime)", task->kind);
+  if (!r) return opl_err_set(err, OPL_ERR_ARG, "train: unknown task kind %d (static, rollout, spacetime, trajectory)", task->kind);
   if (!r->frames) {
     if (task->target_frame < -1)
       return opl_err_set(err, OPL_ERR_ARG, "train: target frame %lld, expected >= 0 or -1 (the last frame)",
                          (long long)task->target_frame);
+  } else if (r->continuous && (task->t_in != 1 || task->t_out < 1)) {
+    return opl_err_set(err, OPL_ERR_ARG, "train: trajectory window of %lld snapshots, expected >= 2",
+                       (long long)(task->t_out + 1));
   } else if (task->t_in < 1 || task->t_out < 1) {
     return opl_err_set(err, OPL_ERR_ARG, "train: %s task with T_in = %lld and T = %lld frames, both must be >= 1",
                        r->name, (long long)task->t_in, (long long)task->t_out);
@@ -86,6 +115,9 @@ int opl_task_frames(const opl_task *task) { return row_of(task) && row_of(task)-
 int opl_task_check_data(const opl_task *task, const opl_ds_info *info, opl_err *err) {
   int st = opl_task_check(task, err);
   if (st) return st;
+  if (row_of(task)->continuous && task->t_out + 1 > info->dims.t)
+    return opl_err_set(err, OPL_ERR_ARG, "the trajectory window of %lld snapshots is longer than the %lld stored in '%s' of '%s'",
+                       (long long)(task->t_out + 1), (long long)info->dims.t, info->u_name, info->path);
   if (opl_task_frames(task) && task->t_in + task->t_out > info->dims.t)
     return opl_err_set(err, OPL_ERR_ARG, "the %s task needs T_in + T = %lld + %lld = %lld frames of '%s' in '%s', which has %lld",
                        opl_task_name(task->kind), (long long)task->t_in, (long long)task->t_out,
@@ -99,7 +131,11 @@ int opl_task_check_data(const opl_task *task, const opl_ds_info *info, opl_err *
 int opl_task_selections(const opl_task *task, opl_ds_sel *in, opl_ds_sel *out, opl_err *err) {
   int st = opl_task_check(task, err);
   if (st) return st;
-  if (!row_of(task)->frames) {
+  if (row_of(task)->continuous) {
+    if (task->nframes < 2) return opl_err_set(err, OPL_ERR_ARG, "train: trajectory task without its data set's snapshots");
+    *in = (opl_ds_sel){.with_a = 0, .t0 = 0, .nt = task->nframes};
+    *out = (opl_ds_sel){.with_a = 0, .t0 = 1, .nt = task->nframes - 1};
+  } else if (!row_of(task)->frames) {
     *in = (opl_ds_sel){.with_a = 1, .t0 = 0, .nt = 0};
     *out = (opl_ds_sel){.with_a = 0, .t0 = task->target_frame, .nt = 1};
   } else {
@@ -118,7 +154,7 @@ int opl_task_model_io(const opl_task *task, int sdim, int *msdim, int64_t *cin, 
     return opl_err_set(err, OPL_ERR_ARG, "train: the %s task needs 2-D data (frames of (X, Y)), the data set is %d-D",
                        r->name, sdim);
   *msdim = r->model_sdim ? r->model_sdim : sdim;
-  *cin = r->frames ? task->t_in : 1;
+  *cin = r->frames && !r->continuous ? task->t_in : 1;
   *cout = 1;
   return OPL_OK;
 }
@@ -146,7 +182,9 @@ int opl_task_resolve_normalize(const opl_task *task, int sdim, int normalize) {
   return sdim == 2 ? row_of(task)->normalize_2d : row_of(task)->normalize_1d;
 }
 
-int opl_task_normalizable(const opl_task *task) { return row_of(task) && !row_of(task)->stepwise; }
+int opl_task_normalizable(const opl_task *task) {
+  return row_of(task) && !row_of(task)->stepwise && !row_of(task)->continuous;
+}
 int opl_task_stepwise(const opl_task *task) { return row_of(task) && row_of(task)->stepwise; }
 int64_t opl_task_loss_terms(const opl_task *task) {
   return row_of(task) && row_of(task)->stepwise ? task->t_out : 1;
@@ -199,9 +237,12 @@ int opl_task_infer(opl_ctx *c, const opl_model *m, const opl_task *task, const o
   int64_t B = xshape[0], Cin = xshape[1], P = 1;
   for (int i = 2; i < rank; i++) P *= xshape[i];
   if (!stepwise) {
+    /* A trajectory is integrated from its first snapshot over the whole stored time. */
+    opl_task whole = *task;
+    if (opl_task_continuous(task)) whole.start = 0, whole.t_out = task->nframes - 1;
     opl_tensor *xt = opl_new(c, rank, xshape);
     if (xt) memcpy(xt->data, x, sizeof(opl_real) * (size_t)xt->numel);
-    opl_tensor *y = xt ? opl_task_predict(c, m, task, xn, yn, xt) : NULL;
+    opl_tensor *y = xt ? opl_task_predict(c, m, &whole, xn, yn, xt) : NULL;
     if (!y) st = ctx_take(c, err, "task_infer");
     else memcpy(out, y->data, sizeof(opl_real) * (size_t)y->numel);
   } else {
@@ -256,4 +297,68 @@ opl_tensor *opl_task_loss(opl_ctx *c, const opl_task *task, opl_tensor *pred, op
     y = opl_reshape(c, y, y->rank - 1, s);
   }
   return opl_rel_lp_loss(c, pred, y, 2, OPL_REDUCE_SUM);
+}
+
+/* ================================================================ trajectory tasks */
+
+int opl_task_continuous(const opl_task *task) { return row_of(task) && row_of(task)->continuous; }
+
+int opl_task_set_data(opl_task *task, const opl_ds_info *info, opl_err *err) {
+  if (!opl_task_continuous(task)) return OPL_OK;
+  if (!info->t || info->dims.t < 2)
+    return opl_err_set(err, OPL_ERR_ARG, "the trajectory task needs the snapshot times (dataset t) and >= 2 snapshots; '%s' has %s",
+                       info->path, info->t ? "one snapshot" : "no times");
+  for (int64_t j = 1; j < info->dims.t; j++)
+    if (!(info->t[j] > info->t[j - 1]) || !isfinite(info->t[j]))
+      return opl_err_set(err, OPL_ERR_ARG, "the snapshot times of '%s' do not increase: t[%lld] = %g after %g", info->path,
+                         (long long)j, info->t[j], info->t[j - 1]);
+  task->nframes = info->dims.t;
+  task->times = info->t;
+  return OPL_OK;
+}
+
+/* SplitMix64's finalizer (Steele, Lea, Flood, "Fast splittable pseudorandom number generators",
+ * OOPSLA 2014): a counter-based draw, the same on every thread count. */
+static uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+void opl_task_window(opl_task *task, uint64_t seed, int64_t e, int64_t k) {
+  if (!opl_task_continuous(task)) return;
+  int64_t span = task->nframes - (task->t_out + 1) + 1;
+  if (span <= 1) {
+    task->start = 0;
+    return;
+  }
+  uint64_t h = mix64(mix64(mix64(seed ^ 0x6e6f6465ULL) + (uint64_t)e) + (uint64_t)k);
+  task->start = (int64_t)(h % (uint64_t)span);
+}
+
+opl_tensor *opl_task_target(opl_ctx *c, const opl_task *task, opl_tensor *y) {
+  if (opl_ctx_status(c) || !y) return NULL;
+  if (!opl_task_continuous(task)) return y;
+  return opl_slice(c, y, 1, task->start, task->t_out);
+}
+
+opl_tensor *opl_task_regularize(opl_ctx *c, const opl_model *m, const opl_task *task, opl_tensor *loss, int64_t e,
+                                int64_t E, uint64_t seed) {
+  if (opl_ctx_status(c) || !loss) return NULL;
+  const opl_node_config *nc = opl_task_continuous(task) ? opl_node_model_config(m) : NULL;
+  if (!nc || !nc->reg) return loss;
+  double lambda = opl_node_model_lambda(nc, e, E);
+  if (lambda == 0) return loss;
+  opl_tensor *r = opl_node_model_reg(c, m, seed);
+  return r ? opl_add(c, loss, opl_scale(c, r, lambda)) : NULL;
+}
+
+int opl_task_solver_stats(const opl_task *task, const opl_model *m, int64_t *nfe, int64_t *accepted,
+                          int64_t *rejected) {
+  opl_nde_stats st;
+  if (!opl_task_continuous(task) || opl_node_model_stats(m, &st, NULL)) return 0;
+  if (nfe) *nfe = st.nfev;
+  if (accepted) *accepted = st.accepted;
+  if (rejected) *rejected = st.rejected;
+  return 1;
 }

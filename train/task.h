@@ -14,7 +14,16 @@
  *              out autoregressively for T steps (predictions fed back without detaching); the
  *              loss is the SUM over steps of each step's batch-summed relative L2;
  *   SPACETIME  FNO-3d (fourier_3d.py): the first T_in frames, repeated along a new time axis of
- *              length T (opl_fno3d_input), are mapped to the next T frames at once.
+ *              length T (opl_fno3d_input), are mapped to the next T frames at once;
+ *   TRAJECTORY a time-continuous model (the neural ODE, operators/node_model.h) integrates from
+ *              one stored snapshot through the stored times: training on windows of K = t_out + 1
+ *              snapshots from a start drawn per batch (opl_task_window, deterministic by seed,
+ *              epoch and batch; all samples of a batch share the window, so one adaptive solve
+ *              serves the batch), the loss the relative L2 over the window's K - 1 predicted
+ *              snapshots per sample, summed over the batch, plus the model's regularizer
+ *              weighted by its lambda schedule (opl_task_regularize); evaluation integrates from
+ *              the first stored snapshot over the whole stored time. The loader's input is
+ *              every stored frame and its target the frames after the first.
  * (References: Li et al., "Fourier Neural Operator for Parametric Partial Differential
  * Equations", ICLR 2021, and the scripts of github.com/zongyi-li/fourier_neural_operator at
  * commit fd1fb7a3.) */
@@ -31,6 +40,7 @@ typedef enum {
   OPL_TASK_STATIC = 0,     /* a -> one frame of u (1-D or 2-D) */
   OPL_TASK_ROLLOUT = 1,    /* 2-D: T_in frames -> next frame, rolled out T steps */
   OPL_TASK_SPACETIME = 2,  /* FNO-3d: T_in frames -> the next T frames at once */
+  OPL_TASK_TRAJECTORY = 3, /* u(t_s) -> u(t_s+1 .. t_s+K-1) by integration in time */
   OPL_TASK_COUNT
 } opl_task_kind;
 
@@ -38,12 +48,17 @@ typedef struct opl_task {
   int kind;               /* opl_task_kind */
   int64_t target_frame;   /* STATIC: frame of u used as target, >= 0, or -1: the last one */
   int64_t t_in;           /* ROLLOUT / SPACETIME: input frames u[0 .. t_in), >= 1 */
-  int64_t t_out;          /* ROLLOUT / SPACETIME: target frames u[t_in .. t_in + t_out), >= 1 */
+  int64_t t_out;          /* ROLLOUT / SPACETIME: target frames u[t_in .. t_in + t_out), >= 1;
+                             TRAJECTORY: t_in = 1 and t_out = K - 1, the window of K snapshots */
+  /* TRAJECTORY, set from the data set (opl_task_set_data) and per batch (opl_task_window): */
+  int64_t nframes;        /* stored snapshots of the data set */
+  const double *times;    /* their times [nframes] (borrowed from the data set's info) */
+  int64_t start;          /* first snapshot of the current window */
 } opl_task;
 
 typedef enum { OPL_NORMALIZE_AUTO = -1, OPL_NORMALIZE_NONE = 0, OPL_NORMALIZE_GAUSSIAN = 1 } opl_normalize;
 
-/* "static", "rollout", "spacetime" (or "unknown"). */
+/* "static", "rollout", "spacetime", "trajectory" (or "unknown"). */
 const char *opl_task_name(int kind);
 /* The kind named name, or -1. */
 int opl_task_kind_from_name(const char *name);
@@ -117,5 +132,34 @@ int opl_task_infer(opl_ctx *c, const opl_model *m, const opl_task *task, const o
  * the batch of the per-sample relative L2 errors; ROLLOUT: the sum over samples AND steps of
  * each predicted frame's relative L2 (C = steps). Differentiable in pred. Errors are sticky. */
 opl_tensor *opl_task_loss(opl_ctx *c, const opl_task *task, opl_tensor *pred, opl_tensor *y);
+
+/* ---------------------------------------------------------------- trajectory tasks */
+
+/* 1 if the task integrates in time through the stored times (TRAJECTORY). */
+int opl_task_continuous(const opl_task *task);
+
+/* Record the data set's snapshots in a TRAJECTORY task (nframes, times; info must outlive the
+ * task's use); a no-op for the other kinds. OPL_ERR_ARG when the data set stores no times, or
+ * times that do not increase strictly, naming the file. */
+int opl_task_set_data(opl_task *task, const opl_ds_info *info, opl_err *err);
+
+/* Draw the window of batch k of epoch e (1-based) for a TRAJECTORY task: task->start uniform in
+ * [0, nframes - K], a function of (seed, e, k) only; a no-op for the other kinds. */
+void opl_task_window(opl_task *task, uint64_t seed, int64_t e, int64_t k);
+
+/* The part of the loader's target y that a prediction of opl_task_predict is compared with:
+ * TRAJECTORY the window's frames (B, K - 1, *S) of y (B, nframes - 1, *S); y itself otherwise. */
+opl_tensor *opl_task_target(opl_ctx *c, const opl_task *task, opl_tensor *y);
+
+/* The objective plus the model's regularizer after opl_task_predict of the same batch: for a
+ * TRAJECTORY task whose model has one (operators/node_model.h), loss + lambda(e, E) R with R
+ * drawn from seed (local modes); loss itself otherwise or when lambda is 0. Sticky errors. */
+opl_tensor *opl_task_regularize(opl_ctx *c, const opl_model *m, const opl_task *task, opl_tensor *loss, int64_t e,
+                                int64_t E, uint64_t seed);
+
+/* The solver statistics of the model's last prediction: 1 and *nfe, *accepted, *rejected for a
+ * TRAJECTORY task on a model that integrates in time; 0 otherwise. */
+int opl_task_solver_stats(const opl_task *task, const opl_model *m, int64_t *nfe, int64_t *accepted,
+                          int64_t *rejected);
 
 #endif

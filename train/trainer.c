@@ -147,7 +147,14 @@ opl_trainer *opl_trainer_new(const opl_trainer_config *cfg, const opl_model_kind
   }
   t->cfg = *cfg;
   t->ds = ds;
-  t->last_test = t->last_loss = NAN;
+  /* A trajectory task reads the data set's snapshot times. */
+  if (opl_task_set_data(&t->cfg.task, info, &de)) {
+    opl_err_set(err, de.status, "train: %s", de.msg);
+    free(t);
+    return NULL;
+  }
+  task = &t->cfg.task;
+  t->last_test = t->last_loss = t->last_test_nfe = NAN;
   t->checkpoint = dup_str(cfg->checkpoint);
   t->dataset_name = dup_str(cfg->dataset_name ? cfg->dataset_name : info->path);
   if (cfg->csv) {
@@ -267,19 +274,28 @@ int opl_trainer_step(opl_trainer *t, int64_t k, opl_step_stats *s, opl_err *err)
   if (st) return st;
   OPL_ASSERT(bs == B, "loader batch of %lld samples, expected %lld", (long long)bs, (long long)B);
   opl_params_zero_grad(&t->model.params);
+  /* The trajectory task's window of this batch and the regularizer's draw: functions of (seed,
+   * epoch, batch), so a resumed run draws the same. */
+  opl_task_window(&t->cfg.task, t->cfg.seed, e, k);
+  uint64_t rseed = (t->cfg.seed * 0x9e3779b97f4a7c15ULL) ^ ((uint64_t)e << 32) ^ (uint64_t)k;
   opl_tensor *pred = opl_task_predict(c, &t->model, &t->cfg.task, t->xn, t->yn, x);
-  opl_tensor *loss = opl_task_loss(c, &t->cfg.task, pred, y);
-  if (!loss) return ctx_take(c, err, "train");
-  double lv = (double)loss->data[0];
-  opl_rel_l2_per_sample(pred->data, y->data, B, pred->numel / B, t->rel, NULL);
+  opl_tensor *yt = opl_task_target(c, &t->cfg.task, y);
+  opl_tensor *loss = opl_task_loss(c, &t->cfg.task, pred, yt);
+  int64_t nfe = -1, acc = -1, rej = -1;
+  opl_task_solver_stats(&t->cfg.task, &t->model, &nfe, &acc, &rej);
+  opl_tensor *total = opl_task_regularize(c, &t->model, &t->cfg.task, loss, e, t->cfg.epochs, rseed);
+  if (!total) return ctx_take(c, err, "train");
+  double lv = (double)loss->data[0], tv = (double)total->data[0];
+  opl_rel_l2_per_sample(pred->data, yt->data, B, pred->numel / B, t->rel, NULL);
   double l2 = 0;
   for (int64_t j = 0; j < B; j++) l2 += t->rel[j];
-  if (!isfinite(lv))
+  if (!isfinite(lv) || !isfinite(tv))
     return opl_err_set(err, OPL_ERR_NONFINITE,
-                       "train: divergence at epoch %lld, batch %lld of %lld: the loss is %g; stopped before updating "
+                       "train: divergence at epoch %lld, batch %lld of %lld: the loss is %g%s; stopped before updating "
                        "the parameters (lower the learning rate, or clip gradients)",
-                       (long long)e, (long long)(k + 1), (long long)nb, lv);
-  if (opl_backward(c, loss)) return ctx_take(c, err, "train: backward");
+                       (long long)e, (long long)(k + 1), (long long)nb, isfinite(lv) ? tv : lv,
+                       isfinite(lv) ? " with the regularizer" : "");
+  if (opl_backward(c, total)) return ctx_take(c, err, "train: backward");
   opl_err ge;
   if (opl_params_check_finite_grad(&t->model.params, &ge))
     return opl_err_set(err, OPL_ERR_NONFINITE,
@@ -292,6 +308,9 @@ int opl_trainer_step(opl_trainer *t, int64_t k, opl_step_stats *s, opl_err *err)
     s->bsize = B;
     s->loss = lv;
     s->l2_sum = l2;
+    s->nfe = nfe;
+    s->accepted = acc;
+    s->rejected = rej;
   }
   return OPL_OK;
 }
@@ -300,8 +319,10 @@ int opl_trainer_test(opl_trainer *t, double *test_l2, opl_err *err) {
   if (!t || !test_l2) return opl_err_set(err, OPL_ERR_ARG, "train: NULL trainer or result");
   const opl_loader_info *li = t->li;
   *test_l2 = NAN;
+  t->last_test_nfe = NAN;
   if (li->n[1] == 0) return OPL_OK;
-  double sum = 0;
+  double sum = 0, nfe_sum = 0;
+  int with_nfe = 0;
   int st = OPL_OK;
   for (int64_t k = 0; k < li->nbatch[1] && !st; k++) {
     int64_t B = 0, xs[4];
@@ -312,24 +333,32 @@ int opl_trainer_test(opl_trainer *t, double *test_l2, opl_err *err) {
       break;
     opl_rel_l2_per_sample(t->tp, t->ty, B, li->cout * li->nx * li->ny, t->rel, NULL);
     for (int64_t j = 0; j < B; j++) sum += t->rel[j];
+    int64_t nfe = 0;
+    /* the batch's trajectories are integrated together: each took the solve's evaluations */
+    if (opl_task_solver_stats(&t->cfg.task, &t->model, &nfe, NULL, NULL)) with_nfe = 1, nfe_sum += (double)nfe * (double)B;
   }
   if (!st) *test_l2 = sum / (double)li->n[1];
+  if (!st && with_nfe) t->last_test_nfe = nfe_sum / (double)li->n[1];
   return st;
 }
 
 int opl_trainer_epoch(opl_trainer *t, opl_epoch_stats *s, opl_err *err) {
   if (!t) return opl_err_set(err, OPL_ERR_ARG, "train: NULL trainer");
   int st;
-  if (!t->log && t->csv && *t->csv && !(t->log = opl_metrics_log_open(t->csv, t->epoch, err))) return err ? err->status : OPL_ERR_IO;
+  if (!t->log && t->csv && *t->csv &&
+      !(t->log = opl_metrics_log_open_cols(t->csv, t->epoch, opl_task_continuous(&t->cfg.task), err)))
+    return err ? err->status : OPL_ERR_IO;
   const opl_loader_info *li = t->li;
-  double t0 = now_s(), lr = opl_optim_get_lr(t->opt), loss = 0, l2 = 0;
-  int64_t seen = 0;
+  double t0 = now_s(), lr = opl_optim_get_lr(t->opt), loss = 0, l2 = 0, nfe = 0, acc = 0, rej = 0;
+  int64_t seen = 0, solver = 1;
   for (int64_t k = 0; k < li->nbatch[0]; k++) {
     opl_step_stats ss;
     if ((st = opl_trainer_step(t, k, &ss, err))) return st;
     loss += ss.loss;
     l2 += ss.l2_sum;
     seen += ss.bsize;
+    if (ss.nfe < 0) solver = 0;
+    nfe += (double)ss.nfe, acc += (double)ss.accepted, rej += (double)ss.rejected;
   }
   OPL_ASSERT(seen == li->n[0], "an epoch saw %lld of %lld training samples", (long long)seen, (long long)li->n[0]);
   double t1 = now_s();
@@ -347,6 +376,10 @@ int opl_trainer_epoch(opl_trainer *t, opl_epoch_stats *s, opl_err *err) {
       .seconds = now_s() - t0,
       .train_seconds = t1 - t0,
       .samples_per_s = (t1 > t0) ? (double)li->n[0] / (t1 - t0) : NAN,
+      .nfe = solver ? nfe / (double)li->nbatch[0] : NAN,
+      .accepted = solver ? acc / (double)li->nbatch[0] : NAN,
+      .rejected = solver ? rej / (double)li->nbatch[0] : NAN,
+      .test_nfe = t->last_test_nfe,
   };
   t->last_test = test;
   t->last_loss = es.train_loss;

@@ -156,6 +156,7 @@ typedef struct opl_step_stats {
   int64_t bsize;          /* samples in the batch (the last batch may be partial) */
   double loss;            /* the objective of the batch (opl_task_loss) */
   double l2_sum;          /* sum over the batch of the per-sample relative L2 (full trajectory) */
+  int64_t nfe, accepted, rejected; /* trajectory tasks: the solve's evaluations and steps; else -1 */
 } opl_step_stats;
 
 /* One optimizer step on batch k (0 <= k < number of training batches) of the current epoch

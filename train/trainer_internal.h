@@ -25,6 +25,7 @@ struct opl_trainer {
   opl_real *tx, *ty, *tp, *tw; /* test batches: x, y, prediction, rollout window (heap) */
   opl_metrics_log *log;
   double last_test, last_loss;
+  double last_test_nfe;       /* trajectory tasks: mean evaluations per test trajectory, else NaN */
 };
 
 /* The training state recorded in a checkpoint (checkpoint.c). */
