@@ -13,6 +13,15 @@
  * (data sets made by `opl generate`) adds, after the line, a comparison with the reference
  * solver: time per sample and error, for the solver run as the data were generated and for the
  * solver run at the evaluation resolution from the stored initial condition.
+ *
+ * A neural ODE (trained by opl train node) integrates each test trajectory from its first stored
+ * snapshot through all the stored times, one trajectory per solve, and prints after that line
+ *   NFE: mean X (per trajectory; min A, max B)
+ *   steps: accepted mean X, rejected mean Y (per trajectory)
+ *   time per trajectory: prediction X s, reference solver Y s (SCHEME at S points, K trajectories re-solved)
+ * the reference solver re-solving the first test trajectories as the data were generated (from
+ * the file's provenance), or "reference solver n/a (REASON)" when that is not possible; --plot
+ * then draws truth, prediction and error over (t, x).
  * Exit status: 0, 1 runtime failure, 2 usage error. */
 #include <math.h>
 #include <stdio.h>
@@ -261,17 +270,76 @@ static int solver_table(const opl_trained *m, opl_ds *ds, const opl_eval_result 
   return ok_ref && ok_coarse ? 0 : 1;
 }
 
+/* Seconds per trajectory of the reference solver re-solving the first k test samples of r as
+ * the data were generated; 0, or 1 with the reason in msg. */
+static int reference_time(opl_ds *ds, const opl_eval_result *r, int64_t k, double *sec, char *what, size_t wcap,
+                          char *msg, size_t cap) {
+  const opl_ds_info *in = opl_ds_get_info(ds);
+  opl_gen_config base;
+  if (gen_config_of(in, &base, msg, cap)) return 1;
+  opl_err e;
+  opl_gen *g = opl_gen_new(&base, &e);
+  if (!g) {
+    snprintf(msg, cap, "cannot rebuild the generation run of '%.200s': %.250s", in->path, e.msg);
+    return 1;
+  }
+  double *a = malloc(sizeof(double) * (size_t)opl_gen_a_size(g)), *u = malloc(sizeof(double) * (size_t)opl_gen_u_size(g));
+  int bad = !a || !u;
+  double total = 0;
+  if (bad) snprintf(msg, cap, "out of memory");
+  for (int64_t j = 0; !bad && j < k; j++) {
+    opl_solve_stats ss;
+    double w0 = now_s();
+    if (opl_gen_sample(g, r->samples[j], a, u, &ss, &e)) {
+      snprintf(msg, cap, "%.400s", e.msg);
+      bad = 1;
+    }
+    total += now_s() - w0;
+  }
+  const char *scheme = attr_s(in, "scheme");
+  snprintf(what, wcap, "%s at %lld points, %lld trajector%s re-solved", scheme ? scheme : "?",
+           (long long)attr_i(in, "solve_res", 0), (long long)k, k == 1 ? "y" : "ies");
+  free(a);
+  free(u);
+  opl_gen_free(&g);
+  if (!bad) *sec = total / (double)k;
+  return bad;
+}
+
+/* The solver lines of a model that integrates in time (r->nfe set). */
+static void print_solver_lines(opl_ds *ds, const opl_eval_result *r, int64_t solver_n) {
+  double nfe = 0, acc = 0, rej = 0;
+  int64_t lo = INT64_MAX, hi = 0;
+  for (int64_t j = 0; j < r->n; j++) {
+    nfe += (double)r->nfe[j], acc += (double)r->accepted[j], rej += (double)r->rejected[j];
+    if (r->nfe[j] < lo) lo = r->nfe[j];
+    if (r->nfe[j] > hi) hi = r->nfe[j];
+  }
+  double n = (double)r->n;
+  printf("NFE: mean %.1f (per trajectory; min %lld, max %lld)\n", nfe / n, (long long)lo, (long long)hi);
+  printf("steps: accepted mean %.1f, rejected mean %.1f (per trajectory)\n", acc / n, rej / n);
+  fflush(stdout);
+  char what[160] = "", msg[512] = "";
+  double ref = 0;
+  int64_t k = solver_n < r->n ? solver_n : r->n;
+  if (reference_time(ds, r, k, &ref, what, sizeof what, msg, sizeof msg))
+    printf("time per trajectory: prediction %.3e s, reference solver n/a (%s)\n", r->seconds / n, msg);
+  else
+    printf("time per trajectory: prediction %.3e s, reference solver %.3e s (%s)\n", r->seconds / n, ref, what);
+  fflush(stdout);
+}
+
 /* ---------------------------------------------------------------- the verb */
 
 int cli_eval(int argc, char **argv) {
-  int64_t ntest = 0, sub = 1, batch = 20, plot_n = 4, threads = 0, solver_n = 4;
+  int64_t ntest = 0, sub = 1, batch = 0, plot_n = 4, threads = 0, solver_n = 4;
   static const char *out, *plot; /* static: cli_parse's copies stay reachable until exit */
   out = plot = NULL;
   int solver = 0;
   const cli_opt opts[] = {
       {"ntest", CLI_INT, &ntest, "evaluate the last M samples (0: the model's test split size)"},
       {"sub", CLI_INT, &sub, "sub-sampling of the data set: evaluate at resolution X / sub"},
-      {"batch", CLI_INT, &batch, "samples per forward pass"},
+      {"batch", CLI_INT, &batch, "samples per forward pass (0: 20; neural ODEs: 1, each trajectory its own solve)"},
       {"out", CLI_STRING, &out, "write inputs, targets, predictions and errors to this HDF5 file"},
       {"plot", CLI_STRING, &plot, "draw input, truth, prediction and error of a few samples into this PNG"},
       {"plot-samples", CLI_INT, &plot_n, "samples drawn by --plot (the first ones of the test set)"},
@@ -289,8 +357,8 @@ int cli_eval(int argc, char **argv) {
             npos == 1 ? "" : "s");
     return 2;
   }
-  if (ntest < 0 || sub < 1 || sub > 1 << 30 || batch < 1 || plot_n < 1 || plot_n > 16 || threads < 0 || solver_n < 1) {
-    fprintf(stderr, "opl eval: --ntest >= 0, --sub >= 1, --batch >= 1, --plot-samples 1..16 and --solver-samples >= 1 "
+  if (ntest < 0 || sub < 1 || sub > 1 << 30 || batch < 0 || plot_n < 1 || plot_n > 16 || threads < 0 || solver_n < 1) {
+    fprintf(stderr, "opl eval: --ntest >= 0, --sub >= 1, --batch >= 0, --plot-samples 1..16 and --solver-samples >= 1 "
                     "expected\n");
     return 2;
   }
@@ -335,6 +403,7 @@ int cli_eval(int argc, char **argv) {
   opl_err_summarize(r.rel, r.tnorm, r.n, &s, tiny, NULL);
   printf("test relative L2: mean %.4e median %.4e worst %.4e (n = %lld)\n", s.mean, s.median, s.worst, (long long)r.n);
   fflush(stdout);
+  if (r.nfe) print_solver_lines(ds, &r, solver_n);
   char res[64];
   if (r.sdim == 1) snprintf(res, sizeof res, "s = %lld", (long long)r.nx);
   else snprintf(res, sizeof res, "%lld x %lld", (long long)r.nx, (long long)r.ny);
@@ -387,7 +456,22 @@ int cli_eval(int argc, char **argv) {
     snprintf(title, sizeof title, "%s on %s at %s: test relative L2 mean %.2e, median %.2e (n = %lld)",
              name, base, res, s.mean, s.median, (long long)r.n);
     int prc;
-    if (r.sdim == 1) {
+    opl_real *held = NULL;
+    if (r.nfe && r.sdim == 1) {
+      /* A trajectory over (t, x): truth, prediction and error as maps of (t, x); the first
+       * panel is the initial state held constant (what the model starts from). */
+      held = malloc(sizeof(opl_real) * (size_t)(np * r.cout * r.nx));
+      for (int j = 0; held && j < np; j++) {
+        for (int64_t f = 0; f < r.cout; f++)
+          memcpy(held + (j * r.cout + f) * r.nx, r.input + j * r.cin * r.nx, sizeof(opl_real) * (size_t)r.nx);
+        ps[j].input = held + j * r.cout * r.nx;
+        ps[j].truth = r.truth + j * r.cout * r.nx;
+        ps[j].pred = r.pred + j * r.cout * r.nx;
+      }
+      prc = held ? cli_plot_2d(plot, title, np, ps, r.cout, r.nx, "u(t0, x) held", "u (t across, x up)", msg, sizeof msg)
+                 : (snprintf(msg, sizeof msg, "out of memory"), 1);
+      free(held);
+    } else if (r.sdim == 1) {
       prc = cli_plot_1d(plot, title, np, ps, r.nx, "input a", msg, sizeof msg);
     } else {
       char in_name[64], tg[64];
