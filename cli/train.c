@@ -31,10 +31,8 @@
 #include "operators/fno.h"
 #include "train/trainer.h"
 
-/* A library message without its own "train: " prefix (the CLI prints "opl train: " before it). */
-static const char *msg_of(const opl_err *e) {
-  return strncmp(e->msg, "train: ", 7) ? e->msg : e->msg + 7;
-}
+/* A library message without its module tag (the CLI prints "opl train: " before it). */
+static const char *msg_of(const opl_err *e) { return opl_err_text(e); }
 
 static volatile sig_atomic_t train_stop_requested = 0;
 static void on_signal(int sig) {
