@@ -195,6 +195,8 @@ int opl_trainer_save(opl_trainer *t, const char *path, opl_err *err) {
   }
   free(wisdom);
   if (st) return opl_err_set(err, st, "train: checkpoint '%s' not written: %s", path, e.msg);
+  /* A fresh run's metrics log takes its place beside the checkpoint it describes only now. */
+  if (t->log && path == t->checkpoint && (st = opl_metrics_log_commit(t->log, err))) return st;
   return OPL_OK;
 }
 
