@@ -98,15 +98,28 @@ int opl_metrics_csv_path(const char *model_path, char *buf, size_t size, opl_err
 struct opl_metrics_log {
   FILE *f;
   char *path;
-  int solver;   /* the solver columns are written */
+  char *pending;   /* a new log's temporary name until opl_metrics_log_commit, else NULL */
+  int solver;      /* the solver columns are written */
 };
 
 void opl_metrics_log_close(opl_metrics_log **pl) {
   if (!pl || !*pl) return;
   if ((*pl)->f) fclose((*pl)->f);
+  if ((*pl)->pending) unlink((*pl)->pending);
+  free((*pl)->pending);
   free((*pl)->path);
   free(*pl);
   *pl = NULL;
+}
+
+int opl_metrics_log_commit(opl_metrics_log *l, opl_err *err) {
+  if (!l) return opl_err_set(err, OPL_ERR_ARG, "metrics: NULL log");
+  if (!l->pending) return OPL_OK;
+  if (fflush(l->f) != 0 || fsync(fileno(l->f)) != 0 || rename(l->pending, l->path) != 0)
+    return opl_err_set(err, OPL_ERR_IO, "metrics: cannot move '%s' to '%s': %s", l->pending, l->path, strerror(errno));
+  free(l->pending);
+  l->pending = NULL;
+  return OPL_OK;
 }
 
 /* Epoch number at the start of a CSV row, or -1 if the row does not start with one. */
@@ -132,6 +145,22 @@ opl_metrics_log *opl_metrics_log_open_cols(const char *path, int64_t keep_epochs
     opl_err_set(err, OPL_ERR_NOMEM, "metrics: out of memory");
     return NULL;
   }
+  l->solver = solver != 0;
+  if (keep_epochs <= 0) { /* a new log: under its temporary name until the first checkpoint */
+    size_t len = strlen(path) + 32;
+    if (!(l->pending = malloc(len))) {
+      opl_metrics_log_close(&l);
+      opl_err_set(err, OPL_ERR_NOMEM, "metrics: out of memory");
+      return NULL;
+    }
+    snprintf(l->pending, len, "%s.tmp.%ld", path, (long)getpid());
+    if (!(l->f = fopen(l->pending, "w")) || fprintf(l->f, "%s\n", header) < 0 || fflush(l->f) != 0) {
+      opl_err_set(err, OPL_ERR_IO, "metrics: cannot write '%s': %s", l->pending, strerror(errno));
+      opl_metrics_log_close(&l);
+      return NULL;
+    }
+    return l;
+  }
   /* the kept rows and the header go to "<path>.tmp.<pid>", renamed into place (core/files.h) */
   opl_err e = {0};
   opl_atomic *a = opl_atomic_open(path, &e);
@@ -142,7 +171,6 @@ opl_metrics_log *opl_metrics_log_open_cols(const char *path, int64_t keep_epochs
   }
   FILE *out = opl_atomic_stream(a);
   int st = OPL_OK;
-  l->solver = solver != 0;
   fprintf(out, "%s\n", header);
   FILE *old = keep_epochs > 0 ? fopen(path, "r") : NULL;
   if (old) {
