@@ -191,12 +191,21 @@ int opl_trainer_save(opl_trainer *t, const char *path, opl_err *err) {
     put_optim(w, opl_optim_state(t->opt), &e);
     if (t->xn) opl_normalizer_put(w, "normalizer_x", t->xn, &e);
     if (t->yn) opl_normalizer_put(w, "normalizer_y", t->yn, &e);
+    /* A fresh run's metrics log takes its place beside the checkpoint it describes only now,
+     * just BEFORE the checkpoint's rename: a process killed between the two renames leaves a
+     * log whose rows a resume from the older checkpoint trims, never a checkpoint whose log is
+     * still under the dead process's temporary name (a resume would then start a new log and
+     * lose the rows of the epochs before). */
+    opl_err le;
+    if (t->log && path == t->checkpoint && (st = opl_metrics_log_commit(t->log, &le))) {
+      opl_h5w_abort(&w);
+      free(wisdom);
+      return opl_err_set(err, st, "train: %s", le.msg);
+    }
     st = opl_h5w_commit(&w, &e);
   }
   free(wisdom);
   if (st) return opl_err_set(err, st, "train: checkpoint '%s' not written: %s", path, e.msg);
-  /* A fresh run's metrics log takes its place beside the checkpoint it describes only now. */
-  if (t->log && path == t->checkpoint && (st = opl_metrics_log_commit(t->log, err))) return st;
   return OPL_OK;
 }
 
