@@ -121,8 +121,7 @@ rm -f k.h5 k.csv
 "$opl" train node $com --epochs $de --checkpoint-every 1 -o k.h5 > /dev/null 2>&1 &
 kpid=$!
 i=0
-# (k.csv too: a fresh run's log reaches its name just after the first checkpoint's rename)
-while { [ ! -f k.h5 ] || [ ! -f k.csv ]; } && [ $i -lt 3000 ] && kill -0 $kpid 2> /dev/null; do sleep 0.01; i=$((i + 1)); done
+while [ ! -f k.h5 ] && [ $i -lt 3000 ] && kill -0 $kpid 2> /dev/null; do sleep 0.01; i=$((i + 1)); done
 kill -9 $kpid 2> /dev/null
 wait $kpid 2> /dev/null
 kdone=$("$opl" info k.h5 2>/dev/null | awk '$1 == "train.epoch" {print $2}')
