@@ -158,6 +158,20 @@ else
     ok $? "eval --plot draws truth, prediction and error over (t, x) (a PNG)"
 fi
 
+# --------------------------------------------------------------- 2-D fields (an FNO-2d field)
+run "$opl" generate ns --n 6 --res 32 --store-res 16 --nt 5 --T 2 --seed 1 --quiet -o ns.h5
+if [ $rc -ne 0 ]; then
+    ok 1 "a tiny Navier-Stokes set (exit $rc)"
+    show_err
+else
+    run "$opl" train node --data ns.h5 --vf fno --modes 4 --width 8 --layers 1 --proj 8 --ntrain 4 --ntest 2 \
+        --batch 2 --epochs 2 --window 3 --time-channel --quiet -o ns_m.h5
+    ok $rc "train node --vf fno on 2-D vorticity fields with the time channel (exit $rc)"
+    run "$opl" eval ns_m.h5 ns.h5
+    [ $rc -eq 0 ] && [ "$(lines out.txt)" -eq 4 ] && grep -q "^NFE: mean" out.txt && has "FNO-2d" err.txt
+    ok $? "eval of the 2-D node model prints the four lines"
+fi
+
 # --------------------------------------------------------------- summary
 run "$opl" summary f.h5
 [ $rc -eq 0 ] && has "neural ODE" out.txt && has "vf.fc0 (lifting" out.txt && has "vf.fourier0" out.txt && has "vf.fc2" out.txt
