@@ -91,6 +91,11 @@ run "$opl" train node $base $fno --window 4 --adjoint discrete -o dc.h5
 awk -F, 'NR == FNR {a[FNR] = $2; next} FNR == 2 && $2 != a[2] {bad = 1}
          FNR == 3 {d = $2 - a[3]; if (d < 0) d = -d; if (d > 1e-4 * a[3]) bad = 1} END {exit bad}' dc.csv ck.csv
 ok $? "discrete and checkpointed adjoints: the same epoch-1 loss, epoch-2 losses within 1e-4"
+for mode in global local-unbiased local-biased; do
+    run "$opl" train node $base $fno --window 4 --adjoint checkpoint --reg error+stiff --reg-mode $mode -o ckr.h5
+    ok $rc "--adjoint checkpoint with --reg error+stiff --reg-mode $mode (exit $rc)"
+    [ $rc -eq 0 ] || show_err
+done
 for adj in backsolve interp; do
     run "$opl" train node $base $fno --adjoint $adj -o bs.h5
     [ $rc -eq 2 ] && has "continuous adjoints" err.txt && [ ! -f bs.h5 ]
