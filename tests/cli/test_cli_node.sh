@@ -140,6 +140,13 @@ else
     ok $? "SIGKILL in epoch $((kdone + 1)), --resume to $de: checkpoint byte-identical to the uninterrupted run's, same CSV metrics"
 fi
 
+# --------------------------------------------------------------- divergence guard
+run "$opl" train node $base $mlp --epochs 30 --lr 10 --checkpoint-every 1 -o dv.h5
+[ $rc -eq 1 ] && has "divergence at epoch" err.txt && has "last good checkpoint 'dv.h5'" err.txt &&
+    [ "$("$opl" info dv.h5 2>/dev/null | awk '$1 == "train.epoch" {print $2}')" -ge 1 ]
+ok $? "lr 10 diverges: exit 1, the message names the epoch, the last good checkpoint is kept"
+[ $rc -eq 1 ] || show_err
+
 # --------------------------------------------------------------- eval
 run "$opl" eval f.h5 d.h5
 ok $rc "eval of a node model (exit $rc)"
