@@ -160,6 +160,12 @@ sed 's/^/#   /' out.txt
 # the eval's error of the whole trajectory is the trainer's last test error (same model, same solves)
 awk -v e="$(sed -n 1p out.txt | awk '{print $5}')" -F, 'END {d = $4 - e; if (d < 0) d = -d; exit !(d <= 1e-4 * $4)}' f.csv
 ok $? "eval's mean equals the test error in the CSV's last row (to the printed digits)"
+# a trajectory solved from an explicit initial condition cannot be re-solved from provenance
+run "$opl" solve burgers --ic d.h5 --ic-index 0 --nt 8 --res 32 -o s.h5
+run "$opl" eval f.h5 s.h5 --ntest 1
+[ $rc -eq 0 ] && [ "$(lines out.txt)" -eq 4 ] &&
+    grep -q "^time per trajectory: prediction [0-9][0-9.e+-]* s, reference solver n/a (.*explicit initial condition" out.txt
+ok $? "eval on a file the solver cannot regenerate: 'reference solver n/a (reason)'"
 run "$opl" eval m.h5 d.h5 --ntest 2
 [ $rc -eq 0 ] && has "(n = 2)" out.txt && [ "$(lines out.txt)" -eq 4 ]; ok $? "eval --ntest 2 of the MLP model"
 run "$opl" eval f.h5 d.h5 --plot p.png
