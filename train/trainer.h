@@ -36,6 +36,9 @@
  *                  (test_l2_full / ntest);
  *       SPACETIME  FNO-3d (fourier_3d.py): the first T_in frames, repeated along a new time
  *                  axis of length T (opl_fno3d_input), are mapped to the next T frames at once;
+ *       TRAJECTORY a neural ODE (operators/node_model.h) integrated through windows of stored
+ *                  snapshots (train/task.h); the objective adds the model's regularizer with its
+ *                  lambda schedule, and the CSV adds the solver's evaluations and steps;
  *   - normalization (OPL_NORMALIZE_AUTO picks the reference's choice): none for STATIC 1-D
  *     and for ROLLOUT (fourier_1d.py, fourier_2d_time.py); per-point Gaussian
  *     (UnitGaussianNormalizer, datasets/normalizer.h) of the input and of the target for STATIC
