@@ -134,6 +134,15 @@ hid_t opl_h5_fapl(int v18) {
   return p;
 }
 
+hid_t opl_h5_open_rdonly(const char *path, char *why) {
+  hid_t fapl = opl_h5_fapl(0);
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+  if (f < 0) opl_h5_why(why);
+  else why[0] = 0;
+  OPL_H5_CLOSE_P(fapl);
+  return f;
+}
+
 char *opl_h5_dirname(const char *path) {
   size_t n = strlen(path);
   char *d = malloc(n + 2);   /* room for "." when path is "" */

@@ -58,6 +58,10 @@ hid_t opl_h5_fcpl(int ordered);
  * readable by HDF5 >= 1.8 / any h5py). */
 hid_t opl_h5_fapl(int v18);
 
+/* Open the HDF5 file path read-only with opl_h5_fapl(0). On failure (< 0) why[256] holds
+ * opl_h5_why's reason, else "". Under the lock; run the open pre-checks and opl_h5_check first. */
+hid_t opl_h5_open_rdonly(const char *path, char *why);
+
 /* The directory part of path as a heap string: "." without a '/', "/" for "/name"; NULL when
  * out of memory. */
 char *opl_h5_dirname(const char *path);

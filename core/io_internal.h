@@ -14,6 +14,19 @@
 /* Fill err with "io: '<file>': <message>" and return status. */
 #define fail(err, status, file, ...) opl_h5_fail(err, status, "io", 480, file, __VA_ARGS__)
 
+/* The body of a public writer / reader call: check (a status expression: the handle is usable),
+ * then run expr between opl_io_enter and opl_io_leave and return its status. */
+#define IO_CALL(check, expr)   \
+  do {                         \
+    opl_io_guard g_;           \
+    int st_ = (check);         \
+    if (st_) return st_;       \
+    opl_io_enter(&g_);         \
+    st_ = (expr);              \
+    opl_io_leave(&g_);         \
+    return st_;                \
+  } while (0)
+
 /* "(3, 4)" or "complex (3, 4)" into buf[112]. */
 static inline char *opl_io_shape_desc(char *buf, int rank, const int64_t *shape, int cplx) {
   char s[96];

@@ -181,10 +181,7 @@ opl_h5r *opl_h5r_open(const char *path, opl_err *err) {
     else fail(err, OPL_ERR_FORMAT, path, "cannot be checked for an HDF5 signature%s", opl_h5_why(why));
     r->f = H5I_INVALID_HID;
   } else {
-    hid_t fapl = opl_h5_fapl(0);
-    r->f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
-    opl_h5_why(why);
-    OPL_H5_CLOSE_P(fapl);
+    r->f = opl_h5_open_rdonly(path, why);
     if (r->f < 0) fail(err, OPL_ERR_FORMAT, path, "truncated or corrupt HDF5 file%s", why);
     else if (origin == OPL_H5_FOREIGN && r_opl_marks(r, err) != OPL_OK)
       OPL_H5_CLOSE_F(r->f);
@@ -758,16 +755,7 @@ void opl_kv_free(opl_kv **kv, int n) {
 
 /* ---------------------------------------------------------------- public reader calls */
 
-#define R_CALL(expr)                        \
-  do {                                      \
-    opl_io_guard g_;                            \
-    int st_ = r_check(r, err);              \
-    if (st_) return st_;                    \
-    opl_io_enter(&g_);                          \
-    st_ = (expr);                           \
-    opl_io_leave(&g_);                          \
-    return st_;                             \
-  } while (0)
+#define R_CALL(expr) IO_CALL(r_check(r, err), expr)
 
 int opl_h5r_info(opl_h5r *r, const char *dataset, opl_h5_dsinfo *info, opl_err *err) {
   R_CALL(r_info(r, dataset, info, err));

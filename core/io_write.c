@@ -301,16 +301,7 @@ static int w_attrs(opl_h5w *w, const char *obj, const opl_kv *kv, int n, opl_err
 }
 
 /* The public writer calls: lock, check the sticky status, do, unlock. */
-#define W_CALL(expr)                       \
-  do {                                     \
-    opl_io_guard g_;                           \
-    int st_ = w_check(w, err);             \
-    if (st_) return st_;                   \
-    opl_io_enter(&g_);                         \
-    st_ = (expr);                          \
-    opl_io_leave(&g_);                         \
-    return st_;                            \
-  } while (0)
+#define W_CALL(expr) IO_CALL(w_check(w, err), expr)
 
 int opl_h5w_put_array(opl_h5w *w, const char *name, int rank, const int64_t *shape, int flags,
                       const void *data, opl_dtype mem, opl_dtype disk, opl_err *err) {
@@ -385,8 +376,10 @@ void opl_h5w_abort(opl_h5w **pw) {
 }
 /* ================================================================ one-call conveniences */
 
-int opl_h5_save_tensors(const char *path, const char *group, opl_tensor *const *t, int n,
-                        opl_dtype disk, const opl_kv *meta, int nmeta, opl_err *err) {
+/* One file: the root attributes meta[0..nmeta), then the parameters of p in group when
+ * params, else the tensors t[0..n). */
+static int save_file(const char *path, const char *group, opl_tensor *const *t, int n, const opl_params *p,
+                     int params, opl_dtype disk, const opl_kv *meta, int nmeta, opl_err *err) {
   opl_err e;
   opl_h5w *w = opl_h5w_create(path, &e);
   if (!w) {
@@ -394,19 +387,17 @@ int opl_h5_save_tensors(const char *path, const char *group, opl_tensor *const *
     return e.status;
   }
   opl_h5w_attrs(w, "/", meta, nmeta, err);
-  opl_h5w_put_tensors(w, group, t, n, disk, err);
+  if (params) opl_h5w_put_params(w, group, p, disk, err);
+  else opl_h5w_put_tensors(w, group, t, n, disk, err);
   return opl_h5w_commit(&w, err);
+}
+
+int opl_h5_save_tensors(const char *path, const char *group, opl_tensor *const *t, int n,
+                        opl_dtype disk, const opl_kv *meta, int nmeta, opl_err *err) {
+  return save_file(path, group, t, n, NULL, 0, disk, meta, nmeta, err);
 }
 
 int opl_h5_save_params(const char *path, const char *group, const opl_params *p,
                        opl_dtype disk, const opl_kv *meta, int nmeta, opl_err *err) {
-  opl_err e;
-  opl_h5w *w = opl_h5w_create(path, &e);
-  if (!w) {
-    if (err) *err = e;
-    return e.status;
-  }
-  opl_h5w_attrs(w, "/", meta, nmeta, err);
-  opl_h5w_put_params(w, group, p, disk, err);
-  return opl_h5w_commit(&w, err);
+  return save_file(path, group, NULL, 0, p, 1, disk, meta, nmeta, err);
 }

@@ -511,10 +511,8 @@ opl_ds *opl_ds_open(const char *path, const opl_ds_open_opts *opts, opl_err *err
     st = e.status;
   }
   if (!st) {
-    hid_t fapl = opl_h5_fapl(0);
-    d->f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
-    if (d->f < 0) st = dfail(err, OPL_ERR_FORMAT, path, "truncated or corrupt HDF5 file%s", opl_h5_why(why));
-    OPL_H5_CLOSE_P(fapl);
+    d->f = opl_h5_open_rdonly(path, why);
+    if (d->f < 0) st = dfail(err, OPL_ERR_FORMAT, path, "truncated or corrupt HDF5 file%s", why);
   }
   if (!st) {
     int layout = o.layout;

@@ -151,6 +151,14 @@ static void w_free(opl_ds_writer *w) {
   free(w);
 }
 
+/* Close and free w (under the lock) and delete its partial file. */
+static void w_discard(opl_ds_writer *w) {
+  char *p = strdup(w->partial);
+  w_free(w);
+  if (p) unlink(p);
+  free(p);
+}
+
 /* Dataset extents of a ([N, X(, Y)]) and u ([N, T, X(, Y)]); returns the rank. */
 static int a_dims(const opl_ds_dims *d, hsize_t *s) {
   s[0] = (hsize_t)d->n;
@@ -225,10 +233,7 @@ opl_ds_writer *opl_ds_writer_create(const char *path, const opl_ds_dims *d, opl_
   OPL_H5_CLOSE_P(fapl);
   if (w->f < 0) {
     dfail(err, OPL_ERR_IO, path, "cannot create '%s' (%s)%s", w->partial, e ? strerror(e) : "HDF5 error", why);
-    char *p = strdup(w->partial);
-    w_free(w);
-    if (p) unlink(p);
-    free(p);
+    w_discard(w);
     opl_io_leave(&g);
     return NULL;
   }
@@ -263,10 +268,7 @@ opl_ds_writer *opl_ds_writer_create(const char *path, const opl_ds_dims *d, opl_
     opl_h5_why(why);
     dfail(err, !strcmp(what, "memory") ? OPL_ERR_NOMEM : OPL_ERR_IO, path, "cannot write %s of '%s'%s",
           what, w->partial, why);
-    char *p = strdup(w->partial);
-    w_free(w);
-    if (p) unlink(p);
-    free(p);
+    w_discard(w);
     w = NULL;
   }
   opl_io_leave(&g);
