@@ -177,6 +177,18 @@ typedef struct opl_arena_mark_t {
 opl_arena_mark_t opl_arena_mark(const opl_ctx *c);
 void opl_arena_rewind(opl_ctx *c, opl_arena_mark_t m);
 
+/* A position on the tape and in the arena together. opl_tape_rewind(c, m) drops the tape nodes
+ * recorded and frees the arena memory allocated after opl_tape_mark returned m, so ops recorded
+ * in between leave no trace (an adaptive solver discarding a rejected step). Tensors made after
+ * the mark die; tensors made before it are untouched (recording never modifies an op's inputs).
+ * Not during backward, and not across opl_ctx_reset. */
+typedef struct opl_tape_mark_t {
+  opl_arena_mark_t arena;
+  int64_t ntape;
+} opl_tape_mark_t;
+opl_tape_mark_t opl_tape_mark(const opl_ctx *c);
+void opl_tape_rewind(opl_ctx *c, opl_tape_mark_t m);
+
 /* Arena tensors: uninitialized (opl_new), zeroed (opl_zeros), filled (opl_full).
  * flags may contain OPL_T_COMPLEX. Shape errors set the sticky status and return NULL. */
 opl_tensor *opl_new(opl_ctx *c, int rank, const int64_t *shape);

@@ -190,4 +190,30 @@ void opl_fft_set_planner(int estimate);
 /* Forget every cached plan (they are rebuilt on demand). */
 void opl_fft_cache_clear(void);
 
+
+/* ================================================================ op_ode.c */
+
+/* Most terms of one opl_lincomb. */
+#define OPL_LINCOMB_MAX 8
+/* y = sum_{j<m} a[j] x[j], 1 <= m <= OPL_LINCOMB_MAX, real tensors of one shape, one tape node
+ * (the stage combinations of a Runge-Kutta step). Per element y = a0 x0, then y += aj xj in
+ * order j = 1..m-1, the coefficients rounded to opl_real. A tensor may appear more than once. */
+opl_tensor *opl_lincomb(opl_ctx *c, int m, const double *a, opl_tensor *const *x);
+/* The forward kernel of opl_lincomb on raw arrays (no tape): y [n] = sum_j a[j] x[j] [n]; y
+ * distinct from every x[j]. */
+void opl_lincomb_kernel(int64_t n, int m, const double *a, const opl_real *const *x, opl_real *y);
+/* Weighted RMS norm of an embedded error estimate (Hairer, Norsett & Wanner, Solving ODEs I,
+ * II.4, eq. (4.11)), a scalar (1):
+ *   v = sqrt( (1/n) sum_i ( e_i / (atol + rtol max(|ya_i|, |yb_i|)) )^2 ),
+ * e, ya, yb real of one shape (n elements), rtol, atol >= 0 finite, not both 0. Differentiable
+ * in e and, through the weights, in ya and yb (at a tie |ya_i| = |yb_i| the weight's gradient
+ * goes to ya; at v = 0 the gradient is 0). Computed in double in the order of opl_wrms_value. */
+opl_tensor *opl_wrms(opl_ctx *c, opl_tensor *e, opl_tensor *ya, opl_tensor *yb, double rtol,
+                     double atol);
+/* The value of opl_wrms on raw arrays e, ya, yb [n], in double, summed in the order of the
+ * double-array vector operations of solvers/rk.c; NaN or Inf in any input gives a non-finite
+ * result. */
+double opl_wrms_value(int64_t n, const opl_real *e, const opl_real *ya, const opl_real *yb,
+                      double rtol, double atol);
+
 #endif

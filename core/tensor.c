@@ -187,6 +187,17 @@ void opl_arena_rewind(opl_ctx *c, opl_arena_mark_t m) {
   c->used = m.used;
 }
 
+opl_tape_mark_t opl_tape_mark(const opl_ctx *c) {
+  opl_tape_mark_t m = {opl_arena_mark(c), c->ntape};
+  return m;
+}
+
+void opl_tape_rewind(opl_ctx *c, opl_tape_mark_t m) {
+  OPL_ASSERT(!c->in_backward && m.ntape <= c->ntape, "tape rewind during backward or to a mark from after a reset");
+  c->ntape = m.ntape;
+  opl_arena_rewind(c, m.arena);
+}
+
 void *opl_arena_calloc(opl_ctx *c, size_t bytes) {
   void *p = opl_arena_alloc(c, bytes);
   if (p) memset(p, 0, bytes);

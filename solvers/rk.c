@@ -215,6 +215,7 @@ struct opl_rk {
   int stiff_on;
   /* vectors */
   void *y, *ynew, *ytmp, *evec, *k[RK_MAXS];
+  void *dkv, *dgv;                  /* stiffness differences, kept only for the accepted hook */
   /* state */
   int initialized, last_rejected;
   double t, h, errprev;
@@ -230,6 +231,11 @@ opl_rk *opl_rk_create(const opl_rk_vops *ops, void *state_ctx, opl_rk_method m, 
     opl_err_set(err, OPL_ERR_ARG, "opl_rk_create: vops is missing an operation (%s is NULL)",
                 !ops->vnew ? "vnew" : !ops->vfree ? "vfree" : !ops->lincomb ? "lincomb"
                 : !ops->wrms ? "wrms" : "rhs");
+    return NULL;
+  }
+  if (!ops->mark != !ops->discard) {
+    opl_err_set(err, OPL_ERR_ARG, "opl_rk_create: vops sets %s but not %s (both or neither)",
+                ops->mark ? "mark" : "discard", ops->mark ? "discard" : "mark");
     return NULL;
   }
   if ((int)m < 0 || m >= OPL_RK_METHOD_COUNT) {
@@ -287,6 +293,9 @@ opl_rk *opl_rk_create(const opl_rk_vops *ops, void *state_ctx, opl_rk_method m, 
   for (int i = 0; i < T->s; i++) vecs[4 + i] = &rk->k[i];
   for (int i = 0; i < 4 + T->s; i++)
     if (!(*vecs[i] = rk->ops.vnew(&rk->ops))) goto oom;
+  if (rk->ops.accepted &&
+      (!(rk->dkv = rk->ops.vnew(&rk->ops)) || !(rk->dgv = rk->ops.vnew(&rk->ops))))
+    goto oom;
   return rk;
 oom:
   opl_rk_free(&rk);
@@ -303,6 +312,8 @@ void opl_rk_free(opl_rk **prk) {
     if (vecs[i]) rk->ops.vfree(&rk->ops, vecs[i]);
   for (int i = 0; i < RK_MAXS; i++)
     if (rk->k[i]) rk->ops.vfree(&rk->ops, rk->k[i]);
+  if (rk->dkv) rk->ops.vfree(&rk->ops, rk->dkv);
+  if (rk->dgv) rk->ops.vfree(&rk->ops, rk->dgv);
   free(rk);
   *prk = NULL;
 }
@@ -431,22 +442,24 @@ static int rk_attempt(opl_rk *rk, double h, double tend, double *errn) {
 
 /* rho = ||sum_i alpha_i k_i|| / ||sum_i alpha_i g_i|| after an attempt of size h, where
  * sum_i alpha_i g_i = h sum_j beta_j k_j (sum alpha = 0, g_i = y + h sum_j a_ij k_j): computed
- * from the stage derivatives alone, without cancellation. */
+ * from the stage derivatives alone, without cancellation. The differences go to evec (which
+ * then no longer holds the error vector), or to dkv and dgv when the accepted hook wants them. */
 static double rk_stiffness(opl_rk *rk, double h) {
+  void *dk = rk->dkv ? rk->dkv : rk->evec, *dg = rk->dgv ? rk->dgv : rk->evec;
   double a[RK_MAXTERMS];
   const void *x[RK_MAXTERMS];
   for (int q = 0; q < rk->nsa; q++) {
     a[q] = rk->sav[q];
     x[q] = rk->k[rk->saj[q]];
   }
-  rk->ops.lincomb(&rk->ops, rk->nsa, a, x, rk->evec);
-  double nk = rk->ops.wrms(&rk->ops, rk->evec, rk->y, rk->y, 0, 1);
+  rk->ops.lincomb(&rk->ops, rk->nsa, a, x, dk);
+  double nk = rk->ops.wrms(&rk->ops, dk, rk->y, rk->y, 0, 1);
   for (int q = 0; q < rk->nsb; q++) {
     a[q] = h * rk->sbv[q];
     x[q] = rk->k[rk->sbj[q]];
   }
-  rk->ops.lincomb(&rk->ops, rk->nsb, a, x, rk->evec);
-  double ng = rk->ops.wrms(&rk->ops, rk->evec, rk->y, rk->y, 0, 1);
+  rk->ops.lincomb(&rk->ops, rk->nsb, a, x, dg);
+  double ng = rk->ops.wrms(&rk->ops, dg, rk->y, rk->y, 0, 1);
   return ng > 0 ? nk / ng : 0;
 }
 
@@ -522,14 +535,51 @@ static int rk_shrink(opl_rk *rk, double h_new, double errn, opl_err *err) {
                      "(error norm %g)", rk->t, h_new, floor_h, errn);
 }
 
+/* Accept the attempt of size h ending at tend with error norm errn: stiffness estimate, the
+ * accepted hook, state and FSAL derivative advance, statistics. */
+static void rk_commit(opl_rk *rk, double h, double tend, double errn) {
+  const int s = rk->T->s;
+  double rho = rk->stiff_on ? rk_stiffness(rk, h) : 0;
+  if (rk->ops.accepted) {
+    opl_rk_step_info info = {.t = rk->t, .h = h, .tend = tend, .err = errn, .rho = rho,
+                             .rtol = rk->rtol, .atol = rk->atol, .y0 = rk->y, .y1 = rk->ynew,
+                             .e = rk->evec, .dk = rk->stiff_on ? rk->dkv : NULL,
+                             .dg = rk->stiff_on ? rk->dgv : NULL,
+                             .k = (const void *const *)rk->k, .s = s};
+    rk->ops.accepted(&rk->ops, rk->user, &info);
+  }
+  rk->t = tend;
+  void *tmp = rk->y;
+  rk->y = rk->ynew;
+  rk->ynew = tmp;
+  tmp = rk->k[0];
+  rk->k[0] = rk->k[s - 1];
+  rk->k[s - 1] = tmp;
+  rk->st.accepted++;
+  rk->st.h_last = h;
+  rk->st.err_last = errn;
+  rk->st.stiff_last = rho;
+  if (rho > rk->st.stiff_max) rk->st.stiff_max = rho;
+  rk->st.err_h_sum += errn * h;
+  rk->st.stiff_h_sum += rho * h;
+}
+
+static void rk_mark(opl_rk *rk) {
+  if (rk->ops.mark) rk->ops.mark(&rk->ops);
+}
+static void rk_discard(opl_rk *rk) {
+  if (rk->ops.discard) rk->ops.discard(&rk->ops);
+}
+
 /* One accepted step towards tstop > t, drawing attempts from *budget. */
 static int rk_step_internal(opl_rk *rk, double tstop, int64_t *budget, opl_err *err) {
-  const rk_tableau *T = rk->T;
-  const int s = T->s, fixed = rk->hfixed > 0;
+  const int fixed = rk->hfixed > 0;
   int fails = 0, nonfinite = 0;
   if (rk->h <= 0) {
     double h;
+    rk_mark(rk);
     int rv = rk_initial_step(rk, tstop, &h);
+    rk_discard(rk);
     if (rv < 0)
       return opl_err_set(err, OPL_ERR_STATE, "opl_rk: the right-hand side failed (returned %d) at t = %.17g",
                          rv, rk->t);
@@ -551,7 +601,9 @@ static int rk_step_internal(opl_rk *rk, double tstop, int64_t *budget, opl_err *
       tend = rk->t + h;
     }
     double errn = 0;
+    rk_mark(rk);
     int rv = rk_attempt(rk, h, tend, &errn);
+    if (rv) rk_discard(rk);
     if (rv < 0)
       return opl_err_set(err, OPL_ERR_STATE,
                          "opl_rk: the right-hand side failed (returned %d) at t = %.17g (h = %g)", rv,
@@ -575,6 +627,7 @@ static int rk_step_internal(opl_rk *rk, double tstop, int64_t *budget, opl_err *
       continue;
     }
     if (!isfinite(errn)) {
+      rk_discard(rk);
       if (fixed || ++nonfinite > RK_MAX_FAILS) {
         rk->st.rejected++;
         return opl_err_set(err, OPL_ERR_NONFINITE,
@@ -586,13 +639,13 @@ static int rk_step_internal(opl_rk *rk, double tstop, int64_t *budget, opl_err *
       continue;
     }
     if (!fixed && errn > 1) {
+      rk_discard(rk);
       double fac = fmax(0.2, 0.9 * pow(errn, -1 / rk->q));
       int st = rk_shrink(rk, h * fac, errn, err);
       if (st) return st;
       continue;
     }
     /* accepted */
-    double rho = rk->stiff_on ? rk_stiffness(rk, h) : 0;
     if (fixed) {
       rk->h = rk->hfixed;
     } else {
@@ -608,22 +661,46 @@ static int rk_step_internal(opl_rk *rk, double tstop, int64_t *budget, opl_err *
       if (!clamped) rk->errprev = fmax(errn, 1e-4);
     }
     rk->last_rejected = 0;
-    rk->t = tend;
-    void *tmp = rk->y;
-    rk->y = rk->ynew;
-    rk->ynew = tmp;
-    tmp = rk->k[0];
-    rk->k[0] = rk->k[s - 1];
-    rk->k[s - 1] = tmp;
-    rk->st.accepted++;
-    rk->st.h_last = h;
-    rk->st.err_last = errn;
-    rk->st.stiff_last = rho;
-    if (rho > rk->st.stiff_max) rk->st.stiff_max = rho;
-    rk->st.err_h_sum += errn * h;
-    rk->st.stiff_h_sum += rho * h;
+    rk_commit(rk, h, tend, errn);
     return OPL_OK;
   }
+}
+
+int opl_rk_start_step(opl_rk *rk, double tstop, double *h, opl_err *err) {
+  OPL_ASSERT(rk && h);
+  if (!rk->initialized)
+    return opl_err_set(err, OPL_ERR_STATE, "opl_rk_start_step: not initialized (call opl_rk_init first)");
+  if (!isfinite(tstop) || !(tstop > rk->t))
+    return opl_err_set(err, OPL_ERR_ARG, "opl_rk_start_step: tstop = %.17g must be finite and after t = %.17g",
+                       tstop, rk->t);
+  rk_mark(rk);
+  int rv = rk_initial_step(rk, tstop, h);
+  rk_discard(rk);
+  if (rv < 0)
+    return opl_err_set(err, OPL_ERR_STATE, "opl_rk_start_step: the right-hand side failed (returned %d) at t = %.17g",
+                       rv, rk->t);
+  return OPL_OK;
+}
+
+int opl_rk_take_step(opl_rk *rk, double h, double tend, opl_err *err) {
+  OPL_ASSERT(rk);
+  if (!rk->initialized)
+    return opl_err_set(err, OPL_ERR_STATE, "opl_rk_take_step: not initialized (call opl_rk_init first)");
+  if (!(h > 0) || !isfinite(h) || !isfinite(tend) || !(tend > rk->t))
+    return opl_err_set(err, OPL_ERR_ARG, "opl_rk_take_step: h = %g and tend = %.17g (need h > 0 finite and "
+                       "tend after t = %.17g)", h, tend, rk->t);
+  double errn = 0;
+  rk_mark(rk);
+  int rv = rk_attempt(rk, h, tend, &errn);
+  if (rv || !isfinite(errn)) rk_discard(rk);
+  if (rv)
+    return opl_err_set(err, OPL_ERR_STATE, "opl_rk_take_step: the right-hand side failed (returned %d) at "
+                       "t = %.17g (h = %g)", rv, rk->t, h);
+  if (!isfinite(errn))
+    return opl_err_set(err, OPL_ERR_NONFINITE, "opl_rk_take_step: non-finite value in the state or right-hand "
+                       "side at t = %.17g (h = %g)", rk->t, h);
+  rk_commit(rk, h, tend, errn);
+  return OPL_OK;
 }
 
 static int rk_check_tout(opl_rk *rk, const char *fn, double tout, opl_err *err) {

@@ -85,6 +85,22 @@ typedef enum { OPL_RK_DP5 = 0, OPL_RK_TSIT5 = 1, OPL_RK_BS3 = 2, OPL_RK_METHOD_C
  * tensors (for a tape, a vector is a slot holding an opl_tensor*, and lincomb/rhs replace the
  * slot's tensor by a newly recorded one). The table is copied at create. */
 typedef struct opl_rk_vops opl_rk_vops;
+
+/* What the core knows about one accepted step t -> tend = t + h (up to rounding), for the
+ * optional `accepted` hook. Vectors are those of the core, valid only during the call. */
+typedef struct opl_rk_step_info {
+  double t, h, tend;
+  double err;             /* error norm the controller used (rk.h, "Error norm") */
+  double rho;             /* stiffness estimate (0 when detection is off) */
+  double rtol, atol;      /* tolerances of the error norm */
+  const void *y0, *y1;    /* state at t and at tend */
+  const void *e;          /* error vector h sum_i (b_i - bhat_i) k_i */
+  const void *dk, *dg;    /* stiffness differences sum_i alpha_i k_i and sum_i alpha_i g_i
+                           * (rk.h, "Stiffness estimate"); NULL when detection is off */
+  const void *const *k;   /* [s] stage derivatives; k[s-1] = f(tend, y1) */
+  int s;
+} opl_rk_step_info;
+
 struct opl_rk_vops {
   int64_t n;      /* length of a vector for array vops (opl_rk_vops_double); free otherwise */
   void *vspace;   /* context of the vector operations, free for custom vops */
@@ -105,6 +121,20 @@ struct opl_rk_vops {
    * one (integration stops with OPL_ERR_STATE). `user` is the pointer given to opl_rk_create.
    * y and dy are distinct. */
   int (*rhs)(void *user, double t, const void *y, void *dy);
+  /* Optional hooks (NULL: none; the double-array vops have none).
+   * mark / discard (both or neither): mark is called before each step attempt and before the
+   * starting-step heuristic; discard after a rejected attempt and after the heuristic. The core
+   * reads no vector written since the last mark after a discard until it writes it again, so a
+   * tape can forget every operation recorded in between (rejected steps and the heuristic's
+   * trial evaluation leave nothing). Vectors written before the mark (the state, the FSAL
+   * derivative) are untouched.
+   * accepted: called once per accepted step, after the error norm and the stiffness estimate
+   * and before the state advances, with the step's vectors (the tape path records the error
+   * norm and the stiffness ratio from them as differentiable scalars). Setting it makes the
+   * core keep two more vectors (dk, dg) so that e, dk and dg are all alive at the call. */
+  void (*mark)(const opl_rk_vops *ops);
+  void (*discard)(const opl_rk_vops *ops);
+  void (*accepted)(const opl_rk_vops *ops, void *user, const opl_rk_step_info *info);
 };
 
 /* Vector operations for plain double arrays of length n >= 1 (vectors are double*, 64-byte
@@ -158,6 +188,19 @@ int opl_rk_advance(opl_rk *rk, double tout, opl_err *err);
  * the last accepted state and *t_reached (if not NULL) its time; on success *t_reached = t1.
  * t1 < t0 is OPL_ERR_ARG (backward integration is not supported). */
 int opl_rk_integrate(opl_rk *rk, double t0, double t1, void *y, double *t_reached, opl_err *err);
+
+/* Hairer's starting step (the formula above) from the current state towards tstop > t, as the
+ * first step of an adaptive solve would use it, in *h. Evaluates f once at a trial point (between
+ * the mark and discard hooks). The state and the statistics other than nfev are unchanged.
+ * OPL_ERR_STATE before opl_rk_init or when f fails fatally, OPL_ERR_ARG for tstop <= t. */
+int opl_rk_start_step(opl_rk *rk, double tstop, double *h, opl_err *err);
+/* Take exactly one step of size h > 0 from the current state, ending at tend (> t; normally
+ * t + h, or a recorded end time), without the error test: the step is accepted whatever its
+ * error norm, as a replayed or frozen step sequence needs (the controller's proposal for the
+ * next step is unchanged). Statistics and the accepted hook as for any accepted step. On a
+ * failure of f: OPL_ERR_STATE; a non-finite state or error norm: OPL_ERR_NONFINITE (message
+ * gives t); the state is then unchanged. */
+int opl_rk_take_step(opl_rk *rk, double h, double tend, opl_err *err);
 
 /* Current time and accepted state (owned by the solver, valid until the next step). */
 double opl_rk_time(const opl_rk *rk);

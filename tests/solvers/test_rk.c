@@ -615,6 +615,127 @@ static void test_abstract_vops(void) {
   opl_rk_free(&rk);
 }
 
+/* ------------------------------------------------------------ hooks, start step, replay */
+
+/* Hooks on the double vops count calls and check what the accepted hook is given. */
+typedef struct hook_log {
+  long marks, discards, accepts;
+  int n, info_ok;
+  double last_err, last_rho, sum_err_h;
+} hook_log;
+static hook_log HL;
+static void hk_mark(const opl_rk_vops *o) {
+  (void)o;
+  HL.marks++;
+}
+static void hk_discard(const opl_rk_vops *o) {
+  (void)o;
+  HL.discards++;
+}
+static void hk_accepted(const opl_rk_vops *o, void *user, const opl_rk_step_info *in) {
+  (void)user;
+  HL.accepts++;
+  /* The error and stiffness norms recomputed from the vectors given are the controller's. */
+  double e = o->wrms(o, in->e, in->y0, in->y1, in->rtol, in->atol);
+  double nk = o->wrms(o, in->dk, in->y0, in->y0, 0, 1), ng = o->wrms(o, in->dg, in->y0, in->y0, 0, 1);
+  double rho = ng > 0 ? nk / ng : 0;
+  HL.info_ok &= e == in->err && rho == in->rho && in->tend > in->t && in->h > 0 && in->s >= 4 &&
+                in->e != in->dk && in->dk != in->dg;
+  HL.last_err = in->err, HL.last_rho = in->rho;
+  HL.sum_err_h += in->err * in->h;
+}
+
+static void test_hooks(void) {
+  opl_err err = {0};
+  for (int mi = 0; mi < 3; mi++) {
+    const opl_rk_method m = METHODS[mi];
+    /* the same solve with and without hooks */
+    double y0[2] = {10, 5}, ya[2], yb[2];
+    opl_rk_stats sa, sb;
+    memcpy(ya, y0, sizeof ya);
+    run(m, f_lv, NULL, 2, ya, 0, 3, 1e-8, 1e-10, 0, &sa, NULL);
+    opl_rk_vops ops = opl_rk_vops_double(2);
+    ops.rhs = f_lv;
+    ops.mark = hk_mark;
+    ops.discard = hk_discard;
+    ops.accepted = hk_accepted;
+    opl_rk *rk = opl_rk_create(&ops, NULL, m, &err);
+    opl_rk_set_tolerances(rk, 1e-8, 1e-10, &err);
+    opl_rk_set_initial_step(rk, 0.5, &err); /* rejected at first */
+    memset(&HL, 0, sizeof HL);
+    HL.info_ok = 1;
+    memcpy(yb, y0, sizeof yb);
+    int s = opl_rk_integrate(rk, 0, 3, yb, NULL, &err);
+    opl_rk_get_stats(rk, &sb);
+    ok(s == OPL_OK && HL.marks == sb.accepted + sb.rejected && HL.discards == sb.rejected &&
+           HL.accepts == sb.accepted && sb.rejected > 0,
+       "%s: mark per attempt (%ld), discard per rejection (%ld), accepted hook per step (%ld)",
+       opl_rk_method_name(m), HL.marks, HL.discards, HL.accepts);
+    ok(HL.info_ok && HL.last_err == sb.err_last && HL.last_rho == sb.stiff_last &&
+           HL.sum_err_h == sb.err_h_sum,
+       "%s: the accepted hook sees the step's error vector, stiffness differences and norms",
+       opl_rk_method_name(m));
+    opl_rk_free(&rk);
+    /* hooks on, automatic first step: same solution bits as without hooks */
+    opl_rk_set_initial_step(rk = opl_rk_create(&ops, NULL, m, &err), 0, &err);
+    opl_rk_set_tolerances(rk, 1e-8, 1e-10, &err);
+    memset(&HL, 0, sizeof HL);
+    HL.info_ok = 1;
+    memcpy(yb, y0, sizeof yb);
+    opl_rk_integrate(rk, 0, 3, yb, NULL, &err);
+    opl_rk_get_stats(rk, &sb);
+    ok(yb[0] == ya[0] && yb[1] == ya[1] && sb.accepted == sa.accepted && sb.nfev == sa.nfev &&
+           HL.marks == sb.accepted + sb.rejected + 1 && HL.discards == sb.rejected + 1,
+       "%s: hooks change nothing (same bits, %lld steps); the starting step is one marked and "
+       "discarded trial", opl_rk_method_name(m), (long long)sb.accepted);
+    /* opl_rk_start_step gives the h of the first attempt; replaying the recorded steps with
+     * opl_rk_take_step reproduces the states bit for bit. */
+    opl_rk_init(rk, 0, y0, &err);
+    double h0 = 0;
+    s = opl_rk_start_step(rk, 3, &h0, &err);
+    int64_t nf = 0;
+    {
+      opl_rk_stats st;
+      opl_rk_get_stats(rk, &st);
+      nf = st.nfev;
+    }
+    static double ts[8192], hs[8192];
+    int ns = 0;
+    opl_rk_init(rk, 0, y0, &err);
+    int first_ok = 1;
+    while (opl_rk_time(rk) < 3 && ns < 8192) {
+      ts[ns] = opl_rk_time(rk);
+      opl_rk_step(rk, 3, &err);
+      opl_rk_stats st;
+      opl_rk_get_stats(rk, &st);
+      if (ns == 0 && st.rejected == 0) first_ok = st.h_last == h0;
+      hs[ns] = st.h_last, ts[ns] = opl_rk_time(rk);
+      ns++;
+    }
+    double yr[2];
+    opl_rk_get_state(rk, yr);
+    ok(s == OPL_OK && first_ok && h0 > 0 && nf == 2, "%s: opl_rk_start_step h = %.4g is the first "
+       "step's (one trial evaluation)", opl_rk_method_name(m), h0);
+    opl_rk_init(rk, 0, y0, &err);
+    int rs = OPL_OK;
+    for (int j = 0; j < ns && !rs; j++) rs = opl_rk_take_step(rk, hs[j], ts[j], &err);
+    double yt[2];
+    opl_rk_get_state(rk, yt);
+    ok(rs == OPL_OK && yt[0] == yr[0] && yt[1] == yr[1] && opl_rk_time(rk) == 3,
+       "%s: replaying %d steps with opl_rk_take_step gives the same bits", opl_rk_method_name(m), ns);
+    ok(opl_rk_take_step(rk, 0.1, 3, &err) == OPL_ERR_ARG && strstr(err.msg, "tend = 3"),
+       "%s: take_step to a tend not after t: %s", opl_rk_method_name(m), err.msg);
+    ok(opl_rk_start_step(rk, 2, &h0, &err) == OPL_ERR_ARG && strstr(err.msg, "tstop = 2"),
+       "%s: start_step towards a past time: %s", opl_rk_method_name(m), err.msg);
+    opl_rk_free(&rk);
+  }
+  opl_rk_vops ops = opl_rk_vops_double(2);
+  ops.rhs = f_lv;
+  ops.mark = hk_mark;
+  ok(opl_rk_create(&ops, NULL, OPL_RK_DP5, &err) == NULL && err.status == OPL_ERR_ARG &&
+         strstr(err.msg, "sets mark but not discard"), "mark without discard: %s", err.msg);
+}
+
 /* A large state exercises the OpenMP paths of the double vops. */
 static void test_large(void) {
   int64_t n = 40000;
@@ -695,6 +816,7 @@ int main(void) {
   test_no_growth_after_failure();
   test_failures();
   test_abstract_vops();
+  test_hooks();
   test_large();
   test_bad_args();
   return tap_end();
