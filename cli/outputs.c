@@ -35,7 +35,7 @@ int cli_outputs_check(const char *verb, const cli_file *outs, int nout, const cl
     int removed = 0;
     opl_err e = {0};
     if (opl_tmp_cleanup(outs[i].path, &removed, &e))
-      fprintf(stderr, "opl %s: note: %s\n", verb, strncmp(e.msg, "files: ", 7) ? e.msg : e.msg + 7);
+      fprintf(stderr, "opl %s: note: %s\n", verb, opl_err_text(&e));
     if (removed > 0)
       fprintf(stderr, "opl %s: note: removed %d stale temporary file%s '%s.tmp.<pid>' left by a process that no longer "
                       "runs\n", verb, removed, removed == 1 ? "" : "s", outs[i].path);
