@@ -101,6 +101,11 @@ static int load_optim(opl_h5r *r, const opl_params *st, const char *path, opl_te
       rc = opl_err_set(err, OPL_ERR_SHAPE, "train: cannot resume from '%s': optimizer state '%s' is %s%s there, %s%s here",
                        path, ds, opl_shape_str(b1, b->rank, b->shape), opl_is_complex(b) ? " complex" : "",
                        opl_shape_str(b2, a->rank, a->shape), opl_is_complex(a) ? " complex" : "");
+    /* Adam's moments and step count must be finite (a NaN there would poison every later step) */
+    for (int64_t k = 0; !rc && k < opl_nreal(b); k++)
+      if (!isfinite((double)b->data[k]))
+        rc = opl_err_set(err, OPL_ERR_NONFINITE, "train: cannot resume from '%s': optimizer state '%s' holds %g at index %lld",
+                         path, ds, (double)b->data[k], (long long)k);
     /* no foreign datasets in the group (checked once per group: at its first tensor) */
     int first = 1;
     for (int j = 0; j < i && first; j++) {
@@ -195,6 +200,8 @@ int opl_trainer_save(opl_trainer *t, const char *path, opl_err *err) {
   }
   free(wisdom);
   if (st) return opl_err_set(err, st, "train: checkpoint '%s' not written: %s", path, e.msg);
+  /* A fresh run's metrics log takes its place beside the checkpoint it describes only now. */
+  if (t->log && path == t->checkpoint && (st = opl_metrics_log_commit(t->log, err))) return st;
   return OPL_OK;
 }
 
