@@ -35,7 +35,7 @@
  * them, and I/O is not meant to be called from inside OpenMP parallel regions.
  *
  * Where: core/io_write.c the writer and opl_h5_save_*; core/io_read.c the reader and the other
- * one-call forms; core/checkpoint.c checkpoints; core/h5check.c the checksum user block
+ * one-call forms; core/io_checkpoint.c checkpoints; core/h5check.c the checksum user block
  * (opl_h5_check, opl_h5_stamp, ...); core/h5.c the lock, opl_h5_why and the plumbing shared
  * with datasets/ (core/h5.h).
  */
