@@ -101,6 +101,11 @@ static int load_optim(opl_h5r *r, const opl_params *st, const char *path, opl_te
       rc = opl_err_set(err, OPL_ERR_SHAPE, "train: cannot resume from '%s': optimizer state '%s' is %s%s there, %s%s here",
                        path, ds, opl_shape_str(b1, b->rank, b->shape), opl_is_complex(b) ? " complex" : "",
                        opl_shape_str(b2, a->rank, a->shape), opl_is_complex(a) ? " complex" : "");
+    /* Adam's moments and step count must be finite (a NaN there would poison every later step) */
+    for (int64_t k = 0; !rc && k < opl_nreal(b); k++)
+      if (!isfinite((double)b->data[k]))
+        rc = opl_err_set(err, OPL_ERR_NONFINITE, "train: cannot resume from '%s': optimizer state '%s' holds %g at index %lld",
+                         path, ds, (double)b->data[k], (long long)k);
     /* no foreign datasets in the group (checked once per group: at its first tensor) */
     int first = 1;
     for (int j = 0; j < i && first; j++) {
