@@ -66,7 +66,9 @@ typedef struct opl_epoch_stats {
                              solve, starting-step trial included) */
   double accepted;        /* mean accepted steps per training batch */
   double rejected;        /* mean rejected steps per training batch */
-  double test_nfe;        /* mean evaluations per test trajectory (whole stored time span) */
+  double test_nfe;        /* mean evaluations per test trajectory over the whole stored time
+                             span; the test batch is solved together, so each trajectory is
+                             charged its batch's evaluations (opl eval solves one at a time) */
 } opl_epoch_stats;
 
 /* The metrics log path of a model path: "MODEL.h5" -> "MODEL.csv" (a trailing ".h5", ".hdf5"
