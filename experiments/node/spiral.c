@@ -443,7 +443,7 @@ static int cmd_peer(const opts *o) {
   opl_ctx *c = opl_ctx_new(0);
   /* NFE of solves with the initial weights and only an end time: to the window's end and to
    * t = 5 (no output times inside the span, so the step sequences are the controllers' own). */
-  int64_t nfe_span[2];
+  int64_t nfe_span[2], rej_t5 = 0;
   for (int q = 0; q < 2; q++) {
     opl_ctx_reset(c);
     int oldg = opl_ctx_set_grad_enabled(c, 0);
@@ -454,6 +454,7 @@ static int cmd_peer(const opts *o) {
     opl_nde_stats st;
     opl_nde_get_stats(nd, &st);
     nfe_span[q] = st.nfev;
+    if (q) rej_t5 = st.rejected;
     opl_ctx_set_grad_enabled(c, oldg);
   }
   int64_t nfe_first = 0, nfe_total = 0, nfe_bwd = 0, steps_first = 0;
@@ -478,11 +479,11 @@ static int cmd_peer(const opts *o) {
   }
   printf("{\"side\": \"opl\", \"threads\": %d, \"adjoint\": \"%s\", \"steps\": %d, \"samples_per_s\": %.1f, "
          "\"ms_per_step\": %.4f, \"vmhwm_kb\": %ld, \"nfe_first\": %lld, \"accepted_first\": %lld, "
-         "\"nfe_per_step\": %.2f, \"nfe_backward_per_step\": %.2f, \"nfe_span\": %lld, \"nfe_t5\": %lld, "
+         "\"nfe_per_step\": %.2f, \"nfe_backward_per_step\": %.2f, \"nfe_span\": %lld, \"nfe_t5\": %lld, \"rejected_t5\": %lld, "
          "\"loss_first\": %.8g, \"loss_last\": %.8g}\n",
          opl_get_num_threads(), o->adjoint, o->steps, BSIZE * o->steps / t_run, 1e3 * t_run / o->steps, vmhwm_kb(),
          (long long)nfe_first, (long long)steps_first, (double)nfe_total / o->steps, (double)nfe_bwd / o->steps,
-         (long long)nfe_span[0], (long long)nfe_span[1], loss_first, loss_last);
+         (long long)nfe_span[0], (long long)nfe_span[1], (long long)rej_t5, loss_first, loss_last);
   opl_ctx_free(&c);
   opl_optim_free(&opt);
   opl_nde_free(&nd);
