@@ -53,16 +53,18 @@ by = {}
 for r in rows:
     by.setdefault(key(r), {})[r['side']] = r
 print()
-print('| threads | adjoint | opl samples/s | torchdiffeq samples/s | ratio | opl peak RSS (MiB) | torchdiffeq peak RSS (MiB) '
-      '| forward NFE, first step (opl / tdq) | NFE to the window end, to t = 5 (opl / tdq) | backward NFE per step (opl / tdq) |')
-print('|---|---|---|---|---|---|---|---|---|---|')
+print('| threads | adjoint | opl samples/s | torchdiffeq samples/s | ratio | CPU ms / step (opl / tdq) | opl peak RSS (MiB) | torchdiffeq peak RSS (MiB) '
+      '| forward NFE, first step (opl / tdq) | NFE to the window end, to t = 5 (opl / tdq; tdq with opl\'s controller) '
+      '| backward NFE per step (opl / tdq) |')
+print('|---|---|---|---|---|---|---|---|---|---|---|')
 for k in sorted(by):
     o, t = by[k].get('opl'), by[k].get('torchdiffeq')
     if not o or not t:
         continue
-    print('| %d | %s | %.0f | %.0f | %.1fx | %.1f | %.1f | %d / %d | %d, %d / %d, %d | %.1f / %.1f |' % (
+    print('| %d | %s | %.0f | %.0f | %.1fx | %.2f / %.2f | %.1f | %.1f | %d / %d | %d, %d / %d, %d; %d | %.1f / %.1f |' % (
         k[0], k[1], o['samples_per_s'], t['samples_per_s'], o['samples_per_s'] / t['samples_per_s'],
+        o['cpu_ms_per_step'], t['cpu_ms_per_step'],
         o['vmhwm_kb'] / 1024, t['vmhwm_kb'] / 1024, o['nfe_first'], t['nfe_first'],
-        o['nfe_span'], o['nfe_t5'], t['nfe_span'], t['nfe_t5'],
+        o['nfe_span'], o['nfe_t5'], t['nfe_span'], t['nfe_t5'], t['nfe_t5_opl_controller'],
         o['nfe_backward_per_step'], t['nfe_backward_per_step']))
 PY
