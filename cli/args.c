@@ -1,9 +1,12 @@
 /* opl command line — table-driven long options with --config FILE.ini. */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "cli/cli.h"
 
 static const cli_opt *find(const cli_opt *opts, int n, const char *name, size_t len) {
@@ -12,7 +15,12 @@ static const cli_opt *find(const cli_opt *opts, int n, const char *name, size_t 
   return NULL;
 }
 
-/* Store text into the option's destination; 0 on success, else prints an error. */
+/* 1 if the option's help text documents the -1 sentinel ("(-1: what it means)"). */
+static int has_sentinel(const cli_opt *o) { return o->help && strstr(o->help, "-1:") != NULL; }
+
+/* Store text into the option's destination; 0 on success, else prints an error. Integers are
+ * counts, sizes, indices, seeds or thread numbers: negative values are refused, except -1 for an
+ * option whose help says what -1 means. */
 static int set_value(const char *verb, const char *where, const cli_opt *o, const char *text) {
   char *end = NULL;
   errno = 0;
@@ -21,6 +29,11 @@ static int set_value(const char *verb, const char *where, const cli_opt *o, cons
       long long v = strtoll(text, &end, 10);
       if (errno || end == text || *end) {
         fprintf(stderr, "opl %s: %s--%s expects an integer, got '%s'\n", verb, where, o->name, text);
+        return 2;
+      }
+      if (v < 0 && !(v == -1 && has_sentinel(o))) {
+        fprintf(stderr, "opl %s: %s--%s is %lld, expected an integer >= 0%s\n", verb, where, o->name, v,
+                has_sentinel(o) ? " (or -1, see --help)" : "");
         return 2;
       }
       *(int64_t *)o->dst = v;
@@ -73,15 +86,35 @@ static char *trim(char *s) {
   return s;
 }
 
+/* Read the config file: a regular file (a directory, a device such as /dev/zero or a FIFO is
+ * refused: opened without blocking, checked with fstat), lines of any length. */
 static int read_config(const char *verb, const char *path, const cli_opt *opts, int n) {
-  FILE *f = fopen(path, "r");
-  if (!f) {
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  struct stat sb;
+  if (fd < 0 || fstat(fd, &sb) != 0) {
     fprintf(stderr, "opl %s: cannot open config file '%s': %s\n", verb, path, strerror(errno));
+    if (fd >= 0) close(fd);
     return 2;
   }
-  char line[1024];
+  if (!S_ISREG(sb.st_mode)) {
+    fprintf(stderr, "opl %s: config file '%s' is %s, expected a regular file of 'key = value' lines\n", verb, path,
+            S_ISDIR(sb.st_mode) ? "a directory" : S_ISCHR(sb.st_mode) || S_ISBLK(sb.st_mode) ? "a device"
+            : S_ISFIFO(sb.st_mode) ? "a pipe" : S_ISSOCK(sb.st_mode) ? "a socket" : "not a regular file");
+    close(fd);
+    return 2;
+  }
+  int fl = fcntl(fd, F_GETFL);
+  if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+  FILE *f = fdopen(fd, "r");
+  if (!f) {
+    fprintf(stderr, "opl %s: cannot read config file '%s': %s\n", verb, path, strerror(errno));
+    close(fd);
+    return 2;
+  }
+  char *line = NULL;
+  size_t cap = 0;
   int lineno = 0, rc = 0;
-  while (!rc && fgets(line, sizeof line, f)) {
+  while (!rc && getline(&line, &cap, f) >= 0) {
     lineno++;
     char *s = trim(line);
     if (!*s || *s == '#' || *s == ';' || *s == '[') continue;
@@ -104,6 +137,11 @@ static int read_config(const char *verb, const char *path, const cli_opt *opts, 
     snprintf(where, sizeof where, "%s:%d: ", path, lineno);
     rc = set_value(verb, where, o, val);
   }
+  if (!rc && ferror(f)) {
+    fprintf(stderr, "opl %s: cannot read config file '%s': %s\n", verb, path, strerror(errno));
+    rc = 2;
+  }
+  free(line);
   fclose(f);
   return rc;
 }
@@ -116,8 +154,8 @@ static void help(const char *verb, const char *usage, const cli_opt *opts, int n
                      : opts[i].type == CLI_STRING ? " S" : "";
     snprintf(left, sizeof left, "--%s%s", opts[i].name, mv);
     printf("  %-22s %s", left, opts[i].help);
-    /* Help text that says "required" gets no default. */
-    int required = strstr(opts[i].help, "required") != NULL;
+    /* Help text that says "required", or names its own default, gets no default printed. */
+    int required = strstr(opts[i].help, "required") != NULL || strstr(opts[i].help, "(default") != NULL;
     switch (required ? CLI_FLAG : opts[i].type) {
       case CLI_INT: printf(" (default %lld)", (long long)*(int64_t *)opts[i].dst); break;
       case CLI_DOUBLE: printf(" (default %g)", *(double *)opts[i].dst); break;

@@ -2,7 +2,7 @@
  * shapes, for the side-by-side comparison with the PyTorch peer (experiments/bench/run.sh).
  *
  *   opl bench fno --case fno1d|fno2d_time --s S --threads T --mode train|infer --iters N --warmup W
- *                 [--batch 20] [--rollout 10]
+ *                 [--batch 20] [--rollout 10] [--fft-planner estimate|measure]
  *
  * Cases (Li et al., "Fourier Neural Operator for Parametric PDEs", ICLR 2021, reference scripts):
  *   fno1d       FNO-1d of fourier_1d.py (modes 16, width 64): a (B, 1, s) -> u (B, 1, s);
@@ -15,7 +15,11 @@
  * file I/O is timed. Prints one JSON line:
  *   {"impl": "opl", "case": ..., "s": ..., "threads": ..., "mode": ..., "ms_median": ...,
  *    "samples_per_s": ..., "peak_rss_mib": ..., "params": ..., ...}
- * ms_median is the median over the timed steps after the warm-up; peak RSS from getrusage. */
+ * ms_median is the median over the timed steps after the warm-up. peak_rss_mib is this
+ * process's own high-water mark of resident memory (VmHWM of /proc/self/status), which unlike
+ * getrusage's ru_maxrss does not start from the memory of the process that started it (a
+ * child created by fork inherits its parent's ru_maxrss). The FFT planner is the one of
+ * opl train (estimate, deterministic) unless --fft-planner measure. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +35,23 @@ static double now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Peak resident memory of this process in MiB: VmHWM of /proc/self/status; where that is
+ * unavailable, getrusage's ru_maxrss (an upper bound: it can include the parent's). */
+static double peak_rss_mib(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  if (f) {
+    char line[256];
+    long long kib = -1;
+    while (fgets(line, sizeof line, f))
+      if (sscanf(line, "VmHWM: %lld kB", &kib) == 1) break;
+    fclose(f);
+    if (kib >= 0) return (double)kib / 1024.0;
+  }
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)ru.ru_maxrss / 1024.0;
 }
 
 static int cmp_d(const void *a, const void *b) {
@@ -68,8 +89,8 @@ static void smooth_fields(opl_rng *rng, opl_real *x, int64_t n, int d, int64_t s
 }
 
 static int bench_fno(int argc, char **argv) {
-  static const char *cs, *mode; /* static: cli_parse's copies stay reachable until exit */
-  cs = "fno1d", mode = "train";
+  static const char *cs, *mode, *planner; /* static: cli_parse's copies stay reachable until exit */
+  cs = "fno1d", mode = "train", planner = "estimate";
   int64_t s = -1, threads = 0, iters = 20, warmup = 3, batch = 20, rollout = 10, modes = -1, width = -1, seed = 0;
   const cli_opt opts[] = {
       {"case", CLI_STRING, &cs, "fno1d (fourier_1d.py) or fno2d_time (fourier_2d_time.py)"},
@@ -83,6 +104,7 @@ static int bench_fno(int argc, char **argv) {
       {"modes", CLI_INT, &modes, "Fourier modes (-1: 16 / 12)"},
       {"width", CLI_INT, &width, "width (-1: 64 / 20)"},
       {"seed", CLI_INT, &seed, "seed of the model and the data"},
+      {"fft-planner", CLI_STRING, &planner, "estimate (deterministic, as opl train) or measure (FFTW_MEASURE)"},
   };
   char *pos[1];
   int npos;
@@ -99,6 +121,12 @@ static int bench_fno(int argc, char **argv) {
     fprintf(stderr, "opl bench fno: --mode expects train or infer, got '%s'\n", mode);
     return 2;
   }
+  int measure = !strcmp(planner, "measure");
+  if (!measure && strcmp(planner, "estimate")) {
+    fprintf(stderr, "opl bench fno: --fft-planner expects estimate or measure, got '%s'\n", planner);
+    return 2;
+  }
+  opl_fft_set_planner(measure ? OPL_FFT_MEASURE : OPL_FFT_ESTIMATE);
   if (s < 0) s = c2d ? 64 : 1024;
   if (s < 2 || iters < 1 || warmup < 0 || batch < 1 || rollout < 1 || threads < 0 || s > 1 << 20 || rollout > 1 << 20) {
     fprintf(stderr, "opl bench fno: --s >= 2, --iters >= 1, --warmup >= 0, --batch >= 1, --rollout >= 1 expected\n");
@@ -195,11 +223,11 @@ static int bench_fno(int argc, char **argv) {
   printf("{\"impl\": \"opl\", \"case\": \"%s\", \"s\": %lld, \"threads\": %d, \"mode\": \"%s\", \"ms_median\": %.3f, "
          "\"samples_per_s\": %.3f, \"peak_rss_mib\": %.1f, \"params\": %lld, \"batch\": %lld, \"iters\": %lld, "
          "\"warmup\": %lld, \"rollout\": %lld, \"ms_min\": %.3f, \"minflt_per_step\": %lld, \"version\": \"%s\", "
-         "\"precision\": \"%s\", \"blas_core\": \"%s\", \"finite\": %s}\n",
-         cs, (long long)s, opl_get_num_threads(), mode, med * 1e3, (double)batch / med, ru1.ru_maxrss / 1024.0,
+         "\"precision\": \"%s\", \"blas_core\": \"%s\", \"fft_planner\": \"%s\", \"finite\": %s}\n",
+         cs, (long long)s, opl_get_num_threads(), mode, med * 1e3, (double)batch / med, peak_rss_mib(),
          (long long)opl_params_count(&p), (long long)batch, (long long)iters, (long long)warmup,
          (long long)(c2d ? rollout : 0), tmin * 1e3, (long long)((ru1.ru_minflt - ru0.ru_minflt) / iters), OPL_VERSION,
-         OPL_PRECISION_NAME, core ? core : "unknown", isfinite(sink) ? "true" : "false");
+         OPL_PRECISION_NAME, core ? core : "unknown", measure ? "measure" : "estimate", isfinite(sink) ? "true" : "false");
   fflush(stdout);
   status = 0;
 fail:

@@ -8,7 +8,9 @@ typedef enum { CLI_INT, CLI_DOUBLE, CLI_STRING, CLI_FLAG } cli_type;
 
 /* One long option: --name VALUE (or --name=VALUE); CLI_FLAG takes no value and sets *dst = 1.
  * dst points at an int64_t (CLI_INT), double (CLI_DOUBLE), const char * (CLI_STRING) or
- * int (CLI_FLAG). Keys of a --config FILE.ini equal these names. */
+ * int (CLI_FLAG). Keys of a --config FILE.ini equal these names. A CLI_INT is a count, size,
+ * index, seed or thread number: the parser refuses negative values, except -1 when the help
+ * text documents it as "(-1: what it means)". */
 typedef struct cli_opt {
   const char *name;
   cli_type type;
@@ -16,9 +18,9 @@ typedef struct cli_opt {
   const char *help;
 } cli_opt;
 
-/* Parse argv[1..argc) for `opl <verb>`: first every --config FILE.ini (keys = option names,
- * `key = value` lines, '#' or ';' comments, [sections] ignored), then the command line, which
- * overrides the file. Positional arguments go to pos[0..*npos) (at most maxpos).
+/* Parse argv[1..argc) for `opl <verb>`: first every --config FILE.ini (a regular file of
+ * `key = value` lines of any length, keys = option names, '#' or ';' comments, [sections]
+ * ignored), then the command line, which overrides the file. Positional arguments go to pos[0..*npos) (at most maxpos).
  * Returns 0 to go on, 1 when --help was printed (exit 0), 2 after printing an error naming the
  * option and the bad value (exit 2). */
 int cli_parse(const char *verb, const char *usage, int argc, char **argv, const cli_opt *opts,

@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "cli/outputs.h"
 #include "cli/plot.h"
 #include "datasets/generate.h"
 #include "train/trainer.h"
@@ -292,6 +293,8 @@ int cli_eval(int argc, char **argv) {
                     "expected\n");
     return 2;
   }
+  const cli_file outs[] = {{"--out", out}, {"--plot", plot}}, ins[] = {{"MODEL.h5", pos[0]}, {"DATA.h5", pos[1]}};
+  if (cli_outputs_check("eval", outs, 2, ins, 2)) return 2;
   if (plot && !cli_plot_available()) {
     char msg[256];
     cli_plot_1d(plot, "", 0, NULL, 0, "", msg, sizeof msg);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/outputs.h"
 #include "core/opl.h"
 #include "datasets/generate.h"
 #include "cli/progress.h"
@@ -53,6 +54,11 @@ int cli_generate(int argc, char **argv) {
     fprintf(stderr, "opl generate: no output file: expected -o FILE.h5 (or --out FILE.h5)\n");
     return 2;
   }
+  /* generate reads nothing but the partial file it resumes: that one must not be the output */
+  char partial[4096];
+  snprintf(partial, sizeof partial, "%s.partial", ph.out);
+  const cli_file outs[] = {{"-o", ph.out}, {"its partial file", partial}};
+  if (cli_outputs_check("generate", outs, 2, NULL, 0)) return 2;
   opl_gen_config c;
   opl_gen_config_default(&c);
   c.equation = pos[0];

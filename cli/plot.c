@@ -28,6 +28,7 @@ int cli_plot_2d(const char *path, const char *title, int n, const cli_plot_sampl
 #else
 
 #include <cairo.h>
+#include "core/files.h"
 #include <dlfcn.h>
 
 int cli_plot_available(void) { return 1; }
@@ -184,9 +185,18 @@ static void curve(cairo_t *cr, const axes *a, const opl_real *y, int64_t n, rgb 
   cairo_restore(cr);
 }
 
+/* cairo's PNG writer into an opl_atomic stream. */
+static cairo_status_t png_write(void *closure, const unsigned char *data, unsigned int length) {
+  return fwrite(data, 1, length, (FILE *)closure) == length ? CAIRO_STATUS_SUCCESS : CAIRO_STATUS_WRITE_ERROR;
+}
+
+/* Encode the surface as PNG into "<path>.tmp.<pid>" and rename it onto path when complete
+ * (core/files.h): path never holds a partial PNG, and on failure it is left as it was. */
 static int finish_png(cairo_surface_t *sf, cairo_t *cr, const char *path, char *err, size_t errsz) {
   cairo_destroy(cr);
-  cairo_status_t st = cairo_surface_write_to_png(sf, path);
+  opl_err e = {0};
+  opl_atomic *a = opl_atomic_open(path, &e);
+  cairo_status_t st = a ? cairo_surface_write_to_png_stream(sf, png_write, opl_atomic_stream(a)) : CAIRO_STATUS_SUCCESS;
   cairo_surface_destroy(sf);
   /* Release cairo's font caches (and with them fontconfig's patterns), so that leak checkers
    * see nothing left behind; a later plot rebuilds them. */
@@ -194,8 +204,17 @@ static int finish_png(cairo_surface_t *sf, cairo_t *cr, const char *path, char *
   /* fontconfig (loaded by cairo, not linked by opl) keeps its own caches: FcFini frees them. */
   void (*fc_fini)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "FcFini");
   if (fc_fini) fc_fini();
+  if (!a) {
+    snprintf(err, errsz, "%s", e.msg);
+    return 1;
+  }
   if (st != CAIRO_STATUS_SUCCESS) {
-    snprintf(err, errsz, "cannot write '%s': %s", path, cairo_status_to_string(st));
+    snprintf(err, errsz, "cannot write '%s': %s", opl_atomic_tmp_path(a), cairo_status_to_string(st));
+    opl_atomic_abort(&a);
+    return 1;
+  }
+  if (opl_atomic_commit(&a, &e)) {
+    snprintf(err, errsz, "%s", e.msg);
     return 1;
   }
   return 0;

@@ -22,7 +22,8 @@ int cli_plot_available(void);
 
 /* 1-D: for each sample a panel with input, truth and prediction as curves over x in [0, 1)
  * (with a legend) and below it the error prediction - truth; up to two panels per row.
- * title: the figure's title. Writes a PNG at path. Returns 0, or non-zero with a message in
+ * title: the figure's title. Writes a PNG at path (under a temporary name, renamed into place when
+ * complete: path never holds a partial PNG). Returns 0, or non-zero with a message in
  * err[errsz]. */
 int cli_plot_1d(const char *path, const char *title, int n, const cli_plot_sample *s, int64_t nx,
                 const char *input_name, char *err, size_t errsz);

@@ -165,7 +165,7 @@ int cli_phys_opts(cli_phys *ph, cli_opt *o) {
   ROW("sigma", CLI_STRING, &ph->sigma, "initial-condition GRF amplitude (default: the preset's)");
   ROW("tau", CLI_STRING, &ph->tau, "initial-condition GRF shift (default: the preset's)");
   ROW("alpha", CLI_STRING, &ph->alpha, "initial-condition GRF decay exponent (default: the preset's)");
-  ROW("kmax", CLI_INT, &ph->kmax, "initial-condition GRF: keep shells <= kmax, -1 all (0: the preset's)");
+  ROW("kmax", CLI_INT, &ph->kmax, "initial-condition GRF: keep shells <= kmax (-1: all shells; 0: the preset's)");
   ROW("forcing", CLI_STRING, &ph->forcing, "ns: fno or none (default fno)");
   ROW("store-mode", CLI_STRING, &ph->store_mode, "stride (every k-th point) or spectral (resample)");
   ROW("dtype", CLI_STRING, &ph->dtype, "float32 or float64 on disk");

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/outputs.h"
 #include "core/opl.h"
 #include "datasets/generate.h"
 #include "datasets/h5layout.h"
@@ -82,7 +83,8 @@ int cli_solve(int argc, char **argv) {
   int64_t seed = -1, ic_index = -1;
   ic_path = NULL;
   cli_opt opts[CLI_PHYS_NOPTS + 3];
-  opts[0] = (cli_opt){"seed", CLI_INT, &seed, "random initial condition: sample 0 of the run of this seed (>= 0)"};
+  opts[0] = (cli_opt){"seed", CLI_INT, &seed,
+                      "random initial condition: sample 0 of the run of this seed, >= 0 (default: none; give --seed or --ic)"};
   opts[1] = (cli_opt){"ic", CLI_STRING, &ic_path, "initial condition from a data set file (input a)"};
   opts[2] = (cli_opt){"ic-index", CLI_INT, &ic_index, "sample of --ic to start from (default 0)"};
   int nopts = 3 + cli_phys_opts(&ph, opts + 3);
@@ -112,6 +114,10 @@ int cli_solve(int argc, char **argv) {
     fprintf(stderr, "opl solve: no output file: expected -o FILE.h5 (or --out FILE.h5)\n");
     return 2;
   }
+  char partial[4096];
+  snprintf(partial, sizeof partial, "%s.partial", ph.out);
+  const cli_file outs[] = {{"-o", ph.out}, {"its partial file", partial}}, ins[] = {{"--ic", ic_path}};
+  if (cli_outputs_check("solve", outs, 2, ins, 1)) return 2;
   opl_gen_config c;
   opl_gen_config_default(&c);
   c.equation = pos[0];

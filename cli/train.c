@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/outputs.h"
 #include "train/trainer.h"
 
 /* A library message without its own "train: " prefix (the CLI prints "opl train: " before it). */
@@ -204,6 +205,12 @@ static int train_main(int argc, char **argv) {
     fprintf(stderr, "opl train: -o MODEL.h5 is required\n");
     return 2;
   }
+  char csv[4096] = "";
+  opl_metrics_csv_path(out, csv, sizeof csv, NULL);
+  const cli_file outs[] = {{"-o", out}, {"its metrics log", csv}}, ins[] = {{"--data", data}};
+  if (cli_outputs_check("train", outs, 2, ins, 1)) return 2;
+  cli_file_state model_before;
+  cli_file_state_get(out, &model_before);
   if (resume && !file_exists(out)) {
     fprintf(stderr, "opl train: --resume: '%s' does not exist (nothing to resume; drop --resume to start)\n", out);
     return 1;
@@ -389,8 +396,6 @@ static int train_main(int argc, char **argv) {
   int st = opl_trainer_run(t, epoch_cb, &tp, &e);
   int64_t done = opl_trainer_epochs_done(t);
   int status = 0;
-  char csv[4096] = "";
-  opl_metrics_csv_path(out, csv, sizeof csv, NULL);
   if (st) {
     fprintf(stderr, "opl train: %s\n", msg_of(&e));
     if (st == OPL_ERR_NONFINITE) {
@@ -403,6 +408,7 @@ static int train_main(int argc, char **argv) {
         fprintf(stderr, "opl train: no checkpoint had been written yet (use --checkpoint-every k to keep one)\n");
     }
     status = 1;
+    if (!resume) cli_drop_orphan_log("train", out, &model_before, csv);
   } else if (done == before && done >= epochs) {
     printf("opl train: '%s' already holds %lld epochs (>= --epochs %lld): nothing to do\n", out, (long long)done,
            (long long)epochs);

@@ -1,9 +1,10 @@
 /* opl — FFT plan cache and wisdom (see core/fft.h for the contract).
  *
- * FFTW plans are expensive to make (FFTW_MEASURE times candidate algorithms) and cheap to
- * run, so each distinct batch of transforms is planned once, on scratch buffers from
- * fftw_malloc (planning overwrites its arrays), and afterwards executed with the new-array
- * functions on arena memory (64-byte aligned, as FFTW's SIMD code requires).
+ * FFTW plans cost time to make (FFTW_MEASURE times candidate algorithms; FFTW_ESTIMATE, the
+ * default, does not) and are cheap to run, so each distinct batch of transforms is planned
+ * once, on scratch buffers from fftw_malloc (planning overwrites its arrays), and afterwards
+ * executed with the new-array functions on arena memory (64-byte aligned, as FFTW's SIMD code
+ * requires).
  *
  * Threads: a batch with enough work is planned with FFTW's OpenMP threads
  * (plan_with_nthreads). Measured against an OpenMP loop over batch chunks each running a
@@ -39,7 +40,7 @@ static pthread_mutex_t fft_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t fft_once = PTHREAD_ONCE_INIT;
 static opl_fft_plan *fft_cache;     /* guarded by fft_lock */
 static int64_t fft_created, fft_count; /* guarded by fft_lock */
-static int fft_estimate;            /* guarded by fft_lock */
+static int fft_estimate = 1;        /* guarded by fft_lock; ops.h: estimate by default */
 static int fft_threads_ok;          /* set once by fft_init */
 
 /* Truncated-DFT matrices (see fft.h), cached next to the plans. */
@@ -227,6 +228,13 @@ void opl_fft_set_planner(int estimate) {
   pthread_mutex_unlock(&fft_lock);
 }
 
+int opl_fft_get_planner(void) {
+  pthread_mutex_lock(&fft_lock);
+  int e = fft_estimate;
+  pthread_mutex_unlock(&fft_lock);
+  return e ? OPL_FFT_ESTIMATE : OPL_FFT_MEASURE;
+}
+
 void opl_fft_cache_clear(void) {
   pthread_mutex_lock(&fft_lock);
   while (dft_cache) {
@@ -308,6 +316,78 @@ int opl_fft_prefer_gemm(int64_t n, int64_t m) {
 }
 
 /* ------------------------------------------------------------ wisdom */
+
+/* FFTW's wisdom carries a signature of the planner's configuration, which includes the
+ * threaded solvers that init_threads registers: wisdom exported by a process that made
+ * threaded plans is refused (silently: import returns 0) by a process whose planner has not
+ * had init_threads yet. Every import and export therefore runs fft_init first. */
+
+static int cmp_line(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Sort the entry lines of exported wisdom in place: "(header\n" entries "  (...)\n" ... ")\n".
+ * FFTW writes the entries in the order of its hash table, which depends on the history of the
+ * planner (a resumed run imports them, then plans), not only on its contents; sorted, the same
+ * wisdom is the same text. Text of another shape is left as it is. Returns 0 on out of memory. */
+static int wisdom_sort(char *w) {
+  char *body = strchr(w, '\n');
+  size_t len = strlen(w);
+  if (!body || len < 3 || strcmp(w + len - 2, ")\n")) return 1;
+  body++;
+  char *end = w + len - 2; /* the closing ")\n" */
+  if (body >= end) return 1;
+  size_t n = 0;
+  for (char *p = body; p < end; p++) n += *p == '\n';
+  if (n < 2 || end[-1] != '\n') return 1;
+  char **lines = malloc(n * sizeof *lines);
+  char *copy = malloc((size_t)(end - body) + 1);
+  if (!lines || !copy) {
+    free(lines), free(copy);
+    return 0;
+  }
+  memcpy(copy, body, (size_t)(end - body));
+  copy[end - body] = 0;
+  size_t k = 0;
+  for (char *p = copy; k < n; k++) {
+    lines[k] = p;
+    p = strchr(p, '\n');
+    *p++ = 0;
+  }
+  qsort(lines, n, sizeof *lines, cmp_line);
+  char *o = body;
+  for (k = 0; k < n; k++) {
+    size_t l = strlen(lines[k]);
+    memcpy(o, lines[k], l);
+    o += l;
+    *o++ = '\n';
+  }
+  free(lines), free(copy);
+  return 1;
+}
+
+char *opl_fft_wisdom_export(opl_err *err) {
+  pthread_once(&fft_once, fft_init);
+  pthread_mutex_lock(&fft_lock);
+  char *w = OPL_FFTW(export_wisdom_to_string)();
+  pthread_mutex_unlock(&fft_lock);
+  char *s = w ? strdup(w) : NULL;
+  if (w) OPL_FFTW(free)(w);
+  if (s && !wisdom_sort(s)) free(s), s = NULL;
+  if (!s) opl_err_set(err, OPL_ERR_NOMEM, "fft wisdom: out of memory for the exported wisdom");
+  return s;
+}
+
+int opl_fft_wisdom_import(const char *wisdom, opl_err *err) {
+  if (!wisdom) return opl_err_set(err, OPL_ERR_ARG, "fft wisdom: NULL string");
+  pthread_once(&fft_once, fft_init);
+  pthread_mutex_lock(&fft_lock);
+  int ok = OPL_FFTW(import_wisdom_from_string)(wisdom);
+  pthread_mutex_unlock(&fft_lock);
+  if (!ok)
+    return opl_err_set(err, OPL_ERR_FORMAT,
+                       "fft wisdom: the string is not FFTW %s-precision wisdom of this FFTW build and configuration",
+                       OPL_PRECISION_NAME);
+  return OPL_OK;
+}
 
 /* Merge FFTW wisdom (this build's precision) from the file at path into the planner, so
  * that later FFTW_MEASURE plans of the same problems are made without measuring.

@@ -9,7 +9,8 @@
  * inverse (sign +1), so c2r(r2c(x)) = prod(dims) x.
  *
  * Plans are keyed by (kind, d, dims, howmany, threads, alignment), made once with
- * FFTW_MEASURE (FFTW_ESTIMATE after opl_fft_set_planner(1)) on scratch buffers, kept until
+ * FFTW_ESTIMATE (deterministic: the default) or FFTW_MEASURE (after
+ * opl_fft_set_planner(OPL_FFT_MEASURE); see core/ops.h) on scratch buffers, kept until
  * opl_fft_cache_clear(), and executed with FFTW's new-array functions on the caller's
  * arrays. Batches with enough work run on FFTW's OpenMP threads (opl_get_num_threads()).
  *

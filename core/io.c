@@ -431,10 +431,12 @@ static hid_t open_typed(hid_t f, const char *path, H5I_type_t want, int *found) 
 }
 
 /* Group creation property list: link creation order tracked and indexed, so that listings
- * return parameters in the order they were written. */
+ * return parameters in the order they were written; no object times (HDF5 stamps each object
+ * with its creation time by default), so that the same content gives the same bytes. */
 static hid_t ordered_gcpl(void) {
   hid_t p = H5Pcreate(H5P_GROUP_CREATE);
   if (p >= 0) H5Pset_link_creation_order(p, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
+  if (p >= 0) H5Pset_obj_track_times(p, 0);
   return p;
 }
 
@@ -686,6 +688,7 @@ opl_h5w *opl_h5w_create(const char *path, opl_err *err) {
   if (fcpl >= 0) {
     H5Pset_link_creation_order(fcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
     H5Pset_userblock(fcpl, IO_USERBLOCK);
+    H5Pset_obj_track_times(fcpl, 0); /* the root group's times (see ordered_gcpl) */
   }
   if (fapl >= 0) {
     H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
@@ -749,7 +752,10 @@ static int w_put_array(opl_h5w *w, const char *name, int rank, const int64_t *sh
   int st = OPL_OK;
   hid_t sp = drank ? H5Screate_simple(drank, dims, NULL) : H5Screate(H5S_SCALAR);
   hid_t d = H5I_INVALID_HID;
-  if (sp >= 0) d = H5Dcreate2(w->f, path, disk_type(disk), sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE); /* no object times: same content, same bytes */
+  if (dcpl >= 0) H5Pset_obj_track_times(dcpl, 0);
+  if (sp >= 0 && dcpl >= 0) d = H5Dcreate2(w->f, path, disk_type(disk), sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  if (dcpl >= 0) H5Pclose(dcpl);
   if (d < 0 || H5Dwrite(d, mem_type(mem), H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
     st = w_fail(w, err, OPL_ERR_IO, "cannot write dataset '%s' of shape %s%s", path,
                 shape_desc(sb, rank, shape, cplx), opl_h5_why(why));

@@ -30,15 +30,35 @@ static inline double dsum(const opl_real *x, int64_t n) {
 
 /* ------------------------------------------------------------ sum / mean of all elements */
 
+/* Deterministic parallel sums. An OpenMP reduction(+) adds the threads' partial sums in the
+ * order the threads finish, which with 3 or more threads changes the rounding from run to
+ * run. Here the blocks are cut into at most RED_GROUPS groups fixed by n alone, each group's
+ * sum goes to its own slot, and the slots are added in order: the same bits on every run and
+ * every thread count. */
+#define RED_GROUPS 64
+
+/* Group g of ng over nblk blocks: blocks [*b0, *b1). */
+static void red_group(int64_t nblk, int64_t ng, int64_t g, int64_t *b0, int64_t *b1) {
+  *b0 = nblk * g / ng;
+  *b1 = nblk * (g + 1) / ng;
+}
+
 /* Returns sum(x) in double, over blocks of LOSS_BLK shared among the threads: x [n]. */
 static double sum_all_forward(int64_t n, const opl_real *x) {
+  double part[RED_GROUPS];
+  int64_t nblk = (n + LOSS_BLK - 1) / LOSS_BLK, ng = nblk < RED_GROUPS ? nblk : RED_GROUPS;
+  OPL_PFOR(g, ng, n, {
+    int64_t b0, b1;
+    red_group(nblk, ng, g, &b0, &b1);
+    double s = 0;
+    for (int64_t b = b0; b < b1; b++) {
+      int64_t i0 = b * LOSS_BLK;
+      s += dsum(x + i0, n - i0 < LOSS_BLK ? n - i0 : LOSS_BLK);
+    }
+    part[g] = s;
+  });
   double s = 0;
-  int64_t nblk = (n + LOSS_BLK - 1) / LOSS_BLK;
-#pragma omp parallel for reduction(+ : s) if (n > OPL_PAR_MIN) schedule(static)
-  for (int64_t b = 0; b < nblk; b++) {
-    int64_t i0 = b * LOSS_BLK;
-    s += dsum(x + i0, n - i0 < LOSS_BLK ? n - i0 : LOSS_BLK);
-  }
+  for (int64_t g = 0; g < ng; g++) s += part[g];
   return s;
 }
 
@@ -330,25 +350,32 @@ opl_tensor *opl_rel_lp_loss(opl_ctx *c, opl_tensor *u, opl_tensor *v, int p, opl
 /* Returns sum((u - v)^2) in double, over blocks of LOSS_BLK shared among the threads:
  * u, v [n]. */
 static double mse_forward(int64_t n, const opl_real *u, const opl_real *v) {
-  double s = 0;
-  int64_t nblk = (n + LOSS_BLK - 1) / LOSS_BLK;
-#pragma omp parallel for reduction(+ : s) if (n > OPL_PAR_MIN) schedule(static)
-  for (int64_t b = 0; b < nblk; b++) {
-    int64_t i0 = b * LOSS_BLK, len = n - i0 < LOSS_BLK ? n - i0 : LOSS_BLK;
-    const opl_real *us = u + i0, *vs = v + i0;
-    double acc[LANES] = {0};
-    int64_t i = 0;
-    for (; i + LANES <= len; i += LANES)
-      for (int k = 0; k < LANES; k++) {
-        double e = (double)us[i + k] - (double)vs[i + k];
-        acc[k] += e * e;
+  double part[RED_GROUPS]; /* deterministic order: see sum_all_forward */
+  int64_t nblk = (n + LOSS_BLK - 1) / LOSS_BLK, ng = nblk < RED_GROUPS ? nblk : RED_GROUPS;
+  OPL_PFOR(g, ng, n, {
+    int64_t b0, b1;
+    red_group(nblk, ng, g, &b0, &b1);
+    double s = 0;
+    for (int64_t b = b0; b < b1; b++) {
+      int64_t i0 = b * LOSS_BLK, len = n - i0 < LOSS_BLK ? n - i0 : LOSS_BLK;
+      const opl_real *us = u + i0, *vs = v + i0;
+      double acc[LANES] = {0};
+      int64_t i = 0;
+      for (; i + LANES <= len; i += LANES)
+        for (int k = 0; k < LANES; k++) {
+          double e = (double)us[i + k] - (double)vs[i + k];
+          acc[k] += e * e;
+        }
+      for (; i < len; i++) {
+        double e = (double)us[i] - (double)vs[i];
+        acc[0] += e * e;
       }
-    for (; i < len; i++) {
-      double e = (double)us[i] - (double)vs[i];
-      acc[0] += e * e;
+      for (int k = 0; k < LANES; k++) s += acc[k];
     }
-    for (int k = 0; k < LANES; k++) s += acc[k];
-  }
+    part[g] = s;
+  });
+  double s = 0;
+  for (int64_t g = 0; g < ng; g++) s += part[g];
   return s;
 }
 

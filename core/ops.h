@@ -181,12 +181,32 @@ opl_tensor *opl_fourier_layer(opl_ctx *c, opl_tensor *x, opl_tensor *wk, opl_ten
 opl_tensor *opl_spectral_deriv(opl_ctx *c, opl_tensor *x, int d, const int *order,
                                const double *length);
 
-/* FFT plan cache (core/fft.c): plans are made once per (shape, direction, threads) with
- * FFTW_MEASURE on scratch buffers and reused; wisdom can be saved and loaded. */
+/* FFT plan cache (core/fft.c): plans are made once per (shape, direction, threads) on scratch
+ * buffers and reused; wisdom can be saved and loaded (a file), exported and imported (a string).
+ * Errors of load: OPL_ERR_ARG (no path), OPL_ERR_NOTFOUND / OPL_ERR_IO (cannot open),
+ * OPL_ERR_FORMAT (not wisdom of this precision and FFTW configuration: nothing merged). */
 int opl_fft_wisdom_load(const char *path, opl_err *err);
 int opl_fft_wisdom_save(const char *path, opl_err *err);
-/* Planner flag for new plans: 0 = FFTW_MEASURE (default), 1 = FFTW_ESTIMATE (tests). */
+/* The planner's accumulated wisdom as a string (free() it), or NULL (out of memory, err
+ * filled): FFTW's text with its entry lines sorted, so that the same wisdom always gives the
+ * same string (FFTW lists entries in the order of its hash table, which depends on history). */
+char *opl_fft_wisdom_export(opl_err *err);
+/* Merge wisdom from a string (opl_fft_wisdom_export, or a wisdom file's text): plans made
+ * from now on for the problems it covers use its recorded algorithms, in either planner mode.
+ * Safe as the first FFTW call of a process (FFTW's thread support is initialized first, so
+ * wisdom exported by a process that made threaded plans is accepted). OPL_ERR_ARG (NULL),
+ * OPL_ERR_FORMAT (not wisdom of this precision and FFTW configuration: nothing merged). */
+int opl_fft_wisdom_import(const char *wisdom, opl_err *err);
+/* Planner mode of new plans: OPL_FFT_ESTIMATE (the default) chooses each plan by FFTW's
+ * cost model alone, a deterministic function of (problem, thread count, CPU features), so
+ * two runs of the same computation get the same algorithms and the same bits;
+ * OPL_FFT_MEASURE times candidate algorithms (FFTW_MEASURE), which can choose differently
+ * from one process to the next (and so change results in the last bits) unless wisdom
+ * from an earlier run is imported first. Affects plans made after the call. */
+enum { OPL_FFT_MEASURE = 0, OPL_FFT_ESTIMATE = 1 };
 void opl_fft_set_planner(int estimate);
+/* The current planner mode (OPL_FFT_ESTIMATE or OPL_FFT_MEASURE). */
+int opl_fft_get_planner(void);
 /* Forget every cached plan (they are rebuilt on demand). */
 void opl_fft_cache_clear(void);
 

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/files.h"
 #include "datasets/generate.h"
 #include "pde/grf.h"
 #include "pde/grid.h"
@@ -707,6 +708,28 @@ static void refine_from_partial(opl_gen *g, const char *partial) {
   opl_kv_free(&kv, n);
 }
 
+/* The writer allocates the whole partial file when it creates it (its datasets are allocated
+ * early, so that samples can be written in any order). Refuse before that when the samples alone
+ * (a [N, X(, Y)] and u [N, nt, X(, Y)] on disk, the HDF5 metadata not counted) exceed the space
+ * left on the file system that will hold it: a data set too large for the disk fails at once with
+ * the sizes, instead of filling the disk. */
+static int check_space(const char *partial, const opl_ds_dims *d, opl_dtype disk, opl_err *err) {
+  const double elt = disk == OPL_DT_F64 ? 8.0 : 4.0;
+  const double per_sample = elt * (double)d->x * (double)d->y * (1.0 + (double)d->t) + 1.0; /* + its 'done' flag */
+  const double need = per_sample * (double)d->n;
+  uint64_t avail = 0;
+  opl_err e = {0};
+  if (opl_fs_free_bytes(partial, &avail, &e)) return fail_from(err, &e, "generate: ");
+  if (need > (double)avail)
+    return opl_err_set(err, OPL_ERR_IO,
+                       "generate: '%s' needs at least %.4g GB (%lld samples of %.4g MB: a and %lld frames of u at "
+                       "%lld%s points, %s) but its file system has %.4g GB free; generate fewer samples (--n), at a "
+                       "lower --store-res or --nt, or write to another file system",
+                       partial, need / 1e9, (long long)d->n, per_sample / 1e6, (long long)d->t, (long long)d->x,
+                       d->sdim == 2 ? "^2" : "", disk == OPL_DT_F64 ? "float64" : "float32", (double)avail / 1e9);
+  return OPL_OK;
+}
+
 int opl_gen_run(opl_gen *g, const char *path, const opl_gen_run_opts *ro_in, opl_gen_result *res_out,
                 opl_err *err) {
   const double t_start = now_s();
@@ -764,6 +787,7 @@ int opl_gen_run(opl_gen *g, const char *path, const opl_gen_run_opts *ro_in, opl
     }
     res->resumed_file = 1;
   } else {
+    if ((rc = check_space(partial, &d, g->dtype, err))) goto done;
     w = opl_ds_writer_create(path, &d, g->dtype, g->x, g->y, g->t, g->prov, g->nprov, &e2);
     if (!w) {
       rc = fail_from(err, &e2, "generate: ");

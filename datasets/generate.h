@@ -204,7 +204,9 @@ typedef struct opl_gen_result {
 /* Run the generation into <path> (see the header comment): resume or create "<path>.partial",
  * solve the missing samples in parallel, write them, finish. ro may be NULL (defaults), res may
  * be NULL. Returns OPL_OK (the file is at <path>), or: OPL_ERR_STATE (stopped by the callback),
- * a blow-up status (the failing sample and time in the message and in res), OPL_ERR_IO, or a
+ * a blow-up status (the failing sample and time in the message and in res), OPL_ERR_IO (also,
+ * before anything is created, when the samples of a new partial file would not fit in the free
+ * space of its file system: the message gives both sizes), or a
  * resume mismatch (OPL_ERR_ARG / OPL_ERR_SHAPE / OPL_ERR_FORMAT from h5layout.h, with advice to
  * remove the partial file or restart). After a failure "<path>.partial" holds every sample
  * written so far, and <path> is not touched. */

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/files.h"
 #include "train/metrics.h"
 
 /* Below this many values the loop stays out of the OpenMP runtime. */
@@ -119,23 +120,21 @@ opl_metrics_log *opl_metrics_log_open(const char *path, int64_t keep_epochs, opl
     opl_err_set(err, OPL_ERR_ARG, "metrics: no CSV path");
     return NULL;
   }
-  size_t plen = strlen(path);
-  char *tmp = malloc(plen + 32);
   opl_metrics_log *l = calloc(1, sizeof *l);
-  if (!tmp || !l || !(l->path = strdup(path))) {
-    free(tmp);
+  if (!l || !(l->path = strdup(path))) {
     opl_metrics_log_close(&l);
     opl_err_set(err, OPL_ERR_NOMEM, "metrics: out of memory");
     return NULL;
   }
-  snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
-  FILE *out = fopen(tmp, "w");
-  if (!out) {
-    opl_err_set(err, OPL_ERR_IO, "metrics: cannot create '%s': %s", tmp, strerror(errno));
-    free(tmp);
+  /* the kept rows and the header go to "<path>.tmp.<pid>", renamed into place (core/files.h) */
+  opl_err e = {0};
+  opl_atomic *a = opl_atomic_open(path, &e);
+  if (!a) {
+    opl_err_set(err, e.status, "metrics: %s", e.msg);
     opl_metrics_log_close(&l);
     return NULL;
   }
+  FILE *out = opl_atomic_stream(a);
   int st = OPL_OK;
   fprintf(out, "%s\n", OPL_METRICS_CSV_HEADER);
   FILE *old = keep_epochs > 0 ? fopen(path, "r") : NULL;
@@ -151,24 +150,17 @@ opl_metrics_log *opl_metrics_log_open(const char *path, int64_t keep_epochs, opl
                            path, line);
         continue;
       }
-      int64_t e = row_epoch(line);
-      if (e >= 1 && e <= keep_epochs) fputs(line, out);
+      int64_t ep = row_epoch(line);
+      if (ep >= 1 && ep <= keep_epochs) fputs(line, out);
     }
     fclose(old);
   }
-  if (!st && (fflush(out) != 0 || ferror(out)))
-    st = opl_err_set(err, OPL_ERR_IO, "metrics: write error on '%s': %s", tmp, strerror(errno));
-  if (fclose(out) != 0 && !st)
-    st = opl_err_set(err, OPL_ERR_IO, "metrics: write error on '%s': %s", tmp, strerror(errno));
-  if (!st && rename(tmp, path) != 0)
-    st = opl_err_set(err, OPL_ERR_IO, "metrics: cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
+  if (st) opl_atomic_abort(&a);
+  else if ((st = opl_atomic_commit(&a, &e))) opl_err_set(err, st, "metrics: %s", e.msg);
   if (st) {
-    remove(tmp);
-    free(tmp);
     opl_metrics_log_close(&l);
     return NULL;
   }
-  free(tmp);
   l->f = fopen(path, "a");
   if (!l->f) {
     opl_err_set(err, OPL_ERR_IO, "metrics: cannot append to '%s': %s", path, strerror(errno));

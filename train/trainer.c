@@ -710,7 +710,7 @@ int opl_trainer_save(opl_trainer *t, const char *path, opl_err *err) {
   int n = opl_fno_config_to_meta(&t->mcfg, kv);
   const opl_task *task = &t->cfg.task;
   uint64_t key = (uint64_t)t->rng.key[0] | ((uint64_t)t->rng.key[1] << 32);
-  char *wisdom = OPL_FFTW(export_wisdom_to_string)();
+  char *wisdom = opl_fft_wisdom_export(NULL); /* NULL (out of memory): stored as "" */
   opl_kv tk[] = {
       OPL_KVS(K_TASK, opl_task_name(task->kind)),
       OPL_KVI(K_TARGET, task->kind == OPL_TASK_STATIC ? t->target_frame : -1),
@@ -766,7 +766,7 @@ int opl_trainer_save(opl_trainer *t, const char *path, opl_err *err) {
     if (t->yn) opl_normalizer_put(w, "normalizer_y", t->yn, &e);
     st = opl_h5w_commit(&w, &e);
   }
-  if (wisdom) OPL_FFTW(free)(wisdom);
+  free(wisdom);
   if (st) return opl_err_set(err, st, "train: checkpoint '%s' not written: %s", path, e.msg);
   return OPL_OK;
 }
@@ -968,9 +968,11 @@ int opl_trainer_resume(opl_trainer *t, const char *path, opl_err *err) {
   t->sched.last_epoch = s.last_epoch;
   opl_optim_set_lr(t->opt, opl_sched_steplr_lr(&t->sched));
   t->epoch = s.epoch;
-  /* The run's FFT algorithms: plans made from now on use the recorded wisdom (a foreign or
-   * empty string is ignored: the run then continues with freshly measured plans). */
-  if (s.wisdom && *s.wisdom) OPL_FFTW(import_wisdom_from_string)(s.wisdom);
+  /* The run's FFT algorithms: plans made from now on use the recorded wisdom. It must be
+   * imported through opl_fft_wisdom_import (FFTW's thread support initialized first: raw
+   * FFTW refuses threaded wisdom before that, and the resumed run then planned afresh). Wisdom
+   * of another FFTW build or CPU is refused and ignored: the run continues with new plans. */
+  if (s.wisdom && *s.wisdom) opl_fft_wisdom_import(s.wisdom, NULL);
   opl_metrics_log_close(&t->log); /* reopened by the next epoch, keeping rows 1..epoch */
 done:
   opl_normalizer_free(&xn);

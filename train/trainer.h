@@ -42,7 +42,8 @@
  * normalizing, and root attributes: the FNO configuration (opl_fno_config_to_meta), the
  * task and the data split, every hyperparameter, the epoch, the scheduler state, the RNG state
  * and the FFTW wisdom of the run (so that a resumed run in a new process gets the same FFT
- * algorithms, hence the same rounding). Written atomically (core/io.h) every
+ * algorithms, hence the same rounding, also when the run used timed FFTW_MEASURE plans; the
+ * default planner, FFTW_ESTIMATE, chooses the same algorithms in every process anyway). Written atomically (core/io.h) every
  * checkpoint_every epochs and at the end. Resuming continues bit for bit as if never stopped
  * (same data, seed and thread count): parameters, Adam moments and step count, the scheduler's
  * epoch, and the per-(seed, epoch) shuffle are all restored or recomputed exactly.

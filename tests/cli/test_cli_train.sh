@@ -117,6 +117,56 @@ run "$opl" train fno --resume --batch 4 -o m.h5
 run "$opl" train fno --resume --data tiny.h5 -o nothing.h5
 [ $rc -ne 0 ] && has "nothing.h5" err.txt; ok $? "resume without a checkpoint: error naming the file"
 
+# --------------------------------------------------------------- determinism (2 threads)
+# A training run is a function of (command, data, thread count): FFT plans are chosen without
+# timing (FFTW_ESTIMATE), sums are added in a fixed order, and a resumed run re-imports the
+# run's FFTW wisdom. Sizes: work per loop above the parallel threshold (10 x 32 x 128 values),
+# and modes 24 >= 2 log2(128), so the spectral layers use threaded FFTW plans, not the GEMM.
+# The checkpoints must be the same bytes (HDF5 stores no object times in opl's files); of the
+# CSV the first five columns (epoch, losses, test error, learning rate) must agree, the others
+# are wall times.
+if [ "$san" = 1 ]; then de=8; else de=30; fi
+run "$opl" generate burgers --preset fno --n 12 --res 256 --store-res 128 --seed 5 --quiet -o b128.h5
+ok $rc "a Burgers set at 128 points (exit $rc)"
+dcom="--data b128.h5 --ntrain 10 --ntest 2 --modes 24 --width 32 --layers 1 --proj 32 --batch 10 --lr 3e-3 --step-size 1 --seed 3 --threads 2 --quiet --epochs $de"
+same_run() { # a.h5 b.h5: 0 if the checkpoints are byte-identical and the CSVs' metrics agree
+    cmp -s "$1" "$2" && cut -d, -f1-5 "${1%.h5}.csv" > a.cut && cut -d, -f1-5 "${2%.h5}.csv" > b.cut &&
+        cmp -s a.cut b.cut
+}
+run "$opl" train fno $dcom -o d1.h5
+r1=$rc
+sleep 1 # a second apart: no time stamp may reach the files
+run "$opl" train fno $dcom -o d2.h5
+if [ $r1 -ne 0 ] || [ $rc -ne 0 ]; then
+    ok 1 "two identical runs ran (exit $r1, $rc)"
+    show_err
+else
+    same_run d1.h5 d2.h5
+    ok $? "two identical train commands at 2 threads: byte-identical checkpoints, identical CSV metrics"
+fi
+# SIGKILL after the first checkpoint (the run is then inside epoch 2), resume, compare.
+rm -f k.h5 k.csv
+"$opl" train fno $dcom --checkpoint-every 1 -o k.h5 > /dev/null 2>&1 &
+kpid=$!
+i=0
+while [ ! -f k.h5 ] && [ $i -lt 3000 ] && kill -0 $kpid 2> /dev/null; do sleep 0.01; i=$((i + 1)); done
+kill -9 $kpid 2> /dev/null
+wait $kpid 2> /dev/null
+kdone=$("$opl" info k.h5 2>/dev/null | awk '$1 == "train.epoch" {print $2}')
+diag "killed after epoch ${kdone:-none} of $de"
+if [ -z "$kdone" ] || [ "$kdone" -ge $de ]; then
+    skip "the run was not killed mid-way (epoch '${kdone:-none}' of $de)" "a SIGKILLed and resumed run equals the uninterrupted one"
+else
+    run "$opl" train fno --resume --epochs $de --threads 2 --quiet -o k.h5
+    if [ $rc -ne 0 ]; then
+        ok 1 "resume after SIGKILL ran (exit $rc)"
+        show_err
+    else
+        same_run d1.h5 k.h5
+        ok $? "SIGKILL in epoch $((kdone + 1)), --resume to $de: checkpoint byte-identical to the uninterrupted run's, same CSV metrics"
+    fi
+fi
+
 # --------------------------------------------------------------- bad input
 run "$opl" train fno --data tiny.h5 --bogus 1 -o x.h5
 [ $rc -eq 2 ] && has "bogus" err.txt; ok $? "unknown flag: exit 2 naming it"
@@ -174,6 +224,19 @@ run "$opl" bench fno --case fno1d --s 64 --modes 8 --width 8 --batch 4 --iters 2
 [ $rc -eq 0 ] && grep -q '^{"impl": "opl", "case": "fno1d", "s": 64, "threads": 1, "mode": "train", "ms_median": [0-9.]*, "samples_per_s": [0-9.]*, "peak_rss_mib": [0-9.]*, "params": [0-9]*' out.txt
 ok $? "bench fno prints the JSON line of the harness"
 diag "$(cut -c1-200 out.txt)"
+# peak RSS is the process's own: started by a process holding 300 MiB (perl's exec keeps the
+# getrusage high-water mark of the process it replaces), a tiny bench reports far less.
+if command -v perl > /dev/null 2>&1; then
+    run perl -e '$x = "x" x (300 << 20); exec @ARGV or exit 9' "$opl" bench fno --case fno1d --s 64 --modes 8 --width 8 \
+        --batch 4 --iters 2 --warmup 1 --threads 1 --mode train
+    rss=$(sed -n 's/.*"peak_rss_mib": \([0-9.]*\).*/\1/p' out.txt)
+    [ $rc -eq 0 ] && [ -n "$rss" ] && awk -v r="$rss" 'BEGIN { exit !(r < 150) }'
+    ok $? "bench fno's peak_rss_mib is its own ($rss MiB), not its parent's 300 MiB"
+else
+    skip "perl not installed" "bench fno's peak_rss_mib is its own"
+fi
+run "$opl" bench fno --case fno1d --s 64 --modes 8 --width 8 --batch 4 --iters 1 --warmup 0 --threads 1 --fft-planner fastest
+[ $rc -eq 2 ] && has "estimate or measure" err.txt; ok $? "bench fno with an unknown --fft-planner: exit 2"
 run "$opl" bench fno --case fno2d_time --s 16 --modes 4 --width 4 --batch 2 --rollout 2 --iters 1 --warmup 0 --threads 1 --mode infer
 [ $rc -eq 0 ] && has '"rollout": 2' out.txt; ok $? "bench fno fno2d_time infer"
 run "$opl" bench fno --case fno4d

@@ -1,11 +1,13 @@
 /* FFT plan cache: plans made once and reused, bit-identical repeated results, wisdom save and
- * load, bad wisdom files, estimate planner, concurrent planning from several threads. */
+ * load, wisdom exported by one process imported as the first FFTW call of another, bad wisdom
+ * files, estimate planner (the default), concurrent planning from several threads. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include "tests/gradcheck.h"
 #include "tests/tap.h"
 #include "core/fft.h"
@@ -243,8 +245,88 @@ static void test_estimate(void) {
   opl_ctx_free(&c);
 }
 
+/* A resumed training run imports the wisdom its checkpoint carries before it makes any plan, in
+ * a fresh process. FFTW's wisdom is signed with the planner's solver set, which init_threads
+ * extends: a child process (FFTW threads initialized by core, as in any run that planned)
+ * measures a plan and exports its wisdom; this process, which has not called FFTW yet, must
+ * accept it through opl_fft_wisdom_import and then plan that problem from wisdom alone. Must run
+ * before anything else in main. */
+static void test_fresh_import(void) {
+  ok(opl_fft_get_planner() == OPL_FFT_ESTIMATE, "the default planner is FFTW_ESTIMATE (deterministic)");
+  char path[] = "/tmp/opl_wisdom_str_XXXXXX";
+  int fd = mkstemp(path);
+  if (fd < 0) {
+    ok(0, "cannot make a temp file");
+    return;
+  }
+  close(fd);
+  int nn = 40, howmany = 3;
+  pid_t pid = fork();
+  if (pid == 0) {
+    opl_err e;
+    char *w0 = opl_fft_wisdom_export(&e); /* core's FFTW setup, threads included */
+    free(w0);
+    opl_real *x = OPL_FFTW(malloc)((size_t)(howmany * nn) * sizeof(opl_real));
+    opl_fftw_complex *X = OPL_FFTW(malloc)((size_t)(howmany * (nn / 2 + 1)) * sizeof(opl_fftw_complex));
+    OPL_FFTW(plan) q = OPL_FFTW(plan_many_dft_r2c)(1, &nn, howmany, x, NULL, 1, nn, X, NULL, 1, nn / 2 + 1,
+                                                   FFTW_MEASURE);
+    char *w = q ? opl_fft_wisdom_export(&e) : NULL;
+    FILE *f = fopen(path, "w");
+    int good = w && f && fputs(w, f) >= 0;
+    if (f && fclose(f)) good = 0;
+    _exit(good ? 0 : 1);
+  }
+  int status = -1;
+  if (pid > 0) waitpid(pid, &status, 0);
+  ok(pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0, "a child process measured a plan and exported its wisdom");
+  char *text = NULL;
+  FILE *f = fopen(path, "r");
+  if (f) {
+    text = calloc(1 << 20, 1);
+    if (text) fread(text, 1, (1 << 20) - 1, f);
+    fclose(f);
+  }
+  remove(path);
+  ok(text && strstr(text, "fftw") != NULL, "the exported wisdom is FFTW wisdom text");
+  if (!text) return;
+  opl_err err = {0};
+  ok(opl_fft_wisdom_import(text, &err) == OPL_OK, "imported as this process's first FFTW call (%s)", err.msg);
+  free(text);
+  opl_real *x = OPL_FFTW(malloc)((size_t)(howmany * nn) * sizeof(opl_real));
+  opl_fftw_complex *X = OPL_FFTW(malloc)((size_t)(howmany * (nn / 2 + 1)) * sizeof(opl_fftw_complex));
+  OPL_FFTW(plan) q = OPL_FFTW(plan_many_dft_r2c)(1, &nn, howmany, x, NULL, 1, nn, X, NULL, 1, nn / 2 + 1,
+                                                 FFTW_MEASURE | FFTW_WISDOM_ONLY);
+  ok(q != NULL, "the child's problem is then planned from the imported wisdom alone");
+  if (q) OPL_FFTW(destroy_plan)(q);
+  OPL_FFTW(free)(x);
+  OPL_FFTW(free)(X);
+  /* round trip and refusals */
+  char *w = opl_fft_wisdom_export(&err);
+  ok(w && opl_fft_wisdom_import(w, &err) == OPL_OK, "export then import round-trips");
+  /* canonical text: entry lines sorted, so the same wisdom is the same string (checkpoints of
+   * a straight and of a resumed run are then the same bytes) */
+  int sorted = w != NULL, entries = 0;
+  for (char *p = w ? strchr(w, '\n') : NULL; p && p[1] && p[1] != ')'; p = strchr(p + 1, '\n')) {
+    char *q = strchr(p + 1, '\n');
+    if (!q || q[1] == ')' || !q[1]) break;
+    entries++;
+    size_t la = (size_t)(q - p - 1), lb = strcspn(q + 1, "\n");
+    int c = strncmp(p + 1, q + 1, la < lb ? la : lb);
+    if (c > 0 || (c == 0 && la > lb)) sorted = 0;
+  }
+  ok(sorted && entries >= 2, "exported wisdom lists its entries sorted (%d pairs compared)", entries);
+  char *w2 = opl_fft_wisdom_export(&err);
+  ok(w && w2 && !strcmp(w, w2), "exporting again after the import gives the same text");
+  free(w2);
+  free(w);
+  ok(opl_fft_wisdom_import("(not wisdom)", &err) == OPL_ERR_FORMAT && strstr(err.msg, "wisdom"),
+     "a string that is not wisdom is OPL_ERR_FORMAT: %s", err.msg);
+  ok(opl_fft_wisdom_import(NULL, &err) == OPL_ERR_ARG, "a NULL string is OPL_ERR_ARG");
+}
+
 int main(void) {
   tap_begin();
+  test_fresh_import();
   opl_fft_set_planner(1);
   test_reuse();
   test_concurrent();

@@ -356,6 +356,35 @@ static void test_bad_input(void) {
   opl_ctx_free(&c);
 }
 
+/* sum, mean and mse of a large array are the same bits at every thread count and on every
+ * call: the partial sums are added in an order fixed by the size alone (an OpenMP reduction
+ * adds them in the order the threads finish, and partitions by thread count). The float build
+ * rounds the double sum to float, which can hide a last-bit difference; the double build cannot. */
+static void test_thread_invariance(void) {
+  opl_ctx *c = opl_ctx_new(0);
+  opl_err err;
+  int64_t shape[1] = {300007};
+  opl_tensor *x = opl_tensor_alloc(1, shape, 0, &err), *v = opl_tensor_alloc(1, shape, 0, &err);
+  fill(x, 11);
+  fill(v, 12);
+  for (int64_t i = 0; i < x->numel; i += 7) x->data[i] *= (opl_real)1e3; /* mixed magnitudes */
+  int prev = opl_get_num_threads(), same = 1;
+  opl_real ref[3] = {0, 0, 0};
+  for (int run = 0; run < 8; run++) {
+    int nt = 1 + run % 4;
+    opl_set_num_threads(nt);
+    opl_ctx_reset(c);
+    opl_real got[3] = {opl_sum(c, x)->data[0], opl_mean(c, x)->data[0], opl_mse_loss(c, x, v)->data[0]};
+    if (run == 0) memcpy(ref, got, sizeof ref);
+    else same &= memcmp(ref, got, sizeof ref) == 0;
+  }
+  opl_set_num_threads(prev);
+  ok(same, "sum, mean and mse of %lld values: the same bits at 1, 2, 3 and 4 threads, twice", (long long)shape[0]);
+  opl_tensor_free(&x);
+  opl_tensor_free(&v);
+  opl_ctx_free(&c);
+}
+
 int main(void) {
   tap_begin();
   gc_run_table(rows, (int)(sizeof rows / sizeof rows[0]));
@@ -363,6 +392,7 @@ int main(void) {
   test_sum_values();
   test_sum_precision();
   test_parallel_paths();
+  test_thread_invariance();
   test_loss_values();
   test_bad_input();
   return tap_end();

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/rng.h"
@@ -644,6 +645,80 @@ static void test_resume(const char *d1, const char *d2) {
   opl_ds_close(&ds);
 }
 
+/* In a forked child (a fresh FFTW planner when the parent has made no plan yet), with
+ * FFTW_MEASURE plans at 2 threads: continue the run checkpointed in `from` up to `epochs`,
+ * writing the checkpoint `to`. With first, the child begins by training the first `first`
+ * epochs from scratch into `from` (then continues in the same process, with the same plans).
+ * Returns the child's exit status (0: ok). */
+static int fresh_run(const char *data, opl_trainer_config c, opl_fno_config m, int64_t first, const char *from,
+                     const char *to, int64_t epochs) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    opl_fft_set_planner(OPL_FFT_MEASURE);
+    opl_set_num_threads(2);
+    opl_err e = {0};
+    opl_ds *ds = opl_ds_open(data, NULL, &e);
+    int st = ds ? OPL_OK : 1;
+    opl_trainer *t = NULL;
+    if (!st && first > 0) {
+      c.epochs = first;
+      c.checkpoint = from;
+      st = (t = opl_trainer_new(&c, &m, ds, &e)) ? opl_trainer_run(t, NULL, NULL, &e) : 1;
+      opl_trainer_free(&t);
+    }
+    c.epochs = epochs;
+    c.checkpoint = to;
+    if (!st) st = (t = opl_trainer_new(&c, &m, ds, &e)) ? opl_trainer_resume(t, from, &e) : 1;
+    if (!st) st = opl_trainer_run(t, NULL, NULL, &e);
+    if (st) fprintf(stderr, "# fresh_run: %s\n", e.msg);
+    opl_trainer_free(&t);
+    opl_ds_close(&ds);
+    _exit(st ? 1 : 0);
+  }
+  int status = -1;
+  if (pid > 0) waitpid(pid, &status, 0);
+  return pid > 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* A resumed run replays the FFT algorithms of the run it continues, in a new process, even with
+ * timed (FFTW_MEASURE) planning, which can choose differently in every process: the checkpoint
+ * carries the run's FFTW wisdom and resume imports it before any plan is made. One fresh
+ * process trains N epochs into a checkpoint and continues to 2N with its own plans; another
+ * fresh process resumes that checkpoint to 2N: the two must agree bit for bit. (Two separate
+ * measured runs from scratch may differ: that is why the default planner is FFTW_ESTIMATE.)
+ * Sizes put the work of the loops and transform batches above the parallel threshold
+ * (10 x 32 x 128) and modes 24 >= 2 log2(128), so the spectral layers use threaded FFTW plans.
+ * Must run before any FFT in this process (the children inherit its planner). */
+static void test_resume_fresh_measure(const char *data) {
+  opl_trainer_config c = base_config(10, 2, 10, 0);
+  c.lr = 3e-3;
+  c.step_size = 1;
+  opl_fno_config m = tiny_model(24, 32);
+  m.proj_channels = 32;
+  int64_t N = sanitized_env ? 2 : 3;
+  char half[256], same[256], other[256];
+  snprintf(half, sizeof half, "%s", tpath("fresh_half.h5"));
+  snprintf(same, sizeof same, "%s", tpath("fresh_same.h5"));
+  snprintf(other, sizeof other, "%s", tpath("fresh_other.h5"));
+  int s1 = fresh_run(data, c, m, N, half, same, 2 * N);
+  int s2 = s1 ? -1 : fresh_run(data, c, m, 0, half, other, 2 * N);
+  if (!ok(s1 == 0 && s2 == 0, "measured plans, 2 threads: a run continued in its own process and resumed in another "
+          "(exit %d, %d)", s1, s2))
+    return;
+  opl_trained a, b;
+  opl_err e = {0};
+  int la = opl_trained_load(same, &a, &e);
+  int lb = la ? -1 : opl_trained_load(other, &b, &e);
+  if (ok(la == OPL_OK && lb == OPL_OK && a.epochs == 2 * N && b.epochs == 2 * N, "both reached epoch %lld: %s",
+         (long long)(2 * N), e.msg)) {
+    ok(params_identical(&a.params, &b.params),
+       "measured plans: resumed in a new process after epoch %lld == continued in the same process, bit for bit",
+       (long long)N);
+  }
+  if (!la) opl_trained_free(&a);
+  if (!lb) opl_trained_free(&b);
+}
+
 /* A NaN/Inf loss stops training with a clear message; the last good checkpoint is kept. */
 static void test_divergence(const char *data) {
   opl_err e = {0};
@@ -804,6 +879,10 @@ int main(void) {
   snprintf(d2, sizeof d2, "%s", tpath("roll2d.h5"));
   write_1d(d1, 40, 32, 2);
   write_2d(d2, 10, 6, 4);
+  char d3[256];
+  snprintf(d3, sizeof d3, "%s", tpath("fresh1d.h5"));
+  write_1d(d3, 12, 128, 2);
+  test_resume_fresh_measure(d3); /* first: before this process makes any FFT plan */
   test_defaults();
   test_gradcheck();
   test_loss_values();
