@@ -154,7 +154,8 @@ typedef struct opl_nde_stats {
   int64_t rejected;       /* rejected attempts */
   double t0, t;           /* start and time reached */
   int64_t local_nfev;     /* evaluations of the last opl_nde_local_reg */
-  int64_t backward_nfev;  /* evaluations of the last checkpointed backward pass */
+  int64_t backward_nfev;  /* evaluations of the last checkpointed backward pass (step
+                           * replays) or continuous adjoint (augmented-system evaluations) */
   size_t ckpt_bytes;      /* heap bytes held by checkpoints (checkpoint mode) */
   size_t scratch_high;    /* high-water mark of the nde's own context's arena (the tape-free
                            * forward and the step replays of a checkpointed backward) */

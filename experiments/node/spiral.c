@@ -281,10 +281,10 @@ static int cmd_train(const opts *o) {
     fprintf(stderr, "node_spiral: --variant %s (expected vanilla, global, local, local-biased)\n", o->variant);
     return 2;
   }
+  const opl_nde_adjoint adj = parse_adjoint(o->adjoint);
   make_truth();
   model m;
   model_init(&m, o->seed);
-  const opl_nde_adjoint adj = parse_adjoint(o->adjoint);
   opl_nde *nd = make_nde(&m, adj, o->rtol, o->atol);
   opl_err err = {0};
   opl_optim *opt = opl_optim_create(OPL_OPTIM_ADAM, &m.p, NULL, &err);
