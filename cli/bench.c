@@ -140,16 +140,14 @@ static int bench_fno(int argc, char **argv) {
   opl_task task = c2d ? (opl_task){.kind = OPL_TASK_ROLLOUT, .t_in = mc.in_channels, .t_out = rollout}
                       : (opl_task){.kind = OPL_TASK_STATIC, .target_frame = -1};
   opl_err e = {0};
-  opl_params p;
-  opl_params_init(&p);
+  opl_model m = {0};
   opl_rng rng;
   opl_rng_seed(&rng, (uint64_t)seed);
-  opl_fno m;
   opl_ctx *c = opl_ctx_new(0);
   opl_tensor *x = NULL, *y = NULL;
   opl_optim *adam = NULL;
   int status = 1;
-  if (!c || opl_fno_init(&m, &p, &mc, &rng, &e)) goto fail;
+  if (!c || opl_model_create(&m, &opl_fno_kind, &mc, &rng, &e)) goto fail;
   int64_t Cin = mc.in_channels, Cout = c2d ? rollout : 1;
   x = c2d ? opl_tensor_alloc(OPL_DIMS(batch, Cin, s, s), 0, &e) : opl_tensor_alloc(OPL_DIMS(batch, Cin, s), 0, &e);
   y = c2d ? opl_tensor_alloc(OPL_DIMS(batch, Cout, s, s), 0, &e) : opl_tensor_alloc(OPL_DIMS(batch, Cout, s), 0, &e);
@@ -160,7 +158,7 @@ static int bench_fno(int argc, char **argv) {
   opl_optim_config oc = opl_optim_defaults(OPL_OPTIM_ADAM);
   oc.lr = 1e-3;
   oc.weight_decay = 1e-4;
-  if (!(adam = opl_optim_create(OPL_OPTIM_ADAM, &p, &oc, &e))) goto fail;
+  if (!(adam = opl_optim_create(OPL_OPTIM_ADAM, &m.params, &oc, &e))) goto fail;
   opl_ctx_set_grad_enabled(c, train);
   double *times = malloc(sizeof(double) * (size_t)iters);
   /* infer: the bounded-memory path of opl eval (arena reset after every rollout step) */
@@ -181,7 +179,7 @@ static int bench_fno(int argc, char **argv) {
     int bad = 0;
     if (train) {
       opl_ctx_reset(c);
-      opl_params_zero_grad(&p);
+      opl_params_zero_grad(&m.params);
       opl_tensor *loss = opl_task_loss(c, &task, opl_task_predict(c, &m, &task, NULL, NULL, x), y);
       if (!loss || opl_backward(c, loss) || opl_optim_step(adam)) {
         if (opl_ctx_status(c)) opl_ctx_take_error(c, &e);
@@ -225,7 +223,7 @@ static int bench_fno(int argc, char **argv) {
          "\"warmup\": %lld, \"rollout\": %lld, \"ms_min\": %.3f, \"minflt_per_step\": %lld, \"version\": \"%s\", "
          "\"precision\": \"%s\", \"blas_core\": \"%s\", \"fft_planner\": \"%s\", \"finite\": %s}\n",
          cs, (long long)s, opl_get_num_threads(), mode, med * 1e3, (double)batch / med, peak_rss_mib(),
-         (long long)opl_params_count(&p), (long long)batch, (long long)iters, (long long)warmup,
+         (long long)opl_model_param_count(&m), (long long)batch, (long long)iters, (long long)warmup,
          (long long)(c2d ? rollout : 0), tmin * 1e3, (long long)((ru1.ru_minflt - ru0.ru_minflt) / iters), OPL_VERSION,
          OPL_PRECISION_NAME, core ? core : "unknown", measure ? "measure" : "estimate", isfinite(sink) ? "true" : "false");
   fflush(stdout);
@@ -235,7 +233,7 @@ fail:
   opl_optim_free(&adam);
   opl_tensor_free(&x);
   opl_tensor_free(&y);
-  opl_params_free(&p);
+  opl_model_free(&m);
   opl_ctx_free(&c);
   return status;
 }

@@ -3,6 +3,7 @@
 #define OPL_CLI_H
 
 #include <stdint.h>
+#include "operators/fno.h"
 
 typedef enum { CLI_INT, CLI_DOUBLE, CLI_STRING, CLI_FLAG } cli_type;
 
@@ -31,8 +32,14 @@ int cli_demo(int argc, char **argv);
 int cli_generate(int argc, char **argv); /* cli/generate.c: a data set of N trajectories */
 int cli_solve(int argc, char **argv);    /* cli/solve.c: one trajectory */
 int cli_info(int argc, char **argv);     /* cli/info.c: summary of a data set or checkpoint */
-int cli_train(int argc, char **argv);    /* cli/train.c: train an FNO on a data set */
+int cli_train(int argc, char **argv);    /* cli/train.c: train a model on a data set */
 int cli_eval(int argc, char **argv);     /* cli/eval.c: evaluate a trained model */
 int cli_bench(int argc, char **argv);    /* cli/bench.c: opl bench fno */
+int cli_summary(int argc, char **argv);  /* cli/summary.c: the layer table of a model */
+
+/* The FNO configuration of a reference script (opl_fno_ref) with the architecture flags of
+ * opl train fno / opl summary fno over it: modes (all axes) and width when > 0, layers and
+ * projection channels always (cli/summary.c). */
+opl_fno_config cli_fno_config(int ref, int64_t modes, int64_t width, int64_t layers, int64_t proj);
 
 #endif

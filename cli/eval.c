@@ -1,4 +1,4 @@
-/* opl eval — evaluate a trained FNO on the last samples of a data set.
+/* opl eval — evaluate a trained model (any kind, operators/model.h) on the last samples of a data set.
  *
  *   opl eval MODEL.h5 DATA.h5 [--ntest M] [--sub R] [--out PRED.h5] [--plot FILE.png] [--solver]
  *
@@ -7,8 +7,8 @@
  * (time tasks: the relative L2 of the whole predicted trajectory), and notes on stderr: the
  * model and resolution, the forward time, the worst sample, and the samples whose target norm
  * is tiny (below 1e-3 of the median), which dominate a mean of relative errors. The resolution is
- * the file's divided by --sub; a model trained at another resolution is applied as is (the
- * FNO is resolution-agnostic) with its normalizers resampled. --out writes inputs, targets,
+ * the file's divided by --sub; a model trained at another resolution is applied as is (an
+ * operator such as the FNO is resolution-agnostic) with its normalizers resampled. --out writes inputs, targets,
  * predictions and per-sample errors to HDF5; --plot draws a few samples (cairo). --solver
  * (data sets made by `opl generate`) adds, after the line, a comparison with the reference
  * solver: time per sample and error, for the solver run as the data were generated and for the
@@ -24,7 +24,8 @@
 #include "cli/outputs.h"
 #include "cli/plot.h"
 #include "datasets/generate.h"
-#include "train/trainer.h"
+#include "train/evaluate.h"
+#include "train/metrics.h"
 
 /* A library message without its own "eval: " prefix (the CLI prints "opl eval: " before it). */
 static const char *msg_of(const opl_err *e) {
@@ -160,8 +161,8 @@ static int solver_table(const opl_trained *m, opl_ds *ds, const opl_eval_result 
     return 1;
   }
   const opl_task *task = &m->task;
-  int64_t t0 = task->kind == OPL_TASK_STATIC ? task->target_frame : task->t_in;
-  int64_t nt = task->kind == OPL_TASK_STATIC ? 1 : task->t_out;
+  int64_t t0 = opl_task_frames(task) ? task->t_in : task->target_frame;
+  int64_t nt = opl_task_frames(task) ? task->t_out : 1;
   if (t0 < 0) t0 = in->dims.t - 1;
   int64_t P = r->nx * r->ny;
   opl_err e;
@@ -342,9 +343,11 @@ int cli_eval(int argc, char **argv) {
     if (r.sdim == 1) snprintf(trained, sizeof trained, ", trained at s = %lld", (long long)m.nx);
     else snprintf(trained, sizeof trained, ", trained at %lld x %lld", (long long)m.nx, (long long)m.ny);
   }
-  fprintf(stderr, "opl eval: FNO-%dd (%s task%s) on '%s' at %s (sub %lld): samples %lld..%lld; forward %.3g s "
+  char desc[256];
+  m.model.ops->describe(m.model.self, desc, sizeof desc);
+  fprintf(stderr, "opl eval: %s (%s task%s) on '%s' at %s (sub %lld): samples %lld..%lld; forward %.3g s "
                   "(%.3g ms per sample, %d thread%s); worst: sample %lld\n",
-          m.model.cfg.d, opl_task_name(m.task.kind), trained, dpath, res, (long long)sub, (long long)r.samples[0],
+          desc, opl_task_name(m.task.kind), trained, dpath, res, (long long)sub, (long long)r.samples[0],
           (long long)r.samples[r.n - 1], r.seconds, 1e3 * r.seconds / (double)r.n, opl_get_num_threads(), opl_get_num_threads() == 1 ? "" : "s",
           (long long)r.samples[s.worst_index]);
   for (int64_t j = 0; j < s.ntiny && j < 10; j++)
@@ -377,14 +380,18 @@ int cli_eval(int argc, char **argv) {
     }
     char title[512], msg[512];
     const char *base = strrchr(dpath, '/') ? strrchr(dpath, '/') + 1 : dpath;
-    snprintf(title, sizeof title, "FNO-%dd on %s at %s: test relative L2 mean %.2e, median %.2e (n = %lld)",
-             m.model.cfg.d, base, res, s.mean, s.median, (long long)r.n);
+    char name[64];
+    snprintf(name, sizeof name, "%.63s", desc);
+    char *paren = strstr(name, " (");
+    if (paren) *paren = 0; /* "FNO-1d" of "FNO-1d (modes ...)" */
+    snprintf(title, sizeof title, "%s on %s at %s: test relative L2 mean %.2e, median %.2e (n = %lld)",
+             name, base, res, s.mean, s.median, (long long)r.n);
     int prc;
     if (r.sdim == 1) {
       prc = cli_plot_1d(plot, title, np, ps, r.nx, "input a", msg, sizeof msg);
     } else {
       char in_name[64], tg[64];
-      if (m.task.kind == OPL_TASK_STATIC) snprintf(in_name, sizeof in_name, "input a"), snprintf(tg, sizeof tg, "u");
+      if (!opl_task_frames(&m.task)) snprintf(in_name, sizeof in_name, "input a"), snprintf(tg, sizeof tg, "u");
       else
         snprintf(in_name, sizeof in_name, "input frame %lld", (long long)m.task.t_in),
             snprintf(tg, sizeof tg, "frame %lld", (long long)(m.task.t_in + m.task.t_out));

@@ -25,8 +25,9 @@ static const verb verbs[] = {
     {"generate", "solve N trajectories of burgers|kdv|ns into a data set (resumable)", cli_generate},
     {"solve", "solve one trajectory of burgers|kdv|ns into a data set file", cli_solve},
     {"info", "summarize a data set or checkpoint file", cli_info},
-    {"train", "train an FNO on a data set (opl train fno --data FILE.h5 -o MODEL.h5)", cli_train},
+    {"train", "train a model on a data set (opl train fno --data FILE.h5 -o MODEL.h5)", cli_train},
     {"eval", "evaluate a trained model on a data set (relative L2, predictions, plots)", cli_eval},
+    {"summary", "layer table and parameter count of a model kind or a MODEL.h5 file", cli_summary},
     {"bench", "time FNO training steps or inference (opl bench fno)", cli_bench},
     {"version", "print the version and build configuration", run_version},
 };

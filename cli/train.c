@@ -1,4 +1,9 @@
-/* opl train — train an FNO on a data set file (train/trainer.h), printing one line per epoch.
+/* opl train — train a model on a data set file (train/trainer.h), printing one line per epoch.
+ *
+ * MODEL is a model kind of the registry (operators/model.h); the trainer sees it only through
+ * the model interface. The architecture flags below are the FNO's (--modes, --width,
+ * --layers, --proj), built into its configuration by cli_fno_config (cli/summary.c, shared
+ * with opl summary); a kind without command-line architecture flags is refused by name.
  *
  *   opl train fno --data FILE.h5 --ntrain N --ntest M --epochs E --batch B --lr LR --step-size S
  *       --gamma G --modes K --width W --sub R [--target-time T] [--dim 1|2|3] [--T-in 10 --T 40]
@@ -23,6 +28,7 @@
 
 #include "cli/cli.h"
 #include "cli/outputs.h"
+#include "operators/fno.h"
 #include "train/trainer.h"
 
 /* A library message without its own "train: " prefix (the CLI prints "opl train: " before it). */
@@ -135,12 +141,19 @@ static int train_main(int argc, char **argv) {
   char stored_data[1024] = "";
   if (has_flag(argc, argv, "resume") && out_pre && file_exists(out_pre)) {
     opl_trainer_config rc;
-    opl_fno_config rm;
+    opl_model_spec rs;
     opl_err e;
-    if (opl_trainer_read_config(out_pre, &rc, &rm, NULL, stored_data, sizeof stored_data, &e)) {
+    if (opl_trainer_read_config(out_pre, &rc, &rs, NULL, stored_data, sizeof stored_data, &e)) {
       fprintf(stderr, "opl train: --resume: %s\n", msg_of(&e));
       return 1;
     }
+    if (rs.kind != &opl_fno_kind) {
+      fprintf(stderr, "opl train: --resume: '%s' holds a model of kind '%s', which opl train cannot build\n", out_pre,
+              rs.kind->name);
+      return 1;
+    }
+    opl_fno_config rm;
+    memcpy(&rm, rs.config.bytes, sizeof rm);
     data = stored_data;
     ntrain = rc.ntrain, ntest = rc.ntest, epochs = rc.epochs, batch = rc.batch, step_size = rc.step_size;
     lr = rc.lr, gamma = rc.gamma, wd = rc.weight_decay, clip = rc.clip_grad, sub = rc.sub, seed = (int64_t)rc.seed;
@@ -188,9 +201,17 @@ static int train_main(int argc, char **argv) {
   int rc = cli_parse("train", "fno --data FILE.h5 -o MODEL.h5 [options]", argc, argv, opts,
                      (int)(sizeof opts / sizeof opts[0]), pos, 2, &npos);
   if (rc) return rc == 1 ? 0 : 2;
-  if (npos < 1 || strcmp(pos[0], "fno") != 0) {
-    fprintf(stderr, "opl train: which model? usage: opl train fno --data FILE.h5 -o MODEL.h5 [options]%s%s%s\n",
-            npos ? " (got '" : "", npos ? pos[0] : "", npos ? "', the only model is fno)" : "");
+  char kinds[128];
+  const opl_model_kind *kind = npos >= 1 ? opl_model_kind_find(pos[0]) : NULL;
+  if (!kind) {
+    fprintf(stderr, "opl train: which model? usage: opl train MODEL --data FILE.h5 -o MODEL.h5 [options], MODEL one of "
+                    "%s%s%s%s\n",
+            opl_model_kind_names(kinds, sizeof kinds), npos ? " (got '" : "", npos ? pos[0] : "", npos ? "')" : "");
+    return 2;
+  }
+  if (kind != &opl_fno_kind) {
+    fprintf(stderr, "opl train: model '%s' has no architecture flags on the command line (opl train builds: fno)\n",
+            kind->name);
     return 2;
   }
   if (npos > 1) {
@@ -307,12 +328,7 @@ static int train_main(int argc, char **argv) {
   opl_fno_ref ref = tc.task.kind == OPL_TASK_ROLLOUT ? OPL_FNO_REF_2D_TIME
                     : tc.task.kind == OPL_TASK_SPACETIME ? OPL_FNO_REF_3D
                     : dim == 2 ? OPL_FNO_REF_2D : OPL_FNO_REF_1D;
-  opl_fno_config mc = opl_fno_config_reference(ref);
-  if (modes > 0)
-    for (int a = 0; a < mc.d; a++) mc.modes[a] = (int)modes;
-  if (width > 0) mc.width = width;
-  mc.layers = (int)layers;
-  mc.proj_channels = proj;
+  opl_fno_config mc = cli_fno_config(ref, modes, width, layers, proj);
   if (ntest < 0) ntest = N / 5 < 100 ? N / 5 : 100;
   if (ntest < 1 && N >= 2) ntest = 1;
   if (ntrain < 0) ntrain = N - ntest;
@@ -333,7 +349,7 @@ static int train_main(int argc, char **argv) {
   tc.checkpoint = out;
   tc.checkpoint_every = every_ckpt;
   tc.dataset_name = data;
-  opl_trainer *t = opl_trainer_new(&tc, &mc, ds, &e);
+  opl_trainer *t = opl_trainer_new(&tc, kind, &mc, ds, &e);
   if (!t) {
     fprintf(stderr, "opl train: %s\n", msg_of(&e));
     opl_ds_close(&ds);
@@ -345,14 +361,12 @@ static int train_main(int argc, char **argv) {
     opl_ds_close(&ds);
     return 1;
   }
-  const opl_fno *m = opl_trainer_model(t);
+  const opl_model *m = opl_trainer_model(t);
   const opl_loader_info *li = opl_trainer_loader_info(t);
-  char res[64], modes_s[64];
-  if (m->cfg.d == 1) snprintf(res, sizeof res, "s = %lld", (long long)li->nx);
+  char res[64], desc[256];
+  if (li->sdim == 1) snprintf(res, sizeof res, "s = %lld", (long long)li->nx);
   else snprintf(res, sizeof res, "%lld x %lld", (long long)li->nx, (long long)li->ny);
-  if (m->cfg.d == 1) snprintf(modes_s, sizeof modes_s, "%d", m->cfg.modes[0]);
-  else if (m->cfg.d == 2) snprintf(modes_s, sizeof modes_s, "%d x %d", m->cfg.modes[0], m->cfg.modes[1]);
-  else snprintf(modes_s, sizeof modes_s, "%d x %d x %d", m->cfg.modes[0], m->cfg.modes[1], m->cfg.modes[2]);
+  m->ops->describe(m->self, desc, sizeof desc);
   const opl_trainer_config *cfg = opl_trainer_get_config(t);
   char task[128];
   if (cfg->task.kind == OPL_TASK_STATIC)
@@ -361,13 +375,10 @@ static int train_main(int argc, char **argv) {
     snprintf(task, sizeof task, "%lld frames -> next frame, rolled out %lld steps", (long long)t_in, (long long)T);
   else snprintf(task, sizeof task, "%lld frames -> next %lld frames at once", (long long)t_in, (long long)T);
   if (!quiet) {
-    printf("opl train: FNO-%dd (modes %s, width %lld, %d layers, %lld parameters), %s\n", m->cfg.d, modes_s,
-           (long long)m->cfg.width, m->cfg.layers, (long long)opl_params_count(opl_trainer_params(t)), task);
+    printf("opl train: %s, %lld parameters, %s\n", desc, (long long)opl_model_param_count(m), task);
     printf("  data '%s': %lld train + %lld test samples at %s (sub %lld)%s\n", data, (long long)ntrain,
            (long long)ntest, res, (long long)sub,
-           cfg->normalize == OPL_NORMALIZE_GAUSSIAN || (cfg->normalize == OPL_NORMALIZE_AUTO &&
-                                                        (cfg->task.kind == OPL_TASK_SPACETIME ||
-                                                         (cfg->task.kind == OPL_TASK_STATIC && m->cfg.d == 2)))
+           opl_task_resolve_normalize(&cfg->task, li->sdim, cfg->normalize) == OPL_NORMALIZE_GAUSSIAN
                ? ", per-point Gaussian normalization"
                : "");
     printf("  Adam lr %g (weight decay %g), StepLR every %lld epochs x %g, batch %lld, %lld epochs, %d thread%s, %s "

@@ -290,35 +290,10 @@ opl_tensor *opl_fno_forward(opl_ctx *c, const opl_fno *m, opl_tensor *x) {
 opl_tensor *opl_fno_rollout(opl_ctx *c, const opl_fno *m, opl_tensor *x, int steps) {
   if (opl_ctx_status(c)) return NULL;
   OPL_ASSERT(m && m->fc0_w, "opl_fno_rollout on a model that was not initialized");
-  int64_t Cin = m->cfg.in_channels, Cout = m->cfg.out_channels;
-  if (steps < 1) {
-    opl_ctx_error(c, OPL_ERR_ARG, "fno_rollout: steps = %d, expected >= 1", steps);
-    return NULL;
-  }
-  if (Cout > Cin) {
-    opl_ctx_error(c, OPL_ERR_ARG,
-                  "fno_rollout: the model predicts Cout = %lld frames per step, more than its "
-                  "window of Cin = %lld frames",
-                  (long long)Cout, (long long)Cin);
-    return NULL;
-  }
-  opl_tensor **pred = opl_arena_alloc(c, (size_t)steps * sizeof *pred);
-  if (!pred) return NULL;
-  opl_tensor *win = x;
-  for (int s = 0; s < steps; s++) {
-    opl_tensor *y = opl_fno_forward(c, m, win);
-    if (!y) return NULL;
-    pred[s] = y;
-    if (s + 1 == steps) break;
-    if (Cout == Cin) {
-      win = y;
-    } else {
-      /* Slide the window: drop the oldest Cout frames, append the prediction. */
-      opl_tensor *w2[2] = {opl_slice(c, win, 1, Cout, Cin - Cout), y};
-      win = opl_concat(c, 2, w2, 1);
-    }
-  }
-  return steps == 1 ? pred[0] : opl_concat(c, steps, pred, 1);
+  /* The generic rollout over a view of m (no parameters of its own). */
+  opl_model view = {.ops = &opl_fno_ops, .self = (void *)m, .sdim = m->cfg.d,
+                    .in_channels = m->cfg.in_channels, .out_channels = m->cfg.out_channels};
+  return opl_model_rollout(c, &view, x, steps);
 }
 
 opl_tensor *opl_fno3d_input(opl_ctx *c, opl_tensor *x, int64_t T) {
@@ -475,4 +450,148 @@ int opl_fno_load(const char *path, opl_fno *m, opl_params *p, opl_err *err) {
   }
   *m = f;
   return OPL_OK;
+}
+
+/* ------------------------------------------------------------------ the model interface */
+
+static opl_tensor *ops_forward(opl_ctx *c, const void *self, opl_tensor *x) {
+  return opl_fno_forward(c, self, x);
+}
+
+static int ops_check_input(const void *self, int rank, const int64_t *shape, const char *const *axis,
+                           opl_err *err) {
+  const opl_fno_config *cfg = &((const opl_fno *)self)->cfg;
+  int d = cfg->d;
+  char b1[96], b2[96];
+  if (rank != d + 2 || shape[1] != cfg->in_channels)
+    return opl_err_set(err, OPL_ERR_SHAPE, "fno: input %s does not fit the model (d = %d, Cin = %lld): expected %s",
+                       opl_shape_str(b1, rank, shape), d, (long long)cfg->in_channels, want_str(cfg, b2));
+  for (int a = 0; a < d; a++) {
+    int64_t Sp = shape[2 + a] + cfg->pad[a];
+    if (2 * (int64_t)cfg->modes[a] <= Sp) continue;
+    char lab[64];
+    if (!axis || !axis[a]) snprintf(lab, sizeof lab, "axis %d: %lld points", a, (long long)shape[2 + a]);
+    return opl_err_set(err, OPL_ERR_SHAPE, "fno: modes %d exceed half the resolution on %s%s keep at most %lld modes",
+                       cfg->modes[a], axis && axis[a] ? axis[a] : lab, cfg->pad[a] ? " plus padding" : "",
+                       (long long)(Sp / 2));
+  }
+  return OPL_OK;
+}
+
+static int ops_to_meta(const void *self, opl_kv *kv) {
+  return opl_fno_config_to_meta(&((const opl_fno *)self)->cfg, kv);
+}
+
+/* "16", "12 x 12", "8 x 8 x 8" for the modes (or pads) of d axes, into buf[64]. */
+static const char *axes_str(int d, const int64_t *v, char *buf) {
+  int n = 0;
+  buf[0] = 0;
+  for (int a = 0; a < d; a++) n += snprintf(buf + n, (size_t)(64 - n), "%s%lld", a ? " x " : "", (long long)v[a]);
+  return buf;
+}
+
+static void ops_describe(const void *self, char *buf, size_t cap) {
+  const opl_fno_config *cfg = &((const opl_fno *)self)->cfg;
+  int64_t modes[3] = {cfg->modes[0], cfg->modes[1], cfg->modes[2]};
+  int padded = 0;
+  for (int a = 0; a < cfg->d; a++) padded |= cfg->pad[a] > 0;
+  char b1[64], b2[64];
+  snprintf(buf, cap, "FNO-%dd (modes %s, width %lld, %d layers, projection %lld%s%s)", cfg->d,
+           axes_str(cfg->d, modes, b1), (long long)cfg->width, cfg->layers, (long long)cfg->proj_channels,
+           padded ? ", pad " : "", padded ? axes_str(cfg->d, cfg->pad, b2) : "");
+}
+
+/* "(N, C, X, Y)" with each spatial extent plus pad[a] when pad is given. */
+static void sym_shape(char *buf, size_t cap, int d, int64_t C, const int64_t *pad) {
+  static const char *sym[3] = {"X", "Y", "Z"};
+  int n = snprintf(buf, cap, "(N, %lld", (long long)C);
+  for (int a = 0; a < d && n > 0 && (size_t)n < cap; a++) {
+    if (pad && pad[a]) n += snprintf(buf + n, cap - (size_t)n, ", %s+%lld", sym[a], (long long)pad[a]);
+    else n += snprintf(buf + n, cap - (size_t)n, ", %s", sym[a]);
+  }
+  if (n > 0 && (size_t)n < cap) snprintf(buf + n, cap - (size_t)n, ")");
+}
+
+static int ops_summary(const void *self, opl_model_row *rows, int cap) {
+  const opl_fno_config *cfg = &((const opl_fno *)self)->cfg;
+  int d = cfg->d, padded = 0, n = 0;
+  for (int a = 0; a < d; a++) padded |= cfg->pad[a] > 0;
+  int64_t W = cfg->width, P = cfg->proj_channels, Co = cfg->out_channels;
+  opl_model_row r;
+#define ROW(NAME, C, PAD, NP)                                   \
+  do {                                                          \
+    snprintf(r.name, sizeof r.name, "%.47s", NAME);                \
+    sym_shape(r.shape, sizeof r.shape, d, C, PAD);              \
+    r.params = (NP);                                            \
+    if (n < cap) rows[n] = r;                                   \
+    n++;                                                        \
+  } while (0)
+  char name[96];
+  snprintf(name, sizeof name, "fc0 (lifting, %lld + %d grid)", (long long)cfg->in_channels, d);
+  ROW(name, W, NULL, W * (cfg->in_channels + d) + W);
+  if (padded) ROW("pad", W, cfg->pad, 0);
+  for (int l = 0; l < cfg->layers; l++) {
+    snprintf(name, sizeof name, "fourier%d (conv%d + w%d%s)", l, l, l, l + 1 < cfg->layers ? ", gelu" : "");
+    ROW(name, W, padded ? cfg->pad : NULL, 2 * W * W * spectral_modes(cfg) + W * W + W);
+  }
+  if (padded) ROW("crop", W, NULL, 0);
+  ROW("fc1 (projection, gelu)", P, NULL, P * W + P);
+  ROW("fc2 (projection)", Co, NULL, Co * P + Co);
+#undef ROW
+  return n;
+}
+
+static void ops_free(void *self) { free(self); }
+
+const opl_model_ops opl_fno_ops = {
+    .name = "fno",
+    .forward = ops_forward,
+    .check_input = ops_check_input,
+    .to_meta = ops_to_meta,
+    .describe = ops_describe,
+    .summary = ops_summary,
+    .free = ops_free,
+};
+
+static int kind_create(opl_model *m, const void *config, opl_rng *rng, opl_err *err) {
+  opl_fno *f = calloc(1, sizeof *f);
+  if (!f) return opl_err_set(err, OPL_ERR_NOMEM, "fno: out of memory");
+  int st = opl_fno_init(f, &m->params, config, rng, err);
+  if (st) {
+    free(f);
+    return st;
+  }
+  m->ops = &opl_fno_ops;
+  m->self = f;
+  m->sdim = f->cfg.d;
+  m->in_channels = f->cfg.in_channels;
+  m->out_channels = f->cfg.out_channels;
+  return OPL_OK;
+}
+
+static int kind_from_meta(const opl_kv *kv, int n, void *config, opl_err *err) {
+  return opl_fno_config_from_meta(kv, n, config, err);
+}
+
+static int kind_set_io(void *config, int sdim, int64_t cin, int64_t cout, opl_err *err) {
+  opl_fno_config *cfg = config;
+  if (sdim < 1 || sdim > 3)
+    return opl_err_set(err, OPL_ERR_ARG, "fno: inputs with %d spatial axes, expected 1, 2 or 3", sdim);
+  cfg->d = sdim;
+  cfg->in_channels = cin;
+  cfg->out_channels = cout;
+  for (int a = sdim; a < 3; a++) cfg->modes[a] = 0, cfg->pad[a] = 0; /* canonical: unused axes 0 */
+  return OPL_OK;
+}
+
+const opl_model_kind opl_fno_kind = {
+    .name = "fno",
+    .config_size = sizeof(opl_fno_config),
+    .create = kind_create,
+    .config_from_meta = kind_from_meta,
+    .set_io = kind_set_io,
+};
+
+const opl_fno *opl_model_fno(const opl_model *m) {
+  return m && m->ops == &opl_fno_ops ? m->self : NULL;
 }

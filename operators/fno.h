@@ -58,6 +58,7 @@
 #include "core/ops.h"
 #include "core/rng.h"
 #include "core/io.h"
+#include "operators/model.h"
 
 #define OPL_FNO_MAX_LAYERS 16
 /* Maximum number of attributes opl_fno_config_to_meta writes. */
@@ -179,5 +180,19 @@ int opl_fno_save(const char *path, const opl_fno *m, const opl_params *p, const 
  * dataset). On failure p is left empty and *m zeroed. A checkpoint of the other precision
  * loads (converted). */
 int opl_fno_load(const char *path, opl_fno *m, opl_params *p, opl_err *err);
+
+/* ------------------------------------------------------------------ the model interface */
+
+/* The FNO as an opl_model (operators/model.h): kind "fno", configuration opl_fno_config.
+ * create = opl_fno_init into the model's parameter set (same names, order and values);
+ * forward = opl_fno_forward; check_input = the shape and resolution checks of the forward
+ * (rank d + 2, Cin channels, modes[a] <= padded extent / 2); to_meta = opl_fno_config_to_meta;
+ * config_from_meta = opl_fno_config_from_meta; set_io sets d, in_channels, out_channels and
+ * zeroes modes and pad of the unused axes; summary rows: fc0 (lifting, with the grid
+ * channels), pad, fourier0..L-1 (spectral weights + 1x1 convolution), crop, fc1, fc2. */
+extern const opl_model_kind opl_fno_kind;
+extern const opl_model_ops opl_fno_ops;
+/* The FNO state of a model of kind fno, or NULL for another kind. */
+const opl_fno *opl_model_fno(const opl_model *m);
 
 #endif

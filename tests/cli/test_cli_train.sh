@@ -209,6 +209,10 @@ run "$opl" train fno --data tiny.h5 --ntrain 8 --ntest 4 --sub 2 --modes 4 --wid
     --batch 4 --lr 1e300 --weight-decay 0 -o div.h5
 [ $rc -eq 1 ] && has "divergence" err.txt; ok $? "a blown-up learning rate: divergence reported, exit 1"
 show_err
+run "$opl" summary m.h5
+[ $rc -eq 0 ] && [ "$(tail -n 1 out.txt)" = "parameters: $("$opl" info m.h5 2>/dev/null | awk '$1 == "fno.param_count" {print $2}')" ] &&
+    has "FNO-1d (modes 8, width 16, 2 layers, projection 16)" out.txt
+ok $? "summary of the trained m.h5: its stored configuration and parameter count"
 run "$opl" eval missing.h5 tiny.h5
 [ $rc -eq 1 ] && has "missing.h5" err.txt; ok $? "eval of a missing model: exit 1 naming it"
 run "$opl" eval m.h5

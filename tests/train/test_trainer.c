@@ -25,6 +25,8 @@
 #include <unistd.h>
 
 #include "core/rng.h"
+#include "operators/fno.h"
+#include "train/evaluate.h"
 #include "train/trainer.h"
 #include "tests/gradcheck.h"
 #include "tests/tap.h"
@@ -196,7 +198,7 @@ static char *slurp(const char *path, long *len) {
 
 typedef struct gc_task {
   opl_task task;
-  const opl_fno *m;
+  const opl_model *m;
   const opl_normalizer *xn, *yn;
 } gc_task;
 
@@ -225,25 +227,22 @@ static void test_gradcheck(void) {
   opl_rng rng;
   opl_rng_seed(&rng, 5);
   /* Models: FNO-2d (rollout, Cin 2), FNO-3d (Cin 2), FNO-1d (Cin 1). */
-  opl_params p2, p3, p1;
-  opl_params_init(&p2);
-  opl_params_init(&p3);
-  opl_params_init(&p1);
-  opl_fno m2, m3, m1;
+  opl_model m2 = {0}, m3 = {0}, m1 = {0};
   opl_fno_config c2 = tiny_model(2, 3), c3 = tiny_model(2, 2), c1 = tiny_model(3, 3);
   opl_task rollout = {.kind = OPL_TASK_ROLLOUT, .t_in = 2, .t_out = 3};
   opl_task space = {.kind = OPL_TASK_SPACETIME, .t_in = 2, .t_out = 4};
   opl_task stat = {.kind = OPL_TASK_STATIC, .target_frame = -1};
   c3.pad[2] = 2;
-  int okm = !opl_task_model_config(&rollout, 2, &c2, &e) && !opl_fno_init(&m2, &p2, &c2, &rng, &e) &&
-            !opl_task_model_config(&space, 2, &c3, &e) && !opl_fno_init(&m3, &p3, &c3, &rng, &e) &&
-            !opl_task_model_config(&stat, 1, &c1, &e) && !opl_fno_init(&m1, &p1, &c1, &rng, &e);
+  const opl_model_kind *fk = &opl_fno_kind;
+  int okm = !opl_task_model_config(&rollout, 2, fk, &c2, &e) && !opl_model_create(&m2, fk, &c2, &rng, &e) &&
+            !opl_task_model_config(&space, 2, fk, &c3, &e) && !opl_model_create(&m3, fk, &c3, &rng, &e) &&
+            !opl_task_model_config(&stat, 1, fk, &c1, &e) && !opl_model_create(&m1, fk, &c1, &rng, &e);
   if (!ok(okm, "tiny models for the gradient checks")) {
     diag("%s", e.msg);
     return;
   }
   /* Larger weights than the init, so that the checks see the nonlinearity. */
-  opl_params *ps[3] = {&p2, &p3, &p1};
+  opl_params *ps[3] = {&m2.params, &m3.params, &m1.params};
   for (int k = 0; k < 3; k++)
     for (int i = 0; i < ps[k]->n; i++)
       for (int64_t j = 0; j < opl_nreal(ps[k]->t[i]); j++) ps[k]->t[i]->data[j] *= (opl_real)(opl_is_complex(ps[k]->t[i]) ? 20 : 1.5);
@@ -312,9 +311,9 @@ static void test_gradcheck(void) {
   opl_normalizer_free(&yn3);
   opl_normalizer_free(&xn1);
   opl_normalizer_free(&yn1);
-  opl_params_free(&p1);
-  opl_params_free(&p2);
-  opl_params_free(&p3);
+  opl_model_free(&m1);
+  opl_model_free(&m2);
+  opl_model_free(&m3);
 }
 
 /* ------------------------------------------------------------------ values */
@@ -417,7 +416,7 @@ static void test_learns_and_csv(const char *data) {
   c.step_size = 10;
   c.checkpoint = tpath("learn.h5");
   opl_fno_config m = tiny_model(4, 8);
-  opl_trainer *t = ds ? opl_trainer_new(&c, &m, ds, &e) : NULL;
+  opl_trainer *t = ds ? opl_trainer_new(&c, &opl_fno_kind, &m, ds, &e) : NULL;
   if (!ok(t != NULL, "trainer on the 1-D shift problem: %s", e.msg)) {
     opl_ds_close(&ds);
     return;
@@ -501,7 +500,7 @@ static void test_partial_batch(const char *data) {
   c.lr = 0;
   c.weight_decay = 0;
   opl_fno_config m = tiny_model(4, 6);
-  opl_trainer *t = ds ? opl_trainer_new(&c, &m, ds, &e) : NULL;
+  opl_trainer *t = ds ? opl_trainer_new(&c, &opl_fno_kind, &m, ds, &e) : NULL;
   if (!ok(t != NULL, "trainer with ntrain 5, batch 2: %s", e.msg)) {
     opl_ds_close(&ds);
     return;
@@ -511,7 +510,7 @@ static void test_partial_batch(const char *data) {
   int st = opl_trainer_epoch(t, &s, &e);
   ok(st == OPL_OK, "epoch: %s", e.msg);
   /* By hand: forward each sample alone; relative L2 by a direct loop. */
-  const opl_fno *fno = opl_trainer_model(t);
+  const opl_fno *fno = opl_model_fno(opl_trainer_model(t));
   opl_ctx *cx = opl_ctx_new(0);
   double want_train = 0, want_test = 0, nominal = 0;
   int N = (int)opl_ds_get_info(ds)->dims.n;
@@ -550,17 +549,17 @@ static void resume_case(const char *label, const char *data, opl_trainer_config 
   snprintf(pb, sizeof pb, "resB_%s.h5", label);
   c.epochs = 2 * N;
   c.checkpoint = tpath(pa);
-  opl_trainer *A = ds ? opl_trainer_new(&c, &m, ds, &e) : NULL;
+  opl_trainer *A = ds ? opl_trainer_new(&c, &opl_fno_kind, &m, ds, &e) : NULL;
   int st = A ? opl_trainer_run(A, NULL, NULL, &e) : -1;
   if (!ok(st == OPL_OK, "%s: %lld epochs straight: %s", label, (long long)(2 * N), e.msg)) goto out;
   c.epochs = N;
   c.checkpoint = tpath(pb);
-  opl_trainer *B = opl_trainer_new(&c, &m, ds, &e);
+  opl_trainer *B = opl_trainer_new(&c, &opl_fno_kind, &m, ds, &e);
   st = B ? opl_trainer_run(B, NULL, NULL, &e) : -1;
   opl_trainer_free(&B);
   ok(st == OPL_OK, "%s: %lld epochs, checkpoint: %s", label, (long long)N, e.msg);
   c.epochs = 2 * N;
-  opl_trainer *C = opl_trainer_new(&c, &m, ds, &e);
+  opl_trainer *C = opl_trainer_new(&c, &opl_fno_kind, &m, ds, &e);
   st = C ? opl_trainer_resume(C, tpath(pb), &e) : -1;
   ok(st == OPL_OK && opl_trainer_epochs_done(C) == N, "%s: resumed at epoch %lld: %s", label, (long long)N, e.msg);
   st = st ? st : opl_trainer_run(C, NULL, NULL, &e);
@@ -619,7 +618,7 @@ static void test_resume(const char *d1, const char *d2) {
   opl_ds *ds = opl_ds_open(d1, NULL, &e);
   opl_fno_config wide = tiny_model(4, 7);
   c.epochs = 4;
-  opl_trainer *t = opl_trainer_new(&c, &wide, ds, &e);
+  opl_trainer *t = opl_trainer_new(&c, &opl_fno_kind, &wide, ds, &e);
   int st = t ? opl_trainer_resume(t, tpath("resB_static1d.h5"), &e) : -1;
   ok(st == OPL_ERR_ARG && strstr(e.msg, "width 6") && strstr(e.msg, "width 7"),
      "resume with another width: OPL_ERR_ARG naming both (%s)", e.msg);
@@ -627,7 +626,7 @@ static void test_resume(const char *d1, const char *d2) {
   opl_trainer_config c2 = c;
   c2.batch = 5;
   opl_fno_config m = tiny_model(4, 6);
-  t = opl_trainer_new(&c2, &m, ds, &e);
+  t = opl_trainer_new(&c2, &opl_fno_kind, &m, ds, &e);
   st = t ? opl_trainer_resume(t, tpath("resB_static1d.h5"), &e) : -1;
   ok(st == OPL_ERR_ARG && strstr(e.msg, "train.batch = 4 there, 5"), "resume with another batch size: %s", e.msg);
   st = t ? opl_trainer_resume(t, tpath("missing.h5"), &e) : -1;
@@ -635,10 +634,12 @@ static void test_resume(const char *d1, const char *d2) {
   opl_trainer_free(&t);
   /* The configuration reader (used by opl train --resume). */
   opl_trainer_config rc;
-  opl_fno_config rm;
+  opl_model_spec rs;
+  opl_fno_config rm = {0};
   int64_t done = -1;
   char dsname[256];
-  st = opl_trainer_read_config(tpath("resB_static1d.h5"), &rc, &rm, &done, dsname, sizeof dsname, &e);
+  st = opl_trainer_read_config(tpath("resB_static1d.h5"), &rc, &rs, &done, dsname, sizeof dsname, &e);
+  if (st == OPL_OK && rs.kind == &opl_fno_kind) memcpy(&rm, rs.config.bytes, sizeof rm);
   ok(st == OPL_OK && done == 4 && rc.batch == 4 && rc.ntrain == 10 && rc.lr == 5e-3 && rc.step_size == 2 &&
          rm.width == 6 && rm.modes[0] == 4 && rc.seed == 42 && !strcmp(dsname, d1),
      "read_config returns the stored configuration: %s", st ? e.msg : "");
@@ -663,12 +664,12 @@ static int fresh_run(const char *data, opl_trainer_config c, opl_fno_config m, i
     if (!st && first > 0) {
       c.epochs = first;
       c.checkpoint = from;
-      st = (t = opl_trainer_new(&c, &m, ds, &e)) ? opl_trainer_run(t, NULL, NULL, &e) : 1;
+      st = (t = opl_trainer_new(&c, &opl_fno_kind, &m, ds, &e)) ? opl_trainer_run(t, NULL, NULL, &e) : 1;
       opl_trainer_free(&t);
     }
     c.epochs = epochs;
     c.checkpoint = to;
-    if (!st) st = (t = opl_trainer_new(&c, &m, ds, &e)) ? opl_trainer_resume(t, from, &e) : 1;
+    if (!st) st = (t = opl_trainer_new(&c, &opl_fno_kind, &m, ds, &e)) ? opl_trainer_resume(t, from, &e) : 1;
     if (!st) st = opl_trainer_run(t, NULL, NULL, &e);
     if (st) fprintf(stderr, "# fresh_run: %s\n", e.msg);
     opl_trainer_free(&t);
@@ -711,7 +712,7 @@ static void test_resume_fresh_measure(const char *data) {
   int lb = la ? -1 : opl_trained_load(other, &b, &e);
   if (ok(la == OPL_OK && lb == OPL_OK && a.epochs == 2 * N && b.epochs == 2 * N, "both reached epoch %lld: %s",
          (long long)(2 * N), e.msg)) {
-    ok(params_identical(&a.params, &b.params),
+    ok(params_identical(&a.model.params, &b.model.params),
        "measured plans: resumed in a new process after epoch %lld == continued in the same process, bit for bit",
        (long long)N);
   }
@@ -727,7 +728,7 @@ static void test_divergence(const char *data) {
   c.checkpoint = tpath("div.h5");
   c.checkpoint_every = 1;
   opl_fno_config m = tiny_model(4, 6);
-  opl_trainer *t = ds ? opl_trainer_new(&c, &m, ds, &e) : NULL;
+  opl_trainer *t = ds ? opl_trainer_new(&c, &opl_fno_kind, &m, ds, &e) : NULL;
   int st = t ? opl_trainer_epoch(t, NULL, &e) : -1;
   st = st ? st : opl_trainer_epoch(t, NULL, &e);
   ok(st == OPL_OK, "two good epochs, checkpointed: %s", e.msg);
@@ -756,7 +757,7 @@ static void test_divergence(const char *data) {
   /* The guard on gradients: a non-finite parameter gives a non-finite loss first; check the
    * finite-gradient path by poisoning one parameter before a step. */
   opl_trainer_free(&t);
-  t = opl_trainer_new(&c, &m, ds, &e);
+  t = opl_trainer_new(&c, &opl_fno_kind, &m, ds, &e);
   p = t ? opl_trainer_params(t) : NULL;
   if (p) p->t[0]->data[0] = (opl_real)NAN;
   st = t ? opl_trainer_step(t, 0, NULL, &e) : -1;
@@ -775,7 +776,7 @@ static void test_no_malloc(const char *data) {
   opl_ds *ds = opl_ds_open(data, NULL, &e);
   opl_trainer_config c = base_config(10, 2, 4, 3);
   opl_fno_config m = tiny_model(4, 8);
-  opl_trainer *t = ds ? opl_trainer_new(&c, &m, ds, &e) : NULL;
+  opl_trainer *t = ds ? opl_trainer_new(&c, &opl_fno_kind, &m, ds, &e) : NULL;
   int st = t ? opl_trainer_epoch(t, NULL, &e) : -1; /* warm-up: arena, plans, tape */
   opl_ctx_stats s0, s1;
   opl_ctx_get_stats(opl_trainer_ctx(t), &s0);
@@ -808,58 +809,58 @@ static void test_bad_configs(const char *d1, const char *d2) {
   opl_ds *ds1 = opl_ds_open(d1, NULL, &e), *ds2 = opl_ds_open(d2, NULL, &e);
   opl_fno_config m = tiny_model(4, 6);
   opl_trainer_config c = base_config(35, 8, 4, 1);
-  opl_trainer *t = opl_trainer_new(&c, &m, ds1, &e);
+  opl_trainer *t = opl_trainer_new(&c, &opl_fno_kind, &m, ds1, &e);
   ok(!t && e.status == OPL_ERR_ARG && strstr(e.msg, "ntrain 35 + ntest 8"), "ntrain + ntest > N: %s", e.msg);
   c = base_config(8, 2, 0, 1);
-  t = opl_trainer_new(&c, &m, ds1, &e);
+  t = opl_trainer_new(&c, &opl_fno_kind, &m, ds1, &e);
   ok(!t && e.status == OPL_ERR_ARG && strstr(e.msg, "batch = 0"), "batch 0: %s", e.msg);
   c = base_config(8, 2, 4, 0);
-  t = opl_trainer_new(&c, &m, ds1, &e);
+  t = opl_trainer_new(&c, &opl_fno_kind, &m, ds1, &e);
   ok(!t && e.status == OPL_ERR_ARG && strstr(e.msg, "epochs = 0"), "epochs 0: %s", e.msg);
   c = base_config(8, 2, 4, 1);
   c.lr = -1;
-  t = opl_trainer_new(&c, &m, ds1, &e);
+  t = opl_trainer_new(&c, &opl_fno_kind, &m, ds1, &e);
   ok(!t && e.status == OPL_ERR_ARG && strstr(e.msg, "lr = -1"), "negative lr: %s", e.msg);
   c = base_config(8, 2, 4, 1);
   c.gamma = 0;
-  t = opl_trainer_new(&c, &m, ds1, &e);
+  t = opl_trainer_new(&c, &opl_fno_kind, &m, ds1, &e);
   ok(!t && e.status == OPL_ERR_ARG && strstr(e.msg, "gamma = 0"), "gamma 0: %s", e.msg);
   c = base_config(8, 2, 4, 1);
   opl_fno_config big = tiny_model(17, 6);
-  t = opl_trainer_new(&c, &big, ds1, &e);
+  t = opl_trainer_new(&c, &opl_fno_kind, &big, ds1, &e);
   ok(!t && e.status == OPL_ERR_ARG && strstr(e.msg, "modes 17") && strstr(e.msg, "32 points"),
      "modes > res/2: %s", e.msg);
   c.sub = 8;
-  t = opl_trainer_new(&c, &m, ds1, &e);
+  t = opl_trainer_new(&c, &opl_fno_kind, &m, ds1, &e);
   ok(!t && e.status == OPL_ERR_ARG && strstr(e.msg, "modes 4") && strstr(e.msg, "4 points (32 / sub 8)"),
      "modes > (res/sub)/2: %s", e.msg);
   c.sub = 3;
-  t = opl_trainer_new(&c, &m, ds1, &e);
+  t = opl_trainer_new(&c, &opl_fno_kind, &m, ds1, &e);
   ok(!t && e.status == OPL_ERR_ARG && strstr(e.msg, "sub = 3"), "sub not dividing: %s", e.msg);
   c = base_config(8, 2, 4, 1);
   c.task = (opl_task){.kind = OPL_TASK_ROLLOUT, .t_in = 2, .t_out = 2};
-  t = opl_trainer_new(&c, &m, ds1, &e);
+  t = opl_trainer_new(&c, &opl_fno_kind, &m, ds1, &e);
   ok(!t && e.status == OPL_ERR_ARG && strstr(e.msg, "frames"), "rollout needing more frames than stored: %s", e.msg);
   c.task = (opl_task){.kind = OPL_TASK_ROLLOUT, .t_in = 1, .t_out = 1};
-  t = opl_trainer_new(&c, &m, ds1, &e);
+  t = opl_trainer_new(&c, &opl_fno_kind, &m, ds1, &e);
   ok(!t && e.status == OPL_ERR_ARG && strstr(e.msg, "needs 2-D data"), "rollout on 1-D data: %s", e.msg);
   c.task = (opl_task){.kind = OPL_TASK_ROLLOUT, .t_in = 3, .t_out = 2};
-  t = opl_trainer_new(&c, &m, ds2, &e);
+  t = opl_trainer_new(&c, &opl_fno_kind, &m, ds2, &e);
   ok(!t && e.status == OPL_ERR_ARG && strstr(e.msg, "3 + 2 = 5") && strstr(e.msg, "has 4"), "T_in + T > frames: %s",
      e.msg);
   c.task = (opl_task){.kind = OPL_TASK_ROLLOUT, .t_in = 2, .t_out = 2};
   c.normalize = OPL_NORMALIZE_GAUSSIAN;
-  t = opl_trainer_new(&c, &m, ds2, &e);
+  t = opl_trainer_new(&c, &opl_fno_kind, &m, ds2, &e);
   ok(!t && e.status == OPL_ERR_ARG && strstr(e.msg, "rollout"), "gaussian normalization with rollout: %s", e.msg);
   c = base_config(8, 2, 4, 1);
   c.task.target_frame = 5;
-  t = opl_trainer_new(&c, &m, ds1, &e);
+  t = opl_trainer_new(&c, &opl_fno_kind, &m, ds1, &e);
   ok(!t && e.status == OPL_ERR_ARG && strstr(e.msg, "target frame 5"), "target frame beyond the data: %s", e.msg);
   c = base_config(8, 2, 4, 1);
   c.task.kind = 9;
-  t = opl_trainer_new(&c, &m, ds1, &e);
+  t = opl_trainer_new(&c, &opl_fno_kind, &m, ds1, &e);
   ok(!t && e.status == OPL_ERR_ARG && strstr(e.msg, "task"), "unknown task: %s", e.msg);
-  ok(opl_trainer_new(NULL, &m, ds1, &e) == NULL && e.status == OPL_ERR_ARG, "NULL configuration");
+  ok(opl_trainer_new(NULL, &opl_fno_kind, &m, ds1, &e) == NULL && e.status == OPL_ERR_ARG, "NULL configuration");
   opl_ds_close(&ds1);
   opl_ds_close(&ds2);
 }

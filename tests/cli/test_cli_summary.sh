@@ -1,0 +1,69 @@
+#!/bin/sh
+# `opl summary`: the layer table and parameter count of a model kind with its architecture flags
+# (the reference configurations' counts) and bad input (TAP on stdout). The summary of a
+# trained MODEL.h5 is tested in test_cli_train.sh, beside the file it trains.
+# usage: sh tests/cli/test_cli_summary.sh path/to/opl
+set -u
+opl=${1:?usage: test_cli_summary.sh path/to/opl}
+case "$opl" in /*) ;; *) opl=$(pwd)/$opl ;; esac
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/opl_cli_summary.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp" || exit 1
+
+n=0
+ok() { # status description
+    n=$((n + 1))
+    if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi
+}
+run() { "$@" > out.txt 2> err.txt; rc=$?; }
+has() { grep -q -- "$1" "$2"; }
+last() { tail -n 1 "$1"; }
+# the sum of the last column of the layer rows (lines between the header and the totals)
+rowsum() { awk '/^  layer /{on=1; next} /^(reference|note|parameters)/{on=0} on {s += $NF} END {print s}' "$1"; }
+
+run "$opl" summary --help
+[ $rc -eq 0 ] && has "--preset" out.txt && has "--modes" out.txt; ok $? "summary --help lists --preset and --modes"
+run "$opl" --help
+has "summary" out.txt; ok $? "opl --help lists summary"
+
+run "$opl" summary fno
+[ $rc -eq 0 ] && [ "$(last out.txt)" = "parameters: 549569" ] && [ "$(rowsum out.txt)" = 549569 ]
+ok $? "fno (FNO-1d, modes 16, width 64): last line 'parameters: 549569', rows add up"
+has "fc0" out.txt && has "fourier3" out.txt && has "(N, 64, X)" out.txt; ok $? "fno: layer names and symbolic shapes"
+run "$opl" summary fno --dim 1 --modes 16 --width 64
+[ $rc -eq 0 ] && [ "$(last out.txt)" = "parameters: 549569" ]; ok $? "fno --dim 1 --modes 16 --width 64: 549569"
+
+run "$opl" summary fno --preset fno2d_time
+[ $rc -eq 0 ] && [ "$(last out.txt)" = "parameters: 926357" ] && has "count_params: 926517" out.txt &&
+    [ "$(rowsum out.txt)" = 926357 ]
+ok $? "fno2d_time (modes 12, width 20, 10 frames): 926357 here, fourier_2d_time.py's count_params 926517"
+run "$opl" summary fno --dim 2 --modes 12 --width 20 --T-in 10
+[ $rc -eq 0 ] && [ "$(last out.txt)" = "parameters: 926357" ] && has "926517" out.txt
+ok $? "fno --dim 2 --modes 12 --width 20 --T-in 10: the same"
+run "$opl" summary fno --preset fno3d
+[ $rc -eq 0 ] && [ "$(last out.txt)" = "parameters: 6558377" ] && has "count_params: 6558537" out.txt
+ok $? "fno3d (modes 8, width 20, 10 frames, pad 6 in time): 6558377 here, fourier_3d.py's 6558537"
+run "$opl" summary fno --preset fno2d
+[ $rc -eq 0 ] && [ "$(last out.txt)" = "parameters: 2368001" ] && has "(N, 32, X+9, Y+9)" out.txt && has "crop" out.txt
+ok $? "fno2d (Darcy, width 32, pad 9): 2368001, padded shapes"
+run "$opl" summary fno --modes 8 --width 16 --layers 2 --proj 32
+[ $rc -eq 0 ] && [ "$(last out.txt)" = "parameters: $(rowsum out.txt)" ] && has "fourier1" out.txt && ! has "fourier2" out.txt
+ok $? "flags change the table: 2 layers, rows add up to the total ($(last out.txt))"
+
+run "$opl" summary fno --preset fno5d
+[ $rc -eq 2 ] && has "fno5d" err.txt && has "fno2d_time" err.txt; ok $? "unknown preset: exit 2 naming it and the presets"
+run "$opl" summary fno --width 0
+[ $rc -eq 2 ] && has "width" err.txt; ok $? "--width 0: exit 2 naming it"
+run "$opl" summary fno --preset fno3d --dim 1
+[ $rc -eq 2 ] && has "contradicts" err.txt; ok $? "--dim contradicting --preset: exit 2"
+run "$opl" summary sinenet
+[ $rc -eq 2 ] && has "sinenet" err.txt && has "fno, mlp" err.txt; ok $? "unknown model: exit 2 naming the kinds"
+run "$opl" summary missing.h5
+[ $rc -eq 1 ] && has "missing.h5" err.txt; ok $? "missing model file: exit 1 naming it"
+echo "not hdf5" > bad.h5
+run "$opl" summary bad.h5
+[ $rc -eq 1 ] && has "bad.h5" err.txt; ok $? "a file that is no checkpoint: exit 1 naming it"
+run "$opl" summary
+[ $rc -eq 2 ]; ok $? "no model: exit 2"
+
+echo "1..$n"

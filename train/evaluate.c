@@ -1,0 +1,187 @@
+/* opl train — evaluation of a trained model (see evaluate.h). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/io.h"
+#include "train/evaluate.h"
+#include "train/trainer_internal.h"
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void opl_trained_free(opl_trained *m) {
+  if (!m) return;
+  opl_model_free(&m->model);
+  opl_normalizer_free(&m->xn);
+  opl_normalizer_free(&m->yn);
+  memset(m, 0, sizeof *m);
+}
+
+int opl_trained_load(const char *path, opl_trained *m, opl_err *err) {
+  if (!path || !m) return opl_err_set(err, OPL_ERR_ARG, "eval: NULL path or model");
+  memset(m, 0, sizeof *m);
+  int st = opl_model_load(path, &m->model, err);
+  if (st) return st;
+  opl_kv *kv = NULL;
+  int n = 0;
+  if ((st = opl_checkpoint_read_meta(path, &kv, &n, err))) goto fail;
+  if (!opl_ckpt_has_state(kv, n)) {
+    /* A bare model file (opl_model_save, opl_fno_save): a one-shot model a -> u, no normalization. */
+    m->task = (opl_task){.kind = OPL_TASK_STATIC, .target_frame = -1};
+    m->sub = 1;
+    opl_kv_free(&kv, n);
+    return OPL_OK;
+  }
+  opl_ckpt_state s;
+  st = opl_ckpt_parse_state(kv, n, path, &s, err);
+  if (!st) {
+    m->task = s.cfg.task;
+    m->nx = s.nx;
+    m->ny = s.ny;
+    m->ntest = s.cfg.ntest;
+    m->sub = s.cfg.sub;
+    m->epochs = s.epoch;
+    if (s.normalize == OPL_NORMALIZE_GAUSSIAN) {
+      opl_err e;
+      opl_h5r *r = opl_h5r_open(path, &e);
+      if (!r || !(m->xn = opl_normalizer_get(r, "normalizer_x", &e)) ||
+          !(m->yn = opl_normalizer_get(r, "normalizer_y", &e)))
+        st = opl_err_set(err, e.status, "eval: '%s': %s", path, e.msg);
+      opl_h5r_close(&r);
+    }
+  }
+  opl_kv_free(&kv, n);
+  if (!st) return OPL_OK;
+fail:
+  opl_trained_free(m);
+  return st;
+}
+
+void opl_eval_result_free(opl_eval_result *r) {
+  if (!r) return;
+  free(r->samples);
+  free(r->rel);
+  free(r->tnorm);
+  free(r->input);
+  free(r->truth);
+  free(r->pred);
+  memset(r, 0, sizeof *r);
+}
+
+int opl_evaluate(const opl_trained *m, opl_ds *ds, const opl_eval_opts *o, opl_eval_result *r, opl_err *err) {
+  if (!m || !ds || !o || !r) return opl_err_set(err, OPL_ERR_ARG, "eval: NULL argument");
+  memset(r, 0, sizeof *r);
+  const opl_ds_info *info = opl_ds_get_info(ds);
+  int64_t N = info->dims.n;
+  int64_t ntest = o->ntest > 0 ? o->ntest : (m->ntest > 0 ? (m->ntest < N ? m->ntest : N) : 0);
+  if (ntest < 1 || ntest > N)
+    return opl_err_set(err, OPL_ERR_ARG, "eval: '%s' has %lld samples; cannot evaluate the last %lld%s", info->path,
+                       (long long)N, (long long)ntest, ntest < 1 ? " (give the number of test samples)" : "");
+  const opl_task *task = &m->task;
+  int want_d = 0;
+  int64_t cin = 0, cout = 0;
+  if (opl_task_model_io(task, info->dims.sdim, &want_d, &cin, &cout, NULL))
+    return opl_err_set(err, OPL_ERR_ARG, "eval: the model solves the %s task on 2-D data; '%s' is %d-D",
+                       opl_task_name(task->kind), info->path, info->dims.sdim);
+  if (m->model.sdim != want_d) {
+    char desc[256];
+    m->model.ops->describe(m->model.self, desc, sizeof desc);
+    return opl_err_set(err, OPL_ERR_ARG, "eval: the model is an %s on %d spatial axes, '%s' holds %d-D data", desc,
+                       m->model.sdim, info->path, info->dims.sdim);
+  }
+  opl_err de;
+  if (opl_task_check_data(task, info, &de)) return opl_err_set(err, de.status, "eval: %s", de.msg);
+  int64_t batch = o->batch > 0 ? o->batch : 20;
+  opl_loader_opts lo = {.ntrain = 0, .ntest = ntest, .batch = batch, .sub = o->sub > 0 ? o->sub : 1};
+  int st = opl_task_selections(task, &lo.in, &lo.out, err);
+  if (st) return st;
+  opl_loader *l = opl_loader_new(ds, &lo, err);
+  if (!l) return err ? err->status : OPL_ERR_ARG;
+  const opl_loader_info *li = opl_loader_get_info(l);
+  opl_normalizer *xn = NULL, *yn = NULL;
+  opl_ctx *c = NULL;
+  opl_err e;
+  if (m->xn && (li->nx != m->nx || li->ny != m->ny)) {
+    /* Resolution-aware: the statistics are resampled to the evaluation grid. */
+    if (!(xn = opl_normalizer_resample(m->xn, li->nx, li->ny, OPL_NORM_RESAMPLE_LINEAR, &e)) ||
+        !(yn = opl_normalizer_resample(m->yn, li->nx, li->ny, OPL_NORM_RESAMPLE_LINEAR, &e))) {
+      st = opl_err_set(err, e.status, "eval: %s", e.msg);
+      goto done;
+    }
+  }
+  const opl_normalizer *uxn = xn ? xn : m->xn, *uyn = yn ? yn : m->yn;
+  int64_t P = li->nx * li->ny, keep = o->keep < 0 ? 0 : (o->keep < ntest ? o->keep : ntest);
+  r->n = ntest;
+  r->sdim = li->sdim;
+  r->nx = li->nx;
+  r->ny = li->ny;
+  r->cin = li->cin;
+  r->cout = li->cout;
+  r->kept = keep;
+  r->samples = malloc(sizeof(int64_t) * (size_t)ntest);
+  r->rel = malloc(sizeof(double) * (size_t)ntest);
+  r->tnorm = malloc(sizeof(double) * (size_t)ntest);
+  if (keep) {
+    r->input = malloc(sizeof(opl_real) * (size_t)(keep * li->cin * P));
+    r->truth = malloc(sizeof(opl_real) * (size_t)(keep * li->cout * P));
+    r->pred = malloc(sizeof(opl_real) * (size_t)(keep * li->cout * P));
+  }
+  /* Batches live in heap buffers: opl_task_infer resets the arena as it goes. */
+  opl_real *bx = malloc(sizeof(opl_real) * (size_t)(batch * li->cin * P));
+  opl_real *by = malloc(sizeof(opl_real) * (size_t)(batch * li->cout * P));
+  opl_real *bp = malloc(sizeof(opl_real) * (size_t)(batch * li->cout * P));
+  int stepwise = opl_task_stepwise(task);
+  opl_real *bw = stepwise ? malloc(sizeof(opl_real) * (size_t)(batch * li->cin * P)) : NULL;
+  c = opl_ctx_new(0);
+  if (!c || !r->samples || !r->rel || !r->tnorm || (keep && (!r->input || !r->truth || !r->pred)) || !bx || !by ||
+      !bp || (stepwise && !bw)) {
+    st = opl_err_set(err, OPL_ERR_NOMEM, "eval: out of memory for %lld samples", (long long)ntest);
+    goto done_buf;
+  }
+  for (int64_t k = o->warmup ? -1 : 0, off = 0; k < li->nbatch[1]; k++) {
+    /* k = -1: the first batch once, untimed (FFT plans, arena) */
+    int64_t kb = k < 0 ? 0 : k, B = 0, is[4];
+    if ((st = opl_loader_batch(l, OPL_SPLIT_TEST, 0, kb, bx, by, &B, r->samples + off, err))) goto done_buf;
+    memcpy(is, li->in_shape, sizeof is);
+    is[0] = B;
+    double t0 = now_s();
+    st = opl_task_infer(c, &m->model, task, uxn, uyn, li->rank, is, bx, bp, bw, err);
+    if (k >= 0) r->seconds += now_s() - t0;
+    if (st) {
+      if (err) {
+        /* "task_infer: fno: ..." -> "eval: fno: ..." */
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s", strncmp(err->msg, "task_infer: ", 12) ? err->msg : err->msg + 12);
+        opl_err_set(err, st, "eval: %s", msg);
+      }
+      goto done_buf;
+    }
+    if (k < 0) continue;
+    int64_t M = li->cout * P;
+    opl_rel_l2_per_sample(bp, by, B, M, r->rel + off, r->tnorm + off);
+    for (int64_t j = 0; j < B && off + j < keep; j++) {
+      memcpy(r->input + (off + j) * li->cin * P, bx + j * li->cin * P, sizeof(opl_real) * (size_t)(li->cin * P));
+      memcpy(r->truth + (off + j) * M, by + j * M, sizeof(opl_real) * (size_t)M);
+      memcpy(r->pred + (off + j) * M, bp + j * M, sizeof(opl_real) * (size_t)M);
+    }
+    off += B;
+  }
+done_buf:
+  free(bx);
+  free(by);
+  free(bp);
+  free(bw);
+done:
+  opl_ctx_free(&c);
+  opl_normalizer_free(&xn);
+  opl_normalizer_free(&yn);
+  opl_loader_free(&l);
+  if (st) opl_eval_result_free(r);
+  return st;
+}

@@ -1,0 +1,63 @@
+/* opl train — evaluation of a trained model (any kind, through operators/model.h) on the last
+ * samples of a data set, at the data set's resolution or a sub-sampled one (normalizers
+ * resampled), with the bounded-memory inference path of the task (opl_task_infer). */
+#ifndef OPL_TRAIN_EVALUATE_H
+#define OPL_TRAIN_EVALUATE_H
+
+#include <stdint.h>
+#include "core/opl.h"
+#include "datasets/loader.h"
+#include "datasets/normalizer.h"
+#include "operators/model.h"
+#include "train/task.h"
+
+
+/* A trained model as loaded from a checkpoint, ready for evaluation. */
+typedef struct opl_trained {
+  opl_model model;          /* owns its parameters */
+  opl_task task;
+  opl_normalizer *xn, *yn;  /* at the training resolution, or NULL */
+  int64_t nx, ny;           /* training resolution (after sub) */
+  int64_t ntest;            /* the test split size the model was trained with */
+  int sub;                  /* the training sub-sampling */
+  int64_t epochs;           /* epochs trained */
+} opl_trained;
+
+/* Load a model written by a trainer (or, with task STATIC and no normalization assumed, any
+ * model file of opl_model_save / opl_fno_save), of any registered kind. On failure *m is zeroed. */
+int opl_trained_load(const char *path, opl_trained *m, opl_err *err);
+void opl_trained_free(opl_trained *m);
+
+typedef struct opl_eval_opts {
+  int64_t ntest;            /* evaluate the last ntest samples (0: the model's ntest, capped at N) */
+  int sub;                  /* sub-sampling of the data set (1: its own resolution) */
+  int64_t batch;            /* samples per forward pass (0: 20) */
+  int64_t keep;             /* keep input, truth and prediction of the first `keep` samples */
+  int warmup;               /* 1: run the first batch once untimed first (FFT plans, arena), so
+                               that `seconds` measures steady-state forward passes */
+} opl_eval_opts;
+
+typedef struct opl_eval_result {
+  int64_t n;                /* samples evaluated */
+  int sdim;                 /* 1 or 2 */
+  int64_t nx, ny;           /* resolution evaluated (ny = 1 in 1-D) */
+  int64_t cin, cout;        /* channels of input and target (time tasks: frames) */
+  int64_t *samples;         /* [n] data set indices */
+  double *rel;              /* [n] relative L2 per sample (time tasks: full trajectory) */
+  double *tnorm;            /* [n] target norms */
+  int64_t kept;             /* samples whose arrays are kept */
+  opl_real *input;          /* [kept, cin, nx, ny] raw inputs */
+  opl_real *truth;          /* [kept, cout, nx, ny] */
+  opl_real *pred;           /* [kept, cout, nx, ny] */
+  double seconds;           /* wall time of the forward passes only */
+} opl_eval_result;
+
+/* Evaluate a trained model on the last ntest samples of ds at ds's resolution divided by sub
+ * (normalizers resampled to it when it differs from the training resolution). Errors: a data
+ * set that does not fit the task (frames, dimension) or ntest > N OPL_ERR_ARG; modes beyond
+ * half the resolution OPL_ERR_SHAPE (from the forward). r is zeroed first and owns its arrays
+ * (opl_eval_result_free). */
+int opl_evaluate(const opl_trained *m, opl_ds *ds, const opl_eval_opts *o, opl_eval_result *r, opl_err *err);
+void opl_eval_result_free(opl_eval_result *r);
+
+#endif

@@ -1,0 +1,259 @@
+/* opl train — tasks (see task.h): one table of kinds, read by every function below. */
+#include <string.h>
+
+#include "operators/fno.h"
+#include "train/task.h"
+
+/* ================================================================ the kinds */
+
+typedef struct task_row {
+  const char *name;
+  int frames;               /* 0: input a and one target frame; 1: input and target are frame ranges */
+  int data_sdim;            /* the data set's spatial dimension it needs (0: 1 or 2) */
+  int model_sdim;           /* the model's spatial axes (0: the data's) */
+  int stepwise;             /* predicts step by step, feeding predictions back */
+  int normalize_1d, normalize_2d; /* the reference script's normalization on 1-D / 2-D data */
+  /* The model part of the prediction: x (encoded) -> y (before decoding). */
+  opl_tensor *(*predict)(opl_ctx *c, const opl_model *m, const opl_task *task, opl_tensor *x);
+} task_row;
+
+static opl_tensor *predict_static(opl_ctx *c, const opl_model *m, const opl_task *task, opl_tensor *x) {
+  (void)task;
+  return opl_model_forward(c, m, x);
+}
+
+static opl_tensor *predict_rollout(opl_ctx *c, const opl_model *m, const opl_task *task, opl_tensor *x) {
+  if (task->t_out > 1 << 30) {
+    opl_ctx_error(c, OPL_ERR_ARG, "task_predict: %lld rollout steps", (long long)task->t_out);
+    return NULL;
+  }
+  return opl_model_rollout(c, m, x, (int)task->t_out);
+}
+
+static opl_tensor *predict_spacetime(opl_ctx *c, const opl_model *m, const opl_task *task, opl_tensor *x) {
+  /* (B, t_in, X, Y) -> (B, t_in, X, Y, T) (fourier_3d.py's input) -> model -> (B, 1, X, Y, T)
+   * -> (B, T, X, Y) */
+  opl_tensor *h = opl_model_forward(c, m, opl_fno3d_input(c, x, task->t_out));
+  if (!h) return NULL;
+  if (h->rank != 5 || h->shape[1] != 1) {
+    char b[96];
+    opl_ctx_error(c, OPL_ERR_SHAPE, "task_predict: the space-time task needs a model output (B, 1, X, Y, T), got %s",
+                  opl_shape_str(b, h->rank, h->shape));
+    return NULL;
+  }
+  h = opl_reshape(c, h, OPL_DIMS(h->shape[0], h->shape[2], h->shape[3], h->shape[4]));
+  static const int perm[4] = {0, 3, 1, 2};
+  return opl_permute(c, h, perm);
+}
+
+static const task_row task_rows[OPL_TASK_COUNT] = {
+    [OPL_TASK_STATIC] = {"static", 0, 0, 0, 0, OPL_NORMALIZE_NONE, OPL_NORMALIZE_GAUSSIAN, predict_static},
+    [OPL_TASK_ROLLOUT] = {"rollout", 1, 2, 2, 1, OPL_NORMALIZE_NONE, OPL_NORMALIZE_NONE, predict_rollout},
+    [OPL_TASK_SPACETIME] = {"spacetime", 1, 2, 3, 0, OPL_NORMALIZE_GAUSSIAN, OPL_NORMALIZE_GAUSSIAN, predict_spacetime},
+};
+
+static const task_row *row_of(const opl_task *task) {
+  return task && task->kind >= 0 && task->kind < OPL_TASK_COUNT ? &task_rows[task->kind] : NULL;
+}
+
+const char *opl_task_name(int kind) {
+  return (kind >= 0 && kind < OPL_TASK_COUNT) ? task_rows[kind].name : "unknown";
+}
+
+int opl_task_kind_from_name(const char *name) {
+  for (int k = 0; name && k < OPL_TASK_COUNT; k++)
+    if (!strcmp(name, task_rows[k].name)) return k;
+  return -1;
+}
+
+int opl_task_check(const opl_task *task, opl_err *err) {
+  if (!task) return opl_err_set(err, OPL_ERR_ARG, "train: NULL task");
+  const task_row *r = row_of(task);
+  if (!r) return opl_err_set(err, OPL_ERR_ARG, "train: unknown task kind %d (static, rollout, spacetime)", task->kind);
+  if (!r->frames) {
+    if (task->target_frame < -1)
+      return opl_err_set(err, OPL_ERR_ARG, "train: target frame %lld, expected >= 0 or -1 (the last frame)",
+                         (long long)task->target_frame);
+  } else if (task->t_in < 1 || task->t_out < 1) {
+    return opl_err_set(err, OPL_ERR_ARG, "train: %s task with T_in = %lld and T = %lld frames, both must be >= 1",
+                       r->name, (long long)task->t_in, (long long)task->t_out);
+  }
+  return OPL_OK;
+}
+
+int opl_task_frames(const opl_task *task) { return row_of(task) && row_of(task)->frames; }
+
+int opl_task_check_data(const opl_task *task, const opl_ds_info *info, opl_err *err) {
+  int st = opl_task_check(task, err);
+  if (st) return st;
+  if (opl_task_frames(task) && task->t_in + task->t_out > info->dims.t)
+    return opl_err_set(err, OPL_ERR_ARG, "the %s task needs T_in + T = %lld + %lld = %lld frames of '%s' in '%s', which has %lld",
+                       opl_task_name(task->kind), (long long)task->t_in, (long long)task->t_out,
+                       (long long)(task->t_in + task->t_out), info->u_name, info->path, (long long)info->dims.t);
+  if (!opl_task_frames(task) && task->target_frame >= info->dims.t)
+    return opl_err_set(err, OPL_ERR_ARG, "target frame %lld outside the %lld frames of '%s' in '%s'",
+                       (long long)task->target_frame, (long long)info->dims.t, info->u_name, info->path);
+  return OPL_OK;
+}
+
+int opl_task_selections(const opl_task *task, opl_ds_sel *in, opl_ds_sel *out, opl_err *err) {
+  int st = opl_task_check(task, err);
+  if (st) return st;
+  if (!row_of(task)->frames) {
+    *in = (opl_ds_sel){.with_a = 1, .t0 = 0, .nt = 0};
+    *out = (opl_ds_sel){.with_a = 0, .t0 = task->target_frame, .nt = 1};
+  } else {
+    *in = (opl_ds_sel){.with_a = 0, .t0 = 0, .nt = task->t_in};
+    *out = (opl_ds_sel){.with_a = 0, .t0 = task->t_in, .nt = task->t_out};
+  }
+  return OPL_OK;
+}
+
+int opl_task_model_io(const opl_task *task, int sdim, int *msdim, int64_t *cin, int64_t *cout, opl_err *err) {
+  int st = opl_task_check(task, err);
+  if (st) return st;
+  const task_row *r = row_of(task);
+  if (sdim != 1 && sdim != 2) return opl_err_set(err, OPL_ERR_ARG, "train: spatial dimension %d, expected 1 or 2", sdim);
+  if (r->data_sdim && sdim != r->data_sdim)
+    return opl_err_set(err, OPL_ERR_ARG, "train: the %s task needs 2-D data (frames of (X, Y)), the data set is %d-D",
+                       r->name, sdim);
+  *msdim = r->model_sdim ? r->model_sdim : sdim;
+  *cin = r->frames ? task->t_in : 1;
+  *cout = 1;
+  return OPL_OK;
+}
+
+int opl_task_model_config(const opl_task *task, int sdim, const opl_model_kind *k, void *config, opl_err *err) {
+  if (!k || !config) return opl_err_set(err, OPL_ERR_ARG, "train: NULL model kind or configuration");
+  int msdim;
+  int64_t cin, cout;
+  int st = opl_task_model_io(task, sdim, &msdim, &cin, &cout, err);
+  return st ? st : k->set_io(config, msdim, cin, cout, err);
+}
+
+int opl_task_model_extents(const opl_task *task, int sdim, int64_t nx, int64_t ny, int64_t *S) {
+  int msdim;
+  int64_t cin, cout;
+  if (opl_task_model_io(task, sdim, &msdim, &cin, &cout, NULL)) return -1;
+  S[0] = nx;
+  S[1] = ny;
+  S[2] = task->t_out;
+  return msdim;
+}
+
+int opl_task_resolve_normalize(const opl_task *task, int sdim, int normalize) {
+  if (normalize != OPL_NORMALIZE_AUTO || !row_of(task)) return normalize;
+  return sdim == 2 ? row_of(task)->normalize_2d : row_of(task)->normalize_1d;
+}
+
+int opl_task_normalizable(const opl_task *task) { return row_of(task) && !row_of(task)->stepwise; }
+int opl_task_stepwise(const opl_task *task) { return row_of(task) && row_of(task)->stepwise; }
+int64_t opl_task_loss_terms(const opl_task *task) {
+  return row_of(task) && row_of(task)->stepwise ? task->t_out : 1;
+}
+
+/* ================================================================ predictions */
+
+opl_tensor *opl_task_predict(opl_ctx *c, const opl_model *m, const opl_task *task, const opl_normalizer *xn,
+                             const opl_normalizer *yn, opl_tensor *x) {
+  if (opl_ctx_status(c)) return NULL;
+  const task_row *r = row_of(task);
+  if (!m || !r) {
+    opl_ctx_error(c, OPL_ERR_ARG, "task_predict: NULL model or bad task");
+    return NULL;
+  }
+  if (!opl_check_input(c, "task_predict", "x", x, -1, 0)) return NULL;
+  if (xn) x = opl_normalizer_encode_op(c, xn, x);
+  opl_tensor *y = r->predict(c, m, task, x);
+  if (!y) return NULL;
+  if (yn) y = opl_normalizer_decode_op(c, yn, y);
+  return y;
+}
+
+/* Copy the context's error into err with a prefix; returns the status. */
+static int ctx_take(opl_ctx *c, opl_err *err, const char *what) {
+  int st = opl_ctx_status(c);
+  return opl_err_set(err, st ? st : OPL_ERR_STATE, "%s: %s", what, st ? opl_ctx_errmsg(c) : "no result");
+}
+
+/* Shift every sample's window [B, Cin, P] left by Cout frames and append y [B, Cout, P]. */
+static void window_push(opl_real *win, const opl_real *y, int64_t B, int64_t Cin, int64_t Cout, int64_t P) {
+  for (int64_t b = 0; b < B; b++) {
+    opl_real *w = win + b * Cin * P;
+    memmove(w, w + Cout * P, sizeof(opl_real) * (size_t)((Cin - Cout) * P));
+    memcpy(w + (Cin - Cout) * P, y + b * Cout * P, sizeof(opl_real) * (size_t)(Cout * P));
+  }
+}
+
+int opl_task_infer(opl_ctx *c, const opl_model *m, const opl_task *task, const opl_normalizer *xn,
+                   const opl_normalizer *yn, int rank, const int64_t *xshape, const opl_real *x, opl_real *out,
+                   opl_real *window, opl_err *err) {
+  if (!c || !m || !task || !xshape || !x || !out || rank < 3 || rank > OPL_MAX_RANK)
+    return opl_err_set(err, OPL_ERR_ARG, "task_infer: NULL argument or rank %d", rank);
+  int stepwise = opl_task_stepwise(task);
+  if (stepwise && (xn || yn || !window))
+    return opl_err_set(err, OPL_ERR_ARG, "task_infer: the rollout task takes no normalizer and needs a window buffer");
+  int prev = opl_ctx_set_grad_enabled(c, 0), st = OPL_OK;
+  opl_ctx_reset(c);
+  opl_ctx_clear_error(c);
+  int64_t B = xshape[0], Cin = xshape[1], P = 1;
+  for (int i = 2; i < rank; i++) P *= xshape[i];
+  if (!stepwise) {
+    opl_tensor *xt = opl_new(c, rank, xshape);
+    if (xt) memcpy(xt->data, x, sizeof(opl_real) * (size_t)xt->numel);
+    opl_tensor *y = xt ? opl_task_predict(c, m, task, xn, yn, xt) : NULL;
+    if (!y) st = ctx_take(c, err, "task_infer");
+    else memcpy(out, y->data, sizeof(opl_real) * (size_t)y->numel);
+  } else {
+    int64_t Cout = m->out_channels, steps = task->t_out;
+    if (Cout > Cin) {
+      st = opl_err_set(err, OPL_ERR_ARG, "task_infer: the model predicts %lld frames per step, more than its window of %lld",
+                       (long long)Cout, (long long)Cin);
+    } else {
+      memcpy(window, x, sizeof(opl_real) * (size_t)(B * Cin * P));
+      for (int64_t s = 0; s < steps && !st; s++) {
+        opl_ctx_reset(c);
+        opl_tensor *w = opl_new(c, rank, xshape);
+        if (w) memcpy(w->data, window, sizeof(opl_real) * (size_t)w->numel);
+        opl_tensor *y = w ? opl_model_forward(c, m, w) : NULL;
+        if (!y) {
+          st = ctx_take(c, err, "task_infer");
+          break;
+        }
+        /* out [B, steps Cout, P]: frames s Cout .. (s + 1) Cout of every sample */
+        for (int64_t b = 0; b < B; b++)
+          memcpy(out + (b * steps + s) * Cout * P, y->data + b * Cout * P, sizeof(opl_real) * (size_t)(Cout * P));
+        if (s + 1 < steps) window_push(window, y->data, B, Cin, Cout, P);
+      }
+    }
+  }
+  opl_ctx_reset(c);
+  opl_ctx_set_grad_enabled(c, prev);
+  return st;
+}
+
+opl_tensor *opl_task_loss(opl_ctx *c, const opl_task *task, opl_tensor *pred, opl_tensor *y) {
+  if (opl_ctx_status(c)) return NULL;
+  if (!task) {
+    opl_ctx_error(c, OPL_ERR_ARG, "task_loss: NULL task");
+    return NULL;
+  }
+  if (!opl_check_input(c, "task_loss", "pred", pred, -1, 0) || !opl_check_input(c, "task_loss", "y", y, -1, 0))
+    return NULL;
+  if (opl_task_stepwise(task)) {
+    char b1[96], b2[96];
+    if (pred->rank < 3 || !opl_shape_eq(pred->rank, pred->shape, y->rank, y->shape)) {
+      opl_ctx_error(c, OPL_ERR_SHAPE, "task_loss: rollout prediction %s and target %s must have one shape (B, T, X, Y)",
+                    opl_shape_str(b1, pred->rank, pred->shape), opl_shape_str(b2, y->rank, y->shape));
+      return NULL;
+    }
+    /* (B, T, X, Y) -> (B T, X, Y): one row per (sample, step), so the summed relative L2 is
+     * sum_b sum_t ||p_bt - y_bt|| / ||y_bt||, the reference's loss += myloss(im, y_t). */
+    int64_t s[OPL_MAX_RANK];
+    s[0] = pred->shape[0] * pred->shape[1];
+    for (int i = 2; i < pred->rank; i++) s[i - 1] = pred->shape[i];
+    pred = opl_reshape(c, pred, pred->rank - 1, s);
+    y = opl_reshape(c, y, y->rank - 1, s);
+  }
+  return opl_rel_lp_loss(c, pred, y, 2, OPL_REDUCE_SUM);
+}

@@ -1,0 +1,121 @@
+/* opl train — tasks: what a model is asked to predict from a data set.
+ *
+ * A task names the input and the target a data set gives (the loader's selections), the shape
+ * of the model that fits them (spatial axes, input and output channels), how the prediction
+ * is built from the model (one forward, a rollout, a space-time forward) with and without a
+ * tape, its objective and its default normalization. The kinds are one table in task.c (one
+ * row per kind, no switch elsewhere), and every function below reads that table; the model is
+ * reached only through operators/model.h.
+ *
+ *   STATIC     a -> u(t*) in one shot (fourier_1d.py Burgers, fourier_2d.py Darcy): input the
+ *              data set's a, target one frame of u (default the last stored snapshot);
+ *   ROLLOUT    2-D time stepping (fourier_2d_time.py): the first T_in frames of u are the
+ *              input, the model predicts the next frame from the last T_in ones and is rolled
+ *              out autoregressively for T steps (predictions fed back without detaching); the
+ *              loss is the SUM over steps of each step's batch-summed relative L2;
+ *   SPACETIME  FNO-3d (fourier_3d.py): the first T_in frames, repeated along a new time axis of
+ *              length T (opl_fno3d_input), are mapped to the next T frames at once.
+ * (References: Li et al., "Fourier Neural Operator for Parametric Partial Differential
+ * Equations", ICLR 2021, and the scripts of github.com/zongyi-li/fourier_neural_operator at
+ * commit fd1fb7a3.) */
+#ifndef OPL_TRAIN_TASK_H
+#define OPL_TRAIN_TASK_H
+
+#include <stdint.h>
+#include "core/opl.h"
+#include "datasets/loader.h"
+#include "datasets/normalizer.h"
+#include "operators/model.h"
+
+typedef enum {
+  OPL_TASK_STATIC = 0,     /* a -> one frame of u (1-D or 2-D) */
+  OPL_TASK_ROLLOUT = 1,    /* 2-D: T_in frames -> next frame, rolled out T steps */
+  OPL_TASK_SPACETIME = 2,  /* FNO-3d: T_in frames -> the next T frames at once */
+  OPL_TASK_COUNT
+} opl_task_kind;
+
+typedef struct opl_task {
+  int kind;               /* opl_task_kind */
+  int64_t target_frame;   /* STATIC: frame of u used as target, >= 0, or -1: the last one */
+  int64_t t_in;           /* ROLLOUT / SPACETIME: input frames u[0 .. t_in), >= 1 */
+  int64_t t_out;          /* ROLLOUT / SPACETIME: target frames u[t_in .. t_in + t_out), >= 1 */
+} opl_task;
+
+typedef enum { OPL_NORMALIZE_AUTO = -1, OPL_NORMALIZE_NONE = 0, OPL_NORMALIZE_GAUSSIAN = 1 } opl_normalize;
+
+/* "static", "rollout", "spacetime" (or "unknown"). */
+const char *opl_task_name(int kind);
+/* The kind named name, or -1. */
+int opl_task_kind_from_name(const char *name);
+
+/* OPL_OK if the task's own fields are in range (kind known; STATIC target_frame >= -1; time
+ * tasks t_in, t_out >= 1), else OPL_ERR_ARG naming the field. */
+int opl_task_check(const opl_task *task, opl_err *err);
+
+/* 1 if the task's input and target are frame ranges of u (t_in, t_out: ROLLOUT, SPACETIME),
+ * 0 if they are a and one frame (target_frame: STATIC) or the task is bad. */
+int opl_task_frames(const opl_task *task);
+
+/* OPL_OK if a data set of info has the frames the task reads: t_in + t_out frames for the
+ * frame tasks, frame target_frame for STATIC; else OPL_ERR_ARG with a message (no prefix)
+ * naming the frames needed, the dataset of u and the file. */
+int opl_task_check_data(const opl_task *task, const opl_ds_info *info, opl_err *err);
+
+/* The loader selections of a task (datasets/loader.h): STATIC in {a}, out {frame target_frame};
+ * ROLLOUT / SPACETIME in {frames 0..t_in), out {frames t_in..t_in + t_out)}. OPL_ERR_ARG for
+ * a bad task. */
+int opl_task_selections(const opl_task *task, opl_ds_sel *in, opl_ds_sel *out, opl_err *err);
+
+/* The shape of the model a task needs on data of spatial dimension sdim (1 or 2): *msdim
+ * spatial axes of the model's input (STATIC: sdim; ROLLOUT: 2; SPACETIME: 3), *cin input
+ * channels (STATIC: 1; else t_in) and *cout output channels (1). A task that does not fit sdim
+ * (ROLLOUT / SPACETIME need 2-D data) or a bad task is OPL_ERR_ARG. */
+int opl_task_model_io(const opl_task *task, int sdim, int *msdim, int64_t *cin, int64_t *cout, opl_err *err);
+
+/* opl_task_model_io written into a configuration of kind k (its set_io): the caller's values of
+ * those fields are replaced (the task determines them). */
+int opl_task_model_config(const opl_task *task, int sdim, const opl_model_kind *k, void *config, opl_err *err);
+
+/* The spatial extents the model sees for a loader of resolution (nx, ny): (nx[, ny[, t_out]])
+ * into S[0..3); returns the model's spatial axes (opl_task_model_io), or -1 for a bad task. */
+int opl_task_model_extents(const opl_task *task, int sdim, int64_t nx, int64_t ny, int64_t *S);
+
+/* The normalization the reference script of the task uses on data of spatial dimension sdim
+ * (OPL_NORMALIZE_NONE or _GAUSSIAN): none for STATIC 1-D and ROLLOUT, per-point Gaussian for
+ * STATIC 2-D and SPACETIME. normalize other than AUTO is returned as it is. */
+int opl_task_resolve_normalize(const opl_task *task, int sdim, int normalize);
+/* 1 if the task can normalize its input and output (ROLLOUT cannot: predictions are fed back). */
+int opl_task_normalizable(const opl_task *task);
+/* 1 if the task predicts step by step (ROLLOUT): opl_task_infer then needs a window buffer. */
+int opl_task_stepwise(const opl_task *task);
+/* The number of terms per sample of the objective (ROLLOUT: t_out steps; else 1). */
+int64_t opl_task_loss_terms(const opl_task *task);
+
+/* The prediction of a task as a differentiable graph: x the raw input batch in the loader's
+ * layout, STATIC (B, 1, *S), ROLLOUT / SPACETIME (B, t_in, X, Y) -> the decoded prediction in
+ * the target's layout, STATIC (B, 1, *S), ROLLOUT / SPACETIME (B, t_out, X, Y).
+ * xn / yn: per-point normalizers of input and target at the resolution of x (either NULL: no
+ * normalization of that side); x is encoded by xn, the model output decoded by yn.
+ * Errors are sticky in c (NULL returned). */
+opl_tensor *opl_task_predict(opl_ctx *c, const opl_model *m, const opl_task *task, const opl_normalizer *xn,
+                             const opl_normalizer *yn, opl_tensor *x);
+
+/* The same prediction WITHOUT recording and at bounded memory (evaluation, benchmarks): x is a
+ * caller array [B, Cin, *S] of shape xshape[0..rank) (the loader's layout; not in c's arena),
+ * out a caller array receiving the decoded prediction in the target's layout [B, Cout, *S]
+ * (ROLLOUT: Cout = t_out frames). The arena of c is reset as it goes — for ROLLOUT after every
+ * step, the window of the last t_in frames being kept in the caller's scratch window
+ * [B, t_in, *S] (NULL for the other tasks) — so the memory is that of one forward pass, where
+ * opl_task_predict keeps every step's activations until the arena is reset. Every arena tensor
+ * of c dies. The values are those of opl_task_predict (the same ops on the same values). Gradient
+ * recording of c is switched off and restored. ROLLOUT with a normalizer is OPL_ERR_ARG. */
+int opl_task_infer(opl_ctx *c, const opl_model *m, const opl_task *task, const opl_normalizer *xn,
+                   const opl_normalizer *yn, int rank, const int64_t *xshape, const opl_real *x, opl_real *out,
+                   opl_real *window, opl_err *err);
+
+/* The training objective of a task for a batch: pred, y (B, C, *S) -> a scalar, the sum over
+ * the batch of the per-sample relative L2 errors; ROLLOUT: the sum over samples AND steps of
+ * each predicted frame's relative L2 (C = steps). Differentiable in pred. Errors are sticky. */
+opl_tensor *opl_task_loss(opl_ctx *c, const opl_task *task, opl_tensor *pred, opl_tensor *y);
+
+#endif

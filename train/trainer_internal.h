@@ -1,0 +1,48 @@
+/* opl train — the trainer's state, shared by trainer.c (the loop) and checkpoint.c (save and
+ * resume); not part of the public interface. */
+#ifndef OPL_TRAIN_TRAINER_INTERNAL_H
+#define OPL_TRAIN_TRAINER_INTERNAL_H
+
+#include "train/trainer.h"
+
+struct opl_trainer {
+  opl_trainer_config cfg;     /* string fields point at the copies below */
+  char *checkpoint, *csv, *dataset_name;
+  int normalize;              /* resolved: NONE or GAUSSIAN */
+  opl_model_spec spec;        /* the model's kind and configuration (task fields set) */
+  opl_model model;            /* owns the parameters */
+  opl_optim *opt;
+  opl_sched_steplr sched;
+  opl_rng rng;                /* the stream after the model's initialization */
+  opl_ds *ds;
+  opl_loader *loader;
+  const opl_loader_info *li;
+  int64_t target_frame;       /* STATIC: resolved target frame */
+  opl_normalizer *xn, *yn;
+  opl_ctx *ctx;
+  int64_t epoch;              /* epochs done */
+  double *rel;                /* [batch] per-sample scratch */
+  opl_real *tx, *ty, *tp, *tw; /* test batches: x, y, prediction, rollout window (heap) */
+  opl_metrics_log *log;
+  double last_test, last_loss;
+};
+
+/* The training state recorded in a checkpoint (checkpoint.c). */
+typedef struct opl_ckpt_state {
+  opl_trainer_config cfg;    /* strings NULL */
+  opl_model_spec model;
+  int normalize;             /* resolved */
+  int64_t nx, ny, dataset_n, epoch, last_epoch;
+  double base_lr;
+  uint64_t rng_key, rng_counter;
+  const char *dataset;       /* points into kv */
+  const char *wisdom;        /* points into kv, may be "" */
+} opl_ckpt_state;
+
+/* Parse the root attributes kv[0..n) of a training checkpoint at path (for messages) into s.
+ * OPL_ERR_NOTFOUND naming a missing attribute, OPL_ERR_FORMAT a malformed one. */
+int opl_ckpt_parse_state(const opl_kv *kv, int n, const char *path, opl_ckpt_state *s, opl_err *err);
+/* 1 if kv[0..n) holds training attributes (a trainer's checkpoint, not a bare model file). */
+int opl_ckpt_has_state(const opl_kv *kv, int n);
+
+#endif
