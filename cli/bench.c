@@ -181,9 +181,8 @@ static int bench_fno(int argc, char **argv) {
       opl_ctx_reset(c);
       opl_params_zero_grad(&m.params);
       opl_tensor *loss = opl_task_loss(c, &task, opl_task_predict(c, &m, &task, NULL, NULL, x), y);
-      if (!loss || opl_backward(c, loss) || opl_optim_step(adam)) {
+      if (!loss || opl_backward(c, loss) || opl_optim_step(adam, &e)) {
         if (opl_ctx_status(c)) opl_ctx_take_error(c, &e);
-        else opl_err_set(&e, OPL_ERR_STATE, "%s", opl_optim_errmsg(adam));
         bad = 1;
       } else {
         sink += (double)loss->data[0];

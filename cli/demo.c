@@ -72,10 +72,7 @@ int cli_demo(int argc, char **argv) {
       opl_err_set(&err, OPL_ERR_NONFINITE, "loss became %g at step %lld", mse, (long long)s);
       goto fail;
     }
-    if (opl_optim_step(adam)) {
-      opl_err_set(&err, OPL_ERR_STATE, "%s", opl_optim_errmsg(adam));
-      goto fail;
-    }
+    if (opl_optim_step(adam, &err)) goto fail;
     opl_sched_cosine_step(&sched, adam);
     if (s == 1 || s % every == 0 || s == steps)
       printf("%8lld %14.6e %10.2f\n", (long long)s, mse, now() - t0);

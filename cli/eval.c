@@ -27,10 +27,8 @@
 #include "train/evaluate.h"
 #include "train/metrics.h"
 
-/* A library message without its own "eval: " prefix (the CLI prints "opl eval: " before it). */
-static const char *msg_of(const opl_err *e) {
-  return strncmp(e->msg, "eval: ", 6) ? e->msg : e->msg + 6;
-}
+/* A library message without its module tag (the CLI prints "opl eval: " before it). */
+static const char *msg_of(const opl_err *e) { return opl_err_text(e); }
 
 /* Write the evaluation to an HDF5 file (atomic): input, truth, pred, sample, rel_l2, target_norm. */
 static int write_predictions(const char *path, const char *model, const char *data, int sub, const opl_eval_result *r,

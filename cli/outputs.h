@@ -23,19 +23,5 @@ typedef struct cli_file {
  * many; failing to remove one is a note too, never an error), and 0 is returned. */
 int cli_outputs_check(const char *verb, const cli_file *outs, int nout, const cli_file *ins, int nin);
 
-/* What a file was before a run: whether it existed, its device, inode and modification time. */
-typedef struct cli_file_state {
-  int exists;
-  dev_t dev;
-  ino_t ino;
-  struct timespec mtime;
-} cli_file_state;
-
-void cli_file_state_get(const char *path, cli_file_state *s);
-
-/* After a training run that did not resume: when model is still what it was before the run (the
- * run wrote no checkpoint), the metrics log csv the run started describes no model on disk:
- * remove it and say so on stderr. Returns 1 when removed, 0 otherwise. */
-int cli_drop_orphan_log(const char *verb, const char *model, const cli_file_state *before, const char *csv);
 
 #endif

@@ -225,7 +225,7 @@ int cli_phys_config(const char *verb, const cli_phys *ph, opl_gen_config *c) {
   c->forcing = ph->forcing;
   opl_err e = {0};
   if (opl_gen_parse_dtype(ph->dtype, &c->dtype, &e) || opl_gen_parse_plan(ph->plan, &c->plan, &e)) {
-    const char *msg = strncmp(e.msg, "generate: ", 10) ? e.msg : e.msg + 10;
+    const char *msg = opl_err_text(&e);
     fprintf(stderr, "opl %s: --%s: %s\n", verb, strstr(msg, "dtype") ? "dtype" : "plan", msg);
     return 2;
   }

@@ -140,7 +140,7 @@ int cli_solve(int argc, char **argv) {
   opl_err e = {0};
   opl_gen *g = opl_gen_new(&c, &e);
   if (!g) {
-    fprintf(stderr, "opl solve: %s\n", strncmp(e.msg, "generate: ", 10) ? e.msg : e.msg + 10);
+    fprintf(stderr, "opl solve: %s\n", opl_err_text(&e));
     free(ic);
     return e.status == OPL_ERR_NOMEM || e.status == OPL_ERR_NONFINITE ? 1 : 2;
   }
@@ -154,7 +154,7 @@ int cli_solve(int argc, char **argv) {
   opl_gen_result r;
   rc = opl_gen_run(g, ph.out, &ro, &r, &e);
   if (rc) {
-    fprintf(stderr, "opl solve: %s\n", strncmp(e.msg, "generate: ", 10) ? e.msg : e.msg + 10);
+    fprintf(stderr, "opl solve: %s\n", opl_err_text(&e));
     opl_gen_free(&g);
     free(ic);
     return 1;

@@ -31,10 +31,8 @@
 #include "operators/fno.h"
 #include "train/trainer.h"
 
-/* A library message without its own "train: " prefix (the CLI prints "opl train: " before it). */
-static const char *msg_of(const opl_err *e) {
-  return strncmp(e->msg, "train: ", 7) ? e->msg : e->msg + 7;
-}
+/* A library message without its module tag (the CLI prints "opl train: " before it). */
+static const char *msg_of(const opl_err *e) { return opl_err_text(e); }
 
 static volatile sig_atomic_t train_stop_requested = 0;
 static void on_signal(int sig) {
@@ -230,8 +228,6 @@ static int train_main(int argc, char **argv) {
   opl_metrics_csv_path(out, csv, sizeof csv, NULL);
   const cli_file outs[] = {{"-o", out}, {"its metrics log", csv}}, ins[] = {{"--data", data}};
   if (cli_outputs_check("train", outs, 2, ins, 1)) return 2;
-  cli_file_state model_before;
-  cli_file_state_get(out, &model_before);
   if (resume && !file_exists(out)) {
     fprintf(stderr, "opl train: --resume: '%s' does not exist (nothing to resume; drop --resume to start)\n", out);
     return 1;
@@ -419,7 +415,6 @@ static int train_main(int argc, char **argv) {
         fprintf(stderr, "opl train: no checkpoint had been written yet (use --checkpoint-every k to keep one)\n");
     }
     status = 1;
-    if (!resume) cli_drop_orphan_log("train", out, &model_before, csv);
   } else if (done == before && done >= epochs) {
     printf("opl train: '%s' already holds %lld epochs (>= --epochs %lld): nothing to do\n", out, (long long)done,
            (long long)epochs);

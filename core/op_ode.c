@@ -127,23 +127,29 @@ static void wrms_range(const opl_real *restrict e, const opl_real *restrict ya,
   *chk_out = chk;
 }
 
+struct wrms_args {
+  const opl_real *e, *ya, *yb;
+  double rtol, atol;
+  int64_t n;
+};
+
+/* opl_par_sums callback: acc[0] += s, acc[1] += chk over blocks [b0, b1). */
+static void wrms_blocks(void *ctx, int64_t b0, int64_t b1, double *acc) {
+  const struct wrms_args *a = ctx;
+  int64_t lo = b0 * LC_BLOCK, hi = b1 * LC_BLOCK < a->n ? b1 * LC_BLOCK : a->n;
+  wrms_range(a->e, a->ya, a->yb, a->rtol, a->atol, lo, hi, &acc[0], &acc[1]);
+}
+
 double opl_wrms_value(int64_t n, const opl_real *e, const opl_real *ya, const opl_real *yb,
                       double rtol, double atol) {
-  double s = 0, chk = 0;
+  double sc[2];
   if (n < OPL_PAR_MIN) {
-    wrms_range(e, ya, yb, rtol, atol, 0, n, &s, &chk);
-  } else {
-    const int64_t nb = (n + LC_BLOCK - 1) / LC_BLOCK;
-#pragma omp parallel for reduction(+ : s, chk) schedule(static)
-    for (int64_t blk = 0; blk < nb; blk++) {
-      double sb, cb;
-      int64_t lo = blk * LC_BLOCK, hi = lo + LC_BLOCK < n ? lo + LC_BLOCK : n;
-      wrms_range(e, ya, yb, rtol, atol, lo, hi, &sb, &cb);
-      s += sb;
-      chk += cb;
-    }
+    wrms_range(e, ya, yb, rtol, atol, 0, n, &sc[0], &sc[1]);
+  } else { /* the same blocks and groups as dv_wrms in solvers/rk.c (core/par.h) */
+    struct wrms_args a = {e, ya, yb, rtol, atol, n};
+    opl_par_sums((n + LC_BLOCK - 1) / LC_BLOCK, 2, 1, wrms_blocks, &a, sc);
   }
-  return sqrt(s / (double)n) + chk;
+  return sqrt(sc[0] / (double)n) + sc[1];
 }
 
 /* v = sqrt(S / n), S = sum r_i^2, r_i = e_i / w_i. With gv = dL/dv and v > 0:

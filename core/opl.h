@@ -61,9 +61,16 @@ typedef struct opl_err {
   char msg[512];
 } opl_err;
 
-/* Set err (if not NULL) to status with a printf-style message; returns status. */
+/* Set err (if not NULL) to status with a printf-style message; returns status. A library
+ * message starts with the tag of the module that reports it ("train: ", "generate: ", "ds: "),
+ * followed by the reason. */
 int opl_err_set(opl_err *err, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The reason of e's message: the message without its leading module tag (a lowercase word of
+ * letters, digits and '_' followed by ": "), for a caller that names the module itself (the
+ * CLI prints "opl train: " + the reason); the whole message when it has no tag. Points into
+ * e->msg. */
+const char *opl_err_text(const opl_err *e);
 
 /* Always-on assert for programmer errors: prints file:line and the condition to stderr
  * and aborts. Never used for bad input, which gets a status. */

@@ -26,7 +26,6 @@ struct opl_optim {
   opl_tensor *step;        /* (1) in state */
   opl_tensor **buf1;       /* [n] SGD momentum buffer or Adam m (NULL for SGD without momentum) */
   opl_tensor **buf2;       /* [n] Adam v, or NULL */
-  char msg[512];
 };
 
 /* ---------------------------------------------------------------- configuration */
@@ -212,24 +211,21 @@ static void adam_kernel(opl_real *restrict p, const opl_real *restrict g, opl_re
 
 /* ---------------------------------------------------------------- step */
 
-int opl_optim_step(opl_optim *o) {
+int opl_optim_step(opl_optim *o, opl_err *err) {
   OPL_ASSERT(o != NULL);
   const char *k = opl_optim_kind_name(o->kind);
   if (o->params->n != o->n) {
-    snprintf(o->msg, sizeof o->msg, "%s: the parameter set has %d parameters, %d at create", k,
-             o->params->n, o->n);
-    return OPL_ERR_STATE;
+    return opl_err_set(err, OPL_ERR_STATE, "%s: the parameter set has %d parameters, %d at create", k,
+                       o->params->n, o->n);
   }
   for (int i = 0; i < o->n; i++)
     if (o->params->t[i] != o->p[i] || !o->p[i]->grad) {
-      snprintf(o->msg, sizeof o->msg, "%s: parameter %d ('%s') was replaced since create", k, i,
-               o->params->t[i] ? o->params->t[i]->name : "NULL");
-      return OPL_ERR_STATE;
+      return opl_err_set(err, OPL_ERR_STATE, "%s: parameter %d ('%s') was replaced since create", k, i,
+                         o->params->t[i] ? o->params->t[i]->name : "NULL");
     }
   double tprev = (double)o->step->data[0];
   if (!(tprev >= 0 && isfinite(tprev))) {
-    snprintf(o->msg, sizeof o->msg, "%s: state 'step' = %g is not a valid step count", k, tprev);
-    return OPL_ERR_STATE;
+    return opl_err_set(err, OPL_ERR_STATE, "%s: state 'step' = %g is not a valid step count", k, tprev);
   }
   double t = floor(tprev + 0.5) + 1; /* this step's number, from 1 */
   const opl_optim_config *c = &o->cfg;
@@ -254,19 +250,16 @@ int opl_optim_step(opl_optim *o) {
     }
   }
   o->step->data[0] = (opl_real)t;
-  o->msg[0] = 0;
   return OPL_OK;
 }
 
 /* ---------------------------------------------------------------- accessors */
 
-int opl_optim_set_lr(opl_optim *o, double lr) {
+int opl_optim_set_lr(opl_optim *o, double lr, opl_err *err) {
   OPL_ASSERT(o != NULL);
-  if (!(isfinite(lr) && lr >= 0)) {
-    snprintf(o->msg, sizeof o->msg, "%s: invalid learning rate lr = %g (must be >= 0)",
-             opl_optim_kind_name(o->kind), lr);
-    return OPL_ERR_ARG;
-  }
+  if (!(isfinite(lr) && lr >= 0))
+    return opl_err_set(err, OPL_ERR_ARG, "%s: invalid learning rate lr = %g (must be >= 0)",
+                       opl_optim_kind_name(o->kind), lr);
   o->cfg.lr = lr;
   return OPL_OK;
 }
@@ -276,7 +269,6 @@ opl_optim_config opl_optim_get_config(const opl_optim *o) { return o->cfg; }
 opl_optim_kind opl_optim_get_kind(const opl_optim *o) { return o->kind; }
 int64_t opl_optim_get_steps(const opl_optim *o) { return (int64_t)llround(o->step->data[0]); }
 opl_params *opl_optim_state(opl_optim *o) { return &o->state; }
-const char *opl_optim_errmsg(const opl_optim *o) { return o->msg; }
 
 /* ---------------------------------------------------------------- schedulers */
 
@@ -291,7 +283,7 @@ static int base_lr(opl_optim *o, double lr0, const char *name, double *out, opl_
 
 /* Apply lr to o (if any) and return it. */
 static double apply(opl_optim *o, double lr) {
-  if (o) opl_optim_set_lr(o, lr);
+  if (o) opl_optim_set_lr(o, lr, NULL); /* finite and >= 0: a schedule of a checked base lr */
   return lr;
 }
 

@@ -54,11 +54,11 @@ const char *opl_optim_kind_name(opl_optim_kind kind);
 opl_optim *opl_optim_create(opl_optim_kind kind, opl_params *params, const opl_optim_config *cfg,
                             opl_err *err);
 /* One update of every parameter from its .grad (gradients are read, not cleared). Returns
- * OPL_OK, or OPL_ERR_STATE if the params set no longer matches the one given at create
- * (parameters added or removed, a tensor replaced), with a message in opl_optim_errmsg. */
-int opl_optim_step(opl_optim *o);
-/* Set the learning rate (>= 0, finite); OPL_ERR_ARG otherwise (lr unchanged). */
-int opl_optim_set_lr(opl_optim *o, double lr);
+ * OPL_OK, or OPL_ERR_STATE (err filled, nothing updated) if the params set no longer matches the
+ * one given at create (parameters added or removed, a tensor replaced). */
+int opl_optim_step(opl_optim *o, opl_err *err);
+/* Set the learning rate (>= 0, finite); OPL_ERR_ARG with err filled otherwise (lr unchanged). */
+int opl_optim_set_lr(opl_optim *o, double lr, opl_err *err);
 double opl_optim_get_lr(const opl_optim *o);
 /* The configuration in use (lr included). */
 opl_optim_config opl_optim_get_config(const opl_optim *o);
@@ -67,8 +67,6 @@ opl_optim_kind opl_optim_get_kind(const opl_optim *o);
 int64_t opl_optim_get_steps(const opl_optim *o);
 /* The optimizer's state set (see above); owned by the optimizer. */
 opl_params *opl_optim_state(opl_optim *o);
-/* Message of the last failed call ("" if none). */
-const char *opl_optim_errmsg(const opl_optim *o);
 /* Free the optimizer and its state (not the parameters); sets *o to NULL. Accepts NULL. */
 void opl_optim_free(opl_optim **o);
 

@@ -28,4 +28,15 @@ void *opl_aligned_calloc(size_t bytes);
     }                                                            \
   } while (0)
 
+/* Deterministic parallel sums. An OpenMP reduction(+) adds the threads' partial sums in the
+ * order the threads finish, which with 3 or more threads changes the rounding from run to run.
+ * opl_par_sums cuts nblk blocks into at most OPL_PSUM_GROUPS contiguous groups fixed by nblk
+ * alone; f(ctx, b0, b1, acc) adds the contributions of blocks [b0, b1) into acc[0..nsum) (acc
+ * starts at 0 for each group); groups run on the OpenMP threads when parallel != 0; the group
+ * sums are added in group order into out[0..nsum) (overwritten). The same bits on every run and
+ * every thread count. 1 <= nsum <= 4, nblk >= 0. */
+#define OPL_PSUM_GROUPS 64
+void opl_par_sums(int64_t nblk, int nsum, int parallel,
+                  void (*f)(void *ctx, int64_t b0, int64_t b1, double *acc), void *ctx, double *out);
+
 #endif

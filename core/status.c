@@ -35,6 +35,13 @@ int opl_err_set(opl_err *err, int status, const char *fmt, ...) {
   return status;
 }
 
+const char *opl_err_text(const opl_err *e) {
+  const char *m = e->msg, *p = m;
+  if (!(*p >= 'a' && *p <= 'z')) return m;
+  while ((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_') p++;
+  return (p[0] == ':' && p[1] == ' ') ? p + 2 : m;
+}
+
 void opl_assert_fail(const char *file, int line, const char *cond, const char *fmt, ...) {
   fprintf(stderr, "opl: assertion failed at %s:%d: %s", file, line, cond);
   if (fmt && *fmt) {

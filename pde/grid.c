@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "pde/grid.h"
+#include "core/par.h"
 
 /* ------------------------------------------------------------ memory */
 
@@ -461,18 +462,46 @@ int opl_grid_resample(const opl_grid *src, const double *u, const opl_grid *dst,
 
 /* ------------------------------------------------------------ integrals */
 
-double opl_grid_integral(const opl_grid *g, const double *u) {
+/* Threaded sums use a fixed order (core/par.h): the same bits on every run and thread count. */
+#define GRID_SUM_BLOCK 4096
+
+struct grid_sum_args {
+  const opl_grid *g;
+  const double *f;
+  int64_t n;
+  int parseval;   /* 0: sum f[i]; 1: sum herm_weight(e) |f_e|^2 over complex f */
+};
+
+static double grid_sum_range(const struct grid_sum_args *a, int64_t lo, int64_t hi) {
   double s = 0;
-#pragma omp parallel for if (g->par && g->nreal > OPL_PDE_PAR_MIN) reduction(+ : s) schedule(static)
-  for (int64_t i = 0; i < g->nreal; i++) s += u[i];
-  return s * g->dx[0] * g->dx[1];
+  if (a->parseval)
+    for (int64_t e = lo; e < hi; e++)
+      s += opl_grid_herm_weight(a->g, e) * (a->f[2 * e] * a->f[2 * e] + a->f[2 * e + 1] * a->f[2 * e + 1]);
+  else
+    for (int64_t i = lo; i < hi; i++) s += a->f[i];
+  return s;
+}
+
+static void grid_sum_blocks(void *ctx, int64_t b0, int64_t b1, double *acc) {
+  const struct grid_sum_args *a = ctx;
+  acc[0] += grid_sum_range(a, b0 * GRID_SUM_BLOCK, b1 * GRID_SUM_BLOCK < a->n ? b1 * GRID_SUM_BLOCK : a->n);
+}
+
+static double grid_sum(const struct grid_sum_args *a, int threaded) {
+  if (!threaded) return grid_sum_range(a, 0, a->n);
+  double s;
+  opl_par_sums((a->n + GRID_SUM_BLOCK - 1) / GRID_SUM_BLOCK, 1, 1, grid_sum_blocks, (void *)a, &s);
+  return s;
+}
+
+double opl_grid_integral(const opl_grid *g, const double *u) {
+  struct grid_sum_args a = {g, u, g->nreal, 0};
+  return grid_sum(&a, g->par && g->nreal > OPL_PDE_PAR_MIN) * g->dx[0] * g->dx[1];
 }
 
 double opl_grid_parseval(const opl_grid *g, const double *uh) {
-  double s = 0;
-#pragma omp parallel for if (g->par && g->nspec > OPL_PDE_PAR_MIN / 2) reduction(+ : s) schedule(static)
-  for (int64_t e = 0; e < g->nspec; e++)
-    s += opl_grid_herm_weight(g, e) * (uh[2 * e] * uh[2 * e] + uh[2 * e + 1] * uh[2 * e + 1]);
+  struct grid_sum_args a = {g, uh, g->nspec, 1};
+  double s = grid_sum(&a, g->par && g->nspec > OPL_PDE_PAR_MIN / 2);
   double N = (double)g->nreal;
   return s * g->L[0] * g->L[1] / (N * N);
 }

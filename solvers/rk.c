@@ -168,24 +168,30 @@ static void dv_wrms_range(const double *restrict e, const double *restrict ya,
 
 /* sqrt(mean_i (e_i / (atol + rtol max(|ya_i|, |yb_i|)))^2), e, ya, yb [n]; non-finite input
  * gives a non-finite result. */
+struct dv_wrms_args {
+  const double *e, *ya, *yb;
+  double rtol, atol;
+  int64_t n;
+};
+
+/* opl_par_sums callback: acc[0] += s, acc[1] += chk over blocks [b0, b1). */
+static void dv_wrms_blocks(void *ctx, int64_t b0, int64_t b1, double *acc) {
+  const struct dv_wrms_args *a = ctx;
+  int64_t lo = b0 * DV_BLOCK, hi = b1 * DV_BLOCK < a->n ? b1 * DV_BLOCK : a->n;
+  dv_wrms_range(a->e, a->ya, a->yb, a->rtol, a->atol, lo, hi, &acc[0], &acc[1]);
+}
+
 static double dv_wrms(const opl_rk_vops *o, const void *ev, const void *yav, const void *ybv,
                       double rtol, double atol) {
   const int64_t n = o->n;
-  double s = 0, chk = 0;
+  double sc[2];
   if (n < OPL_PAR_MIN) {
-    dv_wrms_range(ev, yav, ybv, rtol, atol, 0, n, &s, &chk);
-  } else {
-    const int64_t nb = (n + DV_BLOCK - 1) / DV_BLOCK;
-#pragma omp parallel for reduction(+ : s, chk) schedule(static)
-    for (int64_t blk = 0; blk < nb; blk++) {
-      double sb, cb;
-      int64_t lo = blk * DV_BLOCK, hi = lo + DV_BLOCK < n ? lo + DV_BLOCK : n;
-      dv_wrms_range(ev, yav, ybv, rtol, atol, lo, hi, &sb, &cb);
-      s += sb;
-      chk += cb;
-    }
+    dv_wrms_range(ev, yav, ybv, rtol, atol, 0, n, &sc[0], &sc[1]);
+  } else { /* a fixed summation order (core/par.h): the same bits at every thread count */
+    struct dv_wrms_args a = {ev, yav, ybv, rtol, atol, n};
+    opl_par_sums((n + DV_BLOCK - 1) / DV_BLOCK, 2, 1, dv_wrms_blocks, &a, sc);
   }
-  return sqrt(s / (double)n) + chk;
+  return sqrt(sc[0] / (double)n) + sc[1];
 }
 
 opl_rk_vops opl_rk_vops_double(int64_t n) {

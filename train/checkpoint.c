@@ -101,6 +101,11 @@ static int load_optim(opl_h5r *r, const opl_params *st, const char *path, opl_te
       rc = opl_err_set(err, OPL_ERR_SHAPE, "train: cannot resume from '%s': optimizer state '%s' is %s%s there, %s%s here",
                        path, ds, opl_shape_str(b1, b->rank, b->shape), opl_is_complex(b) ? " complex" : "",
                        opl_shape_str(b2, a->rank, a->shape), opl_is_complex(a) ? " complex" : "");
+    /* Adam's moments and step count must be finite (a NaN there would poison every later step) */
+    for (int64_t k = 0; !rc && k < opl_nreal(b); k++)
+      if (!isfinite((double)b->data[k]))
+        rc = opl_err_set(err, OPL_ERR_NONFINITE, "train: cannot resume from '%s': optimizer state '%s' holds %g at index %lld",
+                         path, ds, (double)b->data[k], (long long)k);
     /* no foreign datasets in the group (checked once per group: at its first tensor) */
     int first = 1;
     for (int j = 0; j < i && first; j++) {
@@ -195,6 +200,8 @@ int opl_trainer_save(opl_trainer *t, const char *path, opl_err *err) {
   }
   free(wisdom);
   if (st) return opl_err_set(err, st, "train: checkpoint '%s' not written: %s", path, e.msg);
+  /* A fresh run's metrics log takes its place beside the checkpoint it describes only now. */
+  if (t->log && path == t->checkpoint && (st = opl_metrics_log_commit(t->log, err))) return st;
   return OPL_OK;
 }
 
@@ -266,6 +273,9 @@ int opl_ckpt_parse_state(const opl_kv *kv, int n, const char *path, opl_ckpt_sta
   if (sub < 1 || sub > 1 << 30 || s->epoch < 0 || s->last_epoch < 0 || s->nx < 1 || s->ny < 1)
     return opl_err_set(err, OPL_ERR_FORMAT, "train: '%s': training attributes out of range (sub %lld, epoch %lld, nx %lld)",
                        path, (long long)sub, (long long)s->epoch, (long long)s->nx);
+  if (!(isfinite(s->base_lr) && s->base_lr >= 0))
+    return opl_err_set(err, OPL_ERR_FORMAT, "train: '%s': attribute %s = %g, expected a finite value >= 0", path,
+                       K_BASELR, s->base_lr);
   return OPL_OK;
 }
 
@@ -407,7 +417,7 @@ int opl_trainer_resume(opl_trainer *t, const char *path, opl_err *err) {
   t->rng.counter = s.rng_counter;
   t->sched.base_lr = s.base_lr;
   t->sched.last_epoch = s.last_epoch;
-  opl_optim_set_lr(t->opt, opl_sched_steplr_lr(&t->sched));
+  opl_optim_set_lr(t->opt, opl_sched_steplr_lr(&t->sched), NULL); /* base_lr checked when read */
   t->epoch = s.epoch;
   /* The run's FFT algorithms: plans made from now on use the recorded wisdom. It must be
    * imported through opl_fft_wisdom_import (FFTW's thread support initialized first: raw

@@ -157,7 +157,7 @@ int opl_evaluate(const opl_trained *m, opl_ds *ds, const opl_eval_opts *o, opl_e
       if (err) {
         /* "task_infer: fno: ..." -> "eval: fno: ..." */
         char msg[sizeof err->msg];
-        snprintf(msg, sizeof msg, "%s", strncmp(err->msg, "task_infer: ", 12) ? err->msg : err->msg + 12);
+        snprintf(msg, sizeof msg, "%s", opl_err_text(err));
         opl_err_set(err, st, "eval: %s", msg);
       }
       goto done_buf;

@@ -98,14 +98,27 @@ int opl_metrics_csv_path(const char *model_path, char *buf, size_t size, opl_err
 struct opl_metrics_log {
   FILE *f;
   char *path;
+  char *pending;   /* a new log's temporary name until opl_metrics_log_commit, else NULL */
 };
 
 void opl_metrics_log_close(opl_metrics_log **pl) {
   if (!pl || !*pl) return;
   if ((*pl)->f) fclose((*pl)->f);
+  if ((*pl)->pending) unlink((*pl)->pending);
+  free((*pl)->pending);
   free((*pl)->path);
   free(*pl);
   *pl = NULL;
+}
+
+int opl_metrics_log_commit(opl_metrics_log *l, opl_err *err) {
+  if (!l) return opl_err_set(err, OPL_ERR_ARG, "metrics: NULL log");
+  if (!l->pending) return OPL_OK;
+  if (fflush(l->f) != 0 || fsync(fileno(l->f)) != 0 || rename(l->pending, l->path) != 0)
+    return opl_err_set(err, OPL_ERR_IO, "metrics: cannot move '%s' to '%s': %s", l->pending, l->path, strerror(errno));
+  free(l->pending);
+  l->pending = NULL;
+  return OPL_OK;
 }
 
 /* Epoch number at the start of a CSV row, or -1 if the row does not start with one. */
@@ -125,6 +138,21 @@ opl_metrics_log *opl_metrics_log_open(const char *path, int64_t keep_epochs, opl
     opl_metrics_log_close(&l);
     opl_err_set(err, OPL_ERR_NOMEM, "metrics: out of memory");
     return NULL;
+  }
+  if (keep_epochs <= 0) { /* a new log: under its temporary name until the first checkpoint */
+    size_t len = strlen(path) + 32;
+    if (!(l->pending = malloc(len))) {
+      opl_metrics_log_close(&l);
+      opl_err_set(err, OPL_ERR_NOMEM, "metrics: out of memory");
+      return NULL;
+    }
+    snprintf(l->pending, len, "%s.tmp.%ld", path, (long)getpid());
+    if (!(l->f = fopen(l->pending, "w")) || fprintf(l->f, "%s\n", OPL_METRICS_CSV_HEADER) < 0 || fflush(l->f) != 0) {
+      opl_err_set(err, OPL_ERR_IO, "metrics: cannot write '%s': %s", l->pending, strerror(errno));
+      opl_metrics_log_close(&l);
+      return NULL;
+    }
+    return l;
   }
   /* the kept rows and the header go to "<path>.tmp.<pid>", renamed into place (core/files.h) */
   opl_err e = {0};

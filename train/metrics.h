@@ -74,8 +74,11 @@ typedef struct opl_metrics_log opl_metrics_log;
 #define OPL_METRICS_CSV_HEADER \
   "epoch,train_loss,train_l2,test_l2,lr,seconds,train_seconds,samples_per_s"
 
-/* Open the metrics log at path. keep_epochs <= 0: start a new file (header only, replacing any
- * old one). keep_epochs > 0 (resuming after that many epochs): keep the header and the rows of
+/* Open the metrics log at path. keep_epochs <= 0: start a new log (header only) under the
+ * temporary name "<path>.tmp.<pid>", which replaces any old file at path only at
+ * opl_metrics_log_commit (called when the run's first checkpoint is written), so a run that
+ * fails before its first checkpoint leaves the old log of the old model in place and no log of
+ * its own. keep_epochs > 0 (resuming after that many epochs): keep the header and the rows of
  * epochs 1..keep_epochs of an existing log and drop later rows (epochs run after the checkpoint
  * that is resumed were lost with it); a missing file starts a new one, a file whose first line
  * is not the header is OPL_ERR_FORMAT. The file is rewritten atomically (temporary + rename).
@@ -83,7 +86,10 @@ typedef struct opl_metrics_log opl_metrics_log;
 opl_metrics_log *opl_metrics_log_open(const char *path, int64_t keep_epochs, opl_err *err);
 /* Append one row and flush it. OPL_OK or OPL_ERR_IO. */
 int opl_metrics_log_write(opl_metrics_log *l, const opl_epoch_stats *s, opl_err *err);
-/* Close; sets *l to NULL. Accepts NULL. */
+/* Move a new log from its temporary name to its path (fsync, rename); later rows append
+ * there. A no-op for a log already in place. OPL_OK or OPL_ERR_IO naming the path. */
+int opl_metrics_log_commit(opl_metrics_log *l, opl_err *err);
+/* Close; sets *l to NULL. A new log never committed is removed. Accepts NULL. */
 void opl_metrics_log_close(opl_metrics_log **l);
 
 #endif

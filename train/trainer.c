@@ -231,9 +231,7 @@ int opl_trainer_set_lr(opl_trainer *t, double lr, opl_err *err) {
   if (!t) return opl_err_set(err, OPL_ERR_ARG, "train: NULL trainer");
   if (!(isfinite(lr) && lr >= 0)) return opl_err_set(err, OPL_ERR_ARG, "train: lr = %g, expected a finite value >= 0", lr);
   t->sched.base_lr = lr;
-  if (opl_optim_set_lr(t->opt, opl_sched_steplr_lr(&t->sched)))
-    return opl_err_set(err, OPL_ERR_ARG, "train: %s", opl_optim_errmsg(t->opt));
-  return OPL_OK;
+  return opl_optim_set_lr(t->opt, opl_sched_steplr_lr(&t->sched), err);
 }
 
 /* Batch tensors of B samples in the loader's layout, from the arena. */
@@ -287,7 +285,8 @@ int opl_trainer_step(opl_trainer *t, int64_t k, opl_step_stats *s, opl_err *err)
                        "the parameters (lower the learning rate, or clip gradients)",
                        (long long)e, (long long)(k + 1), (long long)nb, ge.msg, lv);
   if (t->cfg.clip_grad > 0) opl_params_clip_grad_norm(&t->model.params, t->cfg.clip_grad);
-  if (opl_optim_step(t->opt)) return opl_err_set(err, OPL_ERR_STATE, "train: %s", opl_optim_errmsg(t->opt));
+  int ost = opl_optim_step(t->opt, err);
+  if (ost) return ost;
   if (s) {
     s->bsize = B;
     s->loss = lv;

@@ -151,6 +151,12 @@ run "$opl" train fno --data d.h5 --ntrain 8 --ntest 4 --epochs 3 $tiny --lr 1e30
     --batch 8 --checkpoint-every 1 -o div.h5
 [ $rc -eq 1 ] && has "divergence at epoch 2" err.txt && [ -e div.h5 ] && [ -e div.csv ]
 ok $? "a diverged run that wrote a checkpoint keeps it and its metrics log"
+run "$opl" train fno --data d.h5 --ntrain 8 --ntest 4 --epochs 1 $tiny -o km.h5
+cp km.h5 km.orig; cp km.csv km.csv.orig
+run "$opl" train fno --data d.h5 --ntrain 8 --ntest 4 --epochs 3 $tiny --lr 1e300 --weight-decay 0 -o km.h5
+[ $rc -eq 1 ] && has "divergence" err.txt && cmp -s km.h5 km.orig && cmp -s km.csv km.csv.orig &&
+    [ -z "$(ls km.csv.tmp.* 2>/dev/null)" ]
+ok $? "a fresh run over an existing model that fails before its first checkpoint keeps that model's metrics log"
 
 # --------------------------------------------------------------- a data set larger than the disk
 # Under a 1 MB file-size limit, so that a regression cannot fill the disk.

@@ -102,7 +102,7 @@ static void check_against_ref(opl_optim_kind kind, opl_optim_config cfg, int nst
     grads_of_step(k, g);
     set_grads(w, z, g);
     for (int i = 0; i < 10; i++) g[i] = i < 6 ? (double)w->grad[i] : (double)z->grad[i - 6];
-    good &= opl_optim_step(o) == OPL_OK;
+    good &= opl_optim_step(o, NULL) == OPL_OK;
     if (kind == OPL_OPTIM_SGD) ref_sgd(&r, g, &cfg);
     else ref_adam(&r, g, &cfg, kind == OPL_OPTIM_ADAMW);
     get_values(w, z, got);
@@ -155,7 +155,7 @@ static void test_hand_values(void) {
   opl_optim_config c = opl_optim_defaults(OPL_OPTIM_ADAM);
   c.lr = 0.1;
   opl_optim *o = opl_optim_create(OPL_OPTIM_ADAM, &ps, &c, &err);
-  opl_optim_step(o);
+  opl_optim_step(o, NULL);
   is_close(p->data[0], 1.0 - 0.1 * 0.5 / (0.5 + 1e-8), RTOL, ATOL, "adam step 1: 1 - 0.1 * 0.5/(0.5 + 1e-8)");
   is_close(p->data[1], -2.0 + 0.1 * 4.0 / (4.0 + 1e-8), RTOL, ATOL, "adam step 1: -2 + 0.1 * 4/(4 + 1e-8)");
   is_close(p->data[2], 0.5, 0, 0, "adam step 1: zero gradient leaves p");
@@ -178,8 +178,8 @@ static void test_hand_values(void) {
     c.momentum = 0.9;
     c.nesterov = nest;
     o = opl_optim_create(OPL_OPTIM_SGD, &ps, &c, &err);
-    opl_optim_step(o);
-    opl_optim_step(o);
+    opl_optim_step(o, NULL);
+    opl_optim_step(o, NULL);
     double k = nest ? 0.19 + 0.271 : 0.1 + 0.19;
     is_close(p->data[1], -2.0 + k * 4.0, RTOL, ATOL, "sgd %s two steps: p = p0 - %g g",
              nest ? "nesterov" : "momentum", k);
@@ -221,9 +221,9 @@ static void test_adam_vs_adamw(void) {
     set_grads(ww, zw, g);
     set_grads(wl, zl, g);
     get_values(ww, zw, pprev);
-    opl_optim_step(oa);
-    opl_optim_step(ow);
-    opl_optim_step(ol);
+    opl_optim_step(oa, NULL);
+    opl_optim_step(ow, NULL);
+    opl_optim_step(ol, NULL);
     get_values(wa, za, a);
     get_values(ww, zw, b);
     get_values(wl, zl, l);
@@ -262,8 +262,8 @@ static void test_complex_pairs(void) {
     opl_optim *orr = opl_optim_create((opl_optim_kind)kind, &pr, &c, &err);
     for (int k = 1; k <= 4; k++) {
       for (int i = 0; i < 8; i++) zc->grad[i] = zr->grad[i] = (opl_real)cos(0.9 * i * k + k);
-      opl_optim_step(oc);
-      opl_optim_step(orr);
+      opl_optim_step(oc, NULL);
+      opl_optim_step(orr, NULL);
     }
     ok(memcmp(zc->data, zr->data, 8 * sizeof(opl_real)) == 0,
        "%s: complex (4) = real (8) pairs, bit for bit", opl_optim_kind_name((opl_optim_kind)kind));
@@ -280,7 +280,7 @@ static void test_complex_pairs(void) {
   z->grad[0] = 3;
   z->grad[1] = 4;
   opl_optim *o = opl_optim_create(OPL_OPTIM_ADAM, &pc, NULL, &err);
-  opl_optim_step(o);
+  opl_optim_step(o, NULL);
   opl_tensor *v = opl_params_find(opl_optim_state(o), "adam.v/z");
   ok(v && opl_is_complex(v) && v->numel == 1, "adam.v/z is complex with the parameter's shape");
   is_close(v->data[0], 0.001 * 9, RTOL, ATOL, "v re = (1 - b2) re(g)^2 (not |g|^2 = 25)");
@@ -309,7 +309,7 @@ static void test_state_roundtrip(void) {
     for (int k = 1; k <= 2; k++) {
       grads_of_step(k, g);
       set_grads(w, z, g);
-      opl_optim_step(o);
+      opl_optim_step(o, NULL);
     }
     opl_params *st = opl_optim_state(o);
     int nexp = kind == OPL_OPTIM_SGD ? 3 : 5;
@@ -338,7 +338,7 @@ static void test_state_roundtrip(void) {
     /* Step 3 in the original. */
     grads_of_step(3, g);
     set_grads(w, z, g);
-    opl_optim_step(o);
+    opl_optim_step(o, NULL);
     double want[10], got[10];
     get_values(w, z, want);
     opl_optim_free(&o);
@@ -358,7 +358,7 @@ static void test_state_roundtrip(void) {
     }
     ok(found, "%s: every saved state tensor is found by name in a new optimizer", kn);
     set_grads(w, z, g);
-    opl_optim_step(o2);
+    opl_optim_step(o2, NULL);
     get_values(w, z, got);
     arrays_close(10, got, want, 0, 0, "%s: restored state gives the same step 3", kn);
     ok(opl_optim_get_steps(o2) == 3, "%s: restored step count continues at 3", kn);
@@ -397,7 +397,7 @@ static void test_quadratic(void) {
       get_values(w, z, p);
       for (int i = 0; i < 10; i++) g[i] = a[i] * (p[i] - cc[i]);
       set_grads(w, z, g);
-      opl_optim_step(o);
+      opl_optim_step(o, NULL);
       if (kind != OPL_OPTIM_SGD) opl_sched_cosine_step(&sch, o); /* anneal Adam's lr to 0 */
     }
     get_values(w, z, p);
@@ -443,7 +443,7 @@ static void test_schedulers(void) {
   ok(opl_optim_get_lr(o) == 1.25e-4 && s.last_epoch == 300, "after 300 steps lr = 1.25e-4");
 
   /* Cosine (T_max 50, eta_min 1e-5): endpoints, midpoint, and PyTorch's recursive form. */
-  opl_optim_set_lr(o, 1e-3);
+  opl_optim_set_lr(o, 1e-3, NULL);
   opl_sched_cosine cs;
   ok(opl_sched_cosine_init(&cs, o, 0, 50, 1e-5, &err) == OPL_OK, "cosine init");
   is_close(opl_sched_cosine_lr(&cs), 1e-3, 0, 0, "cosine epoch 0: base lr");
@@ -462,7 +462,7 @@ static void test_schedulers(void) {
   ok(maxe < 1e-15 && mono, "cosine closed form = torch's recursive form, decreasing (max diff %.3g)", maxe);
 
   /* ReduceLROnPlateau(factor 0.5, patience 2): see the comments for each epoch. */
-  opl_optim_set_lr(o, 1.0);
+  opl_optim_set_lr(o, 1.0, NULL);
   opl_sched_plateau pl;
   opl_sched_plateau_defaults(&pl);
   ok(pl.factor == 0.1 && pl.patience == 10 && pl.threshold == 1e-4 && pl.cooldown == 0 && pl.min_lr == 0,
@@ -482,7 +482,7 @@ static void test_schedulers(void) {
      "plateau state: lr 0.125, best 7, no bad epochs, epoch 13");
 
   /* Cooldown 2, patience 0, constant metric: reductions every 3rd epoch from epoch 2. */
-  opl_optim_set_lr(o, 1.0);
+  opl_optim_set_lr(o, 1.0, NULL);
   opl_sched_plateau_defaults(&pl);
   pl.factor = 0.5;
   pl.patience = 0;
@@ -602,15 +602,16 @@ static void test_bad_input(void) {
 
   /* set_lr checks; step detects a changed parameter set. */
   opl_optim *o = opl_optim_create(OPL_OPTIM_SGD, &ps, NULL, &err);
-  ok(opl_optim_set_lr(o, -1) == OPL_ERR_ARG && strstr(opl_optim_errmsg(o), "lr = -1") &&
+  ok(opl_optim_set_lr(o, -1, &err) == OPL_ERR_ARG && err.status == OPL_ERR_ARG && strstr(err.msg, "lr = -1") &&
          opl_optim_get_lr(o) == 1e-3,
-     "set_lr(-1) is refused, lr kept: %s", opl_optim_errmsg(o));
-  ok(opl_optim_set_lr(o, 0.25) == OPL_OK && opl_optim_get_lr(o) == 0.25 &&
+     "set_lr(-1) is refused, lr kept: %s", err.msg);
+  ok(opl_optim_set_lr(o, 0.25, NULL) == OPL_OK && opl_optim_get_lr(o) == 0.25 &&
          opl_optim_get_config(o).lr == 0.25 && opl_optim_get_kind(o) == OPL_OPTIM_SGD,
      "set_lr / get_lr / get_config");
   opl_params_add(&ps, "late", OPL_DIMS(1), 0, &err);
-  ok(opl_optim_step(o) == OPL_ERR_STATE && strstr(opl_optim_errmsg(o), "3 parameters, 2 at create"),
-     "step after adding a parameter: %s", opl_optim_errmsg(o));
+  ok(opl_optim_step(o, &err) == OPL_ERR_STATE && err.status == OPL_ERR_STATE &&
+         strstr(err.msg, "sgd: the parameter set has 3 parameters, 2 at create"),
+     "step after adding a parameter: %s", err.msg);
   ok(opl_optim_get_steps(o) == 0, "failed step does not count");
   opl_optim_free(&o);
   opl_optim_free(&o); /* second free is a no-op */

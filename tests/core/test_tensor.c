@@ -12,6 +12,21 @@ static void test_status_table(void) {
   ok(opl_err_set(&e, OPL_ERR_IO, "file %s", "x.h5") == OPL_ERR_IO && strcmp(e.msg, "file x.h5") == 0,
      "opl_err_set formats the message");
   ok(opl_err_set(NULL, OPL_ERR_IO, "dropped") == OPL_ERR_IO, "opl_err_set accepts NULL");
+  /* The reason without the module tag, for callers that name the module themselves. */
+  static const struct { const char *msg, *text; } tags[] = {
+      {"train: fno: modes 17 exceed", "fno: modes 17 exceed"},
+      {"opl_etdrk4: non-finite state", "non-finite state"},
+      {"ds2: 'd.h5': cannot write", "'d.h5': cannot write"},
+      {"'d.h5': cannot write", "'d.h5': cannot write"},
+      {"loss became nan at step 3: stop", "loss became nan at step 3: stop"},
+      {"Train: capitalized is no tag", "Train: capitalized is no tag"},
+      {"train:no space", "train:no space"},
+      {"", ""},
+  };
+  for (size_t i = 0; i < sizeof tags / sizeof tags[0]; i++) {
+    opl_err_set(&e, OPL_ERR_ARG, "%s", tags[i].msg);
+    ok(strcmp(opl_err_text(&e), tags[i].text) == 0, "opl_err_text(\"%s\") = \"%s\"", tags[i].msg, opl_err_text(&e));
+  }
 }
 
 static void test_arena(void) {

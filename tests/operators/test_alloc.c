@@ -74,7 +74,7 @@ int main(void) {
     opl_tensor *loss = opl_add(c, opl_mse_loss(c, h, y), opl_rel_lp_loss(c, h, y, 2, OPL_REDUCE_MEAN));
     opl_backward(c, loss);
     opl_params_clip_grad_norm(&p, 1.0);
-    opl_optim_step(o);
+    opl_optim_step(o, NULL);
   }
   tracking = 0;
   long blas = 0, other = 0;

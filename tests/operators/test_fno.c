@@ -436,7 +436,7 @@ static void test_overfit(void) {
     opl_tensor *l = opl_rel_lp_loss(c, opl_fno_forward(c, &m, x), y, 2, OPL_REDUCE_MEAN);
     if (opl_backward(c, l)) break;
     loss = l->data[0];
-    opl_optim_step(opt);
+    opl_optim_step(opt, NULL);
     opl_sched_cosine_step(&sc, opt);
   }
   /* final error after the last update, without recording */

@@ -37,7 +37,7 @@ static double fit(uint64_t seed, int steps, double *w0) {
     opl_tensor *loss = opl_mse_loss(c, opl_mlp_forward(c, &m, x), y);
     if (opl_backward(c, loss)) break;
     mse = loss->data[0];
-    opl_optim_step(o);
+    opl_optim_step(o, NULL);
     opl_sched_cosine_step(&sc, o);
   }
   if (opl_ctx_status(c)) diag("ctx: %s", opl_ctx_errmsg(c));

@@ -763,6 +763,20 @@ static void test_divergence(const char *data) {
   st = t ? opl_trainer_step(t, 0, NULL, &e) : -1;
   ok(st == OPL_ERR_NONFINITE && strstr(e.msg, "divergence"), "NaN parameter: stopped (%s)", e.msg);
   opl_trainer_free(&t);
+  /* A checkpoint whose Adam state holds a NaN (its checksum valid) is refused on resume, the
+   * resuming trainer's state untouched. */
+  t = opl_trainer_new(&c, &opl_fno_kind, &m, ds, &e);
+  opl_params *os = t ? opl_trainer_optim_state(t) : NULL;
+  int nanned = 0;
+  for (int i = 0; os && i < os->n && !nanned; i++)
+    if (opl_nreal(os->t[i]) > 3) os->t[i]->data[3] = (opl_real)NAN, nanned = 1;
+  st = nanned ? opl_trainer_save(t, tpath("nan_state.h5"), &e) : -1;
+  opl_trainer_free(&t);
+  t = st == OPL_OK ? opl_trainer_new(&c, &opl_fno_kind, &m, ds, &e) : NULL;
+  st = t ? opl_trainer_resume(t, tpath("nan_state.h5"), &e) : -1;
+  ok(st == OPL_ERR_NONFINITE && strstr(e.msg, "optimizer state") && strstr(e.msg, "index 3"),
+     "a NaN in the checkpoint's optimizer state is refused on resume: %s", e.msg);
+  opl_trainer_free(&t);
   opl_ds_close(&ds);
 }
 
