@@ -318,7 +318,7 @@ static int cmd_train(const opts *o) {
       L = opl_add(c, L, opl_scale(c, re, o->lambda));
     }
     if (!L || opl_backward(c, L)) die("backward", opl_ctx_errmsg(c));
-    if (opl_optim_step(opt)) die("optimizer", opl_optim_errmsg(opt));
+    if (opl_optim_step(opt, &err)) die("optimizer", err.msg);
     opl_params_zero_grad(&m.p);
     t_train += now() - t0;
     c_train += cpu_now() - c0;
@@ -476,7 +476,7 @@ static int cmd_peer(const opts *o) {
     if (opl_nde_solve(nd, c, 0, y0, BTIME, bt, us, &err)) die("solve", err.msg);
     opl_tensor *L = window_loss(c, us, BTIME, BSIZE, tg);
     if (!L || opl_backward(c, L)) die("backward", opl_ctx_errmsg(c));
-    if (opl_optim_step(opt)) die("optimizer", opl_optim_errmsg(opt));
+    if (opl_optim_step(opt, &err)) die("optimizer", err.msg);
     opl_params_zero_grad(&m.p);
     double dt = now() - t0, dc = cpu_now() - c0;
     opl_nde_stats st;
