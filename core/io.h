@@ -33,6 +33,11 @@
  * this file takes one process-wide lock, so opl I/O calls from several threads are
  * serialized and safe with each other; but no other code may call HDF5 concurrently with
  * them, and I/O is not meant to be called from inside OpenMP parallel regions.
+ *
+ * Where: core/io_write.c the writer and opl_h5_save_*; core/io_read.c the reader and the other
+ * one-call forms; core/io_checkpoint.c checkpoints; core/h5check.c the checksum user block
+ * (opl_h5_check, opl_h5_stamp, ...); core/h5.c the lock, opl_h5_why and the plumbing shared
+ * with datasets/ (core/h5.h).
  */
 #ifndef OPL_IO_H
 #define OPL_IO_H
@@ -278,8 +283,8 @@ void opl_io_leave(opl_io_guard *g);
 const char *opl_h5_why(char *buf);
 
 /* The process-wide lock that serializes every HDF5 call made by opl (the installed HDF5 is
- * the serial, non-thread-safe build). Recursive: code outside core/io.c that calls HDF5
- * directly (datasets/) takes it too, so all HDF5 use in the process is serialized by one lock. */
+ * the serial, non-thread-safe build). Recursive: code outside core/'s I/O files that calls
+ * HDF5 directly (datasets/) takes it too, so all HDF5 use in the process is serialized by one lock. */
 void opl_io_lock(void);
 void opl_io_unlock(void);
 

@@ -65,9 +65,15 @@
  * Functions return an opl_status and fill an opl_err (may be NULL) with a message naming the
  * file, the dataset and the expected vs found value ("ds: 'f.h5': dataset 'u' has rank 2,
  * expected 3 = rank of 'a' + 1"). HDF5's automatic error printing is switched off during
- * every call and restored afterwards: nothing is printed. All HDF5 calls of this file are
- * serialized by one process-wide lock, so a writer may be fed from many threads; but HDF5
- * (serial build) must not be called concurrently by other code (core/io.c has its own lock).
+ * every call and restored afterwards: nothing is printed. All HDF5 calls of these functions
+ * are serialized by the process-wide lock of core/ (opl_io_enter, core/io.h), so a writer may
+ * be fed from many threads; but HDF5 (serial build) must not be called concurrently by code
+ * that does not take that lock.
+ *
+ * ---------------------------------------------------------------- where
+ * datasets/ds_write.c the native writer; ds_read.c opening and reading any layout;
+ * layout_native.c, layout_fnomat.c, layout_pdebench.c the per-layout setups; ds_common.c
+ * what they share (datasets/ds_internal.h); the HDF5 plumbing shared with core/ is core/h5.h.
  */
 #ifndef OPL_DATASETS_H5LAYOUT_H
 #define OPL_DATASETS_H5LAYOUT_H
