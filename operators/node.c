@@ -23,6 +23,7 @@ struct opl_nde {
   double rtol, atol, h0, hmax;
   int64_t max_steps;
   opl_nde_memory mode;
+  opl_nde_adjoint adj;
   opl_tensor **params;
   int nparams;
   opl_ctx *ci;                /* the nde's own context: tape-free forward and step replays */
@@ -375,6 +376,17 @@ int opl_nde_set_memory(opl_nde *nd, opl_nde_memory mode, opl_err *err) {
   if (mode != OPL_NDE_STORE_ALL && mode != OPL_NDE_CHECKPOINT)
     return opl_err_set(err, OPL_ERR_ARG, "opl_nde_set_memory: mode = %d (0 store all, 1 checkpoint)", (int)mode);
   nd->mode = mode;
+  nd->adj = mode == OPL_NDE_STORE_ALL ? OPL_NDE_ADJ_DISCRETE : OPL_NDE_ADJ_CHECKPOINT;
+  return OPL_OK;
+}
+
+int opl_nde_set_adjoint(opl_nde *nd, opl_nde_adjoint adj, opl_err *err) {
+  OPL_ASSERT(nd);
+  if (adj < OPL_NDE_ADJ_DISCRETE || adj > OPL_NDE_ADJ_INTERP)
+    return opl_err_set(err, OPL_ERR_ARG, "opl_nde_set_adjoint: adjoint = %d (0 discrete, 1 checkpointed "
+                       "discrete, 2 backsolve, 3 interpolating)", (int)adj);
+  nd->adj = adj;
+  nd->mode = adj == OPL_NDE_ADJ_DISCRETE ? OPL_NDE_STORE_ALL : OPL_NDE_CHECKPOINT;
   return OPL_OK;
 }
 
@@ -437,6 +449,209 @@ typedef struct ckpt_rec {
   opl_tensor *u0;
 } ckpt_rec;
 
+/* u(t) for t in [t0, T] of the last solve from the step records: the cubic Hermite interpolant
+ * of the states and derivatives at the ends of the step containing t (exact at step times).
+ * out [N]. */
+static void hermite_at(const opl_nde *nd, double t, opl_real *out) {
+  const int64_t N = nd->N;
+  if (nd->nsteps == 0) {
+    memcpy(out, nd->yfin, (size_t)N * sizeof(opl_real));
+    return;
+  }
+  int64_t lo = 0, hi = nd->nsteps - 1; /* the last step j with t_j <= t (0 if t < t_0) */
+  while (lo < hi) {
+    int64_t mid = (lo + hi + 1) / 2;
+    if (nd->steps[mid].t <= t) lo = mid;
+    else hi = mid - 1;
+  }
+  const int64_t j = lo;
+  const nde_step *s = &nd->steps[j];
+  const opl_real *y0 = s->y, *f0 = s->f;
+  const opl_real *y1 = j + 1 < nd->nsteps ? nd->steps[j + 1].y : nd->yfin;
+  const opl_real *f1 = j + 1 < nd->nsteps ? nd->steps[j + 1].f : nd->ffin;
+  const double h = s->tend - s->t, th = (t - s->t) / h;
+  if (th == 0) {
+    memcpy(out, y0, (size_t)N * sizeof(opl_real));
+    return;
+  }
+  const double h00 = (1 + 2 * th) * (1 - th) * (1 - th), h10 = th * (1 - th) * (1 - th);
+  const double h01 = th * th * (3 - 2 * th), h11 = th * th * (th - 1);
+  for (int64_t i = 0; i < N; i++)
+    out[i] = (opl_real)(h00 * y0[i] + h10 * h * f0[i] + h01 * y1[i] + h11 * h * f1[i]);
+}
+
+/* The augmented backward system of a continuous adjoint, in s = T - t (the core integrates
+ * forward only). State z (double): backsolve [u (N), a (N), g (P)], interpolating [a (N), g (P)]:
+ *   du/ds = -F(T - s, u),  da/ds = a^T dF/du,  dg/ds = a^T dF/dtheta
+ * (Chen et al., "Neural Ordinary Differential Equations", NeurIPS 2018, eq. (4) and Alg. 1,
+ * with the time reversed). One evaluation is one forward of F on the scratch context's tape and
+ * one backward pass of <a, F> (both vector-Jacobian products at once). */
+typedef struct adj_space {
+  opl_nde *nd;
+  int backsolve;
+  double T;
+  int64_t N, P;
+  opl_tensor **ps;            /* [np] parameters requiring a gradient */
+  int np;
+  opl_real *ubuf;             /* [N] the interpolated state */
+  int status;
+  char msg[400];
+} adj_space;
+
+static int adj_rhs(void *user, double s, const void *zv, void *dzv) {
+  adj_space *A = user;
+  opl_nde *nd = A->nd;
+  opl_ctx *ci = nd->ci;
+  const double *z = zv;
+  double *dz = dzv;
+  const int64_t N = A->N;
+  const double t = A->T - s;
+  const double *a = A->backsolve ? z + N : z;
+  double *da = A->backsolve ? dz + N : dz, *dg = da + N;
+  opl_ctx_reset(ci);
+  opl_tensor *u = opl_new(ci, nd->u0_rank, nd->u0_shape);
+  opl_tensor *at = opl_new(ci, nd->u0_rank, nd->u0_shape);
+  if (!u || !at) {
+    snprintf(A->msg, sizeof A->msg, "%s", opl_ctx_errmsg(ci));
+    A->status = opl_ctx_status(ci);
+    return -1;
+  }
+  if (A->backsolve)
+    for (int64_t i = 0; i < N; i++) u->data[i] = (opl_real)z[i];
+  else
+    hermite_at(nd, t, u->data);
+  for (int64_t i = 0; i < N; i++) at->data[i] = (opl_real)a[i];
+  opl_set_requires_grad(u);
+  for (int k = 0; k < A->np; k++) opl_tensor_zero_grad(A->ps[k]);
+  opl_tensor *du = NULL;
+  int rv = nd->f(nd->user, ci, t, u, &du);
+  if (rv > 0) return rv;
+  char b1[96], b2[96];
+  if (rv < 0 || !du || opl_ctx_status(ci)) {
+    A->status = opl_ctx_status(ci) ? opl_ctx_status(ci) : OPL_ERR_STATE;
+    snprintf(A->msg, sizeof A->msg, "the vector field %s at t = %.17g",
+             rv < 0 ? "failed (fatal)" : opl_ctx_status(ci) ? opl_ctx_errmsg(ci) : "returned no tensor", t);
+    return -1;
+  }
+  if (!opl_shape_eq(du->rank, du->shape, nd->u0_rank, nd->u0_shape) || opl_is_complex(du)) {
+    A->status = OPL_ERR_SHAPE;
+    snprintf(A->msg, sizeof A->msg, "the vector field's output %s differs from the state %s at t = %.17g",
+             opl_shape_str(b1, du->rank, du->shape), opl_shape_str(b2, nd->u0_rank, nd->u0_shape), t);
+    return -1;
+  }
+  if (A->backsolve)
+    for (int64_t i = 0; i < N; i++) dz[i] = -(double)du->data[i];
+  opl_tensor *l = opl_sum(ci, opl_mul(ci, at, du));
+  if (!l || opl_backward(ci, l)) {
+    A->status = opl_ctx_status(ci) ? opl_ctx_status(ci) : OPL_ERR_STATE;
+    snprintf(A->msg, sizeof A->msg, "the vector-Jacobian product failed at t = %.17g: %s", t, opl_ctx_errmsg(ci));
+    return -1;
+  }
+  for (int64_t i = 0; i < N; i++) da[i] = u->grad ? (double)u->grad[i] : 0;
+  for (int k = 0, off = 0; k < A->np; off += (int)A->ps[k]->numel, k++)
+    for (int64_t i = 0; i < A->ps[k]->numel; i++) dg[off + i] = (double)A->ps[k]->grad[i];
+  return 0;
+}
+
+/* Backward of a solve with a continuous adjoint (OPL_NDE_ADJ_BACKSOLVE / _INTERP): a(T) is the
+ * gradient of the last output; the augmented system is integrated from T back to t0 with the
+ * nde's method and tolerances; at each earlier output time t_i the core stops on it and the
+ * output's gradient is added to a (a jump), then the core restarts. The interpolating adjoint
+ * also stops on every accepted forward step's time, where the Hermite interpolant's derivative
+ * has a kink. Finally u0 receives a(t0) and each parameter g's share. */
+static void cont_bw(opl_node *node) {
+  const ckpt_rec *r = node->saved;
+  opl_nde *nd = r->nd;
+  opl_ctx *c = node->ctx;
+  const int64_t N = nd->N, S = nd->nsteps;
+  const opl_real *g = node->out->grad;
+  const char *name = nd->adj == OPL_NDE_ADJ_BACKSOLVE ? "backsolve" : "interpolating";
+  for (int64_t j = 0; j < 2 * S; j++)
+    if (g[nd->nt * N + j] != 0) {
+      opl_ctx_error(c, OPL_ERR_ARG, "opl_nde: the %s continuous adjoint cannot differentiate the "
+                    "per-step error or stiffness of step %lld (a global regularizer): use the "
+                    "discrete adjoint (OPL_NDE_ADJ_DISCRETE or _CHECKPOINT) or the local "
+                    "regularizer", name, (long long)(j % (S ? S : 1)));
+      return;
+    }
+  adj_space A = {.nd = nd, .backsolve = nd->adj == OPL_NDE_ADJ_BACKSOLVE, .T = nd->tlast, .N = N};
+  opl_tensor *ps[NDE_MAX_PARAMS];
+  for (int k = 0; k < nd->nparams; k++)
+    if (opl_requires_grad(nd->params[k])) {
+      ps[A.np++] = nd->params[k];
+      A.P += nd->params[k]->numel;
+    }
+  A.ps = ps;
+  const int64_t off_a = A.backsolve ? N : 0, n = off_a + N + A.P;
+  /* saved: the parameters' gradients accumulated before this backward (the evaluations
+   * overwrite them); z: the augmented state. */
+  double *z = calloc((size_t)n, sizeof *z);
+  opl_real *saved = malloc(((size_t)A.P + 1) * sizeof *saved);
+  if (!z || !saved) {
+    free(z), free(saved);
+    opl_ctx_error(c, OPL_ERR_NOMEM, "opl_nde: out of memory for the %s adjoint", name);
+    return;
+  }
+  for (int k = 0, off = 0; k < A.np; off += (int)ps[k]->numel, k++)
+    memcpy(saved + off, ps[k]->grad, (size_t)ps[k]->numel * sizeof(opl_real));
+  opl_rk_vops ops = opl_rk_vops_double(n);
+  ops.rhs = adj_rhs;
+  opl_err e = {0};
+  opl_rk *rk = opl_rk_create(&ops, &A, nd->m, &e);
+  if (rk && (opl_rk_set_tolerances(rk, nd->rtol, nd->atol, &e) || opl_rk_set_max_steps(rk, nd->max_steps, &e) ||
+             opl_rk_set_max_step(rk, nd->hmax, &e)))
+    opl_rk_free(&rk);
+  int oldg = opl_ctx_set_grad_enabled(nd->ci, 1);
+  nd->st.backward_nfev = 0;
+  int st = rk ? OPL_OK : (e.status ? e.status : OPL_ERR_NOMEM);
+  if (A.backsolve)
+    for (int64_t i = 0; i < N; i++) z[i] = (double)nd->yfin[i];
+  for (int64_t i = 0; i < N; i++) z[off_a + i] = (double)g[(nd->nt - 1) * N + i];
+  int64_t jb = S - 1; /* the next forward step start to stop on (interpolating) */
+  double s = 0;
+  for (int i = nd->nt - 2; !st && i >= -1; i--) {
+    const double tt = i >= 0 ? nd->ts[i] : nd->t0; /* next stop in t */
+    const double target = A.T - tt;
+    if (target > s) {
+      st = opl_rk_init(rk, s, z, &e);
+      while (!st && !A.backsolve && jb >= 0 && nd->steps[jb].t > tt) {
+        const double sj = A.T - nd->steps[jb].t;
+        if (sj > opl_rk_time(rk)) st = opl_rk_advance(rk, sj, &e);
+        jb--;
+      }
+      if (!st) st = opl_rk_advance(rk, target, &e);
+      opl_rk_stats rs;
+      opl_rk_get_stats(rk, &rs);
+      nd->st.backward_nfev += rs.nfev;
+      if (st) break;
+      opl_rk_get_state(rk, z);
+      s = target;
+    }
+    if (i >= 0)
+      for (int64_t k = 0; k < N; k++) z[off_a + k] += (double)g[(int64_t)i * N + k];
+  }
+  opl_ctx_reset(nd->ci);
+  opl_ctx_set_grad_enabled(nd->ci, oldg);
+  for (int k = 0, off = 0; k < A.np; off += (int)ps[k]->numel, k++)
+    for (int64_t i = 0; i < ps[k]->numel; i++)
+      ps[k]->grad[i] = saved[off + i] + (st ? 0 : (opl_real)z[off_a + N + off + i]);
+  if (st) {
+    if (A.status)
+      opl_ctx_error(c, A.status, "opl_nde %s adjoint: %s (backward solve stopped at t = %.17g)", name,
+                    A.msg, rk ? A.T - opl_rk_time(rk) : A.T);
+    else
+      opl_ctx_error(c, st, "opl_nde %s adjoint: %s", name, e.msg);
+    if (opl_ctx_status(nd->ci)) opl_ctx_clear_error(nd->ci);
+  } else {
+    opl_real *gu = opl_grad_of(c, r->u0);
+    if (gu)
+      for (int64_t i = 0; i < N; i++) gu[i] += (opl_real)z[off_a + i];
+  }
+  opl_rk_free(&rk);
+  free(z);
+  free(saved);
+}
+
 /* Backward of the checkpointed solve: for j = nsteps-1 .. 0, replay step j from its checkpoint
  * on the scratch context with a tape and pull back a_{j+1} (the adjoint of the state after the
  * step, plus the gradients of the outputs taken there) and the gradients of EEst_j and rho_j:
@@ -449,6 +664,10 @@ static void ckpt_bw(opl_node *node) {
   if (nd->gen != r->gen) {
     opl_ctx_error(c, OPL_ERR_STATE, "opl_nde: backward through a checkpointed solve after the nde "
                   "solved again (its checkpoints are gone)");
+    return;
+  }
+  if (nd->adj == OPL_NDE_ADJ_BACKSOLVE || nd->adj == OPL_NDE_ADJ_INTERP) {
+    cont_bw(node);
     return;
   }
   const int64_t N = nd->N, S = nd->nsteps;
@@ -757,24 +976,10 @@ int opl_nde_local_reg(opl_nde *nd, opl_ctx *c, double t1, double dt, opl_tensor 
     return opl_err_set(err, OPL_ERR_ARG, "opl_nde_local_reg: dt = %g (must be > 0, or 0 for the heuristic)", dt);
   if (opl_ctx_status(c))
     return opl_err_set(err, opl_ctx_status(c), "opl_nde_local_reg: the context holds an error: %s", opl_ctx_errmsg(c));
-  /* u(t1): the step containing t1 (t_j <= t1 < tend_j), cubic Hermite between its ends. */
-  int64_t j = 0;
-  while (j + 1 < nd->nsteps && nd->steps[j + 1].t <= t1) j++;
-  const nde_step *s = &nd->steps[j];
-  const opl_real *y0 = s->y, *f0 = s->f;
-  const opl_real *y1 = j + 1 < nd->nsteps ? nd->steps[j + 1].y : nd->yfin;
-  const opl_real *f1 = j + 1 < nd->nsteps ? nd->steps[j + 1].f : nd->ffin;
+  /* u(t1): cubic Hermite between the ends of the step containing t1 (t_j <= t1 < tend_j). */
   opl_tensor *u1 = opl_new(c, nd->u0_rank, nd->u0_shape);
   if (!u1) return opl_err_set(err, opl_ctx_status(c), "opl_nde_local_reg: %s", opl_ctx_errmsg(c));
-  const double h = s->tend - s->t, th = (t1 - s->t) / h;
-  if (th == 0) {
-    memcpy(u1->data, y0, (size_t)nd->N * sizeof(opl_real));
-  } else {
-    const double h00 = (1 + 2 * th) * (1 - th) * (1 - th), h10 = th * (1 - th) * (1 - th);
-    const double h01 = th * th * (3 - 2 * th), h11 = th * th * (th - 1);
-    for (int64_t i = 0; i < nd->N; i++)
-      u1->data[i] = (opl_real)(h00 * y0[i] + h10 * h * f0[i] + h01 * y1[i] + h11 * h * f1[i]);
-  }
+  hermite_at(nd, t1, u1->data);
   const int tape = opl_ctx_grad_enabled(c);
   opl_ctx *fc = tape ? c : nd->ci;
   int oldg = opl_ctx_set_grad_enabled(nd->ci, 0);

@@ -73,6 +73,41 @@ typedef int (*opl_nde_field)(void *user, opl_ctx *c, double t, opl_tensor *u, op
 
 typedef enum { OPL_NDE_STORE_ALL = 0, OPL_NDE_CHECKPOINT = 1 } opl_nde_memory;
 
+/* How gradients of a solve are computed (opl_nde_set_adjoint):
+ *   OPL_NDE_ADJ_DISCRETE    store-all discrete adjoint (the default; = OPL_NDE_STORE_ALL)
+ *   OPL_NDE_ADJ_CHECKPOINT  checkpointed discrete adjoint (= OPL_NDE_CHECKPOINT)
+ *   OPL_NDE_ADJ_BACKSOLVE   continuous adjoint, backsolve: the augmented system [u, a, g_theta]
+ *                           integrated backward from T (Chen et al. 2018, Alg. 1)
+ *   OPL_NDE_ADJ_INTERP      continuous adjoint, interpolating: [a, g_theta] integrated backward
+ *                           with u(t) from the forward solve's checkpoints (see below)
+ * Optimize-then-discretize (both continuous ones): the forward runs as in checkpoint mode (no
+ * tape, the state and derivative kept at each accepted step), and the backward pass integrates
+ *   da/dt = -a^T dF/du,  dg/dt = -a^T dF/dtheta,  a(T) = dL/du(T), g(T) = 0
+ * from T to t0 with the nde's method, tolerances, hmax and max_steps and an automatic starting
+ * step, written in s = T - t (the core steps forward only; the field is negated). Both
+ * vector-Jacobian products of one evaluation come from one backward pass of <a, F(t, u)> on the
+ * nde's scratch context. Each output time t_i is a stop where dL/du(t_i) is added to a (a jump)
+ * and the core restarts (one more evaluation). Backsolve integrates u backward too (du/ds = -F),
+ * so u drifts from the forward solution by the backward solve's error (unstable for dissipative
+ * fields, Gholami et al. 2019); the interpolating adjoint reads u(t) from the cubic Hermite
+ * interpolant of the checkpointed states and derivatives at the accepted steps' ends (third order,
+ * exact at step times — chosen over re-solving each step because it costs no evaluation) and
+ * stops on every forward step time, where the interpolant's derivative has a kink. The gradient
+ * is the exact gradient of the continuous problem up to the tolerances (not that of the computed
+ * solution): it differs from the discrete adjoint's by O(tolerance). The field must read its
+ * parameters from heap tensors listed with opl_nde_set_params (the others get no gradient);
+ * parameters' gradients accumulate as in any backward. The global regularizers (per-step EEst and
+ * rho) have no continuous adjoint: a backward pass with a nonzero gradient on them records
+ * OPL_ERR_ARG on the context; the local regularizer works with every adjoint (its step is
+ * recorded on the caller's tape from the checkpointed u(t1)). Statistics: backward_nfev counts the
+ * augmented evaluations (each one forward and one backward pass of F). */
+typedef enum {
+  OPL_NDE_ADJ_DISCRETE = 0,
+  OPL_NDE_ADJ_CHECKPOINT = 1,
+  OPL_NDE_ADJ_BACKSOLVE = 2,
+  OPL_NDE_ADJ_INTERP = 3
+} opl_nde_adjoint;
+
 typedef struct opl_nde opl_nde;
 
 /* A solver of method m for the field f(user, ...). Defaults as opl_rk (rtol 1e-6, atol 1e-9,
@@ -91,7 +126,11 @@ int opl_nde_set_initial_step(opl_nde *nd, double h0, opl_err *err);
 int opl_nde_set_max_steps(opl_nde *nd, int64_t max_steps, opl_err *err);
 /* Largest step, hmax > 0 (INFINITY allowed). */
 int opl_nde_set_max_step(opl_nde *nd, double hmax, opl_err *err);
+/* Store-all or checkpointed discrete adjoint (sets the adjoint to _DISCRETE / _CHECKPOINT). */
 int opl_nde_set_memory(opl_nde *nd, opl_nde_memory mode, opl_err *err);
+/* The adjoint of later solves (above); OPL_ERR_ARG for a value outside the enum. The
+ * continuous ones use checkpoint memory for the forward. */
+int opl_nde_set_adjoint(opl_nde *nd, opl_nde_adjoint adj, opl_err *err);
 /* The heap parameters the field reads (n <= 256 pointers, copied): the checkpointed solve's
  * tape node lists them so that it is recorded when only they require a gradient. */
 int opl_nde_set_params(opl_nde *nd, int n, opl_tensor *const *params, opl_err *err);
@@ -115,7 +154,8 @@ typedef struct opl_nde_stats {
   int64_t rejected;       /* rejected attempts */
   double t0, t;           /* start and time reached */
   int64_t local_nfev;     /* evaluations of the last opl_nde_local_reg */
-  int64_t backward_nfev;  /* evaluations of the last checkpointed backward pass */
+  int64_t backward_nfev;  /* evaluations of the last checkpointed backward pass (step
+                           * replays) or continuous adjoint (augmented-system evaluations) */
   size_t ckpt_bytes;      /* heap bytes held by checkpoints (checkpoint mode) */
   size_t scratch_high;    /* high-water mark of the nde's own context's arena (the tape-free
                            * forward and the step replays of a checkpointed backward) */

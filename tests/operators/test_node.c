@@ -794,6 +794,241 @@ static void test_bad_input(void) {
   opl_ctx_free(&c);
 }
 
+/* ------------------------------------------------------------ continuous adjoints */
+
+static const opl_nde_adjoint CONT[2] = {OPL_NDE_ADJ_BACKSOLVE, OPL_NDE_ADJ_INTERP};
+static const char *adj_name(opl_nde_adjoint a) {
+  return a == OPL_NDE_ADJ_DISCRETE ? "discrete" : a == OPL_NDE_ADJ_CHECKPOINT ? "checkpoint"
+         : a == OPL_NDE_ADJ_BACKSOLVE ? "backsolve" : "interpolating";
+}
+
+/* The gradient [params..., u0] of L = sum_k <r_k, u(ts_k)> + lam * (EEst dt of the local step
+ * drawn with seed 5, unbiased) for the MLP case with adjoint a; NULL on failure. *nfev, *bnfev:
+ * forward and backward evaluations. */
+static double *mlp_adj_grad(mlp_case *mc, opl_rk_method m, opl_nde_adjoint a, double rtol, double lam,
+                            int64_t *nfev, int64_t *bnfev) {
+  opl_err err = {0};
+  opl_nde *nd = opl_nde_create(m, f_mlp, &mc->mlp, &err);
+  opl_nde_set_tolerances(nd, rtol, rtol * 1e-2, &err);
+  opl_nde_set_adjoint(nd, a, &err);
+  opl_nde_set_params(nd, mc->p.n, mc->p.t, &err);
+  opl_ctx *c = opl_ctx_new(0);
+  opl_params_zero_grad(&mc->p);
+  opl_tensor_zero_grad(mc->u0);
+  const int64_t np = opl_params_count(&mc->p) + mc->u0->numel;
+  double *g = NULL;
+  opl_tensor *us[3], *terms[4], *re = NULL;
+  double t1;
+  if (!opl_nde_solve(nd, c, 0, mc->u0, 3, mc->ts, us, &err) &&
+      (lam == 0 || !opl_nde_local_reg_draw(nd, c, 0, 5, &t1, &re, NULL, &err))) {
+    for (int k = 0; k < 3; k++) terms[k] = opl_sum(c, opl_mul(c, us[k], mc->r[k]));
+    terms[3] = re ? re : opl_zeros(c, OPL_DIMS(1));
+    opl_tensor *L = opl_lincomb(c, 4, (const double[]){1, 1, 1, lam}, terms);
+    if (L && !opl_backward(c, L) && (g = calloc((size_t)np, sizeof *g))) {
+      int64_t q = 0;
+      for (int i = 0; i < mc->p.n; i++)
+        for (int64_t k = 0; k < mc->p.t[i]->numel; k++) g[q++] = mc->p.t[i]->grad[k];
+      for (int64_t k = 0; k < mc->u0->numel; k++) g[q++] = mc->u0->grad[k];
+    } else {
+      diag("%s: %s", adj_name(a), opl_ctx_errmsg(c));
+    }
+  } else {
+    diag("%s: %s", adj_name(a), err.msg);
+  }
+  opl_nde_stats st;
+  opl_nde_get_stats(nd, &st);
+  if (nfev) *nfev = st.nfev;
+  if (bnfev) *bnfev = st.backward_nfev;
+  opl_ctx_free(&c);
+  opl_nde_free(&nd);
+  return g;
+}
+
+/* max_i |a_i - b_i| / max_i |b_i| */
+static double rel_diff(int64_t n, const double *a, const double *b) {
+  double d = 0, m = 0;
+  for (int64_t i = 0; i < n; i++) d = fmax(d, fabs(a[i] - b[i])), m = fmax(m, fabs(b[i]));
+  return m > 0 ? d / m : INFINITY;
+}
+
+/* The continuous adjoints' gradients (MLP field, three output times, with and without the local
+ * regularizer) against the discrete adjoint's at two tolerances: the difference is of the order
+ * of the tolerance and shrinks with it. */
+static void test_adjoint_vs_discrete(void) {
+  const double tols[2] = {1e-4, DOUBLE_BUILD ? 1e-8 : 1e-6};
+  for (int mi = 0; mi < 3; mi++) {
+    const opl_rk_method m = METHODS[mi];
+    for (int lr = 0; lr < 2; lr++) {
+      const double lam = lr ? 1e5 : 0; /* EEst dt is ~1e-6 of the data term at this scale */
+      mlp_case mc;
+      mlp_case_init(&mc, 2, 3, 8, 40);
+      const int64_t np = opl_params_count(&mc.p) + mc.u0->numel;
+      for (int ai = 0; ai < 2; ai++) {
+        double d[2] = {INFINITY, INFINITY};
+        int64_t nf[2] = {0}, bn[2] = {0};
+        for (int ti = 0; ti < 2; ti++) {
+          double *gd = mlp_adj_grad(&mc, m, OPL_NDE_ADJ_DISCRETE, tols[ti], lam, NULL, NULL);
+          double *gc = mlp_adj_grad(&mc, m, CONT[ai], tols[ti], lam, &nf[ti], &bn[ti]);
+          if (gd && gc) d[ti] = rel_diff(np, gc, gd);
+          free(gd);
+          free(gc);
+        }
+        diag("%s %s%s: relative difference to the discrete adjoint %.2e at rtol %g, %.2e at rtol %g "
+             "(forward / backward evaluations %lld / %lld and %lld / %lld)", opl_rk_method_name(m),
+             adj_name(CONT[ai]), lr ? " + local regularizer" : "", d[0], tols[0], d[1], tols[1],
+             (long long)nf[0], (long long)bn[0], (long long)nf[1], (long long)bn[1]);
+        if (lr && ai == 0) { /* the local term must matter: compare with the data loss alone */
+          double *g0 = mlp_adj_grad(&mc, m, OPL_NDE_ADJ_DISCRETE, tols[0], 0, NULL, NULL);
+          double *gl = mlp_adj_grad(&mc, m, OPL_NDE_ADJ_DISCRETE, tols[0], lam, NULL, NULL);
+          const double dl = g0 && gl ? rel_diff(np, gl, g0) : 0;
+          ok(dl > 1e-3, "%s: the local regularizer changes the gradient (relative %.2e)", opl_rk_method_name(m), dl);
+          free(g0);
+          free(gl);
+        }
+        ok(d[1] < d[0] && d[0] < 100 * tols[0] && d[1] < 100 * tols[1] && bn[1] > bn[0] && bn[0] > 0,
+           "%s %s%s: gradient agrees with the discrete adjoint to the tolerance and the difference "
+           "shrinks with it (%.2e -> %.2e)", opl_rk_method_name(m), adj_name(CONT[ai]),
+           lr ? " + local regularizer" : "", d[0], d[1]);
+      }
+      mlp_case_free(&mc);
+    }
+  }
+}
+
+/* A linear field du/dt = W u with outputs at three times: u(t_k) = exp(t_k W) u0, dL/du0 =
+ * sum_k exp(t_k W)^T r_k, dL/dW = sum_k the Frechet derivatives (as in test_matrix_exponential),
+ * through each continuous adjoint. */
+static void test_adjoint_linear(void) {
+  opl_err err = {0};
+  enum { n = 3 };
+  const double ts[3] = {0.3, 0.7, 1.2};
+  uint64_t s = 91;
+  opl_tensor *W = opl_tensor_alloc(OPL_DIMS(n, n), OPL_T_REQGRAD, &err);
+  opl_tensor *u0 = opl_tensor_alloc(OPL_DIMS(1, n), OPL_T_REQGRAD, &err);
+  opl_tensor *r[3];
+  fill_uniform(W, &s, -1.5, 1.5);
+  fill_uniform(u0, &s, -1, 1);
+  for (int k = 0; k < 3; k++) {
+    r[k] = opl_tensor_alloc(OPL_DIMS(1, n), 0, &err);
+    fill_uniform(r[k], &s, -1, 1);
+  }
+  double gu[n] = {0}, gW[n * n] = {0};
+  for (int q = 0; q < 3; q++) {
+    double A[n * n], E[n * n];
+    for (int i = 0; i < n * n; i++) A[i] = ts[q] * W->data[i];
+    expm(n, A, E);
+    for (int j = 0; j < n; j++)
+      for (int i = 0; i < n; i++) gu[j] += E[i * n + j] * r[q]->data[i];
+    for (int k = 0; k < n; k++)
+      for (int l = 0; l < n; l++) {
+        double M[36] = {0}, X[36];
+        for (int i = 0; i < n; i++)
+          for (int j = 0; j < n; j++) M[i * 6 + j] = M[(i + n) * 6 + j + n] = A[i * n + j];
+        M[k * 6 + n + l] = ts[q];
+        expm(2 * n, M, X);
+        for (int i = 0; i < n; i++)
+          for (int j = 0; j < n; j++) gW[k * n + l] += r[q]->data[i] * X[i * 6 + n + j] * u0->data[j];
+      }
+  }
+  const double rtol = DOUBLE_BUILD ? 1e-10 : 1e-6, tol = DOUBLE_BUILD ? 1e-7 : 1e-3;
+  for (int mi = 0; mi < 3; mi++) {
+    const opl_rk_method m = METHODS[mi];
+    for (int ai = 0; ai < 2; ai++) {
+      opl_nde *nd = opl_nde_create(m, f_linear, W, &err);
+      opl_nde_set_tolerances(nd, m == OPL_RK_BS3 && DOUBLE_BUILD ? 1e-9 : rtol, 1e-12, &err);
+      opl_nde_set_adjoint(nd, CONT[ai], &err);
+      opl_nde_set_params(nd, 1, &W, &err);
+      opl_ctx *c = opl_ctx_new(0);
+      opl_tensor_zero_grad(W);
+      opl_tensor_zero_grad(u0);
+      opl_tensor *us[3], *terms[3];
+      const char *nm = opl_rk_method_name(m), *an = adj_name(CONT[ai]);
+      const double tolm = m == OPL_RK_BS3 && DOUBLE_BUILD ? 1e-5 : tol;
+      int st = opl_nde_solve(nd, c, 0, u0, 3, ts, us, &err);
+      if (!st) {
+        for (int k = 0; k < 3; k++) terms[k] = opl_sum(c, opl_mul(c, us[k], r[k]));
+        st = opl_backward(c, opl_lincomb(c, 3, (const double[]){1, 1, 1}, terms));
+      }
+      if (st) {
+        ok(0, "%s %s: linear solve and backward (%s %s)", nm, an, err.msg, opl_ctx_errmsg(c));
+      } else {
+        double g1[n], g2[n * n];
+        for (int i = 0; i < n; i++) g1[i] = u0->grad[i];
+        for (int i = 0; i < n * n; i++) g2[i] = W->grad[i];
+        arrays_close(n, g1, gu, tolm, tolm, "%s %s: dL/du0 = sum_k exp(t_k W)^T r_k", nm, an);
+        arrays_close(n * n, g2, gW, tolm, tolm, "%s %s: dL/dW = sum_k Frechet derivatives of exp", nm, an);
+      }
+      opl_ctx_free(&c);
+      opl_nde_free(&nd);
+    }
+  }
+  opl_tensor_free(&W);
+  opl_tensor_free(&u0);
+  for (int k = 0; k < 3; k++) opl_tensor_free(&r[k]);
+}
+
+/* Bad input: an adjoint outside the enum; a global regularizer's gradient through a continuous
+ * adjoint is refused by the backward pass with a message naming the cure; gradients accumulate
+ * onto existing parameter gradients; an output at t0 (ts[0] = t0) adds its gradient to u0's. */
+static void test_adjoint_bad_and_edges(void) {
+  opl_err err = {0};
+  mlp_case mc;
+  mlp_case_init(&mc, 2, 3, 8, 40);
+  opl_nde *nd = opl_nde_create(OPL_RK_DP5, f_mlp, &mc.mlp, &err);
+  ok(opl_nde_set_adjoint(nd, (opl_nde_adjoint)4, &err) == OPL_ERR_ARG && strstr(err.msg, "adjoint = 4"),
+     "set_adjoint(4) refused: %s", err.msg);
+  ok(opl_nde_set_adjoint(nd, (opl_nde_adjoint)-1, &err) == OPL_ERR_ARG, "set_adjoint(-1) refused");
+  opl_nde_set_params(nd, mc.p.n, mc.p.t, &err);
+  for (int ai = 0; ai < 2; ai++) {
+    opl_nde_set_adjoint(nd, CONT[ai], &err);
+    opl_ctx *c = opl_ctx_new(0);
+    opl_params_zero_grad(&mc.p);
+    opl_tensor *L = mlp_loss(nd, &mc, c, 1, 0, 0, &err);
+    int st = L ? opl_backward(c, L) : -1;
+    ok(st == OPL_ERR_ARG && strstr(opl_ctx_errmsg(c), "global regularizer") &&
+           strstr(opl_ctx_errmsg(c), "discrete adjoint"),
+       "%s: R_E through a continuous adjoint refused: %s", adj_name(CONT[ai]), opl_ctx_errmsg(c));
+    opl_ctx_free(&c);
+  }
+  /* Accumulation: two backward passes of the same loss give twice one pass's gradient; an
+   * output at t0 contributes r to dL/du0. */
+  opl_nde_set_adjoint(nd, OPL_NDE_ADJ_INTERP, &err);
+  const double ts[2] = {0, 0.5};
+  double g1 = NAN, g2 = NAN, gu[2] = {NAN, NAN};
+  for (int pass = 0; pass < 2; pass++) {
+    opl_params_zero_grad(&mc.p);
+    opl_tensor_zero_grad(mc.u0);
+    for (int rep = 0; rep <= pass; rep++) {
+      opl_ctx *c = opl_ctx_new(0);
+      opl_tensor *us[2];
+      if (!opl_nde_solve(nd, c, 0, mc.u0, 2, ts, us, &err)) {
+        opl_tensor *L = opl_add(c, opl_sum(c, opl_mul(c, us[0], mc.r[0])), opl_sum(c, opl_mul(c, us[1], mc.r[1])));
+        opl_backward(c, L);
+      }
+      opl_ctx_free(&c);
+    }
+    *(pass ? &g2 : &g1) = mc.p.t[0]->grad[0];
+    gu[pass] = mc.u0->grad[0];
+  }
+  ok(fabs(g2 - 2 * g1) <= 1e-6 * fabs(g1) && fabs(gu[1] - 2 * gu[0]) <= 1e-6 * fabs(gu[0]) && g1 != 0,
+     "interpolating adjoint accumulates into existing gradients (%.6g, %.6g)", g1, g2);
+  /* dL/du0 with the t0 output: the t0 term alone is r_0; compare with the same loss without it. */
+  {
+    opl_tensor_zero_grad(mc.u0);
+    opl_ctx *c = opl_ctx_new(0);
+    opl_tensor *us[1];
+    const double t1[1] = {0.5};
+    if (!opl_nde_solve(nd, c, 0, mc.u0, 1, t1, us, &err))
+      opl_backward(c, opl_sum(c, opl_mul(c, us[0], mc.r[1])));
+    opl_ctx_free(&c);
+    ok(fabs(gu[0] - mc.u0->grad[0] - mc.r[0]->data[0]) <= 1e-5 * (1 + fabs(gu[0])),
+       "an output at t0 adds its gradient to dL/du0 (%.8g = %.8g + %.8g)", gu[0], mc.u0->grad[0],
+       mc.r[0]->data[0]);
+  }
+  opl_nde_free(&nd);
+  mlp_case_free(&mc);
+}
+
 int main(void) {
   tap_begin();
   test_same_steps();
@@ -815,5 +1050,8 @@ int main(void) {
   test_local();
   test_memory();
   test_bad_input();
+  test_adjoint_linear();
+  test_adjoint_vs_discrete();
+  test_adjoint_bad_and_edges();
   return tap_end();
 }
