@@ -20,7 +20,8 @@
  *
  *   opl train node --data FILE.h5 --vf fno|mlp [--solver tsit5|dp5|bs3] [--rtol R --atol A]
  *       [--reg none|error|stiff|error+stiff] [--reg-mode global|local-unbiased|local-biased]
- *       [--lambda L0[:L1]] [--adjoint discrete|checkpoint] [--window K] [--time-channel] ... -o MODEL.h5
+ *       [--lambda L0[:L1]] [--adjoint discrete|checkpoint|backsolve|interp] [--window K] [--time-channel]
+ *       ... -o MODEL.h5
  *
  * A neural ODE (operators/node_model.h) on the trajectory task (train/task.h): windows of K
  * stored snapshots from a start drawn per batch, the loss the relative L2 over the window's
@@ -548,7 +549,8 @@ static int train_node_main(int argc, char **argv) {
       {"solver", CLI_STRING, &solver_s, "adaptive Runge-Kutta method: tsit5, dp5 or bs3"},
       {"rtol", CLI_DOUBLE, &rtol, "relative tolerance of the solver (> 0)"},
       {"atol", CLI_DOUBLE, &atol, "absolute tolerance of the solver (> 0)"},
-      {"adjoint", CLI_STRING, &adjoint_s, "gradient: discrete (store all steps) or checkpoint (replay steps)"},
+      {"adjoint", CLI_STRING, &adjoint_s,
+       "gradient: discrete (store all steps), checkpoint (replay steps), backsolve or interp (continuous adjoints)"},
       {"reg", CLI_STRING, &reg_s, "regularizer: none, error, stiff or error+stiff"},
       {"reg-mode", CLI_STRING, &mode_s, "global, local-unbiased or local-biased (needs --reg)"},
       {"lambda", CLI_STRING, &lambda_s, "regularizer weight L0, or L0:L1 decaying exponentially over the epochs"},
@@ -616,11 +618,6 @@ static int train_node_main(int argc, char **argv) {
   }
   int adjoint = OPL_NODE_ADJ_DISCRETE;
   if (adjoint_s) {
-    if (!strcmp(adjoint_s, "backsolve") || !strcmp(adjoint_s, "interp")) {
-      fprintf(stderr, "opl train: --adjoint %s: continuous adjoints are not in this build (use discrete or checkpoint)\n",
-              adjoint_s);
-      return 2;
-    }
     if ((adjoint = opl_node_adjoint_from_name(adjoint_s)) < 0) {
       fprintf(stderr, "opl train: --adjoint expects discrete, checkpoint, backsolve or interp, got '%s'\n", adjoint_s);
       return 2;

@@ -24,7 +24,7 @@ typedef struct node_self {
 
 static const char *reg_names[4] = {"none", "error", "stiff", "error+stiff"};
 static const char *mode_names[OPL_NODE_REG_MODE_COUNT] = {"global", "local-unbiased", "local-biased"};
-static const char *adj_names[OPL_NODE_ADJ_COUNT] = {"discrete", "checkpoint"};
+static const char *adj_names[OPL_NODE_ADJ_COUNT] = {"discrete", "checkpoint", "backsolve", "interp"};
 static const char *method_names[OPL_RK_METHOD_COUNT] = {"dp5", "tsit5", "bs3"};
 
 static int name_find(const char *const *names, int n, const char *s) {
@@ -75,12 +75,18 @@ static int config_check(const opl_node_config *c, opl_err *err) {
   if (!(c->rtol > 0 && isfinite(c->rtol)) || !(c->atol > 0 && isfinite(c->atol)))
     return opl_err_set(err, OPL_ERR_ARG, "node: rtol = %g, atol = %g, both must be finite and > 0", c->rtol, c->atol);
   if (c->adjoint < 0 || c->adjoint >= OPL_NODE_ADJ_COUNT)
-    return opl_err_set(err, OPL_ERR_ARG, "node: adjoint %d, expected discrete or checkpoint", c->adjoint);
+    return opl_err_set(err, OPL_ERR_ARG, "node: adjoint %d, expected discrete, checkpoint, backsolve or interp",
+                       c->adjoint);
   if (c->reg < 0 || c->reg > 3) return opl_err_set(err, OPL_ERR_ARG, "node: regularizer bits %d", c->reg);
   if (c->reg_mode < 0 || c->reg_mode >= OPL_NODE_REG_MODE_COUNT)
     return opl_err_set(err, OPL_ERR_ARG, "node: regularizer mode %d", c->reg_mode);
   if (!(c->lambda0 >= 0 && isfinite(c->lambda0)) || !(c->lambda1 >= 0 && isfinite(c->lambda1)))
     return opl_err_set(err, OPL_ERR_ARG, "node: lambda %g:%g, expected finite values >= 0", c->lambda0, c->lambda1);
+  if (c->reg && c->reg_mode == OPL_NODE_REG_GLOBAL && c->adjoint >= OPL_NODE_ADJ_BACKSOLVE)
+    return opl_err_set(err, OPL_ERR_ARG,
+                       "node: the global regularizer %s has no continuous adjoint (%s): use a local mode "
+                       "(local-unbiased, local-biased) or the discrete / checkpoint adjoint",
+                       reg_names[c->reg], adj_names[c->adjoint]);
   if (c->lambda1 != c->lambda0 && !(c->lambda0 > 0 && c->lambda1 > 0))
     return opl_err_set(err, OPL_ERR_ARG, "node: lambda %g:%g: an exponential decay needs both weights > 0", c->lambda0,
                        c->lambda1);
@@ -256,8 +262,7 @@ static int kind_create(opl_model *m, const void *config, opl_rng *rng, opl_err *
   }
   if (!(s->nde = opl_nde_create((opl_rk_method)cfg->method, field, s, err))) return err ? err->status : OPL_ERR_NOMEM;
   if ((st = opl_nde_set_tolerances(s->nde, cfg->rtol, cfg->atol, err)) ||
-      (st = opl_nde_set_memory(s->nde, cfg->adjoint == OPL_NODE_ADJ_CHECKPOINT ? OPL_NDE_CHECKPOINT : OPL_NDE_STORE_ALL,
-                               err)))
+      (st = opl_nde_set_adjoint(s->nde, (opl_nde_adjoint)cfg->adjoint, err)))
     return st;
   if (m->params.n > 256)
     return opl_err_set(err, OPL_ERR_ARG, "node: %d parameters tensors, the solver takes at most 256", m->params.n);

@@ -25,7 +25,16 @@
 #include "operators/model.h"
 #include "operators/node.h"
 
-typedef enum { OPL_NODE_ADJ_DISCRETE = 0, OPL_NODE_ADJ_CHECKPOINT = 1, OPL_NODE_ADJ_COUNT } opl_node_adjoint;
+/* The gradient of a solve: operators/node.h's opl_nde_adjoint (same values). The continuous
+ * adjoints (backsolve, interp) have no gradient of the global regularizers: a configuration
+ * with both is refused (the local ones work with every adjoint). */
+typedef enum {
+  OPL_NODE_ADJ_DISCRETE = 0,
+  OPL_NODE_ADJ_CHECKPOINT = 1,
+  OPL_NODE_ADJ_BACKSOLVE = 2,
+  OPL_NODE_ADJ_INTERP = 3,
+  OPL_NODE_ADJ_COUNT
+} opl_node_adjoint;
 /* Regularizer terms (bits). */
 enum { OPL_NODE_REG_ERROR = 1, OPL_NODE_REG_STIFF = 2 };
 typedef enum {
@@ -66,7 +75,7 @@ int opl_node_reg_from_name(const char *s);
 /* "global", "local-unbiased", "local-biased" <-> opl_node_reg_mode; -1 for an unknown name. */
 const char *opl_node_reg_mode_name(int mode);
 int opl_node_reg_mode_from_name(const char *s);
-/* "discrete", "checkpoint" <-> opl_node_adjoint; -1 for an unknown name. */
+/* "discrete", "checkpoint", "backsolve", "interp" <-> opl_node_adjoint; -1 for an unknown name. */
 const char *opl_node_adjoint_name(int adj);
 int opl_node_adjoint_from_name(const char *s);
 /* "dp5", "tsit5", "bs3" -> opl_rk_method; -1 for an unknown name. */

@@ -165,6 +165,14 @@ static void test_bad_and_lambda(void) {
   bad = nc;
   snprintf(bad.vf_kind, sizeof bad.vf_kind, "node");
   ok(opl_model_create(&m, &opl_node_kind, &bad, NULL, &e) == OPL_ERR_ARG, "a node as its own vector field refused: %s", e.msg);
+  bad = nc;
+  bad.reg = OPL_NODE_REG_ERROR, bad.lambda0 = bad.lambda1 = 1, bad.adjoint = OPL_NODE_ADJ_INTERP;
+  ok(opl_model_create(&m, &opl_node_kind, &bad, NULL, &e) == OPL_ERR_ARG && strstr(e.msg, "continuous adjoint"),
+     "a global regularizer with a continuous adjoint refused: %s", e.msg);
+  bad.reg_mode = OPL_NODE_REG_LOCAL_BIASED;
+  int cst = opl_model_create(&m, &opl_node_kind, &bad, NULL, &e);
+  ok(cst == OPL_OK, "a local regularizer with the interpolating adjoint accepted");
+  if (!cst) opl_model_free(&m);
   ok(opl_node_kind.set_io(&nc, 1, 1, 2, &e) == OPL_ERR_ARG, "set_io with Cin != Cout refused: %s", e.msg);
   nc.lambda0 = 0.1, nc.lambda1 = 0.001;
   ok(fabs(opl_node_model_lambda(&nc, 1, 5) - 0.1) < 1e-15 && fabs(opl_node_model_lambda(&nc, 5, 5) - 0.001) < 1e-15 &&
