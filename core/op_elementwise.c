@@ -109,7 +109,9 @@ static void bin_backward(bin_kind k, const bcast *bc, const opl_real *a, const o
         break;
       case BIN_DIV:
         if (ga) OPL_PFOR(i, n, n, ga[i] += gy[i] / b[i];);
-        if (gb) OPL_PFOR(i, n, n, gb[i] -= gy[i] * a[i] / (b[i] * b[i]););
+        /* (gy / b)(a / b), not gy a / b^2: b^2 underflows to 0 for |b| < ~1e-19 in float, and
+         * a zero gy then gave 0 / 0 = NaN */
+        if (gb) OPL_PFOR(i, n, n, gb[i] -= (gy[i] / b[i]) * (a[i] / b[i]););
         break;
     }
     return;
@@ -130,7 +132,7 @@ static void bin_backward(bin_kind k, const bcast *bc, const opl_real *a, const o
               case BIN_MUL: if (ga) ga[ia] += g * b[ib]; if (gb) gb[ib] += g * a[ia]; break;
               case BIN_DIV:
                 if (ga) ga[ia] += g / b[ib];
-                if (gb) gb[ib] -= g * a[ia] / (b[ib] * b[ib]);
+                if (gb) gb[ib] -= (g / b[ib]) * (a[ia] / b[ib]);
                 break;
             }
           }

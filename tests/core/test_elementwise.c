@@ -108,6 +108,32 @@ static void test_gelu_sweep(void) {
   opl_ctx_free(&c);
 }
 
+/* a / b with a tiny denominator: the gradient w.r.t. b is -(gy / b)(a / b); computed as
+ * gy a / b^2, b^2 underflowed to 0 in float for |b| < ~1e-19 and a zero upstream gradient gave
+ * 0 / 0 = NaN (same shapes and broadcast paths). */
+static void test_div_tiny(void) {
+  opl_ctx *c = opl_ctx_new(0);
+  opl_err err;
+  opl_tensor *a = opl_tensor_alloc(OPL_DIMS(2), OPL_T_REQGRAD, &err);
+  opl_tensor *b = opl_tensor_alloc(OPL_DIMS(2), OPL_T_REQGRAD, &err);
+  opl_tensor *b1 = opl_tensor_alloc(OPL_DIMS(1), OPL_T_REQGRAD, &err);
+  a->data[0] = (opl_real)1e-25, a->data[1] = (opl_real)2e-25;
+  b->data[0] = b->data[1] = b1->data[0] = (opl_real)1e-25;
+  opl_tensor *y = opl_div(c, a, b), *yb = opl_div(c, a, b1);
+  opl_real seed[2] = {0, 1};
+  opl_backward_seed(c, y, seed);
+  opl_backward_seed(c, yb, seed);
+  double want_b0 = 0, want_b1 = -(1 / 1e-25) * 2.0;   /* -(gy / b)(a / b) */
+  ok(opl_ctx_status(c) == OPL_OK && b->grad[0] == 0 && fabs(b->grad[1] - want_b1) <= 1e-5 * fabs(want_b1) &&
+         fabs(b1->grad[0] - want_b1) <= 1e-5 * fabs(want_b1) && isfinite(a->grad[0]) && isfinite(a->grad[1]),
+     "div by 1e-25: finite gradients, 0 where the upstream gradient is 0 (gb = %g, %g; want %g, %g)",
+     (double)b->grad[0], (double)b->grad[1], want_b0, want_b1);
+  opl_tensor_free(&a);
+  opl_tensor_free(&b);
+  opl_tensor_free(&b1);
+  opl_ctx_free(&c);
+}
+
 static void test_broadcast_values(void) {
   opl_ctx *c = opl_ctx_new(0);
   opl_tensor *a = opl_new(c, OPL_DIMS(2, 3)), *b = opl_new(c, OPL_DIMS(3));
@@ -151,6 +177,7 @@ int main(void) {
   gc_run_adjoint_table(adjoint_rows, (int)(sizeof adjoint_rows / sizeof adjoint_rows[0]));
   test_values();
   test_gelu_sweep();
+  test_div_tiny();
   test_broadcast_values();
   test_bad_input();
   return tap_end();
