@@ -121,6 +121,45 @@ static int epoch_cb(const opl_epoch_stats *s, void *user) {
   return train_stop_requested ? 1 : 0;
 }
 
+static int file_exists(const char *path);
+
+/* Run the trainer to its last epoch with the progress callback cb(user), then report on
+ * stdout / stderr: a failure (with where the last good checkpoint stands after a divergence),
+ * nothing to do, a stop on a signal, or the saved checkpoint with *last_test (which cb keeps).
+ * Returns the exit status: 0, or 1 on a failure or a stop. */
+static int run_and_report(opl_trainer *t, opl_train_progress_fn cb, void *user, const double *last_test,
+                          int64_t epochs, const char *out, const char *csv) {
+  opl_err e = {0};
+  int64_t before = opl_trainer_epochs_done(t);
+  int st = opl_trainer_run(t, cb, user, &e);
+  int64_t done = opl_trainer_epochs_done(t);
+  if (st) {
+    fprintf(stderr, "opl train: %s\n", msg_of(&e));
+    if (st == OPL_ERR_NONFINITE) {
+      int64_t ck = -1;
+      opl_trainer_config kc;
+      if (file_exists(out) && !opl_trainer_read_config(out, &kc, NULL, &ck, NULL, 0, NULL))
+        fprintf(stderr, "opl train: the last good checkpoint '%s' (epoch %lld) is kept; nothing was written after it\n",
+                out, (long long)ck);
+      else
+        fprintf(stderr, "opl train: no checkpoint had been written yet (use --checkpoint-every k to keep one)\n");
+    }
+    return 1;
+  }
+  if (done == before && done >= epochs) {
+    printf("opl train: '%s' already holds %lld epochs (>= --epochs %lld): nothing to do\n", out, (long long)done,
+           (long long)epochs);
+    return 0;
+  }
+  if (train_stop_requested) {
+    printf("opl train: stopped after epoch %lld; checkpoint '%s' written (continue with --resume)\n", (long long)done, out);
+    return 1;
+  }
+  printf("opl train: saved '%s' (epoch %lld) and metrics '%s'; test relative L2 %.4e\n", out, (long long)done, csv,
+         *last_test);
+  return 0;
+}
+
 static int file_exists(const char *path) {
   struct stat sb;
   return stat(path, &sb) == 0;
@@ -413,32 +452,7 @@ static int train_main(int argc, char **argv) {
   signal(SIGTERM, on_signal);
   train_print tp = {.epochs = epochs, .every = every, .rollout = cfg->task.kind == OPL_TASK_ROLLOUT, .quiet = quiet,
                     .last_test = NAN};
-  int64_t before = opl_trainer_epochs_done(t);
-  int st = opl_trainer_run(t, epoch_cb, &tp, &e);
-  int64_t done = opl_trainer_epochs_done(t);
-  int status = 0;
-  if (st) {
-    fprintf(stderr, "opl train: %s\n", msg_of(&e));
-    if (st == OPL_ERR_NONFINITE) {
-      int64_t ck = -1;
-      opl_trainer_config kc;
-      if (file_exists(out) && !opl_trainer_read_config(out, &kc, NULL, &ck, NULL, 0, NULL))
-        fprintf(stderr, "opl train: the last good checkpoint '%s' (epoch %lld) is kept; nothing was written after it\n",
-                out, (long long)ck);
-      else
-        fprintf(stderr, "opl train: no checkpoint had been written yet (use --checkpoint-every k to keep one)\n");
-    }
-    status = 1;
-  } else if (done == before && done >= epochs) {
-    printf("opl train: '%s' already holds %lld epochs (>= --epochs %lld): nothing to do\n", out, (long long)done,
-           (long long)epochs);
-  } else if (train_stop_requested) {
-    printf("opl train: stopped after epoch %lld; checkpoint '%s' written (continue with --resume)\n", (long long)done, out);
-    status = 1;
-  } else {
-    printf("opl train: saved '%s' (epoch %lld) and metrics '%s'; test relative L2 %.4e\n", out, (long long)done, csv,
-           tp.last_test);
-  }
+  int status = run_and_report(t, epoch_cb, &tp, &tp.last_test, epochs, out, csv);
   opl_trainer_free(&t);
   opl_ds_close(&ds);
   return status;
@@ -776,32 +790,7 @@ static int train_node_main(int argc, char **argv) {
   signal(SIGINT, on_signal);
   signal(SIGTERM, on_signal);
   node_print np = {.epochs = epochs, .every = every, .quiet = quiet, .last_test = NAN};
-  int64_t before = opl_trainer_epochs_done(t);
-  int st = opl_trainer_run(t, node_epoch_cb, &np, &e);
-  int64_t done = opl_trainer_epochs_done(t);
-  int status = 0;
-  if (st) {
-    fprintf(stderr, "opl train: %s\n", msg_of(&e));
-    if (st == OPL_ERR_NONFINITE) {
-      int64_t ck = -1;
-      opl_trainer_config kc;
-      if (file_exists(out) && !opl_trainer_read_config(out, &kc, NULL, &ck, NULL, 0, NULL))
-        fprintf(stderr, "opl train: the last good checkpoint '%s' (epoch %lld) is kept; nothing was written after it\n",
-                out, (long long)ck);
-      else
-        fprintf(stderr, "opl train: no checkpoint had been written yet (use --checkpoint-every k to keep one)\n");
-    }
-    status = 1;
-  } else if (done == before && done >= epochs) {
-    printf("opl train: '%s' already holds %lld epochs (>= --epochs %lld): nothing to do\n", out, (long long)done,
-           (long long)epochs);
-  } else if (train_stop_requested) {
-    printf("opl train: stopped after epoch %lld; checkpoint '%s' written (continue with --resume)\n", (long long)done, out);
-    status = 1;
-  } else {
-    printf("opl train: saved '%s' (epoch %lld) and metrics '%s'; test relative L2 %.4e\n", out, (long long)done, csv,
-           np.last_test);
-  }
+  int status = run_and_report(t, node_epoch_cb, &np, &np.last_test, epochs, out, csv);
   opl_trainer_free(&t);
   opl_ds_close(&ds);
   return status;
