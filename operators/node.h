@@ -45,9 +45,12 @@
  *                        discrete adjoints differentiate it (store-all: an ordinary op;
  *                        checkpointed: the backward replay of a step recomputes the outputs inside
  *                        it and pulls back their gradients with the step's). An output at a step's
- *                        end (or at t0) is that state itself. The interpolant is of one order below
- *                        the method (3rd for BS3), within the tolerance for smooth solutions; this
- *                        is torchdiffeq's and DifferentialEquations.jl's default. max_steps bounds
+ *                        end (or at t0) is that state itself. The interpolants are of 4th order for
+ *                        DP5 and Tsit5 (one below the method) and 3rd for BS3 (the method's); their
+ *                        error stays at the solution's own for smooth solutions (tests/operators/
+ *                        test_node_dense.c); this is torchdiffeq's and DifferentialEquations.jl's
+ *                        way. Chosen as an option, not the default: stepping onto output times
+ *                        keeps the outputs full-order states. max_steps bounds
  *                        the attempts of the whole solve (one output interval [t0, T]). The
  *                        continuous adjoints still stop their backward solve at each output time
  *                        (the jumps of the adjoint).

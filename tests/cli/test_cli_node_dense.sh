@@ -58,6 +58,9 @@ run "$opl" eval step.h5 d.h5 --saveat dense
 run "$opl" train node --resume --epochs 3 --quiet -o dense.h5
 [ $rc -eq 0 ] && "$opl" info dense.h5 2>/dev/null | awk '$1 == "node.saveat" {print $2}' | grep -q '^dense$'
 ok $? "--resume keeps node.saveat = dense (exit $rc)"
+run "$opl" train node --resume --epochs 4 --saveat step --quiet -o dense.h5
+[ $rc -ne 0 ] && has "node.saveat" err.txt
+ok $? "--resume of a dense run with --saveat step is refused, naming node.saveat (exit $rc)"
 
 # bad input
 run "$opl" train node $base --saveat sometimes -o bad.h5

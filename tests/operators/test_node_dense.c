@@ -7,7 +7,7 @@
  * solve takes the steps and evaluations of a solve with the last output time only; gradients
  * through dense outputs match central differences with the step sequence frozen (double build)
  * for every method, store-all and checkpointed; the continuous adjoints run on dense solves;
- * bad input. */
+ * bad input; DP5 at theta = 1/2 gives Shampine's midpoint weights. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +62,15 @@ static void test_order_conditions(void) {
     ok(worst < 1e-13 && db < 1e-13, "%s: dense weights satisfy the order-%d conditions on theta in [0, 1] "
        "(max residual %.1e), b(1) = b (%.1e), b(0) = 0", opl_rk_method_name(m), p, worst, db);
   }
+  /* DP5 at theta = 1/2: Shampine's (1986) 5th-order midpoint weights, which torchdiffeq's dopri5
+   * interpolant is fitted through: the quartic is the same polynomial. */
+  const double mid[7] = {6025192743.0 / 30085553152 / 2, 0, 51252292925.0 / 65400821598 / 2,
+                         -2691868925.0 / 45128329728 / 2, 187940372067.0 / 1594534317056 / 2,
+                         -1776094331.0 / 19743644256 / 2, 11237099.0 / 235043384 / 2};
+  double wm[8], dm = 0;
+  opl_rk_dense_weights(OPL_RK_DP5, 0.5, wm);
+  for (int i = 0; i < 7; i++) dm = fmax(dm, fabs(wm[i] - mid[i]));
+  ok(dm < 1e-15, "dp5: b(1/2) = Shampine's midpoint weights (max difference %.1e)", dm);
   double w[8];
   ok(opl_rk_dense_weights(OPL_RK_METHOD_COUNT, 0.5, w) == 0 && opl_rk_dense_weights(OPL_RK_DP5, 0.5, NULL) == 0,
      "dense weights: a bad method or NULL output gives 0");
