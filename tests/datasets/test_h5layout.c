@@ -220,6 +220,14 @@ static int check_all(opl_ds *ds, const gen *g, const char *what) {
   int pass = ok(st == OPL_OK, "%s: read all samples", what);
   pass &= arrays_close(N * P, ga, wa, 0, 0, "%s: a values at [n, x%s]", what, Y > 1 ? ", y" : "");
   pass &= arrays_close(N * T * P, gu, wu, 0, 0, "%s: u values at [n, t, x%s]", what, Y > 1 ? ", y" : "");
+  /* one sample's a in float64: the stored values exactly (float32 files: the closed form rounded) */
+  int f64 = 1;
+  for (int64_t n = 0; n < N && f64; n++) {
+    f64 = opl_ds_read_a_f64(ds, n, ga + n * P, &e) == OPL_OK;
+    for (int64_t k = 0; f64 && k < P; k++)
+      f64 = ga[n * P + k] == (in->bits == 32 ? (double)(float)wa[n * P + k] : wa[n * P + k]);
+  }
+  pass &= ok(f64, "%s: opl_ds_read_a_f64 gives every sample's a as stored (%d-bit)", what, in->bits);
   free(a);
   free(u);
   free(ga);
