@@ -16,7 +16,11 @@
  *                 quadrature against the Hermite weight (C. Basdevant, M. Deville, P. Haldenwang,
  *                 J. M. Lacroix, J. Ouazzani, R. Peyret, P. Orlandi, A. T. Patera, "Spectral and
  *                 finite difference solutions of the Burgers equation", Comput. Fluids 14 (1986)
- *                 23-41); see opl_burgers_cole_hopf in pde/burgers.h.
+ *                 23-41): opl_burgers_cole_hopf of pde/burgers.h, the trapezoid rule in the
+ *                 Hermite variable z (geometrically convergent, with a log-sum-exp shift), which
+ *                 test_pinn_problems checks against 200-node Gauss-Hermite quadrature (2.4e-14)
+ *                 and against opl's spectral Burgers solver at 4096 points (2e-13 away from the
+ *                 shock).
  *   "allen-cahn"  u_t - 1e-4 u_xx + 5 u^3 - 5 u = 0 on [-1, 1] periodic, T = 1,
  *                 u0 = x^2 cos(pi x)   (the PINN benchmark of Raissi et al. 2019 and of
  *                 S. Wang, S. Sankaran, H. Wang, P. Perdikaris, "An expert's guide to training
