@@ -128,7 +128,7 @@ static void test_burgers_vs_spectral(void) {
   double rel = sqrt(l2d / l2n);
   diag("burgers exact vs spectral (n = %d, %lld steps, %.2f s): max |diff| %.2e for |x| > 0.1, %.2e near the shock, "
        "relative L2 %.2e", n, (long long)st.steps, st.wall, far, near, rel);
-  ok(far < (sanitized() ? 1e-6 : 1e-9), "away from the shock (|x| > 0.1): max |diff| %.2e", far);
+  ok(far < (sanitized() ? 1e-5 : 1e-9), "away from the shock (|x| > 0.1): max |diff| %.2e", far);
   ok(rel < (sanitized() ? 1e-4 : 1e-7), "relative L2 over all points and t > 0: %.2e", rel);
   opl_pde_free(u0);
   opl_pde_free(out);
