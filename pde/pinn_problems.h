@@ -38,7 +38,8 @@
  * KdV 1024; measured self-convergence ~1e-9 and ~1e-10 in pinn_problems.c); the solver starts
  * from the truncated Fourier series of u0 and its fields are evaluated at x_i by their
  * trigonometric interpolant (exact sampling of the spectral solution). Every reference
- * computes in 0.2-1.5 s at nx = 256, nt = 101 on one core.
+ * computes in 0.2-2 s at nx = 256, nt = 101 on one core (burgers ~0.3 s, allen-cahn ~1.3 s,
+ * kdv ~1.7 s measured on a busy 2-core machine; test_pinn_problems prints them).
  *
  * Threads: the table is constant; opl_pinn_reference may run concurrently on different
  * outputs (each call owns its workspaces). The library never prints. */
