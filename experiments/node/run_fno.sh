@@ -7,7 +7,11 @@
 #
 # Prints two markdown tables on stdout: the vanilla run's NFE per training batch over the epochs,
 # then one row per variant (test NFE, accepted / rejected steps, test relative L2 and prediction
-# time from opl eval; training time and NFE per batch from the metrics CSV).
+# time from opl eval; training time and NFE per batch from the metrics CSV). opl steps onto every
+# stored snapshot time, so the test trajectories are also evaluated on a second file of the same
+# initial conditions with only three snapshots (t = 1/3, 2/3, 1): there the controller's own steps show.
+# A training whose model, metrics and wall time are already in --dir is not rerun (delete them to
+# retrain), so a rerun only re-evaluates.
 #
 # usage: experiments/node/run_fno.sh [--smoke] [--dir DIR] [--jobs 1|2]
 #   --smoke   a tiny run (12 trajectories, 2 epochs, one weight per variant): checks the pipeline
@@ -40,6 +44,7 @@ if [ $smoke = 1 ]; then
     gen="--n 12 --res 64 --store-res 32 --nt 5 --seed 1"
     arch="--modes 4 --width 8 --layers 2 --proj 8"
     fit="--ntrain 8 --ntest 4 --batch 4 --window 3 --epochs 2 --step-size 1 --lr 1e-3 --seed 1"
+    gen2="--n 12 --res 64 --store-res 32 --nt 3 --seed 1"
     ntest=4
     variants="vanilla:none:-:0 global:error:global:0.1 local-unbiased:error:local-unbiased:1 local-biased:error:local-biased:1"
 else
@@ -47,6 +52,7 @@ else
     # data: 240 trajectories, solved at 512 points (nu = 0.1 keeps < 100 modes above 1e-14),
     # stored at 64 points, 5 snapshots 0.2 apart after t = 0 (see results.md for why so few)
     gen="--n 240 --res 512 --store-res 64 --nt 5 --seed 1"
+    gen2="--n 240 --res 512 --store-res 64 --nt 3 --seed 1"
     arch="--modes 12 --width 16 --layers 4 --proj 32"
     fit="--ntrain 200 --ntest 40 --batch 20 --window 3 --epochs 200 --step-size 70 --gamma 0.5 --lr 1e-3 --seed 1"
     ntest=40
@@ -64,12 +70,22 @@ if [ ! -f $data ]; then
     echo "+ opl generate burgers $gen -o $data" >&2
     "$opl" generate burgers $gen -o $data > generate.log 2>&1 || { cat generate.log >&2; exit 1; }
 fi
+# the same initial conditions (same seed and sample indices), three snapshots: test NFE with less of the cap
+data2=burgers_t3.h5
+if [ ! -f $data2 ]; then
+    echo "+ opl generate burgers $gen2 -o $data2" >&2
+    "$opl" generate burgers $gen2 -o $data2 > generate2.log 2>&1 || { cat generate2.log >&2; exit 1; }
+fi
 
 # train NAME REG MODE LAMBDA: one run to NAME.h5 / NAME.csv / NAME.log, its wall time in NAME.wall
 train() {
     set -- "$1" "$2" "$3" "$4"
     reg=""
     [ "$2" = none ] || reg="--reg $2 --reg-mode $3 --lambda $4"
+    if [ -f "$1.h5" ] && [ -f "$1.csv" ] && [ -f "$1.wall" ]; then
+        echo "(training $1: done before, kept)" >&2
+        return 0
+    fi
     echo "+ opl train node --data $data --vf fno $arch $fit $reg --threads 1 -o $1.h5" >&2
     s=$(date +%s.%N)
     if "$opl" train node --data $data --vf fno $arch $fit $reg --threads 1 --every 10 -o "$1.h5" > "$1.log" 2>&1; then
@@ -114,15 +130,18 @@ echo
 # One row per variant. opl eval solves each test trajectory alone from its first snapshot over the
 # whole stored time. The local regularizer's extra step costs 8 evaluations per batch (Tsit5:
 # f(t1, u(t1)), the starting-step trial and 6 stages; operators/node.h), added in its column.
-echo "| variant | lambda | train time (s, wall) | train NFE / batch: forward + local (mean over training; last 25 epochs) | train loss (last epoch) | test rel. L2 mean (median) | test NFE mean (min-max) | accepted / rejected steps | prediction time / trajectory (ms) | NFE vs vanilla | L2 vs vanilla |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| variant | lambda | train time (s, wall) | train NFE / batch: forward + local (mean over training; last 25 epochs) | train loss (last epoch) | test rel. L2 mean (median) | test NFE mean (min-max) | accepted / rejected steps | prediction time / trajectory (ms) | NFE vs vanilla | L2 vs vanilla | test rel. L2, mean of the last 25 epochs (CSV) | 3 snapshots: test NFE, accepted / rejected, rel. L2 | 3 snapshots: NFE, L2 vs vanilla |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for nv in $names; do
     IFS=: read -r name kind lambda <<EOF
 $nv
 EOF
-    echo "+ opl eval $name.h5 $data --ntest $ntest --solver --solver-samples 2" >&2
-    "$opl" eval "$name.h5" $data --ntest $ntest --solver --solver-samples 2 --threads 1 > "$name.eval" 2> "$name.eval.err" ||
+    echo "+ opl eval $name.h5 $data --ntest $ntest --solver-samples 2" >&2
+    "$opl" eval "$name.h5" $data --ntest $ntest --solver-samples 2 --threads 1 > "$name.eval" 2> "$name.eval.err" ||
         { cat "$name.eval.err" >&2; exit 1; }
+    echo "+ opl eval $name.h5 $data2 --ntest $ntest --solver-samples 1" >&2
+    "$opl" eval "$name.h5" $data2 --ntest $ntest --solver-samples 1 --threads 1 > "$name.eval2" 2> "$name.eval2.err" ||
+        { cat "$name.eval2.err" >&2; exit 1; }
     extra=0
     case "$kind" in local*) extra=8 ;; esac
     awk -F, -v x=$extra 'NR > 1 { s += $9; n++; r[n] = $9; l = $2 } END {
@@ -139,9 +158,16 @@ EOF
     if [ "$name" = vanilla ]; then
         ref_nfe=$(awk '/^NFE: mean/ { print $3 }' vanilla.eval)
         ref_l2=$(awk '/^test relative L2:/ { print $5 }' vanilla.eval)
+        ref_nfe2=$(awk '/^NFE: mean/ { print $3 }' vanilla.eval2)
+        ref_l22=$(awk '/^test relative L2:/ { print $5 }' vanilla.eval2)
     fi
     awk -v rn="$ref_nfe" -v rl="$ref_l2" '/^NFE: mean/ { n = $3 } /^test relative L2:/ { l = $5 }
-        END { printf " %.3fx | %.3fx |\n", n / rn, l / rl }' "$name.eval" >> "$name.row"
+        END { printf " %.3fx | %.3fx |", n / rn, l / rl }' "$name.eval" >> "$name.row"
+    awk -F, 'NR > 1 { r[++n] = $4 } END { m = 0; k = 0; for (i = (n > 25 ? n - 24 : 1); i <= n; i++) { m += r[i]; k++ }
+        printf " %.4g |", m / k }' "$name.csv" >> "$name.row"
+    awk -v rn="$ref_nfe2" -v rl="$ref_l22" '/^NFE: mean/ { n = $3 } /^test relative L2:/ { l = $5 }
+        /^steps: accepted mean/ { acc = $4; sub(/,/, "", acc); rej = $7 }
+        END { printf " %.1f, %s / %s, %.4g | %.3fx, %.3fx |\n", n, acc, rej, l, n / rn, l / rl }' "$name.eval2" >> "$name.row"
     tr -d '\n' < "$name.row"
     echo
 done
