@@ -6,6 +6,7 @@
 #include <string.h>
 #include "core/jet.h"
 #include "core/internal.h"
+#include "core/ops.h"
 
 static int spec_ok(opl_ctx *c, const char *op, opl_jet_spec s) {
   if (s.nx < 0 || s.nx > OPL_JET_MAX_NX || s.nt < 0 || s.nt > 1) {
@@ -86,64 +87,109 @@ opl_tensor *opl_jet_linear(opl_ctx *c, opl_tensor *x, opl_tensor *w, opl_tensor 
 
 /* ------------------------------------------------------------ jet_tanh */
 
-/* Derivatives d[1..5] of tanh at the point where tanh = s (d[m] = s_m of core/jet.h). */
-static inline void tanh_derivs(double s, double *d) {
-  d[1] = 1 - s * s;
-  d[2] = -2 * s * d[1];
-  d[3] = -2 * (d[1] * d[1] + s * d[2]);
-  d[4] = -2 * (3 * d[1] * d[2] + s * d[3]);
-  d[5] = -2 * (3 * d[2] * d[2] + 4 * d[1] * d[3] + s * d[4]);
+/* The kernels below are written for a fixed number of x-derivatives NX and time derivatives NT
+ * (compile-time constants after inlining, one instance per case of a switch), in opl_real, over a
+ * contiguous range of points [lo, hi) whose inner loop vectorizes. s_m are the derivatives of
+ * tanh at h0 as functions of s = tanh(h0) (core/jet.h), s5 = -2 (3 s2^2 + 4 s1 s3 + s s4) the
+ * one more that the backward pass needs for d y4 / d h0. */
+
+/* Forward on points [lo, hi): x, y [K, n]; y0 = tanh(x0) is already in y. */
+static inline __attribute__((always_inline)) void tanh_fw_range(int64_t lo, int64_t hi, int64_t n, const opl_real *x,
+                                                              opl_real *y, const int NX, const int NT) {
+  const opl_real *h1 = x + n, *h2 = x + 2 * n, *h3 = x + 3 * n, *h4 = x + 4 * n, *ht = x + (NX + 1) * n;
+  opl_real *y1 = y + n, *y2 = y + 2 * n, *y3 = y + 3 * n, *y4 = y + 4 * n, *yt = y + (NX + 1) * n;
+  for (int64_t i = lo; i < hi; i++) {
+    opl_real s = y[i], d1 = 1 - s * s, d2 = -2 * s * d1;
+    if (NT) yt[i] = d1 * ht[i];
+    if (NX >= 1) y1[i] = d1 * h1[i];
+    if (NX >= 2) y2[i] = d2 * h1[i] * h1[i] + d1 * h2[i];
+    if (NX >= 3) {
+      opl_real d3 = -2 * (d1 * d1 + s * d2), a = h1[i], b = h2[i];
+      y3[i] = d3 * a * a * a + 3 * d2 * a * b + d1 * h3[i];
+      if (NX >= 4) {
+        opl_real d4 = -2 * (3 * d1 * d2 + s * d3), c = h3[i];
+        y4[i] = d4 * a * a * a * a + 6 * d3 * a * a * b + d2 * (3 * b * b + 4 * a * c) + d1 * h4[i];
+      }
+    }
+  }
 }
 
-/* Forward of one element: h[0..5) x-components (zero beyond nx), ht; y[0..5), *yt. */
-static inline void tanh_point(const double *h, double ht, double *y, double *yt, double *d) {
-  double s = tanh(h[0]);
-  tanh_derivs(s, d);
-  double h1 = h[1], h2 = h[2], h3 = h[3], h4 = h[4];
-  y[0] = s;
-  y[1] = d[1] * h1;
-  y[2] = d[2] * h1 * h1 + d[1] * h2;
-  y[3] = d[3] * h1 * h1 * h1 + 3 * d[2] * h1 * h2 + d[1] * h3;
-  y[4] = d[4] * h1 * h1 * h1 * h1 + 6 * d[3] * h1 * h1 * h2 + d[2] * (3 * h2 * h2 + 4 * h1 * h3) + d[1] * h4;
-  *yt = d[1] * ht;
+/* Backward on points [lo, hi): x [K, n] the input, y0 [n] = tanh(x0), gy [K, n]; gx [K, n] +=. */
+static inline __attribute__((always_inline)) void tanh_bw_range(int64_t lo, int64_t hi, int64_t n, const opl_real *x,
+                                                              const opl_real *y0, const opl_real *gy, opl_real *gx,
+                                                              const int NX, const int NT) {
+  const opl_real *h1 = x + n, *h2 = x + 2 * n, *h3 = x + 3 * n, *h4 = x + 4 * n, *ht = x + (NX + 1) * n;
+  const opl_real *g1 = gy + n, *g2 = gy + 2 * n, *g3 = gy + 3 * n, *g4 = gy + 4 * n, *gt = gy + (NX + 1) * n;
+  opl_real *q1 = gx + n, *q2 = gx + 2 * n, *q3 = gx + 3 * n, *q4 = gx + 4 * n, *qt = gx + (NX + 1) * n;
+  for (int64_t i = lo; i < hi; i++) {
+    opl_real s = y0[i], d1 = 1 - s * s, d2 = -2 * s * d1;
+    opl_real d3 = NX >= 2 ? -2 * (d1 * d1 + s * d2) : 0;
+    opl_real d4 = NX >= 3 ? -2 * (3 * d1 * d2 + s * d3) : 0;
+    opl_real d5 = NX >= 4 ? -2 * (3 * d2 * d2 + 4 * d1 * d3 + s * d4) : 0;
+    opl_real a = NX >= 1 ? h1[i] : 0, b = NX >= 2 ? h2[i] : 0, c = NX >= 3 ? h3[i] : 0, e = NX >= 4 ? h4[i] : 0;
+    opl_real G1 = NX >= 1 ? g1[i] : 0, G2 = NX >= 2 ? g2[i] : 0, G3 = NX >= 3 ? g3[i] : 0, G4 = NX >= 4 ? g4[i] : 0;
+    opl_real g0 = gy[i] * d1;
+    if (NT) g0 += gt[i] * d2 * ht[i];
+    if (NX >= 1) g0 += G1 * d2 * a;
+    if (NX >= 2) g0 += G2 * (d3 * a * a + d2 * b);
+    if (NX >= 3) g0 += G3 * (d4 * a * a * a + 3 * d3 * a * b + d2 * c);
+    if (NX >= 4) g0 += G4 * (d5 * a * a * a * a + 6 * d4 * a * a * b + d3 * (3 * b * b + 4 * a * c) + d2 * e);
+    gx[i] += g0;
+    if (NT) qt[i] += gt[i] * d1;
+    if (NX >= 1) {
+      opl_real r = G1 * d1;
+      if (NX >= 2) r += G2 * 2 * d2 * a;
+      if (NX >= 3) r += G3 * (3 * d3 * a * a + 3 * d2 * b);
+      if (NX >= 4) r += G4 * (4 * d4 * a * a * a + 12 * d3 * a * b + 4 * d2 * c);
+      q1[i] += r;
+    }
+    if (NX >= 2) {
+      opl_real r = G2 * d1;
+      if (NX >= 3) r += G3 * 3 * d2 * a;
+      if (NX >= 4) r += G4 * (6 * d3 * a * a + 6 * d2 * b);
+      q2[i] += r;
+    }
+    if (NX >= 3) q3[i] += G3 * d1 + (NX >= 4 ? G4 * 4 * d2 * a : 0);
+    if (NX >= 4) q4[i] += G4 * d1;
+  }
 }
+
+#define JET_BLOCK 4096
+
+/* The case (nx, nt) of a kernel call: one instance per case. */
+#define JET_CASES(CALL)                                                   \
+  switch (nx * 2 + nt) {                                                  \
+    case 0: CALL(0, 0); break;                                            \
+    case 1: CALL(0, 1); break;                                            \
+    case 2: CALL(1, 0); break;                                            \
+    case 3: CALL(1, 1); break;                                            \
+    case 4: CALL(2, 0); break;                                            \
+    case 5: CALL(2, 1); break;                                            \
+    case 6: CALL(3, 0); break;                                            \
+    case 7: CALL(3, 1); break;                                            \
+    case 8: CALL(4, 0); break;                                            \
+    default: CALL(4, 1); break;                                           \
+  }
 
 /* Forward: x, y [K, n] with n = N D; components as core/jet.h. */
 static void jet_tanh_forward(int nx, int nt, int64_t n, const opl_real *x, opl_real *y) {
-  OPL_PFOR(i, n, n * (1 + nx) * 4, {
-    double h[5] = {0, 0, 0, 0, 0}, yy[5], yt, d[6];
-    for (int k = 0; k <= nx; k++) h[k] = (double)x[k * n + i];
-    double ht = nt ? (double)x[(nx + 1) * n + i] : 0;
-    tanh_point(h, ht, yy, &yt, d);
-    for (int k = 0; k <= nx; k++) y[k * n + i] = (opl_real)yy[k];
-    if (nt) y[(nx + 1) * n + i] = (opl_real)yt;
-  });
+  opl_unary_forward(OPL_TANH, n, x, y);
+  int64_t nb = (n + JET_BLOCK - 1) / JET_BLOCK;
+#define FW(NX, NT) \
+  OPL_PFOR(b, nb, n * (NX + NT) * 2, tanh_fw_range(b * JET_BLOCK, b + 1 < nb ? (b + 1) * JET_BLOCK : n, n, x, y, NX, NT);)
+  JET_CASES(FW)
+#undef FW
 }
 
 /* Backward: x [K, n] the input, y0 [n] the output's value (tanh), gy [K, n]; gx [K, n] +=. */
 static void jet_tanh_backward(int nx, int nt, int64_t n, const opl_real *x, const opl_real *y0, const opl_real *gy,
                               opl_real *gx) {
-  OPL_PFOR(i, n, n * (1 + nx) * 8, {
-    double h[5] = {0, 0, 0, 0, 0}, g[5] = {0, 0, 0, 0, 0}, d[6];
-    for (int k = 0; k <= nx; k++) h[k] = (double)x[k * n + i], g[k] = (double)gy[k * n + i];
-    double ht = nt ? (double)x[(nx + 1) * n + i] : 0, gt = nt ? (double)gy[(nx + 1) * n + i] : 0;
-    tanh_derivs((double)y0[i], d);
-    double h1 = h[1], h2 = h[2], h3 = h[3], h4 = h[4];
-    double g0 = g[0] * d[1] + g[1] * d[2] * h1 + g[2] * (d[3] * h1 * h1 + d[2] * h2) +
-                g[3] * (d[4] * h1 * h1 * h1 + 3 * d[3] * h1 * h2 + d[2] * h3) +
-                g[4] * (d[5] * h1 * h1 * h1 * h1 + 6 * d[4] * h1 * h1 * h2 + d[3] * (3 * h2 * h2 + 4 * h1 * h3) +
-                        d[2] * h4) +
-                gt * d[2] * ht;
-    double gg[5];
-    gg[0] = g0;
-    gg[1] = g[1] * d[1] + g[2] * 2 * d[2] * h1 + g[3] * (3 * d[3] * h1 * h1 + 3 * d[2] * h2) +
-            g[4] * (4 * d[4] * h1 * h1 * h1 + 12 * d[3] * h1 * h2 + 4 * d[2] * h3);
-    gg[2] = g[2] * d[1] + g[3] * 3 * d[2] * h1 + g[4] * (6 * d[3] * h1 * h1 + 6 * d[2] * h2);
-    gg[3] = g[3] * d[1] + g[4] * 4 * d[2] * h1;
-    gg[4] = g[4] * d[1];
-    for (int k = 0; k <= nx; k++) gx[k * n + i] += (opl_real)gg[k];
-    if (nt) gx[(nx + 1) * n + i] += (opl_real)(gt * d[1]);
-  });
+  int64_t nb = (n + JET_BLOCK - 1) / JET_BLOCK;
+#define BW(NX, NT)                                                                                                 \
+  OPL_PFOR(b, nb, n * (1 + NX + NT) * 4,                                                                           \
+           tanh_bw_range(b * JET_BLOCK, b + 1 < nb ? (b + 1) * JET_BLOCK : n, n, x, y0, gy, gx, NX, NT);)
+  JET_CASES(BW)
+#undef BW
 }
 
 static void jet_tanh_bw(opl_node *nd) {
