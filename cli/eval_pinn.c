@@ -6,8 +6,9 @@
  * Prints exactly one line on stdout, "relative L2: X" = ||u - u_ref|| / ||u_ref|| over the grid
  * (x [NX] with both ends, t [NT] from 0 to T inclusive; default 256 x 101), and the model and
  * the maximum error on stderr. --plot draws reference, prediction and error over (t, x).
- * References: Burgers, the Cole-Hopf solution (pde/burgers.h, opl_burgers_cole_hopf).
- * Exit status: 0, 1 runtime failure (or no reference for the problem), 2 usage error. */
+ * References: pde/pinn_problems.h (Burgers: the Cole-Hopf solution; Allen-Cahn and KdV: ETDRK4 on
+ * a fine grid).
+ * Exit status: 0, 1 runtime failure, 2 usage error. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,6 @@
 #include "cli/cli.h"
 #include "cli/outputs.h"
 #include "cli/plot.h"
-#include "pde/burgers.h"
 #include "train/pinn.h"
 
 /* 1 if path is an opl checkpoint of a PINN model (attribute model = "pinn"). */
@@ -28,18 +28,6 @@ int cli_is_pinn_model(const char *path) {
   int yes = m && m->type == OPL_KV_STR && m->s && !strcmp(m->s, "pinn");
   opl_kv_free(&kv, n);
   return yes;
-}
-
-/* The reference solution of problem id at u[nt, nx] on the grid; 0, or non-zero with a reason. */
-static int reference(int id, int64_t nx, int64_t nt, const double *x, const double *t, double *u, char *why, size_t cap) {
-  const opl_pinn_problem *p = opl_pinn_problem_get(id);
-  if (id == OPL_PINN_BURGERS) {
-    for (int64_t i = 0; i < nt; i++)
-      for (int64_t j = 0; j < nx; j++) u[i * nx + j] = opl_burgers_cole_hopf(x[j], t[i], p->coef);
-    return 0;
-  }
-  snprintf(why, cap, "no reference solution for %s in this build", p->name);
-  return 1;
 }
 
 int cli_eval_pinn(int argc, char **argv) {
@@ -84,15 +72,14 @@ int cli_eval_pinn(int argc, char **argv) {
   double *x = malloc(sizeof(double) * (size_t)nx), *t = malloc(sizeof(double) * (size_t)nt),
          *u = malloc(sizeof(double) * (size_t)n), *ur = malloc(sizeof(double) * (size_t)n);
   int status = 0;
-  char why[256];
   if (!x || !t || !u || !ur) {
     fprintf(stderr, "opl eval: out of memory\n");
     status = 1;
   } else if (opl_pinn_predict_grid(&m, nx, nt, x, t, u, &e)) {
     fprintf(stderr, "opl eval: %s\n", opl_err_text(&e));
     status = 1;
-  } else if (reference(net->cfg.problem, nx, nt, x, t, ur, why, sizeof why)) {
-    fprintf(stderr, "opl eval: %s\n", why);
+  } else if (opl_pinn_reference(net->prob, (int)nx, (int)nt, NULL, NULL, NULL, ur, NULL, &e)) {
+    fprintf(stderr, "opl eval: reference solution: %s\n", opl_err_text(&e));
     status = 1;
   } else {
     double num = 0, den = 0, mx = 0;

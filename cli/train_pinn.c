@@ -143,14 +143,14 @@ int cli_train_pinn(int argc, char **argv) {
       fprintf(stderr, "opl train pinn: --pde burgers|allen-cahn|kdv is required\n");
       return 2;
     }
-    int id = opl_pinn_problem_find(pde);
+    int id = opl_pinn_problem_id_of(pde);
     if (id < 0) {
       fprintf(stderr, "opl train pinn: --pde '%s': expected burgers, allen-cahn or kdv\n", pde);
       return 2;
     }
     c = opl_pinn_train_defaults(id);
   }
-  if (pde && opl_pinn_problem_find(pde) != c.model.problem) {
+  if (pde && opl_pinn_problem_id_of(pde) != c.model.problem) {
     fprintf(stderr, "opl train pinn: --pde '%s': '%s' was trained on %s\n", pde, out,
             opl_pinn_problem_get(c.model.problem)->name);
     return 2;
@@ -172,7 +172,7 @@ int cli_train_pinn(int argc, char **argv) {
       return 2;
     }
   }
-  if (c.model.periodic && !opl_pinn_problem_get(c.model.problem)->periodic) {
+  if (c.model.periodic && !opl_pinn_periodic(opl_pinn_problem_get(c.model.problem))) {
     fprintf(stderr, "opl train pinn: --embed periodic: %s is not periodic in x\n",
             opl_pinn_problem_get(c.model.problem)->name);
     return 2;

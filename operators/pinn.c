@@ -8,23 +8,24 @@
 
 /* ------------------------------------------------------------------ problems */
 
-static const opl_pinn_problem problems[OPL_PINN_PROBLEM_COUNT] = {
-    {"burgers", -1, 1, 1, 0, 2, 0.01 / M_PI},
-    {"allen-cahn", -1, 1, 1, 1, 2, 1e-4},
-    {"kdv", -1, 1, 1, 1, 3, 0.022 * 0.022},
-};
-
 const opl_pinn_problem *opl_pinn_problem_get(int id) {
-  return id >= 0 && id < OPL_PINN_PROBLEM_COUNT ? &problems[id] : NULL;
+  const opl_pinn_problem *p = id >= 0 && id < OPL_PINN_PROBLEM_COUNT ? opl_pinn_problem_at(id) : NULL;
+  static const char *const names[OPL_PINN_PROBLEM_COUNT] = {"burgers", "allen-cahn", "kdv"};
+  OPL_ASSERT(!p || !strcmp(p->name, names[id]), "pinn: problem %d of pde/pinn_problems.h is '%s', expected '%s'", id,
+             p->name, names[id]);
+  return p;
 }
 
-int opl_pinn_problem_find(const char *name) {
+int opl_pinn_problem_id_of(const char *name) {
   for (int i = 0; name && i < OPL_PINN_PROBLEM_COUNT; i++)
-    if (!strcmp(problems[i].name, name)) return i;
+    if (!strcmp(opl_pinn_problem_get(i)->name, name)) return i;
   return -1;
 }
 
 const char *opl_pinn_problem_names(void) { return "burgers|allen-cahn|kdv"; }
+
+int opl_pinn_periodic(const opl_pinn_problem *p) { return p->bc == OPL_PINN_PERIODIC; }
+int opl_pinn_order(const opl_pinn_problem *p) { return p->disp != 0 ? 3 : 2; }
 
 /* k-th derivative of cos(a x) (s = 0) or sin(a x) (s = 1): a^k trig(a x + k pi / 2). */
 static double trig_d(int s, double a, double x, int k) {
@@ -63,7 +64,7 @@ int opl_pinn_arch_find(const char *name) {
 opl_pinn_config opl_pinn_config_default(int problem) {
   const opl_pinn_problem *p = opl_pinn_problem_get(problem);
   opl_pinn_config c = {.problem = problem, .arch = OPL_PINN_ARCH_MLP, .depth = 4, .width = 64,
-                       .periodic = p ? p->periodic : 0, .nfreq = 1, .hard = 0};
+                       .periodic = p ? opl_pinn_periodic(p) : 0, .nfreq = 1, .hard = 0};
   return c;
 }
 
@@ -130,7 +131,7 @@ static int hard_jets(opl_ctx *c, const opl_pinn *net, const opl_tensor *p, opl_j
   for (int64_t i = 0; i < N; i++) {
     double t = (double)p->data[2 * i], x = (double)p->data[2 * i + 1], u0[5], g[5] = {1, 0, 0, 0, 0};
     opl_pinn_u0(net->cfg.problem, x, u0, s.nx);
-    if (!pr->periodic) {
+    if (!opl_pinn_periodic(pr)) {
       g[0] = (x - pr->x0) * (pr->x1 - x) / (h * h);
       g[1] = (pr->x0 + pr->x1 - 2 * x) / (h * h);
       g[2] = -2 / (h * h);
@@ -323,7 +324,7 @@ static int kind_from_meta(const opl_kv *kv, int n, void *config, opl_err *err) {
   int v, st;
   if ((st = meta_int(kv, n, "pinn.version", 1, PINN_META_VERSION, &v, err))) return st;
   const opl_kv *pr = opl_kv_find(kv, n, "pinn.problem"), *ar = opl_kv_find(kv, n, "pinn.arch");
-  c.problem = pr && pr->type == OPL_KV_STR ? opl_pinn_problem_find(pr->s) : -1;
+  c.problem = pr && pr->type == OPL_KV_STR ? opl_pinn_problem_id_of(pr->s) : -1;
   if (c.problem < 0)
     return opl_err_set(err, OPL_ERR_FORMAT, "pinn: attribute 'pinn.problem' is missing or not one of %s",
                        opl_pinn_problem_names());

@@ -30,31 +30,24 @@
 #include "core/ops.h"
 #include "core/rng.h"
 #include "operators/model.h"
+#include "pde/pinn_problems.h"
 
 /* ------------------------------------------------------------------ problems */
 
+/* The problems are those of pde/pinn_problems.h (domain, T, boundary conditions, coefficients of
+ * the residual form, u0, reference solutions); a PINN names one by its index in that table. */
 typedef enum { OPL_PINN_BURGERS = 0, OPL_PINN_ALLEN_CAHN = 1, OPL_PINN_KDV = 2, OPL_PINN_PROBLEM_COUNT } opl_pinn_problem_id;
-
-/* A problem a PINN is trained on: domain, boundary conditions, coefficients, initial condition.
- *   burgers     u_t + u u_x - nu u_xx = 0, nu = 0.01 / pi, x in [-1, 1], u(t, +-1) = 0,
- *               u0 = -sin(pi x), t in [0, 1] (Raissi et al. 2019);
- *   allen-cahn  u_t - 1e-4 u_xx + 5 u^3 - 5 u = 0, x in [-1, 1] periodic, u0 = x^2 cos(pi x),
- *               t in [0, 1];
- *   kdv         u_t + u u_x + 0.022^2 u_xxx = 0, x in [-1, 1] periodic, u0 = cos(pi x), t in [0, 1]
- *               (as in jaxpi). */
-typedef struct opl_pinn_problem {
-  const char *name;
-  double x0, x1, T;
-  int periodic;      /* 1: periodic in x; 0: u = 0 at x0 and x1 */
-  int nx;            /* x-derivatives the residual needs */
-  double coef;       /* burgers nu; allen-cahn diffusion 1e-4; kdv dispersion 0.022^2 */
-} opl_pinn_problem;
 
 /* The problem of an id (NULL out of range); the id of a name or -1; "burgers|allen-cahn|kdv". */
 const opl_pinn_problem *opl_pinn_problem_get(int id);
-int opl_pinn_problem_find(const char *name);
+int opl_pinn_problem_id_of(const char *name);
 const char *opl_pinn_problem_names(void);
-/* The initial condition and its first nd x-derivatives: d[0..nd] at x (nd <= 4). */
+/* 1 if problem p is periodic in x. */
+int opl_pinn_periodic(const opl_pinn_problem *p);
+/* The highest x-derivative p's residual needs (3 with dispersion, else 2). */
+int opl_pinn_order(const opl_pinn_problem *p);
+/* The initial condition of problem id and its first nd x-derivatives (closed forms): d[0..nd]
+ * at x (nd <= 4); d[0] equals the table's u0(x). */
 void opl_pinn_u0(int id, double x, double *d, int nd);
 
 /* ------------------------------------------------------------------ the network */

@@ -96,30 +96,22 @@ int opl_pinn_train_check(const opl_pinn_train_config *c, opl_err *err) {
 
 /* ---------------------------------------------------------------- residuals */
 
-opl_tensor *opl_pinn_residual(opl_ctx *c, int problem, opl_tensor *u, opl_jet_spec s) {
+opl_tensor *opl_pinn_residual_jet(opl_ctx *c, int problem, opl_tensor *u, opl_jet_spec s) {
   if (opl_ctx_status(c)) return NULL;
   const opl_pinn_problem *p = opl_pinn_problem_get(problem);
-  if (!p || s.nt != 1 || s.nx < p->nx) {
+  if (!p || s.nt != 1 || s.nx < opl_pinn_order(p)) {
     opl_ctx_error(c, OPL_ERR_ARG, "pinn residual: problem %d needs a jet with u_t and %d x-derivatives (got %d, %d)",
-                  problem, p ? p->nx : 0, s.nx, s.nt);
+                  problem, p ? opl_pinn_order(p) : 0, s.nx, s.nt);
     return NULL;
   }
-  int64_t T = s.nx + 1;
-  opl_tensor *u0 = opl_slice(c, u, 0, 0, 1), *ut = opl_slice(c, u, 0, T, 1);
-  opl_tensor *ux = opl_slice(c, u, 0, 1, 1), *uxx = opl_slice(c, u, 0, 2, 1);
-  switch (problem) {
-    case OPL_PINN_BURGERS: /* u_t + u u_x - nu u_xx */
-      return opl_axpby(c, 1, opl_add(c, ut, opl_mul(c, u0, ux)), -p->coef, uxx);
-    case OPL_PINN_ALLEN_CAHN: { /* u_t - 1e-4 u_xx + 5 u^3 - 5 u */
-      opl_tensor *cub = opl_mul(c, opl_square(c, u0), u0);
-      return opl_add(c, opl_axpby(c, 1, ut, -p->coef, uxx), opl_axpby(c, 5, cub, -5, u0));
-    }
-    case OPL_PINN_KDV: { /* u_t + u u_x + 0.022^2 u_xxx */
-      opl_tensor *uxxx = opl_slice(c, u, 0, 3, 1);
-      return opl_axpby(c, 1, opl_add(c, ut, opl_mul(c, u0, ux)), p->coef, uxxx);
-    }
-  }
-  return NULL;
+  /* R = u_t + adv u u_x - diff u_xx + disp u_xxx + cubic u^3 - lin u (pde/pinn_problems.h) */
+  opl_tensor *u0 = opl_slice(c, u, 0, 0, 1), *r = opl_slice(c, u, 0, s.nx + 1, 1);
+  if (p->adv != 0) r = opl_axpby(c, 1, r, p->adv, opl_mul(c, u0, opl_slice(c, u, 0, 1, 1)));
+  if (p->diff != 0) r = opl_axpby(c, 1, r, -p->diff, opl_slice(c, u, 0, 2, 1));
+  if (p->disp != 0) r = opl_axpby(c, 1, r, p->disp, opl_slice(c, u, 0, 3, 1));
+  if (p->cubic != 0) r = opl_axpby(c, 1, r, p->cubic, opl_mul(c, opl_square(c, u0), u0));
+  if (p->lin != 0) r = opl_axpby(c, 1, r, -p->lin, u0);
+  return r;
 }
 
 /* ---------------------------------------------------------------- causal weights */
@@ -382,9 +374,9 @@ opl_pinn_trainer *opl_pinn_trainer_new(const opl_pinn_train_config *cfg, opl_err
 static opl_tensor *build_loss(opl_pinn_trainer *t, const double *w_given) {
   opl_ctx *c = t->ctx;
   const opl_pinn_config *mc = &t->cfg.model;
-  opl_jet_spec s = {t->prob->nx, 1}, s0 = {0, 0};
+  opl_jet_spec s = {opl_pinn_order(t->prob), 1}, s0 = {0, 0};
   opl_tensor *u = opl_pinn_forward_jet(c, t->net, t->pr, s);
-  opl_tensor *r = opl_pinn_residual(c, mc->problem, u, s);
+  opl_tensor *r = opl_pinn_residual_jet(c, mc->problem, u, s);
   opl_tensor *Lr;
   int64_t M = t->cfg.chunks;
   double eps = t->cfg.causal ? t->cfg.eps[t->eps_idx] : NAN;
@@ -400,10 +392,10 @@ static opl_tensor *build_loss(opl_pinn_trainer *t, const double *w_given) {
   }
   int64_t h = t->pbc->shape[0] / 2;
   opl_tensor *Lb = NULL;
-  if (!t->prob->periodic && !mc->hard) {
+  if (!opl_pinn_periodic(t->prob) && !mc->hard) {
     opl_tensor *ub = opl_pinn_forward_jet(c, t->net, t->pbc, s0);
     Lb = opl_mean(c, opl_square(c, ub));
-  } else if (t->prob->periodic && !mc->periodic) {
+  } else if (opl_pinn_periodic(t->prob) && !mc->periodic) {
     opl_jet_spec s1 = {1, 0};
     opl_tensor *ub = opl_pinn_forward_jet(c, t->net, t->pbc, s1);
     opl_tensor *d = opl_sub(c, opl_slice(c, ub, 1, 0, h), opl_slice(c, ub, 1, h, h));

@@ -102,9 +102,9 @@ int opl_pinn_train_check(const opl_pinn_train_config *cfg, opl_err *err);
 
 /* ---------------------------------------------------------------- pieces (tested alone) */
 
-/* The residual of problem id from the network's jet u [K, N, 1] of spec s (s.nt = 1, s.nx >= the
- * problem's nx) -> r [1, N, 1], differentiable. Sticky errors in c. */
-opl_tensor *opl_pinn_residual(opl_ctx *c, int problem, opl_tensor *u, opl_jet_spec s);
+/* The residual of problem id (pde/pinn_problems.h's form) from the network's jet u [K, N, 1] of
+ * spec s (s.nt = 1, s.nx >= opl_pinn_order) -> r [1, N, 1], differentiable. Sticky errors in c. */
+opl_tensor *opl_pinn_residual_jet(opl_ctx *c, int problem, opl_tensor *u, opl_jet_spec s);
 
 /* Causal weights: w[i] = exp(-eps sum_{k<i} L[k]), i < M (w[0] = 1). */
 void opl_pinn_causal_weights(const double *L, int64_t M, double eps, double *w);

@@ -95,6 +95,8 @@ fi
 run "$opl" eval burgers.h5 --nx 64 --nt 21
 [ $rc -eq 0 ] && grep -Eq "^relative L2: [0-9.]+e[-+][0-9]+$" out.txt && [ "$(wc -l < out.txt | tr -d ' ')" = 1 ]
 ok $? "eval MODEL.h5 prints exactly 'relative L2: X'"
+run "$opl" eval kdv.h5 --nx 32 --nt 5
+[ $rc -eq 0 ] && grep -Eq "^relative L2: [0-9.]+e[-+][0-9]+$" out.txt; ok $? "eval of a KdV model against its ETDRK4 reference"
 if "$opl" eval burgers.h5 --plot x.png > /dev/null 2> perr.txt; then
     head -c 8 x.png | od -An -c | grep -q "P   N   G"; ok $? "eval --plot writes a PNG"
 elif grep -q "plotting" perr.txt; then

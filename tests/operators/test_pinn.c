@@ -120,8 +120,8 @@ static void test_u0(void) {
   ok(worst < 1e-6, "u0 of burgers, allen-cahn, kdv: derivatives 1..4 against central differences (max rel. error %.1e)", worst);
   double d[1];
   opl_pinn_u0(OPL_PINN_ALLEN_CAHN, 0.5, d, 0);
-  ok(fabs(d[0] - 0.25 * cos(M_PI * 0.5)) < 1e-15 && opl_pinn_problem_find("kdv") == OPL_PINN_KDV &&
-         opl_pinn_problem_find("heat") == -1,
+  ok(fabs(d[0] - 0.25 * cos(M_PI * 0.5)) < 1e-15 && opl_pinn_problem_id_of("kdv") == OPL_PINN_KDV &&
+         opl_pinn_problem_id_of("heat") == -1,
      "allen-cahn u0(0.5) = 0.25 cos(pi/2); problems found by name, unknown names not");
 }
 

@@ -22,13 +22,13 @@ static void test_residual_values(void) {
   double want[3] = {0.25 + 0.5 * -2 - nu * 3, 0.25 - 1e-4 * 3 + 5 * 0.125 - 5 * 0.5, 0.25 + 0.5 * -2 + 0.022 * 0.022 * 7};
   const char *nm[3] = {"burgers", "allen-cahn", "kdv"};
   for (int id = 0; id < 3; id++) {
-    opl_tensor *r = opl_pinn_residual(c, id, u, s);
+    opl_tensor *r = opl_pinn_residual_jet(c, id, u, s);
     ok(r && r->numel == 1 && fabs((double)r->data[0] - want[id]) < 1e-6, "%s residual of a hand-made jet: %.8g (want %.8g)",
        nm[id], r ? (double)r->data[0] : NAN, want[id]);
   }
   opl_jet_spec s2 = {2, 1};
   opl_tensor *u2 = opl_new(c, OPL_DIMS(4, 1, 1));
-  ok(!opl_pinn_residual(c, OPL_PINN_KDV, u2, s2) && opl_ctx_status(c) == OPL_ERR_ARG,
+  ok(!opl_pinn_residual_jet(c, OPL_PINN_KDV, u2, s2) && opl_ctx_status(c) == OPL_ERR_ARG,
      "kdv residual from a jet without u_xxx refused: %s", opl_ctx_errmsg(c));
   opl_ctx_free(&c);
 }
@@ -49,8 +49,8 @@ static opl_tensor *f_resloss(opl_ctx *c, opl_tensor **in, const void *opt) {
   opl_tensor *p = opl_new(c, OPL_DIMS(5, 2));
   const double pts[10] = {0.1, -0.8, 0.3, -0.2, 0.5, 0.1, 0.7, 0.6, 0.9, 0.95};
   for (int i = 0; i < 10; i++) p->data[i] = (opl_real)pts[i];
-  opl_jet_spec s = {net.prob->nx, 1};
-  opl_tensor *r = opl_pinn_residual(c, id, opl_pinn_forward_jet(c, &net, p, s), s);
+  opl_jet_spec s = {opl_pinn_order(net.prob), 1};
+  opl_tensor *r = opl_pinn_residual_jet(c, id, opl_pinn_forward_jet(c, &net, p, s), s);
   return opl_mean(c, opl_square(c, r));
 }
 
