@@ -743,7 +743,7 @@ static void lbfgs_monitor(void *user, int iter, const double *x, double f, const
 }
 
 /* One L-BFGS segment of at most `len` iterations from the current parameters. *ran gets the
- * accepted steps; *ended = 1 when the solver stopped before len. */
+ * accepted steps; *ended = 1 when the solver stopped before len (no Wolfe step found). */
 static int lbfgs_segment(opl_pinn_trainer *t, int64_t len, int64_t *ran, int *ended, opl_err *err) {
   opl_lbfgs *s = opl_lbfgs_create((int)t->np, t->cfg.lbfgs_history, err);
   if (!s) return err ? err->status : OPL_ERR_NOMEM;
@@ -815,7 +815,7 @@ int opl_pinn_trainer_run(opl_pinn_trainer *t, opl_pinn_progress_fn cb, void *use
     if ((rc = lbfgs_segment(t, len, &ran, &ended, err))) return rc;
     if (t->stop) return OPL_OK; /* interrupted inside a segment: the last checkpoint stands */
     t->iter += ran;
-    if (ended) t->lbfgs_done = 1;
+    if (ended && ran == 0) t->lbfgs_done = 1; /* no step at all: converged as far as it can */
     if (t->ckpt && (rc = opl_pinn_trainer_save(t, NULL, err))) return rc;
   }
   if (t->csvf) fflush(t->csvf);

@@ -46,7 +46,9 @@
  * at the switch from Adam to L-BFGS and at the end. L-BFGS runs in segments of checkpoint_every
  * iterations, each starting with an empty history, so that a run resumed from any checkpoint
  * repeats exactly what the uninterrupted run did: same thread count, same bits. A segment that
- * stops before its budget (converged, or no Wolfe step) ends the L-BFGS phase.
+ * stops before its budget (no Wolfe step found, which in single precision happens when the loss
+ * nears its rounding level) is followed by a fresh segment from the point reached (a restart with
+ * an empty history); a segment that makes no step at all ends the L-BFGS phase.
  *
  * Metrics: one CSV row per iteration (iteration, optimizer, loss, residual, ic, bc, min_w, eps,
  * lr, seconds) in the csv file; L-BFGS rows give the parts of the accepted point's evaluation.
