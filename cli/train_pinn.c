@@ -9,7 +9,11 @@
  * iteration beside the model (MODEL.csv). --resume continues MODEL.h5 with its stored settings
  * as the default of every option. Ctrl-C stops after the current iteration: during Adam a
  * checkpoint is written; during L-BFGS the last checkpoint (the start of the current L-BFGS
- * segment) is kept. Exit status: 0 done, 1 runtime failure, 2 usage error. */
+ * segment) is kept. Exit status: 0 done, 1 runtime failure, 2 usage error.
+ *
+ * --causal implements the causal weighting of Wang, Sankaran & Perdikaris (2022) from the paper's
+ * equations only; the authors' CausalPINNs README states that the causal training algorithm is
+ * patented by the University of Pennsylvania for commercial use. */
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -96,7 +100,9 @@ int cli_train_pinn(int argc, char **argv) {
       {"embed", CLI_STRING, &embed, "x input: periodic ([cos, sin] of x; the default on periodic problems) or none"},
       {"nfreq", CLI_INT, &nfreq, "Fourier modes of the periodic embedding (default 1)"},
       {"hard", CLI_FLAG, &hard, "hard initial (and Dirichlet) conditions: u = u0(x) + t g(x) N(t, x)"},
-      {"causal", CLI_FLAG, &causal, "causal weighting of the residual over time chunks"},
+      {"causal", CLI_FLAG, &causal, "causal weighting of the residual over time chunks (Wang, Sankaran, Perdikaris 2022, "
+                                    "from the paper's equations; the authors state the algorithm is patented by the "
+                                    "University of Pennsylvania for commercial use)"},
       {"eps", CLI_STRING, &eps_s, "causal eps schedule, comma separated (default 1e-2,1e-1,1,1e1,1e2; one value: fixed)"},
       {"chunks", CLI_INT, &chunks, "causal time chunks M (default 32)"},
       {"optimizer", CLI_STRING, &optimizer, "adam, lbfgs or adam+lbfgs (default)"},
