@@ -61,17 +61,14 @@ static int read_ic(const char *path, int64_t idx, int sdim, const char *eq, doub
     return rc;
   }
   int64_t m = in->dims.x * in->dims.y;
-  opl_real *buf = malloc(sizeof(opl_real) * (size_t)m);
   *ic = malloc(sizeof(double) * (size_t)m);
-  if (!buf || !*ic || opl_ds_read_a(d, &idx, 1, 1, buf, &e)) {
-    fprintf(stderr, "opl solve: --ic: %s\n", buf && *ic ? e.msg : "out of memory");
-    free(buf);
+  if (!*ic || opl_ds_read_a_f64(d, idx, *ic, &e)) { /* float64: a float64 file's values exactly */
+    fprintf(stderr, "opl solve: --ic: %s\n", *ic ? e.msg : "out of memory");
     free(*ic);
     *ic = NULL;
     opl_ds_close(&d);
     return 1;
   }
-  for (int64_t i = 0; i < m; i++) (*ic)[i] = (double)buf[i];
   *n = (int)in->dims.x;
   if (in->L) *L = in->L[idx];
   if (in->t_ps && in->dims.t <= (1 << 24)) {
@@ -80,7 +77,6 @@ static int read_ic(const char *path, int64_t idx, int sdim, const char *eq, doub
   }
   snprintf(src, srccap, "%s sample %lld (dataset '%s', %s layout, %d bits)", path, (long long)idx, in->a_name,
            opl_ds_layout_name(in->layout), in->bits);
-  free(buf);
   opl_ds_close(&d);
   return 0;
 }

@@ -288,6 +288,47 @@ int opl_ds_read_a(opl_ds *d, const int64_t *idx, int64_t count, int sub, opl_rea
   return st;
 }
 
+int opl_ds_read_a_f64(opl_ds *d, int64_t i, double *dst, opl_err *err) {
+  if (!d || !dst) return opl_err_set(err, OPL_ERR_ARG, "ds: NULL data set or buffer");
+  const ds_var *v = &d->a;
+  const int64_t X = d->info.dims.x, Y = d->info.dims.sdim == 2 ? d->info.dims.y : 1;
+  if (i < 0 || i >= d->info.dims.n)
+    return dfail(err, OPL_ERR_ARG, d->path, "dataset '%s': sample index %lld outside [0, %lld)", v->name, (long long)i,
+                 (long long)d->info.dims.n);
+  /* the block of sample i in file order, then its logical order [x][y] */
+  hsize_t start[8], cnt[8];
+  int64_t fstride[8];
+  for (int f = 0; f < v->frank; f++) start[f] = 0, cnt[f] = 1;
+  start[v->ax[LN]] = (hsize_t)i;
+  if (v->ax[LT] >= 0) start[v->ax[LT]] = (hsize_t)v->toff; /* a stored as frame 0 (PDEBench) */
+  cnt[v->ax[LX]] = (hsize_t)X;
+  if (v->ax[LY] >= 0) cnt[v->ax[LY]] = (hsize_t)Y;
+  int64_t acc = 1;
+  for (int f = v->frank - 1; f >= 0; f--) fstride[f] = acc, acc *= (int64_t)cnt[f];
+  double *buf = malloc(sizeof(double) * (size_t)(X * Y));
+  if (!buf) return opl_err_set(err, OPL_ERR_NOMEM, "ds: out of memory");
+  opl_io_guard g;
+  opl_io_enter(&g);
+  int st = OPL_OK;
+  hid_t fs = H5Dget_space(v->id), ms = H5Screate_simple(1, (hsize_t[]){(hsize_t)(X * Y)}, NULL);
+  if (fs < 0 || ms < 0 || H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, cnt, NULL) < 0 ||
+      H5Dread(v->id, H5T_NATIVE_DOUBLE, ms, fs, H5P_DEFAULT, buf) < 0)
+    st = dfail(err, OPL_ERR_IO, d->path, "cannot read sample %lld of dataset '%s'", (long long)i, v->name);
+  OPL_H5_CLOSE_S(fs);
+  OPL_H5_CLOSE_S(ms);
+  opl_io_leave(&g);
+  for (int64_t x = 0; !st && x < X; x++)
+    for (int64_t y = 0; !st && y < Y; y++) {
+      double val = buf[x * fstride[v->ax[LX]] + (v->ax[LY] >= 0 ? y * fstride[v->ax[LY]] : 0)];
+      if (!isfinite(val))
+        st = dfail(err, OPL_ERR_NONFINITE, d->path, "dataset '%s': sample %lld holds %g at point %lld", v->name,
+                   (long long)i, val, (long long)(x * Y + y));
+      dst[x * Y + y] = val;
+    }
+  free(buf);
+  return st;
+}
+
 int opl_ds_read_u(opl_ds *d, const int64_t *idx, int64_t count, int64_t t0, int64_t nt, int sub,
                   opl_real *dst, opl_err *err) {
   if (!d) return opl_err_set(err, OPL_ERR_ARG, "ds: NULL data set");

@@ -257,6 +257,9 @@ int opl_ds_check_sub(const opl_ds *d, int sub, int64_t *nx, int64_t *ny, opl_err
  * unspecified); HDF5 failure OPL_ERR_IO. */
 int opl_ds_read_a(opl_ds *d, const int64_t *idx, int64_t count, int sub, opl_real *dst,
                   opl_err *err);
+/* The input a of ONE sample i at full resolution in float64 (whatever opl_real is: a float64
+ * file gives its values exactly) into dst [X(, Y)]. Errors as opl_ds_read_a. */
+int opl_ds_read_a_f64(opl_ds *d, int64_t i, double *dst, opl_err *err);
 /* Same for u frames [t0, t0 + nt) (0 <= t0, nt >= 1, t0 + nt <= T) into
  * dst [count, nt, X/sub(, Y/sub)]. */
 int opl_ds_read_u(opl_ds *d, const int64_t *idx, int64_t count, int64_t t0, int64_t nt, int sub,

@@ -16,6 +16,15 @@ typedef struct node_self {
   double t0;
   int nt;
   double *ts;                   /* [nt] output times of the next forward */
+  /* Per-sample times (opl_node_model_set_times_batch; B = 0: the shared times above): the batch
+   * is solved from relative time 0 through the union U [nu] of every sample's times minus its
+   * start; sample b's frame j is the state at U[map[b nt + j]]; the time channel of row b reads
+   * tau + off[b]. */
+  int64_t B;
+  double *off;                  /* [B] each sample's start time */
+  double *U;                    /* [nu] */
+  int nu;
+  int *map;                     /* [B nt] */
   int solved;                   /* a forward's solve has run */
   char keys[OPL_MODEL_META_MAX][72]; /* "vf.<key>" for to_meta */
 } node_self;
@@ -26,6 +35,7 @@ static const char *reg_names[4] = {"none", "error", "stiff", "error+stiff"};
 static const char *mode_names[OPL_NODE_REG_MODE_COUNT] = {"global", "local-unbiased", "local-biased"};
 static const char *adj_names[OPL_NODE_ADJ_COUNT] = {"discrete", "checkpoint", "backsolve", "interp"};
 static const char *method_names[OPL_RK_METHOD_COUNT] = {"dp5", "tsit5", "bs3"};
+static const char *saveat_names[2] = {"step", "dense"};
 
 static int name_find(const char *const *names, int n, const char *s) {
   for (int i = 0; s && i < n; i++)
@@ -39,6 +49,8 @@ const char *opl_node_reg_mode_name(int m) { return m >= 0 && m < OPL_NODE_REG_MO
 int opl_node_reg_mode_from_name(const char *s) { return name_find(mode_names, OPL_NODE_REG_MODE_COUNT, s); }
 const char *opl_node_adjoint_name(int a) { return a >= 0 && a < OPL_NODE_ADJ_COUNT ? adj_names[a] : "unknown"; }
 int opl_node_adjoint_from_name(const char *s) { return name_find(adj_names, OPL_NODE_ADJ_COUNT, s); }
+const char *opl_node_saveat_name(int a) { return a >= 0 && a < 2 ? saveat_names[a] : "unknown"; }
+int opl_node_saveat_from_name(const char *s) { return name_find(saveat_names, 2, s); }
 int opl_node_method_from_name(const char *s) { return name_find(method_names, OPL_RK_METHOD_COUNT, s); }
 
 int opl_node_config_init(opl_node_config *cfg, const opl_model_kind *vf_kind, const void *vf_config, opl_err *err) {
@@ -90,6 +102,8 @@ static int config_check(const opl_node_config *c, opl_err *err) {
   if (c->lambda1 != c->lambda0 && !(c->lambda0 > 0 && c->lambda1 > 0))
     return opl_err_set(err, OPL_ERR_ARG, "node: lambda %g:%g: an exponential decay needs both weights > 0", c->lambda0,
                        c->lambda1);
+  if (c->saveat != OPL_NDE_SAVEAT_STEP && c->saveat != OPL_NDE_SAVEAT_DENSE)
+    return opl_err_set(err, OPL_ERR_ARG, "node: saveat %d, expected step or dense", c->saveat);
   if (c->time_channel != 0 && c->time_channel != 1)
     return opl_err_set(err, OPL_ERR_ARG, "node: time_channel = %d, expected 0 or 1", c->time_channel);
   if (c->sdim < 0 || c->sdim > 3 || c->channels < 1)
@@ -112,6 +126,11 @@ static int field(void *user, opl_ctx *c, double t, opl_tensor *u, opl_tensor **d
     int axis = s->vf.sdim == 0 ? u->rank - 1 : 1;
     shape[axis] = 1;
     opl_tensor *tt = opl_full(c, u->rank, shape, t);
+    if (tt && s->B > 0 && u->shape[0] == s->B) { /* row b at its own time tau + off[b] */
+      int64_t per = tt->numel / s->B;
+      for (int64_t b = 0; b < s->B; b++)
+        for (int64_t q = 0; q < per; q++) tt->data[b * per + q] = (opl_real)(t + s->off[b]);
+    }
     opl_tensor *parts[2] = {u, tt};
     x = tt ? opl_concat(c, 2, parts, axis) : NULL;
   }
@@ -126,14 +145,30 @@ static int field(void *user, opl_ctx *c, double t, opl_tensor *u, opl_tensor **d
 static opl_tensor *ops_forward(opl_ctx *c, const void *self, opl_tensor *x) {
   node_self *s = (node_self *)self; /* the solver records its steps and statistics */
   if (!opl_check_input(c, "node", "x", x, -1, 0)) return NULL;
-  opl_tensor **us = opl_arena_alloc(c, sizeof *us * (size_t)s->nt);
+  if (s->B > 0 && x->shape[0] != s->B) {
+    opl_ctx_error(c, OPL_ERR_SHAPE, "node: per-sample times of %lld samples were set, the input has %lld",
+                  (long long)s->B, (long long)x->shape[0]);
+    return NULL;
+  }
+  const int nsol = s->B > 0 ? s->nu : s->nt;
+  opl_tensor **us = opl_arena_alloc(c, sizeof *us * (size_t)nsol);
   if (!us) return NULL;
   opl_err e;
-  if (opl_nde_solve(s->nde, c, s->t0, x, s->nt, s->ts, us, &e)) {
+  if (opl_nde_solve(s->nde, c, s->B > 0 ? 0.0 : s->t0, x, nsol, s->B > 0 ? s->U : s->ts, us, &e)) {
     if (!opl_ctx_status(c)) opl_ctx_error(c, e.status, "node: %s", e.msg);
     return NULL;
   }
   s->solved = 1;
+  if (s->B > 0) { /* frame j of row b: row b of the state at U[map[b nt + j]] */
+    opl_tensor **fr = opl_arena_alloc(c, sizeof *fr * (size_t)s->nt), **rows = opl_arena_alloc(c, sizeof *rows * (size_t)s->B);
+    if (!fr || !rows) return NULL;
+    for (int j = 0; j < s->nt; j++) {
+      for (int64_t b = 0; b < s->B; b++) rows[b] = opl_slice(c, us[s->map[b * s->nt + j]], 0, b, 1);
+      fr[j] = s->B == 1 ? rows[0] : opl_concat(c, (int)s->B, rows, 0);
+      if (!fr[j]) return NULL;
+    }
+    return s->nt == 1 ? fr[0] : opl_concat(c, s->nt, fr, 1);
+  }
   return s->nt == 1 ? us[0] : opl_concat(c, s->nt, us, 1);
 }
 
@@ -176,6 +211,7 @@ static int ops_to_meta(const void *self, opl_kv *kv) {
   kv[n++] = (opl_kv)OPL_KVS("node.reg_mode", mode_names[c->reg_mode]);
   kv[n++] = (opl_kv)OPL_KVD("node.lambda0", c->lambda0);
   kv[n++] = (opl_kv)OPL_KVD("node.lambda1", c->lambda1);
+  kv[n++] = (opl_kv)OPL_KVS("node.saveat", saveat_names[c->saveat]);
   opl_kv v[OPL_MODEL_META_MAX];
   int nv = s->vf.ops->to_meta(s->vf.self, v);
   for (int i = 0; i < nv && n < OPL_MODEL_META_MAX; i++) {
@@ -191,8 +227,8 @@ static void ops_describe(const void *self, char *buf, size_t cap) {
   char vd[200];
   s->vf.ops->describe(s->vf.self, vd, sizeof vd);
   const opl_node_config *c = &s->cfg;
-  snprintf(buf, cap, "neural ODE (%s, rtol %g, atol %g, %s adjoint%s%s%s%s) with vector field %s", method_names[c->method],
-           c->rtol, c->atol, adj_names[c->adjoint], c->time_channel ? ", time channel" : "",
+  snprintf(buf, cap, "neural ODE (%s, rtol %g, atol %g, %s adjoint%s%s%s%s%s) with vector field %s", method_names[c->method],
+           c->rtol, c->atol, adj_names[c->adjoint], c->saveat ? ", dense output" : "", c->time_channel ? ", time channel" : "",
            c->reg ? ", regularizer " : "", c->reg ? reg_names[c->reg] : "", c->reg ? (c->reg_mode == 0 ? " global" : c->reg_mode == 1 ? " local-unbiased" : " local-biased") : "",
            vd);
 }
@@ -213,6 +249,9 @@ static void ops_free(void *self) {
   opl_nde_free(&s->nde);
   opl_model_free(&s->vf);
   free(s->ts);
+  free(s->off);
+  free(s->U);
+  free(s->map);
   free(s);
 }
 
@@ -262,7 +301,8 @@ static int kind_create(opl_model *m, const void *config, opl_rng *rng, opl_err *
   }
   if (!(s->nde = opl_nde_create((opl_rk_method)cfg->method, field, s, err))) return err ? err->status : OPL_ERR_NOMEM;
   if ((st = opl_nde_set_tolerances(s->nde, cfg->rtol, cfg->atol, err)) ||
-      (st = opl_nde_set_adjoint(s->nde, (opl_nde_adjoint)cfg->adjoint, err)))
+      (st = opl_nde_set_adjoint(s->nde, (opl_nde_adjoint)cfg->adjoint, err)) ||
+      (st = opl_nde_set_saveat(s->nde, (opl_nde_saveat)cfg->saveat, err)))
     return st;
   if (m->params.n > 256)
     return opl_err_set(err, OPL_ERR_ARG, "node: %d parameters tensors, the solver takes at most 256", m->params.n);
@@ -332,6 +372,11 @@ static int kind_from_meta(const opl_kv *kv, int n, void *config, opl_err *err) {
   c.reg = opl_node_reg_from_name(sv[3]);
   c.reg_mode = opl_node_reg_mode_from_name(sv[4]);
   c.rtol = dv[0], c.atol = dv[1], c.lambda0 = dv[2], c.lambda1 = dv[3];
+  const opl_kv *sa = opl_kv_find(kv, n, "node.saveat"); /* absent in files before dense output */
+  if (sa && (sa->type != OPL_KV_STR || !sa->s || opl_node_saveat_from_name(sa->s) < 0))
+    return opl_err_set(err, OPL_ERR_FORMAT, "node: attribute 'node.saveat' = '%s', expected step or dense",
+                       sa->type == OPL_KV_STR && sa->s ? sa->s : "(not a string)");
+  c.saveat = sa ? opl_node_saveat_from_name(sa->s) : OPL_NDE_SAVEAT_STEP;
   if (c.method < 0 || c.adjoint < 0 || c.reg < 0 || c.reg_mode < 0)
     return opl_err_set(err, OPL_ERR_FORMAT, "node: attribute node.method, node.adjoint, node.reg or node.reg_mode holds an "
                                             "unknown name ('%s', '%s', '%s', '%s')", sv[1], sv[2], sv[3], sv[4]);
@@ -381,6 +426,14 @@ const opl_node_config *opl_node_model_config(const opl_model *m) {
   return opl_node_model_is(m) ? &((const node_self *)m->self)->cfg : NULL;
 }
 
+int opl_node_model_set_saveat(opl_model *m, int saveat, opl_err *err) {
+  if (!opl_node_model_is(m)) return opl_err_set(err, OPL_ERR_ARG, "node: set_saveat on a model that is no neural ODE");
+  node_self *s = m->self;
+  int st = opl_nde_set_saveat(s->nde, (opl_nde_saveat)saveat, err);
+  if (!st) s->cfg.saveat = saveat;
+  return st;
+}
+
 int opl_node_model_set_times(const opl_model *m, double t0, int nt, const double *ts, opl_err *err) {
   if (!opl_node_model_is(m)) return opl_err_set(err, OPL_ERR_ARG, "node: set_times on a model that is no neural ODE");
   if (nt < 1 || nt > NODE_MAX_TIMES || !ts)
@@ -396,6 +449,62 @@ int opl_node_model_set_times(const opl_model *m, double t0, int nt, const double
   memcpy(s->ts, ts, sizeof(double) * (size_t)nt);
   s->nt = nt;
   s->t0 = t0;
+  s->B = 0;
+  return OPL_OK;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+int opl_node_model_set_times_batch(const opl_model *m, int64_t B, const double *t0, int nt, const double *ts,
+                                   opl_err *err) {
+  if (!opl_node_model_is(m)) return opl_err_set(err, OPL_ERR_ARG, "node: set_times on a model that is no neural ODE");
+  if (B < 1 || !t0 || !ts || nt < 1 || (int64_t)nt * B > NODE_MAX_TIMES)
+    return opl_err_set(err, OPL_ERR_ARG, "node: per-sample times of %lld samples x %d times, expected >= 1 x >= 1 and "
+                       "at most %d in all", (long long)B, nt, NODE_MAX_TIMES);
+  for (int64_t b = 0; b < B; b++) {
+    if (!isfinite(t0[b])) return opl_err_set(err, OPL_ERR_ARG, "node: start time of sample %lld is %g", (long long)b, t0[b]);
+    for (int i = 0; i < nt; i++) {
+      double v = ts[b * nt + i], prev = i ? ts[b * nt + i - 1] : t0[b];
+      if (!isfinite(v) || !(v > prev))
+        return opl_err_set(err, OPL_ERR_ARG, "node: output time %d of sample %lld = %g is not after %g", i, (long long)b,
+                           v, prev);
+    }
+  }
+  node_self *s = m->self;
+  const int64_t n = B * nt;
+  double *off = malloc(sizeof(double) * (size_t)B), *U = malloc(sizeof(double) * (size_t)n),
+         *ts2 = malloc(sizeof(double) * (size_t)nt);
+  int *map = malloc(sizeof(int) * (size_t)n);
+  if (!off || !U || !map || !ts2) {
+    free(off), free(U), free(map), free(ts2);
+    return opl_err_set(err, OPL_ERR_NOMEM, "node: out of memory");
+  }
+  for (int64_t b = 0; b < B; b++) {
+    off[b] = t0[b];
+    for (int i = 0; i < nt; i++) U[b * nt + i] = ts[b * nt + i] - t0[b];
+  }
+  qsort(U, (size_t)n, sizeof(double), cmp_double);
+  int nu = 0;
+  for (int64_t k = 0; k < n; k++)
+    if (!nu || U[k] != U[nu - 1]) U[nu++] = U[k];
+  for (int64_t b = 0; b < B; b++) /* binary search of each relative time in U */
+    for (int i = 0; i < nt; i++) {
+      double v = ts[b * nt + i] - t0[b];
+      int lo = 0, hi = nu - 1;
+      while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (U[mid] < v) lo = mid + 1;
+        else hi = mid;
+      }
+      map[b * nt + i] = lo;
+    }
+  for (int i = 0; i < nt; i++) ts2[i] = ts[i] - t0[0];
+  free(s->off), free(s->U), free(s->map), free(s->ts);
+  s->off = off, s->U = U, s->map = map, s->nu = nu, s->B = B;
+  s->ts = ts2, s->nt = nt, s->t0 = 0; /* sample 0's relative times (what a shared-times reader sees) */
   return OPL_OK;
 }
 
