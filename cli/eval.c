@@ -333,6 +333,7 @@ static void print_solver_lines(opl_ds *ds, const opl_eval_result *r, int64_t sol
 /* ---------------------------------------------------------------- the verb */
 
 int cli_eval(int argc, char **argv) {
+  if (argc > 1 && argv[1][0] != '-' && cli_is_pinn_model(argv[1])) return cli_eval_pinn(argc, argv);
   int64_t ntest = 0, sub = 1, batch = 0, plot_n = 4, threads = 0, solver_n = 4;
   static const char *out, *plot, *saveat_s; /* static: cli_parse's copies stay reachable until exit */
   out = plot = saveat_s = NULL;

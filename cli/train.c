@@ -173,7 +173,9 @@ int cli_train(int argc0, char **argv0) {
   int argc;
   char **argv = rewrite_short_out(argc0, argv0, &argc);
   if (!argv) return 1;
-  int rc = argc > 1 && !strcmp(argv[1], "node") ? train_node_main(argc, argv) : train_main(argc, argv);
+  int rc = argc > 1 && !strcmp(argv[1], "node")   ? train_node_main(argc, argv)
+           : argc > 1 && !strcmp(argv[1], "pinn") ? cli_train_pinn(argc, argv)
+                                                  : train_main(argc, argv);
   free(argv);
   return rc;
 }
