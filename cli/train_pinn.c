@@ -125,7 +125,7 @@ int cli_train_pinn(int argc, char **argv) {
   };
   char *pos[2];
   int npos;
-  int rc = cli_parse("train pinn", "pinn --pde burgers|allen-cahn|kdv [options] -o MODEL.h5", argc - 1, argv + 1, opts,
+  int rc = cli_parse("train pinn", "--pde burgers|allen-cahn|kdv [options] -o MODEL.h5", argc - 1, argv + 1, opts,
                      (int)(sizeof opts / sizeof opts[0]), pos, 2, &npos);
   if (rc) return rc == 1 ? 0 : 2;
   if (npos) {

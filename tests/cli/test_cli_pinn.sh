@@ -31,6 +31,7 @@ small="--layers 2x8 --points 200 --boundary-points 20 --threads 2"
 run "$opl" train pinn --help
 [ $rc -eq 0 ] && has "--causal" out.txt && has "--optimizer" out.txt && has "--layers" out.txt && has "--eps" out.txt
 ok $? "train pinn --help lists the flags"
+[ "$(head -n 1 out.txt)" = "usage: opl train pinn --pde burgers|allen-cahn|kdv [options] -o MODEL.h5" ]; ok $? "train pinn --help: the usage line names the verb once"
 run "$opl" predict --help
 [ $rc -eq 0 ] && has "--nx" out.txt; ok $? "predict --help"
 
