@@ -62,6 +62,7 @@ void opl_trainer_free(opl_trainer **pt) {
   opl_loader_free(&t->loader);
   opl_normalizer_free(&t->xn);
   opl_normalizer_free(&t->yn);
+  opl_pino_free(&t->pino);
   opl_ctx_free(&t->ctx);
   free(t->rel);
   free(t->tx);
@@ -95,7 +96,8 @@ static int config_check(const opl_trainer_config *c, opl_err *err) {
     return opl_err_set(err, OPL_ERR_ARG, "train: normalize = %d, expected -1 (auto), 0 (none) or 1 (gaussian)",
                        c->normalize);
   if (c->shuffle != 0 && c->shuffle != 1) return opl_err_set(err, OPL_ERR_ARG, "train: shuffle = %d, expected 0 or 1", c->shuffle);
-  return opl_task_check(&c->task, err);
+  int st = opl_pino_check_weights(c->pde_weight, c->ic_weight, err);
+  return st ? st : opl_task_check(&c->task, err);
 }
 
 /* OPL_OK if the model takes the batches of the loader (e.g. the FNO's modes fit the resolution),
@@ -109,7 +111,7 @@ static int check_model_input(const opl_model *m, const opl_task *task, const opl
   const char *axis[3] = {lab[0], lab[1], lab[2]};
   static const char *name[2] = {"X", "Y"};
   for (int a = 0; a < d && a < 3; a++) {
-    if (a < 2)
+    if (a < li->sdim)
       snprintf(lab[a], sizeof lab[a], "axis %s of '%s': %lld points (%lld / sub %d)", name[a], path, (long long)S[a],
                (long long)(S[a] * sub), sub);
     else
@@ -154,6 +156,11 @@ opl_trainer *opl_trainer_new(const opl_trainer_config *cfg, const opl_model_kind
     return NULL;
   }
   task = &t->cfg.task;
+  if (opl_pino_new(task, cfg->pde_weight, cfg->ic_weight, info, &t->pino, &de)) {
+    opl_err_set(err, de.status, "train: %s", de.msg);
+    free(t);
+    return NULL;
+  }
   t->last_test = t->last_loss = t->last_test_nfe = NAN;
   t->checkpoint = dup_str(cfg->checkpoint);
   t->dataset_name = dup_str(cfg->dataset_name ? cfg->dataset_name : info->path);
@@ -282,6 +289,8 @@ int opl_trainer_step(opl_trainer *t, int64_t k, opl_step_stats *s, opl_err *err)
   int64_t nfe = -1, acc = -1, rej = -1;
   opl_task_solver_stats(&t->cfg.task, &t->model, &nfe, &acc, &rej);
   opl_tensor *total = opl_task_regularize(c, &t->model, &t->cfg.task, loss, e, t->cfg.epochs, rseed);
+  double pde = NAN, ic = NAN;
+  total = opl_pino_loss(c, t->pino, total, pred, x, &pde, &ic);
   if (!total) return ctx_take(c, err, "train");
   double lv = (double)loss->data[0], tv = (double)total->data[0];
   opl_rel_l2_per_sample(pred->data, yt->data, B, pred->numel / B, t->rel, NULL);
@@ -292,7 +301,7 @@ int opl_trainer_step(opl_trainer *t, int64_t k, opl_step_stats *s, opl_err *err)
                        "train: divergence at epoch %lld, batch %lld of %lld: the loss is %g%s; stopped before updating "
                        "the parameters (lower the learning rate, or clip gradients)",
                        (long long)e, (long long)(k + 1), (long long)nb, isfinite(lv) ? tv : lv,
-                       isfinite(lv) ? " with the regularizer" : "");
+                       isfinite(lv) ? (t->pino ? " with the physics losses" : " with the regularizer") : "");
   if (opl_backward(c, total)) return ctx_take(c, err, "train: backward");
   opl_err ge;
   if (opl_params_check_finite_grad(&t->model.params, &ge))
@@ -310,6 +319,8 @@ int opl_trainer_step(opl_trainer *t, int64_t k, opl_step_stats *s, opl_err *err)
     s->nfe = nfe;
     s->accepted = acc;
     s->rejected = rej;
+    s->pde_sum = pde;
+    s->ic_sum = ic;
   }
   return OPL_OK;
 }
@@ -345,10 +356,13 @@ int opl_trainer_epoch(opl_trainer *t, opl_epoch_stats *s, opl_err *err) {
   if (!t) return opl_err_set(err, OPL_ERR_ARG, "train: NULL trainer");
   int st;
   if (!t->log && t->csv && *t->csv &&
-      !(t->log = opl_metrics_log_open_cols(t->csv, t->epoch, opl_task_continuous(&t->cfg.task), err)))
+      !(t->log = opl_metrics_log_open_cols(t->csv, t->epoch,
+                                           (opl_task_continuous(&t->cfg.task) ? OPL_METRICS_COLS_SOLVER : 0) |
+                                               (t->pino ? OPL_METRICS_COLS_PINO : 0),
+                                           err)))
     return err ? err->status : OPL_ERR_IO;
   const opl_loader_info *li = t->li;
-  double t0 = now_s(), lr = opl_optim_get_lr(t->opt), loss = 0, l2 = 0, nfe = 0, acc = 0, rej = 0;
+  double t0 = now_s(), lr = opl_optim_get_lr(t->opt), loss = 0, l2 = 0, nfe = 0, acc = 0, rej = 0, pde = 0, ic = 0;
   int64_t seen = 0, solver = 1;
   for (int64_t k = 0; k < li->nbatch[0]; k++) {
     opl_step_stats ss;
@@ -358,6 +372,7 @@ int opl_trainer_epoch(opl_trainer *t, opl_epoch_stats *s, opl_err *err) {
     seen += ss.bsize;
     if (ss.nfe < 0) solver = 0;
     nfe += (double)ss.nfe, acc += (double)ss.accepted, rej += (double)ss.rejected;
+    pde += ss.pde_sum, ic += ss.ic_sum;
   }
   OPL_ASSERT(seen == li->n[0], "an epoch saw %lld of %lld training samples", (long long)seen, (long long)li->n[0]);
   double t1 = now_s();
@@ -379,6 +394,8 @@ int opl_trainer_epoch(opl_trainer *t, opl_epoch_stats *s, opl_err *err) {
       .accepted = solver ? acc / (double)li->nbatch[0] : NAN,
       .rejected = solver ? rej / (double)li->nbatch[0] : NAN,
       .test_nfe = t->last_test_nfe,
+      .pde_loss = pde / (double)li->n[0],
+      .ic_loss = ic / (double)li->n[0],
   };
   t->last_test = test;
   t->last_loss = es.train_loss;
