@@ -36,6 +36,8 @@
  *                  (test_l2_full / ntest);
  *       SPACETIME  FNO-3d (fourier_3d.py): the first T_in frames, repeated along a new time
  *                  axis of length T (opl_fno3d_input), are mapped to the next T frames at once;
+ *                  on 1-D data an FNO-2d over (x, t); with T_in = 0 from the initial state a to
+ *                  the frames t = 0 .. T (train/task.h);
  *       TRAJECTORY a neural ODE (operators/node_model.h) integrated through windows of stored
  *                  snapshots (train/task.h); the objective adds the model's regularizer with its
  *                  lambda schedule, and the CSV adds the solver's evaluations and steps;

@@ -2,7 +2,8 @@
 # `opl train fno --pde-weight W [--ic-weight V]` (TAP on stdout): the space-time task over (x, t)
 # on 1-D data (--dim 2) with the PDE and initial-condition losses, the metrics CSV's physics
 # columns (and their absence without the flags), the weights kept in the checkpoint, --resume
-# giving the same checkpoint bytes as an uninterrupted run, evaluation at twice the resolution,
+# giving the same checkpoint bytes as an uninterrupted run, evaluation at twice the resolution and
+# next to the solver,
 # KdV (fixed domain) and Navier-Stokes (--dim 3 --T-in 0) runs, and refusals: negative / NaN
 # weights, tasks without a time axis, --ic-weight without t = 0, a KdV set whose domain varies
 # per sample.
@@ -70,6 +71,9 @@ ok $? "its CSV has the usual columns only"
 run "$opl" eval m.h5 b64.h5 --ntest 4
 ok $rc "evaluate the model on the same samples at s = 64 (exit $rc)"
 has "relative L2" out.txt; ok $? "eval prints the relative L2 at the new resolution"
+run "$opl" eval m.h5 b.h5 --ntest 2 --solver
+awk '/solver .* as generated/ { found = 1; if ($NF + 0 < 1e-5) good = 1 } END { exit !(found && good) }' out.txt
+ok $? "eval --solver compares the solver with the frames after t = 0 (its error against the data < 1e-5)"
 
 # --------------------------------------------------------------- KdV and Navier-Stokes
 run "$opl" generate kdv --n 6 --res 64 --nt 6 --T 2 --L 40 --seed 1 --quiet -o k.h5
