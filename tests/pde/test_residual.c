@@ -2,7 +2,8 @@
  * against the size of u_t and shrinks as dt^2 when the frames are sampled twice as finely
  * (Burgers, KdV, Navier-Stokes); the residual of a field that does not solve the equation is
  * not small; the time rule on polynomials in t; gradient checks of the op (a table, double
- * build at 1e-6); parameters from a data set's provenance; bad input. */
+ * build at 1e-6); the same bits on 1 and 2 threads; parameters from a data set's provenance; bad
+ * input. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,8 +248,38 @@ static void test_bad_input(void) {
   opl_ctx_free(&c);
 }
 
+/* Frames are computed one by one: the same bits on any thread count, forward and backward. */
+static void test_threads(void) {
+  opl_resid_params pn = {.equation = OPL_RESID_NS2D, .L = 1, .nu = 0.02, .forcing = OPL_NS2D_FORCE_FNO, .dt = 0.1};
+  opl_resid *r = opl_resid_new(&pn, NULL);
+  opl_real *out[2], *grad[2];
+  int64_t n = 3 * 5 * 16 * 16;
+  for (int k = 0; k < 2; k++) {
+    opl_set_num_threads(k + 1);
+    opl_ctx *c = opl_ctx_new(0);
+    opl_tensor *u = opl_tensor_alloc(OPL_DIMS(3, 5, 16, 16), OPL_T_REQGRAD, NULL);
+    uint64_t s = 7;
+    for (int64_t i = 0; i < n; i++) u->data[i] = (opl_real)(2 * gc_uniform(&s) - 1);
+    opl_tensor *R = opl_resid_op(c, r, u);
+    opl_tensor *L = opl_sum(c, opl_square(c, R));
+    opl_backward(c, L);
+    out[k] = malloc(sizeof(opl_real) * (size_t)n);
+    grad[k] = malloc(sizeof(opl_real) * (size_t)n);
+    memcpy(out[k], R->data, sizeof(opl_real) * (size_t)n);
+    memcpy(grad[k], u->grad, sizeof(opl_real) * (size_t)n);
+    opl_tensor_free(&u);
+    opl_ctx_free(&c);
+  }
+  opl_set_num_threads(0);
+  ok(!memcmp(out[0], out[1], sizeof(opl_real) * (size_t)n) && !memcmp(grad[0], grad[1], sizeof(opl_real) * (size_t)n),
+     "ns residual and its gradient: the same bits on 1 and 2 threads");
+  for (int k = 0; k < 2; k++) free(out[k]), free(grad[k]);
+  opl_resid_free(&r);
+}
+
 int main(void) {
   tap_begin();
+  test_threads();
   test_time_rule();
   test_reference();
   test_gradcheck();
