@@ -89,7 +89,24 @@ static int info_dataset(const char *path, int64_t ksamples) {
   printf("coordinates\n");
   coord_line("x", in->x, m->x);
   if (m->sdim == 2) coord_line("y", in->y, m->y);
-  coord_line("t", in->t, m->t);
+  if (in->t_ps) {
+    /* per-sample times: each row increases (checked on open); ranges over the samples */
+    double f0 = INFINITY, f1 = -INFINITY, l0 = INFINITY, l1 = -INFINITY;
+    for (int64_t i = 0; i < m->n; i++) {
+      const double *r = opl_ds_sample_times(in, i);
+      f0 = fmin(f0, r[0]), f1 = fmax(f1, r[0]), l0 = fmin(l0, r[m->t - 1]), l1 = fmax(l1, r[m->t - 1]);
+    }
+    printf("  %-8s per sample [%lld, %lld]: first time %.6g .. %.6g, last time %.6g .. %.6g\n", "t", (long long)m->n,
+           (long long)m->t, f0, f1, l0, l1);
+  } else {
+    coord_line("t", in->t, m->t);
+  }
+  if (in->L) {
+    double a = INFINITY, b = -INFINITY;
+    for (int64_t i = 0; i < m->n; i++) a = fmin(a, in->L[i]), b = fmax(b, in->L[i]);
+    printf("  %-8s per sample [%lld]: domain length %.6g .. %.6g (sample i's points: j L[i] / %lld; x is nominal)\n",
+           "L", (long long)m->n, a, b, (long long)m->x);
+  }
   if (in->nattrs > 0) {
     printf("attributes (%d)\n", in->nattrs);
     print_kv(in->attrs, in->nattrs, "  ");

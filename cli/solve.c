@@ -23,10 +23,14 @@ static const char usage[] =
     "the input a of sample i of FILE.h5 (opl, FNO .mat or PDEBench layout), interpolated\n"
     "spectrally to --res. Exit status: 0 done, 1 runtime failure, 2 usage error.";
 
-/* Read the input a of sample idx of path as doubles into *ic (heap) with *n points per axis.
+/* Read the input a of sample idx of path as doubles into *ic (heap) with *n points per axis, and
+ * the sample's own domain length *L, final time *T and frame count *nt when the file stores
+ * per-sample coordinates (h5layout.h; else *L = *T = NAN, *nt = 0).
  * Returns 0, 1 (runtime: file problems) or 2 (usage: index out of range); prints the error. */
 static int read_ic(const char *path, int64_t idx, int sdim, const char *eq, double **ic, int *n, char *src,
-                   size_t srccap) {
+                   size_t srccap, double *L, double *T, int *nt) {
+  *L = *T = NAN;
+  *nt = 0;
   opl_err e = {0};
   opl_ds *d = opl_ds_open(path, NULL, &e);
   if (!d) {
@@ -57,21 +61,22 @@ static int read_ic(const char *path, int64_t idx, int sdim, const char *eq, doub
     return rc;
   }
   int64_t m = in->dims.x * in->dims.y;
-  opl_real *buf = malloc(sizeof(opl_real) * (size_t)m);
   *ic = malloc(sizeof(double) * (size_t)m);
-  if (!buf || !*ic || opl_ds_read_a(d, &idx, 1, 1, buf, &e)) {
-    fprintf(stderr, "opl solve: --ic: %s\n", buf && *ic ? e.msg : "out of memory");
-    free(buf);
+  if (!*ic || opl_ds_read_a_f64(d, idx, *ic, &e)) { /* float64: a float64 file's values exactly */
+    fprintf(stderr, "opl solve: --ic: %s\n", *ic ? e.msg : "out of memory");
     free(*ic);
     *ic = NULL;
     opl_ds_close(&d);
     return 1;
   }
-  for (int64_t i = 0; i < m; i++) (*ic)[i] = (double)buf[i];
   *n = (int)in->dims.x;
+  if (in->L) *L = in->L[idx];
+  if (in->t_ps && in->dims.t <= (1 << 24)) {
+    *T = opl_ds_sample_times(in, idx)[in->dims.t - 1];
+    *nt = (int)in->dims.t;
+  }
   snprintf(src, srccap, "%s sample %lld (dataset '%s', %s layout, %d bits)", path, (long long)idx, in->a_name,
            opl_ds_layout_name(in->layout), in->bits);
-  free(buf);
   opl_ds_close(&d);
   return 0;
 }
@@ -133,9 +138,19 @@ int cli_solve(int argc, char **argv) {
       fprintf(stderr, "opl solve: unknown equation '%s', expected burgers, kdv or ns\n", eq);
       return 2;
     }
-    if ((rc = read_ic(ic_path, ic_index < 0 ? 0 : ic_index, sdim, eq, &ic, &c.ic_n, src, sizeof src))) return rc;
+    double sL, sT;
+    int snt;
+    if ((rc = read_ic(ic_path, ic_index < 0 ? 0 : ic_index, sdim, eq, &ic, &c.ic_n, src, sizeof src, &sL, &sT, &snt)))
+      return rc;
     c.ic = ic;
     c.ic_source = src;
+    /* A sample with its own domain and times (KdV's per-sample draws) is re-solved on them,
+     * unless --L, --T or --nt say otherwise: the stored trajectory is then reproduced. */
+    if (!strcmp(eq, "kdv")) {
+      if (isnan(c.L) && !isnan(sL)) c.L = sL;
+      if (isnan(c.T) && !isnan(sT)) c.T = sT;
+      if (c.nt == 0 && snt > 0) c.nt = snt;
+    }
   }
   opl_err e = {0};
   opl_gen *g = opl_gen_new(&c, &e);

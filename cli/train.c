@@ -405,6 +405,9 @@ static int train_main(int argc, char **argv) {
         if (info->t)
           fprintf(stderr, "opl train: --target-time %g: '%s' has no snapshot at that time (%lld snapshots, t = %g .. %g)\n",
                   target_time, data, (long long)info->dims.t, info->t[0], info->t[info->dims.t - 1]);
+        else if (info->t_ps)
+          fprintf(stderr, "opl train: --target-time %g: the snapshot times of '%s' differ per sample (dataset t [N, T]): "
+                  "no one frame holds that time\n", target_time, data);
         else
           fprintf(stderr, "opl train: --target-time %g: '%s' stores no times (dataset t)\n", target_time, data);
         opl_ds_close(&ds);
@@ -827,10 +830,11 @@ static int train_node_main(int argc, char **argv) {
   else snprintf(res, sizeof res, "%lld x %lld", (long long)li->nx, (long long)li->ny);
   if (!quiet) {
     printf("opl train: %s, %lld parameters\n", desc, (long long)opl_model_param_count(m));
-    printf("  data '%s': %lld train + %lld test trajectories of %lld snapshots (t = %g .. %g) at %s (sub %lld); "
+    printf("  data '%s': %lld train + %lld test trajectories of %lld snapshots (t = %g .. %g%s) at %s (sub %lld); "
            "windows of %lld snapshots\n",
-           data, (long long)ntrain, (long long)ntest, (long long)T, info->t ? info->t[0] : NAN,
-           info->t ? info->t[T - 1] : NAN, res, (long long)sub, (long long)window);
+           data, (long long)ntrain, (long long)ntest, (long long)T, opl_ds_sample_times(info, 0)[0],
+           opl_ds_sample_times(info, 0)[T - 1], info->t_ps ? " for sample 0; each sample has its own times" : "", res,
+           (long long)sub, (long long)window);
     if (reg)
       printf("  regularizer %s (%s), lambda %g%s%g\n", opl_node_reg_name(reg), opl_node_reg_mode_name(mode), l0,
              l1 != l0 ? " -> " : "", l1 != l0 ? l1 : l0);

@@ -42,6 +42,7 @@ struct opl_ds {
   opl_ds_info info;
   ds_var a, u;
   double *x, *y, *t;
+  double *t_ps, *L;       /* native per-sample times [N, T] and domain lengths [N], or NULL */
   opl_kv *attrs;
   int nattrs;
   /* scratch, grown on demand (steady-state reads do not allocate) */

@@ -288,6 +288,47 @@ int opl_ds_read_a(opl_ds *d, const int64_t *idx, int64_t count, int sub, opl_rea
   return st;
 }
 
+int opl_ds_read_a_f64(opl_ds *d, int64_t i, double *dst, opl_err *err) {
+  if (!d || !dst) return opl_err_set(err, OPL_ERR_ARG, "ds: NULL data set or buffer");
+  const ds_var *v = &d->a;
+  const int64_t X = d->info.dims.x, Y = d->info.dims.sdim == 2 ? d->info.dims.y : 1;
+  if (i < 0 || i >= d->info.dims.n)
+    return dfail(err, OPL_ERR_ARG, d->path, "dataset '%s': sample index %lld outside [0, %lld)", v->name, (long long)i,
+                 (long long)d->info.dims.n);
+  /* the block of sample i in file order, then its logical order [x][y] */
+  hsize_t start[8], cnt[8];
+  int64_t fstride[8];
+  for (int f = 0; f < v->frank; f++) start[f] = 0, cnt[f] = 1;
+  start[v->ax[LN]] = (hsize_t)i;
+  if (v->ax[LT] >= 0) start[v->ax[LT]] = (hsize_t)v->toff; /* a stored as frame 0 (PDEBench) */
+  cnt[v->ax[LX]] = (hsize_t)X;
+  if (v->ax[LY] >= 0) cnt[v->ax[LY]] = (hsize_t)Y;
+  int64_t acc = 1;
+  for (int f = v->frank - 1; f >= 0; f--) fstride[f] = acc, acc *= (int64_t)cnt[f];
+  double *buf = malloc(sizeof(double) * (size_t)(X * Y));
+  if (!buf) return opl_err_set(err, OPL_ERR_NOMEM, "ds: out of memory");
+  opl_io_guard g;
+  opl_io_enter(&g);
+  int st = OPL_OK;
+  hid_t fs = H5Dget_space(v->id), ms = H5Screate_simple(1, (hsize_t[]){(hsize_t)(X * Y)}, NULL);
+  if (fs < 0 || ms < 0 || H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, cnt, NULL) < 0 ||
+      H5Dread(v->id, H5T_NATIVE_DOUBLE, ms, fs, H5P_DEFAULT, buf) < 0)
+    st = dfail(err, OPL_ERR_IO, d->path, "cannot read sample %lld of dataset '%s'", (long long)i, v->name);
+  OPL_H5_CLOSE_S(fs);
+  OPL_H5_CLOSE_S(ms);
+  opl_io_leave(&g);
+  for (int64_t x = 0; !st && x < X; x++)
+    for (int64_t y = 0; !st && y < Y; y++) {
+      double val = buf[x * fstride[v->ax[LX]] + (v->ax[LY] >= 0 ? y * fstride[v->ax[LY]] : 0)];
+      if (!isfinite(val))
+        st = dfail(err, OPL_ERR_NONFINITE, d->path, "dataset '%s': sample %lld holds %g at point %lld", v->name,
+                   (long long)i, val, (long long)(x * Y + y));
+      dst[x * Y + y] = val;
+    }
+  free(buf);
+  return st;
+}
+
 int opl_ds_read_u(opl_ds *d, const int64_t *idx, int64_t count, int64_t t0, int64_t nt, int sub,
                   opl_real *dst, opl_err *err) {
   if (!d) return opl_err_set(err, OPL_ERR_ARG, "ds: NULL data set");
@@ -366,6 +407,57 @@ int opl_ds_check_u_vs_a(opl_ds *d, opl_err *err) {
   return OPL_OK;
 }
 
+/* Native files: the per-sample times t [N, T] (when 't' has rank 2) into d->t_ps, and the
+ * per-sample domain lengths L [N] (when present) into d->L, checked. *have_t: 't' was
+ * per-sample (then the shared times are absent). */
+static int setup_per_sample(opl_ds *d, int *have_t, opl_err *err) {
+  const int64_t N = d->info.dims.n, T = opl_ds_var_ext(&d->u, LT);
+  char s[96];
+  *have_t = 0;
+  ds_var v;
+  var_init(&v);
+  int st = OPL_OK;
+  if (opl_ds_has_dataset(d->f, "t")) {
+    st = opl_ds_var_open(d, &v, "t", err);
+    if (!st && v.frank == 2) {
+      *have_t = 1;
+      if ((int64_t)v.fdims[0] != N || (int64_t)v.fdims[1] != T)
+        st = dfail(err, OPL_ERR_SHAPE, d->path,
+                   "dataset 't' has shape %s, expected [%lld] (shared times) or [%lld, %lld] (per-sample times: N "
+                   "samples x T frames of '%s')",
+                   opl_ds_hshape(s, v.frank, v.fdims), (long long)T, (long long)N, (long long)T, d->u.name);
+      if (!st && !(d->t_ps = malloc(sizeof(double) * (size_t)(N * T))))
+        st = opl_err_set(err, OPL_ERR_NOMEM, "ds: out of memory");
+      if (!st && H5Dread(v.id, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, d->t_ps) < 0)
+        st = dfail(err, OPL_ERR_IO, d->path, "cannot read dataset 't'");
+      for (int64_t i = 0; !st && i < N; i++)
+        for (int64_t j = 0; !st && j < T; j++) {
+          double tv = d->t_ps[i * T + j], prev = j ? d->t_ps[i * T + j - 1] : 0.0;
+          if (!isfinite(tv) || !(tv > prev))
+            st = dfail(err, OPL_ERR_FORMAT, d->path,
+                       "dataset 't' (per-sample times): t[%lld, %lld] = %g, expected finite and %s %g", (long long)i,
+                       (long long)j, tv, j ? "greater than the previous time" : "greater than", prev);
+        }
+    }
+    OPL_H5_CLOSE_D(v.id);
+  }
+  if (!st && opl_ds_has_dataset(d->f, "L")) {
+    int64_t n = 0;
+    var_init(&v);
+    st = opl_ds_var_open(d, &v, "L", err);
+    if (!st && (v.frank != 1 || (int64_t)v.fdims[0] != N))
+      st = dfail(err, OPL_ERR_SHAPE, d->path, "dataset 'L' (per-sample domain lengths) has shape %s, expected [%lld]",
+                 opl_ds_hshape(s, v.frank, v.fdims), (long long)N);
+    OPL_H5_CLOSE_D(v.id);
+    if (!st) st = read_vector(d, "L", &d->L, &n, err);
+    for (int64_t i = 0; !st && i < N; i++)
+      if (!(d->L[i] > 0) || !isfinite(d->L[i]))
+        st = dfail(err, OPL_ERR_FORMAT, d->path, "dataset 'L' (per-sample domain lengths): L[%lld] = %g, expected finite "
+                   "and > 0", (long long)i, d->L[i]);
+  }
+  return st;
+}
+
 /* Decide whether stored u starts with t = 0 and set toff, T and the times. */
 static int setup_time(opl_ds *d, const opl_ds_open_opts *o, opl_err *err) {
   ds_var *u = &d->u;
@@ -374,6 +466,14 @@ static int setup_time(opl_ds *d, const opl_ds_open_opts *o, opl_err *err) {
   int64_t nt = 0;
   int st = OPL_OK;
   const char *tname = d->info.layout == OPL_DS_NATIVE ? "t" : d->info.layout == OPL_DS_PDEBENCH ? "t-coordinate" : "t";
+  if (d->info.layout == OPL_DS_NATIVE) {
+    int per = 0;
+    if ((st = setup_per_sample(d, &per, err))) return st;
+    if (per) { /* native frames never include t = 0 */
+      d->info.dims.t = Ts;
+      return OPL_OK;
+    }
+  }
   st = read_vector(d, tname, &tv, &nt, err);
   if (st == OPL_ERR_NOTFOUND) {
     if (d->info.layout == OPL_DS_NATIVE)
@@ -469,6 +569,8 @@ static void ds_free(opl_ds *d) {
   free(d->x);
   free(d->y);
   free(d->t);
+  free(d->t_ps);
+  free(d->L);
   opl_kv_free(&d->attrs, d->nattrs);
   free(d->buf);
   free(d->ord);
@@ -556,6 +658,8 @@ opl_ds *opl_ds_open(const char *path, const opl_ds_open_opts *opts, opl_err *err
     d->info.x = d->x;
     d->info.y = d->y;
     d->info.t = d->t;
+    d->info.t_ps = d->t_ps;
+    d->info.L = d->L;
     d->info.attrs = d->attrs;
     d->info.nattrs = d->nattrs;
   } else {

@@ -64,8 +64,8 @@ static opl_dtype resolve_disk(opl_dtype t) {
 
 /* Check the arguments shared by create and resume; d is copied (normalized) into *nd. */
 static int w_check_args(const char *path, const opl_ds_dims *d, opl_dtype disk, const double *x,
-                        const double *y, const double *t, const opl_kv *prov, int nprov,
-                        opl_ds_dims *nd, opl_err *err) {
+                        const double *y, const double *t, const opl_ds_per_sample *ps, const opl_kv *prov,
+                        int nprov, opl_ds_dims *nd, opl_err *err) {
   if (!path || !path[0]) return opl_err_set(err, OPL_ERR_ARG, "ds: writer: empty path");
   if (!d) return dfail(err, OPL_ERR_ARG, path, "NULL dims");
   *nd = *d;
@@ -85,7 +85,7 @@ static int w_check_args(const char *path, const opl_ds_dims *d, opl_dtype disk, 
     const char *name;
     const double *v;
     int64_t n;
-  } co[3] = {{"x", x, nd->x}, {"y", y, nd->sdim == 2 ? nd->y : 0}, {"t", t, nd->t}};
+  } co[3] = {{"x", x, nd->x}, {"y", y, nd->sdim == 2 ? nd->y : 0}, {"t", t, ps && ps->t ? 0 : nd->t}};
   for (int k = 0; k < 3; k++) {
     if (co[k].n == 0) continue;
     if (!co[k].v) return dfail(err, OPL_ERR_ARG, path, "NULL coordinate array '%s'", co[k].name);
@@ -94,6 +94,20 @@ static int w_check_args(const char *path, const opl_ds_dims *d, opl_dtype disk, 
         return dfail(err, OPL_ERR_ARG, path, "coordinate %s[%lld] = %g is not finite", co[k].name,
                      (long long)i, co[k].v[i]);
   }
+  if (ps && ps->L)
+    for (int64_t i = 0; i < nd->n; i++)
+      if (!(ps->L[i] > 0) || !isfinite(ps->L[i]))
+        return dfail(err, OPL_ERR_ARG, path, "per-sample domain length L[%lld] = %g, expected finite and > 0",
+                     (long long)i, ps->L[i]);
+  if (ps && ps->t)
+    for (int64_t i = 0; i < nd->n; i++)
+      for (int64_t j = 0; j < nd->t; j++) {
+        double v = ps->t[i * nd->t + j], prev = j ? ps->t[i * nd->t + j - 1] : 0.0;
+        if (!isfinite(v) || !(v > prev))
+          return dfail(err, OPL_ERR_ARG, path,
+                       "per-sample time t[%lld, %lld] = %g, expected finite and after %g (times increase from t = 0)",
+                       (long long)i, (long long)j, v, prev);
+      }
   if (nprov < 0 || (nprov > 0 && !prov)) return dfail(err, OPL_ERR_ARG, path, "bad provenance list (n = %d)", nprov);
   for (int i = 0; i < nprov; i++) {
     const opl_kv *kv = &prov[i];
@@ -197,6 +211,16 @@ static int put_coord(hid_t f, const char *name, const double *v, int64_t n) {
   return rc < 0 ? -1 : 0;
 }
 
+/* Write a whole 2-D double dataset [n0, n1]. */
+static int put_coord2(hid_t f, const char *name, const double *v, int64_t n0, int64_t n1) {
+  hsize_t dim[2] = {(hsize_t)n0, (hsize_t)n1};
+  hid_t ds = make_dataset(f, name, H5T_IEEE_F64LE, 2, dim, NULL);
+  if (ds < 0) return -1;
+  herr_t rc = H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+  H5Dclose(ds);
+  return rc < 0 ? -1 : 0;
+}
+
 /* Directory of path is usable and path is not a directory: OPL_OK or OPL_ERR_IO. */
 static int check_target(const char *path, opl_err *err) {
   struct stat st;
@@ -215,8 +239,14 @@ static int check_target(const char *path, opl_err *err) {
 opl_ds_writer *opl_ds_writer_create(const char *path, const opl_ds_dims *d, opl_dtype disk,
                                     const double *x, const double *y, const double *t,
                                     const opl_kv *prov, int nprov, opl_err *err) {
+  return opl_ds_writer_create_ps(path, d, disk, x, y, t, NULL, prov, nprov, err);
+}
+
+opl_ds_writer *opl_ds_writer_create_ps(const char *path, const opl_ds_dims *d, opl_dtype disk, const double *x,
+                                       const double *y, const double *t, const opl_ds_per_sample *ps,
+                                       const opl_kv *prov, int nprov, opl_err *err) {
   opl_ds_dims nd;
-  if (w_check_args(path, d, disk, x, y, t, prov, nprov, &nd, err)) return NULL;
+  if (w_check_args(path, d, disk, x, y, t, ps, prov, nprov, &nd, err)) return NULL;
   if (check_target(path, err)) return NULL;
   opl_ds_writer *w = w_alloc(path, &nd, disk, err);
   if (!w) return NULL;
@@ -252,7 +282,9 @@ opl_ds_writer *opl_ds_writer_create(const char *path, const opl_ds_dims *d, opl_
     what = "dataset 'done'";
   else if (put_coord(w->f, "x", x, nd.x)) what = "dataset 'x'";
   else if (nd.sdim == 2 && put_coord(w->f, "y", y, nd.y)) what = "dataset 'y'";
-  else if (put_coord(w->f, "t", t, nd.t)) what = "dataset 't'";
+  else if (ps && ps->t ? put_coord2(w->f, "t", ps->t, nd.n, nd.t) : put_coord(w->f, "t", t, nd.t))
+    what = "dataset 't'";
+  else if (ps && ps->L && put_coord(w->f, "L", ps->L, nd.n)) what = "dataset 'L'";
   free(zero);
   if (!what) {
     opl_kv res[3] = {OPL_KVS("layout", OPL_DS_LAYOUT_NAME), OPL_KVI("layout_version", OPL_DS_LAYOUT_VERSION),
@@ -343,12 +375,13 @@ static hid_t w_open_ds(opl_ds_writer *w, const char *name, opl_err *err) {
   return ds;
 }
 
-/* Coordinate dataset equal bit for bit to v[0..n). */
-static int check_coord(opl_ds_writer *w, const char *name, const double *v, int64_t n, opl_err *err) {
+/* Coordinate dataset of shape [n] (n1 == 0) or [n, n1] equal bit for bit to v. */
+static int check_coord(opl_ds_writer *w, const char *name, const double *v, int64_t n, int64_t n1, opl_err *err) {
   hid_t ds = w_open_ds(w, name, err);
   if (ds < 0) return OPL_ERR_FORMAT;
-  hsize_t want = (hsize_t)n;
-  int st = check_extent(ds, w->path, w->partial, name, 1, &want, err);
+  hsize_t want[2] = {(hsize_t)n, (hsize_t)n1};
+  int st = check_extent(ds, w->path, w->partial, name, n1 ? 2 : 1, want, err);
+  if (n1) n *= n1;
   double *buf = st ? NULL : malloc(sizeof(double) * (size_t)n);
   if (!st && !buf) st = opl_err_set(err, OPL_ERR_NOMEM, "ds: out of memory");
   if (!st && H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
@@ -365,8 +398,14 @@ static int check_coord(opl_ds_writer *w, const char *name, const double *v, int6
 opl_ds_writer *opl_ds_writer_resume(const char *path, const opl_ds_dims *d, opl_dtype disk,
                                     const double *x, const double *y, const double *t,
                                     const opl_kv *prov, int nprov, opl_err *err) {
+  return opl_ds_writer_resume_ps(path, d, disk, x, y, t, NULL, prov, nprov, err);
+}
+
+opl_ds_writer *opl_ds_writer_resume_ps(const char *path, const opl_ds_dims *d, opl_dtype disk, const double *x,
+                                       const double *y, const double *t, const opl_ds_per_sample *ps,
+                                       const opl_kv *prov, int nprov, opl_err *err) {
   opl_ds_dims nd;
-  if (w_check_args(path, d, disk, x, y, t, prov, nprov, &nd, err)) return NULL;
+  if (w_check_args(path, d, disk, x, y, t, ps, prov, nprov, &nd, err)) return NULL;
   opl_ds_writer *w = w_alloc(path, &nd, disk, err);
   if (!w) return NULL;
   struct stat st;
@@ -405,9 +444,13 @@ opl_ds_writer *opl_ds_writer_resume(const char *path, const opl_ds_dims *d, opl_
       rc = dfail(err, OPL_ERR_SHAPE, path, "cannot resume: '%s' holds float%d data, float%d requested", w->partial,
                  (int)sz * 8, (int)want * 8);
   }
-  if (!rc) rc = check_coord(w, "x", x, nd.x, err);
-  if (!rc && nd.sdim == 2) rc = check_coord(w, "y", y, nd.y, err);
-  if (!rc) rc = check_coord(w, "t", t, nd.t, err);
+  if (!rc) rc = check_coord(w, "x", x, nd.x, 0, err);
+  if (!rc && nd.sdim == 2) rc = check_coord(w, "y", y, nd.y, 0, err);
+  if (!rc) rc = ps && ps->t ? check_coord(w, "t", ps->t, nd.n, nd.t, err) : check_coord(w, "t", t, nd.t, 0, err);
+  if (!rc && ps && ps->L) rc = check_coord(w, "L", ps->L, nd.n, 0, err);
+  if (!rc && !(ps && ps->L) && opl_ds_has_dataset(w->f, "L"))
+    rc = dfail(err, OPL_ERR_ARG, path, "cannot resume: '%s' has per-sample domain lengths 'L', none requested",
+               w->partial);
   if (!rc && H5Dread(w->ddone, H5T_NATIVE_UCHAR, H5S_ALL, H5S_ALL, H5P_DEFAULT, w->done) < 0)
     rc = dfail(err, OPL_ERR_IO, path, "cannot read dataset 'done' of '%s'%s", w->partial, opl_h5_why(why));
   if (rc) {

@@ -46,6 +46,7 @@ struct opl_gen {
   int refine_have;          /* refine_maxdiff is known (computed or read back) */
   double refine_maxdiff;
   double *x, *y, *t;        /* coordinates [store], [store] (2-D), [nt] */
+  double *Lps, *tps;        /* kdv with a per-sample domain: each sample's L [N] and times [N, nt] */
   opl_kv prov[GEN_MAX_PROV];
   int nprov, nprov_base;    /* all / before the refinement attributes */
   char pool[GEN_POOL];      /* storage of the provenance strings */
@@ -139,6 +140,8 @@ void opl_gen_free(opl_gen **pg) {
   free(g->x);
   free(g->y);
   free(g->t);
+  free(g->Lps);
+  free(g->tps);
   free(g);
   *pg = NULL;
 }
@@ -180,7 +183,9 @@ static void build_prov(opl_gen *g) {
     prov_d(g, "L", g->kp.L);
     prov_s(g, "domain", g->kdv_fixed ? "fixed"
                                      : "per-sample: L = 128 U(0.9, 1.1) and T = 100 U(0.9, 1.1) drawn per sample "
-                                       "(opl_kdv_ic_mppde_seeded(seed, i)); x and t hold the nominal L and T");
+                                       "(opl_kdv_ic_mppde_seeded(seed, i)); datasets L [N] and t [N, nt] hold each "
+                                       "sample's L and frame times (sample i's points are j L[i] / X), x holds the "
+                                       "nominal j L / X, and attributes L and T the nominal values");
   } else {
     prov_s(g, "pde", "w_t + u.grad w = nu lap w + f, -lap psi = w, u = (psi_y, -psi_x) on [0, L)^2");
     prov_d(g, "nu", g->np.nu);
@@ -471,6 +476,24 @@ opl_gen *opl_gen_new(const opl_gen_config *cfg, opl_err *err) {
   }
   for (int j = 0; j < g->o.nt; j++) g->t[j] = g->o.T * (double)(j + 1) / (double)g->o.nt;
   g->t[g->o.nt - 1] = g->o.T;
+  if (g->eq == OPL_GEN_KDV && !g->kdv_fixed) {
+    /* Each sample's domain length and frame times, as its solve computes them (pde/solve.c: the
+     * times j T / nt with the last exactly T). */
+    const int64_t nt = g->o.nt;
+    g->Lps = malloc(sizeof(double) * (size_t)g->N);
+    g->tps = malloc(sizeof(double) * (size_t)(g->N * nt));
+    if (!g->Lps || !g->tps) {
+      opl_err_set(err, OPL_ERR_NOMEM, "generate: out of memory (per-sample times of %lld samples)", (long long)g->N);
+      goto fail;
+    }
+    for (int64_t i = 0; i < g->N; i++) {
+      opl_kdv_ic ic;
+      opl_kdv_ic_mppde_seeded(g->seed, (uint64_t)i, &ic);
+      g->Lps[i] = ic.L;
+      for (int64_t j = 0; j < nt; j++) g->tps[i * nt + j] = ic.T * (double)(j + 1) / (double)nt;
+      g->tps[i * nt + nt - 1] = ic.T;
+    }
+  }
   build_prov(g);
   return g;
 fail:
@@ -493,6 +516,10 @@ const opl_kv *opl_gen_provenance(const opl_gen *g, int *n) {
 }
 const double *opl_gen_x(const opl_gen *g) { return g->x; }
 const double *opl_gen_t(const opl_gen *g) { return g->t; }
+int opl_gen_per_sample(const opl_gen *g, opl_ds_per_sample *ps) {
+  if (ps) *ps = (opl_ds_per_sample){.L = g->Lps, .t = g->tps};
+  return g->Lps != NULL;
+}
 int opl_gen_refine_samples(const opl_gen *g) { return g->refine; }
 int64_t opl_gen_a_size(const opl_gen *g) { return g->fsize; }
 int64_t opl_gen_u_size(const opl_gen *g) { return g->fsize * g->o.nt; }
@@ -778,9 +805,11 @@ int opl_gen_run(opl_gen *g, const char *path, const opl_gen_run_opts *ro_in, opl
   /* open the partial file */
   opl_ds_dims d;
   opl_gen_dims(g, &d);
+  opl_ds_per_sample ps;
+  opl_gen_per_sample(g, &ps);
   opl_err e2 = {0};
   if (have_partial) {
-    w = opl_ds_writer_resume(path, &d, g->dtype, g->x, g->y, g->t, g->prov, g->nprov, &e2);
+    w = opl_ds_writer_resume_ps(path, &d, g->dtype, g->x, g->y, g->t, g->Lps ? &ps : NULL, g->prov, g->nprov, &e2);
     if (!w) {
       rc = fail_from(err, &e2, "generate: cannot resume '%s' (remove it, or restart, to start over): ", partial);
       goto done;
@@ -788,7 +817,7 @@ int opl_gen_run(opl_gen *g, const char *path, const opl_gen_run_opts *ro_in, opl
     res->resumed_file = 1;
   } else {
     if ((rc = check_space(partial, &d, g->dtype, err))) goto done;
-    w = opl_ds_writer_create(path, &d, g->dtype, g->x, g->y, g->t, g->prov, g->nprov, &e2);
+    w = opl_ds_writer_create_ps(path, &d, g->dtype, g->x, g->y, g->t, g->Lps ? &ps : NULL, g->prov, g->nprov, &e2);
     if (!w) {
       rc = fail_from(err, &e2, "generate: ");
       goto done;

@@ -26,10 +26,12 @@
  * spectrally (store_mode "spectral").
  *
  * KdV (preset "mppde", Brandstetter et al. 2022): each draw also scales the domain length and
- * the final time by U(0.9, 1.1) (pde/kdv.h). The native layout has ONE x and t axis, so such a
- * data set stores the NOMINAL coordinates (L = 128, T = 100) and says so in the attribute
- * "domain" (= "per-sample"); the per-sample L and T are recomputed from (seed, i) by
- * opl_kdv_ic_mppde_seeded. Overriding L or T fixes the domain for every sample ("fixed").
+ * the final time by U(0.9, 1.1) (pde/kdv.h). Such a data set stores each sample's domain length
+ * and frame times (h5layout.h: datasets L [N] and t [N, nt], float64; the attribute "domain" =
+ * "per-sample ..."), x the nominal i L / X and the attributes L and T the nominal 128 and 100;
+ * the values equal opl_kdv_ic_mppde_seeded(seed, i)'s, so sample i is re-solved exactly by an
+ * explicit initial condition a[i] with L = L[i] and T = t[i, nt - 1] (opl solve --ic does
+ * this). Overriding L or T fixes the domain for every sample ("fixed"; shared t [nt]).
  *
  * ---------------------------------------------------------------- provenance
  * Root attributes of the file (all scalars): generator, equation, preset, every physical
@@ -146,6 +148,10 @@ const opl_kv *opl_gen_provenance(const opl_gen *g, int *n);
 /* Coordinates of the data set: x [X], y [Y] (2-D; NULL in 1-D), t [nt]. */
 const double *opl_gen_x(const opl_gen *g);
 const double *opl_gen_t(const opl_gen *g);
+
+/* The per-sample coordinates of the data set into *ps (may be NULL): L [N] and t [N, nt] for KdV
+ * with a per-sample domain (returns 1), NULL pointers otherwise (returns 0). */
+int opl_gen_per_sample(const opl_gen *g, opl_ds_per_sample *ps);
 
 /* Samples of the refinement check a run of g does first (0: none). */
 int opl_gen_refine_samples(const opl_gen *g);

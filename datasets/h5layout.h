@@ -20,6 +20,14 @@
  *     /a  [N, X] or [N, X, Y]          float32 (default) or float64, one chunk per sample
  *     /u  [N, T, X] or [N, T, X, Y]    same dtype, one chunk per sample
  *     /x  [X], /y [Y] (2-D only), /t [T]   float64 coordinates (t: the times of u's frames)
+ *     when the samples have their own domain length and times (KdV's MP-PDE draws, where L and
+ *     T vary per trajectory), instead of the shared /t:
+ *     /t  [N, T]                       float64, row i the times of sample i's frames
+ *                                      (finite, increasing from > 0)
+ *     /L  [N]                          float64, sample i's domain length (> 0): its points are
+ *                                      x_j = j L[i] / X; /x then holds the nominal i L / X
+ *     (either may appear alone). Files with a shared /t [T] (every other data set, and KdV
+ *     files written before per-sample times were stored) read as before.
  *     root attributes: layout = "opl-dataset", layout_version = 1, opl_version, then the
  *     caller's provenance (equation, every parameter as its own attribute, solver,
  *     tolerances, seed, ...) as scalar string / int64 / float64 attributes.
@@ -107,6 +115,14 @@ typedef struct opl_ds_dims {
 
 typedef struct opl_ds_writer opl_ds_writer;
 
+/* Per-sample coordinates of a native data set (see the layout above); a NULL pointer stores
+ * none of that kind. */
+typedef struct opl_ds_per_sample {
+  const double *L;   /* [N] domain lengths, finite and > 0, or NULL */
+  const double *t;   /* [N, T] frame times, row-major, each row finite and increasing from > 0,
+                        or NULL: the shared t [T] of the create / resume call */
+} opl_ds_per_sample;
+
 /* Start generating a native data set that will appear at <path>: creates (replacing any
  * stale one) "<path>.partial" with the datasets a, u (dtype disk: OPL_DT_F32, OPL_DT_F64, or
  * OPL_DT_NATIVE = opl_real's), done (all 0), the coordinates x [d->x], y [d->y] (2-D only;
@@ -119,6 +135,12 @@ opl_ds_writer *opl_ds_writer_create(const char *path, const opl_ds_dims *d, opl_
                                     const double *x, const double *y, const double *t,
                                     const opl_kv *prov, int nprov, opl_err *err);
 
+/* The same with per-sample coordinates ps (may be NULL: opl_ds_writer_create): datasets L [N]
+ * and / or t [N, T] are written; t may then be NULL. Bad values OPL_ERR_ARG naming the entry. */
+opl_ds_writer *opl_ds_writer_create_ps(const char *path, const opl_ds_dims *d, opl_dtype disk, const double *x,
+                                       const double *y, const double *t, const opl_ds_per_sample *ps,
+                                       const opl_kv *prov, int nprov, opl_err *err);
+
 /* Reopen "<path>.partial" left by an interrupted generation, with the SAME arguments as the
  * create call. Missing partial file: OPL_ERR_NOTFOUND (the caller then creates). The file
  * must be a native partial file (OPL_ERR_FORMAT otherwise) whose dims and dtype equal d and
@@ -130,6 +152,12 @@ opl_ds_writer *opl_ds_writer_create(const char *path, const opl_ds_dims *d, opl_
 opl_ds_writer *opl_ds_writer_resume(const char *path, const opl_ds_dims *d, opl_dtype disk,
                                     const double *x, const double *y, const double *t,
                                     const opl_kv *prov, int nprov, opl_err *err);
+
+/* The same with per-sample coordinates, compared bit for bit like x, y, t (a partial file with
+ * an 'L' that ps does not request is refused). */
+opl_ds_writer *opl_ds_writer_resume_ps(const char *path, const opl_ds_dims *d, opl_dtype disk, const double *x,
+                                       const double *y, const double *t, const opl_ds_per_sample *ps,
+                                       const opl_kv *prov, int nprov, opl_err *err);
 
 /* Number of samples not yet written; when idx is not NULL, also their indices in ascending
  * order into idx[0..count). */
@@ -186,16 +214,31 @@ typedef struct opl_ds_info {
   int t0_dropped;          /* the stored trajectory had a t = 0 frame, not part of u */
   int transposed;          /* stored with reversed (MATLAB) axes */
   int bits;                /* element size on disk of u: 32 or 64 */
-  const double *x, *y, *t; /* coordinates [X], [Y], [T], or NULL when the file has none */
+  const double *x, *y, *t; /* coordinates [X], [Y], [T], or NULL when the file has none (t is
+                              NULL when the times are per sample: see t_ps) */
+  const double *t_ps;      /* native files with per-sample times: [N, T], row i the times of
+                              sample i's frames of u (checked finite and increasing); else NULL */
+  const double *L;         /* native files with per-sample domain lengths: [N] (checked finite
+                              and > 0); else NULL */
   const opl_kv *attrs;     /* root attributes (provenance), name order */
   int nattrs;
 } opl_ds_info;
+
+/* The times of sample i's frames of u [T]: its row of t_ps when the times are per sample, else
+ * the shared t (NULL when the file has none). i in [0, N). */
+static inline const double *opl_ds_sample_times(const opl_ds_info *info, int64_t i) {
+  return info->t_ps ? info->t_ps + i * info->dims.t : info->t;
+}
+/* 1 if the data set's samples have their own times or domain lengths. */
+static inline int opl_ds_per_sample_coords(const opl_ds_info *info) { return info->t_ps || info->L; }
 
 /* Open a data set file read-only and describe it. Missing file OPL_ERR_NOTFOUND; directory
  * or unreadable OPL_ERR_IO; not HDF5, unknown layout (the message lists the datasets found),
  * an unfinished native file, non-float data OPL_ERR_FORMAT; missing dataset OPL_ERR_NOTFOUND;
  * wrong rank, N or spatial mismatch between a and u, or coordinates of the wrong length
- * OPL_ERR_SHAPE; a newer native layout_version OPL_ERR_UNSUPPORTED. Messages name the file,
+ * OPL_ERR_SHAPE (also a per-sample t that is not [N, T] or an L that is not [N]); per-sample
+ * times that are not finite or do not increase, or an L that is not finite and > 0,
+ * OPL_ERR_FORMAT naming the dataset and the entry; a newer native layout_version OPL_ERR_UNSUPPORTED. Messages name the file,
  * the dataset and expected vs found. Returns NULL on failure. */
 opl_ds *opl_ds_open(const char *path, const opl_ds_open_opts *opts, opl_err *err);
 /* Close; sets *d to NULL. Accepts NULL. */
@@ -214,6 +257,9 @@ int opl_ds_check_sub(const opl_ds *d, int sub, int64_t *nx, int64_t *ny, opl_err
  * unspecified); HDF5 failure OPL_ERR_IO. */
 int opl_ds_read_a(opl_ds *d, const int64_t *idx, int64_t count, int sub, opl_real *dst,
                   opl_err *err);
+/* The input a of ONE sample i at full resolution in float64 (whatever opl_real is: a float64
+ * file gives its values exactly) into dst [X(, Y)]. Errors as opl_ds_read_a. */
+int opl_ds_read_a_f64(opl_ds *d, int64_t i, double *dst, opl_err *err);
 /* Same for u frames [t0, t0 + nt) (0 <= t0, nt >= 1, t0 + nt <= T) into
  * dst [count, nt, X/sub(, Y/sub)]. */
 int opl_ds_read_u(opl_ds *d, const int64_t *idx, int64_t count, int64_t t0, int64_t nt, int sub,

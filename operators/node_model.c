@@ -16,6 +16,15 @@ typedef struct node_self {
   double t0;
   int nt;
   double *ts;                   /* [nt] output times of the next forward */
+  /* Per-sample times (opl_node_model_set_times_batch; B = 0: the shared times above): the batch
+   * is solved from relative time 0 through the union U [nu] of every sample's times minus its
+   * start; sample b's frame j is the state at U[map[b nt + j]]; the time channel of row b reads
+   * tau + off[b]. */
+  int64_t B;
+  double *off;                  /* [B] each sample's start time */
+  double *U;                    /* [nu] */
+  int nu;
+  int *map;                     /* [B nt] */
   int solved;                   /* a forward's solve has run */
   char keys[OPL_MODEL_META_MAX][72]; /* "vf.<key>" for to_meta */
 } node_self;
@@ -112,6 +121,11 @@ static int field(void *user, opl_ctx *c, double t, opl_tensor *u, opl_tensor **d
     int axis = s->vf.sdim == 0 ? u->rank - 1 : 1;
     shape[axis] = 1;
     opl_tensor *tt = opl_full(c, u->rank, shape, t);
+    if (tt && s->B > 0 && u->shape[0] == s->B) { /* row b at its own time tau + off[b] */
+      int64_t per = tt->numel / s->B;
+      for (int64_t b = 0; b < s->B; b++)
+        for (int64_t q = 0; q < per; q++) tt->data[b * per + q] = (opl_real)(t + s->off[b]);
+    }
     opl_tensor *parts[2] = {u, tt};
     x = tt ? opl_concat(c, 2, parts, axis) : NULL;
   }
@@ -126,14 +140,30 @@ static int field(void *user, opl_ctx *c, double t, opl_tensor *u, opl_tensor **d
 static opl_tensor *ops_forward(opl_ctx *c, const void *self, opl_tensor *x) {
   node_self *s = (node_self *)self; /* the solver records its steps and statistics */
   if (!opl_check_input(c, "node", "x", x, -1, 0)) return NULL;
-  opl_tensor **us = opl_arena_alloc(c, sizeof *us * (size_t)s->nt);
+  if (s->B > 0 && x->shape[0] != s->B) {
+    opl_ctx_error(c, OPL_ERR_SHAPE, "node: per-sample times of %lld samples were set, the input has %lld",
+                  (long long)s->B, (long long)x->shape[0]);
+    return NULL;
+  }
+  const int nsol = s->B > 0 ? s->nu : s->nt;
+  opl_tensor **us = opl_arena_alloc(c, sizeof *us * (size_t)nsol);
   if (!us) return NULL;
   opl_err e;
-  if (opl_nde_solve(s->nde, c, s->t0, x, s->nt, s->ts, us, &e)) {
+  if (opl_nde_solve(s->nde, c, s->B > 0 ? 0.0 : s->t0, x, nsol, s->B > 0 ? s->U : s->ts, us, &e)) {
     if (!opl_ctx_status(c)) opl_ctx_error(c, e.status, "node: %s", e.msg);
     return NULL;
   }
   s->solved = 1;
+  if (s->B > 0) { /* frame j of row b: row b of the state at U[map[b nt + j]] */
+    opl_tensor **fr = opl_arena_alloc(c, sizeof *fr * (size_t)s->nt), **rows = opl_arena_alloc(c, sizeof *rows * (size_t)s->B);
+    if (!fr || !rows) return NULL;
+    for (int j = 0; j < s->nt; j++) {
+      for (int64_t b = 0; b < s->B; b++) rows[b] = opl_slice(c, us[s->map[b * s->nt + j]], 0, b, 1);
+      fr[j] = s->B == 1 ? rows[0] : opl_concat(c, (int)s->B, rows, 0);
+      if (!fr[j]) return NULL;
+    }
+    return s->nt == 1 ? fr[0] : opl_concat(c, s->nt, fr, 1);
+  }
   return s->nt == 1 ? us[0] : opl_concat(c, s->nt, us, 1);
 }
 
@@ -213,6 +243,9 @@ static void ops_free(void *self) {
   opl_nde_free(&s->nde);
   opl_model_free(&s->vf);
   free(s->ts);
+  free(s->off);
+  free(s->U);
+  free(s->map);
   free(s);
 }
 
@@ -396,6 +429,62 @@ int opl_node_model_set_times(const opl_model *m, double t0, int nt, const double
   memcpy(s->ts, ts, sizeof(double) * (size_t)nt);
   s->nt = nt;
   s->t0 = t0;
+  s->B = 0;
+  return OPL_OK;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+int opl_node_model_set_times_batch(const opl_model *m, int64_t B, const double *t0, int nt, const double *ts,
+                                   opl_err *err) {
+  if (!opl_node_model_is(m)) return opl_err_set(err, OPL_ERR_ARG, "node: set_times on a model that is no neural ODE");
+  if (B < 1 || !t0 || !ts || nt < 1 || (int64_t)nt * B > NODE_MAX_TIMES)
+    return opl_err_set(err, OPL_ERR_ARG, "node: per-sample times of %lld samples x %d times, expected >= 1 x >= 1 and "
+                       "at most %d in all", (long long)B, nt, NODE_MAX_TIMES);
+  for (int64_t b = 0; b < B; b++) {
+    if (!isfinite(t0[b])) return opl_err_set(err, OPL_ERR_ARG, "node: start time of sample %lld is %g", (long long)b, t0[b]);
+    for (int i = 0; i < nt; i++) {
+      double v = ts[b * nt + i], prev = i ? ts[b * nt + i - 1] : t0[b];
+      if (!isfinite(v) || !(v > prev))
+        return opl_err_set(err, OPL_ERR_ARG, "node: output time %d of sample %lld = %g is not after %g", i, (long long)b,
+                           v, prev);
+    }
+  }
+  node_self *s = m->self;
+  const int64_t n = B * nt;
+  double *off = malloc(sizeof(double) * (size_t)B), *U = malloc(sizeof(double) * (size_t)n),
+         *ts2 = malloc(sizeof(double) * (size_t)nt);
+  int *map = malloc(sizeof(int) * (size_t)n);
+  if (!off || !U || !map || !ts2) {
+    free(off), free(U), free(map), free(ts2);
+    return opl_err_set(err, OPL_ERR_NOMEM, "node: out of memory");
+  }
+  for (int64_t b = 0; b < B; b++) {
+    off[b] = t0[b];
+    for (int i = 0; i < nt; i++) U[b * nt + i] = ts[b * nt + i] - t0[b];
+  }
+  qsort(U, (size_t)n, sizeof(double), cmp_double);
+  int nu = 0;
+  for (int64_t k = 0; k < n; k++)
+    if (!nu || U[k] != U[nu - 1]) U[nu++] = U[k];
+  for (int64_t b = 0; b < B; b++) /* binary search of each relative time in U */
+    for (int i = 0; i < nt; i++) {
+      double v = ts[b * nt + i] - t0[b];
+      int lo = 0, hi = nu - 1;
+      while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (U[mid] < v) lo = mid + 1;
+        else hi = mid;
+      }
+      map[b * nt + i] = lo;
+    }
+  for (int i = 0; i < nt; i++) ts2[i] = ts[i] - t0[0];
+  free(s->off), free(s->U), free(s->map), free(s->ts);
+  s->off = off, s->U = U, s->map = map, s->nu = nu, s->B = B;
+  s->ts = ts2, s->nt = nt, s->t0 = 0; /* sample 0's relative times (what a shared-times reader sees) */
   return OPL_OK;
 }
 

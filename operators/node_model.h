@@ -92,6 +92,17 @@ const opl_node_config *opl_node_model_config(const opl_model *m);
 /* The output times of the next forward: start t0 and ts[0..nt), t0 <= ts[0] < ts[1] < ...
  * (copied). OPL_ERR_ARG for a model that is not a node, nt < 1 or times out of order. */
 int opl_node_model_set_times(const opl_model *m, double t0, int nt, const double *ts, opl_err *err);
+/* Per-sample output times of the next forward, for inputs of exactly B samples: sample b starts
+ * at t0[b] and is wanted at ts[b nt .. b nt + nt), increasing after t0[b] (copied; at most 2^20
+ * times in all). One solve serves the batch: it runs from relative time 0 through the sorted
+ * union of every sample's ts - t0 (du/dt = F(t, u) for the whole batch; a time channel gives
+ * row b its absolute time tau + t0[b], so each sample is integrated over ITS times, exactly as
+ * alone, with the batch's common adaptive steps), and row b of output frame j is the state at
+ * sample b's own j-th time. The forward output is (B, nt C, *S) as with shared times; an input
+ * of another batch size is OPL_ERR_SHAPE. opl_node_model_set_times returns to shared times.
+ * OPL_ERR_ARG naming the sample for times out of order or non-finite. */
+int opl_node_model_set_times_batch(const opl_model *m, int64_t B, const double *t0, int nt, const double *ts,
+                                   opl_err *err);
 
 /* The statistics of the last forward's solve (operators/node.h). OPL_ERR_ARG if m is no node. */
 int opl_node_model_stats(const opl_model *m, opl_nde_stats *st, opl_err *err);

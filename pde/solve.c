@@ -843,3 +843,46 @@ done:
   st->wall = wall_now() - wt0;
   return rc;
 }
+
+/* ------------------------------------------------------------ Allen-Cahn */
+
+int opl_solve_allen_cahn(const opl_allen_cahn_params *p, const double *u0, const opl_solve_opts *o, double *out,
+                         opl_solve_stats *stats, opl_err *err) {
+  static const char fn[] = "solve_allen_cahn";
+  opl_solve_stats stl, *st = stats ? stats : &stl;
+  double w0;
+  stats_begin(st, &w0);
+  opl_err e2 = {0};
+  int rc = prefixed(fn, opl_allen_cahn_check(p, &e2), &e2, err);
+  if (rc) return rc;
+  if ((rc = check_opts(fn, o, p->n, err))) return rc;
+  if (o->scheme == OPL_SCHEME_FNO)
+    return opl_err_set(err, OPL_ERR_ARG, "%s: the fno scheme is Navier-Stokes only (use etdrk4, rk, cn-heun, "
+                       "cn-euler)", fn);
+  if ((rc = check_finite(fn, "u0", u0, p->n, err))) return rc;
+  if (!out) return opl_err_set(err, OPL_ERR_ARG, "%s: out is NULL", fn);
+  opl_allen_cahn *a = opl_allen_cahn_new(p, o->grid, o->grid_flags, &e2);
+  if (!a) return opl_err_set(err, e2.status, "%s: %s", fn, e2.msg);
+  const opl_grid *g = opl_allen_cahn_grid(a);
+  /* No advection: the Courant number of a cfl check is 0. */
+  solve_eq e = {.fn = fn, .g = g, .N = opl_allen_cahn_nonlinear, .self = a, .rhs = opl_allen_cahn_rhs, .kind = 0,
+                .spd_a = 0.0};
+  e.Lc = opl_pde_alloc(2 * g->nspec);
+  e.Lr = opl_pde_alloc(g->nspec);
+  e.sw = opl_pde_alloc(2 * g->nspec);
+  e.sr = opl_pde_alloc(g->nreal);
+  if (!e.Lc || !e.Lr || !e.sw || !e.sr) {
+    rc = opl_err_set(err, OPL_ERR_NOMEM, "%s: out of memory", fn);
+  } else {
+    opl_allen_cahn_linear(a, e.Lc);
+    opl_allen_cahn_linear_real(a, e.Lr);
+    rc = solve_run(&e, u0, o, out, st, err);
+  }
+  opl_pde_free(e.Lc);
+  opl_pde_free(e.Lr);
+  opl_pde_free(e.sw);
+  opl_pde_free(e.sr);
+  opl_allen_cahn_free(&a);
+  st->wall = wall_now() - w0;
+  return rc;
+}

@@ -71,6 +71,7 @@
 
 #include <stdint.h>
 #include "core/opl.h"
+#include "pde/allen_cahn.h"
 #include "pde/burgers.h"
 #include "pde/grf.h"
 #include "pde/grid.h"
@@ -200,5 +201,12 @@ int opl_solve_ns2d_preset(const char *name, opl_ns2d_params *p, opl_solve_opts *
  * opl_solve_burgers, with 2-D frames. */
 int opl_solve_ns2d(const opl_ns2d_params *p, const double *w0, const opl_solve_opts *o, double *out,
                    opl_solve_stats *stats, opl_err *err);
+
+/* ---------------------------------------------------------------- Allen-Cahn */
+
+/* Solve u_t = d u_xx + r (u - u^3) on [0, L) from u0[p->n] (pde/allen_cahn.h); as
+ * opl_solve_burgers. L(k) = -d k^2 is real: every scheme but fno. */
+int opl_solve_allen_cahn(const opl_allen_cahn_params *p, const double *u0, const opl_solve_opts *o, double *out,
+                         opl_solve_stats *stats, opl_err *err);
 
 #endif

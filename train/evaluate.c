@@ -90,7 +90,7 @@ int opl_evaluate(const opl_trained *m, opl_ds *ds, const opl_eval_opts *o, opl_e
   opl_task tk = m->task;
   opl_err te;
   if (opl_task_set_data(&tk, info, &te)) return opl_err_set(err, te.status, "eval: %s", te.msg);
-  const opl_task *task = &tk;
+  opl_task *task = &tk;
   int want_d = 0;
   int64_t cin = 0, cout = 0;
   if (opl_task_model_io(task, info->dims.sdim, &want_d, &cin, &cout, NULL))
@@ -165,6 +165,7 @@ int opl_evaluate(const opl_trained *m, opl_ds *ds, const opl_eval_opts *o, opl_e
     /* k = -1: the first batch once, untimed (FFT plans, arena) */
     int64_t kb = k < 0 ? 0 : k, B = 0, is[4];
     if ((st = opl_loader_batch(l, OPL_SPLIT_TEST, 0, kb, bx, by, &B, r->samples + off, err))) goto done_buf;
+    opl_task_set_batch(task, r->samples + off, B);
     memcpy(is, li->in_shape, sizeof is);
     is[0] = B;
     double t0 = now_s();

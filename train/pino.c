@@ -37,6 +37,11 @@ int opl_pino_new(const opl_task *task, double pde_weight, double ic_weight, cons
   if (!p) return opl_err_set(err, OPL_ERR_NOMEM, "out of memory");
   p->w = pde_weight;
   p->v = ic_weight;
+  if (pde_weight > 0 && opl_ds_per_sample_coords(info)) {
+    free(p);
+    return opl_err_set(err, OPL_ERR_ARG, "the PDE loss needs one domain length and one time step for the whole set; "
+                       "'%s' stores per-sample domain lengths or times (generate with a fixed L and T)", info->path);
+  }
   if (pde_weight > 0) {
     /* The times of the predicted frames: t = 0 and t[0 .. t_out) for T_in = 0, else
      * t[t_in .. t_in + t_out). They must be uniform: the time rule of the residual. */

@@ -31,7 +31,8 @@ int opl_pino_check_weights(double pde_weight, double ic_weight, opl_err *err);
  * the residual takes the resolution of each batch). *out = NULL when both weights are 0.
  * Errors (OPL_ERR_ARG, with a message without module tag naming the reason and the file): a
  * weight < 0 or not finite; a task other than the space-time one; V > 0 without T_in = 0; fewer
- * than 3 predicted frames; a data set without times, with non-uniform frame times, or whose
+ * than 3 predicted frames; a data set with per-sample domain lengths or times
+ * (opl_ds_per_sample_coords), without times, with non-uniform frame times, or whose
  * provenance lacks what the residual needs (opl_resid_from_provenance). */
 int opl_pino_new(const opl_task *task, double pde_weight, double ic_weight, const opl_ds_info *info, opl_pino **out,
                  opl_err *err);

@@ -70,7 +70,8 @@ static opl_tensor *predict_spacetime(opl_ctx *c, const opl_model *m, const opl_t
  * integrated by the model through the window's other K - 1 times -> (B, K - 1, *S). */
 static opl_tensor *predict_trajectory(opl_ctx *c, const opl_model *m, const opl_task *task, opl_tensor *x) {
   int64_t K = task->t_out + 1, s = task->start;
-  if (!task->times || s < 0 || s + K > task->nframes || x->rank < 3 || x->shape[1] != task->nframes) {
+  if ((!task->times && !task->times_ps) || s < 0 || s + K > task->nframes || x->rank < 3 ||
+      x->shape[1] != task->nframes) {
     opl_ctx_error(c, OPL_ERR_ARG,
                   "task_predict: trajectory window [%lld, %lld) outside the %lld stored snapshots (or no times)",
                   (long long)s, (long long)(s + K), (long long)task->nframes);
@@ -81,6 +82,29 @@ static opl_tensor *predict_trajectory(opl_ctx *c, const opl_model *m, const opl_
     return NULL;
   }
   opl_err e;
+  if (task->times_ps) {
+    /* Each sample's own window: start times t0 [B], output times [B, K - 1]. */
+    int64_t B = x->shape[0];
+    if (!task->samples || task->nsamples != B) {
+      opl_ctx_error(c, OPL_ERR_ARG,
+                    "task_predict: per-sample times need the batch's sample indices (%lld given for %lld samples)",
+                    (long long)(task->samples ? task->nsamples : 0), (long long)B);
+      return NULL;
+    }
+    double *t0 = opl_arena_alloc(c, sizeof(double) * (size_t)B),
+           *ts = opl_arena_alloc(c, sizeof(double) * (size_t)(B * (K - 1)));
+    if (!t0 || !ts) return NULL;
+    for (int64_t b = 0; b < B; b++) {
+      const double *row = task->times_ps + task->samples[b] * task->nframes;
+      t0[b] = row[s];
+      memcpy(ts + b * (K - 1), row + s + 1, sizeof(double) * (size_t)(K - 1));
+    }
+    if (opl_node_model_set_times_batch(m, B, t0, (int)(K - 1), ts, &e)) {
+      opl_ctx_error(c, e.status, "task_predict: %s", e.msg);
+      return NULL;
+    }
+    return opl_model_forward(c, m, opl_slice(c, x, 1, s, 1));
+  }
   if (opl_node_model_set_times(m, task->times[s], (int)(K - 1), task->times + s + 1, &e)) {
     opl_ctx_error(c, e.status, "task_predict: %s", e.msg);
     return NULL;
@@ -330,6 +354,13 @@ int opl_task_continuous(const opl_task *task) { return row_of(task) && row_of(ta
 
 int opl_task_set_data(opl_task *task, const opl_ds_info *info, opl_err *err) {
   if (!opl_task_continuous(task)) return OPL_OK;
+  if (info->t_ps && info->dims.t >= 2) { /* checked increasing by the reader */
+    task->nframes = info->dims.t;
+    task->times = NULL;
+    task->times_ps = info->t_ps;
+    return OPL_OK;
+  }
+  task->times_ps = NULL;
   if (!info->t || info->dims.t < 2)
     return opl_err_set(err, OPL_ERR_ARG, "the trajectory task needs the snapshot times (dataset t) and >= 2 snapshots; '%s' has %s",
                        info->path, info->t ? "one snapshot" : "no times");
@@ -340,6 +371,12 @@ int opl_task_set_data(opl_task *task, const opl_ds_info *info, opl_err *err) {
   task->nframes = info->dims.t;
   task->times = info->t;
   return OPL_OK;
+}
+
+void opl_task_set_batch(opl_task *task, const int64_t *samples, int64_t B) {
+  if (!task) return;
+  task->samples = samples;
+  task->nsamples = samples ? B : 0;
 }
 
 /* SplitMix64's finalizer (Steele, Lea, Flood, "Fast splittable pseudorandom number generators",

@@ -57,7 +57,13 @@ typedef struct opl_task {
                              TRAJECTORY: t_in = 1 and t_out = K - 1, the window of K snapshots */
   /* TRAJECTORY, set from the data set (opl_task_set_data) and per batch (opl_task_window): */
   int64_t nframes;        /* stored snapshots of the data set */
-  const double *times;    /* their times [nframes] (borrowed from the data set's info) */
+  const double *times;    /* their times [nframes] (borrowed from the data set's info), or NULL
+                             when the data set's times are per sample: */
+  const double *times_ps; /* [N, nframes] each sample's times (borrowed), or NULL */
+  /* The data set indices of the current batch (borrowed; opl_task_set_batch): per-sample times
+   * are looked up by them. */
+  const int64_t *samples;
+  int64_t nsamples;
   int64_t start;          /* first snapshot of the current window */
 } opl_task;
 
@@ -146,8 +152,17 @@ int opl_task_continuous(const opl_task *task);
 
 /* Record the data set's snapshots in a TRAJECTORY task (nframes, times; info must outlive the
  * task's use); a no-op for the other kinds. OPL_ERR_ARG when the data set stores no times, or
- * times that do not increase strictly, naming the file. */
+ * times that do not increase strictly, naming the file. A data set with per-sample times
+ * (h5layout.h: t [N, T], KdV's per-sample draws) sets times_ps instead of times: each sample of
+ * a batch is then integrated over ITS OWN window of times (operators/node_model.h,
+ * opl_node_model_set_times_batch: one solve for the batch through the union of the samples'
+ * relative times), which needs the batch's sample indices (opl_task_set_batch). */
 int opl_task_set_data(opl_task *task, const opl_ds_info *info, opl_err *err);
+
+/* The data set indices samples[0..B) of the batch the next opl_task_predict / opl_task_infer
+ * sees (borrowed until then). Every task accepts it; only a TRAJECTORY task on per-sample times
+ * uses it (a prediction without it, or for another batch size, is OPL_ERR_ARG). */
+void opl_task_set_batch(opl_task *task, const int64_t *samples, int64_t B);
 
 /* Draw the window of batch k of epoch e (1-based) for a TRAJECTORY task: task->start uniform in
  * [0, nframes - K], a function of (seed, e, k) only; a no-op for the other kinds. */

@@ -65,6 +65,7 @@ void opl_trainer_free(opl_trainer **pt) {
   opl_pino_free(&t->pino);
   opl_ctx_free(&t->ctx);
   free(t->rel);
+  free(t->bsamp);
   free(t->tx);
   free(t->ty);
   free(t->tp);
@@ -213,6 +214,7 @@ opl_trainer *opl_trainer_new(const opl_trainer_config *cfg, const opl_model_kind
   if (opl_sched_steplr_init(&t->sched, t->opt, cfg->lr, cfg->step_size, cfg->gamma, err)) goto fail;
   t->ctx = opl_ctx_new(0);
   t->rel = malloc(sizeof(double) * (size_t)cfg->batch);
+  t->bsamp = malloc(sizeof(int64_t) * (size_t)cfg->batch);
   int64_t P = t->li->nx * t->li->ny, nin = cfg->batch * t->li->cin * P, nout = cfg->batch * t->li->cout * P;
   if (cfg->ntest > 0) {
     t->tx = malloc(sizeof(opl_real) * (size_t)nin);
@@ -220,7 +222,7 @@ opl_trainer *opl_trainer_new(const opl_trainer_config *cfg, const opl_model_kind
     t->tp = malloc(sizeof(opl_real) * (size_t)nout);
     t->tw = opl_task_stepwise(task) ? malloc(sizeof(opl_real) * (size_t)nin) : NULL;
   }
-  if (!t->ctx || !t->rel ||
+  if (!t->ctx || !t->rel || !t->bsamp ||
       (cfg->ntest > 0 && (!t->tx || !t->ty || !t->tp || (opl_task_stepwise(task) && !t->tw)))) {
     opl_err_set(err, OPL_ERR_NOMEM, "train: out of memory");
     goto fail;
@@ -275,8 +277,9 @@ int opl_trainer_step(opl_trainer *t, int64_t k, opl_step_stats *s, opl_err *err)
   int64_t B = li->n[0] - k * li->batch < li->batch ? li->n[0] - k * li->batch : li->batch, bs = 0;
   opl_tensor *x, *y;
   if (!batch_tensors(c, li, B, &x, &y)) return ctx_take(c, err, "train");
-  int st = opl_loader_batch(t->loader, OPL_SPLIT_TRAIN, t->epoch, k, x->data, y->data, &bs, NULL, err);
+  int st = opl_loader_batch(t->loader, OPL_SPLIT_TRAIN, t->epoch, k, x->data, y->data, &bs, t->bsamp, err);
   if (st) return st;
+  opl_task_set_batch(&t->cfg.task, t->bsamp, bs);
   OPL_ASSERT(bs == B, "loader batch of %lld samples, expected %lld", (long long)bs, (long long)B);
   opl_params_zero_grad(&t->model.params);
   /* The trajectory task's window of this batch and the regularizer's draw: functions of (seed,
@@ -336,7 +339,8 @@ int opl_trainer_test(opl_trainer *t, double *test_l2, opl_err *err) {
   int st = OPL_OK;
   for (int64_t k = 0; k < li->nbatch[1] && !st; k++) {
     int64_t B = 0, xs[4];
-    if ((st = opl_loader_batch(t->loader, OPL_SPLIT_TEST, 0, k, t->tx, t->ty, &B, NULL, err))) break;
+    if ((st = opl_loader_batch(t->loader, OPL_SPLIT_TEST, 0, k, t->tx, t->ty, &B, t->bsamp, err))) break;
+    opl_task_set_batch(&t->cfg.task, t->bsamp, B);
     memcpy(xs, li->in_shape, sizeof xs);
     xs[0] = B;
     if ((st = opl_task_infer(t->ctx, &t->model, &t->cfg.task, t->xn, t->yn, li->rank, xs, t->tx, t->tp, t->tw, err)))

@@ -24,6 +24,7 @@ struct opl_trainer {
   opl_ctx *ctx;
   int64_t epoch;              /* epochs done */
   double *rel;                /* [batch] per-sample scratch */
+  int64_t *bsamp;             /* [batch] data set indices of the current batch (per-sample times) */
   opl_real *tx, *ty, *tp, *tw; /* test batches: x, y, prediction, rollout window (heap) */
   opl_metrics_log *log;
   double last_test, last_loss;

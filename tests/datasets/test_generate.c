@@ -641,9 +641,51 @@ static void test_kdv(void) {
   if (ds) {
     const opl_ds_info *in = opl_ds_get_info(ds);
     const opl_kv *k = attr(in, "domain");
-    ok(k && !strncmp(k->s, "per-sample", 10) && in->t && in->t[3] == 100 && in->x && in->x[1] == 2.0,
-       "per-sample domains: attribute domain, nominal coordinates (T = 100, dx = 128 / 64)");
-    opl_ds_close(&ds);
+    ok(k && !strncmp(k->s, "per-sample", 10) && in->x && in->x[1] == 2.0,
+       "per-sample domains: attribute domain, nominal x (dx = 128 / 64)");
+    ok(!in->t && in->t_ps && in->L, "per-sample datasets L [N] and t [N, nt] stored, no shared t");
+    int same = in->t_ps && in->L;
+    for (int64_t i = 0; same && i < 2; i++) {
+      opl_kdv_ic d;
+      opl_kdv_ic_mppde_seeded(3, (uint64_t)i, &d);
+      same = in->L[i] == d.L && opl_ds_sample_times(in, i)[3] == d.T && opl_ds_sample_times(in, i)[0] == d.T / 4;
+    }
+    ok(same && in->L[0] != in->L[1] && in->t_ps[3] != in->t_ps[7],
+       "L and t hold each sample's draw and differ per sample (L = %.4f, %.4f; T = %.4f, %.4f)", in->L ? in->L[0] : 0,
+       in->L ? in->L[1] : 0, in->t_ps ? in->t_ps[3] : 0, in->t_ps ? in->t_ps[7] : 0);
+    const double L1 = in->L ? in->L[1] : 128, T1 = in->t_ps ? opl_ds_sample_times(in, 1)[3] : 100;
+    /* Re-solve sample 1 from what the file stores: its a, L[1] and t[1, nt - 1] (the path of
+     * opl solve --ic), against its stored trajectory. */
+    double a1[64], u1[4 * 64];
+    opl_ds_close(&ds); /* read_all opens the file itself; a in float64 (opl_real may be float) */
+    int64_t na;
+    double *fa = read_all(p, "a", &na);
+    int r1 = !fa || na != 2 * 64;
+    if (!r1) memcpy(a1, fa + 64, sizeof a1);
+    free(fa);
+    opl_gen_config c1;
+    opl_gen_config_default(&c1);
+    c1.equation = "kdv";
+    c1.n = 1;
+    c1.res = 64;
+    c1.nt = 4;
+    c1.dt = c.dt;
+    c1.L = L1;
+    c1.T = T1;
+    c1.ic = a1;
+    c1.ic_n = 64;
+    opl_gen *g1 = r1 ? NULL : opl_gen_new(&c1, &e);
+    int rs = g1 ? opl_gen_sample(g1, 0, a1, u1, NULL, &e) : -1;
+    int64_t nu1;
+    double *fu1 = read_all(p, "u", &nu1), worst = INFINITY;
+    if (!rs && fu1 && nu1 == 2 * 4 * 64) {
+      worst = 0;
+      for (int i = 0; i < 4 * 64; i++) worst = fmax(worst, fabs(u1[i] - fu1[4 * 64 + i]));
+    }
+    ok(!rs && worst < 1e-12, "sample 1 re-solved from its stored a, L and T reproduces its u (max |diff| %.1e) (%s)",
+       worst, e.msg);
+    free(fu1);
+    opl_gen_free(&g1);
   }
   /* sample 1 directly: the MP-PDE draw of (seed 3, 1), its own L and T */
   opl_kdv_ic ic;

@@ -220,6 +220,14 @@ static int check_all(opl_ds *ds, const gen *g, const char *what) {
   int pass = ok(st == OPL_OK, "%s: read all samples", what);
   pass &= arrays_close(N * P, ga, wa, 0, 0, "%s: a values at [n, x%s]", what, Y > 1 ? ", y" : "");
   pass &= arrays_close(N * T * P, gu, wu, 0, 0, "%s: u values at [n, t, x%s]", what, Y > 1 ? ", y" : "");
+  /* one sample's a in float64: the stored values exactly (float32 files: the closed form rounded) */
+  int f64 = 1;
+  for (int64_t n = 0; n < N && f64; n++) {
+    f64 = opl_ds_read_a_f64(ds, n, ga + n * P, &e) == OPL_OK;
+    for (int64_t k = 0; f64 && k < P; k++)
+      f64 = ga[n * P + k] == (in->bits == 32 ? (double)(float)wa[n * P + k] : wa[n * P + k]);
+  }
+  pass &= ok(f64, "%s: opl_ds_read_a_f64 gives every sample's a as stored (%d-bit)", what, in->bits);
   free(a);
   free(u);
   free(ga);
@@ -962,6 +970,130 @@ static void test_bad_files(void) {
      "forcing the native layout on a .mat file: ERR_FORMAT: %s", e.msg);
 }
 
+/* ---------------------------------------------------------------- per-sample coordinates */
+
+/* Write a whole native file with per-sample L [N] and t [N, T] (Lv, tv) and no shared t. */
+static int write_native_ps(const char *path, const gen *g, const double *Lv, const double *tv, opl_err *e) {
+  opl_ds_per_sample ps = {.L = Lv, .t = tv};
+  opl_ds_writer *w = opl_ds_writer_create_ps(path, &g->d, OPL_DT_F64, g->x, g->y, NULL, &ps, prov, NPROV, e);
+  if (!w) return e->status;
+  int64_t P = g->d.x * g->d.y;
+  double *a = malloc(sizeof(double) * (size_t)P), *u = malloc(sizeof(double) * (size_t)(P * g->d.t));
+  int st = OPL_OK;
+  for (int64_t n = 0; n < g->d.n && !st; n++) {
+    sample(g, n, a, u);
+    st = opl_ds_writer_put(w, n, a, u, OPL_DT_F64, e);
+  }
+  free(a);
+  free(u);
+  if (st) {
+    opl_ds_writer_abort(&w);
+    return st;
+  }
+  return opl_ds_writer_finish(&w, e);
+}
+
+/* Replace dataset `name` of the finished opl file at path by a float64 dataset of shape
+ * dims[0..rank) holding v, and re-stamp the checksum (a well-formed file with bad contents). */
+static int rewrite_dataset(const char *path, const char *name, int rank, const hsize_t *dims, const double *v) {
+  opl_io_lock();
+  hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+  int bad = f < 0 || H5Ldelete(f, name, H5P_DEFAULT) < 0;
+  hid_t sp = bad ? -1 : H5Screate_simple(rank, dims, NULL);
+  hid_t ds = sp < 0 ? -1 : H5Dcreate2(f, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  bad = bad || ds < 0 || H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0;
+  if (ds >= 0) H5Dclose(ds);
+  if (sp >= 0) H5Sclose(sp);
+  if (f >= 0) H5Fclose(f);
+  opl_io_unlock();
+  return bad || opl_h5_stamp(path, NULL) != OPL_OK;
+}
+
+static void test_per_sample(void) {
+  gen g;
+  gen_init(&g, 3, 4, 1, 8, 1);
+  double Lv[3] = {120.5, 131.25, 128}, tv[12];
+  for (int n = 0; n < 3; n++)
+    for (int j = 0; j < 4; j++) tv[n * 4 + j] = (90.0 + 10 * n) * (j + 1) / 4.0;
+  const char *f = tpath("ps.h5");
+  opl_err e = {0};
+  ok(write_native_ps(f, &g, Lv, tv, &e) == OPL_OK, "native file with per-sample L and t written (%s)", e.msg);
+  opl_ds *ds = opl_ds_open(f, NULL, &e);
+  const opl_ds_info *in = ds ? opl_ds_get_info(ds) : NULL;
+  ok(in && !in->t && in->t_ps && in->L && in->dims.t == 4 && !memcmp(in->L, Lv, sizeof Lv) &&
+         !memcmp(in->t_ps, tv, sizeof tv) && opl_ds_sample_times(in, 2) == in->t_ps + 8 && opl_ds_per_sample_coords(in),
+     "reader: per-sample L [3] and t [3, 4] exactly, no shared t (%s)", e.msg);
+  if (ds) check_all(ds, &g, "per-sample file");
+  opl_ds_close(&ds);
+
+  /* resume compares them bit for bit */
+  opl_ds_per_sample ps = {.L = Lv, .t = tv};
+  opl_ds_writer *w = opl_ds_writer_create_ps(tpath("psr.h5"), &g.d, OPL_DT_F64, g.x, NULL, NULL, &ps, prov, NPROV, &e);
+  opl_ds_writer_close(&w);
+  double L2[3] = {120.5, 131.25, 128.5};
+  ps.L = L2;
+  w = opl_ds_writer_resume_ps(tpath("psr.h5"), &g.d, OPL_DT_F64, g.x, NULL, NULL, &ps, prov, NPROV, &e);
+  ok(!w && e.status == OPL_ERR_ARG && strstr(e.msg, "L[2]"), "resume with another L refused naming L[2] (%s)", e.msg);
+  ps.L = NULL;
+  w = opl_ds_writer_resume_ps(tpath("psr.h5"), &g.d, OPL_DT_F64, g.x, NULL, NULL, &ps, prov, NPROV, &e);
+  ok(!w && e.status == OPL_ERR_ARG && strstr(e.msg, "'L'"), "resume without the stored L refused (%s)", e.msg);
+  ps.L = Lv;
+  e = (opl_err){0};
+  w = opl_ds_writer_resume_ps(tpath("psr.h5"), &g.d, OPL_DT_F64, g.x, NULL, NULL, &ps, prov, NPROV, &e);
+  ok(w != NULL, "resume with the same per-sample coordinates (%s)", e.msg);
+  opl_ds_writer_abort(&w);
+
+  /* the writer refuses bad values, naming the entry */
+  double Lb[3] = {120.5, 0, 128}, tb[12];
+  memcpy(tb, tv, sizeof tb);
+  tb[6] = tb[5];
+  ps = (opl_ds_per_sample){.L = Lb, .t = tv};
+  w = opl_ds_writer_create_ps(tpath("bad.h5"), &g.d, OPL_DT_F64, g.x, NULL, NULL, &ps, prov, NPROV, &e);
+  ok(!w && e.status == OPL_ERR_ARG && strstr(e.msg, "L[1] = 0"), "writer refuses L <= 0 (%s)", e.msg);
+  ps = (opl_ds_per_sample){.L = Lv, .t = tb};
+  w = opl_ds_writer_create_ps(tpath("bad.h5"), &g.d, OPL_DT_F64, g.x, NULL, NULL, &ps, prov, NPROV, &e);
+  ok(!w && e.status == OPL_ERR_ARG && strstr(e.msg, "t[1, 2]"), "writer refuses non-increasing times (%s)", e.msg);
+
+  /* an old-layout file (shared t only; KdV files before per-sample times) still reads */
+  const char *fo = tpath("old.h5");
+  e = (opl_err){0};
+  ok(write_native(fo, &g, OPL_DT_F64, &e) == OPL_OK, "shared-t file written (%s)", e.msg);
+  ds = opl_ds_open(fo, NULL, &e);
+  in = ds ? opl_ds_get_info(ds) : NULL;
+  ok(in && in->t && !in->t_ps && !in->L && in->t[3] == 2.0 && opl_ds_sample_times(in, 2) == in->t &&
+         !opl_ds_per_sample_coords(in),
+     "shared-t file: t [4] for every sample, no per-sample coordinates (%s)", e.msg);
+  opl_ds_close(&ds);
+
+  /* malformed per-sample datasets in well-formed (checksummed) files: refused, naming them */
+  struct {
+    const char *name, *want;
+    int rank;
+    hsize_t dims[2];
+    double v[12];
+    int status;
+  } bad[] = {
+      {"t", "expected [4] (shared times) or [3, 4]", 2, {3, 3}, {1, 2, 3, 1, 2, 3, 1, 2, 3}, OPL_ERR_SHAPE},
+      {"t", "t[1, 2] = 2", 2, {3, 4}, {1, 2, 3, 4, 1, 2, 2, 4, 1, 2, 3, 4}, OPL_ERR_FORMAT},
+      {"t", "t[2, 0] = 0", 2, {3, 4}, {1, 2, 3, 4, 1, 2, 3, 4, 0, 2, 3, 4}, OPL_ERR_FORMAT},
+      {"t", "t[0, 3] = nan", 2, {3, 4}, {1, 2, 3, NAN, 1, 2, 3, 4, 1, 2, 3, 4}, OPL_ERR_FORMAT},
+      {"L", "L[1] = -2", 1, {3, 0}, {1, -2, 3}, OPL_ERR_FORMAT},
+      {"L", "L[0] = 0", 1, {3, 0}, {0, 2, 3}, OPL_ERR_FORMAT},
+      {"L", "L[2] = nan", 1, {3, 0}, {1, 2, NAN}, OPL_ERR_FORMAT},
+      {"L", "has shape (4), expected [3]", 1, {4, 0}, {1, 2, 3, 4}, OPL_ERR_SHAPE},
+      {"L", "has shape (3, 1), expected [3]", 2, {3, 1}, {1, 2, 3}, OPL_ERR_SHAPE},
+  };
+  for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+    const char *fb = tpath("malformed.h5");
+    int wst = write_native_ps(fb, &g, Lv, tv, &e) || rewrite_dataset(fb, bad[k].name, bad[k].rank, bad[k].dims, bad[k].v);
+    ds = wst ? NULL : opl_ds_open(fb, NULL, &e);
+    ok(!wst && !ds && e.status == bad[k].status && strstr(e.msg, bad[k].want) && strstr(e.msg, "dataset"),
+       "malformed '%s' refused: %s", bad[k].name, e.msg);
+    opl_ds_close(&ds);
+  }
+  gen_free(&g);
+}
+
 int main(void) {
   tap_begin();
   if (!test_tmpdir_make(dir, "h5layout")) return tap_end();
@@ -971,6 +1103,7 @@ int main(void) {
   test_resume();
   test_kill();
   test_writer_bad();
+  test_per_sample();
   test_fno_burgers();
   test_fno_burgers_time();
   test_fno_ns(1);

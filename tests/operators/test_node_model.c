@@ -250,6 +250,143 @@ static void test_task(void) {
   opl_model_free(&m);
 }
 
+/* Per-sample times (opl_node_model_set_times_batch): du/dt = -k u with two samples starting at
+ * different times and wanted at different times, against u0 exp(-k (t - t0_b)) per row; the
+ * gradient of sum(u) w.r.t. u0 against d/du0 = sum_j exp(-k (t_bj - t0_b)); and du/dt = t through
+ * the time channel, which needs each row's ABSOLUTE time: u_b(t) = (t^2 - t0_b^2) / 2. */
+static void test_per_sample_times(void) {
+  opl_model m;
+  opl_err e = {0};
+  double rtol = sizeof(opl_real) == 8 ? 1e-9 : 1e-6;
+  if (make_linear(&m, 0, rtol, &e)) {
+    ok(0, "linear node: %s", e.msg);
+    return;
+  }
+  const double k = 1.5, t0[2] = {0.25, 3.0}, ts[2][3] = {{0.5, 1.0, 2.0}, {3.1, 3.7, 4.0}};
+  opl_tensor *w = m.params.t[0], *b = m.params.t[1];
+  memset(w->data, 0, sizeof(opl_real) * (size_t)w->numel);
+  memset(b->data, 0, sizeof(opl_real) * (size_t)b->numel);
+  for (int i = 0; i < X; i++) w->data[i * X + i] = (opl_real)-k;
+  ok(opl_node_model_set_times_batch(&m, 2, t0, 3, &ts[0][0], &e) == OPL_OK, "per-sample times set (%s)", e.msg);
+  opl_ctx *c = opl_ctx_new(0);
+  opl_tensor *x = opl_new(c, OPL_DIMS(2, 1, X));
+  for (int i = 0; i < 2 * X; i++) x->data[i] = (opl_real)(0.1 * (i + 1));
+  opl_set_requires_grad(x);
+  opl_tensor *y = opl_model_forward(c, &m, x);
+  double worst = 0;
+  int shape_ok = y && y->rank == 3 && y->shape[0] == 2 && y->shape[1] == 3 && y->shape[2] == X;
+  for (int n = 0; shape_ok && n < 2; n++)
+    for (int f = 0; f < 3; f++)
+      for (int i = 0; i < X; i++) {
+        double u0 = 0.1 * (n * X + i + 1), want = u0 * exp(-k * (ts[n][f] - t0[n]));
+        worst = fmax(worst, fabs(y->data[(n * 3 + f) * X + i] - want) / want);
+      }
+  ok(shape_ok && worst < 200 * rtol, "each row integrated over its own times: worst relative error %.2e", worst);
+  opl_tensor *l = y ? opl_sum(c, y) : NULL;
+  int bst = l ? opl_backward(c, l) : -1;
+  double gw = 0;
+  for (int n = 0; !bst && x->grad && n < 2; n++) {
+    double want = 0;
+    for (int f = 0; f < 3; f++) want += exp(-k * (ts[n][f] - t0[n]));
+    for (int i = 0; i < X; i++) gw = fmax(gw, fabs(x->grad[n * X + i] - want) / want);
+  }
+  ok(!bst && x->grad && gw < 200 * rtol, "gradient w.r.t. u0 per row: worst relative error %.2e", gw);
+  opl_tensor *x3 = opl_new(c, OPL_DIMS(3, 1, X));
+  opl_ctx_clear_error(c);
+  ok(!opl_model_forward(c, &m, x3) && opl_ctx_status(c) == OPL_ERR_SHAPE, "an input of another batch size refused (%s)",
+     opl_ctx_errmsg(c));
+  ok(opl_node_model_set_times_batch(&m, 2, t0, 3, (const double[]){0.5, 1.0, 2.0, 3.1, 3.0, 4.0}, &e) == OPL_ERR_ARG &&
+         strstr(e.msg, "sample 1"),
+     "times out of order refused, naming the sample (%s)", e.msg);
+  opl_ctx_free(&c);
+  opl_model_free(&m);
+
+  if (make_linear(&m, 1, 1e-6, &e)) {
+    ok(0, "node with time channel: %s", e.msg);
+    return;
+  }
+  w = m.params.t[0], b = m.params.t[1];
+  memset(w->data, 0, sizeof(opl_real) * (size_t)w->numel);
+  memset(b->data, 0, sizeof(opl_real) * (size_t)b->numel);
+  for (int i = 0; i < X; i++) w->data[i * (X + 1) + X] = 1;
+  const double s0[2] = {1.0, 2.0}, st[2][2] = {{2.0, 3.0}, {2.5, 3.5}};
+  opl_node_model_set_times_batch(&m, 2, s0, 2, &st[0][0], &e);
+  c = opl_ctx_new(0);
+  y = opl_model_forward(c, &m, opl_zeros(c, OPL_DIMS(2, 1, X)));
+  worst = y ? 0 : INFINITY;
+  for (int n = 0; y && n < 2; n++)
+    for (int f = 0; f < 2; f++)
+      for (int i = 0; i < X; i++)
+        worst = fmax(worst, fabs(y->data[(n * 2 + f) * X + i] - (st[n][f] * st[n][f] - s0[n] * s0[n]) / 2));
+  ok(worst < 1e-4, "time channel with per-sample times: du/dt = t from each row's own start (worst error %.2e)", worst);
+  opl_ctx_free(&c);
+  opl_model_free(&m);
+}
+
+/* The trajectory task on per-sample times (a data set with t [N, T]): the batch's rows are
+ * integrated over their own windows, looked up by the batch's sample indices. */
+static void test_task_per_sample(void) {
+  /* 3 samples x 4 frames; sample 2's times are twice sample 0's */
+  double tps[12] = {0.1, 0.2, 0.4, 0.8, 0.3, 0.5, 0.6, 0.9, 0.2, 0.4, 0.8, 1.6};
+  opl_ds_info info;
+  memset(&info, 0, sizeof info);
+  info.dims.n = 3;
+  info.dims.t = 4;
+  info.t_ps = tps;
+  info.path = "mem";
+  opl_task task = {.kind = OPL_TASK_TRAJECTORY, .t_in = 1, .t_out = 2};
+  opl_err e = {0};
+  ok(opl_task_set_data(&task, &info, &e) == OPL_OK && task.times_ps == tps && !task.times && task.nframes == 4,
+     "trajectory task on per-sample times (%s)", e.msg);
+  opl_model m;
+  double rtol = sizeof(opl_real) == 8 ? 1e-9 : 1e-6;
+  if (make_linear(&m, 0, rtol, &e)) {
+    ok(0, "linear node: %s", e.msg);
+    return;
+  }
+  const double k = 0.7;
+  opl_tensor *w = m.params.t[0], *b = m.params.t[1];
+  memset(w->data, 0, sizeof(opl_real) * (size_t)w->numel);
+  memset(b->data, 0, sizeof(opl_real) * (size_t)b->numel);
+  for (int i = 0; i < X; i++) w->data[i * X + i] = (opl_real)-k;
+  opl_ctx *c = opl_ctx_new(0);
+  opl_tensor *x = opl_new(c, OPL_DIMS(2, 4, X));
+  for (int i = 0; i < x->numel; i++) x->data[i] = (opl_real)(1 + 0.01 * i);
+  task.start = 1;
+  opl_tensor *p = opl_task_predict(c, &m, &task, NULL, NULL, x);
+  ok(!p && opl_ctx_status(c) == OPL_ERR_ARG && strstr(opl_ctx_errmsg(c), "sample indices"),
+     "without the batch's sample indices: refused (%s)", opl_ctx_errmsg(c));
+  opl_ctx_clear_error(c);
+  const int64_t samples[2] = {2, 0};
+  opl_task_set_batch(&task, samples, 2);
+  p = opl_task_predict(c, &m, &task, NULL, NULL, x);
+  double worst = p ? 0 : INFINITY;
+  for (int r = 0; p && r < 2; r++)
+    for (int f = 0; f < 2; f++)
+      for (int i = 0; i < X; i++) {
+        const double *row = tps + samples[r] * 4;
+        double u0 = x->data[(r * 4 + 1) * X + i], want = u0 * exp(-k * (row[2 + f] - row[1]));
+        worst = fmax(worst, fabs(p->data[(r * 2 + f) * X + i] - want) / want);
+      }
+  ok(p && p->shape[0] == 2 && p->shape[1] == 2 && worst < 200 * rtol,
+     "window 1..3 of samples 2 and 0, each over its own times: worst relative error %.2e", worst);
+  /* opl_task_infer integrates the whole trajectory from frame 0 of each sample */
+  opl_real out[2 * 3 * X];
+  int ist = opl_task_infer(c, &m, &task, NULL, NULL, 3, (const int64_t[]){2, 4, X}, x->data, out, NULL, &e);
+  worst = ist ? INFINITY : 0;
+  for (int r = 0; !ist && r < 2; r++)
+    for (int f = 0; f < 3; f++)
+      for (int i = 0; i < X; i++) {
+        const double *row = tps + samples[r] * 4;
+        double u0 = 1 + 0.01 * ((r * 4) * X + i), want = u0 * exp(-k * (row[1 + f] - row[0]));
+        worst = fmax(worst, fabs(out[(r * 3 + f) * X + i] - want) / want);
+      }
+  ok(!ist && worst < 200 * rtol, "task_infer over each sample's whole stored time: worst relative error %.2e (%s)", worst,
+     ist ? e.msg : "");
+  opl_ctx_free(&c);
+  opl_model_free(&m);
+}
+
 int main(void) {
   tap_begin();
   if (!test_tmpdir_make(dir, "node_model")) return tap_end();
@@ -259,6 +396,8 @@ int main(void) {
   test_meta_and_files();
   test_bad_and_lambda();
   test_task();
+  test_per_sample_times();
+  test_task_per_sample();
   test_tmpdir_remove(dir);
   return tap_end();
 }
