@@ -111,6 +111,11 @@ static void test_refusals(void) {
   in.t = NULL;
   ok(opl_pino_new(&st, 1, 0, &in, &p, &e) == OPL_ERR_ARG && strstr(e.msg, "set.h5"), "no frame times refused (%s)",
      e.msg);
+  double Ls[4] = {1, 1.1, 0.9, 1};
+  opl_ds_info ps = info_of(times, 8, 0.1, burgers_attrs, 3);
+  ps.L = Ls;
+  ok(opl_pino_new(&st, 1, 0, &ps, &p, &e) == OPL_ERR_ARG && strstr(e.msg, "per-sample"),
+     "per-sample domain lengths refused (%s)", e.msg);
   opl_ds_info bare = info_of(times, 8, 0.1, NULL, 0);
   ok(opl_pino_new(&st, 1, 0, &bare, &p, &e) == OPL_ERR_ARG && strstr(e.msg, "'equation'") && strstr(e.msg, "set.h5"),
      "a data set without provenance refused (%s)", e.msg);
