@@ -7,12 +7,17 @@
  *
  *   opl train fno --data FILE.h5 --ntrain N --ntest M --epochs E --batch B --lr LR --step-size S
  *       --gamma G --modes K --width W --sub R [--target-time T] [--dim 1|2|3] [--T-in 10 --T 40]
- *       [--normalize none|gaussian] [--seed K] [--checkpoint-every k] [--resume] -o MODEL.h5
+ *       [--normalize none|gaussian] [--seed K] [--checkpoint-every k] [--resume]
+ *       [--pde-weight W [--ic-weight V]] -o MODEL.h5
  *
  * --dim 1: FNO-1d, a -> u(T) (fourier_1d.py); --dim 2: FNO-2d time stepping, T_in frames in, T
  * frames rolled out (fourier_2d_time.py) — or, on data with a single frame or with --target-time,
  * FNO-2d a -> u(T) (fourier_2d.py); --dim 3: FNO-3d, T_in frames -> the next T (fourier_3d.py).
- * Without --dim: the data set's dimension. Defaults are the reference scripts' (modes, width,
+ * On 1-D data --dim 2 is the space-time task over (x, t) (train/task.h), by default from the
+ * initial state a (--T-in 0) to every stored frame, t = 0 included (PINO's Burgers setting).
+ * Without --dim: the data set's dimension. --pde-weight W adds W times the mean square PDE
+ * residual of the prediction to the loss, --ic-weight V the mean square error of its frame
+ * t = 0 (train/pino.h; the space-time task only, on data sets with opl's provenance). Defaults are the reference scripts' (modes, width,
  * padding per case; Adam 1e-3, weight decay 1e-4, StepLR 100 x 0.5, batch 20, 500 epochs).
  * With --resume the stored configuration of MODEL.h5 is the default of every option.
  * Exit status: 0 done, 1 runtime failure (I/O, divergence), 2 usage error. Ctrl-C stops after the
@@ -186,8 +191,8 @@ static int train_main(int argc, char **argv) {
   static const char *data, *out, *normalize, *target_time_s;
   data = out = normalize = target_time_s = NULL;
   int64_t ntrain = -1, ntest = -1, epochs = 500, batch = 20, step_size = 100, modes = -1, width = -1, layers = 4,
-          proj = 128, sub = 1, dim = 0, t_in = 10, T = 40, seed = 0, every_ckpt = 0, threads = 0, every = 1;
-  double lr = 1e-3, gamma = 0.5, wd = 1e-4, target_time = NAN, clip = 0;
+          proj = 128, sub = 1, dim = 0, t_in = -1, T = -1, seed = 0, every_ckpt = 0, threads = 0, every = 1;
+  double lr = 1e-3, gamma = 0.5, wd = 1e-4, target_time = NAN, clip = 0, pde_weight = 0, ic_weight = 0;
   int resume = 0, quiet = 0, shuffle = 1, cache = 1;
 
   /* --resume: the stored configuration becomes the default of every option. */
@@ -214,7 +219,8 @@ static int train_main(int argc, char **argv) {
     shuffle = rc.shuffle;
     normalize = rc.normalize == OPL_NORMALIZE_GAUSSIAN ? "gaussian" : "none";
     modes = rm.modes[0], width = rm.width, layers = rm.layers, proj = rm.proj_channels;
-    dim = rc.task.kind == OPL_TASK_SPACETIME ? 3 : (rc.task.kind == OPL_TASK_ROLLOUT ? 2 : rm.d);
+    dim = rc.task.kind == OPL_TASK_ROLLOUT ? 2 : rm.d; /* the space-time model's d is the data's + 1 */
+    pde_weight = rc.pde_weight, ic_weight = rc.ic_weight;
     if (rc.task.kind != OPL_TASK_STATIC) t_in = rc.task.t_in, T = rc.task.t_out;
     /* a one-shot 2-D model on multi-frame data was trained on a chosen frame */
     if (rc.task.kind == OPL_TASK_STATIC) target_time = -(double)(rc.task.target_frame + 1); /* frame marker */
@@ -238,8 +244,14 @@ static int train_main(int argc, char **argv) {
       {"sub", CLI_INT, &sub, "spatial sub-sampling: train at resolution X / sub"},
       {"dim", CLI_INT, &dim, "1: FNO-1d; 2: FNO-2d (time stepping on multi-frame data); 3: FNO-3d (0: the data's)"},
       {"target-time", CLI_STRING, &target_time_s, "one-shot target: the snapshot at this time (default: the last)"},
-      {"T-in", CLI_INT, &t_in, "time tasks: input frames"},
-      {"T", CLI_INT, &T, "time tasks: frames predicted (rollout steps for --dim 2)"},
+      {"T-in", CLI_INT, &t_in, "time tasks: input frames (-1: 10 on 2-D data; 0 on 1-D data: from the initial state, "
+                               "t = 0 predicted too)"},
+      {"T", CLI_INT, &T, "time tasks: frames predicted (rollout steps for --dim 2; -1: 40 on 2-D data, every stored "
+                         "frame after the input on 1-D data)"},
+      {"pde-weight", CLI_DOUBLE, &pde_weight, "space-time task: add this times the mean square PDE residual of the "
+                                              "prediction to the loss (PINO)"},
+      {"ic-weight", CLI_DOUBLE, &ic_weight, "space-time task with --T-in 0: add this times the mean square error of the "
+                                            "predicted frame t = 0"},
       {"normalize", CLI_STRING, &normalize, "none or gaussian (per-point); default: the reference script's"},
       {"seed", CLI_INT, &seed, "seed of the initialization and of the shuffling"},
       {"shuffle", CLI_FLAG, &shuffle, "reshuffle the training set every epoch (--shuffle=false: keep the order)"},
@@ -303,7 +315,7 @@ static int train_main(int argc, char **argv) {
   }
   struct { const char *name; int64_t v, lo; } pos_ints[] = {
       {"epochs", epochs, 1}, {"batch", batch, 1}, {"step-size", step_size, 1}, {"layers", layers, 1},
-      {"proj", proj, 1}, {"sub", sub, 1}, {"T-in", t_in, 1}, {"T", T, 1}, {"checkpoint-every", every_ckpt, 0},
+      {"proj", proj, 1}, {"sub", sub, 1}, {"T-in", t_in, -1}, {"T", T, -1}, {"checkpoint-every", every_ckpt, 0},
       {"threads", threads, 0}, {"every", every, 1}, {"seed", seed, 0}};
   for (size_t i = 0; i < sizeof pos_ints / sizeof pos_ints[0]; i++)
     if (pos_ints[i].v < pos_ints[i].lo) {
@@ -315,6 +327,15 @@ static int train_main(int argc, char **argv) {
       layers > OPL_FNO_MAX_LAYERS || sub > 1 << 30) {
     fprintf(stderr, "opl train: --modes and --width expect integers >= 1, --layers 1..%d (got modes %lld, width %lld, "
                     "layers %lld)\n", OPL_FNO_MAX_LAYERS, (long long)modes, (long long)width, (long long)layers);
+    return 2;
+  }
+  if (T == 0) {
+    fprintf(stderr, "opl train: --T expects an integer >= 1 (or -1: by the data), got 0\n");
+    return 2;
+  }
+  if (!(isfinite(pde_weight) && pde_weight >= 0) || !(isfinite(ic_weight) && ic_weight >= 0)) {
+    fprintf(stderr, "opl train: --pde-weight and --ic-weight expect finite values >= 0 (got %g, %g)\n", pde_weight,
+            ic_weight);
     return 2;
   }
   if (!(lr >= 0) || !(gamma > 0) || !(wd >= 0) || !(clip >= 0)) {
@@ -342,14 +363,37 @@ static int train_main(int argc, char **argv) {
   int sdim = info->dims.sdim;
   int64_t N = info->dims.n;
   if (dim == 0) dim = sdim;
-  if ((dim == 1 && sdim != 1) || (dim >= 2 && sdim != 2)) {
+  if ((dim == 1 && sdim != 1) || (dim == 3 && sdim != 2)) {
     fprintf(stderr, "opl train: --dim %lld does not fit '%s', which holds %d-D data\n", (long long)dim, data, sdim);
+    opl_ds_close(&ds);
+    return 2;
+  }
+  if (dim == 2 && sdim == 1 && info->dims.t < 2) {
+    fprintf(stderr, "opl train: --dim 2 on 1-D data is the space-time task over (x, t), which needs a trajectory; '%s' "
+                    "stores %lld frame (make one with opl generate --nt K)\n", data, (long long)info->dims.t);
+    opl_ds_close(&ds);
+    return 2;
+  }
+  int spacetime = dim == sdim + 1;
+  if (t_in < 0) t_in = spacetime && sdim == 1 ? 0 : 10;
+  if (T < 0) T = spacetime && sdim == 1 ? info->dims.t - t_in : 40;
+  if (t_in == 0 && !spacetime) {
+    fprintf(stderr, "opl train: --T-in 0 (from the initial state) is for the space-time task (--dim %d on this data)\n",
+            sdim + 1);
+    opl_ds_close(&ds);
+    return 2;
+  }
+  if ((pde_weight > 0 || ic_weight > 0) && !spacetime) {
+    fprintf(stderr, "opl train: --pde-weight and --ic-weight need the space-time task (a model over space and time: "
+                    "--dim %d on this %d-D data), not %s\n", sdim + 1, sdim,
+            dim == 1 || (dim == 2 && (info->dims.t == 1 || !isnan(target_time))) ? "a one-shot model a -> u(T)"
+                                                                                 : "time stepping");
     opl_ds_close(&ds);
     return 2;
   }
   opl_trainer_config tc = opl_trainer_defaults();
   int have_target = !isnan(target_time);
-  if (dim == 1 || (dim == 2 && (info->dims.t == 1 || have_target))) {
+  if (!spacetime && (dim == 1 || (dim == 2 && (info->dims.t == 1 || have_target)))) {
     tc.task.kind = OPL_TASK_STATIC;
     tc.task.target_frame = -1;
     if (have_target && target_time < 0 && resume) {
@@ -375,7 +419,7 @@ static int train_main(int argc, char **argv) {
       tc.task.target_frame = best;
     }
   } else {
-    tc.task.kind = dim == 2 ? OPL_TASK_ROLLOUT : OPL_TASK_SPACETIME;
+    tc.task.kind = spacetime ? OPL_TASK_SPACETIME : OPL_TASK_ROLLOUT;
     tc.task.t_in = t_in;
     tc.task.t_out = T;
   }
@@ -383,7 +427,14 @@ static int train_main(int argc, char **argv) {
   opl_fno_ref ref = tc.task.kind == OPL_TASK_ROLLOUT ? OPL_FNO_REF_2D_TIME
                     : tc.task.kind == OPL_TASK_SPACETIME ? OPL_FNO_REF_3D
                     : dim == 2 ? OPL_FNO_REF_2D : OPL_FNO_REF_1D;
+  if (tc.task.kind == OPL_TASK_SPACETIME && sdim == 1) ref = OPL_FNO_REF_2D;
   opl_fno_config mc = cli_fno_config(ref, modes, width, layers, proj);
+  if (tc.task.kind == OPL_TASK_SPACETIME && sdim == 1) {
+    /* FNO-2d over (x, t): x is periodic (no padding), t is not: padded as fourier_3d.py pads its
+     * time axis */
+    mc.pad[0] = 0;
+    mc.pad[1] = opl_fno_config_reference(OPL_FNO_REF_3D).pad[2];
+  }
   if (ntest < 0) ntest = N / 5 < 100 ? N / 5 : 100;
   if (ntest < 1 && N >= 2) ntest = 1;
   if (ntrain < 0) ntrain = N - ntest;
@@ -400,6 +451,8 @@ static int train_main(int argc, char **argv) {
   tc.step_size = step_size;
   tc.gamma = gamma;
   tc.clip_grad = clip;
+  tc.pde_weight = pde_weight;
+  tc.ic_weight = ic_weight;
   tc.seed = (uint64_t)seed;
   tc.checkpoint = out;
   tc.checkpoint_every = every_ckpt;
@@ -428,6 +481,7 @@ static int train_main(int argc, char **argv) {
     snprintf(task, sizeof task, "a -> u(t = %g)", info->t ? info->t[li->out_t0] : (double)li->out_t0);
   else if (cfg->task.kind == OPL_TASK_ROLLOUT)
     snprintf(task, sizeof task, "%lld frames -> next frame, rolled out %lld steps", (long long)t_in, (long long)T);
+  else if (t_in == 0) snprintf(task, sizeof task, "a -> u(t = 0 and %lld frames after) at once", (long long)T);
   else snprintf(task, sizeof task, "%lld frames -> next %lld frames at once", (long long)t_in, (long long)T);
   if (!quiet) {
     printf("opl train: %s, %lld parameters, %s\n", desc, (long long)opl_model_param_count(m), task);

@@ -43,6 +43,9 @@
 #define K_LOSS "train.train_loss"
 #define K_THREADS "train.threads"
 #define K_WISDOM "train.fftw_wisdom"
+/* Written only by runs with physics losses (train/pino.h); absent means 0. */
+#define K_PDEW "train.pde_weight"
+#define K_ICW "train.ic_weight"
 #define TRAIN_META_MAX 40
 
 static const char *norm_name(int n) { return n == OPL_NORMALIZE_GAUSSIAN ? "gaussian" : "none"; }
@@ -177,9 +180,13 @@ int opl_trainer_save(opl_trainer *t, const char *path, opl_err *err) {
       OPL_KVS(K_WISDOM, wisdom ? wisdom : ""),
   };
   int nt = (int)(sizeof tk / sizeof tk[0]);
-  OPL_ASSERT(nt <= TRAIN_META_MAX);
+  OPL_ASSERT(nt + 2 <= TRAIN_META_MAX);
   memcpy(kv + n, tk, sizeof tk);
   n += nt;
+  if (t->cfg.pde_weight != 0 || t->cfg.ic_weight != 0) {
+    kv[n++] = (opl_kv)OPL_KVD(K_PDEW, t->cfg.pde_weight);
+    kv[n++] = (opl_kv)OPL_KVD(K_ICW, t->cfg.ic_weight);
+  }
   opl_err e = {0};
   opl_h5w *w = opl_h5w_create(path, &e);
   int st;
@@ -270,6 +277,12 @@ int opl_ckpt_parse_state(const opl_kv *kv, int n, const char *path, opl_ckpt_sta
       (st = kv_str(kv, n, path, K_DATASET, &s->dataset, err)))
     return st;
   if (kv_str(kv, n, path, K_WISDOM, &s->wisdom, NULL)) s->wisdom = "";
+  if (opl_kv_find(kv, n, K_PDEW) && ((st = kv_dbl(kv, n, path, K_PDEW, &s->cfg.pde_weight, err)) ||
+                                     (st = kv_dbl(kv, n, path, K_ICW, &s->cfg.ic_weight, err))))
+    return st;
+  if (!(isfinite(s->cfg.pde_weight) && s->cfg.pde_weight >= 0 && isfinite(s->cfg.ic_weight) && s->cfg.ic_weight >= 0))
+    return opl_err_set(err, OPL_ERR_FORMAT, "train: '%s': attributes %s = %g, %s = %g, expected finite values >= 0", path,
+                       K_PDEW, s->cfg.pde_weight, K_ICW, s->cfg.ic_weight);
   if (strcmp(norm, "none") && strcmp(norm, "gaussian"))
     return opl_err_set(err, OPL_ERR_FORMAT, "train: '%s': attribute '%s' = '%s', expected none or gaussian", path, K_NORM, norm);
   s->normalize = !strcmp(norm, "gaussian") ? OPL_NORMALIZE_GAUSSIAN : OPL_NORMALIZE_NONE;
@@ -374,7 +387,8 @@ static int compare_state(const opl_trainer *t, const opl_ckpt_state *s, const op
     }
   struct { const char *key; double mine, theirs; } dbls[] = {
       {K_LR, t->cfg.lr, s->cfg.lr}, {K_WD, t->cfg.weight_decay, s->cfg.weight_decay},
-      {K_GAMMA, t->cfg.gamma, s->cfg.gamma}, {K_CLIP, t->cfg.clip_grad, s->cfg.clip_grad}};
+      {K_GAMMA, t->cfg.gamma, s->cfg.gamma}, {K_CLIP, t->cfg.clip_grad, s->cfg.clip_grad},
+      {K_PDEW, t->cfg.pde_weight, s->cfg.pde_weight}, {K_ICW, t->cfg.ic_weight, s->cfg.ic_weight}};
   for (size_t i = 0; i < sizeof dbls / sizeof dbls[0]; i++)
     if (dbls[i].mine != dbls[i].theirs)
       return opl_err_set(err, OPL_ERR_ARG, "train: cannot resume from '%s': %s = %.17g there, %.17g in this run", path,

@@ -62,6 +62,7 @@ void opl_trainer_free(opl_trainer **pt) {
   opl_loader_free(&t->loader);
   opl_normalizer_free(&t->xn);
   opl_normalizer_free(&t->yn);
+  opl_pino_free(&t->pino);
   opl_ctx_free(&t->ctx);
   free(t->rel);
   free(t->bsamp);
@@ -96,7 +97,8 @@ static int config_check(const opl_trainer_config *c, opl_err *err) {
     return opl_err_set(err, OPL_ERR_ARG, "train: normalize = %d, expected -1 (auto), 0 (none) or 1 (gaussian)",
                        c->normalize);
   if (c->shuffle != 0 && c->shuffle != 1) return opl_err_set(err, OPL_ERR_ARG, "train: shuffle = %d, expected 0 or 1", c->shuffle);
-  return opl_task_check(&c->task, err);
+  int st = opl_pino_check_weights(c->pde_weight, c->ic_weight, err);
+  return st ? st : opl_task_check(&c->task, err);
 }
 
 /* OPL_OK if the model takes the batches of the loader (e.g. the FNO's modes fit the resolution),
@@ -110,7 +112,7 @@ static int check_model_input(const opl_model *m, const opl_task *task, const opl
   const char *axis[3] = {lab[0], lab[1], lab[2]};
   static const char *name[2] = {"X", "Y"};
   for (int a = 0; a < d && a < 3; a++) {
-    if (a < 2)
+    if (a < li->sdim)
       snprintf(lab[a], sizeof lab[a], "axis %s of '%s': %lld points (%lld / sub %d)", name[a], path, (long long)S[a],
                (long long)(S[a] * sub), sub);
     else
@@ -155,6 +157,11 @@ opl_trainer *opl_trainer_new(const opl_trainer_config *cfg, const opl_model_kind
     return NULL;
   }
   task = &t->cfg.task;
+  if (opl_pino_new(task, cfg->pde_weight, cfg->ic_weight, info, &t->pino, &de)) {
+    opl_err_set(err, de.status, "train: %s", de.msg);
+    free(t);
+    return NULL;
+  }
   t->last_test = t->last_loss = t->last_test_nfe = NAN;
   t->checkpoint = dup_str(cfg->checkpoint);
   t->dataset_name = dup_str(cfg->dataset_name ? cfg->dataset_name : info->path);
@@ -256,10 +263,11 @@ static int batch_tensors(opl_ctx *c, const opl_loader_info *li, int64_t B, opl_t
 
 /* Batch k (of B samples) of epoch e on the trainer's context, from a reset: the prediction, the
  * target, the data loss and the total with the regularizer (NULL on failure; err filled), the
- * solver's statistics of the prediction (-1 for a task without a solver). A function of the
+ * solver's statistics of the prediction (-1 for a task without a solver), the physics losses
+ * phys = {PDE residual, initial condition} added to the total (NAN when off). A function of the
  * parameters, the data and (seed, epoch, batch): a second call repeats the same computation. */
 static int step_forward(opl_trainer *t, int64_t k, int64_t B, int64_t e, opl_tensor **pred, opl_tensor **yt,
-                        opl_tensor **loss, opl_tensor **total, int64_t solver[3], opl_err *err) {
+                        opl_tensor **loss, opl_tensor **total, int64_t solver[3], double phys[2], opl_err *err) {
   const opl_loader_info *li = t->li;
   opl_ctx *c = t->ctx;
   opl_ctx_reset(c);
@@ -283,6 +291,8 @@ static int step_forward(opl_trainer *t, int64_t k, int64_t B, int64_t e, opl_ten
   solver[0] = solver[1] = solver[2] = -1;
   opl_task_solver_stats(&t->cfg.task, &t->model, &solver[0], &solver[1], &solver[2]);
   *total = opl_task_regularize(c, &t->model, &t->cfg.task, *loss, e, t->cfg.epochs, rseed);
+  phys[0] = phys[1] = NAN;
+  *total = opl_pino_loss(c, t->pino, *total, *pred, x, &phys[0], &phys[1]);
   if (!*total) return ctx_take(c, err, "train");
   return OPL_OK;
 }
@@ -295,10 +305,11 @@ static void explain_nonfinite_grad(opl_trainer *t, int64_t k, int64_t B, int64_t
                                    char *hint, size_t hcap) {
   opl_tensor *pred, *yt, *loss, *total;
   int64_t solver[3];
+  double phys[2];
   opl_err e2 = {0};
   opl_grad_fault f = {.kind = OPL_GRAD_FAULT_NONE, .op = "", .node = -1};
   int was = opl_ctx_set_grad_check(t->ctx, 1);
-  if (!step_forward(t, k, B, e, &pred, &yt, &loss, &total, solver, &e2) && !opl_backward(t->ctx, total))
+  if (!step_forward(t, k, B, e, &pred, &yt, &loss, &total, solver, phys, &e2) && !opl_backward(t->ctx, total))
     opl_ctx_grad_fault(t->ctx, &f);
   opl_ctx_set_grad_check(t->ctx, was);
   opl_ctx_clear_error(t->ctx);
@@ -338,9 +349,11 @@ int opl_trainer_step(opl_trainer *t, int64_t k, opl_step_stats *s, opl_err *err)
   int64_t B = li->n[0] - k * li->batch < li->batch ? li->n[0] - k * li->batch : li->batch;
   opl_tensor *pred, *yt, *loss, *total;
   int64_t solver[3];
-  int st = step_forward(t, k, B, e, &pred, &yt, &loss, &total, solver, err);
+  double phys[2];
+  int st = step_forward(t, k, B, e, &pred, &yt, &loss, &total, solver, phys, err);
   if (st) return st;
   int64_t nfe = solver[0], acc = solver[1], rej = solver[2];
+  double pde = phys[0], ic = phys[1];
   double lv = (double)loss->data[0], tv = (double)total->data[0];
   opl_rel_l2_per_sample(pred->data, yt->data, B, pred->numel / B, t->rel, NULL);
   double l2 = 0;
@@ -350,7 +363,7 @@ int opl_trainer_step(opl_trainer *t, int64_t k, opl_step_stats *s, opl_err *err)
                        "train: divergence at epoch %lld, batch %lld of %lld: the loss is %g%s; stopped before updating "
                        "the parameters (lower the learning rate, or clip gradients)",
                        (long long)e, (long long)(k + 1), (long long)nb, isfinite(lv) ? tv : lv,
-                       isfinite(lv) ? " with the regularizer" : "");
+                       isfinite(lv) ? (t->pino ? " with the physics losses" : " with the regularizer") : "");
   if (opl_backward(c, total)) return ctx_take(c, err, "train: backward");
   opl_err ge;
   if (opl_params_check_finite_grad(&t->model.params, &ge)) {
@@ -371,6 +384,8 @@ int opl_trainer_step(opl_trainer *t, int64_t k, opl_step_stats *s, opl_err *err)
     s->nfe = nfe;
     s->accepted = acc;
     s->rejected = rej;
+    s->pde_sum = pde;
+    s->ic_sum = ic;
   }
   return OPL_OK;
 }
@@ -407,10 +422,13 @@ int opl_trainer_epoch(opl_trainer *t, opl_epoch_stats *s, opl_err *err) {
   if (!t) return opl_err_set(err, OPL_ERR_ARG, "train: NULL trainer");
   int st;
   if (!t->log && t->csv && *t->csv &&
-      !(t->log = opl_metrics_log_open_cols(t->csv, t->epoch, opl_task_continuous(&t->cfg.task), err)))
+      !(t->log = opl_metrics_log_open_cols(t->csv, t->epoch,
+                                           (opl_task_continuous(&t->cfg.task) ? OPL_METRICS_COLS_SOLVER : 0) |
+                                               (t->pino ? OPL_METRICS_COLS_PINO : 0),
+                                           err)))
     return err ? err->status : OPL_ERR_IO;
   const opl_loader_info *li = t->li;
-  double t0 = now_s(), lr = opl_optim_get_lr(t->opt), loss = 0, l2 = 0, nfe = 0, acc = 0, rej = 0;
+  double t0 = now_s(), lr = opl_optim_get_lr(t->opt), loss = 0, l2 = 0, nfe = 0, acc = 0, rej = 0, pde = 0, ic = 0;
   int64_t seen = 0, solver = 1;
   for (int64_t k = 0; k < li->nbatch[0]; k++) {
     opl_step_stats ss;
@@ -420,6 +438,7 @@ int opl_trainer_epoch(opl_trainer *t, opl_epoch_stats *s, opl_err *err) {
     seen += ss.bsize;
     if (ss.nfe < 0) solver = 0;
     nfe += (double)ss.nfe, acc += (double)ss.accepted, rej += (double)ss.rejected;
+    pde += ss.pde_sum, ic += ss.ic_sum;
   }
   OPL_ASSERT(seen == li->n[0], "an epoch saw %lld of %lld training samples", (long long)seen, (long long)li->n[0]);
   double t1 = now_s();
@@ -441,6 +460,8 @@ int opl_trainer_epoch(opl_trainer *t, opl_epoch_stats *s, opl_err *err) {
       .accepted = solver ? acc / (double)li->nbatch[0] : NAN,
       .rejected = solver ? rej / (double)li->nbatch[0] : NAN,
       .test_nfe = t->last_test_nfe,
+      .pde_loss = pde / (double)li->n[0],
+      .ic_loss = ic / (double)li->n[0],
   };
   t->last_test = test;
   t->last_loss = es.train_loss;

@@ -36,9 +36,15 @@
  *                  (test_l2_full / ntest);
  *       SPACETIME  FNO-3d (fourier_3d.py): the first T_in frames, repeated along a new time
  *                  axis of length T (opl_fno3d_input), are mapped to the next T frames at once;
+ *                  on 1-D data an FNO-2d over (x, t); with T_in = 0 from the initial state a to
+ *                  the frames t = 0 .. T (train/task.h);
  *       TRAJECTORY a neural ODE (operators/node_model.h) integrated through windows of stored
  *                  snapshots (train/task.h); the objective adds the model's regularizer with its
  *                  lambda schedule, and the CSV adds the solver's evaluations and steps;
+ *   - physics losses (pde_weight W, ic_weight V; the space-time task only): the objective adds W
+ *     times the mean square PDE residual and V times the mean square initial-condition error of
+ *     each sample's decoded prediction, summed over the batch (train/pino.h, pde/residual.h);
+ *     the CSV then adds their per-sample means (pde_loss, ic_loss);
  *   - normalization (OPL_NORMALIZE_AUTO picks the reference's choice): none for STATIC 1-D
  *     and for ROLLOUT (fourier_1d.py, fourier_2d_time.py); per-point Gaussian
  *     (UnitGaussianNormalizer, datasets/normalizer.h) of the input and of the target for STATIC
@@ -104,6 +110,9 @@ typedef struct opl_trainer_config {
   double gamma;             /* StepLR factor, > 0 */
   double clip_grad;         /* > 0: clip the global gradient norm to this; 0: never */
   uint64_t seed;            /* model initialization and shuffling */
+  /* physics losses (train/pino.h; space-time task only), 0: none */
+  double pde_weight;        /* W: weight of the mean square PDE residual per sample, >= 0 */
+  double ic_weight;         /* V: weight of the mean square initial-condition error, >= 0 */
   /* output */
   const char *checkpoint;   /* checkpoint / model path, or NULL: none */
   int64_t checkpoint_every; /* also save every this many epochs (0: only at the end) */
@@ -160,6 +169,8 @@ typedef struct opl_step_stats {
   double loss;            /* the objective of the batch (opl_task_loss) */
   double l2_sum;          /* sum over the batch of the per-sample relative L2 (full trajectory) */
   int64_t nfe, accepted, rejected; /* trajectory tasks: the solve's evaluations and steps; else -1 */
+  double pde_sum, ic_sum; /* physics losses (train/pino.h): the batch sums of the per-sample mean
+                             squares, unweighted; NaN without */
 } opl_step_stats;
 
 /* One optimizer step on batch k (0 <= k < number of training batches) of the current epoch

@@ -3,6 +3,7 @@
 #ifndef OPL_TRAIN_TRAINER_INTERNAL_H
 #define OPL_TRAIN_TRAINER_INTERNAL_H
 
+#include "train/pino.h"
 #include "train/trainer.h"
 
 struct opl_trainer {
@@ -19,6 +20,7 @@ struct opl_trainer {
   const opl_loader_info *li;
   int64_t target_frame;       /* STATIC: resolved target frame */
   opl_normalizer *xn, *yn;
+  opl_pino *pino;             /* physics losses, NULL without */
   opl_ctx *ctx;
   int64_t epoch;              /* epochs done */
   double *rel;                /* [batch] per-sample scratch */
