@@ -41,6 +41,7 @@
 #include "cli/cli.h"
 #include "cli/outputs.h"
 #include "operators/fno.h"
+#include "operators/mgno.h"
 #include "operators/mlp.h"
 #include "operators/node_model.h"
 #include "train/trainer.h"
@@ -181,8 +182,11 @@ int cli_train(int argc0, char **argv0) {
 static int train_main(int argc, char **argv) {
   /* Options; -1 (or NULL) means "by the case" where the default depends on --dim. */
   /* static: the strings cli_parse copies stay reachable until exit */
-  static const char *data, *out, *normalize, *target_time_s;
-  data = out = normalize = target_time_s = NULL;
+  static const char *data, *out, *normalize, *target_time_s, *mg_preset, *mg_iters, *mg_pad;
+  data = out = normalize = target_time_s = mg_preset = mg_iters = mg_pad = NULL;
+  int64_t mg_cu = -1;
+  int have_mg_resume = 0;
+  opl_mgno_config mg_resume;
   int64_t ntrain = -1, ntest = -1, epochs = 500, batch = 20, step_size = 100, modes = -1, width = -1, layers = 4,
           proj = 128, sub = 1, dim = 0, t_in = 10, T = 40, seed = 0, every_ckpt = 0, threads = 0, every = 1;
   double lr = 1e-3, gamma = 0.5, wd = 1e-4, target_time = NAN, clip = 0;
@@ -199,19 +203,21 @@ static int train_main(int argc, char **argv) {
       fprintf(stderr, "opl train: --resume: %s\n", msg_of(&e));
       return 1;
     }
-    if (rs.kind != &opl_fno_kind) {
+    if (rs.kind != &opl_fno_kind && rs.kind != &opl_mgno_kind) {
       fprintf(stderr, "opl train: --resume: '%s' holds a model of kind '%s', which opl train cannot build\n", out_pre,
               rs.kind->name);
       return 1;
     }
-    opl_fno_config rm;
-    memcpy(&rm, rs.config.bytes, sizeof rm);
+    opl_fno_config rm = opl_fno_config_reference(OPL_FNO_REF_2D);
+    if (rs.kind == &opl_fno_kind) memcpy(&rm, rs.config.bytes, sizeof rm);
+    else memcpy(&mg_resume, rs.config.bytes, sizeof mg_resume), have_mg_resume = 1;
     data = stored_data;
     ntrain = rc.ntrain, ntest = rc.ntest, epochs = rc.epochs, batch = rc.batch, step_size = rc.step_size;
     lr = rc.lr, gamma = rc.gamma, wd = rc.weight_decay, clip = rc.clip_grad, sub = rc.sub, seed = (int64_t)rc.seed;
     shuffle = rc.shuffle;
     normalize = rc.normalize == OPL_NORMALIZE_GAUSSIAN ? "gaussian" : "none";
     modes = rm.modes[0], width = rm.width, layers = rm.layers, proj = rm.proj_channels;
+    if (have_mg_resume) layers = mg_resume.layers, mg_cu = mg_resume.channels_u;
     dim = rc.task.kind == OPL_TASK_SPACETIME ? 3 : (rc.task.kind == OPL_TASK_ROLLOUT ? 2 : rm.d);
     if (rc.task.kind != OPL_TASK_STATIC) t_in = rc.task.t_in, T = rc.task.t_out;
     /* a one-shot 2-D model on multi-frame data was trained on a chosen frame */
@@ -231,8 +237,12 @@ static int train_main(int argc, char **argv) {
       {"clip-grad", CLI_DOUBLE, &clip, "clip the global gradient norm to this (0: no clipping)"},
       {"modes", CLI_INT, &modes, "Fourier modes per axis (-1: 16 for 1-D, 12 for 2-D, 8 for 3-D)"},
       {"width", CLI_INT, &width, "channels of the Fourier layers (-1: 64 for 1-D, 32 for 2-D, 20 for time)"},
-      {"layers", CLI_INT, &layers, "Fourier layers"},
+      {"layers", CLI_INT, &layers, "Fourier layers (mgno: MgNO layers, default the preset's)"},
       {"proj", CLI_INT, &proj, "hidden channels of the projection"},
+      {"preset", CLI_STRING, &mg_preset, "mgno: " OPL_MGNO_PRESETS " (default darcy-rough)"},
+      {"channels-u", CLI_INT, &mg_cu, "mgno: u-channels (-1: the preset's)"},
+      {"num-iteration", CLI_STRING, &mg_iters, "mgno: [pre,post] smoothing per level, levels separated by ';'"},
+      {"padding", CLI_STRING, &mg_pad, "mgno: zeros (Dirichlet) or circular (periodic)"},
       {"sub", CLI_INT, &sub, "spatial sub-sampling: train at resolution X / sub"},
       {"dim", CLI_INT, &dim, "1: FNO-1d; 2: FNO-2d (time stepping on multi-frame data); 3: FNO-3d (0: the data's)"},
       {"target-time", CLI_STRING, &target_time_s, "one-shot target: the snapshot at this time (default: the last)"},
@@ -261,9 +271,38 @@ static int train_main(int argc, char **argv) {
             opl_model_kind_names(kinds, sizeof kinds), npos ? " (got '" : "", npos ? pos[0] : "", npos ? "')" : "");
     return 2;
   }
-  if (kind != &opl_fno_kind) {
-    fprintf(stderr, "opl train: model '%s' has no architecture flags on the command line (opl train builds: fno)\n",
+  if (kind != &opl_fno_kind && kind != &opl_mgno_kind) {
+    fprintf(stderr, "opl train: model '%s' has no architecture flags on the command line (opl train builds: fno, mgno)\n",
             kind->name);
+    return 2;
+  }
+  /* MgNO: the preset (or the resumed run's configuration), then the flags */
+  opl_mgno_config mg;
+  if (kind == &opl_mgno_kind) {
+    opl_err me = {0};
+    if (have_mg_resume && !mg_preset) mg = mg_resume;
+    else if (opl_mgno_preset(mg_preset ? mg_preset : "darcy-rough", &mg, &me)) {
+      fprintf(stderr, "opl train: --preset: %s\n", me.msg);
+      return 2;
+    }
+    if (has_flag(argc, argv, "layers") || have_mg_resume) mg.layers = (int)(layers < 1 || layers > 1000 ? 0 : layers);
+    if (mg_cu != -1) mg.channels_u = mg_cu;
+    if (mg_iters && opl_mgno_parse_iters(mg_iters, &mg, &me)) {
+      fprintf(stderr, "opl train: --num-iteration: %s\n", me.msg);
+      return 2;
+    }
+    if (mg_pad && !strcmp(mg_pad, "zeros")) mg.pad = OPL_PAD_ZERO;
+    else if (mg_pad && !strcmp(mg_pad, "circular")) mg.pad = OPL_PAD_CIRCULAR;
+    else if (mg_pad) {
+      fprintf(stderr, "opl train: --padding expects zeros or circular, got '%s'\n", mg_pad);
+      return 2;
+    }
+    if (opl_mgno_check_config(&mg, &me)) {
+      fprintf(stderr, "opl train: %s\n", me.msg);
+      return 2;
+    }
+  } else if (mg_preset || mg_iters || mg_pad || mg_cu != -1) {
+    fprintf(stderr, "opl train: --preset, --channels-u, --num-iteration and --padding are MgNO's (opl train mgno)\n");
     return 2;
   }
   if (npos > 1) {
@@ -382,6 +421,12 @@ static int train_main(int argc, char **argv) {
                     : tc.task.kind == OPL_TASK_SPACETIME ? OPL_FNO_REF_3D
                     : dim == 2 ? OPL_FNO_REF_2D : OPL_FNO_REF_1D;
   opl_fno_config mc = cli_fno_config(ref, modes, width, layers, proj);
+  if (kind == &opl_mgno_kind && !(tc.task.kind == OPL_TASK_STATIC && sdim == 2)) {
+    fprintf(stderr, "opl train: mgno maps a 2-D field to a 2-D field (a -> u); '%s' gives a %s task (use --target-time "
+                    "or --dim 2 with one target frame)\n", data, sdim != 2 ? "non-2-D" : "time-stepping");
+    opl_ds_close(&ds);
+    return 2;
+  }
   if (ntest < 0) ntest = N / 5 < 100 ? N / 5 : 100;
   if (ntest < 1 && N >= 2) ntest = 1;
   if (ntrain < 0) ntrain = N - ntest;
@@ -402,7 +447,7 @@ static int train_main(int argc, char **argv) {
   tc.checkpoint = out;
   tc.checkpoint_every = every_ckpt;
   tc.dataset_name = data;
-  opl_trainer *t = opl_trainer_new(&tc, kind, &mc, ds, &e);
+  opl_trainer *t = opl_trainer_new(&tc, kind, kind == &opl_mgno_kind ? (const void *)&mg : (const void *)&mc, ds, &e);
   if (!t) {
     fprintf(stderr, "opl train: %s\n", msg_of(&e));
     opl_ds_close(&ds);

@@ -166,11 +166,15 @@ static int ops_check_input(const void *self, int rank, const int64_t *shape, con
   int64_t q = min_extent(&m->cfg);
   for (int a = 0; a < 2; a++)
     if (shape[2 + a] % q)
+    {
+      char where[160];
+      if (axis && axis[a]) snprintf(where, sizeof where, "%s", axis[a]);
+      else snprintf(where, sizeof where, "%lld points on spatial axis %d", (long long)shape[2 + a], a);
       return opl_err_set(err, OPL_ERR_SHAPE,
-                         "mgno: %s%s%lld points on spatial axis %d; MgNO with %d levels halves the grid %d times, so "
-                         "each spatial extent must be a multiple of 2^%d = %lld",
-                         axis && axis[a] ? axis[a] : "", axis && axis[a] ? ": " : "", (long long)shape[2 + a], a,
-                         m->cfg.levels, m->cfg.levels - 1, m->cfg.levels - 1, (long long)q);
+                         "mgno: %s; MgNO with %d levels halves the grid %d times, so each spatial extent must be a "
+                         "multiple of 2^%d = %lld",
+                         where, m->cfg.levels, m->cfg.levels - 1, m->cfg.levels - 1, (long long)q);
+    }
   return OPL_OK;
 }
 
