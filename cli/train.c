@@ -44,6 +44,8 @@
 #include "operators/mgno.h"
 #include "operators/mlp.h"
 #include "operators/node_model.h"
+#include "train/loss.h"
+#include "train/schedule.h"
 #include "train/trainer.h"
 
 /* A library message without its module tag (the CLI prints "opl train: " before it). */
@@ -184,7 +186,10 @@ static int train_main(int argc, char **argv) {
   /* static: the strings cli_parse copies stay reachable until exit */
   static const char *data, *out, *normalize, *target_time_s, *mg_preset, *mg_iters, *mg_pad;
   data = out = normalize = target_time_s = mg_preset = mg_iters = mg_pad = NULL;
-  int64_t mg_cu = -1;
+  int64_t mg_cu = -1, warmup = 0, sched_epochs = 0;
+  static const char *loss_s, *optim_s, *sched_s, *sunit_s;
+  loss_s = optim_s = sched_s = sunit_s = NULL;
+  double pct_start = 0.3;
   int have_mg_resume = 0;
   opl_mgno_config mg_resume;
   int64_t ntrain = -1, ntest = -1, epochs = 500, batch = 20, step_size = 100, modes = -1, width = -1, layers = 4,
@@ -218,6 +223,9 @@ static int train_main(int argc, char **argv) {
     normalize = rc.normalize == OPL_NORMALIZE_GAUSSIAN ? "gaussian" : "none";
     modes = rm.modes[0], width = rm.width, layers = rm.layers, proj = rm.proj_channels;
     if (have_mg_resume) layers = mg_resume.layers, mg_cu = mg_resume.channels_u;
+    loss_s = opl_loss_name((opl_loss_kind)rc.loss), optim_s = rc.adamw ? "adamw" : "adam";
+    sched_s = opl_schedule_name(rc.schedule), sunit_s = rc.sched_per_step ? "step" : "epoch";
+    pct_start = rc.pct_start, warmup = rc.warmup, sched_epochs = rc.sched_epochs;
     dim = rc.task.kind == OPL_TASK_SPACETIME ? 3 : (rc.task.kind == OPL_TASK_ROLLOUT ? 2 : rm.d);
     if (rc.task.kind != OPL_TASK_STATIC) t_in = rc.task.t_in, T = rc.task.t_out;
     /* a one-shot 2-D model on multi-frame data was trained on a chosen frame */
@@ -231,7 +239,14 @@ static int train_main(int argc, char **argv) {
       {"epochs", CLI_INT, &epochs, "epochs (a resumed run continues up to this total)"},
       {"batch", CLI_INT, &batch, "batch size"},
       {"lr", CLI_DOUBLE, &lr, "Adam learning rate"},
-      {"weight-decay", CLI_DOUBLE, &wd, "Adam L2 weight decay (torch.optim.Adam form)"},
+      {"weight-decay", CLI_DOUBLE, &wd, "Adam L2 weight decay (torch.optim.Adam form; decoupled with --optimizer adamw)"},
+      {"loss", CLI_STRING, &loss_s, "l2 (relative L2, default) or h1 (relative H1, HsLoss k = 1; 2-D a -> u)"},
+      {"optimizer", CLI_STRING, &optim_s, "adam (weight decay added to the gradient, default) or adamw (decoupled)"},
+      {"schedule", CLI_STRING, &sched_s, "step (StepLR, default), onecycle (OneCycleLR, --lr the maximum) or cosine (with --warmup)"},
+      {"schedule-unit", CLI_STRING, &sunit_s, "onecycle / cosine: advance per epoch (default) or per optimizer step"},
+      {"pct-start", CLI_DOUBLE, &pct_start, "onecycle: fraction of the steps spent rising"},
+      {"warmup", CLI_INT, &warmup, "cosine: linear warmup length in the schedule's unit"},
+      {"schedule-epochs", CLI_INT, &sched_epochs, "onecycle / cosine: epochs the schedule spans (0: --epochs; kept by --resume)"},
       {"step-size", CLI_INT, &step_size, "StepLR: multiply the learning rate by gamma every this many epochs"},
       {"gamma", CLI_DOUBLE, &gamma, "StepLR factor"},
       {"clip-grad", CLI_DOUBLE, &clip, "clip the global gradient norm to this (0: no clipping)"},
@@ -358,6 +373,17 @@ static int train_main(int argc, char **argv) {
     fprintf(stderr, "opl train: --lr, --weight-decay and --clip-grad expect values >= 0 and --gamma > 0\n");
     return 2;
   }
+  if ((loss_s && opl_loss_parse(loss_s) < 0) || (optim_s && strcmp(optim_s, "adam") && strcmp(optim_s, "adamw")) ||
+      (sched_s && opl_schedule_parse(sched_s) < 0) || (sunit_s && strcmp(sunit_s, "epoch") && strcmp(sunit_s, "step"))) {
+    fprintf(stderr, "opl train: --loss expects l2|h1, --optimizer adam|adamw, --schedule step|onecycle|cosine, "
+                    "--schedule-unit epoch|step (got %s, %s, %s, %s)\n", loss_s ? loss_s : "-", optim_s ? optim_s : "-",
+            sched_s ? sched_s : "-", sunit_s ? sunit_s : "-");
+    return 2;
+  }
+  if (!(pct_start > 0 && pct_start < 1) || warmup < 0 || sched_epochs < 0) {
+    fprintf(stderr, "opl train: --pct-start expects a value in (0, 1), --warmup and --schedule-epochs integers >= 0\n");
+    return 2;
+  }
   if (target_time_s) {
     char *end;
     errno = 0;
@@ -443,6 +469,13 @@ static int train_main(int argc, char **argv) {
   tc.step_size = step_size;
   tc.gamma = gamma;
   tc.clip_grad = clip;
+  tc.loss = loss_s ? opl_loss_parse(loss_s) : OPL_LOSS_L2;
+  tc.adamw = optim_s && !strcmp(optim_s, "adamw");
+  tc.schedule = sched_s ? opl_schedule_parse(sched_s) : OPL_SCHEDULE_STEP;
+  tc.sched_per_step = sunit_s && !strcmp(sunit_s, "step");
+  tc.pct_start = pct_start;
+  tc.warmup = warmup;
+  tc.sched_epochs = sched_epochs;
   tc.seed = (uint64_t)seed;
   tc.checkpoint = out;
   tc.checkpoint_every = every_ckpt;
@@ -483,6 +516,10 @@ static int train_main(int argc, char **argv) {
            "precision\n",
            lr, wd, (long long)step_size, gamma, (long long)batch, (long long)epochs, opl_get_num_threads(), opl_get_num_threads() == 1 ? "" : "s",
            OPL_PRECISION_NAME);
+    if (cfg->adamw || cfg->loss != OPL_LOSS_L2 || cfg->schedule != OPL_SCHEDULE_STEP)
+      printf("  optimizer %s, loss %s, schedule %s%s (per %s)\n", cfg->adamw ? "adamw" : "adam",
+             opl_loss_name((opl_loss_kind)cfg->loss), opl_schedule_name(cfg->schedule),
+             cfg->schedule == OPL_SCHEDULE_STEP ? " (StepLR above)" : "", cfg->sched_per_step ? "step" : "epoch");
     if (resume) {
       printf("  resuming '%s' after epoch %lld\n", out, (long long)opl_trainer_epochs_done(t));
       opl_kv *kv = NULL;

@@ -41,6 +41,24 @@ run "$opl" train mgno --data ns.h5 --epochs 1 --target-time 0.5 --preset nope -o
 [ $rc -eq 2 ] && has "darcy-rough" err.txt; ok $? "unknown preset: exit 2 naming the presets"
 run "$opl" train fno --data ns.h5 --epochs 1 --target-time 0.5 --num-iteration "1,0" -o bad.h5
 [ $rc -eq 2 ] && has "MgNO" err.txt; ok $? "MgNO flags on opl train fno: exit 2"
+
+# H1 loss, AdamW, OneCycleLR per step: the lr column follows PyTorch's OneCycleLR over 4 x 2 steps
+opts="$small --loss h1 --optimizer adamw --schedule onecycle --schedule-unit step --schedule-epochs 4"
+run "$opl" train mgno --data ns.h5 $opts --epochs 4 -o h.h5
+[ $rc -eq 0 ] && has "optimizer adamw, loss h1, schedule onecycle (per step)" out.txt; ok $? "train mgno --loss h1 --optimizer adamw --schedule onecycle"
+[ "$(awk -F, 'NR == 2 {print $5}' h.csv)" = "4e-05" ] && [ "$(awk -F, 'NR == 3 {print $5}' h.csv)" = "0.000971941777" ]
+ok $? "onecycle lr at steps 0 and 2 of 8: max_lr / 25 and the first phase's cosine ($(awk -F, 'NR == 3 {print $5}' h.csv))"
+run "$opl" train mgno --data ns.h5 $opts --epochs 2 -o hr.h5
+run "$opl" train mgno --resume --epochs 4 -o hr.h5
+[ $rc -eq 0 ] && cmp -s h.h5 hr.h5; ok $? "onecycle run resumed: the same checkpoint, byte for byte"
+cut -d, -f1-5 h.csv > a.txt; cut -d, -f1-5 hr.csv > b.txt
+cmp -s a.txt b.txt; ok $? "and the same metrics"
+run "$opl" train fno --data ns.h5 --ntrain 8 --ntest 2 --batch 4 --target-time 0.5 --epochs 3 --modes 4 --width 8 --schedule cosine --warmup 1 -o f.h5
+[ $rc -eq 0 ] && [ "$(cut -d, -f5 f.csv | tr '\n' ' ')" = "lr 0 0.001 0.0005 " ]; ok $? "train fno --schedule cosine --warmup 1 over 3 epochs: lr 0, 0.001, 0.0005"
+run "$opl" train mgno --data ns.h5 $small --epochs 1 --loss h2 -o bad.h5
+[ $rc -eq 2 ] && has "l2|h1" err.txt; ok $? "--loss h2: exit 2"
+run "$opl" train mgno --data ns.h5 $small --epochs 1 --schedule linear -o bad.h5
+[ $rc -eq 2 ] && has "onecycle" err.txt; ok $? "--schedule linear: exit 2"
 [ ! -e bad.h5 ]; ok $? "no output written by refused commands"
 
 echo "1..$n"
