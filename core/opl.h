@@ -156,6 +156,36 @@ void opl_ctx_reset(opl_ctx *c);
 int opl_ctx_set_grad_enabled(opl_ctx *c, int enabled);
 int opl_ctx_grad_enabled(const opl_ctx *c);
 
+/* Fault finding for a non-finite gradient (off by default). With on = 1, every later backward
+ * pass on c (opl_backward, opl_backward_seed) also checks, after each tape node's backward, the
+ * gradients it wrote, and records the first node that turned finite gradients into a non-finite
+ * one: an Inf made from finite values means the gradient overflowed the floating-point range
+ * (an Inf times a zero derivative, e.g. of a saturated tanh, then gives the NaN seen
+ * downstream); a NaN made from finite values points at the op itself. Costs a pass over every
+ * gradient and value a node touches: meant for rerunning a failed step (the trainer's divergence
+ * guard does). Returns the previous setting. */
+int opl_ctx_set_grad_check(opl_ctx *c, int on);
+
+typedef enum {
+  OPL_GRAD_FAULT_NONE = 0,    /* every gradient of the last checked backward was finite */
+  OPL_GRAD_FAULT_INF = 1,     /* the node made an Inf from finite inputs and gradients: overflow */
+  OPL_GRAD_FAULT_NAN = 2,     /* the node made a NaN from finite inputs and gradients */
+  OPL_GRAD_FAULT_FORWARD = 3, /* the node's own forward values (inputs or output) are not finite */
+  OPL_GRAD_FAULT_SEED = 4     /* the gradient given to opl_backward_seed is not finite */
+} opl_grad_fault_kind;
+
+typedef struct opl_grad_fault {
+  opl_grad_fault_kind kind;
+  const char *op;        /* the node's op name ("" for NONE and SEED) */
+  int64_t node;          /* its position on the tape (-1 for NONE and SEED) */
+  double grad_out_max;   /* largest |gradient| of the node's output that entered its backward */
+  double value_max;      /* largest |value| among the node's inputs (finite ones) */
+} opl_grad_fault;
+
+/* The fault found by the last backward pass run with the check on (kind NONE when there was
+ * none, or when no backward ran with the check on since opl_ctx_new). */
+void opl_ctx_grad_fault(const opl_ctx *c, opl_grad_fault *f);
+
 /* The sticky status (OPL_OK when no error) and its message ("" when none). */
 int opl_ctx_status(const opl_ctx *c);
 const char *opl_ctx_errmsg(const opl_ctx *c);

@@ -38,6 +38,8 @@ struct opl_ctx {
   char msg[512];
   struct free_block *free_grads; /* gradient buffers released during backward */
   int in_backward;               /* inside one node's backward: its arena use is scratch */
+  int grad_check;                /* opl_ctx_set_grad_check */
+  opl_grad_fault fault;          /* what the last checked backward found */
 };
 
 /* A released gradient buffer, reused for a later gradient of exactly the same size. The
@@ -82,6 +84,17 @@ int opl_ctx_set_grad_enabled(opl_ctx *c, int enabled) {
   return old;
 }
 int opl_ctx_grad_enabled(const opl_ctx *c) { return c->grad_enabled; }
+
+int opl_ctx_set_grad_check(opl_ctx *c, int on) {
+  int old = c->grad_check;
+  c->grad_check = on != 0;
+  return old;
+}
+
+void opl_ctx_grad_fault(const opl_ctx *c, opl_grad_fault *f) {
+  if (c->fault.op) *f = c->fault;
+  else *f = (opl_grad_fault){.kind = OPL_GRAD_FAULT_NONE, .op = "", .node = -1};
+}
 
 int opl_ctx_status(const opl_ctx *c) { return c->status; }
 const char *opl_ctx_errmsg(const opl_ctx *c) { return c->msg; }
@@ -599,7 +612,44 @@ opl_real *opl_node_grad_write(opl_node *nd, int i, int *fresh) {
  * gradients of its inputs, which must outlive it, are provided before the mark (uninitialized,
  * flagged OPL_T_GRAD_UNSET: the first opl_node_grad_write gets them as fresh, opl_node_grad /
  * opl_grad_of zero them first); one the backward left untouched is zeroed after it. */
+/* Scan a[0..n): 0 when every value is finite, 1 when some are Inf and none NaN, 2 when some
+ * are NaN; *amax (if not NULL) is raised to the largest finite |value|. */
+static int scan_finite(const opl_real *a, int64_t n, double *amax) {
+  int bad = 0;
+  double m = amax ? *amax : 0;
+  for (int64_t i = 0; i < n; i++) {
+    double v = fabs((double)a[i]);
+    if (v <= m) continue;
+    if (isfinite(v)) m = v;
+    else if (isnan(v)) bad = 2;
+    else if (!bad) bad = 1;
+  }
+  if (amax) *amax = m;
+  return bad;
+}
+
+/* The grad check after node nd's backward (opl_ctx_set_grad_check): until a fault is recorded,
+ * every gradient written so far is finite (each was checked by the node that wrote it), so the
+ * first node whose input gradients are not finite made them. */
+static void check_node_grads(opl_ctx *c, opl_node *nd, int64_t k, opl_tensor *const *ins, int nins,
+                             double gout_max) {
+  int bad = 0;
+  for (int i = 0; i < nins; i++)
+    if (ins[i] && ins[i]->grad) {
+      int b = scan_finite(ins[i]->grad, opl_nreal(ins[i]), NULL);
+      if (b > bad) bad = b;
+    }
+  if (!bad) return;
+  double vmax = 0;
+  int fwd = nd->out->data && scan_finite(nd->out->data, opl_nreal(nd->out), NULL);
+  for (int i = 0; i < nins; i++)
+    if (ins[i] && ins[i]->data && scan_finite(ins[i]->data, opl_nreal(ins[i]), &vmax)) fwd = 1;
+  c->fault = (opl_grad_fault){.kind = fwd ? OPL_GRAD_FAULT_FORWARD : bad == 2 ? OPL_GRAD_FAULT_NAN : OPL_GRAD_FAULT_INF,
+                              .op = nd->op, .node = k, .grad_out_max = gout_max, .value_max = vmax};
+}
+
 static int run_backward(opl_ctx *c) {
+  int checking = c->grad_check;
   for (int64_t k = c->ntape - 1; k >= 0; k--) {
     opl_node *nd = c->tape[k];
     opl_tensor *out = nd->out;
@@ -613,6 +663,12 @@ static int run_backward(opl_ctx *c) {
       if (!t->grad) return c->status;
       t->flags |= OPL_T_GRAD_UNSET;
     }
+    double gout_max = 0;
+    if (checking && scan_finite(out->grad, opl_nreal(out), &gout_max)) {
+      /* only a non-finite seed can reach an unchecked output gradient */
+      c->fault = (opl_grad_fault){.kind = OPL_GRAD_FAULT_SEED, .op = "", .node = -1};
+      checking = 0;
+    }
     opl_arena_mark_t m = opl_arena_mark(c);
     c->in_backward = 1;
     nd->backward(nd);
@@ -624,6 +680,10 @@ static int run_backward(opl_ctx *c) {
         memset(t->grad, 0, (size_t)opl_nreal(t) * sizeof(opl_real));
         t->flags &= ~OPL_T_GRAD_UNSET;
       }
+    }
+    if (checking) {
+      check_node_grads(c, nd, k, ins, nins, gout_max);
+      if (c->fault.op) checking = 0;
     }
     if (c->status) return c->status;
     if (out->flags & OPL_T_ARENA) {
@@ -648,6 +708,7 @@ int opl_backward(opl_ctx *c, opl_tensor *loss) {
   opl_real *g = opl_grad_of(c, loss);
   if (!g) return c->status;
   g[0] += 1;
+  c->fault = (opl_grad_fault){0};
   return run_backward(c);
 }
 
@@ -668,6 +729,7 @@ int opl_backward_seed(opl_ctx *c, opl_tensor *out, const opl_real *seed) {
     if (!g) return c->status;
     for (int64_t i = 0; i < n; i++) g[i] += seed[i];
   }
+  c->fault = (opl_grad_fault){0};
   return run_backward(c);
 }
 

@@ -294,20 +294,18 @@ static int batch_tensors(opl_ctx *c, const opl_loader_info *li, int64_t B, opl_t
   return *x && *y;
 }
 
-int opl_trainer_step(opl_trainer *t, int64_t k, opl_step_stats *s, opl_err *err) {
-  if (!t) return opl_err_set(err, OPL_ERR_ARG, "train: NULL trainer");
+/* Batch k (of B samples) of epoch e on the trainer's context, from a reset: the prediction, the
+ * target, the data loss and the total with the regularizer (NULL on failure; err filled), the
+ * solver's statistics of the prediction (-1 for a task without a solver). A function of the
+ * parameters, the data and (seed, epoch, batch): a second call repeats the same computation. */
+static int step_forward(opl_trainer *t, int64_t k, int64_t B, int64_t e, opl_tensor **pred, opl_tensor **yt,
+                        opl_tensor **loss, opl_tensor **total, int64_t solver[3], opl_err *err) {
   const opl_loader_info *li = t->li;
-  int64_t nb = li->nbatch[0], e = t->epoch + 1;
-  if (k < 0 || k >= nb)
-    return opl_err_set(err, OPL_ERR_ARG, "train: batch %lld outside [0, %lld)", (long long)k, (long long)nb);
   opl_ctx *c = t->ctx;
   opl_ctx_reset(c);
   opl_ctx_clear_error(c);
   opl_ctx_set_grad_enabled(c, 1);
-  /* The TRUE size of batch k: the last one may be partial. Every tensor of the step has B
-   * rows, so the summed loss counts each sample once (the reference's out.view(batch_size, -1)
-   * with the nominal batch size would regroup the values of a partial batch into wrong rows). */
-  int64_t B = li->n[0] - k * li->batch < li->batch ? li->n[0] - k * li->batch : li->batch, bs = 0;
+  int64_t bs = 0;
   opl_tensor *x, *y;
   if (!batch_tensors(c, li, B, &x, &y)) return ctx_take(c, err, "train");
   int st = opl_loader_batch(t->loader, OPL_SPLIT_TRAIN, t->epoch, k, x->data, y->data, &bs, t->bsamp, err);
@@ -319,14 +317,71 @@ int opl_trainer_step(opl_trainer *t, int64_t k, opl_step_stats *s, opl_err *err)
    * epoch, batch), so a resumed run draws the same. */
   opl_task_window(&t->cfg.task, t->cfg.seed, e, k);
   uint64_t rseed = (t->cfg.seed * 0x9e3779b97f4a7c15ULL) ^ ((uint64_t)e << 32) ^ (uint64_t)k;
-  opl_tensor *pred = opl_task_predict(c, &t->model, &t->cfg.task, t->xn, t->yn, x);
-  opl_tensor *yt = opl_task_target(c, &t->cfg.task, y);
-  opl_tensor *loss = t->cfg.loss == OPL_LOSS_H1 ? opl_h1_rel_loss(c, pred, yt, OPL_REDUCE_SUM)
-                                                : opl_task_loss(c, &t->cfg.task, pred, yt);
-  int64_t nfe = -1, acc = -1, rej = -1;
-  opl_task_solver_stats(&t->cfg.task, &t->model, &nfe, &acc, &rej);
-  opl_tensor *total = opl_task_regularize(c, &t->model, &t->cfg.task, loss, e, t->cfg.epochs, rseed);
-  if (!total) return ctx_take(c, err, "train");
+  *pred = opl_task_predict(c, &t->model, &t->cfg.task, t->xn, t->yn, x);
+  *yt = opl_task_target(c, &t->cfg.task, y);
+  *loss = t->cfg.loss == OPL_LOSS_H1 ? opl_h1_rel_loss(c, *pred, *yt, OPL_REDUCE_SUM)
+                                     : opl_task_loss(c, &t->cfg.task, *pred, *yt);
+  solver[0] = solver[1] = solver[2] = -1;
+  opl_task_solver_stats(&t->cfg.task, &t->model, &solver[0], &solver[1], &solver[2]);
+  *total = opl_task_regularize(c, &t->model, &t->cfg.task, *loss, e, t->cfg.epochs, rseed);
+  if (!*total) return ctx_take(c, err, "train");
+  return OPL_OK;
+}
+
+/* Why batch k's gradient is not finite: the step is rerun (step_forward repeats it) with the
+ * tape's fault finding on (opl_ctx_set_grad_check), which names the op whose backward made the
+ * first non-finite value. Writes ": ..." (or "" when the rerun finds nothing) into why[cap] and
+ * the advice into hint[hcap]; leaves the parameters' gradients zero. */
+static void explain_nonfinite_grad(opl_trainer *t, int64_t k, int64_t B, int64_t e, char *why, size_t cap,
+                                   char *hint, size_t hcap) {
+  opl_tensor *pred, *yt, *loss, *total;
+  int64_t solver[3];
+  opl_err e2 = {0};
+  opl_grad_fault f = {.kind = OPL_GRAD_FAULT_NONE, .op = "", .node = -1};
+  int was = opl_ctx_set_grad_check(t->ctx, 1);
+  if (!step_forward(t, k, B, e, &pred, &yt, &loss, &total, solver, &e2) && !opl_backward(t->ctx, total))
+    opl_ctx_grad_fault(t->ctx, &f);
+  opl_ctx_set_grad_check(t->ctx, was);
+  opl_ctx_clear_error(t->ctx);
+  opl_params_zero_grad(&t->model.params);
+  snprintf(hint, hcap, "lower the learning rate, or clip gradients");
+  why[0] = 0;
+  switch (f.kind) {
+  case OPL_GRAD_FAULT_INF:
+    snprintf(why, cap,
+             ": the gradient overflowed %s precision in the backward pass of op '%s' (gradients up to %.3g entered "
+             "it, inputs up to %.3g); an Inf times a zero derivative then gives NaN",
+             OPL_PRECISION_NAME, f.op, f.grad_out_max, f.value_max);
+    snprintf(hint, hcap, "lower the learning rate; clipping cannot help an overflow inside the backward pass");
+    break;
+  case OPL_GRAD_FAULT_NAN:
+    snprintf(why, cap, ": the backward pass of op '%s' (tape node %lld) made a NaN from finite values (gradients up "
+             "to %.3g entered it, inputs up to %.3g)", f.op, (long long)f.node, f.grad_out_max, f.value_max);
+    break;
+  case OPL_GRAD_FAULT_FORWARD:
+    snprintf(why, cap, ": op '%s' (tape node %lld) has non-finite forward values", f.op, (long long)f.node);
+    break;
+  default:
+    break;
+  }
+}
+
+int opl_trainer_step(opl_trainer *t, int64_t k, opl_step_stats *s, opl_err *err) {
+  if (!t) return opl_err_set(err, OPL_ERR_ARG, "train: NULL trainer");
+  const opl_loader_info *li = t->li;
+  int64_t nb = li->nbatch[0], e = t->epoch + 1;
+  if (k < 0 || k >= nb)
+    return opl_err_set(err, OPL_ERR_ARG, "train: batch %lld outside [0, %lld)", (long long)k, (long long)nb);
+  opl_ctx *c = t->ctx;
+  /* The TRUE size of batch k: the last one may be partial. Every tensor of the step has B
+   * rows, so the summed loss counts each sample once (the reference's out.view(batch_size, -1)
+   * with the nominal batch size would regroup the values of a partial batch into wrong rows). */
+  int64_t B = li->n[0] - k * li->batch < li->batch ? li->n[0] - k * li->batch : li->batch;
+  opl_tensor *pred, *yt, *loss, *total;
+  int64_t solver[3];
+  int st = step_forward(t, k, B, e, &pred, &yt, &loss, &total, solver, err);
+  if (st) return st;
+  int64_t nfe = solver[0], acc = solver[1], rej = solver[2];
   double lv = (double)loss->data[0], tv = (double)total->data[0];
   opl_rel_l2_per_sample(pred->data, yt->data, B, pred->numel / B, t->rel, NULL);
   double l2 = 0;
@@ -339,11 +394,14 @@ int opl_trainer_step(opl_trainer *t, int64_t k, opl_step_stats *s, opl_err *err)
                        isfinite(lv) ? " with the regularizer" : "");
   if (opl_backward(c, total)) return ctx_take(c, err, "train: backward");
   opl_err ge;
-  if (opl_params_check_finite_grad(&t->model.params, &ge))
+  if (opl_params_check_finite_grad(&t->model.params, &ge)) {
+    char why[400], hint[128];
+    explain_nonfinite_grad(t, k, B, e, why, sizeof why, hint, sizeof hint);
     return opl_err_set(err, OPL_ERR_NONFINITE,
-                       "train: divergence at epoch %lld, batch %lld of %lld: %s (loss %g); stopped before updating "
-                       "the parameters (lower the learning rate, or clip gradients)",
-                       (long long)e, (long long)(k + 1), (long long)nb, ge.msg, lv);
+                       "train: divergence at epoch %lld, batch %lld of %lld: %s (loss %g)%s; stopped before updating "
+                       "the parameters (%s)",
+                       (long long)e, (long long)(k + 1), (long long)nb, ge.msg, lv, why, hint);
+  }
   if (t->cfg.clip_grad > 0) opl_params_clip_grad_norm(&t->model.params, t->cfg.clip_grad);
   int ost = opl_optim_step(t->opt, err);
   if (ost) return ost;

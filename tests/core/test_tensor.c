@@ -1,4 +1,5 @@
 /* Context, arena, tape and parameter sets: lifetimes, accumulation, statistics, errors. */
+#include <float.h>
 #include <math.h>
 #include <string.h>
 #include "tests/gradcheck.h"
@@ -179,6 +180,92 @@ static void test_params(void) {
   ok(p.n == 0 && p.t == NULL, "set freed");
 }
 
+/* A custom op y = x whose backward writes a NaN: what the fault finding must call a NaN made
+ * from finite values. */
+static void nan_bw(opl_node *nd) {
+  opl_real *g = opl_node_grad(nd, 0);
+  if (g) g[0] = (opl_real)NAN;
+}
+static opl_tensor *nan_op(opl_ctx *c, opl_tensor *x) {
+  opl_tensor *y = opl_new(c, x->rank, x->shape);
+  memcpy(y->data, x->data, (size_t)x->numel * sizeof(opl_real));
+  opl_record(c, "nan_op", nan_bw, y, 1, &x);
+  return y;
+}
+
+/* Fault finding for non-finite gradients (opl_ctx_set_grad_check): the mechanism of a NaN
+ * gradient under a finite loss. x = 40 saturates tanh to exactly 1 (derivative 0); v = 1e-36 y;
+ * r = sqrt(v) = 1e-18 has derivative 5e17, and loss = sum(big r) is finite with big = the largest
+ * real / 1e10, but big * 5e17 overflows: sqrt's backward makes an Inf, and tanh's backward turns
+ * Inf * 0 into the NaN the parameter gets. */
+static void test_grad_check(void) {
+  opl_ctx *c = opl_ctx_new(0);
+  opl_err err;
+  opl_tensor *x = opl_tensor_alloc(OPL_DIMS(3), OPL_T_REQGRAD, &err);
+  const double big = (sizeof(opl_real) == sizeof(float) ? FLT_MAX : DBL_MAX) / 1e10;
+  opl_grad_fault f;
+  for (int on = 0; on <= 1; on++) {
+    opl_ctx_reset(c);
+    opl_tensor_zero_grad(x);
+    x->data[0] = 40, x->data[1] = 40, x->data[2] = 41;
+    ok(opl_ctx_set_grad_check(c, on) == 0, "check %s: was off", on ? "on" : "off");
+    opl_tensor *r = opl_sqrt(c, opl_scale(c, opl_tanh(c, x), 1e-36));
+    opl_tensor *loss = opl_sum(c, opl_scale(c, r, big));
+    ok(isfinite(loss->data[0]) && loss->data[0] > 0, "check %s: the loss is finite (%g)", on ? "on" : "off",
+       (double)loss->data[0]);
+    int st = opl_backward(c, loss);
+    ok(st == OPL_OK && isnan(x->grad[0]) && isnan(x->grad[2]), "check %s: the gradient is NaN (%g)",
+       on ? "on" : "off", (double)x->grad[0]);
+    opl_ctx_grad_fault(c, &f);
+    if (!on) {
+      ok(f.kind == OPL_GRAD_FAULT_NONE && f.node == -1 && !strcmp(f.op, ""), "check off: no fault recorded");
+    } else {
+      ok(f.kind == OPL_GRAD_FAULT_INF && !strcmp(f.op, "sqrt") && f.node == 2,
+         "check on: an Inf from finite values in sqrt's backward, tape node 2 (kind %d, op '%s', node %lld)",
+         (int)f.kind, f.op, (long long)f.node);
+      ok(fabs(f.grad_out_max / big - 1) < 1e-6 && fabs(f.value_max / 1e-36 - 1) < 1e-5,
+         "check on: the gradient entering it (%g) and its inputs' size (%g)", f.grad_out_max, f.value_max);
+      opl_ctx_set_grad_check(c, 0);
+    }
+  }
+  /* A finite gradient: no fault, and the finding is reset by each checked backward. */
+  opl_ctx_set_grad_check(c, 1);
+  opl_ctx_reset(c);
+  opl_tensor_zero_grad(x);
+  x->data[0] = 0.5;
+  ok(opl_backward(c, opl_sum(c, opl_tanh(c, x))) == OPL_OK && isfinite(x->grad[0]), "finite gradient");
+  opl_ctx_grad_fault(c, &f);
+  ok(f.kind == OPL_GRAD_FAULT_NONE, "finite gradient: no fault (kind %d)", (int)f.kind);
+  /* A NaN made from finite values: named by the op. */
+  opl_ctx_reset(c);
+  opl_tensor_zero_grad(x);
+  ok(opl_backward(c, opl_sum(c, opl_scale(c, nan_op(c, opl_tanh(c, x)), 2))) == OPL_OK && isnan(x->grad[0]),
+     "a NaN-writing backward");
+  opl_ctx_grad_fault(c, &f);
+  ok(f.kind == OPL_GRAD_FAULT_NAN && !strcmp(f.op, "nan_op") && f.node == 1 && f.grad_out_max == 2,
+     "a NaN from finite values is named (kind %d, op '%s', node %lld, gradient in %g)", (int)f.kind, f.op,
+     (long long)f.node, f.grad_out_max);
+  /* Non-finite forward values: not called an overflow. */
+  opl_ctx_reset(c);
+  opl_tensor_zero_grad(x);
+  x->data[0] = -1;
+  ok(opl_backward(c, opl_sum(c, opl_sqrt(c, opl_tanh(c, x)))) == OPL_OK && !isfinite(x->grad[0]),
+     "sqrt of a negative value");
+  opl_ctx_grad_fault(c, &f);
+  ok(f.kind == OPL_GRAD_FAULT_FORWARD && !strcmp(f.op, "sqrt"), "non-finite forward values (kind %d, op '%s')",
+     (int)f.kind, f.op);
+  /* A non-finite seed. */
+  opl_ctx_reset(c);
+  opl_tensor_zero_grad(x);
+  x->data[0] = 0.5;
+  opl_real seed[3] = {1, (opl_real)INFINITY, 1};
+  ok(opl_backward_seed(c, opl_tanh(c, x), seed) == OPL_OK, "backward from an Inf seed");
+  opl_ctx_grad_fault(c, &f);
+  ok(f.kind == OPL_GRAD_FAULT_SEED, "a non-finite seed (kind %d)", (int)f.kind);
+  opl_tensor_free(&x);
+  opl_ctx_free(&c);
+}
+
 int main(void) {
   tap_begin();
   test_status_table();
@@ -186,5 +273,6 @@ int main(void) {
   test_tensors();
   test_tape();
   test_params();
+  test_grad_check();
   return tap_end();
 }
