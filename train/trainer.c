@@ -48,6 +48,7 @@ opl_trainer_config opl_trainer_defaults(void) {
   c.step_size = 100;
   c.gamma = 0.5;
   c.clip_grad = 0;
+  c.pct_start = 0.3;
   c.seed = 0;
   c.checkpoint_every = 0;
   return c;
@@ -207,11 +208,32 @@ opl_trainer *opl_trainer_new(const opl_trainer_config *cfg, const opl_model_kind
       (!(t->xn = opl_normalizer_fit_loader(t->loader, 0, OPL_NORM_UNIT_GAUSSIAN, err)) ||
        !(t->yn = opl_normalizer_fit_loader(t->loader, 1, OPL_NORM_UNIT_GAUSSIAN, err))))
     goto fail;
-  opl_optim_config oc = opl_optim_defaults(OPL_OPTIM_ADAM);
+  if (cfg->loss != OPL_LOSS_L2 && cfg->loss != OPL_LOSS_H1) {
+    opl_err_set(err, OPL_ERR_ARG, "train: loss %d, expected l2 or h1", cfg->loss);
+    goto fail;
+  }
+  if (opl_schedule_parse(opl_schedule_name(cfg->schedule)) < 0 || !(cfg->pct_start > 0 && cfg->pct_start < 1) ||
+      cfg->warmup < 0) {
+    opl_err_set(err, OPL_ERR_ARG, "train: schedule %d, pct_start %g, warmup %lld: expected step|onecycle|cosine, "
+                "0 < pct_start < 1, warmup >= 0", cfg->schedule, cfg->pct_start, (long long)cfg->warmup);
+    goto fail;
+  }
+  if (cfg->loss == OPL_LOSS_H1 && (task->kind != OPL_TASK_STATIC || t->li->rank != 4)) {
+    opl_err_set(err, OPL_ERR_ARG, "train: the H1 loss takes a one-shot 2-D task (a -> u on a 2-D grid)");
+    goto fail;
+  }
+  if (cfg->sched_epochs < 0) {
+    opl_err_set(err, OPL_ERR_ARG, "train: sched_epochs %lld, expected >= 0", (long long)cfg->sched_epochs);
+    goto fail;
+  }
+  if (t->cfg.sched_epochs == 0 && cfg->schedule != OPL_SCHEDULE_STEP) t->cfg.sched_epochs = cfg->epochs;
+  opl_optim_kind ok = cfg->adamw ? OPL_OPTIM_ADAMW : OPL_OPTIM_ADAM;
+  opl_optim_config oc = opl_optim_defaults(ok);
   oc.lr = cfg->lr;
   oc.weight_decay = cfg->weight_decay;
-  if (!(t->opt = opl_optim_create(OPL_OPTIM_ADAM, &t->model.params, &oc, err))) goto fail;
+  if (!(t->opt = opl_optim_create(ok, &t->model.params, &oc, err))) goto fail;
   if (opl_sched_steplr_init(&t->sched, t->opt, cfg->lr, cfg->step_size, cfg->gamma, err)) goto fail;
+  opl_trainer_sync_lr(t);
   t->ctx = opl_ctx_new(0);
   t->rel = malloc(sizeof(double) * (size_t)cfg->batch);
   t->bsamp = malloc(sizeof(int64_t) * (size_t)cfg->batch);
@@ -243,11 +265,29 @@ const opl_loader_info *opl_trainer_loader_info(const opl_trainer *t) { return t 
 const opl_trainer_config *opl_trainer_get_config(const opl_trainer *t) { return t ? &t->cfg : NULL; }
 opl_ctx *opl_trainer_ctx(opl_trainer *t) { return t ? t->ctx : NULL; }
 
+/* The ONECYCLE / COSINE rate at step s of the schedule (base or maximum rate: the StepLR
+ * scheduler's base_lr, so opl_trainer_set_lr and checkpoints treat every schedule alike). */
+static double sched_lr(const opl_trainer *t, int64_t s) {
+  int64_t total = t->cfg.sched_epochs * (t->cfg.sched_per_step ? t->li->nbatch[0] : 1);
+  if (t->cfg.schedule == OPL_SCHEDULE_ONECYCLE)
+    return opl_onecycle_lr(t->sched.base_lr, total, t->cfg.pct_start, 25, 1e4, s);
+  return opl_cosine_warmup_lr(t->sched.base_lr, t->cfg.warmup, total, s);
+}
+
+void opl_trainer_sync_lr(opl_trainer *t) {
+  if (t->cfg.schedule == OPL_SCHEDULE_STEP) {
+    opl_optim_set_lr(t->opt, opl_sched_steplr_lr(&t->sched), NULL);
+    return;
+  }
+  opl_optim_set_lr(t->opt, sched_lr(t, t->cfg.sched_per_step ? t->epoch * t->li->nbatch[0] : t->epoch), NULL);
+}
+
 int opl_trainer_set_lr(opl_trainer *t, double lr, opl_err *err) {
   if (!t) return opl_err_set(err, OPL_ERR_ARG, "train: NULL trainer");
   if (!(isfinite(lr) && lr >= 0)) return opl_err_set(err, OPL_ERR_ARG, "train: lr = %g, expected a finite value >= 0", lr);
   t->sched.base_lr = lr;
-  return opl_optim_set_lr(t->opt, opl_sched_steplr_lr(&t->sched), err);
+  opl_trainer_sync_lr(t);
+  return OPL_OK;
 }
 
 /* Batch tensors of B samples in the loader's layout, from the arena. */
@@ -287,7 +327,8 @@ static int step_forward(opl_trainer *t, int64_t k, int64_t B, int64_t e, opl_ten
   uint64_t rseed = (t->cfg.seed * 0x9e3779b97f4a7c15ULL) ^ ((uint64_t)e << 32) ^ (uint64_t)k;
   *pred = opl_task_predict(c, &t->model, &t->cfg.task, t->xn, t->yn, x);
   *yt = opl_task_target(c, &t->cfg.task, y);
-  *loss = opl_task_loss(c, &t->cfg.task, *pred, *yt);
+  *loss = t->cfg.loss == OPL_LOSS_H1 ? opl_h1_rel_loss(c, *pred, *yt, OPL_REDUCE_SUM)
+                                     : opl_task_loss(c, &t->cfg.task, *pred, *yt);
   solver[0] = solver[1] = solver[2] = -1;
   opl_task_solver_stats(&t->cfg.task, &t->model, &solver[0], &solver[1], &solver[2]);
   *total = opl_task_regularize(c, &t->model, &t->cfg.task, *loss, e, t->cfg.epochs, rseed);
@@ -377,6 +418,8 @@ int opl_trainer_step(opl_trainer *t, int64_t k, opl_step_stats *s, opl_err *err)
   if (t->cfg.clip_grad > 0) opl_params_clip_grad_norm(&t->model.params, t->cfg.clip_grad);
   int ost = opl_optim_step(t->opt, err);
   if (ost) return ost;
+  if (t->cfg.schedule != OPL_SCHEDULE_STEP && t->cfg.sched_per_step)
+    opl_optim_set_lr(t->opt, sched_lr(t, t->epoch * nb + k + 1), NULL);
   if (s) {
     s->bsize = B;
     s->loss = lv;
@@ -443,7 +486,8 @@ int opl_trainer_epoch(opl_trainer *t, opl_epoch_stats *s, opl_err *err) {
   OPL_ASSERT(seen == li->n[0], "an epoch saw %lld of %lld training samples", (long long)seen, (long long)li->n[0]);
   double t1 = now_s();
   t->epoch++;
-  opl_sched_steplr_step(&t->sched, t->opt);
+  if (t->cfg.schedule == OPL_SCHEDULE_STEP) opl_sched_steplr_step(&t->sched, t->opt);
+  else opl_trainer_sync_lr(t);
   double test = NAN;
   if ((st = opl_trainer_test(t, &test, err))) return st;
   double steps = (double)opl_task_loss_terms(&t->cfg.task);

@@ -109,6 +109,16 @@ typedef struct opl_trainer_config {
   int64_t step_size;        /* StepLR step, >= 1 */
   double gamma;             /* StepLR factor, > 0 */
   double clip_grad;         /* > 0: clip the global gradient norm to this; 0: never */
+  int loss;                 /* opl_loss_kind (train/loss.h): L2 (default) or H1 (STATIC 2-D tasks) */
+  int adamw;                /* 1: AdamW (decoupled weight decay); 0: Adam, decay added to the gradient */
+  int schedule;             /* opl_schedule_kind (train/schedule.h): STEP (StepLR, default), ONECYCLE
+                             * (max rate lr), COSINE (base rate lr, warmup) */
+  int sched_per_step;       /* ONECYCLE / COSINE: advance per optimizer step (1) or per epoch (0) */
+  double pct_start;         /* ONECYCLE: fraction of the steps spent rising, in (0, 1) (0.3) */
+  int64_t warmup;           /* COSINE: warmup length in the schedule's unit, >= 0 */
+  int64_t sched_epochs;     /* ONECYCLE / COSINE: the epochs the schedule spans (0: epochs); a run
+                             * resumed to more epochs keeps its span, so it equals a straight run
+                             * given the same span */
   uint64_t seed;            /* model initialization and shuffling */
   /* physics losses (train/pino.h; space-time task only), 0: none */
   double pde_weight;        /* W: weight of the mean square PDE residual per sample, >= 0 */

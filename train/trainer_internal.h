@@ -5,6 +5,8 @@
 
 #include "train/pino.h"
 #include "train/trainer.h"
+#include "train/loss.h"
+#include "train/schedule.h"
 
 struct opl_trainer {
   opl_trainer_config cfg;     /* string fields point at the copies below */
@@ -30,6 +32,10 @@ struct opl_trainer {
   double last_test, last_loss;
   double last_test_nfe;       /* trajectory tasks: mean evaluations per test trajectory, else NaN */
 };
+
+/* Set the optimizer's rate for the trainer's position (epoch, and step within the schedule's
+ * unit): StepLR's, or the ONECYCLE / COSINE formula at the step count (trainer.c). */
+void opl_trainer_sync_lr(opl_trainer *t);
 
 /* The training state recorded in a checkpoint (checkpoint.c). */
 typedef struct opl_ckpt_state {
