@@ -198,6 +198,17 @@ static opl_darcy *d_start(int s, opl_err *err) {
   d->started = 1;
   d->c.print = 0;             /* CHOLMOD prints nothing; its status is checked after each call */
   d->c.error_handler = NULL;
+  /* Simplicial (up-looking LDL') factorization: no BLAS and no OpenMP inside CHOLMOD. The
+   * supernodal one opens OpenMP regions of its own (a fixed 4 threads in Debian's build) that
+   * are nested, and ~5x slower, inside the generation's parallel loop over samples; single-
+   * threaded at 421^2 it was no faster. Its bits do not depend on any thread count. */
+  d->c.supernodal = CHOLMOD_SIMPLICIAL;
+  /* Fill-reducing ordering: AMD and METIS nested dissection both tried, the one with the least
+   * fill kept (nested dissection wins on 2-D grids: George, "Nested dissection of a regular
+   * finite element mesh", SIAM J. Numer. Anal. 1973). Both are deterministic. */
+  d->c.nmethods = 2;
+  d->c.method[0].ordering = CHOLMOD_AMD;
+  d->c.method[1].ordering = CHOLMOD_METIS;
   return d;
 }
 
