@@ -34,7 +34,8 @@ int cli_solve(int argc, char **argv);    /* cli/solve.c: one trajectory */
 int cli_info(int argc, char **argv);     /* cli/info.c: summary of a data set or checkpoint */
 int cli_train(int argc, char **argv);    /* cli/train.c: train a model on a data set */
 int cli_eval(int argc, char **argv);     /* cli/eval.c: evaluate a trained model */
-int cli_bench(int argc, char **argv);    /* cli/bench.c: opl bench fno */
+int cli_bench(int argc, char **argv);    /* cli/bench.c: opl bench fno | node */
+int cli_bench_node(int argc, char **argv); /* cli/bench_node.c: opl bench node */
 int cli_summary(int argc, char **argv);  /* cli/summary.c: the layer table of a model */
 
 /* The FNO configuration of a reference script (opl_fno_ref) with the architecture flags of

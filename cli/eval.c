@@ -1,6 +1,7 @@
 /* opl eval — evaluate a trained model (any kind, operators/model.h) on the last samples of a data set.
  *
  *   opl eval MODEL.h5 DATA.h5 [--ntest M] [--sub R] [--out PRED.h5] [--plot FILE.png] [--solver]
+ *            [--saveat step|dense]
  *
  * Prints exactly one line on stdout,
  *   test relative L2: mean X median Y worst Z (n = M)
@@ -21,7 +22,8 @@
  *   time per trajectory: prediction X s, reference solver Y s (SCHEME at S points, K trajectories re-solved)
  * the reference solver re-solving the first test trajectories as the data were generated (from
  * the file's provenance), or "reference solver n/a (REASON)" when that is not possible; --plot
- * then draws truth, prediction and error over (t, x).
+ * then draws truth, prediction and error over (t, x). Its outputs at the stored times come as the
+ * model was trained (its checkpoint's node.saveat) unless --saveat says otherwise.
  * Exit status: 0, 1 runtime failure, 2 usage error. */
 #include <math.h>
 #include <stdio.h>
@@ -33,6 +35,7 @@
 #include "cli/outputs.h"
 #include "cli/plot.h"
 #include "datasets/generate.h"
+#include "operators/node_model.h"
 #include "train/evaluate.h"
 #include "train/metrics.h"
 
@@ -331,8 +334,8 @@ static void print_solver_lines(opl_ds *ds, const opl_eval_result *r, int64_t sol
 
 int cli_eval(int argc, char **argv) {
   int64_t ntest = 0, sub = 1, batch = 0, plot_n = 4, threads = 0, solver_n = 4;
-  static const char *out, *plot; /* static: cli_parse's copies stay reachable until exit */
-  out = plot = NULL;
+  static const char *out, *plot, *saveat_s; /* static: cli_parse's copies stay reachable until exit */
+  out = plot = saveat_s = NULL;
   int solver = 0;
   const cli_opt opts[] = {
       {"ntest", CLI_INT, &ntest, "evaluate the last M samples (0: the model's test split size)"},
@@ -344,6 +347,9 @@ int cli_eval(int argc, char **argv) {
       {"solver", CLI_FLAG, &solver, "compare with the reference solver (data from opl generate): time and error"},
       {"solver-samples", CLI_INT, &solver_n, "samples re-solved by --solver"},
       {"threads", CLI_INT, &threads, "threads (0: OMP_NUM_THREADS or all cores)"},
+      {"saveat", CLI_STRING, &saveat_s,
+       "neural ODEs: outputs by stepping onto the stored times (step) or by the method's interpolant (dense); "
+       "default: the model's"},
   };
   char *pos[3];
   int npos;
@@ -358,6 +364,11 @@ int cli_eval(int argc, char **argv) {
   if (ntest < 0 || sub < 1 || sub > 1 << 30 || batch < 0 || plot_n < 1 || plot_n > 16 || threads < 0 || solver_n < 1) {
     fprintf(stderr, "opl eval: --ntest >= 0, --sub >= 1, --batch >= 0, --plot-samples 1..16 and --solver-samples >= 1 "
                     "expected\n");
+    return 2;
+  }
+  const int saveat = saveat_s ? opl_node_saveat_from_name(saveat_s) : -1;
+  if (saveat_s && saveat < 0) {
+    fprintf(stderr, "opl eval: --saveat expects step or dense, got '%s'\n", saveat_s);
     return 2;
   }
   const cli_file outs[] = {{"--out", out}, {"--plot", plot}}, ins[] = {{"MODEL.h5", pos[0]}, {"DATA.h5", pos[1]}};
@@ -375,6 +386,18 @@ int cli_eval(int argc, char **argv) {
   if (opl_trained_load(mpath, &m, &e)) {
     fprintf(stderr, "opl eval: cannot load the model: %s\n", e.msg);
     return 1;
+  }
+  if (saveat >= 0) {
+    if (!opl_node_model_is(&m.model)) {
+      fprintf(stderr, "opl eval: --saveat applies to neural ODEs; '%s' holds a %s model\n", mpath, m.model.ops->name);
+      opl_trained_free(&m);
+      return 2;
+    }
+    if (opl_node_model_set_saveat(&m.model, saveat, &e)) {
+      fprintf(stderr, "opl eval: --saveat: %s\n", e.msg);
+      opl_trained_free(&m);
+      return 1;
+    }
   }
   opl_ds *ds = opl_ds_open(dpath, NULL, &e);
   if (!ds) {

@@ -28,7 +28,7 @@ static const verb verbs[] = {
     {"train", "train a model on a data set (opl train fno|node --data FILE.h5 -o MODEL.h5)", cli_train},
     {"eval", "evaluate a trained model on a data set (relative L2, predictions, plots)", cli_eval},
     {"summary", "layer table and parameter count of a model kind or a MODEL.h5 file", cli_summary},
-    {"bench", "time FNO training steps or inference (opl bench fno)", cli_bench},
+    {"bench", "time FNO or neural-ODE training steps (opl bench fno, opl bench node)", cli_bench},
     {"version", "print the version and build configuration", run_version},
 };
 #define NVERBS ((int)(sizeof verbs / sizeof verbs[0]))

@@ -20,7 +20,8 @@
  *
  *   opl train node --data FILE.h5 --vf fno|mlp [--solver tsit5|dp5|bs3] [--rtol R --atol A]
  *       [--reg none|error|stiff|error+stiff] [--reg-mode global|local-unbiased|local-biased]
- *       [--lambda L0[:L1]] [--adjoint discrete|checkpoint|backsolve|interp] [--window K] [--time-channel]
+ *       [--lambda L0[:L1]] [--adjoint discrete|checkpoint|backsolve|interp] [--saveat step|dense] [--window K]
+ *       [--time-channel]
  *       ... -o MODEL.h5
  *
  * A neural ODE (operators/node_model.h) on the trajectory task (train/task.h): windows of K
@@ -510,8 +511,8 @@ static int parse_lambda(const char *s, double *l0, double *l1) {
 }
 
 static int train_node_main(int argc, char **argv) {
-  static const char *data, *out, *vf_s, *solver_s, *reg_s, *mode_s, *lambda_s, *adjoint_s;
-  data = out = vf_s = reg_s = mode_s = lambda_s = adjoint_s = NULL;
+  static const char *data, *out, *vf_s, *solver_s, *reg_s, *mode_s, *lambda_s, *adjoint_s, *saveat_s;
+  data = out = vf_s = reg_s = mode_s = lambda_s = adjoint_s = saveat_s = NULL;
   solver_s = "tsit5";
   int64_t ntrain = -1, ntest = -1, epochs = 100, batch = 20, step_size = 100, modes = -1, width = 32, layers = 4,
           proj = 64, hidden = 64, depth = 3, sub = 1, window = 0, seed = 0, every_ckpt = 0, threads = 0, every = 1;
@@ -547,6 +548,7 @@ static int train_node_main(int argc, char **argv) {
     solver_s = nc->method >= 0 && nc->method < 3 ? methods[nc->method] : "tsit5";
     rtol = nc->rtol, atol = nc->atol, time_channel = nc->time_channel;
     adjoint_s = opl_node_adjoint_name(nc->adjoint);
+    saveat_s = opl_node_saveat_name(nc->saveat);
     reg_s = opl_node_reg_name(nc->reg);
     mode_s = nc->reg ? opl_node_reg_mode_name(nc->reg_mode) : NULL;
     snprintf(stored_lambda, sizeof stored_lambda, "%.17g:%.17g", nc->lambda0, nc->lambda1);
@@ -572,6 +574,9 @@ static int train_node_main(int argc, char **argv) {
       {"reg-mode", CLI_STRING, &mode_s, "global, local-unbiased or local-biased (needs --reg)"},
       {"lambda", CLI_STRING, &lambda_s, "regularizer weight L0, or L0:L1 decaying exponentially over the epochs"},
       {"window", CLI_INT, &window, "snapshots per training window, >= 2 (0: all stored snapshots)"},
+      {"saveat", CLI_STRING, &saveat_s,
+       "outputs at the stored times: step (the solver steps onto each, default) or dense (the method's interpolant; "
+       "steps never shortened)"},
       {"time-channel", CLI_FLAG, &time_channel, "give the vector field the time t as an extra input"},
       {"ntrain", CLI_INT, &ntrain, "training samples: the first N of the file (-1: all but the test samples)"},
       {"ntest", CLI_INT, &ntest, "test samples: the last M of the file (-1: min(100, N/5))"},
@@ -639,6 +644,11 @@ static int train_node_main(int argc, char **argv) {
       fprintf(stderr, "opl train: --adjoint expects discrete, checkpoint, backsolve or interp, got '%s'\n", adjoint_s);
       return 2;
     }
+  }
+  int saveat = OPL_NDE_SAVEAT_STEP;
+  if (saveat_s && (saveat = opl_node_saveat_from_name(saveat_s)) < 0) {
+    fprintf(stderr, "opl train: --saveat expects step or dense, got '%s'\n", saveat_s);
+    return 2;
   }
   int reg = 0, mode = OPL_NODE_REG_GLOBAL;
   if (reg_s && (reg = opl_node_reg_from_name(reg_s)) < 0) {
@@ -728,6 +738,7 @@ static int train_node_main(int argc, char **argv) {
   nc.rtol = rtol;
   nc.atol = atol;
   nc.adjoint = adjoint;
+  nc.saveat = saveat;
   nc.reg = reg;
   nc.reg_mode = mode;
   nc.lambda0 = l0;

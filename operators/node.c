@@ -24,6 +24,7 @@ struct opl_nde {
   int64_t max_steps;
   opl_nde_memory mode;
   opl_nde_adjoint adj;
+  opl_nde_saveat saveat;
   opl_tensor **params;
   int nparams;
   opl_ctx *ci;                /* the nde's own context: tape-free forward and step replays */
@@ -34,6 +35,7 @@ struct opl_nde {
   int nt;
   double *ts;
   int64_t *save_step;         /* [nt] accepted steps completed when output i was taken */
+  int64_t *dense_step;        /* [nt] the step whose interpolant gave output i, -1 for a state */
   int64_t nsteps, capsteps;
   nde_step *steps;
   opl_real *yfin, *ffin;      /* state and derivative at the last step's end */
@@ -73,6 +75,12 @@ typedef struct tspace {
   int status;                 /* first failure of a vector operation or of the field */
   char msg[400];
   opl_tensor *last_eest, *last_stiff; /* the accepted hook's tensors of the latest step */
+  /* Dense outputs of the main solve (OPL_NDE_SAVEAT_DENSE): the next output index to produce;
+   * its value goes to tout[i] (tape) or outs + i N (no tape, through the scratch slot dtmp). */
+  int dense, next;
+  opl_tensor **tout;
+  opl_real *outs;
+  void *dtmp;
 } tspace;
 
 static void ts_fail(tspace *sp, int status, const char *fmt, double t) {
@@ -207,6 +215,36 @@ static int grow_steps(opl_nde *nd) {
   return 1;
 }
 
+/* The outputs of the main dense solve that fall in the accepted step in (t, tend]: an output at
+ * tend is the new state itself (save_step j + 1, dense_step -1); one inside the step is the
+ * method's dense output (node.h), a linear combination of the step's state and stages (one
+ * opl_lincomb on the tape: differentiable), recorded as from step j (dense_step j). */
+static void dense_outputs(const opl_rk_vops *o, tspace *sp, const opl_rk_step_info *in) {
+  opl_nde *nd = sp->nd;
+  const int64_t j = nd->nsteps - 1;
+  for (; sp->next < nd->nt && nd->ts[sp->next] <= in->tend && !sp->status; sp->next++) {
+    const int i = sp->next;
+    const int at_end = nd->ts[i] == in->tend;
+    nd->save_step[i] = j + 1;
+    nd->dense_step[i] = at_end ? -1 : j;
+    if (sp->tape) {
+      tslot out = {0};
+      if (at_end) out.t = ((const tslot *)in->y1)->t;
+      else opl_rk_dense_step(in, nd->m, o, nd->ts[i], &out);
+      if (!(sp->tout[i] = out.t))
+        ts_fail(sp, opl_ctx_status(sp->c) ? opl_ctx_status(sp->c) : OPL_ERR_NOMEM,
+                "the dense output failed at t = %.17g", nd->ts[i]);
+    } else {
+      const tslot *src = in->y1;
+      if (!at_end) {
+        opl_rk_dense_step(in, nd->m, o, nd->ts[i], sp->dtmp);
+        src = sp->dtmp;
+      }
+      memcpy(sp->outs + (size_t)i * (size_t)sp->N, src->t->data, (size_t)sp->N * sizeof(opl_real));
+    }
+  }
+}
+
 static void tv_accepted(const opl_rk_vops *o, void *user, const opl_rk_step_info *in) {
   (void)user;
   tspace *sp = o->vspace;
@@ -248,6 +286,7 @@ static void tv_accepted(const opl_rk_vops *o, void *user, const opl_rk_step_info
     nd->st.ckpt_bytes += 2 * bytes;
   }
   nd->nsteps++;
+  if (sp->dense) dense_outputs(o, sp, in);
 }
 
 /* A core stepping tensors of u's shape, recording on c (tape = 1) or in place (tape = 0). */
@@ -327,6 +366,7 @@ void opl_nde_free(opl_nde **pnd) {
   free(nd->steps);
   free(nd->ts);
   free(nd->save_step);
+  free(nd->dense_step);
   free(nd->params);
   free(nd->fz_h);
   free(nd->fz_tend);
@@ -387,6 +427,15 @@ int opl_nde_set_adjoint(opl_nde *nd, opl_nde_adjoint adj, opl_err *err) {
                        "discrete, 2 backsolve, 3 interpolating)", (int)adj);
   nd->adj = adj;
   nd->mode = adj == OPL_NDE_ADJ_DISCRETE ? OPL_NDE_STORE_ALL : OPL_NDE_CHECKPOINT;
+  return OPL_OK;
+}
+
+int opl_nde_set_saveat(opl_nde *nd, opl_nde_saveat mode, opl_err *err) {
+  OPL_ASSERT(nd);
+  if (mode != OPL_NDE_SAVEAT_STEP && mode != OPL_NDE_SAVEAT_DENSE)
+    return opl_err_set(err, OPL_ERR_ARG, "opl_nde_set_saveat: mode = %d (0 step to each output time, 1 dense "
+                       "output)", (int)mode);
+  nd->saveat = mode;
   return OPL_OK;
 }
 
@@ -682,8 +731,12 @@ static void ckpt_bw(opl_node *node) {
   int oldg = opl_ctx_set_grad_enabled(ci, 1);
   int out_i = nd->nt - 1;
   for (int64_t j = S - 1; j >= 0 && !opl_ctx_status(c); j--) {
+    /* Outputs taken during step j: the state after it adds to the adjoint; dense outputs inside
+     * it (out_i < i <= i_hi with dense_step j) add their terms to the replay's loss. */
+    const int i_hi = out_i;
     for (; out_i >= 0 && nd->save_step[out_i] == j + 1; out_i--)
-      for (int64_t i = 0; i < N; i++) adj[i] += g[out_i * N + i];
+      if (nd->dense_step[out_i] < 0)
+        for (int64_t i = 0; i < N; i++) adj[i] += g[out_i * N + i];
     const nde_step *st = &nd->steps[j];
     const double gE = g[nd->nt * N + j], gS = g[nd->nt * N + S + j];
     opl_ctx_reset(ci);
@@ -715,7 +768,21 @@ static void ckpt_bw(opl_node *node) {
     if (at) memcpy(at->data, adj, (size_t)N * sizeof(opl_real));
     opl_tensor *terms[3] = {opl_sum(ci, opl_mul(ci, at, y1)), sp.last_eest, sp.last_stiff};
     opl_tensor *loss = opl_lincomb(ci, 3, (const double[]){1, gE, gS}, terms);
+    for (int i = out_i + 1; i <= i_hi && loss; i++) {
+      if (nd->dense_step[i] != j) continue;
+      tslot du = {0};
+      if (opl_rk_dense(rk, nd->ts[i], &du, &e) || !du.t) {
+        opl_ctx_error(c, e.status ? e.status : opl_ctx_status(ci), "opl_nde backward, dense output %d in step %lld: %s",
+                      i, (long long)j, e.status ? e.msg : opl_ctx_errmsg(ci));
+        loss = NULL;
+        break;
+      }
+      opl_tensor *gi = opl_new_like(ci, du.t);
+      if (gi) memcpy(gi->data, g + (int64_t)i * N, (size_t)N * sizeof(opl_real));
+      loss = opl_add(ci, loss, opl_sum(ci, opl_mul(ci, gi, du.t)));
+    }
     opl_rk_free(&rk);
+    if (opl_ctx_status(c)) break;
     if (!loss || opl_backward(ci, loss)) {
       opl_ctx_error(c, opl_ctx_status(ci), "opl_nde backward, step %lld: %s", (long long)j, opl_ctx_errmsg(ci));
       break;
@@ -770,7 +837,10 @@ int opl_nde_solve(opl_nde *nd, opl_ctx *c, double t0, opl_tensor *u0, int nt, co
   if (nts) nd->ts = nts;
   int64_t *nss = realloc(nd->save_step, (size_t)nt * sizeof *nss);
   if (nss) nd->save_step = nss;
-  if (!nts || !nss) return opl_err_set(err, OPL_ERR_NOMEM, "opl_nde_solve: out of memory");
+  int64_t *nds = realloc(nd->dense_step, (size_t)nt * sizeof *nds);
+  if (nds) nd->dense_step = nds;
+  if (!nts || !nss || !nds) return opl_err_set(err, OPL_ERR_NOMEM, "opl_nde_solve: out of memory");
+  for (int i = 0; i < nt; i++) nd->dense_step[i] = -1;
   memcpy(nd->ts, ts, (size_t)nt * sizeof *ts);
   nd->nt = nt;
   nd->t0 = t0;
@@ -806,8 +876,42 @@ int opl_nde_solve(opl_nde *nd, opl_ctx *c, double t0, opl_tensor *u0, int nt, co
     return opl_err_set(err, OPL_ERR_NOMEM, "opl_nde_solve: out of memory");
   }
   opl_tensor **tout = tape ? us : NULL;
-  st = opl_rk_init(rk, t0, &u0s, &e);
-  for (int i = 0; !st && i < nt; i++) {
+  const int dense = nd->saveat == OPL_NDE_SAVEAT_DENSE;
+  if (dense) {
+    sp.dense = 1, sp.tout = tout, sp.outs = outs;
+    const opl_rk_vops vo = {.vspace = &sp};
+    if (!tape && !(sp.dtmp = tv_new(&vo)))
+      sp.status = OPL_ERR_NOMEM, snprintf(sp.msg, sizeof sp.msg, "out of memory for the dense output");
+  }
+  st = sp.status ? sp.status : opl_rk_init(rk, t0, &u0s, &e);
+  if (dense && !st) {
+    /* Dense output: the steps go to the last output time only (the last step is shortened to
+     * land on it); the accepted hook gives every output inside or at the end of a step. */
+    for (; sp.next < nt && ts[sp.next] <= t0; sp.next++) {
+      nd->save_step[sp.next] = 0;
+      const tslot *ys = opl_rk_state(rk);
+      if (tape) tout[sp.next] = ys->t;
+      else memcpy(outs + (size_t)sp.next * nd->N, ys->t->data, (size_t)nd->N * sizeof(opl_real));
+    }
+    const double T = ts[nt - 1];
+    if (nd->frozen) {
+      while (!st && !sp.status && opl_rk_time(rk) < T) {
+        int64_t j = nd->nsteps;
+        if (j >= nd->nfrozen) {
+          st = opl_err_set(&e, OPL_ERR_STATE, "the frozen step sequence ends at t = %.17g before T = %.17g",
+                           opl_rk_time(rk), T);
+          break;
+        }
+        st = opl_rk_take_step(rk, nd->fz_h[j], nd->fz_tend[j], &e);
+      }
+    } else if (opl_rk_time(rk) < T) {
+      st = opl_rk_advance(rk, T, &e);
+    }
+    if (!st && !sp.status && sp.next != nt)
+      st = opl_err_set(&e, OPL_ERR_STATE, "output ts[%d] = %.17g was not reached (t = %.17g)", sp.next,
+                       ts[sp.next], opl_rk_time(rk));
+  }
+  for (int i = 0; !dense && !st && i < nt; i++) {
     if (nd->frozen) {
       while (!st && opl_rk_time(rk) < ts[i]) {
         int64_t j = nd->nsteps;
@@ -841,6 +945,7 @@ int opl_nde_solve(opl_nde *nd, opl_ctx *c, double t0, opl_tensor *u0, int nt, co
       opl_err_set(err, rc, "opl_nde_solve: %s (solve stopped at t = %.17g)", sp.msg, nd->st.t);
     else
       opl_err_set(err, rc, "opl_nde_solve: %s", e.msg);
+    tv_free(NULL, sp.dtmp);
     opl_rk_free(&rk);
     free(outs);
     opl_ctx_reset(nd->ci);
@@ -848,6 +953,7 @@ int opl_nde_solve(opl_nde *nd, opl_ctx *c, double t0, opl_tensor *u0, int nt, co
     clear_steps(nd);
     return rc;
   }
+  tv_free(NULL, sp.dtmp);
   opl_rk_free(&rk);
   opl_ctx_reset(nd->ci);
   opl_ctx_set_grad_enabled(nd->ci, oldg);

@@ -27,13 +27,33 @@
  *                      the node is recorded when only they require a gradient); every call must
  *                      leave nothing it needs later in the context's arena.
  *
- * Outputs at requested times (saveat): the solver steps to each output time (opl_rk_advance):
- * the step that reaches an output time is shortened to land on it, and the core then resumes
- * with the controller's unshortened proposal and error memory, so later steps are those the
- * controller would take. Chosen over dense output because the outputs are then solution states
- * of the method's full order (not of a lower-order interpolant), their gradients are those of
- * ordinary steps, and the tape and double paths stay identical; the cost is at most one extra
- * step per output time.
+ * Outputs at requested times (saveat, opl_nde_set_saveat):
+ *   OPL_NDE_SAVEAT_STEP  (default) the solver steps to each output time (opl_rk_advance): the
+ *                        step that reaches an output time is shortened to land on it, and the
+ *                        core then resumes with the controller's unshortened proposal and error
+ *                        memory, so later steps are those the controller would take. The outputs
+ *                        are solution states of the method's full order and their gradients those
+ *                        of ordinary steps; the cost is at most one extra step per output time.
+ *   OPL_NDE_SAVEAT_DENSE the steps are never shortened for outputs: the solve steps to the last
+ *                        output time T only (its last step is shortened to land on T exactly, as
+ *                        torchdiffeq does), taking the steps (and the evaluations) of a solve with
+ *                        the single output T, and each output inside an accepted step comes from
+ *                        the method's continuous extension (rk.h "Dense output": DP5's 4th-order
+ *                        Shampine / Hairer DOPRI5 interpolant, Tsitouras' own 4th-order
+ *                        interpolant, BS3's cubic Hermite), u(t + theta h) = u_n + h sum_i
+ *                        b_i(theta) k_i — one opl_lincomb of the step's tape tensors, so the
+ *                        discrete adjoints differentiate it (store-all: an ordinary op;
+ *                        checkpointed: the backward replay of a step recomputes the outputs inside
+ *                        it and pulls back their gradients with the step's). An output at a step's
+ *                        end (or at t0) is that state itself. The interpolants are of 4th order for
+ *                        DP5 and Tsit5 (one below the method) and 3rd for BS3 (the method's); their
+ *                        error stays at the solution's own for smooth solutions (tests/operators/
+ *                        test_node_dense.c); this is torchdiffeq's and DifferentialEquations.jl's
+ *                        way. Chosen as an option, not the default: stepping onto output times
+ *                        keeps the outputs full-order states. max_steps bounds
+ *                        the attempts of the whole solve (one output interval [t0, T]). The
+ *                        continuous adjoints still stop their backward solve at each output time
+ *                        (the jumps of the adjoint).
  *
  * Per accepted step j the nde keeps t_j, h_j, the error norm EEst_j (the controller's
  * err, rk.h "Error norm") and the stiffness estimate rho_j = ||k7 - k6|| / ||g7 - g6|| (rk.h;
@@ -108,6 +128,9 @@ typedef enum {
   OPL_NDE_ADJ_INTERP = 3
 } opl_nde_adjoint;
 
+/* Where outputs come from (above). */
+typedef enum { OPL_NDE_SAVEAT_STEP = 0, OPL_NDE_SAVEAT_DENSE = 1 } opl_nde_saveat;
+
 typedef struct opl_nde opl_nde;
 
 /* A solver of method m for the field f(user, ...). Defaults as opl_rk (rtol 1e-6, atol 1e-9,
@@ -131,6 +154,8 @@ int opl_nde_set_memory(opl_nde *nd, opl_nde_memory mode, opl_err *err);
 /* The adjoint of later solves (above); OPL_ERR_ARG for a value outside the enum. The
  * continuous ones use checkpoint memory for the forward. */
 int opl_nde_set_adjoint(opl_nde *nd, opl_nde_adjoint adj, opl_err *err);
+/* How later solves give their outputs (above); OPL_ERR_ARG for a value outside the enum. */
+int opl_nde_set_saveat(opl_nde *nd, opl_nde_saveat mode, opl_err *err);
 /* The heap parameters the field reads (n <= 256 pointers, copied): the checkpointed solve's
  * tape node lists them so that it is recorded when only they require a gradient. */
 int opl_nde_set_params(opl_nde *nd, int n, opl_tensor *const *params, opl_err *err);

@@ -35,6 +35,7 @@ static const char *reg_names[4] = {"none", "error", "stiff", "error+stiff"};
 static const char *mode_names[OPL_NODE_REG_MODE_COUNT] = {"global", "local-unbiased", "local-biased"};
 static const char *adj_names[OPL_NODE_ADJ_COUNT] = {"discrete", "checkpoint", "backsolve", "interp"};
 static const char *method_names[OPL_RK_METHOD_COUNT] = {"dp5", "tsit5", "bs3"};
+static const char *saveat_names[2] = {"step", "dense"};
 
 static int name_find(const char *const *names, int n, const char *s) {
   for (int i = 0; s && i < n; i++)
@@ -48,6 +49,8 @@ const char *opl_node_reg_mode_name(int m) { return m >= 0 && m < OPL_NODE_REG_MO
 int opl_node_reg_mode_from_name(const char *s) { return name_find(mode_names, OPL_NODE_REG_MODE_COUNT, s); }
 const char *opl_node_adjoint_name(int a) { return a >= 0 && a < OPL_NODE_ADJ_COUNT ? adj_names[a] : "unknown"; }
 int opl_node_adjoint_from_name(const char *s) { return name_find(adj_names, OPL_NODE_ADJ_COUNT, s); }
+const char *opl_node_saveat_name(int a) { return a >= 0 && a < 2 ? saveat_names[a] : "unknown"; }
+int opl_node_saveat_from_name(const char *s) { return name_find(saveat_names, 2, s); }
 int opl_node_method_from_name(const char *s) { return name_find(method_names, OPL_RK_METHOD_COUNT, s); }
 
 int opl_node_config_init(opl_node_config *cfg, const opl_model_kind *vf_kind, const void *vf_config, opl_err *err) {
@@ -99,6 +102,8 @@ static int config_check(const opl_node_config *c, opl_err *err) {
   if (c->lambda1 != c->lambda0 && !(c->lambda0 > 0 && c->lambda1 > 0))
     return opl_err_set(err, OPL_ERR_ARG, "node: lambda %g:%g: an exponential decay needs both weights > 0", c->lambda0,
                        c->lambda1);
+  if (c->saveat != OPL_NDE_SAVEAT_STEP && c->saveat != OPL_NDE_SAVEAT_DENSE)
+    return opl_err_set(err, OPL_ERR_ARG, "node: saveat %d, expected step or dense", c->saveat);
   if (c->time_channel != 0 && c->time_channel != 1)
     return opl_err_set(err, OPL_ERR_ARG, "node: time_channel = %d, expected 0 or 1", c->time_channel);
   if (c->sdim < 0 || c->sdim > 3 || c->channels < 1)
@@ -206,6 +211,7 @@ static int ops_to_meta(const void *self, opl_kv *kv) {
   kv[n++] = (opl_kv)OPL_KVS("node.reg_mode", mode_names[c->reg_mode]);
   kv[n++] = (opl_kv)OPL_KVD("node.lambda0", c->lambda0);
   kv[n++] = (opl_kv)OPL_KVD("node.lambda1", c->lambda1);
+  kv[n++] = (opl_kv)OPL_KVS("node.saveat", saveat_names[c->saveat]);
   opl_kv v[OPL_MODEL_META_MAX];
   int nv = s->vf.ops->to_meta(s->vf.self, v);
   for (int i = 0; i < nv && n < OPL_MODEL_META_MAX; i++) {
@@ -221,8 +227,8 @@ static void ops_describe(const void *self, char *buf, size_t cap) {
   char vd[200];
   s->vf.ops->describe(s->vf.self, vd, sizeof vd);
   const opl_node_config *c = &s->cfg;
-  snprintf(buf, cap, "neural ODE (%s, rtol %g, atol %g, %s adjoint%s%s%s%s) with vector field %s", method_names[c->method],
-           c->rtol, c->atol, adj_names[c->adjoint], c->time_channel ? ", time channel" : "",
+  snprintf(buf, cap, "neural ODE (%s, rtol %g, atol %g, %s adjoint%s%s%s%s%s) with vector field %s", method_names[c->method],
+           c->rtol, c->atol, adj_names[c->adjoint], c->saveat ? ", dense output" : "", c->time_channel ? ", time channel" : "",
            c->reg ? ", regularizer " : "", c->reg ? reg_names[c->reg] : "", c->reg ? (c->reg_mode == 0 ? " global" : c->reg_mode == 1 ? " local-unbiased" : " local-biased") : "",
            vd);
 }
@@ -295,7 +301,8 @@ static int kind_create(opl_model *m, const void *config, opl_rng *rng, opl_err *
   }
   if (!(s->nde = opl_nde_create((opl_rk_method)cfg->method, field, s, err))) return err ? err->status : OPL_ERR_NOMEM;
   if ((st = opl_nde_set_tolerances(s->nde, cfg->rtol, cfg->atol, err)) ||
-      (st = opl_nde_set_adjoint(s->nde, (opl_nde_adjoint)cfg->adjoint, err)))
+      (st = opl_nde_set_adjoint(s->nde, (opl_nde_adjoint)cfg->adjoint, err)) ||
+      (st = opl_nde_set_saveat(s->nde, (opl_nde_saveat)cfg->saveat, err)))
     return st;
   if (m->params.n > 256)
     return opl_err_set(err, OPL_ERR_ARG, "node: %d parameters tensors, the solver takes at most 256", m->params.n);
@@ -365,6 +372,11 @@ static int kind_from_meta(const opl_kv *kv, int n, void *config, opl_err *err) {
   c.reg = opl_node_reg_from_name(sv[3]);
   c.reg_mode = opl_node_reg_mode_from_name(sv[4]);
   c.rtol = dv[0], c.atol = dv[1], c.lambda0 = dv[2], c.lambda1 = dv[3];
+  const opl_kv *sa = opl_kv_find(kv, n, "node.saveat"); /* absent in files before dense output */
+  if (sa && (sa->type != OPL_KV_STR || !sa->s || opl_node_saveat_from_name(sa->s) < 0))
+    return opl_err_set(err, OPL_ERR_FORMAT, "node: attribute 'node.saveat' = '%s', expected step or dense",
+                       sa->type == OPL_KV_STR && sa->s ? sa->s : "(not a string)");
+  c.saveat = sa ? opl_node_saveat_from_name(sa->s) : OPL_NDE_SAVEAT_STEP;
   if (c.method < 0 || c.adjoint < 0 || c.reg < 0 || c.reg_mode < 0)
     return opl_err_set(err, OPL_ERR_FORMAT, "node: attribute node.method, node.adjoint, node.reg or node.reg_mode holds an "
                                             "unknown name ('%s', '%s', '%s', '%s')", sv[1], sv[2], sv[3], sv[4]);
@@ -412,6 +424,14 @@ int opl_node_model_is(const opl_model *m) { return m && m->ops == &opl_node_ops;
 
 const opl_node_config *opl_node_model_config(const opl_model *m) {
   return opl_node_model_is(m) ? &((const node_self *)m->self)->cfg : NULL;
+}
+
+int opl_node_model_set_saveat(opl_model *m, int saveat, opl_err *err) {
+  if (!opl_node_model_is(m)) return opl_err_set(err, OPL_ERR_ARG, "node: set_saveat on a model that is no neural ODE");
+  node_self *s = m->self;
+  int st = opl_nde_set_saveat(s->nde, (opl_nde_saveat)saveat, err);
+  if (!st) s->cfg.saveat = saveat;
+  return st;
 }
 
 int opl_node_model_set_times(const opl_model *m, double t0, int nt, const double *ts, opl_err *err) {

@@ -62,6 +62,8 @@ typedef struct opl_node_config {
   int reg;                      /* OPL_NODE_REG_* bits, 0: none */
   int reg_mode;                 /* opl_node_reg_mode */
   double lambda0, lambda1;      /* the weight of the regularizer at the first and the last epoch */
+  int saveat;                   /* opl_nde_saveat: 0 step onto output times (default), 1 dense
+                                 * output; attribute "node.saveat" (absent in older files: step) */
 } opl_node_config;
 
 /* A configuration with vector field vf_kind / vf_config (copied; at most OPL_NODE_VF_CONFIG_MAX
@@ -78,6 +80,9 @@ int opl_node_reg_mode_from_name(const char *s);
 /* "discrete", "checkpoint", "backsolve", "interp" <-> opl_node_adjoint; -1 for an unknown name. */
 const char *opl_node_adjoint_name(int adj);
 int opl_node_adjoint_from_name(const char *s);
+/* "step", "dense" <-> opl_nde_saveat; -1 for an unknown name. */
+const char *opl_node_saveat_name(int saveat);
+int opl_node_saveat_from_name(const char *s);
 /* "dp5", "tsit5", "bs3" -> opl_rk_method; -1 for an unknown name. */
 int opl_node_method_from_name(const char *s);
 
@@ -103,6 +108,11 @@ int opl_node_model_set_times(const opl_model *m, double t0, int nt, const double
  * OPL_ERR_ARG naming the sample for times out of order or non-finite. */
 int opl_node_model_set_times_batch(const opl_model *m, int64_t B, const double *t0, int nt, const double *ts,
                                    opl_err *err);
+
+/* Where the outputs of later forwards come from (opl_nde_saveat, node.h); the configuration
+ * (and so a checkpoint written later) records it. OPL_ERR_ARG for a model that is no node or a
+ * value outside the enum. */
+int opl_node_model_set_saveat(opl_model *m, int saveat, opl_err *err);
 
 /* The statistics of the last forward's solve (operators/node.h). OPL_ERR_ARG if m is no node. */
 int opl_node_model_stats(const opl_model *m, opl_nde_stats *st, opl_err *err);

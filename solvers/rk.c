@@ -225,6 +225,10 @@ struct opl_rk {
   /* state */
   int initialized, last_rejected;
   double t, h, errprev;
+  /* Dense output: the last accepted step began at tprev with size hprev; dense_ok while its
+   * stage derivatives are still in k[] (until the next attempt, heuristic or init). */
+  int dense_ok;
+  double tprev, hprev;
   opl_rk_stats st;
 };
 
@@ -417,6 +421,27 @@ static void rk_combo(opl_rk *rk, const void *y, double h, int cnt, const int *id
   rk->ops.lincomb(&rk->ops, cnt + 1, a, x, out);
 }
 
+/* The dense output u(t + theta h) = y0 + h sum_i bth[i] k[i] of a step (rk.h, "Dense output")
+ * into out: y0 (and, when theta is exactly 1, y1) are copied as they are. kv[i] is stage i's
+ * derivative (kv[0] = f(t, y0), kv[s-1] = f(t + h, y1)). */
+static void rk_dense_combo(const opl_rk_vops *o, opl_rk_method m, int s, double theta, double h,
+                           const void *y0, const void *y1, const void *const *kv, void *out) {
+  double a[RK_MAXTERMS], bth[RK_MAXS];
+  const void *x[RK_MAXTERMS];
+  int n = 1;
+  a[0] = 1;
+  x[0] = theta == 1 ? y1 : y0;
+  if (theta != 0 && theta != 1) {
+    opl_rk_dense_weights(m, theta, bth);
+    for (int i = 0; i < s; i++)
+      if (bth[i] != 0) {
+        a[n] = h * bth[i];
+        x[n++] = kv[i];
+      }
+  }
+  o->lincomb(o, n, a, x, out);
+}
+
 static int rk_rhs(opl_rk *rk, double t, const void *y, void *dy) {
   rk->st.nfev++;
   return rk->ops.rhs(rk->user, t, y, dy);
@@ -509,6 +534,7 @@ int opl_rk_init(opl_rk *rk, double t0, const void *y0, opl_err *err) {
   const double one = 1;
   rk->ops.lincomb(&rk->ops, 1, &one, &y0, rk->y);
   rk->t = t0;
+  rk->dense_ok = 0;
   if (!isfinite(rk->ops.wrms(&rk->ops, rk->y, rk->y, rk->y, 0, 1)))
     return opl_err_set(err, OPL_ERR_NONFINITE, "opl_rk_init: non-finite value in y0 at t = %g", t0);
   int rv = rk_rhs(rk, t0, rk->y, rk->k[0]);
@@ -554,6 +580,9 @@ static void rk_commit(opl_rk *rk, double h, double tend, double errn) {
                              .k = (const void *const *)rk->k, .s = s};
     rk->ops.accepted(&rk->ops, rk->user, &info);
   }
+  rk->tprev = rk->t;
+  rk->hprev = h;
+  rk->dense_ok = 1;
   rk->t = tend;
   void *tmp = rk->y;
   rk->y = rk->ynew;
@@ -571,6 +600,7 @@ static void rk_commit(opl_rk *rk, double h, double tend, double errn) {
 }
 
 static void rk_mark(opl_rk *rk) {
+  rk->dense_ok = 0; /* the attempt or the heuristic overwrites the stage vectors */
   if (rk->ops.mark) rk->ops.mark(&rk->ops);
 }
 static void rk_discard(opl_rk *rk) {
@@ -746,4 +776,76 @@ int opl_rk_integrate(opl_rk *rk, double t0, double t1, void *y, double *t_reache
   opl_rk_get_state(rk, y);
   if (t_reached) *t_reached = rk->t;
   return st;
+}
+
+/* ------------------------------------------------------------ dense output */
+
+/* Dormand-Prince's continuous extension as in Hairer's DOPRI5 (contd5): with theta1 = 1 - theta,
+ *   u = y0 + theta D + theta theta1 (h k1 - D) + theta^2 theta1 (2 D - h k1 - h k7)
+ *         + theta^2 theta1^2 h sum_i d_i k_i,             D = y1 - y0 = h sum_i b_i k_i,
+ * so b_i(theta) = theta b_i + theta theta1 ([i = 1] - b_i) + theta^2 theta1 (2 b_i - [i = 1] - [i = 7])
+ * + theta^2 theta1^2 d_i. */
+static const double dp5_d[7] = {-12715105075.0 / 11282082432.0, 0, 87487479700.0 / 32700410799.0,
+                                -10690763975.0 / 1880347072.0,  701980252875.0 / 199316789632.0,
+                                -1453857185.0 / 822651844.0,    69997945.0 / 29380423.0};
+/* Tsitouras (2011), the interpolant's b_i(theta) = sum_k r_ik theta^k expanded (the same digits
+ * as OrdinaryDiffEq's Tsit5Interp): rows i = 1..7, columns theta^1..theta^4. */
+static const double ts5_r[7][4] = {
+    {1.0, -2.763706197274826, 2.9132554618219126, -1.0530884977290216},
+    {0, 0.13169999999999998, -0.2234, 0.1017},
+    {0, 3.9302962368947516, -5.941033872131505, 2.490627285651253},
+    {0, -12.411077166933676, 30.33818863028232, -16.548102889244902},
+    {0, 37.50931341651104, -88.1789048947664, 47.37952196281928},
+    {0, -27.896526289197286, 65.09189467479366, -34.87065786149661},
+    {0, 1.5, -4, 2.5}};
+
+int opl_rk_dense_weights(opl_rk_method m, double theta, double *bth) {
+  if ((int)m < 0 || m >= OPL_RK_METHOD_COUNT || !bth) return 0;
+  const double th = theta, t1 = 1 - theta;
+  switch (m) {
+  case OPL_RK_DP5:
+    for (int i = 0; i < 7; i++) {
+      const double b = dp5_b[i], e1 = i == 0, e7 = i == 6;
+      bth[i] = th * b + th * t1 * (e1 - b) + th * th * t1 * (2 * b - e1 - e7) + th * th * t1 * t1 * dp5_d[i];
+    }
+    return 7;
+  case OPL_RK_TSIT5:
+    for (int i = 0; i < 7; i++) {
+      const double *r = ts5_r[i];
+      bth[i] = th * (r[0] + th * (r[1] + th * (r[2] + th * r[3])));
+    }
+    return 7;
+  default: {
+    /* BS3: the cubic Hermite interpolant of y0, y1 = y0 + h sum b_i k_i, f0 = k1 and f1 = k4
+     * (free: k4 is the FSAL stage): u = h00 y0 + h10 h k1 + h01 y1 + h11 h k4, h00 + h01 = 1. */
+    const double h10 = th * t1 * t1, h01 = th * th * (3 - 2 * th), h11 = -th * th * t1;
+    for (int i = 0; i < 4; i++) bth[i] = h01 * bs3_b[i] + (i == 0 ? h10 : 0) + (i == 3 ? h11 : 0);
+    return 4;
+  }
+  }
+}
+
+int opl_rk_dense(const opl_rk *rk, double t, void *y, opl_err *err) {
+  OPL_ASSERT(rk && y);
+  if (!rk->initialized || !rk->dense_ok)
+    return opl_err_set(err, OPL_ERR_STATE, "opl_rk_dense: no accepted step to interpolate (dense output is valid "
+                       "from an accepted step until the next step attempt)");
+  if (!(t >= rk->tprev && t <= rk->t))
+    return opl_err_set(err, OPL_ERR_ARG, "opl_rk_dense: t = %.17g outside the last step [%.17g, %.17g]", t,
+                       rk->tprev, rk->t);
+  const int s = rk->T->s;
+  /* After the commit: the old state is in ynew, f(tprev) in k[s-1] and f(t) in k[0]. */
+  const void *kv[RK_MAXS];
+  for (int i = 0; i < s; i++) kv[i] = rk->k[i];
+  kv[0] = rk->k[s - 1];
+  kv[s - 1] = rk->k[0];
+  const double theta = t == rk->t ? 1 : (t - rk->tprev) / rk->hprev;
+  rk_dense_combo(&rk->ops, (opl_rk_method)(rk->T - tableaus), s, theta, rk->hprev, rk->ynew, rk->y, kv, y);
+  return OPL_OK;
+}
+
+void opl_rk_dense_step(const opl_rk_step_info *info, opl_rk_method m, const opl_rk_vops *ops, double t,
+                       void *y) {
+  const double theta = t == info->tend ? 1 : (t - info->t) / info->h;
+  rk_dense_combo(ops, m, info->s, theta, info->h, info->y0, info->y1, info->k, y);
 }

@@ -52,6 +52,18 @@
  * cancellation). rho estimates the modulus of the dominant Jacobian eigenvalue; h * rho near
  * the boundary of the stability region (~3.3 for DP5, ~2.5 for BS3) signals stiffness.
  *
+ * Dense output (continuous extension): within an accepted step t -> t + h,
+ *   u(t + theta h) = y0 + h sum_i b_i(theta) k_i,  0 <= theta <= 1,  b_i(1) = b_i, b_i(0) = 0,
+ * from the step's own stages (no extra evaluation):
+ *   DP5    the 4th-order continuous extension of Dormand-Prince (Shampine, "Some practical
+ *          Runge-Kutta formulas", Math. Comp. 46 (1986) 135-150), in the form of Hairer's DOPRI5
+ *          (Hairer, Norsett & Wanner, Solving ODEs I, II.6, "Dense output"): the quartic that
+ *          matches y0, y1, f0, f1 and the 5th-order value at the midpoint;
+ *   Tsit5  Tsitouras' own 4th-order interpolant (Tsitouras 2011, the b_i(theta) polynomials);
+ *   BS3    the cubic Hermite interpolant of y0, y1, f0 = k1 and f1 = k4 (3rd order; free, k4 is
+ *          the FSAL stage).
+ * At theta = 1 the output is y1 itself (copied, not recombined), at theta = 0 it is y0.
+ *
  * Status: every failing call returns a status and fills its opl_err* (NULL allowed).
  *   OPL_ERR_ARG          bad arguments (the message names the value);
  *   OPL_ERR_CONVERGENCE  step-size underflow (message gives t and h), too many step attempts,
@@ -230,6 +242,20 @@ void opl_rk_get_stats(const opl_rk *rk, opl_rk_stats *st);
  * stages, or 0 for a bad method. The tables are static. */
 int opl_rk_tableau(opl_rk_method m, const double **a, const double **b, const double **e,
                    const double **c, int *order, int *embedded_order);
+/* The dense-output weights b_i(theta) of method m ("Dense output" above) into bth[s]; any
+ * theta (the interpolant's polynomials; meaningful on [0, 1]). Returns s, or 0 for a bad method
+ * or a NULL bth. */
+int opl_rk_dense_weights(opl_rk_method m, double theta, double *bth);
+/* y (a vector of the vops) = the dense output at t of the last accepted step [t - h_last, t]
+ * (t equal to either end gives that end's state exactly). Valid from an accepted step until the
+ * next step attempt (opl_rk_step, _advance, _take_step, _start_step or _init): OPL_ERR_STATE
+ * otherwise, OPL_ERR_ARG for t outside the step. Step with opl_rk_step to read outputs inside
+ * each step without shortening steps for them. */
+int opl_rk_dense(const opl_rk *rk, double t, void *y, opl_err *err);
+/* The same from inside the accepted hook: y = dense output at t in [info->t, info->tend] of the
+ * step described by info (method m, vector operations ops); t == info->tend gives y1 exactly. */
+void opl_rk_dense_step(const opl_rk_step_info *info, opl_rk_method m, const opl_rk_vops *ops, double t,
+                       void *y);
 /* "dp5", "tsit5", "bs3"; NULL for a bad method. */
 const char *opl_rk_method_name(opl_rk_method m);
 

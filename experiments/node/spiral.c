@@ -29,9 +29,11 @@
  *   node_spiral peer-export --out FILE [--seed S] [--rtol R] [--atol A]
  *       writes the initial weights, one training batch and the tolerances as text for
  *       experiments/node/peer.py (the same numbers on both sides).
- *   node_spiral peer --in FILE [--steps K] [--warmup W] [--threads T]
+ *   node_spiral peer --in FILE [--steps K] [--warmup W] [--threads T] [--saveat step|dense]
  *       times K training steps (forward solve, loss, backward, Adam) on the exported batch and
- *       prints one JSON line: samples/s, peak RSS (VmHWM), forward NFE of the first step.
+ *       prints one JSON line: samples/s, peak RSS (VmHWM), forward NFE of the first step;
+ *       --saveat dense takes the window's outputs from the DP5 interpolant (node.h) as
+ *       torchdiffeq does, instead of stepping onto each (the default).
  * Errors go to stderr with exit status 1 (2 for usage). */
 #include <math.h>
 #include <stdio.h>
@@ -182,7 +184,7 @@ static opl_tensor *window_loss(opl_ctx *c, opl_tensor **us, int nt, int B, const
 /* ------------------------------------------------------------ options */
 
 typedef struct opts {
-  const char *variant, *adjoint, *in, *out;
+  const char *variant, *adjoint, *in, *out, *saveat;
   int iters, threads, steps, warmup, header;
   double lambda, rtol, atol;
   uint64_t seed;
@@ -198,7 +200,7 @@ static opl_nde_adjoint parse_adjoint(const char *s) {
 }
 
 static void parse(int argc, char **argv, opts *o) {
-  *o = (opts){.variant = "vanilla", .adjoint = "discrete", .iters = 2000, .threads = 0, .steps = 200,
+  *o = (opts){.variant = "vanilla", .adjoint = "discrete", .saveat = "step", .iters = 2000, .threads = 0, .steps = 200,
               .warmup = 10, .lambda = 0.1, .rtol = 1e-6, .atol = 1e-8, .seed = 1};
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i];
@@ -208,6 +210,7 @@ static void parse(int argc, char **argv, opts *o) {
     else if (!v) used = -1;
     else if (!strcmp(a, "--variant")) o->variant = v;
     else if (!strcmp(a, "--adjoint")) o->adjoint = v;
+    else if (!strcmp(a, "--saveat")) o->saveat = v;
     else if (!strcmp(a, "--in")) o->in = v;
     else if (!strcmp(a, "--out")) o->out = v;
     else if (!strcmp(a, "--iters")) o->iters = atoi(v);
@@ -224,6 +227,10 @@ static void parse(int argc, char **argv, opts *o) {
       exit(2);
     }
     i += used;
+  }
+  if (strcmp(o->saveat, "step") && strcmp(o->saveat, "dense")) {
+    fprintf(stderr, "node_spiral: --saveat %s (expected step or dense)\n", o->saveat);
+    exit(2);
   }
   if (o->iters < 1 || o->steps < 1 || o->warmup < 0 || !(o->rtol > 0) || !(o->atol > 0) || !(o->lambda >= 0)) {
     fprintf(stderr, "node_spiral: --iters/--steps >= 1, --warmup >= 0, --rtol/--atol > 0, --lambda >= 0\n");
@@ -446,6 +453,8 @@ static int cmd_peer(const opts *o) {
   const opl_nde_adjoint adj = parse_adjoint(o->adjoint);
   opl_nde *nd = make_nde(&m, adj, rtol, atol);
   opl_err err = {0};
+  if (opl_nde_set_saveat(nd, strcmp(o->saveat, "dense") ? OPL_NDE_SAVEAT_STEP : OPL_NDE_SAVEAT_DENSE, &err))
+    die("saveat", err.msg);
   opl_optim *opt = opl_optim_create(OPL_OPTIM_ADAM, &m.p, NULL, &err);
   if (!opt) die("optimizer", err.msg);
   opl_ctx *c = opl_ctx_new(0);
@@ -485,11 +494,11 @@ static int cmd_peer(const opts *o) {
     loss_last = L->data[0];
     if (it >= o->warmup) t_run += dt, c_run += dc, nfe_total += st.nfev, nfe_bwd += st.backward_nfev;
   }
-  printf("{\"side\": \"opl\", \"threads\": %d, \"adjoint\": \"%s\", \"steps\": %d, \"samples_per_s\": %.1f, "
+  printf("{\"side\": \"opl\", \"threads\": %d, \"adjoint\": \"%s\", \"saveat\": \"%s\", \"steps\": %d, \"samples_per_s\": %.1f, "
          "\"ms_per_step\": %.4f, \"cpu_ms_per_step\": %.4f, \"vmhwm_kb\": %ld, \"nfe_first\": %lld, \"accepted_first\": %lld, "
          "\"nfe_per_step\": %.2f, \"nfe_backward_per_step\": %.2f, \"nfe_span\": %lld, \"nfe_t5\": %lld, \"rejected_t5\": %lld, "
          "\"loss_first\": %.8g, \"loss_last\": %.8g}\n",
-         opl_get_num_threads(), o->adjoint, o->steps, BSIZE * o->steps / t_run, 1e3 * t_run / o->steps, 1e3 * c_run / o->steps, vmhwm_kb(),
+         opl_get_num_threads(), o->adjoint, o->saveat, o->steps, BSIZE * o->steps / t_run, 1e3 * t_run / o->steps, 1e3 * c_run / o->steps, vmhwm_kb(),
          (long long)nfe_first, (long long)steps_first, (double)nfe_total / o->steps, (double)nfe_bwd / o->steps,
          (long long)nfe_span[0], (long long)nfe_span[1], (long long)rej_t5, loss_first, loss_last);
   opl_ctx_free(&c);

@@ -39,6 +39,16 @@ set -- $nfe
 good=$(awk -F'"loss_first": |, "loss_last": |}' '{ if ($2 + 0 > $3 + 0 && $3 + 0 > 0) print "yes" }' out.txt)
 ok $([ $rc -eq 0 ] && [ "${1:-0}" -eq $((2 + 6 * ${2:-0})) ] && grep -q '"nfe_backward_per_step": 0.00' out.txt &&
      [ "$good" = yes ] && echo 0 || echo 1) "peer: JSON with NFE = 2 + 6 x accepted steps and a decreasing loss ($(cat out.txt err.txt))"
+# Dense output: the first step's solve takes the steps of a solve to the window's end alone
+# (nfe_span), fewer than stepping onto the 10 output times.
+steps_nfe=${1:-0}
+run "$bin" peer --in peer.txt --steps 2 --warmup 0 --threads 1 --saveat dense
+dn=$(sed 's/.*"nfe_first": \([0-9]*\).*"nfe_span": \([0-9]*\).*/\1 \2/' out.txt)
+set -- $dn
+ok $([ $rc -eq 0 ] && grep -q '"saveat": "dense"' out.txt && [ "${1:-0}" -eq "${2:-1}" ] && [ "${1:-0}" -lt "$steps_nfe" ] &&
+     echo 0 || echo 1) "peer --saveat dense: first-step NFE ${1:-?} = a solve to the window's end alone (${2:-?}) < stepping onto the outputs ($steps_nfe)"
+run "$bin" peer --in peer.txt --steps 1 --saveat sometimes
+ok $([ $rc -eq 2 ] && grep -q "saveat sometimes" err.txt && echo 0 || echo 1) "unknown --saveat: exit 2 naming it"
 sed 's/^net.2.bias 2 .*/net.2.bias 2 0.5/' peer.txt > bad.txt
 run "$bin" peer --in bad.txt --steps 1
 ok $([ $rc -eq 1 ] && grep -q "net.2.bias" err.txt && echo 0 || echo 1) "a short vector in the peer file: exit 1 naming it ($(cat err.txt))"
