@@ -36,6 +36,7 @@ int cli_train(int argc, char **argv);    /* cli/train.c: train a model on a data
 int cli_eval(int argc, char **argv);     /* cli/eval.c: evaluate a trained model */
 int cli_bench(int argc, char **argv);    /* cli/bench.c: opl bench fno | node */
 int cli_bench_node(int argc, char **argv); /* cli/bench_node.c: opl bench node */
+int cli_bench_mgno(int argc, char **argv); /* cli/bench_mgno.c: opl bench mgno */
 int cli_summary(int argc, char **argv);  /* cli/summary.c: the layer table of a model */
 int cli_train_pinn(int argc, char **argv); /* cli/train_pinn.c: opl train pinn (argv[0] = "train") */
 int cli_predict(int argc, char **argv);  /* cli/predict.c: a PINN on the grid of its domain */

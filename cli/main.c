@@ -29,7 +29,7 @@ static const verb verbs[] = {
     {"predict", "a PINN model on the uniform grid of its domain (opl predict MODEL.h5 --nx --nt -o OUT.h5)", cli_predict},
     {"eval", "evaluate a trained model on a data set (relative L2, predictions, plots)", cli_eval},
     {"summary", "layer table and parameter count of a model kind or a MODEL.h5 file", cli_summary},
-    {"bench", "time FNO or neural-ODE training steps (opl bench fno, opl bench node)", cli_bench},
+    {"bench", "time FNO, neural-ODE or MgNO training steps (opl bench fno, node, mgno)", cli_bench},
     {"version", "print the version and build configuration", run_version},
 };
 #define NVERBS ((int)(sizeof verbs / sizeof verbs[0]))

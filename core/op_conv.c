@@ -28,7 +28,12 @@
  * partial, summed afterwards in thread order, so results are deterministic for a given
  * thread count); the GEMMs inside that region are intentionally single-threaded (OpenBLAS's
  * OpenMP build runs one thread inside a parallel region). Otherwise samples run in sequence,
- * im2col/col2im are parallel over rows and OpenBLAS threads each GEMM. */
+ * im2col/col2im are parallel over rows and OpenBLAS threads each GEMM.
+ *
+ * Memory: the im2col buffers (Cu K x O floats per thread, 56 MB for 24 channels, 3x3, 256^2)
+ * are scratch: each batch driver returns them to the arena (opl_arena_rewind) before it
+ * returns, so a network's convolutions reuse one buffer instead of keeping one per call (and
+ * two per call in the backward pass) until the arena is reset. */
 #include <limits.h>
 #include <string.h>
 #ifdef _OPENMP
@@ -252,6 +257,7 @@ static opl_real *col_scratch(opl_ctx *c, const conv_geom *g, int nt) {
 static int conv_apply(opl_ctx *c, const conv_geom *g, const opl_real *w, const opl_real *u,
                       opl_real *v, opl_real beta) {
   int nt = sample_threads(g);
+  const opl_arena_mark_t mark = opl_arena_mark(c);
   opl_real *col = col_scratch(c, g, nt);
   if (!col) return 0;
   int par = nt == 1 && g->rows * g->ovol > OPL_PAR_MIN;
@@ -263,6 +269,7 @@ static int conv_apply(opl_ctx *c, const conv_geom *g, const opl_real *w, const o
     for (int64_t n = 0; n < g->N; n++)
       apply_sample(g, w, u + n * g->cu * g->ivol, v + n * g->cv * g->ovol, beta, mycol, par);
   }
+  opl_arena_rewind(c, mark);
   return 1;
 }
 
@@ -273,6 +280,7 @@ static int conv_apply(opl_ctx *c, const conv_geom *g, const opl_real *w, const o
 static int conv_apply_t(opl_ctx *c, const conv_geom *g, const opl_real *w, const opl_real *v,
                         opl_real *u) {
   int nt = sample_threads(g);
+  const opl_arena_mark_t mark = opl_arena_mark(c);
   opl_real *col = col_scratch(c, g, nt);
   if (!col) return 0;
   int par = nt == 1 && g->rows * g->ovol > OPL_PAR_MIN;
@@ -284,6 +292,7 @@ static int conv_apply_t(opl_ctx *c, const conv_geom *g, const opl_real *w, const
     for (int64_t n = 0; n < g->N; n++)
       apply_t_sample(g, w, v + n * g->cv * g->ovol, u + n * g->cu * g->ivol, mycol, par);
   }
+  opl_arena_rewind(c, mark);
   return 1;
 }
 
@@ -296,6 +305,7 @@ static int conv_apply_t(opl_ctx *c, const conv_geom *g, const opl_real *w, const
 static int conv_wgrad(opl_ctx *c, const conv_geom *g, const opl_real *v, const opl_real *u,
                       opl_real *gw) {
   int nt = sample_threads(g);
+  const opl_arena_mark_t mark = opl_arena_mark(c);
   opl_real *col = col_scratch(c, g, nt);
   if (!col) return 0;
   const int64_t nw = g->cv * g->cug * g->kvol;
@@ -303,6 +313,7 @@ static int conv_wgrad(opl_ctx *c, const conv_geom *g, const opl_real *v, const o
     int par = g->rows * g->ovol > OPL_PAR_MIN;
     for (int64_t n = 0; n < g->N; n++)
       wgrad_sample(g, v + n * g->cv * g->ovol, u + n * g->cu * g->ivol, gw, col, par);
+    opl_arena_rewind(c, mark);
     return 1;
   }
   opl_real *part = opl_arena_calloc(c, (size_t)nt * (size_t)nw * sizeof *part);
@@ -317,6 +328,7 @@ static int conv_wgrad(opl_ctx *c, const conv_geom *g, const opl_real *v, const o
       wgrad_sample(g, v + n * g->cv * g->ovol, u + n * g->cu * g->ivol, mypart, mycol, 0);
   }
   for (int t = 0; t < nt; t++) opl_acc(gw, part + t * nw, nw);
+  opl_arena_rewind(c, mark);
   return 1;
 }
 

@@ -1,7 +1,7 @@
 /* Convolutions (opl_conv, opl_conv_transpose): gradient checks (table), adjoint checks
  * (table), the defining identity <conv_transpose(y), x> = <y, conv(x)>, forward values
- * against naive direct loops written here, output sizes, threaded vs sequential paths, and
- * bad input. */
+ * against naive direct loops written here, output sizes, threaded vs sequential paths, the
+ * im2col scratch returned to the arena, and bad input. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -478,6 +478,54 @@ static void test_threads_agree(void) {
   }
 }
 
+/* ------------------------------------------------------------ scratch memory */
+
+/* The im2col buffers are scratch: a forward conv adds its output (and a small saved geometry)
+ * to the arena, not its Cu K x O buffer; the backward pass (gradients of heap tensors live
+ * outside the arena) adds nothing that stays; the transposed convolution likewise. */
+static void test_scratch_released(void) {
+  opl_err err;
+  const int64_t xs[4] = {2, 8, 64, 64}, ws[4] = {8, 8, 3, 3};
+  opl_tensor *x = opl_tensor_alloc(4, xs, OPL_T_REQGRAD, &err);
+  opl_tensor *w = opl_tensor_alloc(4, ws, OPL_T_REQGRAD, &err);
+  uint64_t s = 7;
+  fill_random(x, &s), fill_random(w, &s);
+  opl_ctx *c = opl_ctx_new(0);
+  opl_ctx_stats st0, st1, st2;
+  opl_ctx_get_stats(c, &st0);
+  const opl_conv_opts o = {.padding = {1, 1}};
+  opl_tensor *y = opl_conv(c, x, w, NULL, &o);
+  OPL_ASSERT(y != NULL, "%s", opl_ctx_errmsg(c));
+  opl_ctx_get_stats(c, &st1);
+  const size_t ybytes = (size_t)y->numel * sizeof(opl_real), colbytes = 8 * 9 * 64 * 64 * sizeof(opl_real);
+  ok(st1.arena_used - st0.arena_used < ybytes + colbytes / 4,
+     "conv forward keeps %zu arena bytes: its output (%zu) and the geometry, not the im2col buffer (%zu)",
+     st1.arena_used - st0.arena_used, ybytes, colbytes);
+  opl_real *seed = malloc((size_t)y->numel * sizeof *seed);
+  for (int64_t i = 0; i < y->numel; i++) seed[i] = (opl_real)(2 * gc_uniform(&s) - 1);
+  opl_backward_seed(c, y, seed);
+  opl_ctx_get_stats(c, &st2);
+  ok(opl_ctx_status(c) == OPL_OK && st2.arena_used - st1.arena_used < ybytes + colbytes / 4,
+     "conv backward keeps %zu arena bytes (at most the output's gradient), not its two im2col buffers (%zu each)",
+     st2.arena_used - st1.arena_used, colbytes);
+  opl_ctx_reset(c);
+  const opl_conv_opts ot = {.stride = {2, 2}, .padding = {1, 1}};
+  const int64_t ws4[4] = {8, 8, 4, 4};
+  opl_tensor *w4 = opl_tensor_alloc(4, ws4, OPL_T_REQGRAD, &err);
+  fill_random(w4, &s);
+  opl_ctx_get_stats(c, &st0);
+  opl_tensor *yt = opl_conv_transpose(c, x, w4, NULL, &ot);
+  OPL_ASSERT(yt != NULL, "%s", opl_ctx_errmsg(c));
+  opl_ctx_get_stats(c, &st1);
+  const size_t ytbytes = (size_t)yt->numel * sizeof(opl_real), tcol = 8 * 16 * 64 * 64 * sizeof(opl_real);
+  ok(st1.arena_used - st0.arena_used < ytbytes + tcol / 4,
+     "conv_transpose forward keeps %zu arena bytes: its output (%zu), not the buffer (%zu)",
+     st1.arena_used - st0.arena_used, ytbytes, tcol);
+  free(seed);
+  opl_ctx_free(&c);
+  opl_tensor_free(&x), opl_tensor_free(&w), opl_tensor_free(&w4);
+}
+
 /* ------------------------------------------------------------ bad input */
 
 /* The context holds status st and a message containing s1 and s2 (either may be NULL). */
@@ -577,6 +625,7 @@ int main(void) {
   test_sizes();
   test_transpose_identity();
   test_threads_agree();
+  test_scratch_released();
   test_bad_input();
   return tap_end();
 }
