@@ -93,8 +93,28 @@ static int geom_tables(opl_ctx *c, conv_geom *g, const int64_t *st, const int64_
 
 /* ------------------------------------------------------------ im2col / col2im */
 
+/* The affine run of an axis table for tap k: from the first o whose index t[o K + k] is not
+ * -1 (*lo), the longest stretch o = lo .. *hi - 1 with t[o K + k] = *i0 + (o - lo) *st, checked
+ * entry by entry (so it is exact for every padding mode; *hi = *lo when every entry is -1). The
+ * entries outside [lo, hi) go through the table.
+ * t [O, K] */
+static void affine_run(const int64_t *t, int64_t K, int64_t k, int64_t O, int64_t *lo, int64_t *hi,
+                       int64_t *i0, int64_t *st) {
+  int64_t a = 0;
+  while (a < O && t[a * K + k] < 0) a++;
+  *lo = *hi = a, *i0 = 0, *st = 1;
+  if (a == O) return;
+  const int64_t first = t[a * K + k];
+  const int64_t s = a + 1 < O && t[(a + 1) * K + k] >= 0 ? t[(a + 1) * K + k] - first : 1;
+  int64_t b = a + 1;
+  while (b < O && t[b * K + k] == first + (b - a) * s) b++;
+  *hi = b, *i0 = first, *st = s;
+}
+
 /* Lower one sample: col[r, o] = u[c, idx(o, k)] (0 where idx is -1), r = (c, k0, k1, k2),
- * o = (o0, o1, o2). Parallel over rows when par.
+ * o = (o0, o1, o2). Parallel over rows when par. When axis 2 is a placeholder (1-D and 2-D:
+ * extents 1), the rows of axis 1 are the contiguous ones: their affine run (a shifted copy for
+ * stride 1, a strided gather otherwise) is copied without the per-element table lookup.
  * u   [cu, I0 I1 I2]
  * col [cu K0 K1 K2, O0 O1 O2] */
 static void im2col(const conv_geom *g, const opl_real *restrict u, opl_real *restrict col,
@@ -102,11 +122,38 @@ static void im2col(const conv_geom *g, const opl_real *restrict u, opl_real *res
   const int64_t K0 = g->ke[0], K1 = g->ke[1], K2 = g->ke[2];
   const int64_t O0 = g->ve[0], O1 = g->ve[1], O2 = g->ve[2], I1 = g->ue[1], I2 = g->ue[2];
   const int64_t *t0 = g->tab[0], *t1 = g->tab[1], *t2 = g->tab[2];
+  const int flat = O2 == 1 && K2 == 1 && I2 == 1 && t2[0] == 0;
 #pragma omp parallel for if (par) schedule(static)
   for (int64_t r = 0; r < g->rows; r++) {
     int64_t k2 = r % K2, k1 = (r / K2) % K1, k0 = (r / (K1 * K2)) % K0, ch = r / g->kvol;
     const opl_real *uc = u + ch * g->ivol;
     opl_real *dst = col + r * g->ovol;
+    if (flat) {
+      int64_t lo, hi, a, s;
+      affine_run(t1, K1, k1, O1, &lo, &hi, &a, &s);
+      for (int64_t o0 = 0; o0 < O0; o0++, dst += O1) {
+        int64_t i0 = t0[o0 * K0 + k0];
+        if (i0 < 0) {
+          memset(dst, 0, (size_t)O1 * sizeof *dst);
+          continue;
+        }
+        const opl_real *src = uc + i0 * I1;
+        for (int64_t o1 = 0; o1 < lo; o1++) {
+          int64_t i1 = t1[o1 * K1 + k1];
+          dst[o1] = i1 >= 0 ? src[i1] : 0;
+        }
+        if (s == 1) {
+          if (hi > lo) memcpy(dst + lo, src + a, (size_t)(hi - lo) * sizeof *dst);
+        } else {
+          for (int64_t o1 = lo; o1 < hi; o1++) dst[o1] = src[a + (o1 - lo) * s];
+        }
+        for (int64_t o1 = hi; o1 < O1; o1++) {
+          int64_t i1 = t1[o1 * K1 + k1];
+          dst[o1] = i1 >= 0 ? src[i1] : 0;
+        }
+      }
+      continue;
+    }
     for (int64_t o0 = 0; o0 < O0; o0++) {
       int64_t i0 = t0[o0 * K0 + k0];
       if (i0 < 0) {
@@ -132,7 +179,9 @@ static void im2col(const conv_geom *g, const opl_real *restrict u, opl_real *res
 
 /* Adjoint of im2col, accumulating: u[c, idx(o, k)] += col[r, o] for every (r, o) whose idx
  * is not -1 (a circular or replicate index receives every tap that reads it). Parallel over
- * channels when par (rows of one channel touch only that channel).
+ * channels when par (rows of one channel touch only that channel). With a placeholder axis 2,
+ * the affine run of each row of axis 1 is added without the table (im2col's fast path); every
+ * element of u receives its terms in the same order either way.
  * col [cu K0 K1 K2, O0 O1 O2]
  * u   [cu, I0 I1 I2], accumulated */
 static void col2im_acc(const conv_geom *g, const opl_real *restrict col, opl_real *restrict u,
@@ -140,12 +189,37 @@ static void col2im_acc(const conv_geom *g, const opl_real *restrict col, opl_rea
   const int64_t K0 = g->ke[0], K1 = g->ke[1], K2 = g->ke[2];
   const int64_t O0 = g->ve[0], O1 = g->ve[1], O2 = g->ve[2], I1 = g->ue[1], I2 = g->ue[2];
   const int64_t *t0 = g->tab[0], *t1 = g->tab[1], *t2 = g->tab[2];
+  const int flat = O2 == 1 && K2 == 1 && I2 == 1 && t2[0] == 0;
 #pragma omp parallel for if (par) schedule(static)
   for (int64_t ch = 0; ch < g->cu; ch++) {
     opl_real *uc = u + ch * g->ivol;
     for (int64_t k = 0; k < g->kvol; k++) {
       int64_t k2 = k % K2, k1 = (k / K2) % K1, k0 = k / (K1 * K2);
       const opl_real *src = col + (ch * g->kvol + k) * g->ovol;
+      if (flat) {
+        int64_t lo, hi, a, s;
+        affine_run(t1, K1, k1, O1, &lo, &hi, &a, &s);
+        for (int64_t o0 = 0; o0 < O0; o0++, src += O1) {
+          int64_t i0 = t0[o0 * K0 + k0];
+          if (i0 < 0) continue;
+          opl_real *dst = uc + i0 * I1;
+          for (int64_t o1 = 0; o1 < lo; o1++) {
+            int64_t i1 = t1[o1 * K1 + k1];
+            if (i1 >= 0) dst[i1] += src[o1];
+          }
+          if (s == 1) {
+            opl_real *restrict d = dst + a - lo;
+            for (int64_t o1 = lo; o1 < hi; o1++) d[o1] += src[o1];
+          } else {
+            for (int64_t o1 = lo; o1 < hi; o1++) dst[a + (o1 - lo) * s] += src[o1];
+          }
+          for (int64_t o1 = hi; o1 < O1; o1++) {
+            int64_t i1 = t1[o1 * K1 + k1];
+            if (i1 >= 0) dst[i1] += src[o1];
+          }
+        }
+        continue;
+      }
       for (int64_t o0 = 0; o0 < O0; o0++) {
         int64_t i0 = t0[o0 * K0 + k0];
         if (i0 < 0) {

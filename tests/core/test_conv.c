@@ -258,6 +258,8 @@ static const vcase vcases[] = {
     {"conv2d circular groups 2 stride (2,1)", 4, {2, 4, 6, 5}, {2, 2, 3, 3}, &T_circ_g2_s2},
     {"conv2d replicate dilation (2,1)", 4, {2, 2, 5, 5}, {2, 2, 3, 3}, &T_repl_d2},
     {"conv2d 1x1", 4, {2, 3, 4, 5}, {4, 3, 1, 1}, &T_bias},
+    {"conv2d stride 2 pad 1", 4, {2, 3, 8, 9}, {2, 3, 3, 3}, &T_s2p1},
+    {"conv2d dilation 2", 4, {2, 2, 7, 8}, {3, 2, 3, 3}, &T_dil2},
     {"conv2d groups 2 batch 5 (threaded path)", 4, {5, 4, 20, 20}, {8, 2, 3, 3}, &T_g2},
     {"conv3d stride (2,1,1) pad (1,0,1)", 5, {2, 2, 5, 4, 4}, {3, 2, 3, 2, 2}, &T3d},
     {"conv3d circular", 5, {1, 2, 4, 5, 3}, {2, 2, 2, 3, 2}, &T_circ},
