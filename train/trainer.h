@@ -160,6 +160,8 @@ typedef struct opl_step_stats {
   double loss;            /* the objective of the batch (opl_task_loss) */
   double l2_sum;          /* sum over the batch of the per-sample relative L2 (full trajectory) */
   int64_t nfe, accepted, rejected; /* trajectory tasks: the solve's evaluations and steps; else -1 */
+  int64_t local_nfe;      /* trajectory tasks: the local regularizer's evaluations (0 without it); else -1 */
+  double reg;             /* the regularizer term lambda R of the objective (0 without one) */
 } opl_step_stats;
 
 /* One optimizer step on batch k (0 <= k < number of training batches) of the current epoch
