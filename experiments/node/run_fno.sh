@@ -25,11 +25,13 @@
 #   --round   1 (default): the first round; 2: dense output, rtol 1e-5 (see above)
 #   --dir     working directory for data, models and logs (default build/exp_fno[2][_smoke])
 #   --jobs    trainings run at once, one thread each (default 2)
-# environment: OPL (default build/release/opl)
+# environment: OPL (default build/release/opl), NODE_STEPS (round 2's step table of vanilla's
+#   solve; default build/release/node_steps)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 opl=${OPL:-$root/build/release/opl}
+node_steps=${NODE_STEPS:-$root/build/release/node_steps}
 smoke=0
 jobs=2
 round=1
@@ -40,7 +42,7 @@ while [ $# -gt 0 ]; do
         --dir) dir=$2; shift ;;
         --jobs) jobs=$2; shift ;;
         --round) round=$2; shift ;;
-        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
         *) echo "run_fno.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
     esac
     shift
@@ -49,6 +51,7 @@ case "$jobs" in 1|2) ;; *) echo "run_fno.sh: --jobs expects 1 or 2, got '$jobs'"
 case "$round" in 1|2) ;; *) echo "run_fno.sh: --round expects 1 or 2, got '$round'" >&2; exit 2 ;; esac
 [ -x "$opl" ] || { echo "run_fno.sh: $opl not built (sh scripts/build.sh release)" >&2; exit 1; }
 case "$opl" in /*) ;; *) opl=$(pwd)/$opl ;; esac
+case "$node_steps" in /*) ;; *) node_steps=$(pwd)/$node_steps ;; esac
 r2=""
 [ $round = 1 ] || r2=2
 if [ $smoke = 1 ]; then
@@ -215,6 +218,13 @@ EOF
     done
     echo
     awk '/^time per trajectory/ { sub(/.*reference solver /, ""); print "reference solver per trajectory: " $0; exit }' vanilla.eval
+    # What sets the step size: vanilla's accepted steps on the last test trajectory (node_steps)
+    if [ -x "$node_steps" ]; then
+        echo
+        "$node_steps" vanilla.h5 $data $ntest || exit 1
+    else
+        echo "run_fno.sh: $node_steps not built: no step table" >&2
+    fi
     exit 0
 fi
 echo "| variant | lambda | train time (s, wall) | train NFE / batch: forward + local (mean over training; last 25 epochs) | train loss (last epoch) | test rel. L2 mean (median) | test NFE mean (min-max) | accepted / rejected steps | prediction time / trajectory (ms) | NFE vs vanilla | L2 vs vanilla | test rel. L2, mean of the last 25 epochs (CSV) | 3 snapshots: test NFE, accepted / rejected, rel. L2 | 3 snapshots: NFE, L2 vs vanilla |"

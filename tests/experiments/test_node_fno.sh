@@ -4,8 +4,9 @@
 # biased), eight evals; it prints the vanilla NFE table (one row per epoch) and one well-formed
 # row per variant with finite numbers (test NFE >= that of one step per output time, relative
 # L2s, a prediction time, ratios to vanilla; the local rows charge the local step's 8
-# evaluations); a rerun keeps the trainings and gives the same evaluations; a bad option exits 2
-# and a missing opl exits 1.
+# evaluations); a rerun keeps the trainings and gives the same evaluations; --round 2 (dense
+# output, rtol 1e-5, the pilot's lambda R / loss, vanilla's step table from node_steps beside
+# opl); a bad option exits 2 and a missing opl exits 1.
 # usage: sh tests/experiments/test_node_fno.sh path/to/run_fno.sh path/to/opl
 set -u
 script=${1:?usage: test_node_fno.sh path/to/run_fno.sh path/to/opl}
@@ -57,7 +58,8 @@ ok $([ $rc -eq 0 ] && [ "$(grep -c 'done before, kept' err3.txt)" -eq 4 ] && [ "
 # pilot run, the vanilla table, one row per variant whose NFE needs no step per output time
 # (dense output: fewer than 2 + 6 x 5 is possible) and whose local rows charge 8 evaluations
 # from the CSV, and lambda R / loss > 0 for the regularized rows, 0 for vanilla.
-OPL=$opl sh "$script" --smoke --round 2 --dir "$tmp/run_r2" > out4.txt 2> err4.txt
+steps=$(dirname "$opl")/node_steps
+OPL=$opl NODE_STEPS=$steps sh "$script" --smoke --round 2 --dir "$tmp/run_r2" > out4.txt 2> err4.txt
 rc=$?
 ok $rc "run_fno.sh --smoke --round 2 exits 0 ($(tail -n 3 err4.txt | tr '\n' ' '))"
 ok $(grep -q -- '--rtol 1e-5 --atol 1e-7 --saveat dense' err4.txt && [ "$(grep -c '^| \(global\|local-biased\) | [0-9]* | 1: [0-9.e+-]* |$' out4.txt)" -eq 2 ] &&
@@ -73,6 +75,12 @@ for v in "vanilla 0 0" "global 0.1 0" "local-unbiased 1 8" "local-biased 1 8"; d
                 print "yes" }' out4.txt)
     ok $([ "$good" = yes ] && echo 0 || echo 1) "round 2 row of $1 (lambda $2): finite numbers, local step $3 evaluations, lambda R / loss"
 done
+if [ -x "$steps" ]; then
+    ok $(grep -q '^# model vanilla.h5, sample 11: [0-9]* accepted' out4.txt && grep -q '^# EEst: mean' out4.txt && echo 0 || echo 1) \
+        "round 2 ends with vanilla's step table (node_steps)"
+else
+    ok 0 "round 2's step table # SKIP node_steps not built"
+fi
 ok $([ ! -f run_r2/burgers_t3.h5 ] && [ -f run_r2/pilot/global-10.csv ] && echo 0 || echo 1) "round 2: no 3-snapshot file; the pilot kept in --dir"
 sh "$script" --round 3 > out2.txt 2> err2.txt
 ok $([ $? -eq 2 ] && grep -q "round expects 1 or 2" err2.txt && echo 0 || echo 1) "--round 3: exit 2 naming the option"
