@@ -20,7 +20,10 @@
 # lambda 1e-6: vanilla up to a negligible term, whose reg_to_loss measures vanilla's own R_E. Its
 # table has no 3-snapshot columns (dense output makes them moot) and adds lambda R / loss.
 #
-# usage: experiments/node/run_fno.sh [--smoke] [--round 1|2] [--dir DIR] [--jobs 1|2]
+# --round 2 --long: the first round's 200 epochs (StepLR every 70), vanilla and global lambda 100
+# only, no pilot (default directory build/exp_fno2_long).
+#
+# usage: experiments/node/run_fno.sh [--smoke] [--round 1|2] [--long] [--dir DIR] [--jobs 1|2]
 #   --smoke   a tiny run (12 trajectories, 2 epochs, one weight per variant): checks the pipeline
 #   --round   1 (default): the first round; 2: dense output, rtol 1e-5 (see above)
 #   --dir     working directory for data, models and logs (default build/exp_fno[2][_smoke])
@@ -35,6 +38,7 @@ node_steps=${NODE_STEPS:-$root/build/release/node_steps}
 smoke=0
 jobs=2
 round=1
+long=0
 dir=
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -42,18 +46,21 @@ while [ $# -gt 0 ]; do
         --dir) dir=$2; shift ;;
         --jobs) jobs=$2; shift ;;
         --round) round=$2; shift ;;
-        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+        --long) long=1 ;;
+        -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
         *) echo "run_fno.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
     esac
     shift
 done
 case "$jobs" in 1|2) ;; *) echo "run_fno.sh: --jobs expects 1 or 2, got '$jobs'" >&2; exit 2 ;; esac
 case "$round" in 1|2) ;; *) echo "run_fno.sh: --round expects 1 or 2, got '$round'" >&2; exit 2 ;; esac
+[ $long = 0 ] || [ $round = 2 ] || { echo "run_fno.sh: --long goes with --round 2" >&2; exit 2; }
 [ -x "$opl" ] || { echo "run_fno.sh: $opl not built (sh scripts/build.sh release)" >&2; exit 1; }
 case "$opl" in /*) ;; *) opl=$(pwd)/$opl ;; esac
 case "$node_steps" in /*) ;; *) node_steps=$(pwd)/$node_steps ;; esac
 r2=""
 [ $round = 1 ] || r2=2
+[ $long = 0 ] || r2=2_long
 if [ $smoke = 1 ]; then
     dir=${dir:-$root/build/exp_fno${r2}_smoke}
     # data: 12 trajectories at 32 points; a tiny field; 2 epochs
@@ -92,6 +99,11 @@ if [ $round = 2 ]; then
         variants="vanilla:none:-:0 global:error:global:1e-6 global:error:global:100 global:error:global:1000
                   local-unbiased:error:local-unbiased:1000 local-unbiased:error:local-unbiased:10000
                   local-biased:error:local-biased:1000 local-biased:error:local-biased:10000"
+    fi
+    if [ $long = 1 ]; then
+        [ $smoke = 1 ] || fit=$(echo "$fit" | sed 's/--epochs [0-9]* --step-size [0-9]*/--epochs 200 --step-size 70/')
+        pilot=""
+        variants="vanilla:none:-:0 global:error:global:100"
     fi
 fi
 mkdir -p "$dir"
@@ -173,7 +185,7 @@ echo "| epochs | mean NFE per training batch | accepted steps per batch | test N
 echo "|---|---|---|---|"
 # blocks of 25 epochs (round 2: 10; smoke: 1)
 blk=25
-[ $round = 1 ] || blk=10
+[ $round = 1 ] || [ $long = 1 ] || blk=10
 [ $smoke = 0 ] || blk=1
 awk -F, -v blk=$blk 'NR > 1 {
         b = int(($1 - 1) / blk); s[b] += $9; a[b] += $10; n[b]++; t[b] = $12; lo[b] = (n[b] == 1 ? $1 : lo[b]); hi[b] = $1; nb = b
