@@ -37,6 +37,11 @@ int cli_eval(int argc, char **argv);     /* cli/eval.c: evaluate a trained model
 int cli_bench(int argc, char **argv);    /* cli/bench.c: opl bench fno | node */
 int cli_bench_node(int argc, char **argv); /* cli/bench_node.c: opl bench node */
 int cli_summary(int argc, char **argv);  /* cli/summary.c: the layer table of a model */
+int cli_train_pinn(int argc, char **argv); /* cli/train_pinn.c: opl train pinn (argv[0] = "train") */
+int cli_predict(int argc, char **argv);  /* cli/predict.c: a PINN on the grid of its domain */
+int cli_eval_pinn(int argc, char **argv); /* cli/eval_pinn.c: opl eval of a PINN against the reference */
+/* 1 if path is an opl checkpoint of a PINN model (cli/eval_pinn.c). */
+int cli_is_pinn_model(const char *path);
 
 /* The FNO configuration of a reference script (opl_fno_ref) with the architecture flags of
  * opl train fno / opl summary fno over it: modes (all axes) and width when > 0, layers and

@@ -176,6 +176,9 @@ static int solver_table(const opl_trained *m, opl_ds *ds, const opl_eval_result 
   const int traj = opl_task_continuous(task);
   int64_t t0 = traj ? 1 : opl_task_frames(task) ? task->t_in : task->target_frame;
   int64_t nt = traj ? r->cout : opl_task_frames(task) ? task->t_out : 1;
+  /* a space-time model from the initial state also predicts t = 0 (frame 0 of its target, a
+   * itself): the solver's frames are compared with the frames after it */
+  int64_t skip = !traj && opl_task_frames(task) && task->t_in == 0 ? 1 : 0;
   if (t0 < 0) t0 = in->dims.t - 1;
   int64_t P = r->nx * r->ny;
   opl_err e;
@@ -200,7 +203,7 @@ static int solver_table(const opl_trained *m, opl_ds *ds, const opl_eval_result 
       break;
     }
     ref_t += now_s() - w0;
-    ref_err += solver_rel(u, S, r->sdim, t0, nt, st, r->truth + j * nt * P, r->nx, r->ny);
+    ref_err += solver_rel(u, S, r->sdim, t0, nt, st, r->truth + (j * (nt + skip) + skip) * P, r->nx, r->ny);
     fno_err += r->rel[j];
   }
   int solve_res = (int)attr_i(in, "solve_res", 0);
@@ -239,7 +242,7 @@ static int solver_table(const opl_trained *m, opl_ds *ds, const opl_eval_result 
       fprintf(stderr, "opl eval: --solver at s = %lld: %s\n", (long long)r->nx, e.msg);
       ok_coarse = 0;
     } else {
-      coarse_err += solver_rel(ua, r->nx, r->sdim, t0, nt, 1, r->truth + j * nt * P, r->nx, r->ny);
+      coarse_err += solver_rel(ua, r->nx, r->sdim, t0, nt, 1, r->truth + (j * (nt + skip) + skip) * P, r->nx, r->ny);
     }
     free(ua);
     free(aa);
@@ -340,6 +343,7 @@ static void print_solver_lines(opl_ds *ds, const opl_eval_result *r, int64_t sol
 /* ---------------------------------------------------------------- the verb */
 
 int cli_eval(int argc, char **argv) {
+  if (argc > 1 && argv[1][0] != '-' && cli_is_pinn_model(argv[1])) return cli_eval_pinn(argc, argv);
   int64_t ntest = 0, sub = 1, batch = 0, plot_n = 4, threads = 0, solver_n = 4;
   static const char *out, *plot, *saveat_s; /* static: cli_parse's copies stay reachable until exit */
   out = plot = saveat_s = NULL;

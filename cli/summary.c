@@ -19,6 +19,7 @@
 
 #include "cli/cli.h"
 #include "operators/fno.h"
+#include "operators/mgno.h"
 #include "operators/model.h"
 
 opl_fno_config cli_fno_config(int ref, int64_t modes, int64_t width, int64_t layers, int64_t proj) {
@@ -75,7 +76,63 @@ static int is_file(const char *path) {
   return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
+/* opl summary mgno [--preset darcy-rough|darcy-smooth] [--layers L] [--channels-u C]
+ * [--in-channels C] [--num-iteration "1,0;1,0;2,0"] [--padding zeros|circular]: the flags
+ * override the preset's (default darcy-rough). */
+static int summary_mgno(int argc, char **argv) {
+  static const char *iters, *padding, *pre;
+  iters = padding = pre = NULL;
+  int64_t layers = -1, cu = -1, cin = -1;
+  const cli_opt opts[] = {
+      {"preset", CLI_STRING, &pre, OPL_MGNO_PRESETS " (default darcy-rough)"},
+      {"layers", CLI_INT, &layers, "MgNO layers (-1: the preset's)"},
+      {"channels-u", CLI_INT, &cu, "u-channels (-1: the preset's)"},
+      {"in-channels", CLI_INT, &cin, "input (f) channels (-1: the preset's)"},
+      {"num-iteration", CLI_STRING, &iters, "[pre,post] smoothing per level, levels separated by ';' (\"1,0;2,0\")"},
+      {"padding", CLI_STRING, &padding, "zeros (Dirichlet) or circular (periodic)"},
+  };
+  char *pos[2];
+  int npos;
+  int rc = cli_parse("summary", "mgno [--preset P] [options]", argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
+                     pos, 2, &npos);
+  if (rc) return rc == 1 ? 0 : 2;
+  opl_err e = {0};
+  opl_mgno_config mc;
+  if (opl_mgno_preset(pre ? pre : "darcy-rough", &mc, &e)) {
+    fprintf(stderr, "opl summary: --preset: %s\n", e.msg);
+    return 2;
+  }
+  if (layers != -1) mc.layers = (int)(layers < 0 || layers > 1000 ? 0 : layers);
+  if (cu != -1) mc.channels_u = cu;
+  if (cin != -1) mc.in_channels = cin;
+  if (iters && opl_mgno_parse_iters(iters, &mc, &e)) {
+    fprintf(stderr, "opl summary: --num-iteration: %s\n", e.msg);
+    return 2;
+  }
+  if (padding) {
+    if (!strcmp(padding, "zeros")) mc.pad = OPL_PAD_ZERO;
+    else if (!strcmp(padding, "circular")) mc.pad = OPL_PAD_CIRCULAR;
+    else {
+      fprintf(stderr, "opl summary: --padding expects zeros or circular, got '%s'\n", padding);
+      return 2;
+    }
+  }
+  opl_model m;
+  if (opl_model_create(&m, &opl_mgno_kind, &mc, NULL, &e)) {
+    fprintf(stderr, "opl summary: %s\n", e.msg);
+    return 2;
+  }
+  print_summary(&m, -1);
+  opl_model_free(&m);
+  return 0;
+}
+
 int cli_summary(int argc, char **argv) {
+  for (int i = 1; i < argc; i++)
+    if (argv[i][0] != '-') {
+      if (!strcmp(argv[i], "mgno")) return summary_mgno(argc, argv);
+      break;
+    }
   static const char *preset;
   preset = NULL;
   int64_t dim = 0, modes = -1, width = -1, layers = 4, proj = 128, t_in = 10;

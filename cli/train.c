@@ -7,12 +7,17 @@
  *
  *   opl train fno --data FILE.h5 --ntrain N --ntest M --epochs E --batch B --lr LR --step-size S
  *       --gamma G --modes K --width W --sub R [--target-time T] [--dim 1|2|3] [--T-in 10 --T 40]
- *       [--normalize none|gaussian] [--seed K] [--checkpoint-every k] [--resume] -o MODEL.h5
+ *       [--normalize none|gaussian] [--seed K] [--checkpoint-every k] [--resume]
+ *       [--pde-weight W [--ic-weight V]] -o MODEL.h5
  *
  * --dim 1: FNO-1d, a -> u(T) (fourier_1d.py); --dim 2: FNO-2d time stepping, T_in frames in, T
  * frames rolled out (fourier_2d_time.py) — or, on data with a single frame or with --target-time,
  * FNO-2d a -> u(T) (fourier_2d.py); --dim 3: FNO-3d, T_in frames -> the next T (fourier_3d.py).
- * Without --dim: the data set's dimension. Defaults are the reference scripts' (modes, width,
+ * On 1-D data --dim 2 is the space-time task over (x, t) (train/task.h), by default from the
+ * initial state a (--T-in 0) to every stored frame, t = 0 included (PINO's Burgers setting).
+ * Without --dim: the data set's dimension. --pde-weight W adds W times the mean square PDE
+ * residual of the prediction to the loss, --ic-weight V the mean square error of its frame
+ * t = 0 (train/pino.h; the space-time task only, on data sets with opl's provenance). Defaults are the reference scripts' (modes, width,
  * padding per case; Adam 1e-3, weight decay 1e-4, StepLR 100 x 0.5, batch 20, 500 epochs).
  * With --resume the stored configuration of MODEL.h5 is the default of every option.
  * Exit status: 0 done, 1 runtime failure (I/O, divergence), 2 usage error. Ctrl-C stops after the
@@ -41,8 +46,11 @@
 #include "cli/cli.h"
 #include "cli/outputs.h"
 #include "operators/fno.h"
+#include "operators/mgno.h"
 #include "operators/mlp.h"
 #include "operators/node_model.h"
+#include "train/loss.h"
+#include "train/schedule.h"
 #include "train/trainer.h"
 
 /* A library message without its module tag (the CLI prints "opl train: " before it). */
@@ -173,7 +181,9 @@ int cli_train(int argc0, char **argv0) {
   int argc;
   char **argv = rewrite_short_out(argc0, argv0, &argc);
   if (!argv) return 1;
-  int rc = argc > 1 && !strcmp(argv[1], "node") ? train_node_main(argc, argv) : train_main(argc, argv);
+  int rc = argc > 1 && !strcmp(argv[1], "node")   ? train_node_main(argc, argv)
+           : argc > 1 && !strcmp(argv[1], "pinn") ? cli_train_pinn(argc, argv)
+                                                  : train_main(argc, argv);
   free(argv);
   return rc;
 }
@@ -181,11 +191,17 @@ int cli_train(int argc0, char **argv0) {
 static int train_main(int argc, char **argv) {
   /* Options; -1 (or NULL) means "by the case" where the default depends on --dim. */
   /* static: the strings cli_parse copies stay reachable until exit */
-  static const char *data, *out, *normalize, *target_time_s;
-  data = out = normalize = target_time_s = NULL;
+  static const char *data, *out, *normalize, *target_time_s, *mg_preset, *mg_iters, *mg_pad;
+  data = out = normalize = target_time_s = mg_preset = mg_iters = mg_pad = NULL;
+  int64_t mg_cu = -1, warmup = 0, sched_epochs = 0;
+  static const char *loss_s, *optim_s, *sched_s, *sunit_s;
+  loss_s = optim_s = sched_s = sunit_s = NULL;
+  double pct_start = 0.3;
+  int have_mg_resume = 0;
+  opl_mgno_config mg_resume;
   int64_t ntrain = -1, ntest = -1, epochs = 500, batch = 20, step_size = 100, modes = -1, width = -1, layers = 4,
-          proj = 128, sub = 1, dim = 0, t_in = 10, T = 40, seed = 0, every_ckpt = 0, threads = 0, every = 1;
-  double lr = 1e-3, gamma = 0.5, wd = 1e-4, target_time = NAN, clip = 0;
+          proj = 128, sub = 1, dim = 0, t_in = -1, T = -1, seed = 0, every_ckpt = 0, threads = 0, every = 1;
+  double lr = 1e-3, gamma = 0.5, wd = 1e-4, target_time = NAN, clip = 0, pde_weight = 0, ic_weight = 0;
   int resume = 0, quiet = 0, shuffle = 1, cache = 1;
 
   /* --resume: the stored configuration becomes the default of every option. */
@@ -199,20 +215,26 @@ static int train_main(int argc, char **argv) {
       fprintf(stderr, "opl train: --resume: %s\n", msg_of(&e));
       return 1;
     }
-    if (rs.kind != &opl_fno_kind) {
+    if (rs.kind != &opl_fno_kind && rs.kind != &opl_mgno_kind) {
       fprintf(stderr, "opl train: --resume: '%s' holds a model of kind '%s', which opl train cannot build\n", out_pre,
               rs.kind->name);
       return 1;
     }
-    opl_fno_config rm;
-    memcpy(&rm, rs.config.bytes, sizeof rm);
+    opl_fno_config rm = opl_fno_config_reference(OPL_FNO_REF_2D);
+    if (rs.kind == &opl_fno_kind) memcpy(&rm, rs.config.bytes, sizeof rm);
+    else memcpy(&mg_resume, rs.config.bytes, sizeof mg_resume), have_mg_resume = 1;
     data = stored_data;
     ntrain = rc.ntrain, ntest = rc.ntest, epochs = rc.epochs, batch = rc.batch, step_size = rc.step_size;
     lr = rc.lr, gamma = rc.gamma, wd = rc.weight_decay, clip = rc.clip_grad, sub = rc.sub, seed = (int64_t)rc.seed;
     shuffle = rc.shuffle;
     normalize = rc.normalize == OPL_NORMALIZE_GAUSSIAN ? "gaussian" : "none";
     modes = rm.modes[0], width = rm.width, layers = rm.layers, proj = rm.proj_channels;
-    dim = rc.task.kind == OPL_TASK_SPACETIME ? 3 : (rc.task.kind == OPL_TASK_ROLLOUT ? 2 : rm.d);
+    if (have_mg_resume) layers = mg_resume.layers, mg_cu = mg_resume.channels_u;
+    loss_s = opl_loss_name((opl_loss_kind)rc.loss), optim_s = rc.adamw ? "adamw" : "adam";
+    sched_s = opl_schedule_name(rc.schedule), sunit_s = rc.sched_per_step ? "step" : "epoch";
+    pct_start = rc.pct_start, warmup = rc.warmup, sched_epochs = rc.sched_epochs;
+    dim = rc.task.kind == OPL_TASK_ROLLOUT ? 2 : rm.d; /* the space-time model's d is the data's + 1 */
+    pde_weight = rc.pde_weight, ic_weight = rc.ic_weight;
     if (rc.task.kind != OPL_TASK_STATIC) t_in = rc.task.t_in, T = rc.task.t_out;
     /* a one-shot 2-D model on multi-frame data was trained on a chosen frame */
     if (rc.task.kind == OPL_TASK_STATIC) target_time = -(double)(rc.task.target_frame + 1); /* frame marker */
@@ -225,19 +247,36 @@ static int train_main(int argc, char **argv) {
       {"epochs", CLI_INT, &epochs, "epochs (a resumed run continues up to this total)"},
       {"batch", CLI_INT, &batch, "batch size"},
       {"lr", CLI_DOUBLE, &lr, "Adam learning rate"},
-      {"weight-decay", CLI_DOUBLE, &wd, "Adam L2 weight decay (torch.optim.Adam form)"},
+      {"weight-decay", CLI_DOUBLE, &wd, "Adam L2 weight decay (torch.optim.Adam form; decoupled with --optimizer adamw)"},
+      {"loss", CLI_STRING, &loss_s, "l2 (relative L2, default) or h1 (relative H1, HsLoss k = 1; 2-D a -> u)"},
+      {"optimizer", CLI_STRING, &optim_s, "adam (weight decay added to the gradient, default) or adamw (decoupled)"},
+      {"schedule", CLI_STRING, &sched_s, "step (StepLR, default), onecycle (OneCycleLR, --lr the maximum) or cosine (with --warmup)"},
+      {"schedule-unit", CLI_STRING, &sunit_s, "onecycle / cosine: advance per epoch (default) or per optimizer step"},
+      {"pct-start", CLI_DOUBLE, &pct_start, "onecycle: fraction of the steps spent rising"},
+      {"warmup", CLI_INT, &warmup, "cosine: linear warmup length in the schedule's unit"},
+      {"schedule-epochs", CLI_INT, &sched_epochs, "onecycle / cosine: epochs the schedule spans (0: --epochs; kept by --resume)"},
       {"step-size", CLI_INT, &step_size, "StepLR: multiply the learning rate by gamma every this many epochs"},
       {"gamma", CLI_DOUBLE, &gamma, "StepLR factor"},
       {"clip-grad", CLI_DOUBLE, &clip, "clip the global gradient norm to this (0: no clipping)"},
       {"modes", CLI_INT, &modes, "Fourier modes per axis (-1: 16 for 1-D, 12 for 2-D, 8 for 3-D)"},
       {"width", CLI_INT, &width, "channels of the Fourier layers (-1: 64 for 1-D, 32 for 2-D, 20 for time)"},
-      {"layers", CLI_INT, &layers, "Fourier layers"},
+      {"layers", CLI_INT, &layers, "Fourier layers (mgno: MgNO layers, default the preset's)"},
       {"proj", CLI_INT, &proj, "hidden channels of the projection"},
+      {"preset", CLI_STRING, &mg_preset, "mgno: " OPL_MGNO_PRESETS " (default darcy-rough)"},
+      {"channels-u", CLI_INT, &mg_cu, "mgno: u-channels (-1: the preset's)"},
+      {"num-iteration", CLI_STRING, &mg_iters, "mgno: [pre,post] smoothing per level, levels separated by ';'"},
+      {"padding", CLI_STRING, &mg_pad, "mgno: zeros (Dirichlet) or circular (periodic)"},
       {"sub", CLI_INT, &sub, "spatial sub-sampling: train at resolution X / sub"},
       {"dim", CLI_INT, &dim, "1: FNO-1d; 2: FNO-2d (time stepping on multi-frame data); 3: FNO-3d (0: the data's)"},
       {"target-time", CLI_STRING, &target_time_s, "one-shot target: the snapshot at this time (default: the last)"},
-      {"T-in", CLI_INT, &t_in, "time tasks: input frames"},
-      {"T", CLI_INT, &T, "time tasks: frames predicted (rollout steps for --dim 2)"},
+      {"T-in", CLI_INT, &t_in, "time tasks: input frames (-1: 10 on 2-D data; 0 on 1-D data: from the initial state, "
+                               "t = 0 predicted too)"},
+      {"T", CLI_INT, &T, "time tasks: frames predicted (rollout steps for --dim 2; -1: 40 on 2-D data, every stored "
+                         "frame after the input on 1-D data)"},
+      {"pde-weight", CLI_DOUBLE, &pde_weight, "space-time task: add this times the mean square PDE residual of the "
+                                              "prediction to the loss (PINO)"},
+      {"ic-weight", CLI_DOUBLE, &ic_weight, "space-time task with --T-in 0: add this times the mean square error of the "
+                                            "predicted frame t = 0"},
       {"normalize", CLI_STRING, &normalize, "none or gaussian (per-point); default: the reference script's"},
       {"seed", CLI_INT, &seed, "seed of the initialization and of the shuffling"},
       {"shuffle", CLI_FLAG, &shuffle, "reshuffle the training set every epoch (--shuffle=false: keep the order)"},
@@ -261,9 +300,38 @@ static int train_main(int argc, char **argv) {
             opl_model_kind_names(kinds, sizeof kinds), npos ? " (got '" : "", npos ? pos[0] : "", npos ? "')" : "");
     return 2;
   }
-  if (kind != &opl_fno_kind) {
-    fprintf(stderr, "opl train: model '%s' has no architecture flags on the command line (opl train builds: fno)\n",
+  if (kind != &opl_fno_kind && kind != &opl_mgno_kind) {
+    fprintf(stderr, "opl train: model '%s' has no architecture flags on the command line (opl train builds: fno, mgno)\n",
             kind->name);
+    return 2;
+  }
+  /* MgNO: the preset (or the resumed run's configuration), then the flags */
+  opl_mgno_config mg;
+  if (kind == &opl_mgno_kind) {
+    opl_err me = {0};
+    if (have_mg_resume && !mg_preset) mg = mg_resume;
+    else if (opl_mgno_preset(mg_preset ? mg_preset : "darcy-rough", &mg, &me)) {
+      fprintf(stderr, "opl train: --preset: %s\n", me.msg);
+      return 2;
+    }
+    if (has_flag(argc, argv, "layers") || have_mg_resume) mg.layers = (int)(layers < 1 || layers > 1000 ? 0 : layers);
+    if (mg_cu != -1) mg.channels_u = mg_cu;
+    if (mg_iters && opl_mgno_parse_iters(mg_iters, &mg, &me)) {
+      fprintf(stderr, "opl train: --num-iteration: %s\n", me.msg);
+      return 2;
+    }
+    if (mg_pad && !strcmp(mg_pad, "zeros")) mg.pad = OPL_PAD_ZERO;
+    else if (mg_pad && !strcmp(mg_pad, "circular")) mg.pad = OPL_PAD_CIRCULAR;
+    else if (mg_pad) {
+      fprintf(stderr, "opl train: --padding expects zeros or circular, got '%s'\n", mg_pad);
+      return 2;
+    }
+    if (opl_mgno_check_config(&mg, &me)) {
+      fprintf(stderr, "opl train: %s\n", me.msg);
+      return 2;
+    }
+  } else if (mg_preset || mg_iters || mg_pad || mg_cu != -1) {
+    fprintf(stderr, "opl train: --preset, --channels-u, --num-iteration and --padding are MgNO's (opl train mgno)\n");
     return 2;
   }
   if (npos > 1) {
@@ -301,7 +369,7 @@ static int train_main(int argc, char **argv) {
   }
   struct { const char *name; int64_t v, lo; } pos_ints[] = {
       {"epochs", epochs, 1}, {"batch", batch, 1}, {"step-size", step_size, 1}, {"layers", layers, 1},
-      {"proj", proj, 1}, {"sub", sub, 1}, {"T-in", t_in, 1}, {"T", T, 1}, {"checkpoint-every", every_ckpt, 0},
+      {"proj", proj, 1}, {"sub", sub, 1}, {"T-in", t_in, -1}, {"T", T, -1}, {"checkpoint-every", every_ckpt, 0},
       {"threads", threads, 0}, {"every", every, 1}, {"seed", seed, 0}};
   for (size_t i = 0; i < sizeof pos_ints / sizeof pos_ints[0]; i++)
     if (pos_ints[i].v < pos_ints[i].lo) {
@@ -315,8 +383,28 @@ static int train_main(int argc, char **argv) {
                     "layers %lld)\n", OPL_FNO_MAX_LAYERS, (long long)modes, (long long)width, (long long)layers);
     return 2;
   }
+  if (T == 0) {
+    fprintf(stderr, "opl train: --T expects an integer >= 1 (or -1: by the data), got 0\n");
+    return 2;
+  }
+  if (!(isfinite(pde_weight) && pde_weight >= 0) || !(isfinite(ic_weight) && ic_weight >= 0)) {
+    fprintf(stderr, "opl train: --pde-weight and --ic-weight expect finite values >= 0 (got %g, %g)\n", pde_weight,
+            ic_weight);
+    return 2;
+  }
   if (!(lr >= 0) || !(gamma > 0) || !(wd >= 0) || !(clip >= 0)) {
     fprintf(stderr, "opl train: --lr, --weight-decay and --clip-grad expect values >= 0 and --gamma > 0\n");
+    return 2;
+  }
+  if ((loss_s && opl_loss_parse(loss_s) < 0) || (optim_s && strcmp(optim_s, "adam") && strcmp(optim_s, "adamw")) ||
+      (sched_s && opl_schedule_parse(sched_s) < 0) || (sunit_s && strcmp(sunit_s, "epoch") && strcmp(sunit_s, "step"))) {
+    fprintf(stderr, "opl train: --loss expects l2|h1, --optimizer adam|adamw, --schedule step|onecycle|cosine, "
+                    "--schedule-unit epoch|step (got %s, %s, %s, %s)\n", loss_s ? loss_s : "-", optim_s ? optim_s : "-",
+            sched_s ? sched_s : "-", sunit_s ? sunit_s : "-");
+    return 2;
+  }
+  if (!(pct_start > 0 && pct_start < 1) || warmup < 0 || sched_epochs < 0) {
+    fprintf(stderr, "opl train: --pct-start expects a value in (0, 1), --warmup and --schedule-epochs integers >= 0\n");
     return 2;
   }
   if (target_time_s) {
@@ -340,14 +428,37 @@ static int train_main(int argc, char **argv) {
   int sdim = info->dims.sdim;
   int64_t N = info->dims.n;
   if (dim == 0) dim = sdim;
-  if ((dim == 1 && sdim != 1) || (dim >= 2 && sdim != 2)) {
+  if ((dim == 1 && sdim != 1) || (dim == 3 && sdim != 2)) {
     fprintf(stderr, "opl train: --dim %lld does not fit '%s', which holds %d-D data\n", (long long)dim, data, sdim);
+    opl_ds_close(&ds);
+    return 2;
+  }
+  if (dim == 2 && sdim == 1 && info->dims.t < 2) {
+    fprintf(stderr, "opl train: --dim 2 on 1-D data is the space-time task over (x, t), which needs a trajectory; '%s' "
+                    "stores %lld frame (make one with opl generate --nt K)\n", data, (long long)info->dims.t);
+    opl_ds_close(&ds);
+    return 2;
+  }
+  int spacetime = dim == sdim + 1;
+  if (t_in < 0) t_in = spacetime && sdim == 1 ? 0 : 10;
+  if (T < 0) T = spacetime && sdim == 1 ? info->dims.t - t_in : 40;
+  if (t_in == 0 && !spacetime) {
+    fprintf(stderr, "opl train: --T-in 0 (from the initial state) is for the space-time task (--dim %d on this data)\n",
+            sdim + 1);
+    opl_ds_close(&ds);
+    return 2;
+  }
+  if ((pde_weight > 0 || ic_weight > 0) && !spacetime) {
+    fprintf(stderr, "opl train: --pde-weight and --ic-weight need the space-time task (a model over space and time: "
+                    "--dim %d on this %d-D data), not %s\n", sdim + 1, sdim,
+            dim == 1 || (dim == 2 && (info->dims.t == 1 || !isnan(target_time))) ? "a one-shot model a -> u(T)"
+                                                                                 : "time stepping");
     opl_ds_close(&ds);
     return 2;
   }
   opl_trainer_config tc = opl_trainer_defaults();
   int have_target = !isnan(target_time);
-  if (dim == 1 || (dim == 2 && (info->dims.t == 1 || have_target))) {
+  if (!spacetime && (dim == 1 || (dim == 2 && (info->dims.t == 1 || have_target)))) {
     tc.task.kind = OPL_TASK_STATIC;
     tc.task.target_frame = -1;
     if (have_target && target_time < 0 && resume) {
@@ -373,7 +484,7 @@ static int train_main(int argc, char **argv) {
       tc.task.target_frame = best;
     }
   } else {
-    tc.task.kind = dim == 2 ? OPL_TASK_ROLLOUT : OPL_TASK_SPACETIME;
+    tc.task.kind = spacetime ? OPL_TASK_SPACETIME : OPL_TASK_ROLLOUT;
     tc.task.t_in = t_in;
     tc.task.t_out = T;
   }
@@ -381,7 +492,20 @@ static int train_main(int argc, char **argv) {
   opl_fno_ref ref = tc.task.kind == OPL_TASK_ROLLOUT ? OPL_FNO_REF_2D_TIME
                     : tc.task.kind == OPL_TASK_SPACETIME ? OPL_FNO_REF_3D
                     : dim == 2 ? OPL_FNO_REF_2D : OPL_FNO_REF_1D;
+  if (tc.task.kind == OPL_TASK_SPACETIME && sdim == 1) ref = OPL_FNO_REF_2D;
   opl_fno_config mc = cli_fno_config(ref, modes, width, layers, proj);
+  if (kind == &opl_mgno_kind && !(tc.task.kind == OPL_TASK_STATIC && sdim == 2)) {
+    fprintf(stderr, "opl train: mgno maps a 2-D field to a 2-D field (a -> u); '%s' gives a %s task (use --target-time "
+                    "or --dim 2 with one target frame)\n", data, sdim != 2 ? "non-2-D" : "time-stepping");
+    opl_ds_close(&ds);
+    return 2;
+  }
+  if (tc.task.kind == OPL_TASK_SPACETIME && sdim == 1) {
+    /* FNO-2d over (x, t): x is periodic (no padding), t is not: padded as fourier_3d.py pads its
+     * time axis */
+    mc.pad[0] = 0;
+    mc.pad[1] = opl_fno_config_reference(OPL_FNO_REF_3D).pad[2];
+  }
   if (ntest < 0) ntest = N / 5 < 100 ? N / 5 : 100;
   if (ntest < 1 && N >= 2) ntest = 1;
   if (ntrain < 0) ntrain = N - ntest;
@@ -398,11 +522,20 @@ static int train_main(int argc, char **argv) {
   tc.step_size = step_size;
   tc.gamma = gamma;
   tc.clip_grad = clip;
+  tc.pde_weight = pde_weight;
+  tc.ic_weight = ic_weight;
+  tc.loss = loss_s ? opl_loss_parse(loss_s) : OPL_LOSS_L2;
+  tc.adamw = optim_s && !strcmp(optim_s, "adamw");
+  tc.schedule = sched_s ? opl_schedule_parse(sched_s) : OPL_SCHEDULE_STEP;
+  tc.sched_per_step = sunit_s && !strcmp(sunit_s, "step");
+  tc.pct_start = pct_start;
+  tc.warmup = warmup;
+  tc.sched_epochs = sched_epochs;
   tc.seed = (uint64_t)seed;
   tc.checkpoint = out;
   tc.checkpoint_every = every_ckpt;
   tc.dataset_name = data;
-  opl_trainer *t = opl_trainer_new(&tc, kind, &mc, ds, &e);
+  opl_trainer *t = opl_trainer_new(&tc, kind, kind == &opl_mgno_kind ? (const void *)&mg : (const void *)&mc, ds, &e);
   if (!t) {
     fprintf(stderr, "opl train: %s\n", msg_of(&e));
     opl_ds_close(&ds);
@@ -426,6 +559,7 @@ static int train_main(int argc, char **argv) {
     snprintf(task, sizeof task, "a -> u(t = %g)", info->t ? info->t[li->out_t0] : (double)li->out_t0);
   else if (cfg->task.kind == OPL_TASK_ROLLOUT)
     snprintf(task, sizeof task, "%lld frames -> next frame, rolled out %lld steps", (long long)t_in, (long long)T);
+  else if (t_in == 0) snprintf(task, sizeof task, "a -> u(t = 0 and %lld frames after) at once", (long long)T);
   else snprintf(task, sizeof task, "%lld frames -> next %lld frames at once", (long long)t_in, (long long)T);
   if (!quiet) {
     printf("opl train: %s, %lld parameters, %s\n", desc, (long long)opl_model_param_count(m), task);
@@ -438,6 +572,10 @@ static int train_main(int argc, char **argv) {
            "precision\n",
            lr, wd, (long long)step_size, gamma, (long long)batch, (long long)epochs, opl_get_num_threads(), opl_get_num_threads() == 1 ? "" : "s",
            OPL_PRECISION_NAME);
+    if (cfg->adamw || cfg->loss != OPL_LOSS_L2 || cfg->schedule != OPL_SCHEDULE_STEP)
+      printf("  optimizer %s, loss %s, schedule %s%s (per %s)\n", cfg->adamw ? "adamw" : "adam",
+             opl_loss_name((opl_loss_kind)cfg->loss), opl_schedule_name(cfg->schedule),
+             cfg->schedule == OPL_SCHEDULE_STEP ? " (StepLR above)" : "", cfg->sched_per_step ? "step" : "epoch");
     if (resume) {
       printf("  resuming '%s' after epoch %lld\n", out, (long long)opl_trainer_epochs_done(t));
       opl_kv *kv = NULL;

@@ -23,6 +23,9 @@ void opl_gelu_forward_f32(int64_t n, const float *restrict x, float *restrict y)
 void opl_gelu_backward_f32(int64_t n, const float *restrict x, const float *restrict gy,
                            float *restrict gx);
 
+/* Vectorized float tanh (core/fastmath.c): y = tanh(x) over x, y [n], within 4 ulps. */
+void opl_tanh_forward_f32(int64_t n, const float *restrict x, float *restrict y);
+
 /* Pointwise activation kernels of opl_unary (core/op_elementwise.c), threaded above the
  * parallel threshold: y = f(x) over x, y [n] (kind is an opl_unary_kind); and
  * gx += gy * f'(x) over x, y = f(x), gy, gx [n]. */

@@ -358,12 +358,16 @@ static inline opl_real unary_df(opl_unary_kind k, opl_real x, opl_real y) {
   } while (0)
 
 /* The activation kernels on the calling thread (internal.h): y = f(x); gx += gy * f'(x, y).
- * x, y, gy, gx [n]. Float GELU goes to the vectorized kernels of core/fastmath.c. */
+ * x, y, gy, gx [n]. Float GELU and tanh go to the vectorized kernels of core/fastmath.c. */
 void opl_unary_forward_1t(int kind, int64_t n, const opl_real *x, opl_real *y) {
   const opl_unary_kind k = (opl_unary_kind)kind;
 #ifndef OPL_DOUBLE
   if (k == OPL_GELU) {
     opl_gelu_forward_f32(n, x, y);
+    return;
+  }
+  if (k == OPL_TANH) {
+    opl_tanh_forward_f32(n, x, y);
     return;
   }
 #endif

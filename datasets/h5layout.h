@@ -246,9 +246,11 @@ void opl_ds_close(opl_ds **d);
 /* The description (never NULL for an open data set). */
 const opl_ds_info *opl_ds_get_info(const opl_ds *d);
 
-/* Extents after a spatial stride: 1 <= sub and sub divides X (and Y in 2-D), else
- * OPL_ERR_ARG "sub = 3 does not divide X = 64 of dataset 'u'". *nx, *ny (may be NULL) get
- * X / sub and Y / sub (1 in 1-D). */
+/* Extents after a spatial stride x[::sub]: 1 <= sub and sub divides X (a periodic grid: X / sub
+ * points), or X is odd and sub divides X - 1 (a grid of nodes with both ends, FNO's Darcy data:
+ * (X - 1) / sub + 1 nodes, 421 -> 85 for sub = 5); the same for Y in 2-D; else OPL_ERR_ARG
+ * "sub = 3 does not divide the resolution X = 64 of dataset 'u' ...". *nx, *ny (may be NULL) get
+ * the extents (1 in 1-D). */
 int opl_ds_check_sub(const opl_ds *d, int sub, int64_t *nx, int64_t *ny, opl_err *err);
 
 /* Read a for the samples idx[0..count) (any order, repeats allowed; each in [0, N)) with

@@ -5,11 +5,14 @@
 #include "operators/model.h"
 #include "operators/fno.h"
 #include "operators/mlp.h"
+#include "operators/mgno.h"
 #include "operators/node_model.h"
+#include "operators/pinn.h"
 
 /* ------------------------------------------------------------------ registry */
 
-const opl_model_kind *const opl_model_kinds[] = {&opl_fno_kind, &opl_mlp_kind, &opl_node_kind, NULL};
+const opl_model_kind *const opl_model_kinds[] = {&opl_fno_kind, &opl_mlp_kind, &opl_node_kind, &opl_pinn_kind,
+                                                    &opl_mgno_kind, NULL};
 
 const opl_model_kind *opl_model_kind_find(const char *name) {
   for (int i = 0; name && opl_model_kinds[i]; i++)

@@ -43,7 +43,16 @@
 #define K_LOSS "train.train_loss"
 #define K_THREADS "train.threads"
 #define K_WISDOM "train.fftw_wisdom"
-#define TRAIN_META_MAX 40
+/* Written only by runs with physics losses (train/pino.h); absent means 0. */
+#define K_PDEW "train.pde_weight"
+#define K_ICW "train.ic_weight"
+#define K_LOSSFN "train.loss_fn"
+#define K_SCHED "train.schedule"
+#define K_SUNIT "train.sched.per_step"
+#define K_PCT "train.sched.pct_start"
+#define K_WARM "train.sched.warmup"
+#define K_SEPOCHS "train.sched.epochs"
+#define TRAIN_META_MAX 56
 
 static const char *norm_name(int n) { return n == OPL_NORMALIZE_GAUSSIAN ? "gaussian" : "none"; }
 
@@ -157,7 +166,13 @@ int opl_trainer_save(opl_trainer *t, const char *path, opl_err *err) {
       OPL_KVS(K_NORM, norm_name(t->normalize)),
       OPL_KVI(K_SHUFFLE, t->cfg.shuffle),
       OPL_KVI(K_SEED, (int64_t)t->cfg.seed),
-      OPL_KVS(K_OPTIM, "adam"),
+      OPL_KVS(K_OPTIM, t->cfg.adamw ? "adamw" : "adam"),
+      OPL_KVS(K_LOSSFN, opl_loss_name((opl_loss_kind)t->cfg.loss)),
+      OPL_KVS(K_SCHED, opl_schedule_name(t->cfg.schedule)),
+      OPL_KVI(K_SUNIT, t->cfg.sched_per_step),
+      OPL_KVD(K_PCT, t->cfg.pct_start),
+      OPL_KVI(K_WARM, t->cfg.warmup),
+      OPL_KVI(K_SEPOCHS, t->cfg.sched_epochs),
       OPL_KVD(K_LR, t->cfg.lr),
       OPL_KVD(K_WD, t->cfg.weight_decay),
       OPL_KVI(K_STEP, t->cfg.step_size),
@@ -177,9 +192,13 @@ int opl_trainer_save(opl_trainer *t, const char *path, opl_err *err) {
       OPL_KVS(K_WISDOM, wisdom ? wisdom : ""),
   };
   int nt = (int)(sizeof tk / sizeof tk[0]);
-  OPL_ASSERT(nt <= TRAIN_META_MAX);
+  OPL_ASSERT(nt + 2 <= TRAIN_META_MAX);
   memcpy(kv + n, tk, sizeof tk);
   n += nt;
+  if (t->cfg.pde_weight != 0 || t->cfg.ic_weight != 0) {
+    kv[n++] = (opl_kv)OPL_KVD(K_PDEW, t->cfg.pde_weight);
+    kv[n++] = (opl_kv)OPL_KVD(K_ICW, t->cfg.ic_weight);
+  }
   opl_err e = {0};
   opl_h5w *w = opl_h5w_create(path, &e);
   int st;
@@ -270,6 +289,36 @@ int opl_ckpt_parse_state(const opl_kv *kv, int n, const char *path, opl_ckpt_sta
       (st = kv_str(kv, n, path, K_DATASET, &s->dataset, err)))
     return st;
   if (kv_str(kv, n, path, K_WISDOM, &s->wisdom, NULL)) s->wisdom = "";
+  if (opl_kv_find(kv, n, K_PDEW) && ((st = kv_dbl(kv, n, path, K_PDEW, &s->cfg.pde_weight, err)) ||
+                                     (st = kv_dbl(kv, n, path, K_ICW, &s->cfg.ic_weight, err))))
+    return st;
+  if (!(isfinite(s->cfg.pde_weight) && s->cfg.pde_weight >= 0 && isfinite(s->cfg.ic_weight) && s->cfg.ic_weight >= 0))
+    return opl_err_set(err, OPL_ERR_FORMAT, "train: '%s': attributes %s = %g, %s = %g, expected finite values >= 0", path,
+                       K_PDEW, s->cfg.pde_weight, K_ICW, s->cfg.ic_weight);
+  /* optimizer, loss and schedule: absent in checkpoints written before they were options */
+  const char *optn = NULL, *lossn = NULL, *schedn = NULL;
+  if (!kv_str(kv, n, path, K_OPTIM, &optn, NULL)) {
+    if (strcmp(optn, "adam") && strcmp(optn, "adamw"))
+      return opl_err_set(err, OPL_ERR_FORMAT, "train: '%s': attribute '%s' = '%s', expected adam or adamw", path, K_OPTIM, optn);
+    s->cfg.adamw = !strcmp(optn, "adamw");
+  }
+  if (!kv_str(kv, n, path, K_LOSSFN, &lossn, NULL)) {
+    if (opl_loss_parse(lossn) < 0)
+      return opl_err_set(err, OPL_ERR_FORMAT, "train: '%s': attribute '%s' = '%s', expected l2 or h1", path, K_LOSSFN, lossn);
+    s->cfg.loss = opl_loss_parse(lossn);
+  }
+  if (!kv_str(kv, n, path, K_SCHED, &schedn, NULL)) {
+    int64_t pu = 0;
+    if (opl_schedule_parse(schedn) < 0)
+      return opl_err_set(err, OPL_ERR_FORMAT, "train: '%s': attribute '%s' = '%s', expected step, onecycle or cosine",
+                         path, K_SCHED, schedn);
+    s->cfg.schedule = opl_schedule_parse(schedn);
+    if ((st = kv_int(kv, n, path, K_SUNIT, &pu, err)) || (st = kv_dbl(kv, n, path, K_PCT, &s->cfg.pct_start, err)) ||
+        (st = kv_int(kv, n, path, K_WARM, &s->cfg.warmup, err)) ||
+        (st = kv_int(kv, n, path, K_SEPOCHS, &s->cfg.sched_epochs, err)))
+      return st;
+    s->cfg.sched_per_step = pu != 0;
+  }
   if (strcmp(norm, "none") && strcmp(norm, "gaussian"))
     return opl_err_set(err, OPL_ERR_FORMAT, "train: '%s': attribute '%s' = '%s', expected none or gaussian", path, K_NORM, norm);
   s->normalize = !strcmp(norm, "gaussian") ? OPL_NORMALIZE_GAUSSIAN : OPL_NORMALIZE_NONE;
@@ -360,6 +409,11 @@ static int compare_state(const opl_trainer *t, const opl_ckpt_state *s, const op
       {K_NX, t->li->nx, s->nx}, {K_NY, t->li->ny, s->ny},
       {K_NORM, t->normalize, s->normalize}, {K_SHUFFLE, t->cfg.shuffle, s->cfg.shuffle},
       {K_SEED, (int64_t)t->cfg.seed, (int64_t)s->cfg.seed}, {K_STEP, t->cfg.step_size, s->cfg.step_size},
+      {K_OPTIM, t->cfg.adamw, s->cfg.adamw}, {K_LOSSFN, t->cfg.loss, s->cfg.loss},
+      {K_SCHED, t->cfg.schedule, s->cfg.schedule}, {K_SUNIT, t->cfg.sched_per_step, s->cfg.sched_per_step},
+      {K_WARM, t->cfg.warmup, s->cfg.warmup},
+      {K_SEPOCHS, t->cfg.schedule == OPL_SCHEDULE_STEP ? 0 : t->cfg.sched_epochs,
+       s->cfg.schedule == OPL_SCHEDULE_STEP ? 0 : s->cfg.sched_epochs},
       {K_DSN, opl_ds_get_info(t->ds)->dims.n, s->dataset_n}};
   for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
     if (ints[i].mine != ints[i].theirs) {
@@ -374,7 +428,9 @@ static int compare_state(const opl_trainer *t, const opl_ckpt_state *s, const op
     }
   struct { const char *key; double mine, theirs; } dbls[] = {
       {K_LR, t->cfg.lr, s->cfg.lr}, {K_WD, t->cfg.weight_decay, s->cfg.weight_decay},
-      {K_GAMMA, t->cfg.gamma, s->cfg.gamma}, {K_CLIP, t->cfg.clip_grad, s->cfg.clip_grad}};
+      {K_GAMMA, t->cfg.gamma, s->cfg.gamma}, {K_CLIP, t->cfg.clip_grad, s->cfg.clip_grad},
+      {K_PDEW, t->cfg.pde_weight, s->cfg.pde_weight}, {K_ICW, t->cfg.ic_weight, s->cfg.ic_weight},
+      {K_PCT, t->cfg.pct_start, s->cfg.pct_start}};
   for (size_t i = 0; i < sizeof dbls / sizeof dbls[0]; i++)
     if (dbls[i].mine != dbls[i].theirs)
       return opl_err_set(err, OPL_ERR_ARG, "train: cannot resume from '%s': %s = %.17g there, %.17g in this run", path,
@@ -426,7 +482,8 @@ int opl_trainer_resume(opl_trainer *t, const char *path, opl_err *err) {
   t->rng.counter = s.rng_counter;
   t->sched.base_lr = s.base_lr;
   t->sched.last_epoch = s.last_epoch;
-  opl_optim_set_lr(t->opt, opl_sched_steplr_lr(&t->sched), NULL); /* base_lr checked when read */
+  t->epoch = s.epoch;
+  opl_trainer_sync_lr(t); /* base_lr checked when read */
   t->epoch = s.epoch;
   /* The run's FFT algorithms: plans made from now on use the recorded wisdom. It must be
    * imported through opl_fft_wisdom_import (FFTW's thread support initialized first: raw

@@ -100,6 +100,7 @@ struct opl_metrics_log {
   char *path;
   char *pending;   /* a new log's temporary name until opl_metrics_log_commit, else NULL */
   int solver;      /* the solver columns are written */
+  int pino;        /* the physics-loss columns are written */
 };
 
 void opl_metrics_log_close(opl_metrics_log **pl) {
@@ -134,7 +135,9 @@ opl_metrics_log *opl_metrics_log_open(const char *path, int64_t keep_epochs, opl
 }
 
 opl_metrics_log *opl_metrics_log_open_cols(const char *path, int64_t keep_epochs, int solver, opl_err *err) {
-  const char *header = solver ? OPL_METRICS_CSV_HEADER OPL_METRICS_CSV_SOLVER : OPL_METRICS_CSV_HEADER;
+  char header[512];
+  snprintf(header, sizeof header, "%s%s%s", OPL_METRICS_CSV_HEADER, solver & OPL_METRICS_COLS_SOLVER ? OPL_METRICS_CSV_SOLVER : "",
+           solver & OPL_METRICS_COLS_PINO ? OPL_METRICS_CSV_PINO : "");
   if (!path || !*path) {
     opl_err_set(err, OPL_ERR_ARG, "metrics: no CSV path");
     return NULL;
@@ -145,7 +148,8 @@ opl_metrics_log *opl_metrics_log_open_cols(const char *path, int64_t keep_epochs
     opl_err_set(err, OPL_ERR_NOMEM, "metrics: out of memory");
     return NULL;
   }
-  l->solver = solver != 0;
+  l->solver = (solver & OPL_METRICS_COLS_SOLVER) != 0;
+  l->pino = (solver & OPL_METRICS_COLS_PINO) != 0;
   if (keep_epochs <= 0) { /* a new log: under its temporary name until the first checkpoint */
     size_t len = strlen(path) + 32;
     if (!(l->pending = malloc(len))) {
@@ -212,6 +216,7 @@ int opl_metrics_log_write(opl_metrics_log *l, const opl_epoch_stats *s, opl_err 
   if (l->solver)
     fprintf(l->f, ",%.9g,%.9g,%.9g,%.9g,%.9g,%.9g", s->nfe, s->accepted, s->rejected, s->test_nfe, s->local_nfe,
             s->reg_ratio);
+  if (l->pino) fprintf(l->f, ",%.9g,%.9g", s->pde_loss, s->ic_loss);
   fputc('\n', l->f);
   if (fflush(l->f) != 0 || ferror(l->f))
     return opl_err_set(err, OPL_ERR_IO, "metrics: write error on '%s': %s", l->path, strerror(errno));

@@ -12,7 +12,7 @@ typedef struct task_row {
   const char *name;
   int frames;               /* 0: input a and one target frame; 1: input and target are frame ranges */
   int data_sdim;            /* the data set's spatial dimension it needs (0: 1 or 2) */
-  int model_sdim;           /* the model's spatial axes (0: the data's) */
+  int model_sdim;           /* the model's spatial axes (0: the data's; -1: the data's and time) */
   int stepwise;             /* predicts step by step, feeding predictions back */
   int normalize_1d, normalize_2d; /* the reference script's normalization on 1-D / 2-D data */
   int continuous;           /* integrates through the stored times (no normalization) */
@@ -33,20 +33,37 @@ static opl_tensor *predict_rollout(opl_ctx *c, const opl_model *m, const opl_tas
   return opl_model_rollout(c, m, x, (int)task->t_out);
 }
 
+/* The frames of the space-time task's output: t_out, and the frame t = 0 too when the input is
+ * the initial state a (t_in = 0). */
+static int64_t spacetime_frames(const opl_task *task) { return task->t_out + (task->t_in == 0); }
+
 static opl_tensor *predict_spacetime(opl_ctx *c, const opl_model *m, const opl_task *task, opl_tensor *x) {
-  /* (B, t_in, X, Y) -> (B, t_in, X, Y, T) (fourier_3d.py's input) -> model -> (B, 1, X, Y, T)
-   * -> (B, T, X, Y) */
-  opl_tensor *h = opl_model_forward(c, m, opl_fno3d_input(c, x, task->t_out));
-  if (!h) return NULL;
-  if (h->rank != 5 || h->shape[1] != 1) {
+  /* (B, C, *S) -> (B, C, *S, T) (each channel repeated along a new time axis: fourier_3d.py's
+   * input in 2-D) -> model -> (B, 1, *S, T) -> (B, T, *S) */
+  int r = x->rank;
+  int64_t T = spacetime_frames(task), s[OPL_MAX_RANK];
+  if (r != 3 && r != 4) {
     char b[96];
-    opl_ctx_error(c, OPL_ERR_SHAPE, "task_predict: the space-time task needs a model output (B, 1, X, Y, T), got %s",
-                  opl_shape_str(b, h->rank, h->shape));
+    opl_ctx_error(c, OPL_ERR_SHAPE, "task_predict: the space-time task takes (B, C, X) or (B, C, X, Y), got %s",
+                  opl_shape_str(b, x->rank, x->shape));
     return NULL;
   }
-  h = opl_reshape(c, h, OPL_DIMS(h->shape[0], h->shape[2], h->shape[3], h->shape[4]));
-  static const int perm[4] = {0, 3, 1, 2};
-  return opl_permute(c, h, perm);
+  opl_tensor *xt = r == 4 ? opl_fno3d_input(c, x, T) : NULL;
+  if (r == 3) /* x (B, C, X, 1) + zeros (T): the repetition; its backward sums over the new axis */
+    xt = opl_add(c, opl_reshape(c, x, OPL_DIMS(x->shape[0], x->shape[1], x->shape[2], 1)), opl_zeros(c, OPL_DIMS(T)));
+  opl_tensor *h = xt ? opl_model_forward(c, m, xt) : NULL;
+  if (!h) return NULL;
+  if (h->rank != r + 1 || h->shape[1] != 1 || h->shape[r] != T) {
+    char b[96];
+    opl_ctx_error(c, OPL_ERR_SHAPE, "task_predict: the space-time task needs a model output (B, 1, %s, %lld), got %s",
+                  r == 4 ? "X, Y" : "X", (long long)T, opl_shape_str(b, h->rank, h->shape));
+    return NULL;
+  }
+  s[0] = h->shape[0];
+  for (int i = 2; i <= r; i++) s[i - 1] = h->shape[i];
+  h = opl_reshape(c, h, r, s);
+  static const int perm3[3] = {0, 2, 1}, perm4[4] = {0, 3, 1, 2};
+  return opl_permute(c, h, r == 4 ? perm4 : perm3);
 }
 
 /* TRAJECTORY: x (B, nframes, *S) -> the state at the window's first snapshot (B, 1, *S),
@@ -98,7 +115,7 @@ static opl_tensor *predict_trajectory(opl_ctx *c, const opl_model *m, const opl_
 static const task_row task_rows[OPL_TASK_COUNT] = {
     [OPL_TASK_STATIC] = {"static", 0, 0, 0, 0, OPL_NORMALIZE_NONE, OPL_NORMALIZE_GAUSSIAN, 0, predict_static},
     [OPL_TASK_ROLLOUT] = {"rollout", 1, 2, 2, 1, OPL_NORMALIZE_NONE, OPL_NORMALIZE_NONE, 0, predict_rollout},
-    [OPL_TASK_SPACETIME] = {"spacetime", 1, 2, 3, 0, OPL_NORMALIZE_GAUSSIAN, OPL_NORMALIZE_GAUSSIAN, 0, predict_spacetime},
+    [OPL_TASK_SPACETIME] = {"spacetime", 1, 0, -1, 0, OPL_NORMALIZE_GAUSSIAN, OPL_NORMALIZE_GAUSSIAN, 0, predict_spacetime},
     [OPL_TASK_TRAJECTORY] = {"trajectory", 1, 0, 0, 0, OPL_NORMALIZE_NONE, OPL_NORMALIZE_NONE, 1, predict_trajectory},
 };
 
@@ -127,7 +144,11 @@ int opl_task_check(const opl_task *task, opl_err *err) {
   } else if (r->continuous && (task->t_in != 1 || task->t_out < 1)) {
     return opl_err_set(err, OPL_ERR_ARG, "train: trajectory window of %lld snapshots, expected >= 2",
                        (long long)(task->t_out + 1));
-  } else if (task->t_in < 1 || task->t_out < 1) {
+  } else if (task->kind == OPL_TASK_SPACETIME && (task->t_in < 0 || task->t_out < 1)) {
+    return opl_err_set(err, OPL_ERR_ARG,
+                       "train: spacetime task with T_in = %lld and T = %lld frames: T_in must be >= 0 (0: from the "
+                       "initial state a) and T >= 1", (long long)task->t_in, (long long)task->t_out);
+  } else if (task->kind != OPL_TASK_SPACETIME && (task->t_in < 1 || task->t_out < 1)) {
     return opl_err_set(err, OPL_ERR_ARG, "train: %s task with T_in = %lld and T = %lld frames, both must be >= 1",
                        r->name, (long long)task->t_in, (long long)task->t_out);
   }
@@ -162,6 +183,9 @@ int opl_task_selections(const opl_task *task, opl_ds_sel *in, opl_ds_sel *out, o
   } else if (!row_of(task)->frames) {
     *in = (opl_ds_sel){.with_a = 1, .t0 = 0, .nt = 0};
     *out = (opl_ds_sel){.with_a = 0, .t0 = task->target_frame, .nt = 1};
+  } else if (task->t_in == 0) { /* spacetime from the initial state: a in, (a, frames 0 .. t_out) out */
+    *in = (opl_ds_sel){.with_a = 1, .t0 = 0, .nt = 0};
+    *out = (opl_ds_sel){.with_a = 1, .t0 = 0, .nt = task->t_out};
   } else {
     *in = (opl_ds_sel){.with_a = 0, .t0 = 0, .nt = task->t_in};
     *out = (opl_ds_sel){.with_a = 0, .t0 = task->t_in, .nt = task->t_out};
@@ -177,8 +201,8 @@ int opl_task_model_io(const opl_task *task, int sdim, int *msdim, int64_t *cin, 
   if (r->data_sdim && sdim != r->data_sdim)
     return opl_err_set(err, OPL_ERR_ARG, "train: the %s task needs 2-D data (frames of (X, Y)), the data set is %d-D",
                        r->name, sdim);
-  *msdim = r->model_sdim ? r->model_sdim : sdim;
-  *cin = r->frames && !r->continuous ? task->t_in : 1;
+  *msdim = r->model_sdim > 0 ? r->model_sdim : r->model_sdim < 0 ? sdim + 1 : sdim;
+  *cin = r->frames && !r->continuous && task->t_in > 0 ? task->t_in : 1;
   *cout = 1;
   return OPL_OK;
 }
@@ -195,9 +219,10 @@ int opl_task_model_extents(const opl_task *task, int sdim, int64_t nx, int64_t n
   int msdim;
   int64_t cin, cout;
   if (opl_task_model_io(task, sdim, &msdim, &cin, &cout, NULL)) return -1;
+  /* the time axis of a space-time model follows the spatial ones */
   S[0] = nx;
-  S[1] = ny;
-  S[2] = task->t_out;
+  S[1] = sdim == 2 ? ny : spacetime_frames(task);
+  S[2] = spacetime_frames(task);
   return msdim;
 }
 

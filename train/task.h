@@ -13,8 +13,13 @@
  *              input, the model predicts the next frame from the last T_in ones and is rolled
  *              out autoregressively for T steps (predictions fed back without detaching); the
  *              loss is the SUM over steps of each step's batch-summed relative L2;
- *   SPACETIME  FNO-3d (fourier_3d.py): the first T_in frames, repeated along a new time axis of
- *              length T (opl_fno3d_input), are mapped to the next T frames at once;
+ *   SPACETIME  one space-time model, a time axis after the spatial ones (FNO-3d on 2-D data,
+ *              fourier_3d.py; FNO-2d over (x, t) on 1-D data): the first T_in frames, repeated
+ *              along the new time axis of length T (opl_fno3d_input in 2-D), are mapped to the
+ *              next T frames at once; with T_in = 0 the input is the initial state a and the
+ *              target the T + 1 frames t = 0 (a itself), t_1 .. t_T (the physics-informed
+ *              neural operator's output grid, which includes t = 0: Li et al., "Physics-Informed
+ *              Neural Operator for Learning Partial Differential Equations", 2021);
  *   TRAJECTORY a time-continuous model (the neural ODE, operators/node_model.h) integrates from
  *              one stored snapshot through the stored times: training on windows of K = t_out + 1
  *              snapshots from a start drawn per batch (opl_task_window, deterministic by seed,
@@ -47,7 +52,7 @@ typedef enum {
 typedef struct opl_task {
   int kind;               /* opl_task_kind */
   int64_t target_frame;   /* STATIC: frame of u used as target, >= 0, or -1: the last one */
-  int64_t t_in;           /* ROLLOUT / SPACETIME: input frames u[0 .. t_in), >= 1 */
+  int64_t t_in;           /* ROLLOUT / SPACETIME: input frames u[0 .. t_in), >= 1; SPACETIME 0: a */
   int64_t t_out;          /* ROLLOUT / SPACETIME: target frames u[t_in .. t_in + t_out), >= 1;
                              TRAJECTORY: t_in = 1 and t_out = K - 1, the window of K snapshots */
   /* TRAJECTORY, set from the data set (opl_task_set_data) and per batch (opl_task_window): */
@@ -83,22 +88,22 @@ int opl_task_frames(const opl_task *task);
 int opl_task_check_data(const opl_task *task, const opl_ds_info *info, opl_err *err);
 
 /* The loader selections of a task (datasets/loader.h): STATIC in {a}, out {frame target_frame};
- * ROLLOUT / SPACETIME in {frames 0..t_in), out {frames t_in..t_in + t_out)}. OPL_ERR_ARG for
- * a bad task. */
+ * ROLLOUT / SPACETIME in {frames 0..t_in), out {frames t_in..t_in + t_out)}; SPACETIME with
+ * t_in = 0 in {a}, out {a, frames 0..t_out}. OPL_ERR_ARG for a bad task. */
 int opl_task_selections(const opl_task *task, opl_ds_sel *in, opl_ds_sel *out, opl_err *err);
 
 /* The shape of the model a task needs on data of spatial dimension sdim (1 or 2): *msdim
- * spatial axes of the model's input (STATIC: sdim; ROLLOUT: 2; SPACETIME: 3), *cin input
- * channels (STATIC: 1; else t_in) and *cout output channels (1). A task that does not fit sdim
- * (ROLLOUT / SPACETIME need 2-D data) or a bad task is OPL_ERR_ARG. */
+ * spatial axes of the model's input (STATIC: sdim; ROLLOUT: 2; SPACETIME: sdim + 1), *cin input
+ * channels (STATIC and SPACETIME with t_in = 0: 1; else t_in) and *cout output channels (1). A
+ * task that does not fit sdim (ROLLOUT needs 2-D data) or a bad task is OPL_ERR_ARG. */
 int opl_task_model_io(const opl_task *task, int sdim, int *msdim, int64_t *cin, int64_t *cout, opl_err *err);
 
 /* opl_task_model_io written into a configuration of kind k (its set_io): the caller's values of
  * those fields are replaced (the task determines them). */
 int opl_task_model_config(const opl_task *task, int sdim, const opl_model_kind *k, void *config, opl_err *err);
 
-/* The spatial extents the model sees for a loader of resolution (nx, ny): (nx[, ny[, t_out]])
- * into S[0..3); returns the model's spatial axes (opl_task_model_io), or -1 for a bad task. */
+/* The spatial extents the model sees for a loader of resolution (nx, ny): (nx[, ny]) and for
+ * SPACETIME the frames predicted (t_out, + 1 when t_in = 0) into S[0..3); returns the model's spatial axes (opl_task_model_io), or -1 for a bad task. */
 int opl_task_model_extents(const opl_task *task, int sdim, int64_t nx, int64_t ny, int64_t *S);
 
 /* The normalization the reference script of the task uses on data of spatial dimension sdim
@@ -113,8 +118,9 @@ int opl_task_stepwise(const opl_task *task);
 int64_t opl_task_loss_terms(const opl_task *task);
 
 /* The prediction of a task as a differentiable graph: x the raw input batch in the loader's
- * layout, STATIC (B, 1, *S), ROLLOUT / SPACETIME (B, t_in, X, Y) -> the decoded prediction in
- * the target's layout, STATIC (B, 1, *S), ROLLOUT / SPACETIME (B, t_out, X, Y).
+ * layout, STATIC (B, 1, *S), ROLLOUT / SPACETIME (B, t_in, *S) -> the decoded prediction in
+ * the target's layout, STATIC (B, 1, *S), ROLLOUT / SPACETIME (B, t_out, *S) (SPACETIME with
+ * t_in = 0: (B, 1, *S) -> (B, t_out + 1, *S)).
  * xn / yn: per-point normalizers of input and target at the resolution of x (either NULL: no
  * normalization of that side); x is encoded by xn, the model output decoded by yn.
  * Errors are sticky in c (NULL returned). */

@@ -48,6 +48,7 @@ opl_trainer_config opl_trainer_defaults(void) {
   c.step_size = 100;
   c.gamma = 0.5;
   c.clip_grad = 0;
+  c.pct_start = 0.3;
   c.seed = 0;
   c.checkpoint_every = 0;
   return c;
@@ -62,6 +63,7 @@ void opl_trainer_free(opl_trainer **pt) {
   opl_loader_free(&t->loader);
   opl_normalizer_free(&t->xn);
   opl_normalizer_free(&t->yn);
+  opl_pino_free(&t->pino);
   opl_ctx_free(&t->ctx);
   free(t->rel);
   free(t->bsamp);
@@ -96,7 +98,8 @@ static int config_check(const opl_trainer_config *c, opl_err *err) {
     return opl_err_set(err, OPL_ERR_ARG, "train: normalize = %d, expected -1 (auto), 0 (none) or 1 (gaussian)",
                        c->normalize);
   if (c->shuffle != 0 && c->shuffle != 1) return opl_err_set(err, OPL_ERR_ARG, "train: shuffle = %d, expected 0 or 1", c->shuffle);
-  return opl_task_check(&c->task, err);
+  int st = opl_pino_check_weights(c->pde_weight, c->ic_weight, err);
+  return st ? st : opl_task_check(&c->task, err);
 }
 
 /* OPL_OK if the model takes the batches of the loader (e.g. the FNO's modes fit the resolution),
@@ -110,7 +113,7 @@ static int check_model_input(const opl_model *m, const opl_task *task, const opl
   const char *axis[3] = {lab[0], lab[1], lab[2]};
   static const char *name[2] = {"X", "Y"};
   for (int a = 0; a < d && a < 3; a++) {
-    if (a < 2)
+    if (a < li->sdim)
       snprintf(lab[a], sizeof lab[a], "axis %s of '%s': %lld points (%lld / sub %d)", name[a], path, (long long)S[a],
                (long long)(S[a] * sub), sub);
     else
@@ -155,6 +158,11 @@ opl_trainer *opl_trainer_new(const opl_trainer_config *cfg, const opl_model_kind
     return NULL;
   }
   task = &t->cfg.task;
+  if (opl_pino_new(task, cfg->pde_weight, cfg->ic_weight, info, &t->pino, &de)) {
+    opl_err_set(err, de.status, "train: %s", de.msg);
+    free(t);
+    return NULL;
+  }
   t->last_test = t->last_loss = t->last_test_nfe = NAN;
   t->checkpoint = dup_str(cfg->checkpoint);
   t->dataset_name = dup_str(cfg->dataset_name ? cfg->dataset_name : info->path);
@@ -200,11 +208,32 @@ opl_trainer *opl_trainer_new(const opl_trainer_config *cfg, const opl_model_kind
       (!(t->xn = opl_normalizer_fit_loader(t->loader, 0, OPL_NORM_UNIT_GAUSSIAN, err)) ||
        !(t->yn = opl_normalizer_fit_loader(t->loader, 1, OPL_NORM_UNIT_GAUSSIAN, err))))
     goto fail;
-  opl_optim_config oc = opl_optim_defaults(OPL_OPTIM_ADAM);
+  if (cfg->loss != OPL_LOSS_L2 && cfg->loss != OPL_LOSS_H1) {
+    opl_err_set(err, OPL_ERR_ARG, "train: loss %d, expected l2 or h1", cfg->loss);
+    goto fail;
+  }
+  if (opl_schedule_parse(opl_schedule_name(cfg->schedule)) < 0 || !(cfg->pct_start > 0 && cfg->pct_start < 1) ||
+      cfg->warmup < 0) {
+    opl_err_set(err, OPL_ERR_ARG, "train: schedule %d, pct_start %g, warmup %lld: expected step|onecycle|cosine, "
+                "0 < pct_start < 1, warmup >= 0", cfg->schedule, cfg->pct_start, (long long)cfg->warmup);
+    goto fail;
+  }
+  if (cfg->loss == OPL_LOSS_H1 && (task->kind != OPL_TASK_STATIC || t->li->rank != 4)) {
+    opl_err_set(err, OPL_ERR_ARG, "train: the H1 loss takes a one-shot 2-D task (a -> u on a 2-D grid)");
+    goto fail;
+  }
+  if (cfg->sched_epochs < 0) {
+    opl_err_set(err, OPL_ERR_ARG, "train: sched_epochs %lld, expected >= 0", (long long)cfg->sched_epochs);
+    goto fail;
+  }
+  if (t->cfg.sched_epochs == 0 && cfg->schedule != OPL_SCHEDULE_STEP) t->cfg.sched_epochs = cfg->epochs;
+  opl_optim_kind ok = cfg->adamw ? OPL_OPTIM_ADAMW : OPL_OPTIM_ADAM;
+  opl_optim_config oc = opl_optim_defaults(ok);
   oc.lr = cfg->lr;
   oc.weight_decay = cfg->weight_decay;
-  if (!(t->opt = opl_optim_create(OPL_OPTIM_ADAM, &t->model.params, &oc, err))) goto fail;
+  if (!(t->opt = opl_optim_create(ok, &t->model.params, &oc, err))) goto fail;
   if (opl_sched_steplr_init(&t->sched, t->opt, cfg->lr, cfg->step_size, cfg->gamma, err)) goto fail;
+  opl_trainer_sync_lr(t);
   t->ctx = opl_ctx_new(0);
   t->rel = malloc(sizeof(double) * (size_t)cfg->batch);
   t->bsamp = malloc(sizeof(int64_t) * (size_t)cfg->batch);
@@ -236,11 +265,29 @@ const opl_loader_info *opl_trainer_loader_info(const opl_trainer *t) { return t 
 const opl_trainer_config *opl_trainer_get_config(const opl_trainer *t) { return t ? &t->cfg : NULL; }
 opl_ctx *opl_trainer_ctx(opl_trainer *t) { return t ? t->ctx : NULL; }
 
+/* The ONECYCLE / COSINE rate at step s of the schedule (base or maximum rate: the StepLR
+ * scheduler's base_lr, so opl_trainer_set_lr and checkpoints treat every schedule alike). */
+static double sched_lr(const opl_trainer *t, int64_t s) {
+  int64_t total = t->cfg.sched_epochs * (t->cfg.sched_per_step ? t->li->nbatch[0] : 1);
+  if (t->cfg.schedule == OPL_SCHEDULE_ONECYCLE)
+    return opl_onecycle_lr(t->sched.base_lr, total, t->cfg.pct_start, 25, 1e4, s);
+  return opl_cosine_warmup_lr(t->sched.base_lr, t->cfg.warmup, total, s);
+}
+
+void opl_trainer_sync_lr(opl_trainer *t) {
+  if (t->cfg.schedule == OPL_SCHEDULE_STEP) {
+    opl_optim_set_lr(t->opt, opl_sched_steplr_lr(&t->sched), NULL);
+    return;
+  }
+  opl_optim_set_lr(t->opt, sched_lr(t, t->cfg.sched_per_step ? t->epoch * t->li->nbatch[0] : t->epoch), NULL);
+}
+
 int opl_trainer_set_lr(opl_trainer *t, double lr, opl_err *err) {
   if (!t) return opl_err_set(err, OPL_ERR_ARG, "train: NULL trainer");
   if (!(isfinite(lr) && lr >= 0)) return opl_err_set(err, OPL_ERR_ARG, "train: lr = %g, expected a finite value >= 0", lr);
   t->sched.base_lr = lr;
-  return opl_optim_set_lr(t->opt, opl_sched_steplr_lr(&t->sched), err);
+  opl_trainer_sync_lr(t);
+  return OPL_OK;
 }
 
 /* Batch tensors of B samples in the loader's layout, from the arena. */
@@ -258,10 +305,12 @@ static int batch_tensors(opl_ctx *c, const opl_loader_info *li, int64_t B, opl_t
  * target, the data loss and the total with the regularizer (NULL on failure; err filled), the
  * solver's statistics of the prediction in solver[0..3) and the local regularizer's evaluations in
  * solver[3] (-1 for a task without a solver), the regularizer term lambda R in *reg (NULL
- * allowed). A function of the
+ * allowed), the physics losses phys = {PDE residual, initial condition} added to the total (NAN
+ * when off). A function of the
  * parameters, the data and (seed, epoch, batch): a second call repeats the same computation. */
 static int step_forward(opl_trainer *t, int64_t k, int64_t B, int64_t e, opl_tensor **pred, opl_tensor **yt,
-                        opl_tensor **loss, opl_tensor **total, int64_t solver[4], double *reg, opl_err *err) {
+                        opl_tensor **loss, opl_tensor **total, int64_t solver[4], double *reg, double phys[2],
+                        opl_err *err) {
   const opl_loader_info *li = t->li;
   opl_ctx *c = t->ctx;
   opl_ctx_reset(c);
@@ -281,10 +330,13 @@ static int step_forward(opl_trainer *t, int64_t k, int64_t B, int64_t e, opl_ten
   uint64_t rseed = (t->cfg.seed * 0x9e3779b97f4a7c15ULL) ^ ((uint64_t)e << 32) ^ (uint64_t)k;
   *pred = opl_task_predict(c, &t->model, &t->cfg.task, t->xn, t->yn, x);
   *yt = opl_task_target(c, &t->cfg.task, y);
-  *loss = opl_task_loss(c, &t->cfg.task, *pred, *yt);
+  *loss = t->cfg.loss == OPL_LOSS_H1 ? opl_h1_rel_loss(c, *pred, *yt, OPL_REDUCE_SUM)
+                                     : opl_task_loss(c, &t->cfg.task, *pred, *yt);
   solver[0] = solver[1] = solver[2] = solver[3] = -1;
   opl_task_solver_stats(&t->cfg.task, &t->model, &solver[0], &solver[1], &solver[2]);
   *total = opl_task_regularize(c, &t->model, &t->cfg.task, *loss, e, t->cfg.epochs, rseed, reg);
+  phys[0] = phys[1] = NAN;
+  *total = opl_pino_loss(c, t->pino, *total, *pred, x, &phys[0], &phys[1]);
   if (!*total) return ctx_take(c, err, "train");
   solver[3] = opl_task_local_nfe(&t->cfg.task, &t->model);
   return OPL_OK;
@@ -298,10 +350,11 @@ static void explain_nonfinite_grad(opl_trainer *t, int64_t k, int64_t B, int64_t
                                    char *hint, size_t hcap) {
   opl_tensor *pred, *yt, *loss, *total;
   int64_t solver[4];
+  double phys[2];
   opl_err e2 = {0};
   opl_grad_fault f = {.kind = OPL_GRAD_FAULT_NONE, .op = "", .node = -1};
   int was = opl_ctx_set_grad_check(t->ctx, 1);
-  if (!step_forward(t, k, B, e, &pred, &yt, &loss, &total, solver, NULL, &e2) && !opl_backward(t->ctx, total))
+  if (!step_forward(t, k, B, e, &pred, &yt, &loss, &total, solver, NULL, phys, &e2) && !opl_backward(t->ctx, total))
     opl_ctx_grad_fault(t->ctx, &f);
   opl_ctx_set_grad_check(t->ctx, was);
   opl_ctx_clear_error(t->ctx);
@@ -341,10 +394,11 @@ int opl_trainer_step(opl_trainer *t, int64_t k, opl_step_stats *s, opl_err *err)
   int64_t B = li->n[0] - k * li->batch < li->batch ? li->n[0] - k * li->batch : li->batch;
   opl_tensor *pred, *yt, *loss, *total;
   int64_t solver[4];
-  double reg = 0;
-  int st = step_forward(t, k, B, e, &pred, &yt, &loss, &total, solver, &reg, err);
+  double reg = 0, phys[2];
+  int st = step_forward(t, k, B, e, &pred, &yt, &loss, &total, solver, &reg, phys, err);
   if (st) return st;
   int64_t nfe = solver[0], acc = solver[1], rej = solver[2];
+  double pde = phys[0], ic = phys[1];
   double lv = (double)loss->data[0], tv = (double)total->data[0];
   opl_rel_l2_per_sample(pred->data, yt->data, B, pred->numel / B, t->rel, NULL);
   double l2 = 0;
@@ -354,7 +408,7 @@ int opl_trainer_step(opl_trainer *t, int64_t k, opl_step_stats *s, opl_err *err)
                        "train: divergence at epoch %lld, batch %lld of %lld: the loss is %g%s; stopped before updating "
                        "the parameters (lower the learning rate, or clip gradients)",
                        (long long)e, (long long)(k + 1), (long long)nb, isfinite(lv) ? tv : lv,
-                       isfinite(lv) ? " with the regularizer" : "");
+                       isfinite(lv) ? (t->pino ? " with the physics losses" : " with the regularizer") : "");
   if (opl_backward(c, total)) return ctx_take(c, err, "train: backward");
   opl_err ge;
   if (opl_params_check_finite_grad(&t->model.params, &ge)) {
@@ -368,6 +422,8 @@ int opl_trainer_step(opl_trainer *t, int64_t k, opl_step_stats *s, opl_err *err)
   if (t->cfg.clip_grad > 0) opl_params_clip_grad_norm(&t->model.params, t->cfg.clip_grad);
   int ost = opl_optim_step(t->opt, err);
   if (ost) return ost;
+  if (t->cfg.schedule != OPL_SCHEDULE_STEP && t->cfg.sched_per_step)
+    opl_optim_set_lr(t->opt, sched_lr(t, t->epoch * nb + k + 1), NULL);
   if (s) {
     s->bsize = B;
     s->loss = lv;
@@ -377,6 +433,8 @@ int opl_trainer_step(opl_trainer *t, int64_t k, opl_step_stats *s, opl_err *err)
     s->rejected = rej;
     s->local_nfe = solver[3];
     s->reg = reg;
+    s->pde_sum = pde;
+    s->ic_sum = ic;
   }
   return OPL_OK;
 }
@@ -413,10 +471,14 @@ int opl_trainer_epoch(opl_trainer *t, opl_epoch_stats *s, opl_err *err) {
   if (!t) return opl_err_set(err, OPL_ERR_ARG, "train: NULL trainer");
   int st;
   if (!t->log && t->csv && *t->csv &&
-      !(t->log = opl_metrics_log_open_cols(t->csv, t->epoch, opl_task_continuous(&t->cfg.task), err)))
+      !(t->log = opl_metrics_log_open_cols(t->csv, t->epoch,
+                                           (opl_task_continuous(&t->cfg.task) ? OPL_METRICS_COLS_SOLVER : 0) |
+                                               (t->pino ? OPL_METRICS_COLS_PINO : 0),
+                                           err)))
     return err ? err->status : OPL_ERR_IO;
   const opl_loader_info *li = t->li;
-  double t0 = now_s(), lr = opl_optim_get_lr(t->opt), loss = 0, l2 = 0, nfe = 0, acc = 0, rej = 0, lnfe = 0, reg = 0;
+  double t0 = now_s(), lr = opl_optim_get_lr(t->opt), loss = 0, l2 = 0, nfe = 0, acc = 0, rej = 0, lnfe = 0, reg = 0,
+         pde = 0, ic = 0;
   int64_t seen = 0, solver = 1;
   for (int64_t k = 0; k < li->nbatch[0]; k++) {
     opl_step_stats ss;
@@ -427,11 +489,13 @@ int opl_trainer_epoch(opl_trainer *t, opl_epoch_stats *s, opl_err *err) {
     if (ss.nfe < 0) solver = 0;
     nfe += (double)ss.nfe, acc += (double)ss.accepted, rej += (double)ss.rejected;
     lnfe += (double)ss.local_nfe, reg += ss.reg;
+    pde += ss.pde_sum, ic += ss.ic_sum;
   }
   OPL_ASSERT(seen == li->n[0], "an epoch saw %lld of %lld training samples", (long long)seen, (long long)li->n[0]);
   double t1 = now_s();
   t->epoch++;
-  opl_sched_steplr_step(&t->sched, t->opt);
+  if (t->cfg.schedule == OPL_SCHEDULE_STEP) opl_sched_steplr_step(&t->sched, t->opt);
+  else opl_trainer_sync_lr(t);
   double test = NAN;
   if ((st = opl_trainer_test(t, &test, err))) return st;
   double steps = (double)opl_task_loss_terms(&t->cfg.task);
@@ -451,6 +515,8 @@ int opl_trainer_epoch(opl_trainer *t, opl_epoch_stats *s, opl_err *err) {
       .local_nfe = solver ? lnfe / (double)li->nbatch[0] : NAN,
       /* the batch losses summed as opl_task_loss made them, as their regularizer terms */
       .reg_ratio = solver ? (loss > 0 ? reg / loss : 0) : NAN,
+      .pde_loss = pde / (double)li->n[0],
+      .ic_loss = ic / (double)li->n[0],
   };
   t->last_test = test;
   t->last_loss = es.train_loss;

@@ -36,9 +36,15 @@
  *                  (test_l2_full / ntest);
  *       SPACETIME  FNO-3d (fourier_3d.py): the first T_in frames, repeated along a new time
  *                  axis of length T (opl_fno3d_input), are mapped to the next T frames at once;
+ *                  on 1-D data an FNO-2d over (x, t); with T_in = 0 from the initial state a to
+ *                  the frames t = 0 .. T (train/task.h);
  *       TRAJECTORY a neural ODE (operators/node_model.h) integrated through windows of stored
  *                  snapshots (train/task.h); the objective adds the model's regularizer with its
  *                  lambda schedule, and the CSV adds the solver's evaluations and steps;
+ *   - physics losses (pde_weight W, ic_weight V; the space-time task only): the objective adds W
+ *     times the mean square PDE residual and V times the mean square initial-condition error of
+ *     each sample's decoded prediction, summed over the batch (train/pino.h, pde/residual.h);
+ *     the CSV then adds their per-sample means (pde_loss, ic_loss);
  *   - normalization (OPL_NORMALIZE_AUTO picks the reference's choice): none for STATIC 1-D
  *     and for ROLLOUT (fourier_1d.py, fourier_2d_time.py); per-point Gaussian
  *     (UnitGaussianNormalizer, datasets/normalizer.h) of the input and of the target for STATIC
@@ -103,7 +109,20 @@ typedef struct opl_trainer_config {
   int64_t step_size;        /* StepLR step, >= 1 */
   double gamma;             /* StepLR factor, > 0 */
   double clip_grad;         /* > 0: clip the global gradient norm to this; 0: never */
+  int loss;                 /* opl_loss_kind (train/loss.h): L2 (default) or H1 (STATIC 2-D tasks) */
+  int adamw;                /* 1: AdamW (decoupled weight decay); 0: Adam, decay added to the gradient */
+  int schedule;             /* opl_schedule_kind (train/schedule.h): STEP (StepLR, default), ONECYCLE
+                             * (max rate lr), COSINE (base rate lr, warmup) */
+  int sched_per_step;       /* ONECYCLE / COSINE: advance per optimizer step (1) or per epoch (0) */
+  double pct_start;         /* ONECYCLE: fraction of the steps spent rising, in (0, 1) (0.3) */
+  int64_t warmup;           /* COSINE: warmup length in the schedule's unit, >= 0 */
+  int64_t sched_epochs;     /* ONECYCLE / COSINE: the epochs the schedule spans (0: epochs); a run
+                             * resumed to more epochs keeps its span, so it equals a straight run
+                             * given the same span */
   uint64_t seed;            /* model initialization and shuffling */
+  /* physics losses (train/pino.h; space-time task only), 0: none */
+  double pde_weight;        /* W: weight of the mean square PDE residual per sample, >= 0 */
+  double ic_weight;         /* V: weight of the mean square initial-condition error, >= 0 */
   /* output */
   const char *checkpoint;   /* checkpoint / model path, or NULL: none */
   int64_t checkpoint_every; /* also save every this many epochs (0: only at the end) */
@@ -162,6 +181,8 @@ typedef struct opl_step_stats {
   int64_t nfe, accepted, rejected; /* trajectory tasks: the solve's evaluations and steps; else -1 */
   int64_t local_nfe;      /* trajectory tasks: the local regularizer's evaluations (0 without it); else -1 */
   double reg;             /* the regularizer term lambda R of the objective (0 without one) */
+  double pde_sum, ic_sum; /* physics losses (train/pino.h): the batch sums of the per-sample mean
+                             squares, unweighted; NaN without */
 } opl_step_stats;
 
 /* One optimizer step on batch k (0 <= k < number of training batches) of the current epoch

@@ -3,7 +3,10 @@
 #ifndef OPL_TRAIN_TRAINER_INTERNAL_H
 #define OPL_TRAIN_TRAINER_INTERNAL_H
 
+#include "train/pino.h"
 #include "train/trainer.h"
+#include "train/loss.h"
+#include "train/schedule.h"
 
 struct opl_trainer {
   opl_trainer_config cfg;     /* string fields point at the copies below */
@@ -19,6 +22,7 @@ struct opl_trainer {
   const opl_loader_info *li;
   int64_t target_frame;       /* STATIC: resolved target frame */
   opl_normalizer *xn, *yn;
+  opl_pino *pino;             /* physics losses, NULL without */
   opl_ctx *ctx;
   int64_t epoch;              /* epochs done */
   double *rel;                /* [batch] per-sample scratch */
@@ -28,6 +32,10 @@ struct opl_trainer {
   double last_test, last_loss;
   double last_test_nfe;       /* trajectory tasks: mean evaluations per test trajectory, else NaN */
 };
+
+/* Set the optimizer's rate for the trainer's position (epoch, and step within the schedule's
+ * unit): StepLR's, or the ONECYCLE / COSINE formula at the step count (trainer.c). */
+void opl_trainer_sync_lr(opl_trainer *t);
 
 /* The training state recorded in a checkpoint (checkpoint.c). */
 typedef struct opl_ckpt_state {

@@ -131,7 +131,7 @@ expect2 "unknown option: exit 2 naming it" "--frobnicate" -- generate burgers --
 expect2 "--n 0: exit 2" "--n" ">= 1" -- generate burgers --n 0 --seed 1 -o x.h5
 expect2 "missing --seed: exit 2" "--seed" -- generate burgers --n 2 -o x.h5
 expect2 "missing -o: exit 2" "-o FILE.h5" -- generate burgers --n 2 --seed 1
-expect2 "missing equation: exit 2" "burgers, kdv or ns" -- generate --n 2 --seed 1 -o x.h5
+expect2 "missing equation: exit 2" "burgers, kdv, ns or darcy" -- generate --n 2 --seed 1 -o x.h5
 expect2 "unknown equation: exit 2 naming it" "heat" "burgers" -- generate heat --n 2 --seed 1 -o x.h5
 expect2 "unknown preset: exit 2 naming it and the known ones" "nope" "chebfun" -- generate burgers --preset nope --n 2 --seed 1 -o x.h5
 expect2 "--dtype float16: exit 2 naming the expected values" "float16" "float32 or float64" -- generate burgers --dtype float16 --n 2 --seed 1 -o x.h5

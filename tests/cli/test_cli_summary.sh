@@ -66,4 +66,21 @@ run "$opl" summary bad.h5
 run "$opl" summary
 [ $rc -eq 2 ]; ok $? "no model: exit 2"
 
+# MgNO (He, Liu, Xu, ICLR 2024): the authors' MgNO_DC counts (count_params of their models.py)
+run "$opl" summary mgno --preset darcy-rough
+[ $rc -eq 0 ] && [ "$(last out.txt)" = "parameters: 572661" ] && [ "$(rowsum out.txt)" = 572661 ] && has "mgconv3" out.txt
+ok $? "mgno darcy-rough (4 layers, Cu 24, 6 levels, [[1,0]x5,[2,0]]): last line 'parameters: 572661', rows add up"
+run "$opl" summary mgno --preset darcy-smooth
+[ $rc -eq 0 ] && [ "$(last out.txt)" = "parameters: 645828" ]; ok $? "mgno darcy-smooth (darcy.py defaults): 645828"
+run "$opl" summary mgno --layers 4 --num-iteration "1,0;1,0;1,0;1,0;1,0;2,0"
+[ $rc -eq 0 ] && [ "$(last out.txt)" = "parameters: 572661" ]; ok $? "mgno flags spelling out darcy-rough: 572661"
+run "$opl" summary mgno --num-iteration "1,0;1,1" --padding circular
+[ $rc -eq 2 ] && has "coarsest" err.txt; ok $? "mgno post-smoothing on the coarsest level: exit 2 saying why"
+run "$opl" summary mgno --num-iteration "1,0;2"
+[ $rc -eq 2 ] && has "pre,post" err.txt; ok $? "mgno malformed --num-iteration: exit 2 naming the expected form"
+run "$opl" summary mgno --preset darcy
+[ $rc -eq 2 ] && has "darcy-rough" err.txt; ok $? "mgno unknown preset: exit 2 naming the presets"
+run "$opl" summary mgno --padding reflect
+[ $rc -eq 2 ] && has "reflect" err.txt; ok $? "mgno --padding reflect: exit 2"
+
 echo "1..$n"

@@ -108,6 +108,32 @@ static void test_gelu_sweep(void) {
   opl_ctx_free(&c);
 }
 
+/* tanh over a dense sweep, tiny and huge arguments and NaN against libm's tanh in double: the
+ * float build's vectorized kernel (core/fastmath.c) must stay within 4 ulps relative, keep
+ * tanh(0) = 0 and tanh(+-20) = +-1 exactly, and give NaN for NaN (a divergence is never hidden). */
+static void test_tanh_sweep(void) {
+  opl_ctx *c = opl_ctx_new(0);
+  opl_err err;
+  const int n = 24001, m = n + 9;
+  opl_tensor *x = opl_tensor_alloc(OPL_DIMS(m), 0, &err);
+  for (int i = 0; i < n; i++) x->data[i] = (opl_real)(-12 + 24.0 * i / (n - 1));
+  const double extra[8] = {0.0, 1e-30, -1e-10, 1e-3, 0.5499999, 0.55, 20.0, -1e30};
+  for (int i = 0; i < 8; i++) x->data[n + i] = (opl_real)extra[i];
+  x->data[n + 8] = (opl_real)NAN;
+  opl_tensor *y = opl_tanh(c, x);
+  double er = 0;
+  for (int i = 0; i < n + 8; i++) {
+    double v = x->data[i], f = tanh(v);
+    double e = f == 0 ? fabs((double)y->data[i]) : fabs(y->data[i] - f) / fabs(f);
+    er = fmax(er, e);
+  }
+  ok(er <= 4 * OPL_REAL_EPS, "tanh on [-12, 12] and at 0, 1e-30, -1e-10, 1e-3, 0.55, 20, -1e30: max relative error %.2e (%.2f ulps)", er, er / OPL_REAL_EPS);
+  ok(y->data[n] == 0 && y->data[n + 6] == 1 && y->data[n + 7] == -1, "tanh(0) = 0, tanh(20) = 1, tanh(-1e30) = -1 exactly");
+  ok(isnan(y->data[n + 8]), "tanh(NaN) is NaN");
+  opl_tensor_free(&x);
+  opl_ctx_free(&c);
+}
+
 /* a / b with a tiny denominator: the gradient w.r.t. b is -(gy / b)(a / b); computed as
  * gy a / b^2, b^2 underflowed to 0 in float for |b| < ~1e-19 and a zero upstream gradient gave
  * 0 / 0 = NaN (same shapes and broadcast paths). */
@@ -177,6 +203,7 @@ int main(void) {
   gc_run_adjoint_table(adjoint_rows, (int)(sizeof adjoint_rows / sizeof adjoint_rows[0]));
   test_values();
   test_gelu_sweep();
+  test_tanh_sweep();
   test_div_tiny();
   test_broadcast_values();
   test_bad_input();

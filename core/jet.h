@@ -1,0 +1,49 @@
+/* opl — Taylor-mode input derivatives ("jets") for coordinate networks u_theta(t, x).
+ *
+ * A jet batch is one real tensor x [K, N, D]: N points, D features, and K stacked components
+ * holding, for every point and feature, the value and its derivatives with respect to the
+ * network's inputs, in this order:
+ *     component 0            the value h
+ *     components 1 .. nx     d^k h / dx^k, k = 1 .. nx       (0 <= nx <= 4)
+ *     component nx + 1       d h / dt                          (only when nt = 1)
+ * so K = 1 + nx + nt. Mixed derivatives (h_xt) are not carried: none of the residuals needs one.
+ * Components are contiguous blocks of N D reals, so a linear layer over all of them is one GEMM
+ * (DESIGN.md, "The engine": input derivatives carried forward, so a residual's parameter
+ * gradient is one reverse pass). Derivatives are propagated forward exactly:
+ *   - linear maps act on every component, the bias on the value only;
+ *   - an activation y = s(h) by Faa di Bruno's formula,
+ *       y' = s1 h',  y'' = s2 h'^2 + s1 h'',  y''' = s3 h'^3 + 3 s2 h' h'' + s1 h''',
+ *       y'''' = s4 h'^4 + 6 s3 h'^2 h'' + s2 (3 h''^2 + 4 h' h''') + s1 h'''',  y_t = s1 h_t,
+ *     with s_m the m-th derivative of s at h (tanh: s1 = 1 - s^2, s2 = -2 s s1,
+ *     s3 = -2 (s1^2 + s s2), s4 = -2 (3 s1 s2 + s s3));
+ *   - a product by Leibniz's rule, (ab)^(k) = sum_j C(k, j) a^(j) b^(k-j), (ab)_t = a_t b + a b_t.
+ * (Griewank & Walther, "Evaluating Derivatives", 2nd ed., SIAM 2008, ch. 13, univariate Taylor
+ * propagation.) Each op is one tape node whose backward accumulates into its inputs' gradients. */
+#ifndef OPL_JET_H
+#define OPL_JET_H
+
+#include "core/opl.h"
+
+/* Highest x-order a jet carries. */
+#define OPL_JET_MAX_NX 4
+
+/* The components of a jet: nx x-derivatives (0..OPL_JET_MAX_NX) and nt = 0 or 1 time derivative. */
+typedef struct opl_jet_spec {
+  int nx, nt;
+} opl_jet_spec;
+
+/* Number of components K = 1 + nx + nt. */
+static inline int opl_jet_k(opl_jet_spec s) { return 1 + s.nx + s.nt; }
+
+/* Linear layer on a jet: x [K, N, In], w [Out, In], b [Out] or NULL -> y [K, N, Out] with
+ * y_k = x_k w^T for every component k and + b on component 0 only. One GEMM over K N rows. */
+opl_tensor *opl_jet_linear(opl_ctx *c, opl_tensor *x, opl_tensor *w, opl_tensor *b);
+
+/* tanh of a jet: x [K, N, D] with K = opl_jet_k(s) -> y [K, N, D] by Faa di Bruno (above).
+ * OPL_ERR_ARG for a spec out of range, OPL_ERR_SHAPE when x's first extent is not K. */
+opl_tensor *opl_jet_tanh(opl_ctx *c, opl_tensor *x, opl_jet_spec s);
+
+/* Product of two jets of one shape [K, N, D] by Leibniz's rule (above) -> [K, N, D]. */
+opl_tensor *opl_jet_mul(opl_ctx *c, opl_tensor *a, opl_tensor *b, opl_jet_spec s);
+
+#endif

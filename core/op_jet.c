@@ -1,0 +1,294 @@
+/* opl — jet ops (core/jet.h): linear layer, tanh and product on stacked Taylor components.
+ * Each op: constructor (shape checks, arena output, one tape node), forward kernel, backward
+ * kernel that accumulates into the inputs' gradients. */
+#include <limits.h>
+#include <math.h>
+#include <string.h>
+#include "core/jet.h"
+#include "core/internal.h"
+#include "core/ops.h"
+
+static int spec_ok(opl_ctx *c, const char *op, opl_jet_spec s) {
+  if (s.nx < 0 || s.nx > OPL_JET_MAX_NX || s.nt < 0 || s.nt > 1) {
+    opl_ctx_error(c, OPL_ERR_ARG, "%s: jet of %d x-derivatives and %d t-derivatives, expected 0..%d and 0..1", op,
+                  s.nx, s.nt, OPL_JET_MAX_NX);
+    return 0;
+  }
+  return 1;
+}
+
+/* x must be rank 3 with first extent K. */
+static int jet_shape_ok(opl_ctx *c, const char *op, const char *what, const opl_tensor *x, opl_jet_spec s) {
+  if (!opl_check_input(c, op, what, x, 3, 0)) return 0;
+  if (x->shape[0] != opl_jet_k(s)) {
+    char b[96];
+    opl_ctx_error(c, OPL_ERR_SHAPE, "%s: %s %s must be (K, N, D) with K = %d (1 + %d x-derivatives + %d t)", op, what,
+                  opl_shape_str(b, x->rank, x->shape), opl_jet_k(s), s.nx, s.nt);
+    return 0;
+  }
+  return 1;
+}
+
+/* ------------------------------------------------------------ jet_linear */
+
+/* Row-major C (m, n) = op(A) op(B) + beta C. */
+static void gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const opl_real *a, int64_t lda,
+                 const opl_real *b, int64_t ldb, opl_real beta, opl_real *cc, int64_t ldc) {
+  opl_gemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, 1,
+           a, (int)lda, b, (int)ldb, beta, cc, (int)ldc);
+}
+
+/* Backward: gy [K, N, Out], x [K, N, In], w [Out, In]; iarg = (K, N, In, Out).
+ * gx += gy w; gw += gy^T x over all K N rows; gb += column sums of gy's component 0 (double). */
+static void jet_linear_bw(opl_node *nd) {
+  int64_t K = nd->iarg[0], N = nd->iarg[1], In = nd->iarg[2], Out = nd->iarg[3];
+  const opl_real *gy = nd->out->grad, *x = nd->in[0]->data, *w = nd->in[1]->data;
+  opl_real *gx = opl_node_grad(nd, 0), *gw = opl_node_grad(nd, 1);
+  opl_real *gb = nd->in[2] ? opl_node_grad(nd, 2) : NULL;
+  if (opl_ctx_status(nd->ctx)) return;
+  if (gx) gemm(0, 0, K * N, In, Out, gy, Out, w, In, 1, gx, In);
+  if (gw) gemm(1, 0, Out, In, K * N, gy, Out, x, In, 1, gw, In);
+  if (gb) {
+    double *acc = opl_arena_calloc(nd->ctx, (size_t)Out * sizeof(double));
+    if (!acc) return;
+    for (int64_t r = 0; r < N; r++)
+      for (int64_t j = 0; j < Out; j++) acc[j] += (double)gy[r * Out + j];
+    for (int64_t j = 0; j < Out; j++) gb[j] += (opl_real)acc[j];
+  }
+}
+
+opl_tensor *opl_jet_linear(opl_ctx *c, opl_tensor *x, opl_tensor *w, opl_tensor *b) {
+  const char *op = "jet_linear";
+  if (!opl_check_input(c, op, "x", x, 3, 0) || !opl_check_input(c, op, "w", w, 2, 0)) return NULL;
+  if (b && !opl_check_input(c, op, "b", b, 1, 0)) return NULL;
+  char b1[96], b2[96];
+  int64_t K = x->shape[0], N = x->shape[1], In = x->shape[2], Out = w->shape[0];
+  if (w->shape[1] != In || (b && b->shape[0] != Out)) {
+    opl_ctx_error(c, OPL_ERR_SHAPE, "jet_linear: x %s (K, N, In) does not match w %s (Out, In)%s",
+                  opl_shape_str(b1, x->rank, x->shape), opl_shape_str(b2, w->rank, w->shape),
+                  b && b->shape[0] != Out ? " and its bias" : "");
+    return NULL;
+  }
+  if (K * N > INT_MAX || In > INT_MAX || Out > INT_MAX) {
+    opl_ctx_error(c, OPL_ERR_ARG, "jet_linear: x %s too large for BLAS", opl_shape_str(b1, x->rank, x->shape));
+    return NULL;
+  }
+  opl_tensor *y = opl_new(c, OPL_DIMS(K, N, Out));
+  if (!y) return NULL;
+  if (b)
+    for (int64_t r = 0; r < N; r++) memcpy(y->data + r * Out, b->data, (size_t)Out * sizeof(opl_real));
+  if (b && K > 1) memset(y->data + N * Out, 0, (size_t)((K - 1) * N * Out) * sizeof(opl_real));
+  gemm(0, 1, K * N, Out, In, x->data, In, w->data, In, b ? 1 : 0, y->data, Out);
+  opl_tensor *in[3] = {x, w, b};
+  opl_node *nd = opl_record(c, op, jet_linear_bw, y, 3, in);
+  if (nd) nd->iarg[0] = K, nd->iarg[1] = N, nd->iarg[2] = In, nd->iarg[3] = Out;
+  return y;
+}
+
+/* ------------------------------------------------------------ jet_tanh */
+
+/* The kernels below are written for a fixed number of x-derivatives NX and time derivatives NT
+ * (compile-time constants after inlining, one instance per case of a switch), in opl_real, over a
+ * contiguous range of points [lo, hi) whose inner loop vectorizes. s_m are the derivatives of
+ * tanh at h0 as functions of s = tanh(h0) (core/jet.h), s5 = -2 (3 s2^2 + 4 s1 s3 + s s4) the
+ * one more that the backward pass needs for d y4 / d h0. */
+
+/* Forward on points [lo, hi): x, y [K, n]; y0 = tanh(x0) is already in y. */
+static inline __attribute__((always_inline)) void tanh_fw_range(int64_t lo, int64_t hi, int64_t n, const opl_real *x,
+                                                              opl_real *y, const int NX, const int NT) {
+  const opl_real *h1 = x + n, *h2 = x + 2 * n, *h3 = x + 3 * n, *h4 = x + 4 * n, *ht = x + (NX + 1) * n;
+  opl_real *y1 = y + n, *y2 = y + 2 * n, *y3 = y + 3 * n, *y4 = y + 4 * n, *yt = y + (NX + 1) * n;
+  for (int64_t i = lo; i < hi; i++) {
+    opl_real s = y[i], d1 = 1 - s * s, d2 = -2 * s * d1;
+    if (NT) yt[i] = d1 * ht[i];
+    if (NX >= 1) y1[i] = d1 * h1[i];
+    if (NX >= 2) y2[i] = d2 * h1[i] * h1[i] + d1 * h2[i];
+    if (NX >= 3) {
+      opl_real d3 = -2 * (d1 * d1 + s * d2), a = h1[i], b = h2[i];
+      y3[i] = d3 * a * a * a + 3 * d2 * a * b + d1 * h3[i];
+      if (NX >= 4) {
+        opl_real d4 = -2 * (3 * d1 * d2 + s * d3), c = h3[i];
+        y4[i] = d4 * a * a * a * a + 6 * d3 * a * a * b + d2 * (3 * b * b + 4 * a * c) + d1 * h4[i];
+      }
+    }
+  }
+}
+
+/* Backward on points [lo, hi): x [K, n] the input, y0 [n] = tanh(x0), gy [K, n]; gx [K, n] +=. */
+static inline __attribute__((always_inline)) void tanh_bw_range(int64_t lo, int64_t hi, int64_t n, const opl_real *x,
+                                                              const opl_real *y0, const opl_real *gy, opl_real *gx,
+                                                              const int NX, const int NT) {
+  const opl_real *h1 = x + n, *h2 = x + 2 * n, *h3 = x + 3 * n, *h4 = x + 4 * n, *ht = x + (NX + 1) * n;
+  const opl_real *g1 = gy + n, *g2 = gy + 2 * n, *g3 = gy + 3 * n, *g4 = gy + 4 * n, *gt = gy + (NX + 1) * n;
+  opl_real *q1 = gx + n, *q2 = gx + 2 * n, *q3 = gx + 3 * n, *q4 = gx + 4 * n, *qt = gx + (NX + 1) * n;
+  for (int64_t i = lo; i < hi; i++) {
+    opl_real s = y0[i], d1 = 1 - s * s, d2 = -2 * s * d1;
+    opl_real d3 = NX >= 2 ? -2 * (d1 * d1 + s * d2) : 0;
+    opl_real d4 = NX >= 3 ? -2 * (3 * d1 * d2 + s * d3) : 0;
+    opl_real d5 = NX >= 4 ? -2 * (3 * d2 * d2 + 4 * d1 * d3 + s * d4) : 0;
+    opl_real a = NX >= 1 ? h1[i] : 0, b = NX >= 2 ? h2[i] : 0, c = NX >= 3 ? h3[i] : 0, e = NX >= 4 ? h4[i] : 0;
+    opl_real G1 = NX >= 1 ? g1[i] : 0, G2 = NX >= 2 ? g2[i] : 0, G3 = NX >= 3 ? g3[i] : 0, G4 = NX >= 4 ? g4[i] : 0;
+    opl_real g0 = gy[i] * d1;
+    if (NT) g0 += gt[i] * d2 * ht[i];
+    if (NX >= 1) g0 += G1 * d2 * a;
+    if (NX >= 2) g0 += G2 * (d3 * a * a + d2 * b);
+    if (NX >= 3) g0 += G3 * (d4 * a * a * a + 3 * d3 * a * b + d2 * c);
+    if (NX >= 4) g0 += G4 * (d5 * a * a * a * a + 6 * d4 * a * a * b + d3 * (3 * b * b + 4 * a * c) + d2 * e);
+    gx[i] += g0;
+    if (NT) qt[i] += gt[i] * d1;
+    if (NX >= 1) {
+      opl_real r = G1 * d1;
+      if (NX >= 2) r += G2 * 2 * d2 * a;
+      if (NX >= 3) r += G3 * (3 * d3 * a * a + 3 * d2 * b);
+      if (NX >= 4) r += G4 * (4 * d4 * a * a * a + 12 * d3 * a * b + 4 * d2 * c);
+      q1[i] += r;
+    }
+    if (NX >= 2) {
+      opl_real r = G2 * d1;
+      if (NX >= 3) r += G3 * 3 * d2 * a;
+      if (NX >= 4) r += G4 * (6 * d3 * a * a + 6 * d2 * b);
+      q2[i] += r;
+    }
+    if (NX >= 3) q3[i] += G3 * d1 + (NX >= 4 ? G4 * 4 * d2 * a : 0);
+    if (NX >= 4) q4[i] += G4 * d1;
+  }
+}
+
+#define JET_BLOCK 4096
+
+/* The case (nx, nt) of a kernel call: one instance per case. */
+#define JET_CASES(CALL)                                                   \
+  switch (nx * 2 + nt) {                                                  \
+    case 0: CALL(0, 0); break;                                            \
+    case 1: CALL(0, 1); break;                                            \
+    case 2: CALL(1, 0); break;                                            \
+    case 3: CALL(1, 1); break;                                            \
+    case 4: CALL(2, 0); break;                                            \
+    case 5: CALL(2, 1); break;                                            \
+    case 6: CALL(3, 0); break;                                            \
+    case 7: CALL(3, 1); break;                                            \
+    case 8: CALL(4, 0); break;                                            \
+    default: CALL(4, 1); break;                                           \
+  }
+
+/* Forward: x, y [K, n] with n = N D; components as core/jet.h. */
+static void jet_tanh_forward(int nx, int nt, int64_t n, const opl_real *x, opl_real *y) {
+  opl_unary_forward(OPL_TANH, n, x, y);
+  int64_t nb = (n + JET_BLOCK - 1) / JET_BLOCK;
+#define FW(NX, NT) \
+  OPL_PFOR(b, nb, n * (NX + NT) * 2, tanh_fw_range(b * JET_BLOCK, b + 1 < nb ? (b + 1) * JET_BLOCK : n, n, x, y, NX, NT);)
+  JET_CASES(FW)
+#undef FW
+}
+
+/* Backward: x [K, n] the input, y0 [n] the output's value (tanh), gy [K, n]; gx [K, n] +=. */
+static void jet_tanh_backward(int nx, int nt, int64_t n, const opl_real *x, const opl_real *y0, const opl_real *gy,
+                              opl_real *gx) {
+  int64_t nb = (n + JET_BLOCK - 1) / JET_BLOCK;
+#define BW(NX, NT)                                                                                                 \
+  OPL_PFOR(b, nb, n * (1 + NX + NT) * 4,                                                                           \
+           tanh_bw_range(b * JET_BLOCK, b + 1 < nb ? (b + 1) * JET_BLOCK : n, n, x, y0, gy, gx, NX, NT);)
+  JET_CASES(BW)
+#undef BW
+}
+
+static void jet_tanh_bw(opl_node *nd) {
+  int nx = (int)nd->iarg[0], nt = (int)nd->iarg[1];
+  int64_t n = nd->iarg[2];
+  opl_real *gx = opl_node_grad(nd, 0);
+  if (!gx || opl_ctx_status(nd->ctx)) return;
+  jet_tanh_backward(nx, nt, n, nd->in[0]->data, nd->out->data, nd->out->grad, gx);
+}
+
+opl_tensor *opl_jet_tanh(opl_ctx *c, opl_tensor *x, opl_jet_spec s) {
+  const char *op = "jet_tanh";
+  if (opl_ctx_status(c)) return NULL;
+  if (!spec_ok(c, op, s) || !jet_shape_ok(c, op, "x", x, s)) return NULL;
+  int64_t n = x->shape[1] * x->shape[2];
+  opl_tensor *y = opl_new_like(c, x);
+  if (!y) return NULL;
+  jet_tanh_forward(s.nx, s.nt, n, x->data, y->data);
+  opl_tensor *in[1] = {x};
+  opl_node *nd = opl_record(c, op, jet_tanh_bw, y, 1, in);
+  if (nd) nd->iarg[0] = s.nx, nd->iarg[1] = s.nt, nd->iarg[2] = n;
+  return y;
+}
+
+/* ------------------------------------------------------------ jet_mul */
+
+static const double binom[5][5] = {{1, 0, 0, 0, 0}, {1, 1, 0, 0, 0}, {1, 2, 1, 0, 0}, {1, 3, 3, 1, 0}, {1, 4, 6, 4, 1}};
+
+/* Forward: a, b, y [K, n]. */
+static void jet_mul_forward(int nx, int nt, int64_t n, const opl_real *a, const opl_real *b, opl_real *y) {
+  OPL_PFOR(i, n, n * (1 + nx) * (2 + nx), {
+    for (int k = 0; k <= nx; k++) {
+      double acc = 0;
+      for (int j = 0; j <= k; j++) acc += binom[k][j] * (double)a[j * n + i] * (double)b[(k - j) * n + i];
+      y[k * n + i] = (opl_real)acc;
+    }
+    if (nt) {
+      int64_t t = (int64_t)(nx + 1) * n + i;
+      y[t] = (opl_real)((double)a[t] * (double)b[i] + (double)a[i] * (double)b[t]);
+    }
+  });
+}
+
+/* Backward: gy [K, n]; ga += d/da, gb += d/db (either NULL). */
+static void jet_mul_backward(int nx, int nt, int64_t n, const opl_real *a, const opl_real *b, const opl_real *gy,
+                             opl_real *ga, opl_real *gb) {
+  OPL_PFOR(i, n, n * (1 + nx) * (2 + nx), {
+    double da[6] = {0, 0, 0, 0, 0, 0}, db[6] = {0, 0, 0, 0, 0, 0};
+    for (int k = 0; k <= nx; k++) {
+      double g = (double)gy[k * n + i];
+      for (int j = 0; j <= k; j++) {
+        da[j] += g * binom[k][j] * (double)b[(k - j) * n + i];
+        db[k - j] += g * binom[k][j] * (double)a[j * n + i];
+      }
+    }
+    if (nt) {
+      int64_t t = (int64_t)(nx + 1) * n + i;
+      double g = (double)gy[t];
+      da[5] += g * (double)b[i];
+      da[0] += g * (double)b[t];
+      db[5] += g * (double)a[i];
+      db[0] += g * (double)a[t];
+    }
+    for (int k = 0; k <= nx; k++) {
+      if (ga) ga[k * n + i] += (opl_real)da[k];
+      if (gb) gb[k * n + i] += (opl_real)db[k];
+    }
+    if (nt) {
+      int64_t t = (int64_t)(nx + 1) * n + i;
+      if (ga) ga[t] += (opl_real)da[5];
+      if (gb) gb[t] += (opl_real)db[5];
+    }
+  });
+}
+
+static void jet_mul_bw(opl_node *nd) {
+  int nx = (int)nd->iarg[0], nt = (int)nd->iarg[1];
+  int64_t n = nd->iarg[2];
+  opl_real *ga = opl_node_grad(nd, 0), *gb = opl_node_grad(nd, 1);
+  if (opl_ctx_status(nd->ctx)) return;
+  jet_mul_backward(nx, nt, n, nd->in[0]->data, nd->in[1]->data, nd->out->grad, ga, gb);
+}
+
+opl_tensor *opl_jet_mul(opl_ctx *c, opl_tensor *a, opl_tensor *b, opl_jet_spec s) {
+  const char *op = "jet_mul";
+  if (opl_ctx_status(c)) return NULL;
+  if (!spec_ok(c, op, s) || !jet_shape_ok(c, op, "a", a, s) || !jet_shape_ok(c, op, "b", b, s)) return NULL;
+  if (!opl_shape_eq(a->rank, a->shape, b->rank, b->shape)) {
+    char b1[96], b2[96];
+    opl_ctx_error(c, OPL_ERR_SHAPE, "jet_mul: a %s and b %s differ", opl_shape_str(b1, a->rank, a->shape),
+                  opl_shape_str(b2, b->rank, b->shape));
+    return NULL;
+  }
+  int64_t n = a->shape[1] * a->shape[2];
+  opl_tensor *y = opl_new_like(c, a);
+  if (!y) return NULL;
+  jet_mul_forward(s.nx, s.nt, n, a->data, b->data, y->data);
+  opl_tensor *in[2] = {a, b};
+  opl_node *nd = opl_record(c, op, jet_mul_bw, y, 2, in);
+  if (nd) nd->iarg[0] = s.nx, nd->iarg[1] = s.nt, nd->iarg[2] = n;
+  return y;
+}

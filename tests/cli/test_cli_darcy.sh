@@ -1,0 +1,104 @@
+#!/bin/sh
+# `opl generate darcy` (TAP on stdout): a tiny set, its shapes, provenance and checksum (opl info,
+# h5ls / h5dump when present), the same set at two thread counts, a run interrupted by SIGINT and
+# resumed equal to the uninterrupted one, bad input (s < 3, tau <= 0, a store resolution that does
+# not fit, a time flag), and `opl train fno --dim 2` for 2 epochs on the tiny set (the static
+# task a -> u).
+# usage: sh tests/cli/test_cli_darcy.sh path/to/opl
+set -u
+opl=${1:?usage: test_cli_darcy.sh path/to/opl}
+case "$opl" in /*) ;; *) opl=$(pwd)/$opl ;; esac
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/opl_cli_darcy.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp" || exit 1
+
+n=0
+ok() { # status description
+    n=$((n + 1))
+    if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi
+}
+skip() { n=$((n + 1)); echo "ok $n - $2 # SKIP $1"; }
+run() { "$@" > out.txt 2> err.txt; rc=$?; }
+has() { grep -q -- "$1" "$2"; }
+have() { command -v "$1" > /dev/null 2>&1; }
+show_err() { sed 's/^/#   /' err.txt | head -n 5; }
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+
+run "$opl" generate --help
+has "darcy" out.txt && has "rough" out.txt; ok $? "generate --help describes darcy and its presets"
+
+# --------------------------------------------------------------- a tiny set
+run "$opl" generate darcy --n 12 --res 33 --store-res 17 --seed 3 -o d.h5
+ok $rc "generate darcy (12 samples, 33^2 -> 17^2) exits 0"
+[ $rc -eq 0 ] || show_err
+[ -f d.h5 ] && [ ! -e d.h5.partial ]; ok $? "d.h5 written, no partial file left"
+has "a \[12, 17, 17\]" out.txt && has "u \[12, 1, 17, 17\]" out.txt; ok $? "shapes reported: a [12, 17, 17], u [12, 1, 17, 17]"
+run "$opl" info d.h5
+has "checksum   verified" out.txt && grep -q "equation  *darcy" out.txt && grep -q "solve_res  *33" out.txt \
+    && grep -q "stride  *2" out.txt && grep -q "discretization" out.txt
+ok $? "info: checksum verified; equation darcy, solve_res 33, stride 2, discretization stated"
+if have h5ls; then
+    h5ls d.h5 > ls.txt 2>&1
+    grep -q "^a  *Dataset {12, 17, 17}" ls.txt && grep -q "^u  *Dataset {12, 1, 17, 17}" ls.txt \
+        && grep -q "^x  *Dataset {17}" ls.txt && grep -q "^y  *Dataset {17}" ls.txt && ! grep -q "^done" ls.txt
+    ok $? "h5ls: a {12, 17, 17}, u {12, 1, 17, 17}, x, y {17}, no done"
+else
+    skip "no h5ls" "h5ls structure"
+fi
+
+# the same command at one thread gives the same values
+run "$opl" generate darcy --n 12 --res 33 --store-res 17 --seed 3 --threads 1 -o d1.h5
+if have h5dump; then
+    h5dump -d u -d a d.h5 | grep -v "HDF5 \"" > v.txt; h5dump -d u -d a d1.h5 | grep -v "HDF5 \"" > v1.txt
+    [ $rc -eq 0 ] && cmp -s v.txt v1.txt; ok $? "one thread: the same a and u as two"
+else
+    skip "no h5dump" "thread-count independence"
+fi
+
+# --------------------------------------------------------------- interrupt and resume
+"$opl" generate darcy --n 40 --res 129 --store-res 65 --seed 5 --threads 1 -o r.h5 > bg.out 2> bg.err &
+pid=$!
+i=0
+while [ $i -lt 100 ] && [ ! -e r.h5.partial ]; do sleep 0.05; i=$((i + 1)); done
+sleep 0.3
+kill -INT $pid 2> /dev/null
+wait $pid
+st=$?
+if [ -e r.h5 ]; then
+    skip "the run finished before the signal" "SIGINT leaves only the partial file"
+else
+    [ $st -eq 1 ] && grep -q "interrupted" bg.err && [ -e r.h5.partial ]
+    ok $? "SIGINT stops the run: exit 1, 'interrupted', only r.h5.partial"
+fi
+run "$opl" generate darcy --n 40 --res 129 --store-res 65 --seed 6 -o r.h5
+[ -e r.h5 ] || { [ $rc -eq 1 ] && has "seed" err.txt; }; ok $? "resuming with another seed is refused naming it"
+run "$opl" generate darcy --n 40 --res 129 --store-res 65 --seed 5 -o r.h5
+ok $rc "the same command resumes and finishes"
+run "$opl" generate darcy --n 40 --res 129 --store-res 65 --seed 5 -o full.h5
+if have h5dump; then
+    h5dump -d u -d a r.h5 | grep -v "HDF5 \"" > v.txt; h5dump -d u -d a full.h5 | grep -v "HDF5 \"" > v1.txt
+    cmp -s v.txt v1.txt; ok $? "the resumed set equals an uninterrupted run"
+else
+    skip "no h5dump" "resumed = uninterrupted"
+fi
+
+# --------------------------------------------------------------- bad input
+run "$opl" generate darcy --n 2 --res 2 --seed 1 -o x.h5
+[ $rc -eq 2 ] && has "resolution 2" err.txt; ok $? "s < 3: exit 2 naming the resolution"
+run "$opl" generate darcy --n 2 --res 17 --tau 0 --seed 1 -o x.h5
+[ $rc -eq 2 ] && has "tau = 0" err.txt; ok $? "tau <= 0: exit 2 naming tau"
+run "$opl" generate darcy --n 2 --res 17 --store-res 6 --seed 1 -o x.h5
+[ $rc -eq 2 ] && has "store resolution 6" err.txt; ok $? "store resolution not fitting: exit 2"
+run "$opl" generate darcy --n 2 --res 17 --nt 4 --seed 1 -o x.h5
+[ $rc -eq 2 ] && has "\-\-nt" err.txt; ok $? "a time flag (--nt) is refused for darcy"
+run "$opl" generate darcy --n 2 --preset smooth --seed 1 -o x.h5
+[ $rc -eq 2 ] && has "smooth" err.txt; ok $? "unknown preset refused by name"
+[ ! -e x.h5 ] && [ ! -e x.h5.partial ]; ok $? "no file appears after usage errors"
+
+# --------------------------------------------------------------- training on it
+run "$opl" train fno --data d.h5 --dim 2 --ntrain 8 --ntest 4 --epochs 2 --batch 4 --modes 4 --width 8 --proj 16 -o m.h5
+ok $rc "train fno --dim 2 on the darcy set runs 2 epochs"
+[ $rc -eq 0 ] || show_err
+[ -f m.h5 ]; ok $? "the model file is written"
+
+echo "1..$n"

@@ -1,0 +1,64 @@
+#!/bin/sh
+# `opl train mgno` on a static 2-D task (a -> u at a later time of a small Navier-Stokes set):
+# a tiny run, resume bit-identical, its summary, bad input (TAP on stdout).
+# usage: sh tests/cli/test_cli_mgno.sh path/to/opl
+set -u
+opl=${1:?usage: test_cli_mgno.sh path/to/opl}
+case "$opl" in /*) ;; *) opl=$(pwd)/$opl ;; esac
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/opl_cli_mgno.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp" || exit 1
+
+n=0
+ok() { # status description
+    n=$((n + 1))
+    if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi
+}
+run() { "$@" > out.txt 2> err.txt; rc=$?; }
+has() { grep -q -- "$1" "$2"; }
+
+run "$opl" generate ns --n 10 --res 32 --store-res 32 --nt 2 --T 0.5 --seed 1 --quiet -o ns.h5
+ok $rc "generate a small 2-D data set (NS, 32 x 32, a -> u(0.5))"
+small="--ntrain 8 --ntest 2 --batch 4 --layers 2 --channels-u 8 --num-iteration 1,0;1,1;2,0 --padding circular --target-time 0.5"
+run "$opl" train mgno --data ns.h5 $small --epochs 4 -o m.h5
+[ $rc -eq 0 ] && has "MgNO (2 layers, 8 u-channels" out.txt && has "13498 parameters" out.txt; ok $? "train mgno: 4 epochs"
+l1=$(awk -F, 'NR == 2 {print $3}' m.csv); l4=$(awk -F, 'NR == 5 {print $3}' m.csv)
+awk -v a="$l1" -v b="$l4" 'BEGIN {exit !(b < a)}'; ok $? "train L2 falls over 4 epochs ($l1 -> $l4)"
+head -n 1 m.csv | grep -q '^epoch,train_loss,train_l2,test_l2,lr,'; ok $? "metrics CSV columns as for fno"
+run "$opl" summary m.h5
+[ $rc -eq 0 ] && [ "$(tail -n 1 out.txt)" = "parameters: 13498" ]; ok $? "summary of the trained mgno: 13498"
+run "$opl" train mgno --data ns.h5 $small --epochs 2 -o r.h5
+run "$opl" train mgno --resume --epochs 4 -o r.h5
+[ $rc -eq 0 ] && cmp -s m.h5 r.h5; ok $? "2 epochs + resume to 4: the same checkpoint, byte for byte"
+cut -d, -f1-5 m.csv > a.txt; cut -d, -f1-5 r.csv > b.txt
+cmp -s a.txt b.txt; ok $? "and the same metrics"
+
+run "$opl" train mgno --data ns.h5 --epochs 1 --target-time 0.5 --num-iteration "1,0;1,0;1,0;1,0;1,0;1,0;1,0" -o bad.h5
+[ $rc -eq 2 ] && has "multiple of 2^6 = 64" err.txt && has "ns.h5" err.txt; ok $? "7 levels on 32 x 32: exit 2 saying MgNO needs multiples of 64"
+run "$opl" train mgno --data ns.h5 --epochs 1 --target-time 0.5 --num-iteration "1,0;2" -o bad.h5
+[ $rc -eq 2 ] && has "pre,post" err.txt; ok $? "malformed --num-iteration: exit 2"
+run "$opl" train mgno --data ns.h5 --epochs 1 --target-time 0.5 --preset nope -o bad.h5
+[ $rc -eq 2 ] && has "darcy-rough" err.txt; ok $? "unknown preset: exit 2 naming the presets"
+run "$opl" train fno --data ns.h5 --epochs 1 --target-time 0.5 --num-iteration "1,0" -o bad.h5
+[ $rc -eq 2 ] && has "MgNO" err.txt; ok $? "MgNO flags on opl train fno: exit 2"
+
+# H1 loss, AdamW, OneCycleLR per step: the lr column follows PyTorch's OneCycleLR over 4 x 2 steps
+opts="$small --loss h1 --optimizer adamw --schedule onecycle --schedule-unit step --schedule-epochs 4"
+run "$opl" train mgno --data ns.h5 $opts --epochs 4 -o h.h5
+[ $rc -eq 0 ] && has "optimizer adamw, loss h1, schedule onecycle (per step)" out.txt; ok $? "train mgno --loss h1 --optimizer adamw --schedule onecycle"
+[ "$(awk -F, 'NR == 2 {print $5}' h.csv)" = "4e-05" ] && [ "$(awk -F, 'NR == 3 {print $5}' h.csv)" = "0.000971941777" ]
+ok $? "onecycle lr at steps 0 and 2 of 8: max_lr / 25 and the first phase's cosine ($(awk -F, 'NR == 3 {print $5}' h.csv))"
+run "$opl" train mgno --data ns.h5 $opts --epochs 2 -o hr.h5
+run "$opl" train mgno --resume --epochs 4 -o hr.h5
+[ $rc -eq 0 ] && cmp -s h.h5 hr.h5; ok $? "onecycle run resumed: the same checkpoint, byte for byte"
+cut -d, -f1-5 h.csv > a.txt; cut -d, -f1-5 hr.csv > b.txt
+cmp -s a.txt b.txt; ok $? "and the same metrics"
+run "$opl" train fno --data ns.h5 --ntrain 8 --ntest 2 --batch 4 --target-time 0.5 --epochs 3 --modes 4 --width 8 --schedule cosine --warmup 1 -o f.h5
+[ $rc -eq 0 ] && [ "$(cut -d, -f5 f.csv | tr '\n' ' ')" = "lr 0 0.001 0.0005 " ]; ok $? "train fno --schedule cosine --warmup 1 over 3 epochs: lr 0, 0.001, 0.0005"
+run "$opl" train mgno --data ns.h5 $small --epochs 1 --loss h2 -o bad.h5
+[ $rc -eq 2 ] && has "l2|h1" err.txt; ok $? "--loss h2: exit 2"
+run "$opl" train mgno --data ns.h5 $small --epochs 1 --schedule linear -o bad.h5
+[ $rc -eq 2 ] && has "onecycle" err.txt; ok $? "--schedule linear: exit 2"
+[ ! -e bad.h5 ]; ok $? "no output written by refused commands"
+
+echo "1..$n"

@@ -1,0 +1,170 @@
+/* Jet ops (core/jet.h): gradient checks (table), derivatives of tanh networks against closed forms
+ * and against finite differences of the same network evaluated in double, up to 4th order. */
+#include <math.h>
+#include <string.h>
+#include "core/jet.h"
+#include "tests/gradcheck.h"
+#include "tests/tap.h"
+
+static const opl_jet_spec S41 = {4, 1}, S20 = {2, 0}, S31 = {3, 1}, S01 = {0, 1};
+
+static opl_tensor *f_lin(opl_ctx *c, opl_tensor **x, const void *o) {
+  (void)o;
+  return opl_jet_linear(c, x[0], x[1], x[2]);
+}
+static opl_tensor *f_lin_nob(opl_ctx *c, opl_tensor **x, const void *o) {
+  (void)o;
+  return opl_jet_linear(c, x[0], x[1], NULL);
+}
+static opl_tensor *f_tanh(opl_ctx *c, opl_tensor **x, const void *o) {
+  return opl_jet_tanh(c, x[0], *(const opl_jet_spec *)o);
+}
+static opl_tensor *f_mul(opl_ctx *c, opl_tensor **x, const void *o) {
+  return opl_jet_mul(c, x[0], x[1], *(const opl_jet_spec *)o);
+}
+
+#define IN(r, ...) {.rank = r, .shape = {__VA_ARGS__}}
+#define INNG(r, ...) {.rank = r, .shape = {__VA_ARGS__}, .no_grad = 1}
+
+static const gc_case rows[] = {
+    {"jet_linear K=6 (6,5,3)x(4,3)+b", f_lin, NULL, 3, {IN(3, 6, 5, 3), IN(2, 4, 3), IN(1, 4)}},
+    {"jet_linear K=3 no bias", f_lin_nob, NULL, 2, {IN(3, 3, 7, 2), IN(2, 5, 2)}},
+    {"jet_tanh nx=4 nt=1", f_tanh, &S41, 1, {IN(3, 6, 4, 3)}},
+    {"jet_tanh nx=2 nt=0", f_tanh, &S20, 1, {IN(3, 3, 5, 2)}},
+    {"jet_tanh nx=0 nt=1", f_tanh, &S01, 1, {IN(3, 2, 5, 2)}},
+    {"jet_mul nx=4 nt=1", f_mul, &S41, 2, {IN(3, 6, 4, 3), IN(3, 6, 4, 3)}},
+    {"jet_mul nx=3 nt=1, b constant", f_mul, &S31, 2, {IN(3, 5, 4, 2), INNG(3, 5, 4, 2)}},
+};
+
+/* u = tanh(a x + b t + c) through the ops against the closed forms of tanh's derivatives
+ * (T = tanh z, S = 1 - T^2: T' = S, T'' = -2 T S, T''' = -2 S (1 - 3 T^2), T'''' = 8 T S (2 - 3 T^2)). */
+static void test_closed_form(void) {
+  opl_ctx *c = opl_ctx_new(0);
+  opl_err e;
+  const int N = 7;
+  const double a = 1.3, b = -0.7, cc = 0.2;
+  opl_tensor *w = opl_tensor_alloc(OPL_DIMS(1, 2), 0, &e), *bias = opl_tensor_alloc(OPL_DIMS(1), 0, &e);
+  w->data[0] = (opl_real)b, w->data[1] = (opl_real)a, bias->data[0] = (opl_real)cc;
+  opl_tensor *x = opl_zeros(c, OPL_DIMS(6, N, 2));
+  double ts[7], xs[7];
+  for (int i = 0; i < N; i++) {
+    ts[i] = 0.1 * i, xs[i] = -1 + 0.33 * i;
+    x->data[i * 2 + 0] = (opl_real)ts[i];
+    x->data[i * 2 + 1] = (opl_real)xs[i];
+    x->data[1 * N * 2 + i * 2 + 1] = 1; /* dx/dx */
+    x->data[5 * N * 2 + i * 2 + 0] = 1; /* dt/dt */
+  }
+  opl_tensor *u = opl_jet_tanh(c, opl_jet_linear(c, x, w, bias), S41);
+  ok(u && opl_ctx_status(c) == OPL_OK, "tanh(a x + b t + c) as a jet: %s", opl_ctx_errmsg(c));
+  double worst = 0;
+  for (int i = 0; u && i < N; i++) {
+    double z = a * xs[i] + b * ts[i] + cc, T = tanh(z), S = 1 - T * T;
+    double want[6] = {T, a * S, a * a * (-2 * T * S), pow(a, 3) * (-2 * S * (1 - 3 * T * T)),
+                      pow(a, 4) * 8 * T * S * (2 - 3 * T * T), b * S};
+    for (int k = 0; k < 6; k++) worst = fmax(worst, fabs(u->data[k * N + i] - want[k]) / fmax(1, fabs(want[k])));
+  }
+  ok(worst < 20 * OPL_REAL_EPS, "u, u_x .. u_xxxx, u_t equal the closed forms (max rel. error %.2e)", worst);
+  opl_tensor_free(&w);
+  opl_tensor_free(&bias);
+  opl_ctx_free(&c);
+}
+
+/* A gated two-layer network: h = tanh(W1 [t, x] + b1), z = tanh(W2 h + b2), u = w3 . (z * h) + b3,
+ * width 5; its value in double for finite differences. */
+enum { W = 5 };
+static double W1[W][2], B1[W], W2[W][W], B2[W], W3[W], B3;
+
+static double net(double t, double x) {
+  double h[W], z[W], u = B3;
+  for (int i = 0; i < W; i++) h[i] = tanh(W1[i][0] * t + W1[i][1] * x + B1[i]);
+  for (int i = 0; i < W; i++) {
+    double s = B2[i];
+    for (int j = 0; j < W; j++) s += W2[i][j] * h[j];
+    z[i] = tanh(s);
+  }
+  for (int i = 0; i < W; i++) u += W3[i] * z[i] * h[i];
+  return u;
+}
+
+static void test_finite_differences(void) {
+  opl_ctx *c = opl_ctx_new(0);
+  opl_err e;
+  uint64_t st = 12345;
+  opl_tensor *w1 = opl_tensor_alloc(OPL_DIMS(W, 2), 0, &e), *b1 = opl_tensor_alloc(OPL_DIMS(W), 0, &e);
+  opl_tensor *w2 = opl_tensor_alloc(OPL_DIMS(W, W), 0, &e), *b2 = opl_tensor_alloc(OPL_DIMS(W), 0, &e);
+  opl_tensor *w3 = opl_tensor_alloc(OPL_DIMS(1, W), 0, &e), *b3 = opl_tensor_alloc(OPL_DIMS(1), 0, &e);
+  /* weights exactly representable in float, so the double reference is the same network */
+#define DRAW(v) (v = (double)(float)(2 * gc_uniform(&st) - 1))
+  for (int i = 0; i < W; i++) {
+    w1->data[2 * i] = (opl_real)DRAW(W1[i][0]);
+    w1->data[2 * i + 1] = (opl_real)DRAW(W1[i][1]);
+    b1->data[i] = (opl_real)DRAW(B1[i]);
+    b2->data[i] = (opl_real)DRAW(B2[i]);
+    w3->data[i] = (opl_real)DRAW(W3[i]);
+    for (int j = 0; j < W; j++) w2->data[W * i + j] = (opl_real)DRAW(W2[i][j]);
+  }
+  b3->data[0] = (opl_real)DRAW(B3);
+#undef DRAW
+  const int N = 5;
+  double ts[5] = {0, 0.25, 0.5, 0.75, 1}, xs[5] = {-1, -0.4, 0.1, 0.6, 0.95};
+  opl_tensor *x = opl_zeros(c, OPL_DIMS(6, N, 2));
+  for (int i = 0; i < N; i++) {
+    x->data[2 * i] = (opl_real)ts[i], x->data[2 * i + 1] = (opl_real)xs[i];
+    x->data[N * 2 + 2 * i + 1] = 1;
+    x->data[5 * N * 2 + 2 * i] = 1;
+  }
+  opl_tensor *h = opl_jet_tanh(c, opl_jet_linear(c, x, w1, b1), S41);
+  opl_tensor *z = opl_jet_tanh(c, opl_jet_linear(c, h, w2, b2), S41);
+  opl_tensor *u = opl_jet_linear(c, opl_jet_mul(c, z, h, S41), w3, b3);
+  ok(u && opl_ctx_status(c) == OPL_OK, "gated network as a jet: %s", opl_ctx_errmsg(c));
+  double worst[6] = {0};
+  for (int i = 0; u && i < N; i++) {
+    double t = ts[i], xx = xs[i], hh = 1e-2, h3 = 5e-3;
+    double f0 = net(t, xx), fp = net(t, xx + hh), fm = net(t, xx - hh), fp2 = net(t, xx + 2 * hh),
+           fm2 = net(t, xx - 2 * hh);
+    double g1 = net(t, xx + h3), g_1 = net(t, xx - h3), g2 = net(t, xx + 2 * h3), g_2 = net(t, xx - 2 * h3);
+    double want[6];
+    want[0] = f0;
+    want[1] = (-fp2 + 8 * fp - 8 * fm + fm2) / (12 * hh);
+    want[2] = (-fp2 + 16 * fp - 30 * f0 + 16 * fm - fm2) / (12 * hh * hh);
+    want[3] = (g2 - 2 * g1 + 2 * g_1 - g_2) / (2 * h3 * h3 * h3);
+    want[4] = (g2 - 4 * g1 + 6 * f0 - 4 * g_1 + g_2) / (h3 * h3 * h3 * h3);
+    want[5] = (-net(t + 2 * hh, xx) + 8 * net(t + hh, xx) - 8 * net(t - hh, xx) + net(t - 2 * hh, xx)) / (12 * hh);
+    for (int k = 0; k < 6; k++)
+      worst[k] = fmax(worst[k], fabs(u->data[k * N + i] - want[k]) / fmax(1, fabs(want[k])));
+  }
+  const char *name[6] = {"u", "u_x", "u_xx", "u_xxx", "u_xxxx", "u_t"};
+  for (int k = 0; k < 6; k++) ok(worst[k] < 1e-4 + 200 * OPL_REAL_EPS, "%s against finite differences: max rel. error %.2e", name[k], worst[k]);
+  opl_tensor *all[6] = {w1, b1, w2, b2, w3, b3};
+  for (int i = 0; i < 6; i++) opl_tensor_free(&all[i]);
+  opl_ctx_free(&c);
+}
+
+static void test_bad_input(void) {
+  opl_ctx *c = opl_ctx_new(0);
+  opl_tensor *x = opl_zeros(c, OPL_DIMS(5, 3, 2));
+  ok(!opl_jet_tanh(c, x, S41) && opl_ctx_status(c) == OPL_ERR_SHAPE && strstr(opl_ctx_errmsg(c), "K = 6"),
+     "jet_tanh: 5 components for a (4, 1) jet is a shape error: %s", opl_ctx_errmsg(c));
+  opl_ctx_clear_error(c);
+  opl_jet_spec bad = {5, 0};
+  ok(!opl_jet_tanh(c, x, bad) && opl_ctx_status(c) == OPL_ERR_ARG, "jet_tanh: 5 x-derivatives refused: %s",
+     opl_ctx_errmsg(c));
+  opl_ctx_clear_error(c);
+  opl_tensor *w = opl_zeros(c, OPL_DIMS(4, 3));
+  ok(!opl_jet_linear(c, x, w, NULL) && opl_ctx_status(c) == OPL_ERR_SHAPE, "jet_linear: In mismatch: %s",
+     opl_ctx_errmsg(c));
+  opl_ctx_clear_error(c);
+  opl_tensor *y = opl_zeros(c, OPL_DIMS(5, 4, 2));
+  opl_jet_spec s3 = {3, 1};
+  ok(!opl_jet_mul(c, x, y, s3) && opl_ctx_status(c) == OPL_ERR_SHAPE, "jet_mul: shapes differ: %s", opl_ctx_errmsg(c));
+  opl_ctx_free(&c);
+}
+
+int main(void) {
+  tap_begin();
+  gc_run_table(rows, (int)(sizeof rows / sizeof rows[0]));
+  test_closed_form();
+  test_finite_differences();
+  test_bad_input();
+  return tap_end();
+}

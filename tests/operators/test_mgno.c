@@ -1,0 +1,109 @@
+/* MgNO (operators/mgno.h): the parameter count of the authors' Darcy-rough configuration,
+ * shapes, the V-cycle's divisibility requirement, bad num_iteration lists, a training step that
+ * reduces the loss, and a checkpoint round trip. */
+#include <string.h>
+#include "tests/tap.h"
+#include "tests/tmpdir.h"
+#include "core/optim.h"
+#include "operators/mgno.h"
+
+int main(void) {
+  tap_begin();
+  opl_err e = {0};
+  opl_mgno_config cfg;
+  ok(opl_mgno_preset("darcy-rough", &cfg, &e) == OPL_OK, "preset darcy-rough");
+  /* Per layer (Cu = 24, L = 6, 7 smoothing steps: 1 init S + 6 A,S pairs), f-channels cf:
+   *   RT 5*16*576 = 46080; Pi, R 5*9*(576 + cf^2); S0 9*24 cf; pairs 6*2*9*24 cf; 1x1 24 cf + 24.
+   *   cf = 1:  46080 + 25965 + 216 + 2592 + 48 = 74901
+   *   cf = 24: 46080 + 51840 + 5184 + 62208 + 600 = 165912
+   * 74901 + 3 * 165912 + 24 (projection) = 572661, as the authors' count_params(MgNO_DC). */
+  ok(opl_mgno_param_count(&cfg) == 572661, "darcy-rough formula: 572661 (got %lld)",
+     (long long)opl_mgno_param_count(&cfg));
+  opl_model m;
+  ok(opl_model_create(&m, &opl_mgno_kind, &cfg, NULL, &e) == OPL_OK, "create darcy-rough: %s", e.msg);
+  int64_t total = 0;
+  opl_model_row rows[32];
+  int nr = opl_model_summary(&m, rows, 32, &total);
+  int64_t sum = 0;
+  for (int i = 0; i < nr && i < 32; i++) sum += rows[i].params;
+  ok(opl_model_param_count(&m) == 572661 && total == 572661 && sum == 572661,
+     "darcy-rough parameter set: %lld, summary %lld, rows %lld", (long long)opl_model_param_count(&m),
+     (long long)total, (long long)sum);
+  int64_t bad[4] = {2, 1, 48, 64}; /* 48 = 32 + 16: not a multiple of 2^5 */
+  int st = m.ops->check_input(m.self, 4, bad, NULL, &e);
+  ok(st == OPL_ERR_SHAPE && strstr(e.msg, "multiple of 2^5 = 32"), "48 points refused: %s", e.msg);
+  int64_t good[4] = {2, 1, 64, 32};
+  ok(m.ops->check_input(m.self, 4, good, NULL, &e) == OPL_OK, "64 x 32 accepted");
+  opl_model_free(&m);
+
+  ok(opl_mgno_preset("darcy", &cfg, &e) == OPL_ERR_ARG && strstr(e.msg, "darcy-rough"), "unknown preset: %s", e.msg);
+  opl_mgno_config c2 = cfg;
+  opl_mgno_preset("darcy-smooth", &c2, &e);
+  ok(opl_mgno_parse_iters("1,0;2", &c2, &e) == OPL_ERR_ARG, "'1,0;2' refused: %s", e.msg);
+  ok(opl_mgno_parse_iters("1,0;;2,0", &c2, &e) == OPL_ERR_ARG, "'1,0;;2,0' refused: %s", e.msg);
+  ok(opl_mgno_parse_iters("1,0;2,0x", &c2, &e) == OPL_ERR_ARG, "'1,0;2,0x' refused: %s", e.msg);
+  ok(opl_mgno_parse_iters("1,-1", &c2, &e) == OPL_ERR_ARG, "'1,-1' refused: %s", e.msg);
+  ok(opl_mgno_parse_iters("0,0;1,0", &c2, &e) == OPL_OK && opl_mgno_check_config(&c2, &e) == OPL_ERR_ARG &&
+         strstr(e.msg, "level 0"),
+     "no first smoothing step refused: %s", e.msg);
+  ok(opl_mgno_parse_iters("1,1;1,1", &c2, &e) == OPL_OK && opl_mgno_check_config(&c2, &e) == OPL_ERR_ARG &&
+         strstr(e.msg, "coarsest"),
+     "post-smoothing on the coarsest level refused: %s", e.msg);
+  ok(opl_mgno_parse_iters("1,1;2,1;1,0", &c2, &e) == OPL_OK && c2.levels == 3 && c2.iters[1][0] == 2 &&
+         c2.iters[1][1] == 1,
+     "'1,1;2,1;1,0' parsed");
+
+  /* a small model with post-smoothing, circular padding: shapes, a step lowers the loss, save/load */
+  c2.layers = 2;
+  c2.channels_u = 4;
+  c2.in_channels = 2;
+  c2.out_channels = 1;
+  c2.pad = OPL_PAD_CIRCULAR;
+  opl_rng rng;
+  opl_rng_seed(&rng, 7);
+  e = (opl_err){0};
+  ok(opl_model_create(&m, &opl_mgno_kind, &c2, &rng, &e) == OPL_OK, "small model: %s", e.msg);
+  ok(opl_model_param_count(&m) == opl_mgno_param_count(&c2), "small model count = formula (%lld)",
+     (long long)opl_mgno_param_count(&c2));
+  opl_ctx *c = opl_ctx_new(0);
+  opl_tensor *x = opl_tensor_alloc(OPL_DIMS(3, 2, 16, 8), 0, &e), *y = opl_tensor_alloc(OPL_DIMS(3, 1, 16, 8), 0, &e);
+  for (int64_t i = 0; i < 3 * 2 * 16 * 8; i++) x->data[i] = (opl_real)((i * 37 % 101) / 50.0 - 1);
+  for (int64_t i = 0; i < 3 * 16 * 8; i++) y->data[i] = (opl_real)((i * 13 % 29) / 14.0 - 1);
+  opl_optim_config oc = opl_optim_defaults(OPL_OPTIM_ADAM);
+  oc.lr = 1e-2;
+  opl_optim *o = opl_optim_create(OPL_OPTIM_ADAM, &m.params, &oc, &e);
+  double first = 0, last = 0;
+  int shape_ok = 0;
+  for (int s = 0; s < 20; s++) {
+    opl_ctx_reset(c);
+    opl_params_zero_grad(&m.params);
+    opl_tensor *p = opl_model_forward(c, &m, x);
+    if (!p) break;
+    shape_ok = p->rank == 4 && p->shape[0] == 3 && p->shape[1] == 1 && p->shape[2] == 16 && p->shape[3] == 8;
+    opl_tensor *loss = opl_mse_loss(c, p, y);
+    if (opl_backward(c, loss)) break;
+    if (s == 0) first = loss->data[0];
+    last = loss->data[0];
+    opl_optim_step(o, NULL);
+  }
+  ok(shape_ok, "forward (3, 2, 16, 8) -> (3, 1, 16, 8)");
+  ok(last < 0.8 * first, "20 Adam steps lower the loss: %.4g -> %.4g", first, last);
+  char dir[256], path[300];
+  test_tmpdir_make(dir, "mgno");
+  snprintf(path, sizeof path, "%s/mgno.h5", dir);
+  ok(opl_model_save(path, &m, NULL, 0, &e) == OPL_OK, "save: %s", e.msg);
+  opl_model m2;
+  ok(opl_model_load(path, &m2, &e) == OPL_OK, "load: %s", e.msg);
+  int same = m2.ops == &opl_mgno_ops && m2.params.n == m.params.n;
+  for (int i = 0; same && i < m.params.n; i++)
+    same = !memcmp(m.params.t[i]->data, m2.params.t[i]->data, sizeof(opl_real) * (size_t)opl_nreal(m.params.t[i]));
+  ok(same, "loaded parameters equal, bit for bit");
+  opl_model_free(&m2);
+  opl_optim_free(&o);
+  opl_tensor_free(&x);
+  opl_tensor_free(&y);
+  opl_ctx_free(&c);
+  opl_model_free(&m);
+  test_tmpdir_remove(dir);
+  return tap_end();
+}

@@ -1,0 +1,58 @@
+/* Training losses (train/loss.h): the H1 relative loss in closed form on sine fields (including
+ * HsLoss's truncation at |k| >= 20), its gradient by finite differences (1e-6 in the double
+ * build), bad shapes. */
+#include <math.h>
+#include <string.h>
+#include "tests/tap.h"
+#include "tests/gradcheck.h"
+#include "train/loss.h"
+
+static opl_tensor *h1_sum(opl_ctx *c, opl_tensor **in, const void *opt) {
+  (void)opt;
+  return opl_h1_rel_loss(c, in[0], in[1], OPL_REDUCE_SUM);
+}
+
+/* loss of y = sin(2 pi ky0 x) and p = y + eps sin(2 pi kp x') on a 64 x 32 grid; axis_p 0: the
+ * perturbation varies along X, 1: along Y. */
+static double sine_case(int ky0, int kp, int axis_p, double eps) {
+  opl_ctx *c = opl_ctx_new(0);
+  opl_tensor *p = opl_new(c, OPL_DIMS(1, 1, 64, 32)), *y = opl_new(c, OPL_DIMS(1, 1, 64, 32));
+  for (int i = 0; i < 64; i++)
+    for (int j = 0; j < 32; j++) {
+      double yv = sin(2 * M_PI * ky0 * j / 32.0);
+      double d = axis_p ? sin(2 * M_PI * kp * j / 32.0) : sin(2 * M_PI * kp * i / 64.0);
+      y->data[i * 32 + j] = (opl_real)yv;
+      p->data[i * 32 + j] = (opl_real)(yv + eps * d);
+    }
+  opl_tensor *l = opl_h1_rel_loss(c, p, y, OPL_REDUCE_SUM);
+  double v = l ? l->data[0] : NAN;
+  opl_ctx_free(&c);
+  return v;
+}
+
+int main(void) {
+  tap_begin();
+  double tol = sizeof(opl_real) == 8 ? 1e-12 : 1e-5;
+  /* single sines have equal L2 norms, so the ratio is eps sqrt(w(kp) / w(ky0)) */
+  is_close(sine_case(1, 3, 1, 1e-2), 1e-2 * sqrt(10.0 / 2.0), tol, 0, "sin k=1 target, k=3 error: eps sqrt(10/2)");
+  is_close(sine_case(2, 5, 0, 1e-1), 1e-1 * sqrt(26.0 / 5.0), tol, 0, "k=2 target, k=5 error along X: eps sqrt(26/5)");
+  is_close(sine_case(1, 25, 0, 1e-1), 1e-1 * sqrt(1.0 / 2.0), tol, 0,
+           "error at |kx| = 25 >= 20: truncated, weight 1: eps sqrt(1/2)");
+  is_close(sine_case(4, 4, 1, 0.5), 0.5, tol, 0, "error in the target's own mode: eps");
+
+  static const gc_case rows[] = {
+      {"h1_rel_loss sum (2, 3, 8, 6)", h1_sum, NULL, 2, {{4, {2, 3, 8, 6}, 0, 0, 0}, {4, {2, 3, 8, 6}, 0, 0, 1}}, 0, 0},
+      {"h1_rel_loss sum (1, 1, 4, 5)", h1_sum, NULL, 2, {{4, {1, 1, 4, 5}, 0, 0, 0}, {4, {1, 1, 4, 5}, 0, 0, 0}}, 0, 0},
+  };
+  gc_run_table(rows, 2);
+
+  opl_ctx *c = opl_ctx_new(0);
+  opl_tensor *a = opl_new(c, OPL_DIMS(1, 1, 5, 4)), *b = opl_new(c, OPL_DIMS(1, 1, 5, 4));
+  ok(opl_h1_rel_loss(c, a, b, OPL_REDUCE_SUM) == NULL && opl_ctx_status(c) == OPL_ERR_SHAPE &&
+         strstr(opl_ctx_errmsg(c), "X even"),
+     "odd X refused: %s", opl_ctx_errmsg(c));
+  opl_ctx_free(&c);
+  ok(opl_loss_parse("h1") == OPL_LOSS_H1 && opl_loss_parse("l2") == OPL_LOSS_L2 && opl_loss_parse("h2") == -1,
+     "loss names");
+  return tap_end();
+}

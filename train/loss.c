@@ -1,0 +1,60 @@
+/* opl train — training losses (see loss.h). */
+#include <math.h>
+#include <string.h>
+#include "train/loss.h"
+
+const char *opl_loss_name(opl_loss_kind k) { return k == OPL_LOSS_H1 ? "h1" : k == OPL_LOSS_L2 ? "l2" : "unknown"; }
+
+int opl_loss_parse(const char *s) {
+  if (s && !strcmp(s, "l2")) return OPL_LOSS_L2;
+  if (s && !strcmp(s, "h1")) return OPL_LOSS_H1;
+  return -1;
+}
+
+/* |k| of FFT index i on an axis of n points (n even: index n/2 is -n/2), truncated as HsLoss. */
+static double kt(int64_t i, int64_t n) {
+  int64_t k = i < n / 2 ? i : n - i;
+  return k < OPL_H1_KMAX ? (double)k : 0.0;
+}
+
+/* The multiplier sqrt(1 + kx'^2 + ky'^2) as spectral-convolution weights: complex
+ * (1, 1, X, Y/2+1) in the arena, imaginary parts zero (rows in FFT order: with m0 = X/2 the
+ * spectral convolution's blocks [0, m0) and [m0, 2 m0) are k = 0..X/2-1 and -X/2..-1). */
+static opl_tensor *h1_weights(opl_ctx *c, int64_t X, int64_t Y) {
+  int64_t Yh = Y / 2 + 1;
+  opl_tensor *w = opl_new_flags(c, OPL_DIMS(1, 1, X, Yh), OPL_T_COMPLEX);
+  if (!w) return NULL;
+  for (int64_t i = 0; i < X; i++)
+    for (int64_t j = 0; j < Yh; j++) {
+      double a = kt(i, X), b = kt(j, Y);
+      w->data[2 * (i * Yh + j)] = (opl_real)sqrt(1 + a * a + b * b);
+      w->data[2 * (i * Yh + j) + 1] = 0;
+    }
+  return w;
+}
+
+/* G z: z (M, 1, X, Y) -> (M, 1, X, Y), w from h1_weights. */
+static opl_tensor *h1_filter(opl_ctx *c, opl_tensor *z, opl_tensor *w) {
+  if (!z || !w) return NULL;
+  int modes[2] = {(int)(z->shape[2] / 2), (int)(z->shape[3] / 2 + 1)};
+  return opl_spectral_conv(c, z, w, 2, modes);
+}
+
+opl_tensor *opl_h1_rel_loss(opl_ctx *c, opl_tensor *pred, opl_tensor *y, opl_reduction red) {
+  if (opl_ctx_status(c)) return NULL;
+  if (!opl_check_input(c, "h1_rel_loss", "pred", pred, 4, 0) || !opl_check_input(c, "h1_rel_loss", "y", y, 4, 0))
+    return NULL;
+  char b1[96], b2[96];
+  if (!opl_shape_eq(pred->rank, pred->shape, y->rank, y->shape) || pred->shape[2] % 2) {
+    opl_ctx_error(c, OPL_ERR_SHAPE,
+                  "h1_rel_loss: prediction %s and target %s must have one shape (N, C, X, Y) with X even (the "
+                  "wavenumbers of HsLoss)",
+                  opl_shape_str(b1, pred->rank, pred->shape), opl_shape_str(b2, y->rank, y->shape));
+    return NULL;
+  }
+  int64_t flat[4] = {pred->shape[0] * pred->shape[1], 1, pred->shape[2], pred->shape[3]};
+  opl_tensor *w = h1_weights(c, pred->shape[2], pred->shape[3]);
+  opl_tensor *gp = opl_reshape(c, h1_filter(c, opl_reshape(c, pred, 4, flat), w), 4, pred->shape);
+  opl_tensor *gy = opl_reshape(c, h1_filter(c, opl_reshape(c, y, 4, flat), w), 4, y->shape);
+  return opl_rel_lp_loss(c, gp, gy, 2, red);
+}

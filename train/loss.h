@@ -1,0 +1,31 @@
+/* opl train — training losses beyond the relative L2 of core (opl_rel_lp_loss).
+ *
+ * H1 relative loss (the MgNO authors' HsLoss with d = 2, p = 2, k = 1, a = [1], group False,
+ * truncation True; the same loss as the FNO repository's HsLoss without the truncation): per
+ * sample n, with Z = DFT over the two spatial axes and integer wavenumbers kx, ky (FFT order,
+ * |k| taken; kx' = |kx| if |kx| < 20 else 0, likewise ky'),
+ *   r_n = sqrt( sum_k w_k |P_k - Y_k|^2 ) / sqrt( sum_k w_k |Y_k|^2 ),  w_k = 1 + kx'^2 + ky'^2,
+ * summed over all channels of the sample, reduced over the batch (sum or mean). The DFT
+ * normalization cancels in the ratio. Computed as the relative L2 of G p and G y where G is the
+ * real Fourier multiplier sqrt(w) (Parseval: ||G z||^2 = sum_k w_k |Z_k|^2 / (X Y)), G applied
+ * with core's spectral convolution keeping every mode, so the gradient is core's. */
+#ifndef OPL_TRAIN_LOSS_H
+#define OPL_TRAIN_LOSS_H
+
+#include "core/ops.h"
+
+/* The kind of training loss. */
+typedef enum { OPL_LOSS_L2 = 0, OPL_LOSS_H1 = 1 } opl_loss_kind;
+/* "l2", "h1". */
+const char *opl_loss_name(opl_loss_kind k);
+/* The kind named s ("l2", "h1"), or -1. */
+int opl_loss_parse(const char *s);
+
+/* The wavenumber cutoff of HsLoss's truncation. */
+#define OPL_H1_KMAX 20
+
+/* H1 relative loss of pred against y, both (N, C, X, Y) with X even (OPL_ERR_SHAPE otherwise,
+ * naming the shape); a sample with zero H1 norm is OPL_ERR_ARG. Scalar (1) out. */
+opl_tensor *opl_h1_rel_loss(opl_ctx *c, opl_tensor *pred, opl_tensor *y, opl_reduction red);
+
+#endif
