@@ -4,20 +4,14 @@
 # replays s evaluations per step; the store-all arena larger), --json lines, --export's file,
 # every mode, and bad input for its flags. usage: sh tests/cli/test_cli_bench_node.sh path/to/opl
 set -u
+tap=$(cd "$(dirname "$0")" && pwd)/tap.sh
 opl=${1:?usage: test_cli_bench_node.sh path/to/opl}
 case "$opl" in /*) ;; *) opl=$(pwd)/$opl ;; esac
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/opl_cli_bench_node.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
 
-n=0
-ok() { # status description
-    n=$((n + 1))
-    if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi
-}
-run() { "$@" > out.txt 2> err.txt; rc=$?; }
-has() { grep -q -- "$1" "$2"; }
-show_err() { sed 's/^/#   /' err.txt | head -n 5; }
+. "$tap"
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive
 
 num='[0-9][0-9.]*'

@@ -6,22 +6,14 @@
 # task a -> u).
 # usage: sh tests/cli/test_cli_darcy.sh path/to/opl
 set -u
+tap=$(cd "$(dirname "$0")" && pwd)/tap.sh
 opl=${1:?usage: test_cli_darcy.sh path/to/opl}
 case "$opl" in /*) ;; *) opl=$(pwd)/$opl ;; esac
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/opl_cli_darcy.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
 
-n=0
-ok() { # status description
-    n=$((n + 1))
-    if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi
-}
-skip() { n=$((n + 1)); echo "ok $n - $2 # SKIP $1"; }
-run() { "$@" > out.txt 2> err.txt; rc=$?; }
-has() { grep -q -- "$1" "$2"; }
-have() { command -v "$1" > /dev/null 2>&1; }
-show_err() { sed 's/^/#   /' err.txt | head -n 5; }
+. "$tap"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 
 run "$opl" generate --help

@@ -7,24 +7,14 @@
 # (SIGINT) resumed and compared with an uninterrupted run value for value, a blow-up.
 # Smaller sizes when OPL_SANITIZED=1.
 set -u
+tap=$(cd "$(dirname "$0")" && pwd)/tap.sh
 opl=${1:?usage: test_cli_generate.sh path/to/opl}
 case "$opl" in /*) ;; *) opl=$(pwd)/$opl ;; esac
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/opl_cli_gen.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
 
-n=0
-failed=0
-ok() { # status description
-    n=$((n + 1))
-    if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi
-}
-skip() { n=$((n + 1)); echo "ok $n - $2 # SKIP $1"; }
-diag() { echo "# $*"; }
-# run CMD...: stdout -> out.txt, stderr -> err.txt, status -> $rc
-run() { "$@" > out.txt 2> err.txt; rc=$?; }
-has() { grep -q -- "$1" "$2"; }
-have() { command -v "$1" > /dev/null 2>&1; }
+. "$tap"
 
 san=${OPL_SANITIZED:-0}
 if [ "$san" = 1 ]; then nres=12; else nres=24; fi

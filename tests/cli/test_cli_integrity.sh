@@ -9,22 +9,14 @@
 # a crash at exit), and leave no damaged output. Skipped with a reason where the namespace or
 # the mount is not allowed.
 set -u
+tap=$(cd "$(dirname "$0")" && pwd)/tap.sh
 opl=${1:?usage: test_cli_integrity.sh path/to/opl}
 case "$opl" in /*) ;; *) opl=$(pwd)/$opl ;; esac
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/opl_cli_integrity.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
 
-n=0
-ok() { # status description
-    n=$((n + 1))
-    if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi
-}
-skip() { n=$((n + 1)); echo "ok $n - $2 # SKIP $1"; }
-diag() { echo "# $*"; }
-run() { "$@" > out.txt 2> err.txt; rc=$?; }
-has() { grep -q -- "$1" "$2"; }
-show_err() { sed 's/^/#   /' err.txt | head -n 5; }
+. "$tap"
 # flip BYTE_OFFSET MASK FILE: xor one byte in place
 flip() {
     b=$(od -An -tu1 -j "$1" -N1 "$3" | tr -d ' ')

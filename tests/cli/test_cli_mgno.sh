@@ -3,19 +3,14 @@
 # a tiny run, resume bit-identical, its summary, bad input (TAP on stdout).
 # usage: sh tests/cli/test_cli_mgno.sh path/to/opl
 set -u
+tap=$(cd "$(dirname "$0")" && pwd)/tap.sh
 opl=${1:?usage: test_cli_mgno.sh path/to/opl}
 case "$opl" in /*) ;; *) opl=$(pwd)/$opl ;; esac
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/opl_cli_mgno.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
 
-n=0
-ok() { # status description
-    n=$((n + 1))
-    if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi
-}
-run() { "$@" > out.txt 2> err.txt; rc=$?; }
-has() { grep -q -- "$1" "$2"; }
+. "$tap"
 
 run "$opl" generate ns --n 10 --res 32 --store-res 32 --nt 2 --T 0.5 --seed 1 --quiet -o ns.h5
 ok $rc "generate a small 2-D data set (NS, 32 x 32, a -> u(0.5))"

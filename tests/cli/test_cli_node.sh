@@ -6,23 +6,14 @@
 # columns; determinism (two runs, byte-identical checkpoints), --resume equal to the straight
 # run and after SIGKILL; the eval contract lines; the summary rows; bad input.
 set -u
+tap=$(cd "$(dirname "$0")" && pwd)/tap.sh
 opl=${1:?usage: test_cli_node.sh path/to/opl}
 case "$opl" in /*) ;; *) opl=$(pwd)/$opl ;; esac
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/opl_cli_node.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
 
-n=0
-ok() { # status description
-    n=$((n + 1))
-    if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi
-}
-skip() { n=$((n + 1)); echo "ok $n - $2 # SKIP $1"; }
-diag() { echo "# $*"; }
-run() { "$@" > out.txt 2> err.txt; rc=$?; }
-has() { grep -q -- "$1" "$2"; }
-lines() { wc -l < "$1" | tr -d ' '; }
-show_err() { sed 's/^/#   /' err.txt | head -n 5; }
+. "$tap"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 san=${OPL_SANITIZED:-0}
 

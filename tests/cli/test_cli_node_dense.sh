@@ -3,20 +3,14 @@
 # node.saveat, `opl eval` using it or overriding it with --saveat, --resume keeping it, bad input
 # (TAP on stdout). usage: sh tests/cli/test_cli_node_dense.sh path/to/opl
 set -u
+tap=$(cd "$(dirname "$0")" && pwd)/tap.sh
 opl=${1:?usage: test_cli_node_dense.sh path/to/opl}
 case "$opl" in /*) ;; *) opl=$(pwd)/$opl ;; esac
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/opl_cli_dense.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
 
-n=0
-ok() { # status description
-    n=$((n + 1))
-    if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi
-}
-run() { "$@" > out.txt 2> err.txt; rc=$?; }
-has() { grep -q -- "$1" "$2"; }
-show_err() { sed 's/^/#   /' err.txt | head -n 5; }
+. "$tap"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 nfe() { sed -n 's/^NFE: mean \([0-9.]*\) .*/\1/p' "$1"; }
 

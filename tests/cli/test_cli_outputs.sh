@@ -7,23 +7,14 @@
 # log of a run that wrote no checkpoint; a data set larger than the disk; --config lines over
 # 1023 characters, devices, directories and pipes; negative counts taken as "default".
 set -u
+tap=$(cd "$(dirname "$0")" && pwd)/tap.sh
 opl=${1:?usage: test_cli_outputs.sh path/to/opl}
 case "$opl" in /*) ;; *) opl=$(pwd)/$opl ;; esac
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/opl_cli_outputs.XXXXXX") || exit 1
 trap 'chmod -R u+w "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
 
-n=0
-ok() { # status description
-    n=$((n + 1))
-    if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi
-}
-skip() { n=$((n + 1)); echo "ok $n - $2 # SKIP $1"; }
-diag() { echo "# $*"; }
-# run CMD...: stdout -> out.txt, stderr -> err.txt, status -> $rc
-run() { "$@" > out.txt 2> err.txt; rc=$?; }
-has() { grep -q -- "$1" "$2"; }
-show_err() { sed 's/^/#   /' err.txt | head -n 5; }
+. "$tap"
 # a pid that no longer runs: a shell that has exited (and been reaped)
 dead_pid() { sh -c 'echo $$'; }
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}

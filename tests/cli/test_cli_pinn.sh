@@ -5,22 +5,14 @@
 # bits twice, a SIGKILLed run resumed to the uninterrupted run's bytes, predict's x / t / u shapes,
 # eval's line and --plot, and bad input (clear errors, exit 2, nothing written).
 set -u
+tap=$(cd "$(dirname "$0")" && pwd)/tap.sh
 opl=${1:?usage: test_cli_pinn.sh path/to/opl}
 case "$opl" in /*) ;; *) opl=$(pwd)/$opl ;; esac
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/opl_cli_pinn.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
 
-n=0
-ok() { # status description
-    n=$((n + 1))
-    if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi
-}
-skip() { n=$((n + 1)); echo "ok $n - $2 # SKIP $1"; }
-diag() { echo "# $*"; }
-run() { "$@" > out.txt 2> err.txt; rc=$?; }
-has() { grep -q -- "$1" "$2"; }
-show_err() { sed 's/^/#   /' err.txt | head -n 5; }
+. "$tap"
 attr() { "$opl" info "$2" 2>/dev/null | awk -v k="$1" '$1 == k {print $2}'; }
 
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}

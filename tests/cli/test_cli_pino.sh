@@ -9,20 +9,14 @@
 # per sample.
 # usage: sh tests/cli/test_cli_pino.sh path/to/opl
 set -u
+tap=$(cd "$(dirname "$0")" && pwd)/tap.sh
 opl=${1:?usage: test_cli_pino.sh path/to/opl}
 case "$opl" in /*) ;; *) opl=$(pwd)/$opl ;; esac
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/opl_cli_pino.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
 
-n=0
-ok() { # status description
-    n=$((n + 1))
-    if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi
-}
-run() { "$@" > out.txt 2> err.txt; rc=$?; }
-has() { grep -q -- "$1" "$2"; }
-show_err() { sed 's/^/#   /' err.txt | head -n 5; }
+. "$tap"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 
 run "$opl" generate burgers --preset chebfun --n 12 --res 128 --store-res 32 --nt 8 --T 0.2 --seed 4 --quiet -o b.h5

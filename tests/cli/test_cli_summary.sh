@@ -4,19 +4,14 @@
 # trained MODEL.h5 is tested in test_cli_train.sh, beside the file it trains.
 # usage: sh tests/cli/test_cli_summary.sh path/to/opl
 set -u
+tap=$(cd "$(dirname "$0")" && pwd)/tap.sh
 opl=${1:?usage: test_cli_summary.sh path/to/opl}
 case "$opl" in /*) ;; *) opl=$(pwd)/$opl ;; esac
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/opl_cli_summary.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
 
-n=0
-ok() { # status description
-    n=$((n + 1))
-    if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi
-}
-run() { "$@" > out.txt 2> err.txt; rc=$?; }
-has() { grep -q -- "$1" "$2"; }
+. "$tap"
 last() { tail -n 1 "$1"; }
 # the sum of the last column of the layer rows (lines between the header and the totals)
 rowsum() { awk '/^  layer /{on=1; next} /^(reference|note|parameters)/{on=0} on {s += $NF} END {print s}' "$1"; }

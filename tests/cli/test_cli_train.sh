@@ -7,24 +7,14 @@
 # modes beyond half the resolution (clear errors, non-zero exit), and one tiny `opl bench fno`.
 # Smaller sizes when OPL_SANITIZED=1.
 set -u
+tap=$(cd "$(dirname "$0")" && pwd)/tap.sh
 opl=${1:?usage: test_cli_train.sh path/to/opl}
 case "$opl" in /*) ;; *) opl=$(pwd)/$opl ;; esac
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/opl_cli_train.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
 
-n=0
-ok() { # status description
-    n=$((n + 1))
-    if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi
-}
-skip() { n=$((n + 1)); echo "ok $n - $2 # SKIP $1"; }
-diag() { echo "# $*"; }
-# run CMD...: stdout -> out.txt, stderr -> err.txt, status -> $rc
-run() { "$@" > out.txt 2> err.txt; rc=$?; }
-has() { grep -q -- "$1" "$2"; }
-lines() { wc -l < "$1" | tr -d ' '; }
-show_err() { sed 's/^/#   /' err.txt | head -n 5; }
+. "$tap"
 
 san=${OPL_SANITIZED:-0}
 if [ "$san" = 1 ]; then epochs=2; else epochs=3; fi
