@@ -171,11 +171,14 @@ static int solver_table(const opl_trained *m, opl_ds *ds, const opl_eval_result 
     return 1;
   }
   const opl_task *task = &m->task;
-  int64_t t0 = opl_task_frames(task) ? task->t_in : task->target_frame;
-  int64_t nt = opl_task_frames(task) ? task->t_out : 1;
+  /* The stored frames r->truth holds per sample: a trajectory task (neural ODE) the whole stored
+   * trajectory after its first snapshot (opl_task_selections), whatever window it trained on. */
+  const int traj = opl_task_continuous(task);
+  int64_t t0 = traj ? 1 : opl_task_frames(task) ? task->t_in : task->target_frame;
+  int64_t nt = traj ? r->cout : opl_task_frames(task) ? task->t_out : 1;
   /* a space-time model from the initial state also predicts t = 0 (frame 0 of its target, a
    * itself): the solver's frames are compared with the frames after it */
-  int64_t skip = opl_task_frames(task) && task->t_in == 0 ? 1 : 0;
+  int64_t skip = !traj && opl_task_frames(task) && task->t_in == 0 ? 1 : 0;
   if (t0 < 0) t0 = in->dims.t - 1;
   int64_t P = r->nx * r->ny;
   opl_err e;
@@ -255,8 +258,12 @@ static int solver_table(const opl_trained *m, opl_ds *ds, const opl_eval_result 
          (long long)k);
   printf("  %-46s %10s %14s %14s\n", "method", "resolution", "s / sample", "rel. L2");
   char name[96];
-  snprintf(name, sizeof name, "FNO (batched forward, %d thread%s)", opl_get_num_threads(),
-           opl_get_num_threads() == 1 ? "" : "s");
+  if (traj)
+    snprintf(name, sizeof name, "neural ODE (one solve per trajectory, %d thread%s)", opl_get_num_threads(),
+             opl_get_num_threads() == 1 ? "" : "s");
+  else
+    snprintf(name, sizeof name, "FNO (batched forward, %d thread%s)", opl_get_num_threads(),
+             opl_get_num_threads() == 1 ? "" : "s");
   if (!ok_ref) {
     fno_err = 0;
     for (int64_t j = 0; j < k; j++) fno_err += r->rel[j];

@@ -930,9 +930,11 @@ static int train_node_main(int argc, char **argv) {
            data, (long long)ntrain, (long long)ntest, (long long)T, opl_ds_sample_times(info, 0)[0],
            opl_ds_sample_times(info, 0)[T - 1], info->t_ps ? " for sample 0; each sample has its own times" : "", res,
            (long long)sub, (long long)window);
-    if (reg)
-      printf("  regularizer %s (%s), lambda %g%s%g\n", opl_node_reg_name(reg), opl_node_reg_mode_name(mode), l0,
-             l1 != l0 ? " -> " : "", l1 != l0 ? l1 : l0);
+    if (reg) {
+      printf("  regularizer %s (%s), lambda %g", opl_node_reg_name(reg), opl_node_reg_mode_name(mode), l0);
+      if (l1 != l0) printf(" -> %g", l1);
+      printf("\n");
+    }
     printf("  Adam lr %g (weight decay %g), StepLR every %lld epochs x %g, batch %lld, %lld epochs, %d thread%s, %s "
            "precision\n",
            lr, wd, (long long)step_size, gamma, (long long)batch, (long long)epochs, opl_get_num_threads(),

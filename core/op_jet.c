@@ -171,25 +171,38 @@ static inline __attribute__((always_inline)) void tanh_bw_range(int64_t lo, int6
     default: CALL(4, 1); break;                                           \
   }
 
+/* One block of points [lo, hi) of the forward / backward kernels, for the case (nx, nt); compiled
+ * twice, for AVX2 and for the baseline, and chosen at load time (the arithmetic is the same, no
+ * FMA contraction, so both give the same bits). */
+__attribute__((target_clones("avx2", "default")))
+static void tanh_fw_block(int nx, int nt, int64_t lo, int64_t hi, int64_t n, const opl_real *x, opl_real *y) {
+#define FW(NX, NT) tanh_fw_range(lo, hi, n, x, y, NX, NT)
+  JET_CASES(FW)
+#undef FW
+}
+
+__attribute__((target_clones("avx2", "default")))
+static void tanh_bw_block(int nx, int nt, int64_t lo, int64_t hi, int64_t n, const opl_real *x, const opl_real *y0,
+                          const opl_real *gy, opl_real *gx) {
+#define BW(NX, NT) tanh_bw_range(lo, hi, n, x, y0, gy, gx, NX, NT)
+  JET_CASES(BW)
+#undef BW
+}
+
 /* Forward: x, y [K, n] with n = N D; components as core/jet.h. */
 static void jet_tanh_forward(int nx, int nt, int64_t n, const opl_real *x, opl_real *y) {
   opl_unary_forward(OPL_TANH, n, x, y);
   int64_t nb = (n + JET_BLOCK - 1) / JET_BLOCK;
-#define FW(NX, NT) \
-  OPL_PFOR(b, nb, n * (NX + NT) * 2, tanh_fw_range(b * JET_BLOCK, b + 1 < nb ? (b + 1) * JET_BLOCK : n, n, x, y, NX, NT);)
-  JET_CASES(FW)
-#undef FW
+  OPL_PFOR(b, nb, n * (nx + nt) * 2,
+           tanh_fw_block(nx, nt, b * JET_BLOCK, b + 1 < nb ? (b + 1) * JET_BLOCK : n, n, x, y););
 }
 
 /* Backward: x [K, n] the input, y0 [n] the output's value (tanh), gy [K, n]; gx [K, n] +=. */
 static void jet_tanh_backward(int nx, int nt, int64_t n, const opl_real *x, const opl_real *y0, const opl_real *gy,
                               opl_real *gx) {
   int64_t nb = (n + JET_BLOCK - 1) / JET_BLOCK;
-#define BW(NX, NT)                                                                                                 \
-  OPL_PFOR(b, nb, n * (1 + NX + NT) * 4,                                                                           \
-           tanh_bw_range(b * JET_BLOCK, b + 1 < nb ? (b + 1) * JET_BLOCK : n, n, x, y0, gy, gx, NX, NT);)
-  JET_CASES(BW)
-#undef BW
+  OPL_PFOR(b, nb, n * (1 + nx + nt) * 4,
+           tanh_bw_block(nx, nt, b * JET_BLOCK, b + 1 < nb ? (b + 1) * JET_BLOCK : n, n, x, y0, gy, gx););
 }
 
 static void jet_tanh_bw(opl_node *nd) {

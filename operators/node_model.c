@@ -514,6 +514,10 @@ int opl_node_model_stats(const opl_model *m, opl_nde_stats *st, opl_err *err) {
   return OPL_OK;
 }
 
+const opl_nde *opl_node_model_nde(const opl_model *m) {
+  return opl_node_model_is(m) ? ((const node_self *)m->self)->nde : NULL;
+}
+
 double opl_node_model_lambda(const opl_node_config *c, int64_t e, int64_t E) {
   if (!c) return 0;
   if (E <= 1 || c->lambda1 == c->lambda0 || !(c->lambda0 > 0)) return c->lambda0;

@@ -116,6 +116,9 @@ int opl_node_model_set_saveat(opl_model *m, int saveat, opl_err *err);
 
 /* The statistics of the last forward's solve (operators/node.h). OPL_ERR_ARG if m is no node. */
 int opl_node_model_stats(const opl_model *m, opl_nde_stats *st, opl_err *err);
+/* The model's solver (read only: opl_nde_num_steps, opl_nde_step give the last forward's accepted
+ * steps t_j, h_j, EEst_j), or NULL if m is no node. */
+const opl_nde *opl_node_model_nde(const opl_model *m);
 
 /* The regularizer weight at epoch e of E (1-based): lambda0 when E = 1 or lambda1 = lambda0,
  * else the exponential decay lambda0 (lambda1 / lambda0)^((e - 1) / (E - 1)) (both > 0). */

@@ -213,7 +213,9 @@ int opl_metrics_log_write(opl_metrics_log *l, const opl_epoch_stats *s, opl_err 
   if (!l || !s) return opl_err_set(err, OPL_ERR_ARG, "metrics: NULL log or statistics");
   fprintf(l->f, "%lld,%.9g,%.9g,%.9g,%.9g,%.4f,%.4f,%.6g", (long long)s->epoch, s->train_loss, s->train_l2,
           s->test_l2, s->lr, s->seconds, s->train_seconds, s->samples_per_s);
-  if (l->solver) fprintf(l->f, ",%.9g,%.9g,%.9g,%.9g", s->nfe, s->accepted, s->rejected, s->test_nfe);
+  if (l->solver)
+    fprintf(l->f, ",%.9g,%.9g,%.9g,%.9g,%.9g,%.9g", s->nfe, s->accepted, s->rejected, s->test_nfe, s->local_nfe,
+            s->reg_ratio);
   if (l->pino) fprintf(l->f, ",%.9g,%.9g", s->pde_loss, s->ic_loss);
   fputc('\n', l->f);
   if (fflush(l->f) != 0 || ferror(l->f))

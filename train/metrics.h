@@ -69,6 +69,10 @@ typedef struct opl_epoch_stats {
   double test_nfe;        /* mean evaluations per test trajectory over the whole stored time
                              span; the test batch is solved together, so each trajectory is
                              charged its batch's evaluations (opl eval solves one at a time) */
+  double local_nfe;       /* mean evaluations per training batch of the local regularizer's extra
+                             step (opl_nde_local_reg: 8 for DP5 / Tsit5; 0 without it), not in nfe */
+  double reg_ratio;       /* sum over the epoch's batches of lambda R (the regularizer term of
+                             the objective) over the sum of their data losses; 0 without one */
   /* Runs with physics losses (train/pino.h), NaN otherwise or for a term of weight 0: */
   double pde_loss;        /* mean over the training samples of the mean square PDE residual */
   double ic_loss;         /* mean over the training samples of the mean square of u(t = 0) - a */
@@ -86,7 +90,8 @@ typedef struct opl_metrics_log opl_metrics_log;
   "epoch,train_loss,train_l2,test_l2,lr,seconds,train_seconds,samples_per_s"
 
 /* Columns appended to the header by logs of solver tasks (opl_metrics_log_open_cols). */
-#define OPL_METRICS_CSV_SOLVER ",nfe_per_batch,accepted_per_batch,rejected_per_batch,test_nfe_per_trajectory"
+#define OPL_METRICS_CSV_SOLVER \
+  ",nfe_per_batch,accepted_per_batch,rejected_per_batch,test_nfe_per_trajectory,local_reg_nfe_per_batch,reg_to_loss"
 /* Columns appended (after those) by logs of runs with physics losses. */
 #define OPL_METRICS_CSV_PINO ",pde_loss,ic_loss"
 /* The column sets of opl_metrics_log_open_cols. */
@@ -103,9 +108,9 @@ enum { OPL_METRICS_COLS_SOLVER = 1, OPL_METRICS_COLS_PINO = 2 };
  * Returns NULL and fills err on failure (OPL_ERR_IO naming the path). */
 opl_metrics_log *opl_metrics_log_open(const char *path, int64_t keep_epochs, opl_err *err);
 /* The same with the solver columns (OPL_METRICS_CSV_SOLVER) after the others when solver has
- * OPL_METRICS_COLS_SOLVER (1): each row then also holds nfe, accepted, rejected and test_nfe
- * (opl_epoch_stats); and then the physics columns (OPL_METRICS_CSV_PINO: pde_loss, ic_loss)
- * when it has OPL_METRICS_COLS_PINO. */
+ * OPL_METRICS_COLS_SOLVER (1): each row then also holds nfe, accepted, rejected, test_nfe,
+ * local_nfe and reg_ratio (opl_epoch_stats); and then the physics columns (OPL_METRICS_CSV_PINO:
+ * pde_loss, ic_loss) when it has OPL_METRICS_COLS_PINO. */
 opl_metrics_log *opl_metrics_log_open_cols(const char *path, int64_t keep_epochs, int solver, opl_err *err);
 /* Append one row and flush it. OPL_OK or OPL_ERR_IO. */
 int opl_metrics_log_write(opl_metrics_log *l, const opl_epoch_stats *s, opl_err *err);

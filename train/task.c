@@ -405,13 +405,15 @@ opl_tensor *opl_task_target(opl_ctx *c, const opl_task *task, opl_tensor *y) {
 }
 
 opl_tensor *opl_task_regularize(opl_ctx *c, const opl_model *m, const opl_task *task, opl_tensor *loss, int64_t e,
-                                int64_t E, uint64_t seed) {
+                                int64_t E, uint64_t seed, double *reg) {
+  if (reg) *reg = 0;
   if (opl_ctx_status(c) || !loss) return NULL;
   const opl_node_config *nc = opl_task_continuous(task) ? opl_node_model_config(m) : NULL;
   if (!nc || !nc->reg) return loss;
   double lambda = opl_node_model_lambda(nc, e, E);
   if (lambda == 0) return loss;
   opl_tensor *r = opl_node_model_reg(c, m, seed);
+  if (r && reg) *reg = lambda * (double)r->data[0];
   return r ? opl_add(c, loss, opl_scale(c, r, lambda)) : NULL;
 }
 
@@ -423,4 +425,10 @@ int opl_task_solver_stats(const opl_task *task, const opl_model *m, int64_t *nfe
   if (accepted) *accepted = st.accepted;
   if (rejected) *rejected = st.rejected;
   return 1;
+}
+
+int64_t opl_task_local_nfe(const opl_task *task, const opl_model *m) {
+  opl_nde_stats st;
+  if (!opl_task_continuous(task) || opl_node_model_stats(m, &st, NULL)) return -1;
+  return st.local_nfev; /* reset by every solve (opl_nde_solve), set by opl_nde_local_reg */
 }

@@ -174,13 +174,20 @@ opl_tensor *opl_task_target(opl_ctx *c, const opl_task *task, opl_tensor *y);
 
 /* The objective plus the model's regularizer after opl_task_predict of the same batch: for a
  * TRAJECTORY task whose model has one (operators/node_model.h), loss + lambda(e, E) R with R
- * drawn from seed (local modes); loss itself otherwise or when lambda is 0. Sticky errors. */
+ * drawn from seed (local modes); loss itself otherwise or when lambda is 0. *reg (NULL allowed)
+ * receives the value of lambda(e, E) R, computed apart from the loss (0 without a term). Sticky
+ * errors. */
 opl_tensor *opl_task_regularize(opl_ctx *c, const opl_model *m, const opl_task *task, opl_tensor *loss, int64_t e,
-                                int64_t E, uint64_t seed);
+                                int64_t E, uint64_t seed, double *reg);
 
 /* The solver statistics of the model's last prediction: 1 and *nfe, *accepted, *rejected for a
  * TRAJECTORY task on a model that integrates in time; 0 otherwise. */
 int opl_task_solver_stats(const opl_task *task, const opl_model *m, int64_t *nfe, int64_t *accepted,
                           int64_t *rejected);
+
+/* Evaluations of the local regularizer's extra step (opl_nde_local_reg) since the model's last
+ * solve: 0 when none was taken (a global or no regularizer), -1 when the task is not TRAJECTORY
+ * or the model does not integrate in time. Not counted in opl_task_solver_stats's nfe. */
+int64_t opl_task_local_nfe(const opl_task *task, const opl_model *m);
 
 #endif

@@ -303,11 +303,14 @@ static int batch_tensors(opl_ctx *c, const opl_loader_info *li, int64_t B, opl_t
 
 /* Batch k (of B samples) of epoch e on the trainer's context, from a reset: the prediction, the
  * target, the data loss and the total with the regularizer (NULL on failure; err filled), the
- * solver's statistics of the prediction (-1 for a task without a solver), the physics losses
- * phys = {PDE residual, initial condition} added to the total (NAN when off). A function of the
+ * solver's statistics of the prediction in solver[0..3) and the local regularizer's evaluations in
+ * solver[3] (-1 for a task without a solver), the regularizer term lambda R in *reg (NULL
+ * allowed), the physics losses phys = {PDE residual, initial condition} added to the total (NAN
+ * when off). A function of the
  * parameters, the data and (seed, epoch, batch): a second call repeats the same computation. */
 static int step_forward(opl_trainer *t, int64_t k, int64_t B, int64_t e, opl_tensor **pred, opl_tensor **yt,
-                        opl_tensor **loss, opl_tensor **total, int64_t solver[3], double phys[2], opl_err *err) {
+                        opl_tensor **loss, opl_tensor **total, int64_t solver[4], double *reg, double phys[2],
+                        opl_err *err) {
   const opl_loader_info *li = t->li;
   opl_ctx *c = t->ctx;
   opl_ctx_reset(c);
@@ -329,12 +332,13 @@ static int step_forward(opl_trainer *t, int64_t k, int64_t B, int64_t e, opl_ten
   *yt = opl_task_target(c, &t->cfg.task, y);
   *loss = t->cfg.loss == OPL_LOSS_H1 ? opl_h1_rel_loss(c, *pred, *yt, OPL_REDUCE_SUM)
                                      : opl_task_loss(c, &t->cfg.task, *pred, *yt);
-  solver[0] = solver[1] = solver[2] = -1;
+  solver[0] = solver[1] = solver[2] = solver[3] = -1;
   opl_task_solver_stats(&t->cfg.task, &t->model, &solver[0], &solver[1], &solver[2]);
-  *total = opl_task_regularize(c, &t->model, &t->cfg.task, *loss, e, t->cfg.epochs, rseed);
+  *total = opl_task_regularize(c, &t->model, &t->cfg.task, *loss, e, t->cfg.epochs, rseed, reg);
   phys[0] = phys[1] = NAN;
   *total = opl_pino_loss(c, t->pino, *total, *pred, x, &phys[0], &phys[1]);
   if (!*total) return ctx_take(c, err, "train");
+  solver[3] = opl_task_local_nfe(&t->cfg.task, &t->model);
   return OPL_OK;
 }
 
@@ -345,12 +349,12 @@ static int step_forward(opl_trainer *t, int64_t k, int64_t B, int64_t e, opl_ten
 static void explain_nonfinite_grad(opl_trainer *t, int64_t k, int64_t B, int64_t e, char *why, size_t cap,
                                    char *hint, size_t hcap) {
   opl_tensor *pred, *yt, *loss, *total;
-  int64_t solver[3];
+  int64_t solver[4];
   double phys[2];
   opl_err e2 = {0};
   opl_grad_fault f = {.kind = OPL_GRAD_FAULT_NONE, .op = "", .node = -1};
   int was = opl_ctx_set_grad_check(t->ctx, 1);
-  if (!step_forward(t, k, B, e, &pred, &yt, &loss, &total, solver, phys, &e2) && !opl_backward(t->ctx, total))
+  if (!step_forward(t, k, B, e, &pred, &yt, &loss, &total, solver, NULL, phys, &e2) && !opl_backward(t->ctx, total))
     opl_ctx_grad_fault(t->ctx, &f);
   opl_ctx_set_grad_check(t->ctx, was);
   opl_ctx_clear_error(t->ctx);
@@ -389,9 +393,9 @@ int opl_trainer_step(opl_trainer *t, int64_t k, opl_step_stats *s, opl_err *err)
    * with the nominal batch size would regroup the values of a partial batch into wrong rows). */
   int64_t B = li->n[0] - k * li->batch < li->batch ? li->n[0] - k * li->batch : li->batch;
   opl_tensor *pred, *yt, *loss, *total;
-  int64_t solver[3];
-  double phys[2];
-  int st = step_forward(t, k, B, e, &pred, &yt, &loss, &total, solver, phys, err);
+  int64_t solver[4];
+  double reg = 0, phys[2];
+  int st = step_forward(t, k, B, e, &pred, &yt, &loss, &total, solver, &reg, phys, err);
   if (st) return st;
   int64_t nfe = solver[0], acc = solver[1], rej = solver[2];
   double pde = phys[0], ic = phys[1];
@@ -427,6 +431,8 @@ int opl_trainer_step(opl_trainer *t, int64_t k, opl_step_stats *s, opl_err *err)
     s->nfe = nfe;
     s->accepted = acc;
     s->rejected = rej;
+    s->local_nfe = solver[3];
+    s->reg = reg;
     s->pde_sum = pde;
     s->ic_sum = ic;
   }
@@ -471,7 +477,8 @@ int opl_trainer_epoch(opl_trainer *t, opl_epoch_stats *s, opl_err *err) {
                                            err)))
     return err ? err->status : OPL_ERR_IO;
   const opl_loader_info *li = t->li;
-  double t0 = now_s(), lr = opl_optim_get_lr(t->opt), loss = 0, l2 = 0, nfe = 0, acc = 0, rej = 0, pde = 0, ic = 0;
+  double t0 = now_s(), lr = opl_optim_get_lr(t->opt), loss = 0, l2 = 0, nfe = 0, acc = 0, rej = 0, lnfe = 0, reg = 0,
+         pde = 0, ic = 0;
   int64_t seen = 0, solver = 1;
   for (int64_t k = 0; k < li->nbatch[0]; k++) {
     opl_step_stats ss;
@@ -481,6 +488,7 @@ int opl_trainer_epoch(opl_trainer *t, opl_epoch_stats *s, opl_err *err) {
     seen += ss.bsize;
     if (ss.nfe < 0) solver = 0;
     nfe += (double)ss.nfe, acc += (double)ss.accepted, rej += (double)ss.rejected;
+    lnfe += (double)ss.local_nfe, reg += ss.reg;
     pde += ss.pde_sum, ic += ss.ic_sum;
   }
   OPL_ASSERT(seen == li->n[0], "an epoch saw %lld of %lld training samples", (long long)seen, (long long)li->n[0]);
@@ -504,6 +512,9 @@ int opl_trainer_epoch(opl_trainer *t, opl_epoch_stats *s, opl_err *err) {
       .accepted = solver ? acc / (double)li->nbatch[0] : NAN,
       .rejected = solver ? rej / (double)li->nbatch[0] : NAN,
       .test_nfe = t->last_test_nfe,
+      .local_nfe = solver ? lnfe / (double)li->nbatch[0] : NAN,
+      /* the batch losses summed as opl_task_loss made them, as their regularizer terms */
+      .reg_ratio = solver ? (loss > 0 ? reg / loss : 0) : NAN,
       .pde_loss = pde / (double)li->n[0],
       .ic_loss = ic / (double)li->n[0],
   };

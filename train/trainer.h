@@ -179,6 +179,8 @@ typedef struct opl_step_stats {
   double loss;            /* the objective of the batch (opl_task_loss) */
   double l2_sum;          /* sum over the batch of the per-sample relative L2 (full trajectory) */
   int64_t nfe, accepted, rejected; /* trajectory tasks: the solve's evaluations and steps; else -1 */
+  int64_t local_nfe;      /* trajectory tasks: the local regularizer's evaluations (0 without it); else -1 */
+  double reg;             /* the regularizer term lambda R of the objective (0 without one) */
   double pde_sum, ic_sum; /* physics losses (train/pino.h): the batch sums of the per-sample mean
                              squares, unweighted; NaN without */
 } opl_step_stats;

@@ -38,8 +38,8 @@ run "$opl" train node --data d.h5 --ntrain 8 --ntest 4 --batch 4 --epochs 2 $fno
 prec=single; has "double precision" out.txt && prec=double
 grep -q "^epoch 1/2  train L2 [0-9.e+-]*  test L2 [0-9.e+-]*  NFE/batch [0-9.]* (accepted [0-9.]*, rejected [0-9.]*)" out.txt
 ok $? "the epoch line shows the NFE per batch next to the loss"
-head -n 1 f.csv | grep -q '^epoch,train_loss,train_l2,test_l2,lr,seconds,train_seconds,samples_per_s,nfe_per_batch,accepted_per_batch,rejected_per_batch,test_nfe_per_trajectory$'
-ok $? "the metrics CSV of a node run has the NFE columns"
+head -n 1 f.csv | grep -q '^epoch,train_loss,train_l2,test_l2,lr,seconds,train_seconds,samples_per_s,nfe_per_batch,accepted_per_batch,rejected_per_batch,test_nfe_per_trajectory,local_reg_nfe_per_batch,reg_to_loss$'
+ok $? "the metrics CSV of a node run has the NFE columns, the local regularizer's evaluations and lambda R / loss"
 [ "$(lines f.csv)" -eq 3 ] && awk -F, 'NR > 1 && !($9 > 0 && $10 > 0 && $12 > 0) {bad = 1} END {exit bad}' f.csv
 ok $? "two CSV rows, each with NFE and accepted steps > 0"
 run "$opl" train node $base $mlp --window 3 -o m.h5
@@ -61,6 +61,11 @@ for vf in mlp fno; do
             [ $rc -eq 0 ] && awk -F, 'NR == 3 && $2 + 0 == $2 {found = 1} END {exit !found}' r.csv
             ok $? "--vf $vf --reg $reg --reg-mode $mode trains 2 epochs (exit $rc)"
             [ $rc -eq 0 ] || show_err
+            # the local step's evaluations (Tsit5: f(t1), the starting-step trial, 6 stages) in their
+            # own column, 0 for a global regularizer; the regularizer's share of the objective > 0
+            case $mode in local*) want=8 ;; *) want=0 ;; esac
+            awk -F, -v w=$want 'NR > 1 && !($13 == w && $14 > 0) {bad = 1} END {exit bad || NR != 3}' r.csv
+            ok $? "--vf $vf --reg $reg --reg-mode $mode: CSV local_reg_nfe_per_batch = $want, reg_to_loss > 0"
         done
     done
 done
@@ -69,10 +74,21 @@ run "$opl" train node $base $mlp --window 4 -o n0.h5
 run "$opl" train node $base $mlp --window 4 --reg error --lambda 0 -o l0.h5
 cut -d, -f2-5 n0.csv > a.cut; cut -d, -f2-5 l0.csv > b.cut
 cmp -s a.cut b.cut; ok $? "--reg error --lambda 0: the losses of the unregularized run"
+awk -F, 'NR > 1 && !($13 == 0 && $14 == 0) {bad = 1} END {exit bad || NR != 3}' n0.csv
+ok $? "no regularizer: the CSV's local_reg_nfe_per_batch and reg_to_loss are 0"
 run "$opl" train node $base $mlp --window 4 --reg error --lambda 10 -o l1.h5
 cut -d, -f2-5 l1.csv > b.cut
 sed -n 1p a.cut > a1; sed -n 1p b.cut > b1; sed -n 2p a.cut > a2; sed -n 2p b.cut > b2
 cmp -s a1 b1 && ! cmp -s a2 b2; ok $? "--reg error --lambda 10: epoch 1's loss is the same, epoch 2's differs (the gradient has the term)"
+# lambda R / loss scales with lambda: 10 against 0.1 at the same parameters (epoch 1's batches)
+# (one batch of 8: epoch 1's row is the initial parameters')
+run "$opl" train node --data d.h5 --ntrain 8 --ntest 4 --batch 8 --epochs 1 --seed 1 $mlp --window 4 --reg error \
+    --lambda 10 -o l3.h5
+grep -q "^  regularizer error (global), lambda 10$" out.txt; ok $? "the header line shows a constant lambda once"
+run "$opl" train node --data d.h5 --ntrain 8 --ntest 4 --batch 8 --epochs 1 --seed 1 --quiet $mlp --window 4 --reg error \
+    --lambda 0.1 -o l4.h5
+awk -F, 'NR == FNR {if (FNR == 2) a = $14; next} FNR == 2 {q = a / $14; exit !(a > 0 && q > 99.99 && q < 100.01)}' l3.csv l4.csv
+ok $? "reg_to_loss of lambda 10 is 100x that of lambda 0.1 at the same parameters"
 
 # --------------------------------------------------------------- adjoints
 run "$opl" train node $base $fno --window 4 --adjoint checkpoint -o ck.h5
@@ -176,6 +192,15 @@ sed 's/^/#   /' out.txt
 # the eval's error of the whole trajectory is the trainer's last test error (same model, same solves)
 awk -v e="$(sed -n 1p out.txt | awk '{print $5}')" -F, 'END {d = $4 - e; if (d < 0) d = -d; exit !(d <= 1e-4 * $4)}' f.csv
 ok $? "eval's mean equals the test error in the CSV's last row (to the printed digits)"
+# --solver: the table compares the whole trajectory (the solver re-run as generated reproduces the
+# stored data), not the training window, and names the model a neural ODE
+run "$opl" eval f.h5 d.h5 --solver --solver-samples 2
+[ $rc -eq 0 ] && has "^operator vs solver on 2 test samples" out.txt &&
+    grep -q "^  neural ODE (one solve per trajectory, [0-9]* threads*) *32 " out.txt &&
+    awk '/^  solver .* as generated/ {f = 1; exit !($NF + 0 < 1e-5)} END {if (!f) exit 1}' out.txt &&
+    awk '/^  solver .* from a\[::1\]/ {f = 1; exit !($NF + 0 < 0.1)} END {if (!f) exit 1}' out.txt
+ok $? "eval --solver of a node model: solver as generated rel. L2 < 1e-5, at 32 points < 0.1, the row named neural ODE"
+sed 's/^/#   /' out.txt
 # a trajectory solved from an explicit initial condition cannot be re-solved from provenance
 run "$opl" solve burgers --ic d.h5 --ic-index 0 --nt 8 --res 32 -o s.h5
 run "$opl" eval f.h5 s.h5 --ntest 1

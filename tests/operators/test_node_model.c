@@ -243,7 +243,7 @@ static void test_task(void) {
   for (int i = 0; i < x->numel; i++) x->data[i] = (opl_real)sin(0.3 * i);
   opl_tensor *p = opl_task_predict(c, &m, &task, NULL, NULL, x);
   opl_tensor *loss = opl_full(c, OPL_DIMS(1), 1.0);
-  opl_tensor *tot = opl_task_regularize(c, &m, &task, loss, 1, 10, 5);
+  opl_tensor *tot = opl_task_regularize(c, &m, &task, loss, 1, 10, 5, NULL);
   ok(p && p->shape[1] == 2 && tot && tot->data[0] > 1 && isfinite(tot->data[0]),
      "predict a window of 3 -> (2, 2, 8); loss + 0.5 R_E = 1 + %.3g > loss", tot ? (double)tot->data[0] - 1 : NAN);
   opl_ctx_free(&c);
