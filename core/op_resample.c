@@ -1,4 +1,4 @@
-/* opl — resampling ops: average pooling and interpolation (nearest, (bi/tri)linear).
+/* opl — resampling ops: average pooling and interpolation (nearest, (bi/tri)linear, cubic).
  *
  * Both work on x (N, C, *S) with d = rank - 2 spatial axes, d in {1, 2, 3}. Internally the
  * spatial part is padded to three axes (missing axes have extent 1) and N*C is one batch
@@ -6,7 +6,7 @@
  * kernels scatter-add, so they parallelize over B only.
  *
  * Semantics follow PyTorch (F.avg_pool{1,2,3}d without padding, ceil_mode = False; and
- * F.interpolate with mode 'nearest' / 'linear' / 'bilinear' / 'trilinear',
+ * F.interpolate with mode 'nearest' / 'linear' / 'bilinear' / 'trilinear' / 'bicubic',
  * align_corners = False, output size given).
  *
  * Errors: a NULL or non-positive kernel / size, an unknown mode: OPL_ERR_ARG. A rank outside
@@ -149,40 +149,69 @@ opl_tensor *opl_avgpool(opl_ctx *c, opl_tensor *x, const int *kernel, const int 
 /* ------------------------------------------------------------ interp */
 
 /* Separable interpolation weights: on axis i, output index j reads input idx[i][t][j] with
- * weight w[i][t][j] for t < taps[i] (1 for nearest or a padded axis, 2 for linear). */
+ * weight w[i][t][j] for t < taps[i] (1 for nearest or a padded axis, 2 for linear, 4 for
+ * cubic). */
+#define INTERP_TAPS 4
 typedef struct interp_plan {
   geo3 g;
   int taps[3];
-  int64_t *idx[3][2];   /* [m[i]] */
-  opl_real *w[3][2];    /* [m[i]] */
+  int64_t *idx[3][INTERP_TAPS];   /* [m[i]] */
+  opl_real *w[3][INTERP_TAPS];    /* [m[i]] */
 } interp_plan;
 
-/* Weights of one axis, in -> out samples.
+/* Keys' cubic convolution kernel with a = -0.75 (R. Keys, "Cubic convolution interpolation
+ * for digital image processing", IEEE Trans. ASSP 29(6), 1981; PyTorch's
+ * cubic_convolution1 / cubic_convolution2 in aten/src/ATen/native/UpSample.h):
+ * |s| <= 1: ((a + 2) |s| - (a + 3)) s^2 + 1;  1 < |s| < 2: ((a |s| - 5a) |s| + 8a) |s| - 4a. */
+#define CUBIC_A (-0.75)
+static double cubic1(double s) { return ((CUBIC_A + 2) * s - (CUBIC_A + 3)) * s * s + 1; }
+static double cubic2(double s) { return ((CUBIC_A * s - 5 * CUBIC_A) * s + 8 * CUBIC_A) * s - 4 * CUBIC_A; }
+
+/* Weights of one axis, in -> out samples, into idx[0..4)[out], w[0..4)[out].
  * Nearest (PyTorch 'nearest'): src = floor(j in / out), computed exactly in integers.
  * Linear, align_corners = False (PyTorch upsample_linear1d/bilinear2d/trilinear3d):
  * src = max((j + 0.5) in / out - 0.5, 0), i0 = floor(src), i1 = min(i0 + 1, in - 1),
  * weights 1 - (src - i0) and src - i0.
- * idx0, idx1 [out], w0, w1 [out]. Returns the number of taps needed (1 or 2). */
-static int interp_axis(int64_t in, int64_t out, opl_interp_mode mode, int64_t *idx0, int64_t *idx1,
-                       opl_real *w0, opl_real *w1) {
+ * Cubic, align_corners = False (PyTorch upsample_bicubic2d: area_pixel_compute_source_index
+ * with cubic = true, then guard_index_and_lambda): src = (j + 0.5) in / out - 0.5, NOT
+ * clamped at 0; i0 = min(floor(src), in - 1), t = clamp(src - i0, 0, 1); taps at
+ * i0 - 1 .. i0 + 2, each index clamped into [0, in - 1] (the border value is repeated), with
+ * weights cubic2(t + 1), cubic1(t), cubic1(1 - t), cubic2(2 - t).
+ * Returns the number of taps needed (1, 2 or 4). */
+static int interp_axis(int64_t in, int64_t out, opl_interp_mode mode, int64_t *const *idx, opl_real *const *w) {
   int taps = 1;
   for (int64_t j = 0; j < out; j++) {
+    for (int t = 0; t < INTERP_TAPS; t++) idx[t][j] = 0, w[t][j] = 0;
     if (mode == OPL_INTERP_NEAREST) {
       int64_t src = j * in / out;
-      idx0[j] = idx1[j] = src < in - 1 ? src : in - 1;
-      w0[j] = 1, w1[j] = 0;
+      idx[0][j] = src < in - 1 ? src : in - 1;
+      w[0][j] = 1;
       continue;
     }
     double src = ((double)j + 0.5) * (double)in / (double)out - 0.5;
+    if (mode == OPL_INTERP_CUBIC) {
+      int64_t i0 = (int64_t)floor(src);
+      if (i0 > in - 1) i0 = in - 1;
+      double t = src - (double)i0;
+      t = t < 0 ? 0 : (t > 1 ? 1 : t);
+      double wt[4] = {cubic2(t + 1), cubic1(t), cubic1(1 - t), cubic2(2 - t)};
+      for (int k = 0; k < 4; k++) {
+        int64_t i = i0 - 1 + k;
+        idx[k][j] = i < 0 ? 0 : (i > in - 1 ? in - 1 : i);
+        w[k][j] = (opl_real)wt[k];
+      }
+      taps = 4;
+      continue;
+    }
     if (src < 0) src = 0;
     int64_t i0 = (int64_t)src;
     if (i0 > in - 1) i0 = in - 1;
     double l1 = src - (double)i0;
-    idx0[j] = i0;
-    idx1[j] = i0 < in - 1 ? i0 + 1 : i0;
-    w0[j] = (opl_real)(1.0 - l1);
-    w1[j] = (opl_real)l1;
-    if (w1[j] != 0) taps = 2;
+    idx[0][j] = i0;
+    idx[1][j] = i0 < in - 1 ? i0 + 1 : i0;
+    w[0][j] = (opl_real)(1.0 - l1);
+    w[1][j] = (opl_real)l1;
+    if (w[1][j] != 0 && taps < 2) taps = 2;
   }
   return taps;
 }
@@ -246,9 +275,11 @@ static void interp_bw(opl_node *nd) {
 }
 
 /* Resize the trailing d = rank - 2 axes of x (N, C, *S), d in {1, 2, 3}, to size[0..d)
- * (each >= 1) like PyTorch F.interpolate(size=...) with mode 'nearest' or, for
- * OPL_INTERP_LINEAR, 'linear' / 'bilinear' / 'trilinear' with align_corners = False
- * (separable: the weights of each axis multiply). Down- and up-sampling both allowed. */
+ * (each >= 1) like PyTorch F.interpolate(size=...) with mode 'nearest', for
+ * OPL_INTERP_LINEAR 'linear' / 'bilinear' / 'trilinear', and for OPL_INTERP_CUBIC 'bicubic'
+ * (Keys' kernel, a = -0.75, borders clamped), all with align_corners = False (separable: the
+ * weights of each axis multiply; PyTorch has cubic only in 2-D, here it is the same weights on
+ * every axis for d = 1, 2, 3). Down- and up-sampling both allowed (no antialiasing). */
 opl_tensor *opl_interp(opl_ctx *c, opl_tensor *x, const int64_t *size, opl_interp_mode mode) {
   if (!opl_check_input(c, "interp", "x", x, -1, 0)) return NULL;
   char b[96];
@@ -257,7 +288,7 @@ opl_tensor *opl_interp(opl_ctx *c, opl_tensor *x, const int64_t *size, opl_inter
                   opl_shape_str(b, x->rank, x->shape));
     return NULL;
   }
-  if (mode != OPL_INTERP_NEAREST && mode != OPL_INTERP_LINEAR) {
+  if (mode != OPL_INTERP_NEAREST && mode != OPL_INTERP_LINEAR && mode != OPL_INTERP_CUBIC) {
     opl_ctx_error(c, OPL_ERR_ARG, "interp: unknown mode %d", (int)mode);
     return NULL;
   }
@@ -281,17 +312,18 @@ opl_tensor *opl_interp(opl_ctx *c, opl_tensor *x, const int64_t *size, opl_inter
   if (!y) return NULL;
   for (int i = 0; i < 3; i++) {
     int64_t mi = p->g.m[i];
-    p->idx[i][0] = opl_arena_alloc(c, 2 * (size_t)mi * sizeof(int64_t));
-    p->w[i][0] = opl_arena_alloc(c, 2 * (size_t)mi * sizeof(opl_real));
+    p->idx[i][0] = opl_arena_alloc(c, INTERP_TAPS * (size_t)mi * sizeof(int64_t));
+    p->w[i][0] = opl_arena_alloc(c, INTERP_TAPS * (size_t)mi * sizeof(opl_real));
     if (!p->idx[i][0] || !p->w[i][0]) return NULL;
-    p->idx[i][1] = p->idx[i][0] + mi;
-    p->w[i][1] = p->w[i][0] + mi;
-    p->taps[i] = interp_axis(p->g.n[i], mi, i < d ? mode : OPL_INTERP_NEAREST, p->idx[i][0],
-                             p->idx[i][1], p->w[i][0], p->w[i][1]);
+    for (int t = 1; t < INTERP_TAPS; t++) {
+      p->idx[i][t] = p->idx[i][0] + t * mi;
+      p->w[i][t] = p->w[i][0] + t * mi;
+    }
+    p->taps[i] = interp_axis(p->g.n[i], mi, i < d ? mode : OPL_INTERP_NEAREST, p->idx[i], p->w[i]);
   }
   interp_forward(p, x->data, y->data);
-  opl_node *nd = opl_record(c, mode == OPL_INTERP_NEAREST ? "interp nearest" : "interp linear",
-                            interp_bw, y, 1, &x);
+  static const char *names[] = {"interp nearest", "interp linear", "interp cubic"};
+  opl_node *nd = opl_record(c, names[mode], interp_bw, y, 1, &x);
   if (nd) nd->saved = p;
   return y;
 }

@@ -6,8 +6,8 @@
  * Error convention of this file: an argument that is invalid on its own (a NULL array, an
  * axis out of range, a negative pad width, a non-permutation, an unknown mode) is
  * OPL_ERR_ARG; an argument that does not fit the shape of a tensor (extents that differ,
- * sizes that do not sum to the extent, a slice past the end, a circular pad wider than the
- * axis, a numel mismatch) is OPL_ERR_SHAPE. Every message names the op and the shapes.
+ * sizes that do not sum to the extent, a slice past the end, a numel mismatch) is
+ * OPL_ERR_SHAPE. Every message names the op and the shapes.
  *
  * Complex tensors are accepted by concat, split, slice, reshape and permute (an element is
  * then a (re, im) pair of reals); pad and crop take real tensors. */
@@ -371,8 +371,9 @@ static opl_tensor *gmap_apply(opl_ctx *c, const char *op, opl_tensor *x, gmap *g
 
 /* Pad the trailing nd axes of real x (1 <= nd <= rank) by lo[i] before and hi[i] after
  * (both >= 0) on trailing axis i, like PyTorch F.pad with mode constant 0 / circular /
- * replicate. Circular padding wraps around, so it needs lo[i], hi[i] <= extent (as PyTorch);
- * zero and replicate take any width. Backward accumulates every output position into the
+ * replicate. Circular padding is the periodic extension: output j reads input
+ * (j - lo) mod extent, for any width (PyTorch allows at most the extent; within that the
+ * values are the same). Zero and replicate take any width too. Backward accumulates every output position into the
  * input position it was copied from (wrapped or clamped). */
 opl_tensor *opl_pad(opl_ctx *c, opl_tensor *x, int nd, const int64_t *lo, const int64_t *hi,
                     opl_pad_mode mode) {
@@ -385,13 +386,6 @@ opl_tensor *opl_pad(opl_ctx *c, opl_tensor *x, int nd, const int64_t *lo, const 
   gmap g;
   if (!gmap_check(c, "pad", x, nd, lo, hi, &g)) return NULL;
   for (int i = 0; i < nd; i++) {
-    if (mode == OPL_PAD_CIRCULAR && (lo[i] > g.n[i] || hi[i] > g.n[i])) {
-      opl_ctx_error(c, OPL_ERR_SHAPE,
-                    "pad: circular widths lo %lld, hi %lld exceed extent %lld of trailing axis %d of x %s",
-                    (long long)lo[i], (long long)hi[i], (long long)g.n[i], i,
-                    opl_shape_str(b, x->rank, x->shape));
-      return NULL;
-    }
     if (g.n[i] > INT64_MAX / 8 - lo[i] - hi[i]) {
       opl_ctx_error(c, OPL_ERR_ARG, "pad: widths too large for x %s", opl_shape_str(b, x->rank, x->shape));
       return NULL;
@@ -406,7 +400,7 @@ opl_tensor *opl_pad(opl_ctx *c, opl_tensor *x, int nd, const int64_t *lo, const 
       int64_t src = j - lo[i];
       switch (mode) {
         case OPL_PAD_ZERO: src = (src >= 0 && src < n) ? src : -1; break;
-        case OPL_PAD_CIRCULAR: src = (src + n) % n; break; /* src >= -n since lo <= n */
+        case OPL_PAD_CIRCULAR: src = ((src % n) + n) % n; break; /* any width: wraps again */
         default: src = src < 0 ? 0 : (src >= n ? n - 1 : src); break;
       }
       s->map[i][j] = src;

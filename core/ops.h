@@ -133,9 +133,9 @@ opl_tensor *opl_conv_transpose(opl_ctx *c, opl_tensor *x, opl_tensor *w, opl_ten
 /* Average pooling over the trailing d = rank(x) - 2 axes, no padding: kernel[d], stride[d]
  * (0: = kernel). */
 opl_tensor *opl_avgpool(opl_ctx *c, opl_tensor *x, const int *kernel, const int *stride);
-typedef enum { OPL_INTERP_NEAREST, OPL_INTERP_LINEAR } opl_interp_mode;
-/* Resize the trailing d = rank(x) - 2 axes to size[d] (PyTorch F.interpolate, nearest or
- * (bi/tri)linear with align_corners = False). */
+typedef enum { OPL_INTERP_NEAREST, OPL_INTERP_LINEAR, OPL_INTERP_CUBIC } opl_interp_mode;
+/* Resize the trailing d = rank(x) - 2 axes to size[d] (PyTorch F.interpolate, nearest,
+ * (bi/tri)linear or bicubic (a = -0.75, applied per axis) with align_corners = False). */
 opl_tensor *opl_interp(opl_ctx *c, opl_tensor *x, const int64_t *size, opl_interp_mode mode);
 
 /* ================================================================ op_norm.c */

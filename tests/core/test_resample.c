@@ -1,6 +1,6 @@
-/* Resampling ops (avgpool, interp nearest / linear): gradient checks (table), adjoint checks
- * (both are linear), forward values against naive loops written from the PyTorch formulas and
- * hand-computed PyTorch values, and bad input. */
+/* Resampling ops (avgpool, interp nearest / linear / cubic): gradient checks (table), adjoint
+ * checks (all are linear), forward values against naive loops written from the PyTorch formulas,
+ * hand-computed PyTorch values and values printed by torch 1.13 (bicubic), and bad input. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,11 +25,14 @@ static const pool_opt pool1 = {{2}, {0}}, pool1s = {{3}, {2}}, pool1g = {{2}, {3
                       pool3s = {{3, 1, 2}, {2, 1, 1}}, pool2big = {{4, 4}, {0, 0}};
 #define NEAR OPL_INTERP_NEAREST
 #define LIN OPL_INTERP_LINEAR
+#define CUB OPL_INTERP_CUBIC
 static const interp_opt in1u = {{11}, LIN}, in1d = {{4}, LIN}, in1x = {{13}, LIN},
                         in2u = {{7, 9}, LIN}, in2m = {{3, 8}, LIN}, in3 = {{5, 3, 7}, LIN},
                         nn1u = {{11}, NEAR}, nn1d = {{4}, NEAR}, nn2 = {{7, 3}, NEAR},
                         nn3 = {{5, 6, 2}, NEAR}, in1same = {{6}, LIN}, in2big = {{96, 80}, LIN},
-                        nn2big = {{96, 80}, NEAR};
+                        nn2big = {{96, 80}, NEAR}, cu2up = {{8, 10}, CUB}, cu2m = {{3, 7}, CUB},
+                        cu1u = {{11}, CUB}, cu1d = {{3}, CUB}, cu3 = {{5, 3, 8}, CUB},
+                        cu2one = {{4, 2}, CUB}, cu2big = {{66, 80}, CUB};
 
 #define IN(r, ...) {.rank = r, .shape = {__VA_ARGS__}}
 /* Rows with ~4e4 outputs: the finite difference of sum(r * y) over that many terms carries
@@ -62,6 +65,13 @@ static const gc_case rows[] = {
     {"interp nearest 2-D (4,5)->(7,3)", f_interp, &nn2, 1, {IN(4, 2, 2, 4, 5)}},
     {"interp nearest 3-D (3,4,5)->(5,6,2)", f_interp, &nn3, 1, {IN(5, 2, 2, 3, 4, 5)}},
     {"bilinear large (parallel)", f_interp, &in2big, 1, {IN(4, 4, 8, 33, 40)}, BIG_RTOL},
+    {"bicubic 2-D x2 (4,5)->(8,10)", f_interp, &cu2up, 1, {IN(4, 2, 2, 4, 5)}},
+    {"bicubic 2-D mixed (4,5)->(3,7)", f_interp, &cu2m, 1, {IN(4, 2, 3, 4, 5)}},
+    {"bicubic 2-D from 1 and 2 points (1,2)->(4,2)", f_interp, &cu2one, 1, {IN(4, 2, 2, 1, 2)}},
+    {"cubic 1-D up 5->11", f_interp, &cu1u, 1, {IN(3, 2, 3, 5)}},
+    {"cubic 1-D down 9->3", f_interp, &cu1d, 1, {IN(3, 2, 3, 9)}},
+    {"cubic 3-D (3,4,5)->(5,3,8)", f_interp, &cu3, 1, {IN(5, 1, 2, 3, 4, 5)}},
+    {"bicubic large (parallel)", f_interp, &cu2big, 1, {IN(4, 4, 8, 33, 40)}, BIG_RTOL},
 };
 
 static const gc_case adjoint_rows[] = {
@@ -78,6 +88,12 @@ static const gc_case adjoint_rows[] = {
     {"interp nearest 3-D", f_interp, &nn3, 1, {IN(5, 2, 2, 3, 4, 5)}},
     {"bilinear large", f_interp, &in2big, 1, {IN(4, 4, 8, 33, 40)}},
     {"nearest large", f_interp, &nn2big, 1, {IN(4, 4, 8, 33, 40)}},
+    {"bicubic 2-D x2", f_interp, &cu2up, 1, {IN(4, 2, 2, 4, 5)}},
+    {"bicubic 2-D mixed", f_interp, &cu2m, 1, {IN(4, 2, 3, 4, 5)}},
+    {"bicubic 2-D from 1 and 2 points", f_interp, &cu2one, 1, {IN(4, 2, 2, 1, 2)}},
+    {"cubic 1-D down", f_interp, &cu1d, 1, {IN(3, 2, 3, 9)}},
+    {"cubic 3-D", f_interp, &cu3, 1, {IN(5, 1, 2, 3, 4, 5)}},
+    {"bicubic large", f_interp, &cu2big, 1, {IN(4, 4, 8, 33, 40)}},
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -311,6 +327,111 @@ static void test_interp_naive(void) {
     }
 }
 
+
+/* ------------------------------------------------------------ bicubic against torch 1.13 */
+
+/* Values printed by torch 1.13 (float64):
+ *   import torch, torch.nn.functional as F
+ *   x = torch.arange(20, dtype=torch.float64).reshape(1, 1, 4, 5)
+ *   x = torch.sin(x * 0.7) + 0.1 * x
+ *   y = F.interpolate(x, scale_factor=2, mode='bicubic')            # align_corners=False
+ *   y2 = F.interpolate(x, size=(3, 7), mode='bicubic')
+ *   xp = F.pad(x, (2, 2, 2, 2), mode='circular')
+ *   y3 = F.interpolate(xp, scale_factor=2, mode='bicubic')[..., 4:-4, 4:-4]
+ *   print(', '.join('%.17g' % v for v in y.flatten().tolist()))     # and y2, y3
+ * (y3 is SineNet's circular upsampling: pad 2 periodically, interpolate, crop 4.) */
+static const double torch_up[80] = {
+    -0.10718859014124019, 0.163523907899329, 0.60333681099532321, 1.0561102315670432, 1.2675931830568927,
+    1.3948976165885349, 1.359884153274703, 1.1353567021712796, 0.83840082695981843, 0.6575624816080079,
+    -0.06669506759649721, 0.070885503420770102, 0.29327502366264141, 0.55146716282776842, 0.69735253105084549,
+    0.83689511073257528, 0.88463394480648327, 0.87314778790361514, 0.80218090327531544, 0.75996920304842286,
+    -0.01759344577411124, -0.1028089142724628, -0.24432951152350918, -0.31042751612953301, -0.27246152699876952,
+    -0.10922559568156739, 0.079644565510882226, 0.42818759070724804, 0.73771405059062267, 0.92893629912824816,
+    0.57838908331237515, 0.46984382101116534, 0.29206956205209877, 0.14466155750459375, 0.10573022540223498,
+    0.15802154746503319, 0.26827339609437117, 0.53077763481142592, 0.79890645277642502, 0.96364626495796679,
+    1.4043771221936094, 1.4883268460624828, 1.6277942161344563, 1.6883797239646547, 1.6426836211945977,
+    1.5015786774723274, 1.3475037759688984, 1.1102956833863697, 0.92582278357323766, 0.81123599723410944,
+    1.5364734142605432, 1.6744020819395036, 1.9006344879124788, 2.0756468289494259, 2.1057709571719401,
+    2.0448179704962541, 1.9272751414053271, 1.6965413827042104, 1.4814026481563294, 1.3488237745017719,
+    0.89468064052189344, 0.9249539417257916, 0.97049556707034934, 1.112740707322871, 1.2623971299807004,
+    1.5097494021972779, 1.7048384735928277, 1.9719193954005325, 2.1532575479782383, 2.2667578237870449,
+    0.5157025657617218, 0.48275077714551312, 0.42210933130368056, 0.54676926267726389, 0.76892376099580961,
+    1.2013142659112406, 1.583280982810777, 2.1470586799962867, 2.5640901168870287, 2.823894481102196};
+static const double torch_37[21] = {
+    -0.04901804072652427, 0.28188697062516083, 0.71566286856836914, 0.93420474932332698, 1.0214870296835403,
+    0.90253427382233942, 0.74046069864548625, 1.0192901144112505, 0.98899916709608526, 0.91697269015675298,
+    0.8396513050175235, 0.78391204398451741, 0.80276698347184983, 0.85353315505825567, 0.78919344584958817,
+    0.79910816707909449, 0.95887301675421299, 1.2620423314331379, 1.6385309032702395, 2.1070400595339942,
+    2.3923237720636319};
+static const double torch_circ[80] = {
+    0.25632391317011832, 0.10953140709878663, 0.52452102463853656, 0.954523330999275, 1.1756170508480899,
+    1.3778187278078422, 1.4381810507733539, 1.4265399551344013, 1.3611092995773688, 0.88733891796716202,
+    0.0015150531251096793, -0.046641040538345169, 0.26542276890591415, 0.57515075760787182, 0.72011830678069866,
+    0.83342159680958572, 0.84529755560214626, 0.78932833832656957, 0.70358624651436663, 0.38468027872255317,
+    0.17408084864796006, -0.20981798356202633, -0.27622478132125999, -0.30253298453616517, -0.26487293508881848,
+    -0.11038343365589723, 0.066532435776103183, 0.42285895906040788, 0.77268271964016488, 0.67207373034783047,
+    0.67958617487261053, 0.43130278755768481, 0.2792225509009385, 0.14466155750459375, 0.10573022540223498,
+    0.15802154746503319, 0.26827339609437117, 0.54362464596258597, 0.83744748622990539, 0.89264929501016299,
+    1.2599006524503034, 1.5493404535256168, 1.6481320852888337, 1.6883797239646547, 1.6426836211945977,
+    1.5015786774723274, 1.3475037759688984, 1.0899578142319917, 0.86480917611010377, 0.9337726418181469,
+    1.5147095124953118, 1.7055129011627486, 1.9072303410214562, 2.067752297356058, 2.0981823652619891,
+    2.0459758084705841, 1.940387271140106, 1.7271694310398236, 1.5223322291731058, 1.4364312810627553,
+    1.313897592431462, 0.82007249763309809, 0.92421182580980688, 1.0890571125427677, 1.239631354250847,
+    1.5132229161202675, 1.7441748627971649, 2.129874840994848, 2.4742601927909957, 2.1439484607892956,
+    0.80839226620681137, 0.17895172651338692, 0.36876449358760843, 0.64186257050200868, 0.86902819375979368,
+    1.2448179349993369, 1.5424339024788969, 2.0091091540926698, 2.4094954262012553, 1.9233728961269629};
+
+/* The torch code computes its weights in the input's type (here float64); these tolerances
+ * cover the rounding of the input to the build's precision and of the sums. */
+#ifdef OPL_DOUBLE
+#define TORCH_TOL 1e-13
+#else
+#define TORCH_TOL 2e-6
+#endif
+
+static void test_bicubic_torch(void) {
+  opl_ctx *c = opl_ctx_new(0);
+  opl_tensor *x = opl_new(c, OPL_DIMS(1, 1, 4, 5));
+  for (int i = 0; i < 20; i++) x->data[i] = (opl_real)(sin(0.7 * i) + 0.1 * i);
+  opl_tensor *y = opl_interp(c, x, (const int64_t[]){8, 10}, OPL_INTERP_CUBIC);
+  opl_tensor *y2 = opl_interp(c, x, (const int64_t[]){3, 7}, OPL_INTERP_CUBIC);
+  opl_tensor *xp = opl_pad(c, x, 2, (const int64_t[]){2, 2}, (const int64_t[]){2, 2}, OPL_PAD_CIRCULAR);
+  opl_tensor *y3 = opl_crop(c, opl_interp(c, xp, (const int64_t[]){16, 18}, OPL_INTERP_CUBIC), 2,
+                            (const int64_t[]){4, 4}, (const int64_t[]){4, 4});
+  ok(y && y2 && y3 && y->shape[2] == 8 && y->shape[3] == 10 && y3->shape[2] == 8 && y3->shape[3] == 10,
+     "bicubic: shapes (8, 10), (3, 7), circular (8, 10)");
+  if (y && y2 && y3) {
+    double *g1 = to_double(y), *g2 = to_double(y2), *g3 = to_double(y3);
+    arrays_close(80, g1, torch_up, TORCH_TOL, TORCH_TOL, "bicubic x2 of a 4x5 field = torch F.interpolate");
+    arrays_close(21, g2, torch_37, TORCH_TOL, TORCH_TOL, "bicubic 4x5 -> 3x7 = torch F.interpolate");
+    arrays_close(80, g3, torch_circ, TORCH_TOL, TORCH_TOL,
+                 "circular pad 2, bicubic x2, crop 4 = torch (SineNet's circular upsampling)");
+    free(g1), free(g2), free(g3);
+  }
+  /* The four weights sum to 1 (a constant is kept); with a = -0.75 a linear ramp is NOT kept
+   * (only a = -0.5 is third-order, Keys 1981): at t = 1/4 the first moment is 0.296875, not
+   * 0.25, so x2 of the ramp 0..11 gives 2.296875 at output 5 (src 2.25). */
+  opl_tensor *xl = opl_new(c, OPL_DIMS(1, 1, 12));
+  for (int i = 0; i < 12; i++) xl->data[i] = (opl_real)i;
+  opl_tensor *yl = opl_interp(c, xl, (const int64_t[]){24}, OPL_INTERP_CUBIC);
+  opl_tensor *xc = opl_new(c, OPL_DIMS(1, 1, 5, 3));
+  for (int i = 0; i < 15; i++) xc->data[i] = (opl_real)2.5;
+  opl_tensor *yc = opl_interp(c, xc, (const int64_t[]){10, 7}, OPL_INTERP_CUBIC);
+  ok(yl && fabs(yl->data[5] - 2.296875) < 1e-6 && fabs(yl->data[7] - 3.296875) < 1e-6,
+     "cubic x2 of a ramp: 2.296875 at src 2.25 (Keys a = -0.75 moments)");
+  int const_ok = yc != NULL;
+  for (int i = 0; const_ok && i < 70; i++) const_ok = fabs(yc->data[i] - 2.5) < 1e-6;
+  ok(const_ok, "bicubic keeps a constant field");
+  opl_tensor *same = opl_interp(c, x, (const int64_t[]){4, 5}, OPL_INTERP_CUBIC);
+  if (same) {
+    double *a = to_double(same), *want = to_double(x);
+    arrays_close(20, a, want, TORCH_TOL, TORCH_TOL, "cubic to the same size is the identity");
+    free(a), free(want);
+  }
+  ok(opl_ctx_status(c) == OPL_OK, "bicubic: no error");
+  opl_ctx_free(&c);
+}
+
 /* ------------------------------------------------------------ bad input */
 
 static void err_is(opl_ctx *c, const opl_tensor *y, int status, const char *a, const char *what) {
@@ -343,6 +464,7 @@ int main(void) {
   gc_run_table(rows, (int)(sizeof rows / sizeof rows[0]));
   gc_run_adjoint_table(adjoint_rows, (int)(sizeof adjoint_rows / sizeof adjoint_rows[0]));
   test_interp_known();
+  test_bicubic_torch();
   test_pool_known();
   test_pool_naive();
   test_interp_naive();

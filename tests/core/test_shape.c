@@ -88,6 +88,7 @@ static const slice_opt sl_a0 = {0, 1, 2}, sl_a1 = {1, 2, 3}, sl_am1 = {-1, 0, 4}
                        sl_a2 = {2, 4, 1}, sl_a3 = {3, 1, 5};
 static const pad_opt pz1 = {1, {2}, {3}, OPL_PAD_ZERO}, pc1 = {1, {3}, {5}, OPL_PAD_CIRCULAR},
                      pr1 = {1, {4}, {9}, OPL_PAD_REPLICATE},
+                     pcw1 = {1, {7}, {11}, OPL_PAD_CIRCULAR}, pcw2 = {2, {2, 5}, {2, 3}, OPL_PAD_CIRCULAR},
                      pz2 = {2, {1, 0}, {2, 3}, OPL_PAD_ZERO}, pc2 = {2, {3, 1}, {2, 5}, OPL_PAD_CIRCULAR},
                      pr2 = {2, {2, 3}, {3, 1}, OPL_PAD_REPLICATE},
                      pz3 = {3, {1, 2, 0}, {1, 0, 2}, OPL_PAD_ZERO}, pc3 = {3, {2, 1, 3}, {3, 1, 2}, OPL_PAD_CIRCULAR},
@@ -141,6 +142,8 @@ static const gc_case rows[] = {
     {"pad replicate 1-D (wider than axis)", f_pad, &pr1, 1, {IN(3, 2, 3, 5)}},
     {"pad zero 2-D", f_pad, &pz2, 1, {IN(4, 2, 3, 5, 4)}},
     {"pad circular 2-D (width = extent)", f_pad, &pc2, 1, {IN(4, 2, 2, 3, 5)}},
+    {"pad circular 1-D wider than the axis (7, 11 on 3)", f_pad, &pcw1, 1, {IN(3, 2, 3, 3)}},
+    {"pad circular 2-D wider than the axes (2 on 1, 5 on 2)", f_pad, &pcw2, 1, {IN(4, 2, 2, 1, 2)}},
     {"pad replicate 2-D", f_pad, &pr2, 1, {IN(4, 2, 2, 3, 5)}},
     {"pad zero 3-D", f_pad, &pz3, 1, {IN(5, 2, 2, 3, 4, 3)}},
     {"pad circular 3-D", f_pad, &pc3, 1, {IN(5, 1, 2, 3, 4, 3)}},
@@ -182,6 +185,8 @@ static const gc_case adjoint_rows[] = {
     {"pad replicate 1-D", f_pad, &pr1, 1, {IN(3, 2, 3, 5)}},
     {"pad zero 2-D", f_pad, &pz2, 1, {IN(4, 2, 3, 5, 4)}},
     {"pad circular 2-D", f_pad, &pc2, 1, {IN(4, 2, 2, 3, 5)}},
+    {"pad circular 1-D wider than the axis", f_pad, &pcw1, 1, {IN(3, 2, 3, 3)}},
+    {"pad circular 2-D wider than the axes", f_pad, &pcw2, 1, {IN(4, 2, 2, 1, 2)}},
     {"pad replicate 2-D", f_pad, &pr2, 1, {IN(4, 2, 2, 3, 5)}},
     {"pad zero 3-D", f_pad, &pz3, 1, {IN(5, 2, 2, 3, 4, 3)}},
     {"pad circular 3-D", f_pad, &pc3, 1, {IN(5, 1, 2, 3, 4, 3)}},
@@ -502,10 +507,23 @@ static void test_bad_input(void) {
 
   const int64_t neg[1] = {-1}, one[1] = {1}, six[1] = {6}, five[1] = {5};
   err_is(c, opl_pad(c, a, 1, neg, one, OPL_PAD_ZERO), OPL_ERR_ARG, "(2, 3, 5)", "negative", "negative pad");
-  err_is(c, opl_pad(c, a, 1, one, six, OPL_PAD_CIRCULAR), OPL_ERR_SHAPE, "(2, 3, 5)", "circular",
-         "circular pad 6 wider than extent 5");
   opl_tensor *ok5 = opl_pad(c, a, 1, five, five, OPL_PAD_CIRCULAR);
   ok(ok5 && ok5->shape[2] == 15, "circular pad of exactly the extent is allowed");
+  opl_tensor *ok6 = opl_pad(c, a, 1, one, six, OPL_PAD_CIRCULAR);
+  ok(ok6 && ok6->shape[2] == 12, "circular pad 6 wider than extent 5 is allowed (periodic extension)");
+  {
+    /* [1, 2, 3] padded circularly by (4, 7): output j reads (j - 4) mod 3. */
+    opl_tensor *x3 = opl_new(c, OPL_DIMS(1, 1, 3));
+    for (int i = 0; i < 3; i++) x3->data[i] = (opl_real)(i + 1);
+    opl_tensor *yw = opl_pad(c, x3, 1, (const int64_t[]){4}, (const int64_t[]){7}, OPL_PAD_CIRCULAR);
+    double want[14] = {3, 1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3, 1};
+    ok(shape_is(yw, 3, (const int64_t[]){1, 1, 14}), "circular pad (4, 7) of 3 points: shape (1, 1, 14)");
+    if (yw) {
+      double *got = to_double(yw);
+      arrays_close(14, got, want, 0, 0, "circular pad (4, 7) of [1,2,3] wraps more than once");
+      free(got);
+    }
+  }
   err_is(c, opl_pad(c, a, 4, one, one, OPL_PAD_ZERO), OPL_ERR_ARG, "nd = 4", NULL, "pad nd > rank");
   err_is(c, opl_pad(c, a, 1, one, one, (opl_pad_mode)7), OPL_ERR_ARG, "mode", NULL, "pad unknown mode");
   err_is(c, opl_pad(c, ca, 1, one, one, OPL_PAD_ZERO), OPL_ERR_ARG, "complex", NULL, "pad of a complex tensor");
