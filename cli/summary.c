@@ -3,6 +3,9 @@
  *
  *   opl summary fno [--preset fno1d|fno2d|fno2d_time|fno3d] [--dim 1|2|3] [--modes K] [--width W]
  *                   [--layers L] [--proj P] [--T-in N]
+ *   opl summary mgno [--preset P] [options]
+ *   opl summary sinenet [--preset ins-k8|...] [--waves K] [--hidden H] [--mult M] [--in-channels C]
+ *                       [--out-channels C] [--padding zeros|circular]
  *   opl summary MODEL.h5
  *
  * Prints the model's description, one row per layer (name, output shape, parameters; shapes
@@ -21,6 +24,7 @@
 #include "operators/fno.h"
 #include "operators/mgno.h"
 #include "operators/model.h"
+#include "operators/sinenet.h"
 
 opl_fno_config cli_fno_config(int ref, int64_t modes, int64_t width, int64_t layers, int64_t proj) {
   opl_fno_config mc = opl_fno_config_reference((opl_fno_ref)ref);
@@ -127,10 +131,62 @@ static int summary_mgno(int argc, char **argv) {
   return 0;
 }
 
+/* opl summary sinenet [--preset P] [--waves K] [--hidden H] [--mult M] [--in-channels C]
+ * [--out-channels C] [--padding zeros|circular]: the flags override the preset's (default
+ * ins-k8, the paper's 35,490,219-parameter model). */
+static int summary_sinenet(int argc, char **argv) {
+  static const char *padding, *pre;
+  padding = pre = NULL;
+  int64_t waves = -1, hidden = -1, cin = -1, cout = -1;
+  double mult = -1;
+  const cli_opt opts[] = {
+      {"preset", CLI_STRING, &pre, OPL_SINENET_PRESETS " (default ins-k8)"},
+      {"waves", CLI_INT, &waves, "waves K (-1: the preset's)"},
+      {"hidden", CLI_INT, &hidden, "hidden width H (-1: the preset's)"},
+      {"mult", CLI_DOUBLE, &mult, "width multiplier m: widths int(H m^k) (-1: the preset's)"},
+      {"in-channels", CLI_INT, &cin, "input channels, T_hist x fields (-1: the preset's)"},
+      {"out-channels", CLI_INT, &cout, "output channels (-1: the preset's)"},
+      {"padding", CLI_STRING, &padding, "zeros or circular (periodic)"},
+  };
+  char *pos[2];
+  int npos;
+  int rc = cli_parse("summary", "sinenet [--preset P] [options]", argc, argv, opts,
+                     (int)(sizeof opts / sizeof opts[0]), pos, 2, &npos);
+  if (rc) return rc == 1 ? 0 : 2;
+  opl_err e = {0};
+  opl_sinenet_config sc;
+  if (opl_sinenet_preset(pre ? pre : "ins-k8", &sc, &e)) {
+    fprintf(stderr, "opl summary: --preset: %s\n", e.msg);
+    return 2;
+  }
+  if (waves != -1) sc.waves = (int)(waves < 0 || waves > 1000 ? 0 : waves);
+  if (hidden != -1) sc.hidden = hidden;
+  if (mult != -1) sc.mult = mult;
+  if (cin != -1) sc.in_channels = cin;
+  if (cout != -1) sc.out_channels = cout;
+  if (padding) {
+    if (!strcmp(padding, "zeros")) sc.pad = OPL_PAD_ZERO;
+    else if (!strcmp(padding, "circular")) sc.pad = OPL_PAD_CIRCULAR;
+    else {
+      fprintf(stderr, "opl summary: --padding expects zeros or circular, got '%s'\n", padding);
+      return 2;
+    }
+  }
+  opl_model m;
+  if (opl_model_create(&m, &opl_sinenet_kind, &sc, NULL, &e)) {
+    fprintf(stderr, "opl summary: %s\n", e.msg);
+    return 2;
+  }
+  print_summary(&m, -1);
+  opl_model_free(&m);
+  return 0;
+}
+
 int cli_summary(int argc, char **argv) {
   for (int i = 1; i < argc; i++)
     if (argv[i][0] != '-') {
       if (!strcmp(argv[i], "mgno")) return summary_mgno(argc, argv);
+      if (!strcmp(argv[i], "sinenet")) return summary_sinenet(argc, argv);
       break;
     }
   static const char *preset;

@@ -8,11 +8,12 @@
 #include "operators/mgno.h"
 #include "operators/node_model.h"
 #include "operators/pinn.h"
+#include "operators/sinenet.h"
 
 /* ------------------------------------------------------------------ registry */
 
 const opl_model_kind *const opl_model_kinds[] = {&opl_fno_kind, &opl_mlp_kind, &opl_node_kind, &opl_pinn_kind,
-                                                    &opl_mgno_kind, NULL};
+                                                    &opl_mgno_kind, &opl_sinenet_kind, NULL};
 
 const opl_model_kind *opl_model_kind_find(const char *name) {
   for (int i = 0; name && opl_model_kinds[i]; i++)

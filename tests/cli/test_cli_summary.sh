@@ -51,8 +51,8 @@ run "$opl" summary fno --width 0
 [ $rc -eq 2 ] && has "width" err.txt; ok $? "--width 0: exit 2 naming it"
 run "$opl" summary fno --preset fno3d --dim 1
 [ $rc -eq 2 ] && has "contradicts" err.txt; ok $? "--dim contradicting --preset: exit 2"
-run "$opl" summary sinenet
-[ $rc -eq 2 ] && has "sinenet" err.txt && has "fno, mlp" err.txt; ok $? "unknown model: exit 2 naming the kinds"
+run "$opl" summary unet
+[ $rc -eq 2 ] && has "unet" err.txt && has "fno, mlp" err.txt; ok $? "unknown model: exit 2 naming the kinds"
 run "$opl" summary missing.h5
 [ $rc -eq 1 ] && has "missing.h5" err.txt; ok $? "missing model file: exit 1 naming it"
 echo "not hdf5" > bad.h5
@@ -77,5 +77,26 @@ run "$opl" summary mgno --preset darcy
 [ $rc -eq 2 ] && has "darcy-rough" err.txt; ok $? "mgno unknown preset: exit 2 naming the presets"
 run "$opl" summary mgno --padding reflect
 [ $rc -eq 2 ] && has "reflect" err.txt; ok $? "mgno --padding reflect: exit 2"
+
+# SineNet: the counts of the authors' class in torch (sinenet_dual.py, 3 fields x 4 frames in, 3 out, hidden 64)
+run "$opl" summary sinenet --preset ins-k8
+[ $rc -eq 0 ] && [ "$(last out.txt)" = "parameters: 35490219" ] && [ "$(rowsum out.txt)" = 35490219 ]
+ok $? "sinenet ins-k8 (K 8, m 1.425): last line 'parameters: 35490219', rows add up"
+has "64-91-129-185-263" out.txt && has "wave 7 up" out.txt; ok $? "sinenet ins-k8: widths and one row per wave half"
+run "$opl" summary sinenet
+[ $rc -eq 0 ] && [ "$(last out.txt)" = "parameters: 35490219" ]; ok $? "sinenet default preset is ins-k8"
+run "$opl" summary sinenet --waves 4 --mult 1.611
+[ $rc -eq 0 ] && [ "$(last out.txt)" = "parameters: 35493699" ]; ok $? "sinenet --waves 4 --mult 1.611: 35493699"
+run "$opl" summary sinenet --preset ins-k1 --padding circular
+[ $rc -eq 0 ] && [ "$(last out.txt)" = "parameters: 33788099" ] && has "circular" out.txt
+ok $? "sinenet ins-k1 circular: 33788099 (padding adds no parameters)"
+run "$opl" summary sinenet --preset ns-k4
+[ $rc -eq 0 ] && [ "$(last out.txt)" = "parameters: 2126877" ]; ok $? "sinenet ns-k4: 2126877"
+run "$opl" summary sinenet --waves 0
+[ $rc -eq 2 ] && has "waves" err.txt; ok $? "sinenet --waves 0: exit 2 naming waves"
+run "$opl" summary sinenet --preset ins-k3
+[ $rc -eq 2 ] && has "ins-k8" err.txt; ok $? "sinenet unknown preset: exit 2 naming the presets"
+run "$opl" summary sinenet --padding reflect
+[ $rc -eq 2 ] && has "reflect" err.txt; ok $? "sinenet --padding reflect: exit 2"
 
 echo "1..$n"
