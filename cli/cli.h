@@ -39,6 +39,7 @@ int cli_bench_node(int argc, char **argv); /* cli/bench_node.c: opl bench node *
 int cli_bench_mgno(int argc, char **argv); /* cli/bench_mgno.c: opl bench mgno */
 int cli_summary(int argc, char **argv);  /* cli/summary.c: the layer table of a model */
 int cli_train_pinn(int argc, char **argv); /* cli/train_pinn.c: opl train pinn (argv[0] = "train") */
+int cli_train_sinenet(int argc, char **argv); /* cli/train_sinenet.c: opl train sinenet (argv[0] = "train") */
 int cli_predict(int argc, char **argv);  /* cli/predict.c: a PINN on the grid of its domain */
 int cli_eval_pinn(int argc, char **argv); /* cli/eval_pinn.c: opl eval of a PINN against the reference */
 /* 1 if path is an opl checkpoint of a PINN model (cli/eval_pinn.c). */

@@ -24,6 +24,14 @@
  * the file's provenance), or "reference solver n/a (REASON)" when that is not possible; --plot
  * then draws truth, prediction and error over (t, x). Its outputs at the stored times come as the
  * model was trained (its checkpoint's node.saveat) unless --saveat says otherwise.
+ *
+ * A model of the step task (opl train sinenet) is rolled out from each test trajectory's first
+ * T_in frames over every other stored frame (the line above is that rollout's relative L2), and
+ * two lines follow:
+ *   one-step relative L2: mean X (teacher forcing from every start time, n = M x S)
+ *   rollout relative L2 per step: E1 E2 ... (S steps, mean over the samples)
+ * --plot then draws the first test sample at the steps --plot-steps names (default the first,
+ * middle and last): the last history frame, truth, prediction and error of each.
  * Exit status: 0, 1 runtime failure, 2 usage error. */
 #include <math.h>
 #include <stdio.h>
@@ -340,13 +348,69 @@ static void print_solver_lines(opl_ds *ds, const opl_eval_result *r, int64_t sol
   fflush(stdout);
 }
 
+/* The step task's figure: the first test sample at the rollout steps listed in steps_s (1-based,
+ * comma separated; NULL: first, middle, last), one row per step: the last history frame, truth,
+ * prediction, error. 0, or 1 after printing why not. */
+static int plot_step_figure(const char *path, const char *steps_s, const opl_trained *m, const opl_eval_result *r,
+                            const char *desc, const char *dpath) {
+  int64_t steps[16], ns = 0, S = r->nsteps, P = r->nx * r->ny;
+  if (!steps_s) {
+    steps[ns++] = 1;
+    if (S >= 3) steps[ns++] = (S + 1) / 2;
+    if (S >= 2) steps[ns++] = S;
+  } else {
+    const char *p = steps_s;
+    while (*p) {
+      char *end;
+      long long v = strtoll(p, &end, 10);
+      if (end == p || v < 1 || v > S || ns == 16 || (*end && *end != ',')) {
+        fprintf(stderr, "opl eval: --plot-steps expects up to 16 comma-separated steps in 1..%lld, got '%s'\n",
+                (long long)S, steps_s);
+        return 1;
+      }
+      steps[ns++] = v;
+      p = *end ? end + 1 : end;
+    }
+  }
+  if (ns == 0 || r->kept < 1) {
+    fprintf(stderr, "opl eval: --plot: no step or sample to draw\n");
+    return 1;
+  }
+  cli_plot_sample ps[16];
+  char labels[16][96];
+  for (int64_t k = 0; k < ns; k++) {
+    double rel[1];
+    opl_rel_l2_per_sample(r->pred + (steps[k] - 1) * P, r->truth + (steps[k] - 1) * P, 1, P, rel, NULL);
+    snprintf(labels[k], sizeof labels[k], "step %lld (frame %lld), rel. L2 %.2e", (long long)steps[k],
+             (long long)(m->task.t_in + steps[k] - 1), rel[0]);
+    ps[k].label = labels[k];
+    ps[k].input = r->input + (m->task.t_in - 1) * P; /* the last true frame the rollout starts from */
+    ps[k].truth = r->truth + (steps[k] - 1) * P;
+    ps[k].pred = r->pred + (steps[k] - 1) * P;
+  }
+  char title[512], msg[512], name[64], in_name[64];
+  const char *base = strrchr(dpath, '/') ? strrchr(dpath, '/') + 1 : dpath;
+  snprintf(name, sizeof name, "%.63s", desc);
+  char *paren = strstr(name, " (");
+  if (paren) *paren = 0;
+  snprintf(title, sizeof title, "%s rollout of sample %lld of %s: relative L2 %.2e over %lld steps", name,
+           (long long)r->samples[0], base, r->rel[0], (long long)S);
+  snprintf(in_name, sizeof in_name, "last input frame %lld", (long long)(m->task.t_in - 1));
+  if (cli_plot_2d(path, title, (int)ns, ps, r->nx, r->ny, in_name, "frame", msg, sizeof msg)) {
+    fprintf(stderr, "opl eval: --plot: %s\n", msg);
+    return 1;
+  }
+  fprintf(stderr, "opl eval: plot of %lld rollout steps written to '%s'\n", (long long)ns, path);
+  return 0;
+}
+
 /* ---------------------------------------------------------------- the verb */
 
 int cli_eval(int argc, char **argv) {
   if (argc > 1 && argv[1][0] != '-' && cli_is_pinn_model(argv[1])) return cli_eval_pinn(argc, argv);
   int64_t ntest = 0, sub = 1, batch = 0, plot_n = 4, threads = 0, solver_n = 4;
-  static const char *out, *plot, *saveat_s; /* static: cli_parse's copies stay reachable until exit */
-  out = plot = saveat_s = NULL;
+  static const char *out, *plot, *saveat_s, *plot_steps; /* static: cli_parse's copies stay reachable until exit */
+  out = plot = saveat_s = plot_steps = NULL;
   int solver = 0;
   const cli_opt opts[] = {
       {"ntest", CLI_INT, &ntest, "evaluate the last M samples (0: the model's test split size)"},
@@ -355,6 +419,9 @@ int cli_eval(int argc, char **argv) {
       {"out", CLI_STRING, &out, "write inputs, targets, predictions and errors to this HDF5 file"},
       {"plot", CLI_STRING, &plot, "draw input, truth, prediction and error of a few samples into this PNG"},
       {"plot-samples", CLI_INT, &plot_n, "samples drawn by --plot (the first ones of the test set)"},
+      {"plot-steps", CLI_STRING, &plot_steps,
+       "step task: rollout steps drawn by --plot for the first test sample, comma separated (default: first, middle, "
+       "last)"},
       {"solver", CLI_FLAG, &solver, "compare with the reference solver (data from opl generate): time and error"},
       {"solver-samples", CLI_INT, &solver_n, "samples re-solved by --solver"},
       {"threads", CLI_INT, &threads, "threads (0: OMP_NUM_THREADS or all cores)"},
@@ -436,6 +503,14 @@ int cli_eval(int argc, char **argv) {
   printf("test relative L2: mean %.4e median %.4e worst %.4e (n = %lld)\n", s.mean, s.median, s.worst, (long long)r.n);
   fflush(stdout);
   if (r.nfe) print_solver_lines(ds, &r, solver_n);
+  if (r.step_rel) {
+    printf("one-step relative L2: mean %.4e (teacher forcing from every start time, n = %lld x %lld)\n", r.onestep,
+           (long long)r.n, (long long)r.nsteps);
+    printf("rollout relative L2 per step:");
+    for (int64_t k = 0; k < r.nsteps; k++) printf(" %.4e", r.step_rel[k]);
+    printf(" (%lld steps, mean over the samples)\n", (long long)r.nsteps);
+    fflush(stdout);
+  }
   char res[64];
   if (r.sdim == 1) snprintf(res, sizeof res, "s = %lld", (long long)r.nx);
   else snprintf(res, sizeof res, "%lld x %lld", (long long)r.nx, (long long)r.ny);
@@ -466,7 +541,9 @@ int cli_eval(int argc, char **argv) {
       fprintf(stderr, "opl eval: predictions written to '%s'\n", out);
     }
   }
-  if (plot) {
+  if (plot && r.step_rel) {
+    if (plot_step_figure(plot, plot_steps, &m, &r, desc, dpath)) status = 1;
+  } else if (plot) {
     int np = (int)(plot_n < r.kept ? plot_n : r.kept);
     cli_plot_sample ps[16];
     char labels[16][96];

@@ -183,6 +183,7 @@ int cli_train(int argc0, char **argv0) {
   if (!argv) return 1;
   int rc = argc > 1 && !strcmp(argv[1], "node")   ? train_node_main(argc, argv)
            : argc > 1 && !strcmp(argv[1], "pinn") ? cli_train_pinn(argc, argv)
+           : argc > 1 && !strcmp(argv[1], "sinenet") ? cli_train_sinenet(argc, argv)
                                                   : train_main(argc, argv);
   free(argv);
   return rc;

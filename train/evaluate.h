@@ -54,6 +54,13 @@ typedef struct opl_eval_result {
    * otherwise), else NULL: evaluations of the vector field, accepted and rejected steps of the
    * solve that predicted each sample. */
   int64_t *nfe, *accepted, *rejected;
+  /* The step task (STEP, windowed), else nsteps 0, step_rel NULL and onestep NAN: the rollout's
+   * relative L2 per predicted frame averaged over the samples, step_rel [nsteps] (nsteps = cout,
+   * the frames after the first t_in), and the teacher-forced one-step relative L2 averaged over
+   * the samples and every start time (the model fed the true t_in frames before each frame). */
+  int64_t nsteps;
+  double *step_rel;
+  double onestep;
 } opl_eval_result;
 
 /* Evaluate a trained model on the last ntest samples of ds at ds's resolution divided by sub

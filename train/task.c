@@ -18,6 +18,7 @@ typedef struct task_row {
   int continuous;           /* integrates through the stored times (no normalization) */
   /* The model part of the prediction: x (encoded) -> y (before decoding). */
   opl_tensor *(*predict)(opl_ctx *c, const opl_model *m, const opl_task *task, opl_tensor *x);
+  int windowed;             /* STEP: random-start one-step windows; rolled out in evaluation */
 } task_row;
 
 static opl_tensor *predict_static(opl_ctx *c, const opl_model *m, const opl_task *task, opl_tensor *x) {
@@ -112,11 +113,24 @@ static opl_tensor *predict_trajectory(opl_ctx *c, const opl_model *m, const opl_
   return opl_model_forward(c, m, opl_slice(c, x, 1, s, 1));
 }
 
+/* STEP: x (B, nframes, X, Y) (every stored frame, encoded) -> the model's prediction of frame
+ * start + t_in from frames start .. start + t_in - 1: (B, 1, X, Y). */
+static opl_tensor *predict_step(opl_ctx *c, const opl_model *m, const opl_task *task, opl_tensor *x) {
+  if (task->start < 0 || task->start + task->t_in >= x->shape[1] || x->rank != 4) {
+    char b[96];
+    opl_ctx_error(c, OPL_ERR_ARG, "task_predict: step window [%lld, %lld] outside the frames of x %s",
+                  (long long)task->start, (long long)(task->start + task->t_in), opl_shape_str(b, x->rank, x->shape));
+    return NULL;
+  }
+  return opl_model_forward(c, m, opl_slice(c, x, 1, task->start, task->t_in));
+}
+
 static const task_row task_rows[OPL_TASK_COUNT] = {
     [OPL_TASK_STATIC] = {"static", 0, 0, 0, 0, OPL_NORMALIZE_NONE, OPL_NORMALIZE_GAUSSIAN, 0, predict_static},
     [OPL_TASK_ROLLOUT] = {"rollout", 1, 2, 2, 1, OPL_NORMALIZE_NONE, OPL_NORMALIZE_NONE, 0, predict_rollout},
     [OPL_TASK_SPACETIME] = {"spacetime", 1, 0, -1, 0, OPL_NORMALIZE_GAUSSIAN, OPL_NORMALIZE_GAUSSIAN, 0, predict_spacetime},
     [OPL_TASK_TRAJECTORY] = {"trajectory", 1, 0, 0, 0, OPL_NORMALIZE_NONE, OPL_NORMALIZE_NONE, 1, predict_trajectory},
+    [OPL_TASK_STEP] = {"step", 1, 2, 2, 0, OPL_NORMALIZE_NONE, OPL_NORMALIZE_GAUSSIAN, 0, predict_step, 1},
 };
 
 static const task_row *row_of(const opl_task *task) {
@@ -136,7 +150,12 @@ int opl_task_kind_from_name(const char *name) {
 int opl_task_check(const opl_task *task, opl_err *err) {
   if (!task) return opl_err_set(err, OPL_ERR_ARG, "train: NULL task");
   const task_row *r = row_of(task);
-  if (!r) return opl_err_set(err, OPL_ERR_ARG, "train: unknown task kind %d (static, rollout, spacetime, trajectory)", task->kind);
+  if (!r)
+    return opl_err_set(err, OPL_ERR_ARG, "train: unknown task kind %d (static, rollout, spacetime, trajectory, step)",
+                       task->kind);
+  if (r->windowed && (task->t_in < 1 || task->t_out != 1))
+    return opl_err_set(err, OPL_ERR_ARG, "train: step task with %lld history frames and %lld predicted: expected >= 1 and 1",
+                       (long long)task->t_in, (long long)task->t_out);
   if (!r->frames) {
     if (task->target_frame < -1)
       return opl_err_set(err, OPL_ERR_ARG, "train: target frame %lld, expected >= 0 or -1 (the last frame)",
@@ -176,7 +195,12 @@ int opl_task_check_data(const opl_task *task, const opl_ds_info *info, opl_err *
 int opl_task_selections(const opl_task *task, opl_ds_sel *in, opl_ds_sel *out, opl_err *err) {
   int st = opl_task_check(task, err);
   if (st) return st;
-  if (row_of(task)->continuous) {
+  if (row_of(task)->windowed) {
+    if (task->nframes <= task->t_in)
+      return opl_err_set(err, OPL_ERR_ARG, "train: step task without its data set's frames (opl_task_set_data)");
+    *in = (opl_ds_sel){.with_a = 0, .t0 = 0, .nt = task->nframes};
+    *out = (opl_ds_sel){.with_a = 0, .t0 = task->t_in, .nt = task->nframes - task->t_in};
+  } else if (row_of(task)->continuous) {
     if (task->nframes < 2) return opl_err_set(err, OPL_ERR_ARG, "train: trajectory task without its data set's snapshots");
     *in = (opl_ds_sel){.with_a = 0, .t0 = 0, .nt = task->nframes};
     *out = (opl_ds_sel){.with_a = 0, .t0 = 1, .nt = task->nframes - 1};
@@ -234,9 +258,15 @@ int opl_task_resolve_normalize(const opl_task *task, int sdim, int normalize) {
 int opl_task_normalizable(const opl_task *task) {
   return row_of(task) && !row_of(task)->stepwise && !row_of(task)->continuous;
 }
-int opl_task_stepwise(const opl_task *task) { return row_of(task) && row_of(task)->stepwise; }
+int opl_task_stepwise(const opl_task *task) {
+  return row_of(task) && (row_of(task)->stepwise || row_of(task)->windowed);
+}
+int opl_task_windowed(const opl_task *task) { return row_of(task) && row_of(task)->windowed; }
+int opl_task_norm_kind(const opl_task *task) {
+  return opl_task_windowed(task) ? OPL_NORM_GAUSSIAN : OPL_NORM_UNIT_GAUSSIAN;
+}
 int64_t opl_task_loss_terms(const opl_task *task) {
-  return row_of(task) && row_of(task)->stepwise ? task->t_out : 1;
+  return row_of(task) && row_of(task)->stepwise && !row_of(task)->windowed ? task->t_out : 1;
 }
 
 /* ================================================================ predictions */
@@ -277,8 +307,8 @@ int opl_task_infer(opl_ctx *c, const opl_model *m, const opl_task *task, const o
                    opl_real *window, opl_err *err) {
   if (!c || !m || !task || !xshape || !x || !out || rank < 3 || rank > OPL_MAX_RANK)
     return opl_err_set(err, OPL_ERR_ARG, "task_infer: NULL argument or rank %d", rank);
-  int stepwise = opl_task_stepwise(task);
-  if (stepwise && (xn || yn || !window))
+  int stepwise = opl_task_stepwise(task), windowed = opl_task_windowed(task);
+  if (stepwise && ((!windowed && (xn || yn)) || !window))
     return opl_err_set(err, OPL_ERR_ARG, "task_infer: the rollout task takes no normalizer and needs a window buffer");
   int prev = opl_ctx_set_grad_enabled(c, 0), st = OPL_OK;
   opl_ctx_reset(c);
@@ -294,6 +324,34 @@ int opl_task_infer(opl_ctx *c, const opl_model *m, const opl_task *task, const o
     opl_tensor *y = xt ? opl_task_predict(c, m, &whole, xn, yn, xt) : NULL;
     if (!y) st = ctx_take(c, err, "task_infer");
     else memcpy(out, y->data, sizeof(opl_real) * (size_t)y->numel);
+  } else if (windowed) {
+    /* STEP: roll out from each sample's first t_in frames over the other stored frames; every
+     * step encodes the window and decodes the prediction (per-field statistics), so the window
+     * holds physical values. x [B, Cin = nframes, P] -> out [B, nframes - t_in, P]. */
+    int64_t Tin = task->t_in, Cout = m->out_channels, steps = Cin - Tin, ws[OPL_MAX_RANK];
+    if (Cout != 1 || steps < 1) {
+      st = opl_err_set(err, OPL_ERR_ARG, "task_infer: the step task needs a one-frame model and more than %lld frames "
+                       "(model output %lld frames, %lld stored)", (long long)Tin, (long long)Cout, (long long)Cin);
+    } else {
+      memcpy(ws, xshape, sizeof(int64_t) * (size_t)rank);
+      ws[1] = Tin;
+      for (int64_t b = 0; b < B; b++)
+        memcpy(window + b * Tin * P, x + b * Cin * P, sizeof(opl_real) * (size_t)(Tin * P));
+      for (int64_t s = 0; s < steps && !st; s++) {
+        opl_ctx_reset(c);
+        opl_tensor *w = opl_new(c, rank, ws);
+        if (w) memcpy(w->data, window, sizeof(opl_real) * (size_t)w->numel);
+        if (w && xn) w = opl_normalizer_encode_op(c, xn, w);
+        opl_tensor *y = w ? opl_model_forward(c, m, w) : NULL;
+        if (y && yn) y = opl_normalizer_decode_op(c, yn, y);
+        if (!y) {
+          st = ctx_take(c, err, "task_infer");
+          break;
+        }
+        for (int64_t b = 0; b < B; b++) memcpy(out + (b * steps + s) * P, y->data + b * P, sizeof(opl_real) * (size_t)P);
+        if (s + 1 < steps) window_push(window, y->data, B, Tin, 1, P);
+      }
+    }
   } else {
     int64_t Cout = m->out_channels, steps = task->t_out;
     if (Cout > Cin) {
@@ -353,6 +411,13 @@ opl_tensor *opl_task_loss(opl_ctx *c, const opl_task *task, opl_tensor *pred, op
 int opl_task_continuous(const opl_task *task) { return row_of(task) && row_of(task)->continuous; }
 
 int opl_task_set_data(opl_task *task, const opl_ds_info *info, opl_err *err) {
+  if (opl_task_windowed(task)) {
+    if (info->dims.t <= task->t_in)
+      return opl_err_set(err, OPL_ERR_ARG, "the step task reads %lld history frames and the next one; '%s' stores %lld",
+                         (long long)task->t_in, info->path, (long long)info->dims.t);
+    task->nframes = info->dims.t;
+    return OPL_OK;
+  }
   if (!opl_task_continuous(task)) return OPL_OK;
   if (info->t_ps && info->dims.t >= 2) { /* checked increasing by the reader */
     task->nframes = info->dims.t;
@@ -388,8 +453,9 @@ static uint64_t mix64(uint64_t z) {
 }
 
 void opl_task_window(opl_task *task, uint64_t seed, int64_t e, int64_t k) {
-  if (!opl_task_continuous(task)) return;
-  int64_t span = task->nframes - (task->t_out + 1) + 1;
+  if (!opl_task_continuous(task) && !opl_task_windowed(task)) return;
+  /* trajectory: windows of t_out + 1 snapshots; step: t_in frames and the next one */
+  int64_t span = task->nframes - (opl_task_windowed(task) ? task->t_in + 1 : task->t_out + 1) + 1;
   if (span <= 1) {
     task->start = 0;
     return;
@@ -400,6 +466,7 @@ void opl_task_window(opl_task *task, uint64_t seed, int64_t e, int64_t k) {
 
 opl_tensor *opl_task_target(opl_ctx *c, const opl_task *task, opl_tensor *y) {
   if (opl_ctx_status(c) || !y) return NULL;
+  if (opl_task_windowed(task)) return opl_slice(c, y, 1, task->start, 1); /* y holds frames t_in .. */
   if (!opl_task_continuous(task)) return y;
   return opl_slice(c, y, 1, task->start, task->t_out);
 }

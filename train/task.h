@@ -29,6 +29,17 @@
  *              weighted by its lambda schedule (opl_task_regularize); evaluation integrates from
  *              the first stored snapshot over the whole stored time. The loader's input is
  *              every stored frame and its target the frames after the first.
+ *   STEP       one-step teacher forcing from a random start (SineNet: Zhang et al., "SineNet: Learning
+ *              Temporal Dynamics in Time-Dependent Partial Differential Equations", ICLR 2024, and
+ *              the PDEArena training it builds on): the loader's input is every stored frame and
+ *              its target the frames t_in .. nframes - 1; batch k of epoch e draws a start s
+ *              (opl_task_window, deterministic by seed, epoch and batch, shared by the batch) and
+ *              the model maps frames s .. s + t_in - 1 to frame s + t_in (t_out = 1); the loss is
+ *              the batch-summed relative L2 of that frame. Per-field normalization: one mean and
+ *              one std over every training value of the field (opl_task_norm_kind: the GAUSSIAN
+ *              normalizer), applied to each window and undone on the output inside the
+ *              prediction, so predictions feed back in physical units. Evaluation rolls out from
+ *              the first t_in frames over the whole stored trajectory (nframes - t_in steps).
  * (References: Li et al., "Fourier Neural Operator for Parametric Partial Differential
  * Equations", ICLR 2021, and the scripts of github.com/zongyi-li/fourier_neural_operator at
  * commit fd1fb7a3.) */
@@ -46,6 +57,7 @@ typedef enum {
   OPL_TASK_ROLLOUT = 1,    /* 2-D: T_in frames -> next frame, rolled out T steps */
   OPL_TASK_SPACETIME = 2,  /* FNO-3d: T_in frames -> the next T frames at once */
   OPL_TASK_TRAJECTORY = 3, /* u(t_s) -> u(t_s+1 .. t_s+K-1) by integration in time */
+  OPL_TASK_STEP = 4,       /* 2-D: frames s .. s+T_in-1 -> frame s+T_in, s random; rolled out in evaluation */
   OPL_TASK_COUNT
 } opl_task_kind;
 
@@ -69,7 +81,7 @@ typedef struct opl_task {
 
 typedef enum { OPL_NORMALIZE_AUTO = -1, OPL_NORMALIZE_NONE = 0, OPL_NORMALIZE_GAUSSIAN = 1 } opl_normalize;
 
-/* "static", "rollout", "spacetime", "trajectory" (or "unknown"). */
+/* "static", "rollout", "spacetime", "trajectory", "step" (or "unknown"). */
 const char *opl_task_name(int kind);
 /* The kind named name, or -1. */
 int opl_task_kind_from_name(const char *name);
@@ -110,10 +122,18 @@ int opl_task_model_extents(const opl_task *task, int sdim, int64_t nx, int64_t n
  * (OPL_NORMALIZE_NONE or _GAUSSIAN): none for STATIC 1-D and ROLLOUT, per-point Gaussian for
  * STATIC 2-D and SPACETIME. normalize other than AUTO is returned as it is. */
 int opl_task_resolve_normalize(const opl_task *task, int sdim, int normalize);
-/* 1 if the task can normalize its input and output (ROLLOUT cannot: predictions are fed back). */
+/* 1 if the task can normalize its input and output (ROLLOUT cannot: predictions are fed back;
+ * STEP normalizes per field, inside its prediction). */
 int opl_task_normalizable(const opl_task *task);
-/* 1 if the task predicts step by step (ROLLOUT): opl_task_infer then needs a window buffer. */
+/* 1 if the task predicts step by step (ROLLOUT; STEP in evaluation): opl_task_infer then needs a
+ * window buffer [B, Cin, *S]. */
 int opl_task_stepwise(const opl_task *task);
+/* The kind of normalizer the task fits on the training data (datasets/normalizer.h): per-point
+ * OPL_NORM_UNIT_GAUSSIAN, or for STEP one mean and std per field, OPL_NORM_GAUSSIAN. */
+int opl_task_norm_kind(const opl_task *task);
+/* 1 for STEP: training windows start at a random frame (opl_task_window), evaluation rolls out
+ * over the whole stored trajectory. */
+int opl_task_windowed(const opl_task *task);
 /* The number of terms per sample of the objective (ROLLOUT: t_out steps; else 1). */
 int64_t opl_task_loss_terms(const opl_task *task);
 

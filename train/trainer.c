@@ -205,8 +205,8 @@ opl_trainer *opl_trainer_new(const opl_trainer_config *cfg, const opl_model_kind
       check_model_input(&t->model, task, t->li, cfg->sub, info->path, err))
     goto fail;
   if (t->normalize == OPL_NORMALIZE_GAUSSIAN &&
-      (!(t->xn = opl_normalizer_fit_loader(t->loader, 0, OPL_NORM_UNIT_GAUSSIAN, err)) ||
-       !(t->yn = opl_normalizer_fit_loader(t->loader, 1, OPL_NORM_UNIT_GAUSSIAN, err))))
+      (!(t->xn = opl_normalizer_fit_loader(t->loader, 0, opl_task_norm_kind(task), err)) ||
+       !(t->yn = opl_normalizer_fit_loader(t->loader, 1, opl_task_norm_kind(task), err))))
     goto fail;
   if (cfg->loss != OPL_LOSS_L2 && cfg->loss != OPL_LOSS_H1) {
     opl_err_set(err, OPL_ERR_ARG, "train: loss %d, expected l2 or h1", cfg->loss);
