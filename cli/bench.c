@@ -241,15 +241,17 @@ int cli_bench(int argc, char **argv) {
   if (argc >= 2 && !strcmp(argv[1], "fno")) return bench_fno(argc - 1, argv + 1);
   if (argc >= 2 && !strcmp(argv[1], "node")) return cli_bench_node(argc - 1, argv + 1);
   if (argc >= 2 && !strcmp(argv[1], "mgno")) return cli_bench_mgno(argc - 1, argv + 1);
+  if (argc >= 2 && !strcmp(argv[1], "sinenet")) return cli_bench_sinenet(argc - 1, argv + 1);
   if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-    printf("usage: opl bench fno|node|mgno [options]   (opl bench <name> --help for the options)\n\n"
+    printf("usage: opl bench fno|node|mgno|sinenet [options]   (opl bench <name> --help for the options)\n\n"
            "  fno    time FNO training steps or inference on synthetic data (experiments/bench/run.sh)\n"
            "  node   time neural-ODE training steps and measure the memory of store-all against checkpointed\n"
            "         backward for a solve of a fixed number of steps (experiments/node/run_bench.sh)\n"
-           "  mgno   time MgNO training steps at 256^2, batch 8 (experiments/mgno/bench.sh)\n");
+           "  mgno   time MgNO training steps at 256^2, batch 8 (experiments/mgno/bench.sh)\n"
+           "  sinenet  time SineNet training steps at 64^2, batch 16, K 4, hidden 32 (experiments/sinenet/bench.sh)\n");
     return 0;
   }
-  fprintf(stderr, "opl bench: which benchmark? usage: opl bench fno|node|mgno [options]%s%s%s\n", argc >= 2 ? " (got '" : "",
+  fprintf(stderr, "opl bench: which benchmark? usage: opl bench fno|node|mgno|sinenet [options]%s%s%s\n", argc >= 2 ? " (got '" : "",
           argc >= 2 ? argv[1] : "", argc >= 2 ? "')" : "");
   return 2;
 }

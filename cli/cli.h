@@ -37,6 +37,7 @@ int cli_eval(int argc, char **argv);     /* cli/eval.c: evaluate a trained model
 int cli_bench(int argc, char **argv);    /* cli/bench.c: opl bench fno | node */
 int cli_bench_node(int argc, char **argv); /* cli/bench_node.c: opl bench node */
 int cli_bench_mgno(int argc, char **argv); /* cli/bench_mgno.c: opl bench mgno */
+int cli_bench_sinenet(int argc, char **argv); /* cli/bench_sinenet.c: opl bench sinenet */
 int cli_summary(int argc, char **argv);  /* cli/summary.c: the layer table of a model */
 int cli_train_pinn(int argc, char **argv); /* cli/train_pinn.c: opl train pinn (argv[0] = "train") */
 int cli_train_sinenet(int argc, char **argv); /* cli/train_sinenet.c: opl train sinenet (argv[0] = "train") */

@@ -32,7 +32,8 @@ static const interp_opt in1u = {{11}, LIN}, in1d = {{4}, LIN}, in1x = {{13}, LIN
                         nn3 = {{5, 6, 2}, NEAR}, in1same = {{6}, LIN}, in2big = {{96, 80}, LIN},
                         nn2big = {{96, 80}, NEAR}, cu2up = {{8, 10}, CUB}, cu2m = {{3, 7}, CUB},
                         cu1u = {{11}, CUB}, cu1d = {{3}, CUB}, cu3 = {{5, 3, 8}, CUB},
-                        cu2one = {{4, 2}, CUB}, cu2big = {{66, 80}, CUB};
+                        cu2one = {{4, 2}, CUB}, cu2big = {{66, 80}, CUB},
+                        cu3wide = {{3, 20, 30}, CUB}; /* plane 65 x 70 > 4096: the direct kernels */
 
 #define IN(r, ...) {.rank = r, .shape = {__VA_ARGS__}}
 /* Rows with ~4e4 outputs: the finite difference of sum(r * y) over that many terms carries
@@ -72,6 +73,7 @@ static const gc_case rows[] = {
     {"cubic 1-D down 9->3", f_interp, &cu1d, 1, {IN(3, 2, 3, 9)}},
     {"cubic 3-D (3,4,5)->(5,3,8)", f_interp, &cu3, 1, {IN(5, 1, 2, 3, 4, 5)}},
     {"bicubic large (parallel)", f_interp, &cu2big, 1, {IN(4, 4, 8, 33, 40)}, BIG_RTOL},
+    {"cubic 3-D, plane wider than 4096 (direct kernels)", f_interp, &cu3wide, 1, {IN(5, 1, 1, 2, 65, 70)}},
 };
 
 static const gc_case adjoint_rows[] = {
@@ -94,6 +96,7 @@ static const gc_case adjoint_rows[] = {
     {"cubic 1-D down", f_interp, &cu1d, 1, {IN(3, 2, 3, 9)}},
     {"cubic 3-D", f_interp, &cu3, 1, {IN(5, 1, 2, 3, 4, 5)}},
     {"bicubic large", f_interp, &cu2big, 1, {IN(4, 4, 8, 33, 40)}},
+    {"cubic 3-D, plane wider than 4096", f_interp, &cu3wide, 1, {IN(5, 1, 1, 2, 65, 70)}},
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -306,6 +309,7 @@ static void test_interp_naive(void) {
       {4, {2, 2, 5, 9}, {12, 4}},
       {5, {1, 2, 4, 6, 3}, {7, 5, 8}},
       {4, {3, 8, 32, 24}, {64, 80}},
+      {5, {1, 2, 3, 65, 70}, {4, 30, 20}}, /* plane 65 x 70 > 4096: the direct kernels */
   };
   for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++)
     for (int mode = 0; mode < 2; mode++) {

@@ -1,0 +1,182 @@
+/* opl bench sinenet — time SineNet training steps (experiments/sinenet/bench.sh runs the authors'
+ * PyTorch model beside it through experiments/sinenet/bench_peer.py).
+ *
+ *   opl bench sinenet [--waves 4] [--hidden 32] [--mult M] [--padding zeros|circular] [--hist 4]
+ *                     [--s 64] [--batch 16] [--iters 5] [--warmup 2] [--threads T] [--seed S] [--quick]
+ *
+ * The model: SineNet (operators/sinenet.h) with K waves, hidden H, multiplier M (default the
+ * paper's for K: 1.611 for K = 4), hist input frames of one field and one output frame. One
+ * training step on a fixed batch (x, y) of N(0, 1) fields, seeded: zero the gradients, forward,
+ * the loss = the sum over the batch of the per-sample relative L2 errors, backward, AdamW
+ * (lr 2e-4, weight decay 1e-5): the step of opl train sinenet without the data loader.
+ * Prints one JSON line:
+ *   {"side": "opl", "model": "sinenet", "params": ..., "s": ..., "batch": ..., "threads": ...,
+ *    "samples_per_s": ..., "ms_median": ..., "ms_min": ..., "arena_mib": ..., "arena_forward_mib": ...,
+ *    "peak_rss_mib": ..., "infer_samples_per_s": ..., "loss_first": ..., "precision": ...}
+ * samples/s = batch / the median step time after the warm-up; infer_samples_per_s the same for a
+ * forward pass without the tape (the inference path); arena and peak memory as in opl bench mgno.
+ * Convolutions go through opl_conv (im2col + GEMM, core/op_conv.c). --quick: s 16, batch 2, K 1,
+ * hidden 4, 2 iterations, 1 warm-up (a smoke test of the output). Exit status 0, 1 on a runtime
+ * failure, 2 on a usage error. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "core/optim.h"
+#include "core/rng.h"
+#include "operators/sinenet.h"
+#include "train/task.h"
+
+static double bm_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* VmHWM of /proc/self/status in MiB; -1 where unavailable. */
+static double bm_peak_rss_mib(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  if (!f) return -1;
+  char line[256];
+  long long kib = -1;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "VmHWM: %lld kB", &kib) == 1) break;
+  fclose(f);
+  return kib >= 0 ? (double)kib / 1024.0 : -1;
+}
+
+static int bm_cmp(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+int cli_bench_sinenet(int argc, char **argv) {
+  static const char *padding; /* static: cli_parse's copies stay reachable */
+  padding = "zeros";
+  int64_t waves = 4, hidden = 32, hist = 4, s = 64, batch = 16, iters = 5, warmup = 2, threads = 0, seed = 0;
+  double mult = -1;
+  int quick = 0;
+  const cli_opt opts[] = {
+      {"waves", CLI_INT, &waves, "waves K"},
+      {"hidden", CLI_INT, &hidden, "hidden width H"},
+      {"mult", CLI_DOUBLE, &mult, "width multiplier (-1: the paper's for K: 2, 1.8075, 1.611, 1.5, 1.425 for 1, 2, 4, 6, 8)"},
+      {"padding", CLI_STRING, &padding, "zeros or circular"},
+      {"hist", CLI_INT, &hist, "input frames (one field)"},
+      {"s", CLI_INT, &s, "grid points per axis (a multiple of 16)"},
+      {"batch", CLI_INT, &batch, "batch size"},
+      {"iters", CLI_INT, &iters, "timed training steps"},
+      {"warmup", CLI_INT, &warmup, "untimed training steps before timing"},
+      {"threads", CLI_INT, &threads, "threads (0: OMP_NUM_THREADS or all cores)"},
+      {"seed", CLI_INT, &seed, "seed of the weights and the data"},
+      {"quick", CLI_FLAG, &quick, "tiny sizes: s 16, batch 2, K 1, hidden 4, 2 iterations, 1 warm-up"},
+  };
+  char *pos[1];
+  int npos;
+  int rc = cli_parse("bench sinenet", "[--waves 4] [--hidden 32] [--s 64] [--batch 16] [options]", argc, argv, opts,
+                     (int)(sizeof opts / sizeof opts[0]), pos, 0, &npos);
+  if (rc) return rc == 1 ? 0 : 2;
+  if (quick) s = 16, batch = 2, waves = 1, hidden = 4, iters = 2, warmup = 1;
+  if (mult < 0) mult = waves == 1 ? 2.0 : waves == 2 ? 1.8075 : waves == 4 ? 1.611 : waves == 6 ? 1.5 : waves == 8 ? 1.425 : 0;
+  if (s < 16 || s % 16 || s > 1 << 14 || batch < 1 || batch > 1 << 16 || iters < 1 || iters > 1 << 20 ||
+      warmup > 1 << 20 || waves < 1 || waves > OPL_SINENET_MAX_WAVES || hist < 1 || hist > 1 << 16 || mult <= 0) {
+    fprintf(stderr, "opl bench sinenet: --s a multiple of 16, --batch 1..65536, --iters >= 1, --waves 1..%d, --hist >= 1 "
+                    "and --mult > 0 (needed for K other than 1, 2, 4, 6, 8) expected\n", OPL_SINENET_MAX_WAVES);
+    return 2;
+  }
+  opl_sinenet_config sc = {.waves = (int)waves, .hidden = hidden, .mult = mult, .in_channels = hist, .out_channels = 1,
+                           .pad = !strcmp(padding, "circular") ? OPL_PAD_CIRCULAR : OPL_PAD_ZERO};
+  if (strcmp(padding, "zeros") && strcmp(padding, "circular")) {
+    fprintf(stderr, "opl bench sinenet: --padding expects zeros or circular, got '%s'\n", padding);
+    return 2;
+  }
+  opl_err e = {0};
+  if (opl_sinenet_check_config(&sc, &e)) {
+    fprintf(stderr, "opl bench sinenet: %s\n", e.msg);
+    return 2;
+  }
+  if (threads > 0) opl_set_num_threads((int)threads);
+  const opl_task task = {.kind = OPL_TASK_STATIC, .target_frame = -1};
+  opl_model m = {0};
+  opl_rng rng;
+  opl_rng_seed(&rng, (uint64_t)seed);
+  opl_ctx *c = opl_ctx_new(0);
+  opl_tensor *x = NULL, *y = NULL;
+  opl_optim *opt = NULL;
+  double *times = NULL, loss_first = 0, fwd_mib = 0, infer_s = 0;
+  int status = 1;
+  if (!c) {
+    opl_err_set(&e, OPL_ERR_NOMEM, "out of memory");
+    goto fail;
+  }
+  if (opl_model_create(&m, &opl_sinenet_kind, &sc, &rng, &e)) goto fail;
+  if (!(x = opl_tensor_alloc(OPL_DIMS(batch, hist, s, s), 0, &e)) || !(y = opl_tensor_alloc(OPL_DIMS(batch, 1, s, s), 0, &e)))
+    goto fail;
+  opl_rng drng = opl_rng_split(&rng, 1);
+  for (int64_t i = 0; i < x->numel; i++) x->data[i] = (opl_real)opl_rng_normal(&drng);
+  for (int64_t i = 0; i < y->numel; i++) y->data[i] = (opl_real)opl_rng_normal(&drng);
+  opl_optim_config oc = opl_optim_defaults(OPL_OPTIM_ADAMW);
+  oc.lr = 2e-4;
+  oc.weight_decay = 1e-5;
+  if (!(opt = opl_optim_create(OPL_OPTIM_ADAMW, &m.params, &oc, &e))) goto fail;
+  if (!(times = malloc(sizeof(double) * (size_t)iters))) {
+    opl_err_set(&e, OPL_ERR_NOMEM, "out of memory");
+    goto fail;
+  }
+  for (int64_t it = 0; it < warmup + iters; it++) {
+    const double t0 = bm_now();
+    opl_ctx_reset(c);
+    opl_params_zero_grad(&m.params);
+    opl_tensor *loss = opl_task_loss(c, &task, opl_task_predict(c, &m, &task, NULL, NULL, x), y);
+    opl_ctx_stats fs;
+    opl_ctx_get_stats(c, &fs);
+    fwd_mib = (double)fs.arena_used / 1048576.0;
+    if (!loss || opl_backward(c, loss) || opl_optim_step(opt, &e)) {
+      if (opl_ctx_status(c)) opl_ctx_take_error(c, &e);
+      goto fail;
+    }
+    const double dt = bm_now() - t0;
+    if (it == 0) loss_first = (double)loss->data[0];
+    if (it >= warmup) times[it - warmup] = dt;
+  }
+  qsort(times, (size_t)iters, sizeof *times, bm_cmp);
+  const double med = iters % 2 ? times[iters / 2] : 0.5 * (times[iters / 2 - 1] + times[iters / 2]), tmin = times[0];
+  opl_ctx_stats cs;
+  opl_ctx_get_stats(c, &cs);
+  /* inference: the same forward without the tape, median of iters passes */
+  int prev = opl_ctx_set_grad_enabled(c, 0);
+  for (int64_t it = 0; it < iters; it++) {
+    const double t0 = bm_now();
+    opl_ctx_reset(c);
+    if (!opl_model_forward(c, &m, x)) {
+      opl_ctx_take_error(c, &e);
+      goto fail;
+    }
+    times[it] = bm_now() - t0;
+  }
+  opl_ctx_set_grad_enabled(c, prev);
+  qsort(times, (size_t)iters, sizeof *times, bm_cmp);
+  infer_s = iters % 2 ? times[iters / 2] : 0.5 * (times[iters / 2 - 1] + times[iters / 2]);
+  printf("{\"side\": \"opl\", \"model\": \"sinenet\", \"waves\": %lld, \"hidden\": %lld, \"mult\": %g, "
+         "\"padding\": \"%s\", \"params\": %lld, \"s\": %lld, \"batch\": %lld, \"threads\": %d, "
+         "\"samples_per_s\": %.3f, \"ms_median\": %.3f, \"ms_min\": %.3f, \"arena_mib\": %.1f, "
+         "\"arena_forward_mib\": %.1f, \"peak_rss_mib\": %.1f, \"infer_samples_per_s\": %.3f, \"loss_first\": %.8g, "
+         "\"iters\": %lld, \"warmup\": %lld, \"precision\": \"%s\"}\n",
+         (long long)waves, (long long)hidden, mult, padding, (long long)opl_model_param_count(&m), (long long)s,
+         (long long)batch, opl_get_num_threads(), (double)batch / med, 1e3 * med, 1e3 * tmin,
+         (double)cs.arena_high / 1048576.0, fwd_mib, bm_peak_rss_mib(), (double)batch / infer_s, loss_first,
+         (long long)iters, (long long)warmup, OPL_PRECISION_NAME);
+  fflush(stdout);
+  status = 0;
+fail:
+  if (status) fprintf(stderr, "opl bench sinenet: %s\n", e.msg[0] ? e.msg : "out of memory");
+  free(times);
+  opl_optim_free(&opt);
+  opl_tensor_free(&x);
+  opl_tensor_free(&y);
+  opl_model_free(&m);
+  opl_ctx_free(&c);
+  return status;
+}
