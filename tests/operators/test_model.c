@@ -31,7 +31,7 @@ static void fill(opl_tensor *x, uint64_t seed) {
 
 static void test_registry(void) {
   ok(opl_model_kind_find("fno") == &opl_fno_kind && opl_model_kind_find("mlp") == &opl_mlp_kind &&
-         !opl_model_kind_find("sinenet") && !opl_model_kind_find(NULL),
+         !opl_model_kind_find("unet") && !opl_model_kind_find(NULL),
      "registry: fno and mlp found by name, unknown names not");
   char b[64];
   ok(strstr(opl_model_kind_names(b, sizeof b), "fno") && strstr(b, "mlp"), "kind names listed: %s", b);
@@ -214,10 +214,10 @@ static void test_files(void) {
   ok(!st && opl_model_fno(&l) && same_params(&l.params, &m.params),
      "a checkpoint without the 'model' attribute loads as an FNO: %s", st ? e.msg : "");
   if (!st) opl_model_free(&l);
-  meta[0] = (opl_kv)OPL_KVS("model", "sinenet");
+  meta[0] = (opl_kv)OPL_KVS("model", "unet");
   OPL_ASSERT(opl_checkpoint_save(path, &m.params, NULL, meta, nm, NULL) == OPL_OK);
   st = opl_model_load(path, &l, &e);
-  ok(st == OPL_ERR_UNSUPPORTED && strstr(e.msg, "sinenet") && strstr(e.msg, "fno") && l.ops == NULL,
+  ok(st == OPL_ERR_UNSUPPORTED && strstr(e.msg, "unet") && strstr(e.msg, "fno") && l.ops == NULL,
      "an unknown model kind is refused, naming it and the known ones: %s", e.msg);
   meta[0] = (opl_kv)OPL_KVS("model", "mlp");
   OPL_ASSERT(opl_checkpoint_save(path, &m.params, NULL, meta, nm, NULL) == OPL_OK);
