@@ -25,11 +25,11 @@ static const verb verbs[] = {
     {"generate", "solve N trajectories of burgers|kdv|ns into a data set (resumable)", cli_generate},
     {"solve", "solve one trajectory of burgers|kdv|ns into a data set file", cli_solve},
     {"info", "summarize a data set or checkpoint file", cli_info},
-    {"train", "train a model on a data set (opl train fno|node --data FILE.h5 -o MODEL.h5; opl train pinn --pde P -o MODEL.h5)", cli_train},
+    {"train", "train a model on a data set (opl train fno|mgno|node|sinenet --data FILE.h5 -o MODEL.h5; opl train pinn --pde P -o MODEL.h5)", cli_train},
     {"predict", "a PINN model on the uniform grid of its domain (opl predict MODEL.h5 --nx --nt -o OUT.h5)", cli_predict},
     {"eval", "evaluate a trained model on a data set (relative L2, predictions, plots)", cli_eval},
     {"summary", "layer table and parameter count of a model kind or a MODEL.h5 file", cli_summary},
-    {"bench", "time FNO, neural-ODE or MgNO training steps (opl bench fno, node, mgno)", cli_bench},
+    {"bench", "time FNO, neural-ODE, MgNO or SineNet training steps (opl bench fno, node, mgno, sinenet)", cli_bench},
     {"version", "print the version and build configuration", run_version},
 };
 #define NVERBS ((int)(sizeof verbs / sizeof verbs[0]))
