@@ -51,8 +51,8 @@ int opl_dist_bcast(void *buf, size_t bytes, int root, opl_err *err);
 int opl_dist_gather_doubles(const double *send, const int64_t *counts, double *recv, opl_err *err);
 
 /* Test hook for the failure paths: 1 when the environment variable OPL_DIST_FAULT equals
- * "<where>:<this rank>" (e.g. OPL_DIST_FAULT=train:1 makes rank 1's first training step fail),
- * 0 otherwise and always on a single process. */
+ * "<where>:<this rank>", 0 otherwise and always on a single process. The callers: "train" fails
+ * the rank's training steps, "generate" the last round of samples the rank solves. */
 int opl_dist_fault(const char *where);
 
 /* ---------------------------------------------------------------- gradient sums in buckets
