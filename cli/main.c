@@ -68,7 +68,14 @@ int main(int argc, char **argv) {
       if (opl_dist_rank() != 0 && !(keep && !strcmp(keep, "all"))) {
         if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr)) return 1;
       }
-      int rc = verbs[i].run(argc - 1, argv + 1);
+      int rc;
+      if (opl_dist_size() > 1 && strcmp(verbs[i].name, "train") && strcmp(verbs[i].name, "generate")) {
+        fprintf(stderr, "opl %s: runs on one process, not on %d MPI ranks (under mpirun opl runs train and generate)\n",
+                verbs[i].name, opl_dist_size());
+        rc = 2;
+      } else {
+        rc = verbs[i].run(argc - 1, argv + 1);
+      }
       fflush(stdout);
       opl_dist_finalize();
       return rc;

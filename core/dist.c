@@ -212,7 +212,10 @@ opl_dist_grads *opl_dist_grads_new(const opl_params *p, size_t bucket_bytes, opl
     opl_err_set(err, OPL_ERR_ARG, "dist: gradient buckets over %s", p ? "no parameters" : "NULL parameters");
     return NULL;
   }
-  if (bucket_bytes == 0) bucket_bytes = (size_t)4 << 20;
+  if (bucket_bytes == 0) {
+    const char *kb = getenv("OPL_DIST_BUCKET_KB");
+    bucket_bytes = kb && atol(kb) > 0 ? (size_t)atol(kb) << 10 : (size_t)4 << 20;
+  }
   opl_dist_grads *g = calloc(1, sizeof *g);
   const int np = p->n;
   if (g) {
