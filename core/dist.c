@@ -214,7 +214,7 @@ opl_dist_grads *opl_dist_grads_new(const opl_params *p, size_t bucket_bytes, opl
   }
   if (bucket_bytes == 0) {
     const char *kb = getenv("OPL_DIST_BUCKET_KB");
-    bucket_bytes = kb && atol(kb) > 0 ? (size_t)atol(kb) << 10 : (size_t)4 << 20;
+    bucket_bytes = kb && atol(kb) > 0 ? (size_t)atol(kb) << 10 : (size_t)1 << 20;
   }
   opl_dist_grads *g = calloc(1, sizeof *g);
   const int np = p->n;

@@ -79,7 +79,7 @@ typedef struct opl_dist_grads_stats {
 } opl_dist_grads_stats;
 
 /* Buckets over the parameters p (borrowed; their set must not change while g lives) of about
- * bucket_bytes each (0: the environment's OPL_DIST_BUCKET_KB kibibytes if set, else 4 MiB; at
+ * bucket_bytes each (0: the environment's OPL_DIST_BUCKET_KB kibibytes if set, else 1 MiB; at
  * least one parameter per bucket). NULL and err on failure. */
 opl_dist_grads *opl_dist_grads_new(const opl_params *p, size_t bucket_bytes, opl_err *err);
 void opl_dist_grads_free(opl_dist_grads **g);
