@@ -66,7 +66,14 @@ int opl_dist_init(int *argc, char ***argv, opl_err *err) {
                        provided);
   return OPL_OK;
 #else
-  (void)argc, (void)argv, (void)err;
+  (void)argc, (void)argv;
+  /* started by mpirun as one of several processes: each would believe it is alone and write the
+   * same files, so refuse */
+  const char *ns = getenv("OMPI_COMM_WORLD_SIZE");
+  if (!ns) ns = getenv("PMI_SIZE");
+  if (ns && atoi(ns) > 1)
+    return opl_err_set(err, OPL_ERR_ARG, "dist: started as one of %d MPI processes, but this opl was built without "
+                       "MPI (rebuild with -Dmpi=enabled and libopenmpi-dev, or run one process)", atoi(ns));
   return OPL_OK;
 #endif
 }

@@ -27,7 +27,7 @@ int opl_dist_built(void);
 /* Join the MPI job when this process was started by mpirun / an MPI launcher (its environment
  * names a rank), else stay a single process. argc/argv may be NULL. Call once, before any
  * other opl_dist_ function and before threads start. OPL_ERR_IO with MPI's reason if MPI
- * cannot start. */
+ * cannot start; OPL_ERR_ARG in a build without MPI started as one of several MPI processes. */
 int opl_dist_init(int *argc, char ***argv, opl_err *err);
 /* Leave the job (MPI_Finalize) when opl_dist_init joined one; a no-op otherwise. */
 void opl_dist_finalize(void);

@@ -66,6 +66,10 @@ resumed=$(sed -n 's/.*solved now, \([0-9]*\) resumed.*/\1/p' out.txt)
 [ $rc -eq 0 ] && [ -n "$resumed" ] && [ "$resumed" -gt 0 ] && cmp -s serial.h5 bad.h5
 ok $? "one process resumes the partial file of 2 ranks ($resumed samples kept) into the serial file"
 
+run mpi2 "$opl" generate darcy --preset fno --n 2 --res 29 --store-res 15 --seed 1 --quiet -o dd.h5
+[ $rc -ne 0 ] && has "runs on one process" err.txt && [ -z "$(ls | grep '^dd\.h5')" ]
+ok $? "generate darcy under mpirun: refused, no file"
+
 # --------------------------------------------------------------- train
 run "$opl" generate burgers --preset fno --n 24 --res 128 --store-res 64 --seed 5 --quiet -o tiny.h5
 ok $rc "a tiny Burgers data set"

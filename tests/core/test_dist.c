@@ -21,6 +21,13 @@ static void check(int cond, const char *name) {
 
 int main(int argc, char **argv) {
   opl_err e = {0};
+  /* a build without MPI started by mpirun as one of several processes refuses to run */
+  int refused = -1;
+  if (!opl_dist_built() && !getenv("OMPI_COMM_WORLD_SIZE")) {
+    setenv("OMPI_COMM_WORLD_SIZE", "2", 1);
+    refused = opl_dist_init(&argc, &argv, &e) == OPL_ERR_ARG && strstr(e.msg, "built without MPI");
+    unsetenv("OMPI_COMM_WORLD_SIZE");
+  }
   if (opl_dist_init(&argc, &argv, &e)) {
     printf("Bail out! %s\n", e.msg);
     return 1;
@@ -30,6 +37,7 @@ int main(int argc, char **argv) {
   tap_begin();
   diag("%d rank%s (MPI %s)", P, P > 1 ? "s" : "", opl_dist_built() ? "built in" : "not built");
   check(P >= 1 && R >= 0 && R < P, "0 <= rank < size");
+  if (refused >= 0) ok(refused, "without MPI: started as 1 of 2 MPI processes is refused (%s)", e.msg);
 
   /* agreement: sums and a failure */
   double s[3] = {1.0, (double)(R + 1), 0.5 * R};
