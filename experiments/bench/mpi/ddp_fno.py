@@ -24,7 +24,9 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+_argv, sys.argv = sys.argv, sys.argv[:1]   # torch_fno parses the command line when imported
 import torch_fno  # noqa: E402  (experiments/bench/torch_fno.py)
+sys.argv = _argv
 
 
 def worker(rank, a, port, out):

@@ -8,7 +8,9 @@
 #             gradient sums (opl's own count: time inside MPI calls of the sums, waits included)
 #   ddp-2x1   PyTorch DistributedDataParallel, gloo, 2 processes x 1 thread (ddp_fno.py)
 #   torch-1x2 PyTorch, 1 process x 2 threads (../torch_fno.py)
-# usage: experiments/bench/mpi/run.sh [ROUNDS] > results.md    (environment: OPL, PYTHON, WORK)
+# usage: experiments/bench/mpi/run.sh [ROUNDS] > results.md
+#        (environment: OPL, PYTHON, WORK; OMP_WAIT_POLICY, default passive: on a busy machine
+#        spinning OpenMP threads are much slower than sleeping ones, see README.md "Threads")
 # Samples/s: opl, the median over epochs 2.. of the CSV's samples_per_s (an epoch's samples over
 # its training seconds, batch loading included); torch, the global batch over the median step.
 set -eu
@@ -19,6 +21,7 @@ py=${PYTHON:-/usr/bin/python3}
 rounds=${1:-3}
 work=${WORK:-$(mktemp -d "${TMPDIR:-/tmp}/opl_mpi_bench.XXXXXX")}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 cd "$work"
 ntrain=100
 epochs=5
@@ -48,4 +51,4 @@ for r in $(seq 1 "$rounds"); do
 done
 echo
 echo "opl: $("$opl" version); $(grep 'ranks; gradients' b.out | sed 's/^opl train: //')"
-echo "torch: $("$py" -c 'import torch; print(torch.__version__)'); $(nproc) cores; work directory $work"
+echo "torch: $("$py" -c 'import torch; print(torch.__version__)'); $(nproc) cores; OMP_WAIT_POLICY=$OMP_WAIT_POLICY; work directory $work"
