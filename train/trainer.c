@@ -446,7 +446,7 @@ int opl_trainer_step(opl_trainer *t, int64_t k, opl_step_stats *s, opl_err *err)
   /* this rank's rows [r0, r0 + Bl) of the batch (all of it on one rank) */
   const int64_t P = opl_dist_size(), R = opl_dist_rank(), r0 = B * R / P, Bl = B * (R + 1) / P - r0;
   opl_tensor *pred, *yt, *loss, *total;
-  int64_t solver[4];
+  int64_t solver[4] = {-1, -1, -1, -1};
   double reg = 0, phys[2];
   int st = step_forward(t, k, Bl, r0, e, &pred, &yt, &loss, &total, solver, &reg, phys, err);
   if (st && P == 1) return st;
