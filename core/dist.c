@@ -10,7 +10,10 @@
 #include <mpi.h>
 #endif
 
-static int g_rank = 0, g_size = 1, g_joined = 0;
+static int g_rank = 0, g_size = 1;
+#ifdef OPL_HAVE_MPI
+static int g_joined = 0; /* opl_dist_init called MPI_Init */
+#endif
 
 int opl_dist_built(void) {
 #ifdef OPL_HAVE_MPI
