@@ -318,6 +318,22 @@ static int reference_time(opl_ds *ds, const opl_eval_result *r, int64_t k, doubl
 }
 
 /* The solver lines of a model that integrates in time (r->nfe set). */
+/* A step-by-step task: one line per rollout step, the relative L2 of the frame it predicted
+ * ("rollout step 3 (frame 4): mean ... median ... worst ..."; frames count from 0, the input
+ * being frames 0 .. T_in - 1). */
+static void print_step_lines(const opl_trained *m, const opl_eval_result *r) {
+  double *col = malloc(sizeof(double) * (size_t)r->n);
+  for (int64_t s = 0; col && s < r->cout; s++) {
+    for (int64_t j = 0; j < r->n; j++) col[j] = r->step_rel[j * r->cout + s];
+    opl_err_summary q;
+    opl_err_summarize(col, NULL, r->n, &q, NULL, NULL);
+    printf("rollout step %lld (frame %lld): mean %.4e median %.4e worst %.4e\n", (long long)(s + 1),
+           (long long)(m->task.t_in + s), q.mean, q.median, q.worst);
+  }
+  free(col);
+  fflush(stdout);
+}
+
 static void print_solver_lines(opl_ds *ds, const opl_eval_result *r, int64_t solver_n) {
   double nfe = 0, acc = 0, rej = 0;
   int64_t lo = INT64_MAX, hi = 0;
@@ -436,6 +452,7 @@ int cli_eval(int argc, char **argv) {
   printf("test relative L2: mean %.4e median %.4e worst %.4e (n = %lld)\n", s.mean, s.median, s.worst, (long long)r.n);
   fflush(stdout);
   if (r.nfe) print_solver_lines(ds, &r, solver_n);
+  if (r.step_rel) print_step_lines(&m, &r);
   char res[64];
   if (r.sdim == 1) snprintf(res, sizeof res, "s = %lld", (long long)r.nx);
   else snprintf(res, sizeof res, "%lld x %lld", (long long)r.nx, (long long)r.ny);
@@ -475,7 +492,7 @@ int cli_eval(int argc, char **argv) {
       snprintf(labels[j], sizeof labels[j], "sample %lld, rel. L2 %.2e", (long long)r.samples[j], r.rel[j]);
       ps[j].label = labels[j];
       /* the last input channel / frame and the last target frame */
-      ps[j].input = r.input + (j * r.cin + r.cin - 1) * P;
+      ps[j].input = r.input + (j * r.cin + (r.step_rel ? m.task.t_in : r.cin) - 1) * P; /* onestep: more frames */
       ps[j].truth = r.truth + (j * r.cout + r.cout - 1) * P;
       ps[j].pred = r.pred + (j * r.cout + r.cout - 1) * P;
     }

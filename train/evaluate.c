@@ -74,6 +74,7 @@ void opl_eval_result_free(opl_eval_result *r) {
   free(r->nfe);
   free(r->accepted);
   free(r->rejected);
+  free(r->step_rel);
   memset(r, 0, sizeof *r);
 }
 
@@ -144,6 +145,10 @@ int opl_evaluate(const opl_trained *m, opl_ds *ds, const opl_eval_opts *o, opl_e
       goto done;
     }
   }
+  if (opl_task_stepwise(task) && !(r->step_rel = malloc(sizeof(double) * (size_t)(ntest * li->cout)))) {
+    st = opl_err_set(err, OPL_ERR_NOMEM, "eval: out of memory for %lld samples", (long long)ntest);
+    goto done;
+  }
   if (keep) {
     r->input = malloc(sizeof(opl_real) * (size_t)(keep * li->cin * P));
     r->truth = malloc(sizeof(opl_real) * (size_t)(keep * li->cout * P));
@@ -183,6 +188,8 @@ int opl_evaluate(const opl_trained *m, opl_ds *ds, const opl_eval_opts *o, opl_e
     if (k < 0) continue;
     int64_t M = li->cout * P, nfe = 0, acc = 0, rej = 0;
     opl_rel_l2_per_sample(bp, by, B, M, r->rel + off, r->tnorm + off);
+    /* each predicted frame [B, cout, P] on its own: B cout rows of P */
+    if (r->step_rel) opl_rel_l2_per_sample(bp, by, B * li->cout, P, r->step_rel + off * li->cout, NULL);
     if (r->nfe && opl_task_solver_stats(task, &m->model, &nfe, &acc, &rej))
       for (int64_t j = 0; j < B; j++) r->nfe[off + j] = nfe, r->accepted[off + j] = acc, r->rejected[off + j] = rej;
     for (int64_t j = 0; j < B && off + j < keep; j++) {

@@ -54,6 +54,9 @@ typedef struct opl_eval_result {
    * otherwise), else NULL: evaluations of the vector field, accepted and rejected steps of the
    * solve that predicted each sample. */
   int64_t *nfe, *accepted, *rejected;
+  /* Step-by-step tasks (rollout, onestep), else NULL: [n, cout] the relative L2 of each sample's
+   * predicted frame after step s + 1 of the rollout (row-major: sample, step). */
+  double *step_rel;
 } opl_eval_result;
 
 /* Evaluate a trained model on the last ntest samples of ds at ds's resolution divided by sub
