@@ -20,6 +20,9 @@ ok $? "summary mgno --preset ns: 2883300 parameters, as the authors' MgNO_NS"
 run "$opl" summary mgno --preset ns --padding reflect
 [ $rc -eq 0 ] && has "reflect padding" out.txt && [ "$(tail -n 1 out.txt)" = "parameters: 2883300" ]
 ok $? "summary mgno --preset ns --padding reflect"
+run "$opl" bench mgno --preset ns --s 16 --batch 1 --iters 1 --warmup 0
+[ $rc -eq 0 ] && has '"params": 1251300' out.txt
+ok $? "bench mgno --preset ns --s 16: LayerNorms sized for 16 x 16 (1251300 parameters)"
 run "$opl" summary mgno --padding mirror
 [ $rc -eq 2 ] && has "reflect" err.txt; ok $? "--padding mirror: exit 2 naming the modes"
 
