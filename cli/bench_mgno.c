@@ -1,7 +1,7 @@
 /* opl bench mgno — time MgNO training steps (experiments/mgno/bench.sh runs the authors' PyTorch
  * model beside it through experiments/mgno/bench_peer.py).
  *
- *   opl bench mgno [--preset darcy-rough|darcy-smooth] [--s 256] [--batch 8] [--iters 5]
+ *   opl bench mgno [--preset darcy-rough|darcy-smooth|ns] [--s 256] [--batch 8] [--iters 5]
  *                  [--warmup 2] [--threads T] [--seed S] [--quick]
  *
  * The model: MgNO (operators/mgno.h; He, Liu and Xu, ICLR 2024) of the preset, one input and one
@@ -93,6 +93,7 @@ int cli_bench_mgno(int argc, char **argv) {
             (long long)s, preset, mc.levels, (long long)q);
     return 2;
   }
+  if (mc.variant == OPL_MGNO_NS) mc.ln_res[0] = mc.ln_res[1] = s; /* its LayerNorms take the bench's grid */
   if (threads > 0) opl_set_num_threads((int)threads);
   const opl_task task = {.kind = OPL_TASK_STATIC, .target_frame = -1};
   opl_model m = {0};

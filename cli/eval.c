@@ -326,6 +326,22 @@ static int reference_time(opl_ds *ds, const opl_eval_result *r, int64_t k, doubl
 }
 
 /* The solver lines of a model that integrates in time (r->nfe set). */
+/* A step-by-step task: one line per rollout step, the relative L2 of the frame it predicted
+ * ("rollout step 3 (frame 4): mean ... median ... worst ..."; frames count from 0, the input
+ * being frames 0 .. T_in - 1). */
+static void print_step_lines(const opl_trained *m, const opl_eval_result *r) {
+  double *col = malloc(sizeof(double) * (size_t)r->n);
+  for (int64_t s = 0; col && s < r->cout; s++) {
+    for (int64_t j = 0; j < r->n; j++) col[j] = r->step_rel[j * r->cout + s];
+    opl_err_summary q;
+    opl_err_summarize(col, NULL, r->n, &q, NULL, NULL);
+    printf("rollout step %lld (frame %lld): mean %.4e median %.4e worst %.4e\n", (long long)(s + 1),
+           (long long)(m->task.t_in + s), q.mean, q.median, q.worst);
+  }
+  free(col);
+  fflush(stdout);
+}
+
 static void print_solver_lines(opl_ds *ds, const opl_eval_result *r, int64_t solver_n) {
   double nfe = 0, acc = 0, rej = 0;
   int64_t lo = INT64_MAX, hi = 0;
@@ -353,7 +369,7 @@ static void print_solver_lines(opl_ds *ds, const opl_eval_result *r, int64_t sol
  * prediction, error. 0, or 1 after printing why not. */
 static int plot_step_figure(const char *path, const char *steps_s, const opl_trained *m, const opl_eval_result *r,
                             const char *desc, const char *dpath) {
-  int64_t steps[16], ns = 0, S = r->nsteps, P = r->nx * r->ny;
+  int64_t steps[16], ns = 0, S = r->cout, P = r->nx * r->ny;
   if (!steps_s) {
     steps[ns++] = 1;
     if (S >= 3) steps[ns++] = (S + 1) / 2;
@@ -503,14 +519,20 @@ int cli_eval(int argc, char **argv) {
   printf("test relative L2: mean %.4e median %.4e worst %.4e (n = %lld)\n", s.mean, s.median, s.worst, (long long)r.n);
   fflush(stdout);
   if (r.nfe) print_solver_lines(ds, &r, solver_n);
-  if (r.step_rel) {
+  if (r.step_rel && opl_task_windowed(&m.task)) {
+    /* the step task: its one-step error and the rollout's mean error per step on one line each */
     printf("one-step relative L2: mean %.4e (teacher forcing from every start time, n = %lld x %lld)\n", r.onestep,
-           (long long)r.n, (long long)r.nsteps);
+           (long long)r.n, (long long)r.cout);
     printf("rollout relative L2 per step:");
-    for (int64_t k = 0; k < r.nsteps; k++) printf(" %.4e", r.step_rel[k]);
-    printf(" (%lld steps, mean over the samples)\n", (long long)r.nsteps);
+    for (int64_t k = 0; k < r.cout; k++) {
+      double sum = 0;
+      for (int64_t j = 0; j < r.n; j++) sum += r.step_rel[j * r.cout + k];
+      printf(" %.4e", sum / (double)r.n);
+    }
+    printf(" (%lld steps, mean over the samples)\n", (long long)r.cout);
     fflush(stdout);
   }
+  if (r.step_rel) print_step_lines(&m, &r);
   char res[64];
   if (r.sdim == 1) snprintf(res, sizeof res, "s = %lld", (long long)r.nx);
   else snprintf(res, sizeof res, "%lld x %lld", (long long)r.nx, (long long)r.ny);
@@ -541,7 +563,7 @@ int cli_eval(int argc, char **argv) {
       fprintf(stderr, "opl eval: predictions written to '%s'\n", out);
     }
   }
-  if (plot && r.step_rel) {
+  if (plot && r.step_rel && opl_task_windowed(&m.task)) {
     if (plot_step_figure(plot, plot_steps, &m, &r, desc, dpath)) status = 1;
   } else if (plot) {
     int np = (int)(plot_n < r.kept ? plot_n : r.kept);
@@ -552,7 +574,7 @@ int cli_eval(int argc, char **argv) {
       snprintf(labels[j], sizeof labels[j], "sample %lld, rel. L2 %.2e", (long long)r.samples[j], r.rel[j]);
       ps[j].label = labels[j];
       /* the last input channel / frame and the last target frame */
-      ps[j].input = r.input + (j * r.cin + r.cin - 1) * P;
+      ps[j].input = r.input + (j * r.cin + (r.step_rel ? m.task.t_in : r.cin) - 1) * P; /* onestep: more frames */
       ps[j].truth = r.truth + (j * r.cout + r.cout - 1) * P;
       ps[j].pred = r.pred + (j * r.cout + r.cout - 1) * P;
     }

@@ -80,8 +80,8 @@ static int is_file(const char *path) {
   return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
-/* opl summary mgno [--preset darcy-rough|darcy-smooth] [--layers L] [--channels-u C]
- * [--in-channels C] [--num-iteration "1,0;1,0;2,0"] [--padding zeros|circular]: the flags
+/* opl summary mgno [--preset darcy-rough|darcy-smooth|ns] [--layers L] [--channels-u C]
+ * [--in-channels C] [--num-iteration "1,0;1,0;2,0"] [--padding zeros|circular|reflect]: the flags
  * override the preset's (default darcy-rough). */
 static int summary_mgno(int argc, char **argv) {
   static const char *iters, *padding, *pre;
@@ -93,7 +93,7 @@ static int summary_mgno(int argc, char **argv) {
       {"channels-u", CLI_INT, &cu, "u-channels (-1: the preset's)"},
       {"in-channels", CLI_INT, &cin, "input (f) channels (-1: the preset's)"},
       {"num-iteration", CLI_STRING, &iters, "[pre,post] smoothing per level, levels separated by ';' (\"1,0;2,0\")"},
-      {"padding", CLI_STRING, &padding, "zeros (Dirichlet) or circular (periodic)"},
+      {"padding", CLI_STRING, &padding, "zeros (Dirichlet), circular (periodic) or reflect"},
   };
   char *pos[2];
   int npos;
@@ -116,8 +116,9 @@ static int summary_mgno(int argc, char **argv) {
   if (padding) {
     if (!strcmp(padding, "zeros")) mc.pad = OPL_PAD_ZERO;
     else if (!strcmp(padding, "circular")) mc.pad = OPL_PAD_CIRCULAR;
+    else if (!strcmp(padding, "reflect")) mc.pad = OPL_PAD_REFLECT;
     else {
-      fprintf(stderr, "opl summary: --padding expects zeros or circular, got '%s'\n", padding);
+      fprintf(stderr, "opl summary: --padding expects zeros, circular or reflect, got '%s'\n", padding);
       return 2;
     }
   }

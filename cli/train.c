@@ -205,8 +205,8 @@ int cli_train(int argc0, char **argv0) {
 static int train_main(int argc, char **argv) {
   /* Options; -1 (or NULL) means "by the case" where the default depends on --dim. */
   /* static: the strings cli_parse copies stay reachable until exit */
-  static const char *data, *out, *normalize, *target_time_s, *mg_preset, *mg_iters, *mg_pad;
-  data = out = normalize = target_time_s = mg_preset = mg_iters = mg_pad = NULL;
+  static const char *data, *out, *normalize, *target_time_s, *mg_preset, *mg_iters, *mg_pad, *task_s;
+  data = out = normalize = target_time_s = mg_preset = mg_iters = mg_pad = task_s = NULL;
   int64_t mg_cu = -1, warmup = 0, sched_epochs = 0;
   static const char *loss_s, *optim_s, *sched_s, *sunit_s;
   loss_s = optim_s = sched_s = sunit_s = NULL;
@@ -247,7 +247,8 @@ static int train_main(int argc, char **argv) {
     loss_s = opl_loss_name((opl_loss_kind)rc.loss), optim_s = rc.adamw ? "adamw" : "adam";
     sched_s = opl_schedule_name(rc.schedule), sunit_s = rc.sched_per_step ? "step" : "epoch";
     pct_start = rc.pct_start, warmup = rc.warmup, sched_epochs = rc.sched_epochs;
-    dim = rc.task.kind == OPL_TASK_ROLLOUT ? 2 : rm.d; /* the space-time model's d is the data's + 1 */
+    dim = rc.task.kind == OPL_TASK_ROLLOUT || rc.task.kind == OPL_TASK_ONESTEP ? 2 : rm.d; /* the space-time model's d is the data's + 1 */
+    if (rc.task.kind == OPL_TASK_ROLLOUT || rc.task.kind == OPL_TASK_ONESTEP) task_s = opl_task_name(rc.task.kind);
     pde_weight = rc.pde_weight, ic_weight = rc.ic_weight;
     if (rc.task.kind != OPL_TASK_STATIC) t_in = rc.task.t_in, T = rc.task.t_out;
     /* a one-shot 2-D model on multi-frame data was trained on a chosen frame */
@@ -279,7 +280,10 @@ static int train_main(int argc, char **argv) {
       {"preset", CLI_STRING, &mg_preset, "mgno: " OPL_MGNO_PRESETS " (default darcy-rough)"},
       {"channels-u", CLI_INT, &mg_cu, "mgno: u-channels (-1: the preset's)"},
       {"num-iteration", CLI_STRING, &mg_iters, "mgno: [pre,post] smoothing per level, levels separated by ';'"},
-      {"padding", CLI_STRING, &mg_pad, "mgno: zeros (Dirichlet) or circular (periodic)"},
+      {"padding", CLI_STRING, &mg_pad, "mgno: zeros (Dirichlet), circular (periodic) or reflect"},
+      {"task", CLI_STRING, &task_s, "time stepping on 2-D data: rollout (trained through the T-step rollout; fno's "
+                                    "default) or onestep (trained on the T one-step pairs of each trajectory; mgno's "
+                                    "default); both are tested by the T-step rollout"},
       {"sub", CLI_INT, &sub, "spatial sub-sampling: train at resolution X / sub"},
       {"dim", CLI_INT, &dim, "1: FNO-1d; 2: FNO-2d (time stepping on multi-frame data); 3: FNO-3d (0: the data's)"},
       {"target-time", CLI_STRING, &target_time_s, "one-shot target: the snapshot at this time (default: the last)"},
@@ -336,8 +340,9 @@ static int train_main(int argc, char **argv) {
     }
     if (mg_pad && !strcmp(mg_pad, "zeros")) mg.pad = OPL_PAD_ZERO;
     else if (mg_pad && !strcmp(mg_pad, "circular")) mg.pad = OPL_PAD_CIRCULAR;
+    else if (mg_pad && !strcmp(mg_pad, "reflect")) mg.pad = OPL_PAD_REFLECT;
     else if (mg_pad) {
-      fprintf(stderr, "opl train: --padding expects zeros or circular, got '%s'\n", mg_pad);
+      fprintf(stderr, "opl train: --padding expects zeros, circular or reflect, got '%s'\n", mg_pad);
       return 2;
     }
     if (opl_mgno_check_config(&mg, &me)) {
@@ -454,8 +459,29 @@ static int train_main(int argc, char **argv) {
     return 2;
   }
   int spacetime = dim == sdim + 1;
-  if (t_in < 0) t_in = spacetime && sdim == 1 ? 0 : 10;
-  if (T < 0) T = spacetime && sdim == 1 ? info->dims.t - t_in : 40;
+  if (kind == &opl_mgno_kind && mg.variant == OPL_MGNO_NS && sdim == 2 && !have_mg_resume) {
+    /* the NS variant's LayerNorms are sized for the training grid */
+    int64_t nx = 0, ny = 0;
+    if (opl_ds_check_sub(ds, (int)sub, &nx, &ny, &e)) {
+      fprintf(stderr, "opl train: %s\n", e.msg);
+      opl_ds_close(&ds);
+      return 2;
+    }
+    mg.ln_res[0] = nx, mg.ln_res[1] = ny;
+    if (opl_mgno_check_config(&mg, &e)) {
+      fprintf(stderr, "opl train: %s\n", e.msg);
+      opl_ds_close(&ds);
+      return 2;
+    }
+  }
+  if (task_s && strcmp(task_s, "rollout") && strcmp(task_s, "onestep")) {
+    fprintf(stderr, "opl train: --task expects rollout or onestep, got '%s'\n", task_s);
+    opl_ds_close(&ds);
+    return 2;
+  }
+  int onestep = task_s ? !strcmp(task_s, "onestep") : kind == &opl_mgno_kind;
+  if (t_in < 0) t_in = spacetime && sdim == 1 ? 0 : onestep ? 1 : 10; /* onestep: MgNO's navier.py, 1 -> 1, T 10 */
+  if (T < 0) T = spacetime && sdim == 1 ? info->dims.t - t_in : onestep ? 10 : 40;
   if (t_in == 0 && !spacetime) {
     fprintf(stderr, "opl train: --T-in 0 (from the initial state) is for the space-time task (--dim %d on this data)\n",
             sdim + 1);
@@ -498,19 +524,25 @@ static int train_main(int argc, char **argv) {
       tc.task.target_frame = best;
     }
   } else {
-    tc.task.kind = spacetime ? OPL_TASK_SPACETIME : OPL_TASK_ROLLOUT;
+    tc.task.kind = spacetime ? OPL_TASK_SPACETIME : onestep ? OPL_TASK_ONESTEP : OPL_TASK_ROLLOUT;
     tc.task.t_in = t_in;
     tc.task.t_out = T;
   }
   /* The reference configuration of the case, then the flags. */
-  opl_fno_ref ref = tc.task.kind == OPL_TASK_ROLLOUT ? OPL_FNO_REF_2D_TIME
+  if (task_s && tc.task.kind != OPL_TASK_ROLLOUT && tc.task.kind != OPL_TASK_ONESTEP) {
+    fprintf(stderr, "opl train: --task %s is for time stepping on 2-D trajectories (--dim 2); '%s' gives a %s task\n",
+            task_s, data, opl_task_name(tc.task.kind));
+    opl_ds_close(&ds);
+    return 2;
+  }
+  opl_fno_ref ref = tc.task.kind == OPL_TASK_ROLLOUT || tc.task.kind == OPL_TASK_ONESTEP ? OPL_FNO_REF_2D_TIME
                     : tc.task.kind == OPL_TASK_SPACETIME ? OPL_FNO_REF_3D
                     : dim == 2 ? OPL_FNO_REF_2D : OPL_FNO_REF_1D;
   if (tc.task.kind == OPL_TASK_SPACETIME && sdim == 1) ref = OPL_FNO_REF_2D;
   opl_fno_config mc = cli_fno_config(ref, modes, width, layers, proj);
-  if (kind == &opl_mgno_kind && !(tc.task.kind == OPL_TASK_STATIC && sdim == 2)) {
-    fprintf(stderr, "opl train: mgno maps a 2-D field to a 2-D field (a -> u); '%s' gives a %s task (use --target-time "
-                    "or --dim 2 with one target frame)\n", data, sdim != 2 ? "non-2-D" : "time-stepping");
+  if (kind == &opl_mgno_kind && (sdim != 2 || tc.task.kind == OPL_TASK_SPACETIME)) {
+    fprintf(stderr, "opl train: mgno maps a 2-D field to a 2-D field (a -> u, or frames -> next frame); '%s' gives a "
+                    "%s task\n", data, sdim != 2 ? "non-2-D" : "space-time");
     opl_ds_close(&ds);
     return 2;
   }
@@ -573,6 +605,9 @@ static int train_main(int argc, char **argv) {
     snprintf(task, sizeof task, "a -> u(t = %g)", info->t ? info->t[li->out_t0] : (double)li->out_t0);
   else if (cfg->task.kind == OPL_TASK_ROLLOUT)
     snprintf(task, sizeof task, "%lld frames -> next frame, rolled out %lld steps", (long long)t_in, (long long)T);
+  else if (cfg->task.kind == OPL_TASK_ONESTEP)
+    snprintf(task, sizeof task, "%lld frames -> next frame, trained on the %lld one-step pairs, tested rolled out %lld steps",
+             (long long)t_in, (long long)T, (long long)T);
   else if (t_in == 0) snprintf(task, sizeof task, "a -> u(t = 0 and %lld frames after) at once", (long long)T);
   else snprintf(task, sizeof task, "%lld frames -> next %lld frames at once", (long long)t_in, (long long)T);
   if (!quiet) {
@@ -606,7 +641,7 @@ static int train_main(int argc, char **argv) {
   }
   signal(SIGINT, on_signal);
   signal(SIGTERM, on_signal);
-  train_print tp = {.epochs = epochs, .every = every, .rollout = cfg->task.kind == OPL_TASK_ROLLOUT, .quiet = quiet,
+  train_print tp = {.epochs = epochs, .every = every, .rollout = opl_task_stepwise(&cfg->task), .quiet = quiet,
                     .last_test = NAN};
   int status = run_and_report(t, epoch_cb, &tp, &tp.last_test, epochs, out, csv);
   opl_trainer_free(&t);

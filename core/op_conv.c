@@ -1,5 +1,5 @@
 /* opl — convolutions: opl_conv (PyTorch ConvNd, cross-correlation, with zeros / circular /
- * replicate padding) and opl_conv_transpose (PyTorch ConvTransposeNd), 1-D, 2-D and 3-D.
+ * replicate / reflect padding) and opl_conv_transpose (PyTorch ConvTransposeNd), 1-D, 2-D and 3-D.
  *
  * Both ops are built on one linear map A (a convolution) between a "u side" (its input:
  * Cu channels of extents I) and a "v side" (its output: Cv channels of extents O), with a
@@ -8,9 +8,9 @@
  *     v[n, g Cvg + p, o] = sum_{q, k} w[g Cvg + p, q, k] u[n, g Cug + q, idx(o, k)],
  *     idx_a(o, k) = o stride_a - pad_a + k dil_a   (per spatial axis a),
  *
- * where an out-of-range idx reads a zero (zeros mode), wraps (circular) or clamps
- * (replicate): "pad first, then a valid convolution", evaluated without building the padded
- * copy. A is computed by lowering to matrix products (Chellapilla, Puri and Simard,
+ * where an out-of-range idx reads a zero (zeros mode), wraps (circular), clamps
+ * (replicate) or mirrors without repeating the edge (reflect: -1 -> 1, n -> n - 2): "pad
+ * first, then a valid convolution", evaluated without building the padded copy. A is computed by lowering to matrix products (Chellapilla, Puri and Simard,
  * "High Performance Convolutional Neural Networks for Document Processing", 2006):
  *
  *     col = im2col(u_n)        (Cu K, O)   one row per (input channel, kernel tap)
@@ -72,6 +72,7 @@ static int geom_tables(opl_ctx *c, conv_geom *g, const int64_t *st, const int64_
         if (i < 0 || i >= n) {
           if (mode == OPL_PAD_CIRCULAR) i = ((i % n) + n) % n;
           else if (mode == OPL_PAD_REPLICATE) i = i < 0 ? 0 : n - 1;
+          else if (mode == OPL_PAD_REFLECT) i = i < 0 ? -i : 2 * (n - 1) - i; /* pad < n: in range */
           else i = -1;
         }
         t[o * g->ke[a] + k] = i;
@@ -472,13 +473,14 @@ static int parse_opts(opl_ctx *c, const char *op, const opl_conv_opts *opts, int
   }
   a->groups = opts->groups > 0 ? opts->groups : 1;
   a->mode = opts->pad_mode;
-  if (a->mode != OPL_PAD_ZERO && a->mode != OPL_PAD_CIRCULAR && a->mode != OPL_PAD_REPLICATE) {
+  if (a->mode != OPL_PAD_ZERO && a->mode != OPL_PAD_CIRCULAR && a->mode != OPL_PAD_REPLICATE &&
+      a->mode != OPL_PAD_REFLECT) {
     opl_ctx_error(c, OPL_ERR_ARG, "%s: unknown padding mode %d", op, (int)a->mode);
     return 0;
   }
   if (transpose && a->mode != OPL_PAD_ZERO) {
     opl_ctx_error(c, OPL_ERR_ARG, "%s: only zero padding is supported (got %s)", op,
-                  a->mode == OPL_PAD_CIRCULAR ? "circular" : "replicate");
+                  a->mode == OPL_PAD_CIRCULAR ? "circular" : a->mode == OPL_PAD_REPLICATE ? "replicate" : "reflect");
     return 0;
   }
   return 1;
@@ -575,6 +577,11 @@ opl_tensor *opl_conv(opl_ctx *c, opl_tensor *x, opl_tensor *w, opl_tensor *b,
                     "is larger than the padded input %lld of x %s (padding %lld)",
                     opl_shape_str(b1, w->rank, w->shape), (long long)span, i,
                     (long long)padded, opl_shape_str(b2, x->rank, x->shape), (long long)a.p[i]);
+      return NULL;
+    }
+    if (a.mode == OPL_PAD_REFLECT && a.p[i] >= g.ue[i]) {
+      opl_ctx_error(c, OPL_ERR_SHAPE, "conv: reflect padding %lld on axis %d must be smaller than the extent of x %s",
+                    (long long)a.p[i], i, opl_shape_str(b2, x->rank, x->shape));
       return NULL;
     }
     g.ve[i] = (padded - span) / a.st[i] + 1;

@@ -371,21 +371,30 @@ static opl_tensor *gmap_apply(opl_ctx *c, const char *op, opl_tensor *x, gmap *g
 
 /* Pad the trailing nd axes of real x (1 <= nd <= rank) by lo[i] before and hi[i] after
  * (both >= 0) on trailing axis i, like PyTorch F.pad with mode constant 0 / circular /
- * replicate. Circular padding is the periodic extension: output j reads input
+ * replicate / reflect. Circular padding is the periodic extension: output j reads input
  * (j - lo) mod extent, for any width (PyTorch allows at most the extent; within that the
- * values are the same). Zero and replicate take any width too. Backward accumulates every output position into the
- * input position it was copied from (wrapped or clamped). */
+ * values are the same); reflect mirrors about the first and last entries without repeating them
+ * ([1, 2, 3] by 2 -> [3, 2, 1, 2, 3, 2, 1]), so it needs lo[i], hi[i] < extent (as PyTorch);
+ * zero and replicate take any width. Backward accumulates every output position into the
+ * input position it was copied from (wrapped, clamped or mirrored). */
 opl_tensor *opl_pad(opl_ctx *c, opl_tensor *x, int nd, const int64_t *lo, const int64_t *hi,
                     opl_pad_mode mode) {
   if (!opl_check_input(c, "pad", "x", x, -1, 0)) return NULL;
   char b[96];
-  if (mode != OPL_PAD_ZERO && mode != OPL_PAD_CIRCULAR && mode != OPL_PAD_REPLICATE) {
+  if (mode != OPL_PAD_ZERO && mode != OPL_PAD_CIRCULAR && mode != OPL_PAD_REPLICATE && mode != OPL_PAD_REFLECT) {
     opl_ctx_error(c, OPL_ERR_ARG, "pad: unknown mode %d", (int)mode);
     return NULL;
   }
   gmap g;
   if (!gmap_check(c, "pad", x, nd, lo, hi, &g)) return NULL;
   for (int i = 0; i < nd; i++) {
+    if (mode == OPL_PAD_REFLECT && (lo[i] >= g.n[i] || hi[i] >= g.n[i])) {
+      opl_ctx_error(c, OPL_ERR_SHAPE,
+                    "pad: reflect widths lo %lld, hi %lld must be smaller than extent %lld of trailing axis %d of x %s",
+                    (long long)lo[i], (long long)hi[i], (long long)g.n[i], i,
+                    opl_shape_str(b, x->rank, x->shape));
+      return NULL;
+    }
     if (g.n[i] > INT64_MAX / 8 - lo[i] - hi[i]) {
       opl_ctx_error(c, OPL_ERR_ARG, "pad: widths too large for x %s", opl_shape_str(b, x->rank, x->shape));
       return NULL;
@@ -401,12 +410,13 @@ opl_tensor *opl_pad(opl_ctx *c, opl_tensor *x, int nd, const int64_t *lo, const 
       switch (mode) {
         case OPL_PAD_ZERO: src = (src >= 0 && src < n) ? src : -1; break;
         case OPL_PAD_CIRCULAR: src = ((src % n) + n) % n; break; /* any width: wraps again */
+        case OPL_PAD_REFLECT: src = src < 0 ? -src : (src >= n ? 2 * (n - 1) - src : src); break; /* |src| < n */
         default: src = src < 0 ? 0 : (src >= n ? n - 1 : src); break;
       }
       s->map[i][j] = src;
     }
   }
-  static const char *names[] = {"pad", "pad circular", "pad replicate"};
+  static const char *names[] = {"pad", "pad circular", "pad replicate", "pad reflect"};
   return gmap_apply(c, names[mode], x, s);
 }
 

@@ -97,8 +97,10 @@ opl_tensor *opl_concat(opl_ctx *c, int n, opl_tensor *const *xs, int axis);
 int opl_split(opl_ctx *c, opl_tensor *x, int axis, int n, const int64_t *sizes, opl_tensor **outs);
 /* x[..., start:start+len, ...] on one axis. */
 opl_tensor *opl_slice(opl_ctx *c, opl_tensor *x, int axis, int64_t start, int64_t len);
-typedef enum { OPL_PAD_ZERO, OPL_PAD_CIRCULAR, OPL_PAD_REPLICATE } opl_pad_mode;
-/* Pad the trailing nd axes: lo[i], hi[i] for trailing axis i (i = 0 is the first of them). */
+typedef enum { OPL_PAD_ZERO, OPL_PAD_CIRCULAR, OPL_PAD_REPLICATE, OPL_PAD_REFLECT } opl_pad_mode;
+/* Pad the trailing nd axes: lo[i], hi[i] for trailing axis i (i = 0 is the first of them).
+ * Circular padding takes any width (the periodic extension); reflect mirrors about the edge without
+ * repeating it (PyTorch 'reflect'): widths < extent. */
 opl_tensor *opl_pad(opl_ctx *c, opl_tensor *x, int nd, const int64_t *lo, const int64_t *hi,
                     opl_pad_mode mode);
 /* Inverse of zero padding: drop lo[i] and hi[i] entries of trailing axis i. */
@@ -116,7 +118,7 @@ typedef struct opl_conv_opts {
   int dilation[3];         /* 0 means 1 */
   int output_padding[3];   /* transposed conv only */
   int groups;              /* 0 means 1 */
-  opl_pad_mode pad_mode;   /* zeros, circular or replicate (PyTorch padding_mode) */
+  opl_pad_mode pad_mode;   /* zeros, circular, replicate or reflect (PyTorch padding_mode) */
 } opl_conv_opts;
 /* Convolution (PyTorch cross-correlation), d = rank(x) - 2 in {1, 2, 3}:
  * x (N, Ci, *S), w (Co, Ci/groups, *K), b (Co) or NULL -> (N, Co, *S'),

@@ -15,6 +15,19 @@
 #include "core/init.h"
 
 #define MGNO_META_VERSION 1
+#define MGNO_META_VERSION_NS 2 /* adds mgno.variant, mgno.ln_x, mgno.ln_y */
+#define MGNO_LN_EPS 1e-5       /* nn.LayerNorm's default */
+
+/* The NS preset (navier.py's defaults for MgNO_NS). */
+static void preset_ns(opl_mgno_config *cfg) {
+  cfg->layers = 5;
+  cfg->levels = 5;
+  cfg->channels_u = 32;
+  for (int l = 0; l < 5; l++) cfg->iters[l][0] = l >= 3 ? 2 : 1;
+  cfg->pad = OPL_PAD_CIRCULAR;
+  cfg->variant = OPL_MGNO_NS;
+  cfg->ln_res[0] = cfg->ln_res[1] = 64;
+}
 
 int opl_mgno_preset(const char *name, opl_mgno_config *cfg, opl_err *err) {
   memset(cfg, 0, sizeof *cfg);
@@ -32,6 +45,10 @@ int opl_mgno_preset(const char *name, opl_mgno_config *cfg, opl_err *err) {
     cfg->layers = 5;
     cfg->levels = 5;
     for (int l = 0; l < 5; l++) cfg->iters[l][0] = l >= 3 ? 2 : 1;
+    return OPL_OK;
+  }
+  if (name && !strcmp(name, "ns")) {
+    preset_ns(cfg);
     return OPL_OK;
   }
   return opl_err_set(err, OPL_ERR_ARG, "mgno: unknown preset '%s' (expected %s)", name ? name : "(null)",
@@ -102,16 +119,40 @@ int opl_mgno_check_config(const opl_mgno_config *cfg, opl_err *err) {
   if (count_pairs(cfg) > OPL_MGNO_MAX_PAIRS)
     return opl_err_set(err, OPL_ERR_ARG, "mgno: %d smoothing steps per layer, at most %d", count_pairs(cfg) + 1,
                        OPL_MGNO_MAX_PAIRS + 1);
-  if (cfg->pad != OPL_PAD_ZERO && cfg->pad != OPL_PAD_CIRCULAR)
-    return opl_err_set(err, OPL_ERR_ARG, "mgno: padding must be zeros or circular");
+  if (cfg->pad != OPL_PAD_ZERO && cfg->pad != OPL_PAD_CIRCULAR && cfg->pad != OPL_PAD_REFLECT)
+    return opl_err_set(err, OPL_ERR_ARG, "mgno: padding must be zeros, circular or reflect");
+  if (cfg->variant != OPL_MGNO_DC && cfg->variant != OPL_MGNO_NS)
+    return opl_err_set(err, OPL_ERR_ARG, "mgno: variant %d, expected dc (0) or ns (1)", cfg->variant);
+  if (cfg->variant == OPL_MGNO_NS) {
+    int64_t q = (int64_t)1 << (cfg->levels - 1);
+    for (int a = 0; a < 2; a++)
+      if (cfg->ln_res[a] < q || cfg->ln_res[a] % q || cfg->ln_res[a] > 1 << 16)
+        return opl_err_set(err, OPL_ERR_ARG,
+                           "mgno: the NS variant's LayerNorm grid %lld x %lld: each extent must be a multiple of "
+                           "2^(levels-1) = %lld, at most 65536",
+                           (long long)cfg->ln_res[0], (long long)cfg->ln_res[1], (long long)q);
+    if (cfg->in_channels < cfg->out_channels)
+      return opl_err_set(err, OPL_ERR_ARG,
+                         "mgno: the NS variant's global skip adds the input's last %lld channels to the output; the "
+                         "input has %lld",
+                         (long long)cfg->out_channels, (long long)cfg->in_channels);
+  }
   return OPL_OK;
+}
+
+/* NS: the LayerNorm parameters of one layer, 2 Cu (X/2^l)(Y/2^l) per level l < L-1. */
+static int64_t ns_norm_count(const opl_mgno_config *cfg) {
+  int64_t n = 0;
+  for (int l = 0; l + 1 < cfg->levels; l++) n += 2 * cfg->channels_u * (cfg->ln_res[0] >> l) * (cfg->ln_res[1] >> l);
+  return n;
 }
 
 /* Parameters of layer i (f-channels cf), by the formula of mgno.h. */
 static int64_t layer_count(const opl_mgno_config *cfg, int64_t cf) {
   int64_t cu = cfg->channels_u, L = cfg->levels;
-  return (L - 1) * 16 * cu * cu + (L - 1) * 9 * (cu * cu + cf * cf) + 9 * cf * cu +
-         (int64_t)count_pairs(cfg) * 2 * 9 * cf * cu + cf * cu + cu;
+  int64_t conv = (L - 1) * 16 * cu * cu + (L - 1) * 9 * (cu * cu + cf * cf) + 9 * cf * cu +
+                 (int64_t)count_pairs(cfg) * 2 * 9 * cf * cu;
+  return cfg->variant == OPL_MGNO_NS ? conv + ns_norm_count(cfg) : conv + cf * cu + cu;
 }
 
 int64_t opl_mgno_param_count(const opl_mgno_config *cfg) {
@@ -154,6 +195,38 @@ static opl_tensor *layer_forward(opl_ctx *c, const opl_mgno *m, const opl_mgno_l
   return opl_gelu(c, opl_add(c, u[0], opl_channel_linear(c, v, ly->W, ly->b)));
 }
 
+/* One layer of the NS variant (the authors' MgConv, then the activation): v (N, Cf, X, Y) ->
+ * gelu(V(v)) (N, Cu, X, Y), V with u_l = LayerNorm_l(u_l + RT_l u_{l+1}) on the way up. */
+static opl_tensor *layer_forward_ns(opl_ctx *c, const opl_mgno *m, const opl_mgno_layer *ly, opl_tensor *v) {
+  const opl_mgno_config *g = &m->cfg;
+  opl_tensor *u[OPL_MGNO_MAX_LEVELS], *f[OPL_MGNO_MAX_LEVELS];
+  int k = 0;
+  f[0] = v;
+  u[0] = conv3(c, m, v, ly->S0, 1);
+  for (int i = 1; i < g->iters[0][0]; i++, k++) u[0] = smooth(c, m, u[0], f[0], ly->A[k], ly->S[k]);
+  for (int l = 1; l < g->levels; l++) {
+    u[l] = conv3(c, m, u[l - 1], ly->Pi[l], 2);
+    f[l] = conv3(c, m, f[l - 1], ly->R[l], 2);
+    for (int i = 0; i < g->iters[l][0]; i++, k++) u[l] = smooth(c, m, u[l], f[l], ly->A[k], ly->S[k]);
+  }
+  opl_conv_opts up = {.stride = {2, 2}, .padding = {1, 1}};
+  for (int l = g->levels - 2; l >= 0; l--) {
+    u[l] = opl_layer_norm(c, opl_add(c, u[l], opl_conv_transpose(c, u[l + 1], ly->RT[l], NULL, &up)), 3, ly->ln_w[l],
+                          ly->ln_b[l], MGNO_LN_EPS);
+    for (int i = 0; i < g->iters[l][1]; i++, k++) u[l] = smooth(c, m, u[l], f[l], ly->A[k], ly->S[k]);
+  }
+  return opl_gelu(c, u[0]);
+}
+
+/* The NS variant's model: x (N, Cin, X, Y) -> proj(layers(x)) + x[:, Cin - Cout:] (N, Cout, X, Y). */
+static opl_tensor *forward_ns(opl_ctx *c, const opl_mgno *m, opl_tensor *x) {
+  opl_tensor *h = x;
+  for (int i = 0; i < m->cfg.layers; i++) h = layer_forward_ns(c, m, &m->layer[i], h);
+  int64_t ci = m->cfg.in_channels, co = m->cfg.out_channels;
+  opl_tensor *skip = ci == co ? x : opl_slice(c, x, 1, ci - co, co);
+  return opl_add(c, opl_channel_linear(c, h, m->proj, NULL), skip);
+}
+
 static int64_t min_extent(const opl_mgno_config *g) { return (int64_t)1 << (g->levels - 1); }
 
 static int ops_check_input(const void *self, int rank, const int64_t *shape, const char *const *axis,
@@ -175,6 +248,11 @@ static int ops_check_input(const void *self, int rank, const int64_t *shape, con
                          "multiple of 2^%d = %lld",
                          where, m->cfg.levels, m->cfg.levels - 1, m->cfg.levels - 1, (long long)q);
     }
+  if (m->cfg.variant == OPL_MGNO_NS && (shape[2] != m->cfg.ln_res[0] || shape[3] != m->cfg.ln_res[1]))
+    return opl_err_set(err, OPL_ERR_SHAPE,
+                       "mgno: input %s; the NS variant's LayerNorms are sized for a %lld x %lld grid (its "
+                       "elementwise weights), it takes no other",
+                       opl_shape_str(b, rank, shape), (long long)m->cfg.ln_res[0], (long long)m->cfg.ln_res[1]);
   return OPL_OK;
 }
 
@@ -186,6 +264,7 @@ static opl_tensor *ops_forward(opl_ctx *c, const void *self, opl_tensor *x) {
     opl_ctx_error(c, e.status, "%s", e.msg);
     return NULL;
   }
+  if (m->cfg.variant == OPL_MGNO_NS) return forward_ns(c, m, x);
   opl_tensor *h = x;
   for (int i = 0; i < m->cfg.layers; i++) h = layer_forward(c, m, &m->layer[i], h);
   return opl_channel_linear(c, h, m->proj, NULL);
@@ -193,7 +272,9 @@ static opl_tensor *ops_forward(opl_ctx *c, const void *self, opl_tensor *x) {
 
 /* ------------------------------------------------------------------ the model interface */
 
-static const char *pad_name(opl_pad_mode p) { return p == OPL_PAD_CIRCULAR ? "circular" : "zeros"; }
+static const char *pad_name(opl_pad_mode p) {
+  return p == OPL_PAD_CIRCULAR ? "circular" : p == OPL_PAD_REFLECT ? "reflect" : "zeros";
+}
 
 static void iters_string(const opl_mgno_config *g, char *buf, size_t cap) {
   size_t n = 0;
@@ -209,7 +290,8 @@ static int ops_to_meta(const void *self, opl_kv *kv) {
   const opl_mgno *m = self;
   int n = 0;
   kv[n++] = (opl_kv)OPL_KVS("model", "mgno");
-  kv[n++] = (opl_kv)OPL_KVI("mgno.version", MGNO_META_VERSION);
+  int ns = m->cfg.variant == OPL_MGNO_NS;
+  kv[n++] = (opl_kv)OPL_KVI("mgno.version", ns ? MGNO_META_VERSION_NS : MGNO_META_VERSION);
   kv[n++] = (opl_kv)OPL_KVI("mgno.layers", m->cfg.layers);
   kv[n++] = (opl_kv)OPL_KVI("mgno.levels", m->cfg.levels);
   kv[n++] = (opl_kv)OPL_KVS("mgno.iters", m->iters_str);
@@ -218,19 +300,58 @@ static int ops_to_meta(const void *self, opl_kv *kv) {
   kv[n++] = (opl_kv)OPL_KVI("mgno.out_channels", m->cfg.out_channels);
   kv[n++] = (opl_kv)OPL_KVS("mgno.padding", pad_name(m->cfg.pad));
   kv[n++] = (opl_kv)OPL_KVI("mgno.param_count", opl_mgno_param_count(&m->cfg));
+  if (ns) {
+    kv[n++] = (opl_kv)OPL_KVS("mgno.variant", "ns");
+    kv[n++] = (opl_kv)OPL_KVI("mgno.ln_x", m->cfg.ln_res[0]);
+    kv[n++] = (opl_kv)OPL_KVI("mgno.ln_y", m->cfg.ln_res[1]);
+  }
   return n;
 }
 
 static void ops_describe(const void *self, char *buf, size_t cap) {
   const opl_mgno *m = self;
-  snprintf(buf, cap, "MgNO (%d layers, %lld u-channels, %lld f-channels, %d levels, num_iteration %s, %s padding)",
+  char ns[96] = "";
+  if (m->cfg.variant == OPL_MGNO_NS)
+    snprintf(ns, sizeof ns, ", Navier-Stokes variant: LayerNorms on %lld x %lld, global skip",
+             (long long)m->cfg.ln_res[0], (long long)m->cfg.ln_res[1]);
+  snprintf(buf, cap, "MgNO (%d layers, %lld u-channels, %lld f-channels, %d levels, num_iteration %s, %s padding%s)",
            m->cfg.layers, (long long)m->cfg.channels_u, (long long)m->cfg.in_channels, m->cfg.levels, m->iters_str,
-           pad_name(m->cfg.pad));
+           pad_name(m->cfg.pad), ns);
+}
+
+/* The NS variant's rows: per layer the V-cycle's convolutions, its LayerNorms + gelu; the
+ * projection with the skip. */
+static int summary_ns(const opl_mgno *m, opl_model_row *rows, int cap) {
+  const opl_mgno_config *g = &m->cfg;
+  int n = 0;
+  for (int i = 0; i < g->layers; i++) {
+    int64_t cf = i ? g->channels_u : g->in_channels;
+    if (n < cap) {
+      snprintf(rows[n].name, sizeof rows[n].name, "mgconv%d (V-cycle, %d levels)", i, g->levels);
+      snprintf(rows[n].shape, sizeof rows[n].shape, "(N, %lld, X, Y)", (long long)g->channels_u);
+      rows[n].params = layer_count(g, cf) - ns_norm_count(g);
+    }
+    n++;
+    if (n < cap) {
+      snprintf(rows[n].name, sizeof rows[n].name, "norm%d (%d LayerNorms) + gelu", i, g->levels - 1);
+      snprintf(rows[n].shape, sizeof rows[n].shape, "(N, %lld, %lld, %lld)", (long long)g->channels_u,
+               (long long)g->ln_res[0], (long long)g->ln_res[1]);
+      rows[n].params = ns_norm_count(g);
+    }
+    n++;
+  }
+  if (n < cap) {
+    snprintf(rows[n].name, sizeof rows[n].name, "proj (1x1, no bias) + input skip");
+    snprintf(rows[n].shape, sizeof rows[n].shape, "(N, %lld, X, Y)", (long long)g->out_channels);
+    rows[n].params = g->out_channels * g->channels_u;
+  }
+  return n + 1;
 }
 
 static int ops_summary(const void *self, opl_model_row *rows, int cap) {
   const opl_mgno *m = self;
   const opl_mgno_config *g = &m->cfg;
+  if (g->variant == OPL_MGNO_NS) return summary_ns(m, rows, cap);
   int n = 0;
   for (int i = 0; i < g->layers; i++) {
     int64_t cf = i ? g->channels_u : g->in_channels;
@@ -278,6 +399,22 @@ static opl_tensor *add_w(opl_params *p, opl_rng *rng, int i, const char *what, i
   return w;
 }
 
+/* NS: layer i's LayerNorm weights "mgno.<i>.ln<l>.w" (ones) and biases "mgno.<i>.ln<l>.b" (zeros),
+ * (Cu, X/2^l, Y/2^l) for l = 0..L-2, as nn.LayerNorm's initialization. */
+static int add_norms(opl_params *p, const opl_mgno_config *cfg, int i, opl_mgno_layer *ly, opl_err *err) {
+  char name[64];
+  for (int l = 0; l + 1 < cfg->levels; l++) {
+    int64_t cu = cfg->channels_u, x = cfg->ln_res[0] >> l, y = cfg->ln_res[1] >> l;
+    snprintf(name, sizeof name, "mgno.%d.ln%d.w", i, l);
+    if (!(ly->ln_w[l] = opl_params_add(p, name, OPL_DIMS(cu, x, y), 0, err))) return err ? err->status : OPL_ERR_NOMEM;
+    if (opl_init_constant(ly->ln_w[l], 1.0, err)) return err ? err->status : OPL_ERR_ARG;
+    snprintf(name, sizeof name, "mgno.%d.ln%d.b", i, l);
+    if (!(ly->ln_b[l] = opl_params_add(p, name, OPL_DIMS(cu, x, y), 0, err))) return err ? err->status : OPL_ERR_NOMEM;
+    if (opl_init_constant(ly->ln_b[l], 0.0, err)) return err ? err->status : OPL_ERR_ARG;
+  }
+  return OPL_OK;
+}
+
 static int kind_create(opl_model *mo, const void *config, opl_rng *rng, opl_err *err) {
   const opl_mgno_config *cfg = config;
   int st = opl_mgno_check_config(cfg, err);
@@ -316,6 +453,10 @@ static int kind_create(opl_model *mo, const void *config, opl_rng *rng, opl_err 
       snprintf(what, sizeof what, "RT%d", l);
       if (!(ly->RT[l] = add_w(p, rng, i, what, cu, cu, 4, err))) goto fail;
     }
+    if (cfg->variant == OPL_MGNO_NS) {
+      if (add_norms(p, cfg, i, ly, err)) goto fail;
+      continue;
+    }
     char name[64];
     snprintf(name, sizeof name, "mgno.%d.W", i);
     if (!(ly->W = opl_params_add(p, name, OPL_DIMS(cu, cf), 0, err))) goto fail;
@@ -348,15 +489,26 @@ static int meta_int(const opl_kv *kv, int n, const char *key, int64_t lo, int64_
   return OPL_OK;
 }
 
+/* Version 2's NS attributes into c: "mgno.variant" = "ns", "mgno.ln_x", "mgno.ln_y". */
+static int ns_from_meta(const opl_kv *kv, int n, opl_mgno_config *c, opl_err *err) {
+  const opl_kv *va = opl_kv_find(kv, n, "mgno.variant");
+  if (!va || va->type != OPL_KV_STR || !va->s || strcmp(va->s, "ns"))
+    return opl_err_set(err, OPL_ERR_FORMAT, "mgno: version 2 needs attribute 'mgno.variant' = 'ns'");
+  c->variant = OPL_MGNO_NS;
+  int st = meta_int(kv, n, "mgno.ln_x", 1, 1 << 16, &c->ln_res[0], err);
+  return st ? st : meta_int(kv, n, "mgno.ln_y", 1, 1 << 16, &c->ln_res[1], err);
+}
+
 static int kind_from_meta(const opl_kv *kv, int n, void *config, opl_err *err) {
   const opl_kv *model = opl_kv_find(kv, n, "model");
   if (!model || model->type != OPL_KV_STR || !model->s || strcmp(model->s, "mgno"))
     return opl_err_set(err, OPL_ERR_FORMAT, "mgno: attribute 'model' is not 'mgno'");
   opl_mgno_config c;
   memset(&c, 0, sizeof c);
-  int64_t v;
+  int64_t v = 0;
   int st;
-  if ((st = meta_int(kv, n, "mgno.version", 1, MGNO_META_VERSION, &v, err))) return st;
+  if ((st = meta_int(kv, n, "mgno.version", 1, MGNO_META_VERSION_NS, &v, err))) return st;
+  if (v == MGNO_META_VERSION_NS && (st = ns_from_meta(kv, n, &c, err))) return st;
   if ((st = meta_int(kv, n, "mgno.layers", 1, OPL_MGNO_MAX_LAYERS, &v, err))) return st;
   c.layers = (int)v;
   if ((st = meta_int(kv, n, "mgno.channels_u", 1, 1 << 16, &c.channels_u, err))) return st;
@@ -368,9 +520,10 @@ static int kind_from_meta(const opl_kv *kv, int n, void *config, opl_err *err) {
   if ((st = opl_mgno_parse_iters(it->s, &c, err))) return err ? (err->status = OPL_ERR_FORMAT) : OPL_ERR_FORMAT;
   if ((st = meta_int(kv, n, "mgno.levels", c.levels, c.levels, &v, err))) return st;
   const opl_kv *pad = opl_kv_find(kv, n, "mgno.padding");
-  if (!pad || pad->type != OPL_KV_STR || !pad->s || (strcmp(pad->s, "zeros") && strcmp(pad->s, "circular")))
-    return opl_err_set(err, OPL_ERR_FORMAT, "mgno: attribute 'mgno.padding' must be 'zeros' or 'circular'");
-  c.pad = strcmp(pad->s, "zeros") ? OPL_PAD_CIRCULAR : OPL_PAD_ZERO;
+  if (!pad || pad->type != OPL_KV_STR || !pad->s ||
+      (strcmp(pad->s, "zeros") && strcmp(pad->s, "circular") && strcmp(pad->s, "reflect")))
+    return opl_err_set(err, OPL_ERR_FORMAT, "mgno: attribute 'mgno.padding' must be 'zeros', 'circular' or 'reflect'");
+  c.pad = !strcmp(pad->s, "zeros") ? OPL_PAD_ZERO : !strcmp(pad->s, "circular") ? OPL_PAD_CIRCULAR : OPL_PAD_REFLECT;
   if (opl_mgno_check_config(&c, err)) return err ? (err->status = OPL_ERR_FORMAT) : OPL_ERR_FORMAT;
   if ((st = meta_int(kv, n, "mgno.param_count", 0, INT64_MAX, &v, err))) return st;
   if (v != opl_mgno_param_count(&c))

@@ -78,21 +78,15 @@ void opl_eval_result_free(opl_eval_result *r) {
   memset(r, 0, sizeof *r);
 }
 
-/* The step task's errors of one batch: the rollout bp [B, T, P] against the truth by [B, T, P]
- * frame by frame, added to step_sum[T]; and for every start s < T the one-step prediction from
- * the true frames s .. s + t_in - 1 of bx [B, nframes, P] (the training map, tape off), whose
- * relative L2 against frame s + t_in is added to *onestep_sum (per sample and start). */
-static int step_errors(opl_ctx *c, const opl_trained *m, const opl_task *task, const opl_normalizer *xn,
-                       const opl_normalizer *yn, const opl_loader_info *li, const int64_t *xshape, const opl_real *bx,
-                       const opl_real *by, const opl_real *bp, int64_t B, double *step_sum, double *onestep_sum,
-                       opl_err *err) {
+/* The step task's one-step errors of one batch: for every start s < T = cout the prediction
+ * from the true frames s .. s + t_in - 1 of bx [B, nframes, P] (the training map, tape off),
+ * whose relative L2 against frame s + t_in of by [B, T, P] is added to *onestep_sum (per sample
+ * and start). */
+static int onestep_errors(opl_ctx *c, const opl_trained *m, const opl_task *task, const opl_normalizer *xn,
+                          const opl_normalizer *yn, const opl_loader_info *li, const int64_t *xshape,
+                          const opl_real *bx, const opl_real *by, int64_t B, double *onestep_sum, opl_err *err) {
   int64_t T = li->cout, P = li->nx * li->ny;
   double rel[1];
-  for (int64_t j = 0; j < B; j++)
-    for (int64_t s = 0; s < T; s++) {
-      opl_rel_l2_per_sample(bp + (j * T + s) * P, by + (j * T + s) * P, 1, P, rel, NULL);
-      step_sum[s] += rel[0];
-    }
   opl_task one = *task;
   int prev = opl_ctx_set_grad_enabled(c, 0), st = OPL_OK;
   for (int64_t s = 0; s < T && !st; s++) {
@@ -178,13 +172,6 @@ int opl_evaluate(const opl_trained *m, opl_ds *ds, const opl_eval_opts *o, opl_e
   r->onestep = NAN;
   int windowed = opl_task_windowed(task);
   double onestep_sum = 0;
-  if (windowed) {
-    r->nsteps = li->cout;
-    if (!(r->step_rel = calloc((size_t)li->cout, sizeof(double)))) {
-      st = opl_err_set(err, OPL_ERR_NOMEM, "eval: out of memory for %lld steps", (long long)li->cout);
-      goto done;
-    }
-  }
   if (opl_task_continuous(task)) {
     r->nfe = calloc((size_t)ntest, sizeof(int64_t));
     r->accepted = calloc((size_t)ntest, sizeof(int64_t));
@@ -193,6 +180,10 @@ int opl_evaluate(const opl_trained *m, opl_ds *ds, const opl_eval_opts *o, opl_e
       st = opl_err_set(err, OPL_ERR_NOMEM, "eval: out of memory for %lld samples", (long long)ntest);
       goto done;
     }
+  }
+  if (opl_task_stepwise(task) && !(r->step_rel = malloc(sizeof(double) * (size_t)(ntest * li->cout)))) {
+    st = opl_err_set(err, OPL_ERR_NOMEM, "eval: out of memory for %lld samples", (long long)ntest);
+    goto done;
   }
   if (keep) {
     r->input = malloc(sizeof(opl_real) * (size_t)(keep * li->cin * P));
@@ -233,8 +224,9 @@ int opl_evaluate(const opl_trained *m, opl_ds *ds, const opl_eval_opts *o, opl_e
     if (k < 0) continue;
     int64_t M = li->cout * P, nfe = 0, acc = 0, rej = 0;
     opl_rel_l2_per_sample(bp, by, B, M, r->rel + off, r->tnorm + off);
-    if (windowed && (st = step_errors(c, m, task, uxn, uyn, li, is, bx, by, bp, B, r->step_rel, &onestep_sum, err)))
-      goto done_buf;
+    /* each predicted frame [B, cout, P] on its own: B cout rows of P */
+    if (r->step_rel) opl_rel_l2_per_sample(bp, by, B * li->cout, P, r->step_rel + off * li->cout, NULL);
+    if (windowed && (st = onestep_errors(c, m, task, uxn, uyn, li, is, bx, by, B, &onestep_sum, err))) goto done_buf;
     if (r->nfe && opl_task_solver_stats(task, &m->model, &nfe, &acc, &rej))
       for (int64_t j = 0; j < B; j++) r->nfe[off + j] = nfe, r->accepted[off + j] = acc, r->rejected[off + j] = rej;
     for (int64_t j = 0; j < B && off + j < keep; j++) {
@@ -244,10 +236,7 @@ int opl_evaluate(const opl_trained *m, opl_ds *ds, const opl_eval_opts *o, opl_e
     }
     off += B;
   }
-  if (windowed) {
-    for (int64_t s = 0; s < r->nsteps; s++) r->step_rel[s] /= (double)ntest;
-    r->onestep = onestep_sum / (double)(ntest * r->nsteps);
-  }
+  if (windowed) r->onestep = onestep_sum / (double)(ntest * li->cout);
 done_buf:
   free(bx);
   free(by);

@@ -54,12 +54,13 @@ typedef struct opl_eval_result {
    * otherwise), else NULL: evaluations of the vector field, accepted and rejected steps of the
    * solve that predicted each sample. */
   int64_t *nfe, *accepted, *rejected;
-  /* The step task (STEP, windowed), else nsteps 0, step_rel NULL and onestep NAN: the rollout's
-   * relative L2 per predicted frame averaged over the samples, step_rel [nsteps] (nsteps = cout,
-   * the frames after the first t_in), and the teacher-forced one-step relative L2 averaged over
-   * the samples and every start time (the model fed the true t_in frames before each frame). */
-  int64_t nsteps;
+  /* Step-by-step tasks (rollout, onestep, step), else NULL: [n, cout] the relative L2 of each
+   * sample's predicted frame after step s + 1 of the rollout (row-major: sample, step; the step
+   * task rolls out over the cout = nframes - t_in frames after its first t_in). */
   double *step_rel;
+  /* The step task (STEP, windowed), else NAN: the teacher-forced one-step relative L2 averaged
+   * over the samples and every start time s < cout (the model fed the true frames s .. s + t_in - 1
+   * before frame s + t_in). */
   double onestep;
 } opl_eval_result;
 

@@ -125,11 +125,44 @@ static opl_tensor *predict_step(opl_ctx *c, const opl_model *m, const opl_task *
   return opl_model_forward(c, m, opl_slice(c, x, 1, task->start, task->t_in));
 }
 
+/* ONESTEP: x (B, t_in + T - 1, *S) holds every input frame of the T pairs; the pairs' windows
+ * [k, k + t_in) are stacked into one batch (B T, t_in, *S), row b T + k (for t_in = 1 that is x
+ * itself reshaped), one forward, and the predictions reshaped to (B, T, *S) to face the target
+ * frames (B, T, *S). */
+static opl_tensor *predict_onestep(opl_ctx *c, const opl_model *m, const opl_task *task, opl_tensor *x) {
+  int64_t T = task->t_out, tin = task->t_in, s[OPL_MAX_RANK];
+  if (x->rank != 4 || x->shape[1] != tin + T - 1 || T > 1 << 20) {
+    char b[96];
+    opl_ctx_error(c, OPL_ERR_SHAPE, "task_predict: the one-step task takes (B, T_in + T - 1 = %lld, X, Y), got %s",
+                  (long long)(tin + T - 1), opl_shape_str(b, x->rank, x->shape));
+    return NULL;
+  }
+  opl_tensor *in = x;
+  if (tin > 1) {
+    opl_tensor **w = opl_arena_alloc(c, sizeof *w * (size_t)T);
+    if (!w) return NULL;
+    for (int64_t k = 0; k < T; k++) w[k] = opl_slice(c, x, 1, k, tin);
+    in = opl_concat(c, (int)T, w, 1); /* (B, T t_in, X, Y): sample b's windows in order */
+  }
+  s[0] = x->shape[0] * T, s[1] = tin, s[2] = x->shape[2], s[3] = x->shape[3];
+  opl_tensor *y = opl_model_forward(c, m, opl_reshape(c, in, 4, s));
+  if (!y) return NULL;
+  if (y->shape[1] != 1) {
+    char b[96];
+    opl_ctx_error(c, OPL_ERR_SHAPE, "task_predict: the one-step task needs a model output of one frame, got %s",
+                  opl_shape_str(b, y->rank, y->shape));
+    return NULL;
+  }
+  s[0] = x->shape[0], s[1] = T;
+  return opl_reshape(c, y, 4, s);
+}
+
 static const task_row task_rows[OPL_TASK_COUNT] = {
     [OPL_TASK_STATIC] = {"static", 0, 0, 0, 0, OPL_NORMALIZE_NONE, OPL_NORMALIZE_GAUSSIAN, 0, predict_static},
     [OPL_TASK_ROLLOUT] = {"rollout", 1, 2, 2, 1, OPL_NORMALIZE_NONE, OPL_NORMALIZE_NONE, 0, predict_rollout},
     [OPL_TASK_SPACETIME] = {"spacetime", 1, 0, -1, 0, OPL_NORMALIZE_GAUSSIAN, OPL_NORMALIZE_GAUSSIAN, 0, predict_spacetime},
     [OPL_TASK_TRAJECTORY] = {"trajectory", 1, 0, 0, 0, OPL_NORMALIZE_NONE, OPL_NORMALIZE_NONE, 1, predict_trajectory},
+    [OPL_TASK_ONESTEP] = {"onestep", 1, 2, 2, 1, OPL_NORMALIZE_NONE, OPL_NORMALIZE_NONE, 0, predict_onestep, 0},
     [OPL_TASK_STEP] = {"step", 1, 2, 2, 0, OPL_NORMALIZE_NONE, OPL_NORMALIZE_GAUSSIAN, 0, predict_step, 1},
 };
 
@@ -151,8 +184,8 @@ int opl_task_check(const opl_task *task, opl_err *err) {
   if (!task) return opl_err_set(err, OPL_ERR_ARG, "train: NULL task");
   const task_row *r = row_of(task);
   if (!r)
-    return opl_err_set(err, OPL_ERR_ARG, "train: unknown task kind %d (static, rollout, spacetime, trajectory, step)",
-                       task->kind);
+    return opl_err_set(err, OPL_ERR_ARG,
+                       "train: unknown task kind %d (static, rollout, spacetime, trajectory, onestep, step)", task->kind);
   if (r->windowed && (task->t_in < 1 || task->t_out != 1))
     return opl_err_set(err, OPL_ERR_ARG, "train: step task with %lld history frames and %lld predicted: expected >= 1 and 1",
                        (long long)task->t_in, (long long)task->t_out);
@@ -211,7 +244,8 @@ int opl_task_selections(const opl_task *task, opl_ds_sel *in, opl_ds_sel *out, o
     *in = (opl_ds_sel){.with_a = 1, .t0 = 0, .nt = 0};
     *out = (opl_ds_sel){.with_a = 1, .t0 = 0, .nt = task->t_out};
   } else {
-    *in = (opl_ds_sel){.with_a = 0, .t0 = 0, .nt = task->t_in};
+    /* ONESTEP: every input frame of the t_out pairs */
+    *in = (opl_ds_sel){.with_a = 0, .t0 = 0, .nt = task->t_in + (task->kind == OPL_TASK_ONESTEP ? task->t_out - 1 : 0)};
     *out = (opl_ds_sel){.with_a = 0, .t0 = task->t_in, .nt = task->t_out};
   }
   return OPL_OK;
@@ -353,15 +387,20 @@ int opl_task_infer(opl_ctx *c, const opl_model *m, const opl_task *task, const o
       }
     }
   } else {
-    int64_t Cout = m->out_channels, steps = task->t_out;
-    if (Cout > Cin) {
-      st = opl_err_set(err, OPL_ERR_ARG, "task_infer: the model predicts %lld frames per step, more than its window of %lld",
-                       (long long)Cout, (long long)Cin);
+    /* The window is the model's input frames: the first Cw of x's Cin (ONESTEP's x holds more). */
+    int64_t Cout = m->out_channels, steps = task->t_out, Cw = m->in_channels, ws[OPL_MAX_RANK];
+    memcpy(ws, xshape, sizeof(int64_t) * (size_t)rank);
+    ws[1] = Cw;
+    if (Cout > Cw || Cw > Cin) {
+      st = opl_err_set(err, OPL_ERR_ARG,
+                       "task_infer: the model predicts %lld frames per step from %lld, the input has %lld frames",
+                       (long long)Cout, (long long)Cw, (long long)Cin);
     } else {
-      memcpy(window, x, sizeof(opl_real) * (size_t)(B * Cin * P));
+      for (int64_t b = 0; b < B; b++)
+        memcpy(window + b * Cw * P, x + b * Cin * P, sizeof(opl_real) * (size_t)(Cw * P));
       for (int64_t s = 0; s < steps && !st; s++) {
         opl_ctx_reset(c);
-        opl_tensor *w = opl_new(c, rank, xshape);
+        opl_tensor *w = opl_new(c, rank, ws);
         if (w) memcpy(w->data, window, sizeof(opl_real) * (size_t)w->numel);
         opl_tensor *y = w ? opl_model_forward(c, m, w) : NULL;
         if (!y) {
@@ -371,7 +410,7 @@ int opl_task_infer(opl_ctx *c, const opl_model *m, const opl_task *task, const o
         /* out [B, steps Cout, P]: frames s Cout .. (s + 1) Cout of every sample */
         for (int64_t b = 0; b < B; b++)
           memcpy(out + (b * steps + s) * Cout * P, y->data + b * Cout * P, sizeof(opl_real) * (size_t)(Cout * P));
-        if (s + 1 < steps) window_push(window, y->data, B, Cin, Cout, P);
+        if (s + 1 < steps) window_push(window, y->data, B, Cw, Cout, P);
       }
     }
   }

@@ -20,6 +20,13 @@
  *              target the T + 1 frames t = 0 (a itself), t_1 .. t_T (the physics-informed
  *              neural operator's output grid, which includes t = 0: Li et al., "Physics-Informed
  *              Neural Operator for Learning Partial Differential Equations", 2021);
+ *   ONESTEP    2-D time stepping trained on one-step pairs (MgNO's navier.py, getNavierDataSet3
+ *              with train_full_2): the loader's input is frames [0, T_in + T - 1) and its target
+ *              frames [T_in, T_in + T); a training batch of B trajectories is the B T pairs
+ *              (frames [k, k + T_in) -> frame T_in + k, k = 0 .. T - 1: every starting k, each
+ *              pair once per epoch), one forward of the model on all of them, no prediction fed
+ *              back; the loss the SUM over pairs of each pair's relative L2 (as ROLLOUT's).
+ *              Evaluation is ROLLOUT's: from frames [0, T_in), T steps autoregressively;
  *   TRAJECTORY a time-continuous model (the neural ODE, operators/node_model.h) integrates from
  *              one stored snapshot through the stored times: training on windows of K = t_out + 1
  *              snapshots from a start drawn per batch (opl_task_window, deterministic by seed,
@@ -57,7 +64,8 @@ typedef enum {
   OPL_TASK_ROLLOUT = 1,    /* 2-D: T_in frames -> next frame, rolled out T steps */
   OPL_TASK_SPACETIME = 2,  /* FNO-3d: T_in frames -> the next T frames at once */
   OPL_TASK_TRAJECTORY = 3, /* u(t_s) -> u(t_s+1 .. t_s+K-1) by integration in time */
-  OPL_TASK_STEP = 4,       /* 2-D: frames s .. s+T_in-1 -> frame s+T_in, s random; rolled out in evaluation */
+  OPL_TASK_ONESTEP = 4,    /* 2-D: trained on pairs frames [k, k+T_in) -> frame T_in+k; rolled out T steps */
+  OPL_TASK_STEP = 5,       /* 2-D: frames s .. s+T_in-1 -> frame s+T_in, s random; rolled out in evaluation */
   OPL_TASK_COUNT
 } opl_task_kind;
 
@@ -81,7 +89,8 @@ typedef struct opl_task {
 
 typedef enum { OPL_NORMALIZE_AUTO = -1, OPL_NORMALIZE_NONE = 0, OPL_NORMALIZE_GAUSSIAN = 1 } opl_normalize;
 
-/* "static", "rollout", "spacetime", "trajectory", "step" (or "unknown"). */
+/* "static", "rollout", "spacetime", "trajectory", "onestep", "step" (or "unknown"). Checkpoints
+ * store the task by this name, not by its number. */
 const char *opl_task_name(int kind);
 /* The kind named name, or -1. */
 int opl_task_kind_from_name(const char *name);
@@ -101,7 +110,8 @@ int opl_task_check_data(const opl_task *task, const opl_ds_info *info, opl_err *
 
 /* The loader selections of a task (datasets/loader.h): STATIC in {a}, out {frame target_frame};
  * ROLLOUT / SPACETIME in {frames 0..t_in), out {frames t_in..t_in + t_out)}; SPACETIME with
- * t_in = 0 in {a}, out {a, frames 0..t_out}. OPL_ERR_ARG for a bad task. */
+ * t_in = 0 in {a}, out {a, frames 0..t_out}; ONESTEP in {frames 0..t_in + t_out - 1), out
+ * {frames t_in..t_in + t_out}. OPL_ERR_ARG for a bad task. */
 int opl_task_selections(const opl_task *task, opl_ds_sel *in, opl_ds_sel *out, opl_err *err);
 
 /* The shape of the model a task needs on data of spatial dimension sdim (1 or 2): *msdim
@@ -125,8 +135,8 @@ int opl_task_resolve_normalize(const opl_task *task, int sdim, int normalize);
 /* 1 if the task can normalize its input and output (ROLLOUT cannot: predictions are fed back;
  * STEP normalizes per field, inside its prediction). */
 int opl_task_normalizable(const opl_task *task);
-/* 1 if the task predicts step by step (ROLLOUT; STEP in evaluation): opl_task_infer then needs a
- * window buffer [B, Cin, *S]. */
+/* 1 if the task predicts step by step (ROLLOUT, ONESTEP; STEP in evaluation): opl_task_infer
+ * then needs a window buffer [B, Cin, *S]. */
 int opl_task_stepwise(const opl_task *task);
 /* The kind of normalizer the task fits on the training data (datasets/normalizer.h): per-point
  * OPL_NORM_UNIT_GAUSSIAN, or for STEP one mean and std per field, OPL_NORM_GAUSSIAN. */
@@ -134,13 +144,14 @@ int opl_task_norm_kind(const opl_task *task);
 /* 1 for STEP: training windows start at a random frame (opl_task_window), evaluation rolls out
  * over the whole stored trajectory. */
 int opl_task_windowed(const opl_task *task);
-/* The number of terms per sample of the objective (ROLLOUT: t_out steps; else 1). */
+/* The number of terms per sample of the objective (ROLLOUT, ONESTEP: t_out steps; else 1). */
 int64_t opl_task_loss_terms(const opl_task *task);
 
 /* The prediction of a task as a differentiable graph: x the raw input batch in the loader's
  * layout, STATIC (B, 1, *S), ROLLOUT / SPACETIME (B, t_in, *S) -> the decoded prediction in
  * the target's layout, STATIC (B, 1, *S), ROLLOUT / SPACETIME (B, t_out, *S) (SPACETIME with
- * t_in = 0: (B, 1, *S) -> (B, t_out + 1, *S)).
+ * t_in = 0: (B, 1, *S) -> (B, t_out + 1, *S)); ONESTEP (B, t_in + t_out - 1, *S) -> the
+ * t_out one-step predictions (B, t_out, *S), prediction k from input frames [k, k + t_in).
  * xn / yn: per-point normalizers of input and target at the resolution of x (either NULL: no
  * normalization of that side); x is encoded by xn, the model output decoded by yn.
  * Errors are sticky in c (NULL returned). */
@@ -150,11 +161,13 @@ opl_tensor *opl_task_predict(opl_ctx *c, const opl_model *m, const opl_task *tas
 /* The same prediction WITHOUT recording and at bounded memory (evaluation, benchmarks): x is a
  * caller array [B, Cin, *S] of shape xshape[0..rank) (the loader's layout; not in c's arena),
  * out a caller array receiving the decoded prediction in the target's layout [B, Cout, *S]
- * (ROLLOUT: Cout = t_out frames). The arena of c is reset as it goes — for ROLLOUT after every
- * step, the window of the last t_in frames being kept in the caller's scratch window
- * [B, t_in, *S] (NULL for the other tasks) — so the memory is that of one forward pass, where
- * opl_task_predict keeps every step's activations until the arena is reset. Every arena tensor
- * of c dies. The values are those of opl_task_predict (the same ops on the same values). Gradient
+ * (ROLLOUT, ONESTEP: Cout = t_out frames). The arena of c is reset as it goes — for ROLLOUT and
+ * ONESTEP after every step, the window of the last t_in frames being kept in the caller's
+ * scratch window [B, t_in, *S] (NULL for the other tasks) — so the memory is that of one forward
+ * pass, where opl_task_predict keeps every step's activations until the arena is reset. Every
+ * arena tensor of c dies. The values are those of opl_task_predict (the same ops on the same
+ * values), except ONESTEP's: its inference is the autoregressive rollout of T steps from the
+ * first t_in frames of x (ROLLOUT's), its training prediction one step from true frames. Gradient
  * recording of c is switched off and restored. ROLLOUT with a normalizer is OPL_ERR_ARG. */
 int opl_task_infer(opl_ctx *c, const opl_model *m, const opl_task *task, const opl_normalizer *xn,
                    const opl_normalizer *yn, int rank, const int64_t *xshape, const opl_real *x, opl_real *out,

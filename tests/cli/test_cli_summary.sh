@@ -75,8 +75,8 @@ run "$opl" summary mgno --num-iteration "1,0;2"
 [ $rc -eq 2 ] && has "pre,post" err.txt; ok $? "mgno malformed --num-iteration: exit 2 naming the expected form"
 run "$opl" summary mgno --preset darcy
 [ $rc -eq 2 ] && has "darcy-rough" err.txt; ok $? "mgno unknown preset: exit 2 naming the presets"
-run "$opl" summary mgno --padding reflect
-[ $rc -eq 2 ] && has "reflect" err.txt; ok $? "mgno --padding reflect: exit 2"
+run "$opl" summary mgno --padding replicate
+[ $rc -eq 2 ] && has "reflect" err.txt; ok $? "mgno --padding replicate: exit 2 naming zeros, circular, reflect"
 
 # SineNet: the counts of the authors' class in torch (sinenet_dual.py, 3 fields x 4 frames in, 3 out, hidden 64)
 run "$opl" summary sinenet --preset ins-k8

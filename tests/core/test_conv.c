@@ -44,6 +44,8 @@ static const tc T_dil2 = {.o = {.dilation = {2, 2, 2}, .padding = {2, 1, 1}}, .b
 static const tc T_g2 = {.o = {.groups = 2, .padding = {1, 1, 1}}, .bias = 1};
 static const tc T_circ = {.o = {.padding = {1, 2, 1}, .pad_mode = OPL_PAD_CIRCULAR}, .bias = 1};
 static const tc T_repl = {.o = {.padding = {2, 1, 1}, .pad_mode = OPL_PAD_REPLICATE}};
+static const tc T_refl = {.o = {.padding = {2, 1, 1}, .pad_mode = OPL_PAD_REFLECT}, .bias = 1};
+static const tc T_refl_s2 = {.o = {.padding = {1, 1, 1}, .stride = {2, 2, 2}, .pad_mode = OPL_PAD_REFLECT}};
 static const tc T_circ_g2_s2 = {.o = {.padding = {1, 1, 1}, .stride = {2, 1, 2}, .groups = 2,
                                       .pad_mode = OPL_PAD_CIRCULAR}};
 static const tc T_repl_d2 = {.o = {.padding = {2, 2, 2}, .dilation = {2, 1, 2},
@@ -69,6 +71,7 @@ static const gc_case rows[] = {
     {"conv1d groups 2", f_conv, &T_g2, 3, {IN(3, 2, 4, 8), IN(3, 6, 2, 3), IN(1, 6)}},
     {"conv1d circular", f_conv, &T_circ, 3, {IN(3, 2, 2, 7), IN(3, 3, 2, 3), IN(1, 3)}},
     {"conv1d replicate", f_conv, &T_repl, 2, {IN(3, 2, 2, 7), IN(3, 3, 2, 4)}},
+    {"conv1d reflect", f_conv, &T_refl, 3, {IN(3, 2, 2, 7), IN(3, 3, 2, 3), IN(1, 3)}},
     /* 2-D */
     {"conv2d", f_conv, &T_bias, 3, {IN(4, 2, 3, 6, 5), IN(4, 4, 3, 3, 2), IN(1, 4)}},
     {"conv2d stride 2 padding 1", f_conv, &T_s2p1_nb, 2, {IN(4, 2, 2, 7, 6), IN(4, 3, 2, 3, 3)}},
@@ -78,6 +81,8 @@ static const gc_case rows[] = {
     {"conv2d groups 2", f_conv, &T_g2, 3, {IN(4, 2, 4, 5, 5), IN(4, 4, 2, 3, 3), IN(1, 4)}},
     {"conv2d circular", f_conv, &T_circ, 3, {IN(4, 2, 2, 5, 6), IN(4, 3, 2, 3, 3), IN(1, 3)}},
     {"conv2d replicate", f_conv, &T_repl, 2, {IN(4, 2, 2, 5, 4), IN(4, 3, 2, 3, 2)}},
+    {"conv2d reflect", f_conv, &T_refl, 3, {IN(4, 2, 2, 5, 4), IN(4, 3, 2, 3, 3), IN(1, 3)}},
+    {"conv2d reflect stride 2 (MgNO's restriction)", f_conv, &T_refl_s2, 2, {IN(4, 2, 3, 8, 6), IN(4, 2, 3, 3, 3)}},
     {"conv2d circular groups 2 stride (2,1)", f_conv, &T_circ_g2_s2, 2,
      {IN(4, 2, 4, 6, 5), IN(4, 2, 2, 3, 3)}},
     {"conv2d replicate dilation (2,1)", f_conv, &T_repl_d2, 3,
@@ -88,6 +93,7 @@ static const gc_case rows[] = {
      {IN(5, 2, 2, 5, 4, 4), IN(5, 3, 2, 3, 2, 2), IN(1, 3)}},
     {"conv3d circular", f_conv, &T_circ, 3, {IN(5, 1, 2, 4, 5, 3), IN(5, 2, 2, 2, 3, 2), IN(1, 2)}},
     {"conv3d replicate", f_conv, &T_repl, 2, {IN(5, 1, 2, 4, 3, 3), IN(5, 2, 2, 3, 2, 2)}},
+    {"conv3d reflect", f_conv, &T_refl, 3, {IN(5, 1, 2, 4, 3, 3), IN(5, 2, 2, 3, 3, 2), IN(1, 2)}},
     {"conv3d groups 2", f_conv, &T_g2, 3, {IN(5, 1, 4, 4, 3, 3), IN(5, 2, 2, 3, 3, 2), IN(1, 2)}},
     /* transposed */
     {"conv_transpose1d stride 2 pad 1 output_padding 1", f_conv, &Tt_s2op1, 3,
@@ -115,6 +121,8 @@ static const gc_case adjoint_rows[] = {
     {"conv2d circular groups 2 in w", f_conv, &T_circ_g2_s2, 2, {NG(4, 2, 4, 6, 5), IN(4, 2, 2, 3, 3)}},
     {"conv2d replicate in x", f_conv, &T_repl, 2, {IN(4, 2, 2, 5, 4), NG(4, 3, 2, 3, 2)}},
     {"conv2d replicate in w", f_conv, &T_repl, 2, {NG(4, 2, 2, 5, 4), IN(4, 3, 2, 3, 2)}},
+    {"conv2d reflect stride 2 in x", f_conv, &T_refl_s2, 2, {IN(4, 2, 3, 8, 6), NG(4, 2, 3, 3, 3)}},
+    {"conv2d reflect stride 2 in w", f_conv, &T_refl_s2, 2, {NG(4, 2, 3, 8, 6), IN(4, 2, 3, 3, 3)}},
     {"conv3d in x", f_conv, &T_s2p1_nb, 2, {IN(5, 2, 2, 5, 4, 4), NG(5, 3, 2, 3, 2, 2)}},
     {"conv3d in w", f_conv, &T_s2p1_nb, 2, {NG(5, 2, 2, 5, 4, 4), IN(5, 3, 2, 3, 2, 2)}},
     {"conv_transpose1d in x", f_conv, &Tt_s2op1_nb, 2, {IN(3, 2, 3, 5), NG(3, 3, 2, 3)}},
@@ -178,6 +186,7 @@ static double *naive_conv(const opl_tensor *x, const opl_tensor *w, const opl_te
                       if (i < 0 || i >= S[a]) {
                         if (o->pad_mode == OPL_PAD_CIRCULAR) i = ((i % S[a]) + S[a]) % S[a];
                         else if (o->pad_mode == OPL_PAD_REPLICATE) i = i < 0 ? 0 : S[a] - 1;
+                        else if (o->pad_mode == OPL_PAD_REFLECT) i = i < 0 ? -i : 2 * (S[a] - 1) - i;
                         else inside = 0;
                       }
                       ii[a] = i;
@@ -250,11 +259,14 @@ static const vcase vcases[] = {
     {"conv1d dilation 2", 3, {2, 2, 9}, {3, 2, 3}, &T_dil2},
     {"conv1d circular", 3, {2, 2, 7}, {3, 2, 3}, &T_circ},
     {"conv1d replicate", 3, {2, 2, 7}, {3, 2, 4}, &T_repl},
+    {"conv1d reflect", 3, {2, 2, 7}, {3, 2, 3}, &T_refl},
     {"conv1d groups 2", 3, {2, 4, 8}, {6, 2, 3}, &T_g2},
     {"conv2d zeros", 4, {2, 3, 6, 5}, {4, 3, 3, 2}, &T_bias},
     {"conv2d stride (2,1) pad (1,0) dil (1,2)", 4, {2, 2, 6, 7}, {2, 2, 3, 3}, &T_mixed2d},
     {"conv2d circular", 4, {2, 2, 5, 6}, {3, 2, 3, 3}, &T_circ},
     {"conv2d replicate", 4, {2, 2, 5, 4}, {3, 2, 3, 2}, &T_repl},
+    {"conv2d reflect", 4, {2, 2, 5, 4}, {3, 2, 3, 3}, &T_refl},
+    {"conv2d reflect stride 2", 4, {2, 3, 8, 6}, {2, 3, 3, 3}, &T_refl_s2},
     {"conv2d circular groups 2 stride (2,1)", 4, {2, 4, 6, 5}, {2, 2, 3, 3}, &T_circ_g2_s2},
     {"conv2d replicate dilation (2,1)", 4, {2, 2, 5, 5}, {2, 2, 3, 3}, &T_repl_d2},
     {"conv2d 1x1", 4, {2, 3, 4, 5}, {4, 3, 1, 1}, &T_bias},
@@ -264,6 +276,7 @@ static const vcase vcases[] = {
     {"conv3d stride (2,1,1) pad (1,0,1)", 5, {2, 2, 5, 4, 4}, {3, 2, 3, 2, 2}, &T3d},
     {"conv3d circular", 5, {1, 2, 4, 5, 3}, {2, 2, 2, 3, 2}, &T_circ},
     {"conv3d replicate", 5, {1, 2, 4, 3, 3}, {2, 2, 3, 2, 2}, &T_repl},
+    {"conv3d reflect", 5, {1, 2, 4, 3, 3}, {2, 2, 3, 3, 2}, &T_refl},
     {"conv_transpose1d stride 2 pad 1 op 1", 3, {2, 3, 5}, {3, 2, 3}, &Tt_s2op1},
     {"conv_transpose1d", 3, {2, 3, 5}, {3, 2, 4}, &Tt_plain},
     {"conv_transpose2d groups 2 stride (2,1)", 4, {2, 4, 3, 3}, {4, 1, 3, 2}, &Tt_g2},
@@ -308,9 +321,10 @@ static void test_closed_form(void) {
   opl_ctx *c = opl_ctx_new(0);
   opl_tensor *x = opl_new(c, OPL_DIMS(1, 1, 5)), *w = opl_full(c, OPL_DIMS(1, 1, 3), 1.0);
   for (int i = 0; i < 5; i++) x->data[i] = (opl_real)(i + 1);
-  static const double want[3][5] = {{3, 6, 9, 12, 9}, {8, 6, 9, 12, 10}, {4, 6, 9, 12, 14}};
-  static const char *names[3] = {"zeros", "circular", "replicate"};
-  for (int m = 0; m < 3; m++) {
+  /* reflect pads (1..5) to (2, 1..5, 4) */
+  static const double want[4][5] = {{3, 6, 9, 12, 9}, {8, 6, 9, 12, 10}, {4, 6, 9, 12, 14}, {5, 6, 9, 12, 13}};
+  static const char *names[4] = {"zeros", "circular", "replicate", "reflect"};
+  for (int m = 0; m < 4; m++) {
     opl_conv_opts o = {.padding = {1}, .pad_mode = (opl_pad_mode)m};
     opl_tensor *y = opl_conv(c, x, w, NULL, &o);
     double got[5] = {0};
@@ -594,6 +608,15 @@ static void test_bad_input(void) {
   opl_conv_opts circ = {.pad_mode = OPL_PAD_CIRCULAR};
   expect_error(c, opl_conv_transpose(c, x, wt, NULL, &circ), OPL_ERR_ARG, "zero padding", NULL,
                "conv_transpose with circular padding");
+  opl_conv_opts refl = {.pad_mode = OPL_PAD_REFLECT};
+  expect_error(c, opl_conv_transpose(c, x, wt, NULL, &refl), OPL_ERR_ARG, "reflect", NULL,
+               "conv_transpose with reflect padding");
+  opl_conv_opts refl4 = {.padding = {4}, .pad_mode = OPL_PAD_REFLECT};
+  expect_error(c, opl_conv(c, xs, wk3, NULL, &refl4), OPL_ERR_SHAPE, "(1, 1, 4)", "reflect padding 4",
+               "conv reflect padding 4 not smaller than extent 4");
+  opl_conv_opts refl3 = {.padding = {3}, .pad_mode = OPL_PAD_REFLECT};
+  opl_tensor *yr3 = opl_conv(c, xs, wk3, NULL, &refl3);
+  ok(yr3 && yr3->shape[2] == 8, "conv reflect padding 3 < extent 4 is accepted (8 outputs)");
   opl_conv_opts bigpad = {.padding = {5}};
   expect_error(c, opl_conv_transpose(c, xs, wk3, NULL, &bigpad), OPL_ERR_SHAPE, "(1, 1, 4)",
                "(1, 1, 3)", "conv_transpose padding 5 leaves no output");

@@ -93,6 +93,9 @@ static const pad_opt pz1 = {1, {2}, {3}, OPL_PAD_ZERO}, pc1 = {1, {3}, {5}, OPL_
                      pr2 = {2, {2, 3}, {3, 1}, OPL_PAD_REPLICATE},
                      pz3 = {3, {1, 2, 0}, {1, 0, 2}, OPL_PAD_ZERO}, pc3 = {3, {2, 1, 3}, {3, 1, 2}, OPL_PAD_CIRCULAR},
                      pr3 = {3, {1, 2, 2}, {2, 0, 1}, OPL_PAD_REPLICATE},
+                     pf1 = {1, {4}, {3}, OPL_PAD_REFLECT}, pf2 = {2, {2, 0}, {1, 4}, OPL_PAD_REFLECT},
+                     pf3 = {3, {1, 2, 2}, {2, 0, 3}, OPL_PAD_REFLECT},
+                     pfbig = {2, {63, 1}, {5, 79}, OPL_PAD_REFLECT},
                      pzall = {4, {1, 0, 1, 2}, {0, 1, 2, 0}, OPL_PAD_ZERO},
                      cr1 = {1, {2}, {3}, OPL_PAD_ZERO}, cr2 = {2, {1, 0}, {2, 3}, OPL_PAD_ZERO},
                      cr3 = {3, {1, 2, 0}, {0, 1, 2}, OPL_PAD_ZERO},
@@ -148,6 +151,9 @@ static const gc_case rows[] = {
     {"pad zero 3-D", f_pad, &pz3, 1, {IN(5, 2, 2, 3, 4, 3)}},
     {"pad circular 3-D", f_pad, &pc3, 1, {IN(5, 1, 2, 3, 4, 3)}},
     {"pad replicate 3-D", f_pad, &pr3, 1, {IN(5, 2, 1, 3, 4, 3)}},
+    {"pad reflect 1-D (width extent - 1)", f_pad, &pf1, 1, {IN(3, 2, 3, 5)}},
+    {"pad reflect 2-D", f_pad, &pf2, 1, {IN(4, 2, 2, 3, 5)}},
+    {"pad reflect 3-D", f_pad, &pf3, 1, {IN(5, 2, 1, 3, 4, 4)}},
     {"pad zero on all 4 axes", f_pad, &pzall, 1, {IN(4, 2, 3, 2, 3)}},
     {"crop 1-D", f_crop, &cr1, 1, {IN(3, 2, 3, 9)}},
     {"crop 2-D", f_crop, &cr2, 1, {IN(4, 2, 2, 5, 7)}},
@@ -168,6 +174,7 @@ static const gc_case rows[] = {
     {"concat large", f_concat, cat_n2_a1, 2, {IN(4, 4, 8, 32, 40), IN(4, 4, 3, 32, 40)}, BIG_RTOL},
     {"pad circular large", f_pad, &pcbig, 1, {IN(4, 2, 4, 64, 80)}, BIG_RTOL},
     {"pad replicate large", f_pad, &prbig, 1, {IN(4, 2, 4, 64, 80)}, BIG_RTOL},
+    {"pad reflect large", f_pad, &pfbig, 1, {IN(4, 2, 4, 64, 80)}, BIG_RTOL},
     {"crop large", f_crop, &crbig, 1, {IN(4, 2, 4, 64, 80)}, BIG_RTOL},
     {"permute large", f_permute, perm4, 1, {IN(4, 4, 8, 32, 40)}, BIG_RTOL},
     {"permute complex large", f_permute, perm3, 1, {INC(3, 8, 64, 40)}, BIG_RTOL},
@@ -191,6 +198,9 @@ static const gc_case adjoint_rows[] = {
     {"pad zero 3-D", f_pad, &pz3, 1, {IN(5, 2, 2, 3, 4, 3)}},
     {"pad circular 3-D", f_pad, &pc3, 1, {IN(5, 1, 2, 3, 4, 3)}},
     {"pad replicate 3-D", f_pad, &pr3, 1, {IN(5, 2, 1, 3, 4, 3)}},
+    {"pad reflect 1-D", f_pad, &pf1, 1, {IN(3, 2, 3, 5)}},
+    {"pad reflect 2-D", f_pad, &pf2, 1, {IN(4, 2, 2, 3, 5)}},
+    {"pad reflect 3-D", f_pad, &pf3, 1, {IN(5, 2, 1, 3, 4, 4)}},
     {"crop 2-D", f_crop, &cr2, 1, {IN(4, 2, 2, 5, 7)}},
     {"crop 3-D", f_crop, &cr3, 1, {IN(5, 2, 1, 4, 5, 5)}},
     {"reshape", f_reshape, &rs_b, 1, {IN(2, 6, 5)}},
@@ -202,6 +212,7 @@ static const gc_case adjoint_rows[] = {
     {"slice large", f_slice, &sl_a1, 1, {IN(4, 4, 8, 32, 40)}},
     {"pad circular large", f_pad, &pcbig, 1, {IN(4, 2, 4, 64, 80)}},
     {"pad replicate large", f_pad, &prbig, 1, {IN(4, 2, 4, 64, 80)}},
+    {"pad reflect large", f_pad, &pfbig, 1, {IN(4, 2, 4, 64, 80)}},
     {"crop large", f_crop, &crbig, 1, {IN(4, 2, 4, 64, 80)}},
     {"permute large", f_permute, perm4, 1, {IN(4, 4, 8, 32, 40)}},
     {"permute complex large", f_permute, perm3, 1, {INC(3, 8, 64, 40)}},
@@ -288,6 +299,7 @@ static int64_t pad_src(int64_t j, int64_t lo, int64_t n, opl_pad_mode mode) {
   int64_t s = j - lo;
   if (mode == OPL_PAD_ZERO) return s >= 0 && s < n ? s : -1;
   if (mode == OPL_PAD_REPLICATE) return s < 0 ? 0 : (s >= n ? n - 1 : s);
+  if (mode == OPL_PAD_REFLECT) return s < 0 ? -s : (s >= n ? 2 * (n - 1) - s : s);
   while (s < 0) s += n;
   return s % n;
 }
@@ -333,6 +345,31 @@ static void test_pad_values(void) {
       want[lin(5, ys, idx)] = zero ? 0 : x3->data[lin(5, xs, src)];
     } while (next_index(5, ys, idx));
     arrays_close(y->numel, got, want, 0, 0, "pad %s 3-D = naive loop", cases[k].name);
+    free(want), free(got);
+  }
+  /* Reflect: F.pad(mode='reflect') of [1, 2, 3, 4] by (3, 2) by hand, then 3-D against the loop. */
+  opl_tensor *x4 = opl_new(c, OPL_DIMS(1, 1, 4));
+  for (int i = 0; i < 4; i++) x4->data[i] = (opl_real)(i + 1);
+  const int64_t rlo[1] = {3}, rhi[1] = {2};
+  opl_tensor *yr = opl_pad(c, x4, 1, rlo, rhi, OPL_PAD_REFLECT);
+  ok(shape_is(yr, 3, (const int64_t[]){1, 1, 9}), "pad reflect [1,2,3,4] by (3,2): shape (1,1,9)");
+  if (yr) {
+    double *got = to_double(yr), want[9] = {4, 3, 2, 1, 2, 3, 4, 3, 2};
+    arrays_close(9, got, want, 0, 0, "pad reflect [1,2,3,4] by (3,2) = F.pad reflect");
+    free(got);
+  }
+  const int64_t flo[3] = {3, 0, 2}, fhi[3] = {1, 2, 4}, fys[5] = {2, 3, 8, 5, 11};
+  opl_tensor *yf = opl_pad(c, x3, 3, flo, fhi, OPL_PAD_REFLECT);
+  ok(shape_is(yf, 5, fys), "pad reflect 3-D shape");
+  if (yf) {
+    double *want = malloc((size_t)yf->numel * sizeof *want), *got = to_double(yf);
+    int64_t idx[5] = {0};
+    do {
+      int64_t src[5] = {idx[0], idx[1]};
+      for (int i = 0; i < 3; i++) src[2 + i] = pad_src(idx[2 + i], flo[i], xs[2 + i], OPL_PAD_REFLECT);
+      want[lin(5, fys, idx)] = x3->data[lin(5, xs, src)];
+    } while (next_index(5, fys, idx));
+    arrays_close(yf->numel, got, want, 0, 0, "pad reflect 3-D = naive loop");
     free(want), free(got);
   }
   /* Crop undoes zero padding. */
@@ -524,6 +561,13 @@ static void test_bad_input(void) {
       free(got);
     }
   }
+  err_is(c, opl_pad(c, a, 1, five, one, OPL_PAD_REFLECT), OPL_ERR_SHAPE, "(2, 3, 5)", "reflect",
+         "reflect pad 5 not smaller than extent 5");
+  err_is(c, opl_pad(c, a, 1, one, five, OPL_PAD_REFLECT), OPL_ERR_SHAPE, "(2, 3, 5)", "reflect",
+         "reflect pad hi 5 not smaller than extent 5");
+  const int64_t four[1] = {4};
+  opl_tensor *ok4 = opl_pad(c, a, 1, four, four, OPL_PAD_REFLECT);
+  ok(ok4 && ok4->shape[2] == 13, "reflect pad of extent - 1 is allowed");
   err_is(c, opl_pad(c, a, 4, one, one, OPL_PAD_ZERO), OPL_ERR_ARG, "nd = 4", NULL, "pad nd > rank");
   err_is(c, opl_pad(c, a, 1, one, one, (opl_pad_mode)7), OPL_ERR_ARG, "mode", NULL, "pad unknown mode");
   err_is(c, opl_pad(c, ca, 1, one, one, OPL_PAD_ZERO), OPL_ERR_ARG, "complex", NULL, "pad of a complex tensor");
