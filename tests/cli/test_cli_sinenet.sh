@@ -43,6 +43,12 @@ one=$(awk '/^one-step/ {print $5}' out.txt); first=$(awk '/^rollout relative L2 
 last=$(awk '/^rollout relative L2 per step:/ {print $11}' out.txt)
 awk -v a="$one" -v f="$first" -v l="$last" 'BEGIN {exit !(a > 0 && f > 0 && l > f)}'
 ok $? "one-step error $one; rollout error grows from step 1 ($first) to step 6 ($last)"
+# the per-sample rows of every step-by-step task: step S predicts frame hist + S - 1; their means
+# are the compact line's values
+m1=$(sed -n 's/^rollout step 1 (frame 2): mean \([^ ]*\) median .* worst .*/\1/p' out.txt)
+m6=$(sed -n 's/^rollout step 6 (frame 7): mean \([^ ]*\) median .* worst .*/\1/p' out.txt)
+[ "$(grep -c '^rollout step [0-9]* (frame' out.txt)" = 6 ] && [ "$m1" = "$first" ] && [ "$m6" = "$last" ]
+ok $? "eval: a mean / median / worst row per rollout step, means equal to the per-step line ($m1 $m6)"
 run "$opl" eval m.h5 ns.h5 --ntest 2 --plot steps.png --plot-steps 1,3,6
 if [ $rc -eq 0 ]; then
     [ -s steps.png ] && has "plot of 3 rollout steps" err.txt; ok $? "eval --plot --plot-steps 1,3,6: a PNG of 3 steps"

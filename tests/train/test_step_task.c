@@ -59,6 +59,11 @@ int main(void) {
      "t_in = the 6 stored frames refused: %s", e.msg);
   ok(!strcmp(opl_task_name(OPL_TASK_STEP), "step") && opl_task_kind_from_name("step") == OPL_TASK_STEP,
      "the kind's name is 'step'");
+  /* beside the one-step pairs task: ONESTEP keeps its number, both names list in the refusal */
+  opl_task unknown = {.kind = OPL_TASK_COUNT, .t_in = 1, .t_out = 1};
+  ok(OPL_TASK_ONESTEP == 4 && OPL_TASK_STEP == 5 && opl_task_kind_from_name("onestep") == OPL_TASK_ONESTEP &&
+         opl_task_check(&unknown, &e) == OPL_ERR_ARG && strstr(e.msg, "onestep, step"),
+     "onestep = 4 and step = 5 by name and number; unknown kind: %s", e.msg);
 
   opl_task task = {.kind = OPL_TASK_STEP, .t_in = Tin, .t_out = 1};
   int sd = info ? opl_task_set_data(&task, info, &e) : OPL_ERR_ARG;
