@@ -43,6 +43,14 @@ opl_tensor *opl_jet_linear(opl_ctx *c, opl_tensor *x, opl_tensor *w, opl_tensor 
  * OPL_ERR_ARG for a spec out of range, OPL_ERR_SHAPE when x's first extent is not K. */
 opl_tensor *opl_jet_tanh(opl_ctx *c, opl_tensor *x, opl_jet_spec s);
 
+/* A hidden layer in one op: tanh(jet_linear(x, w, b)) for x [K, N, In] with K = opl_jet_k(s),
+ * w [Out, In], b [Out] or NULL -> y [K, N, Out]. One GEMM over K N rows, then bias, tanh and the
+ * derivative propagation in one pass over blocks of rows; it keeps only the pre-activation for
+ * backward (tanh's derivatives are recomputed there from y). The same bits as
+ * opl_jet_tanh(opl_jet_linear(x, w, b), s), in one pass fewer over memory each way and without
+ * the intermediate gradient's zeroing. Errors as those two ops. */
+opl_tensor *opl_jet_linear_tanh(opl_ctx *c, opl_tensor *x, opl_tensor *w, opl_tensor *b, opl_jet_spec s);
+
 /* Product of two jets of one shape [K, N, D] by Leibniz's rule (above) -> [K, N, D]. */
 opl_tensor *opl_jet_mul(opl_ctx *c, opl_tensor *a, opl_tensor *b, opl_jet_spec s);
 

@@ -39,14 +39,16 @@ static void gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const opl_real
 }
 
 /* Backward: gy [K, N, Out], x [K, N, In], w [Out, In]; iarg = (K, N, In, Out).
- * gx += gy w; gw += gy^T x over all K N rows; gb += column sums of gy's component 0 (double). */
+ * gx (+)= gy w (written when fresh); gw += gy^T x over all K N rows; gb += column sums of gy's
+ * component 0 (double). */
 static void jet_linear_bw(opl_node *nd) {
   int64_t K = nd->iarg[0], N = nd->iarg[1], In = nd->iarg[2], Out = nd->iarg[3];
   const opl_real *gy = nd->out->grad, *x = nd->in[0]->data, *w = nd->in[1]->data;
-  opl_real *gx = opl_node_grad(nd, 0), *gw = opl_node_grad(nd, 1);
+  int fresh;
+  opl_real *gx = opl_node_grad_write(nd, 0, &fresh), *gw = opl_node_grad(nd, 1);
   opl_real *gb = nd->in[2] ? opl_node_grad(nd, 2) : NULL;
   if (opl_ctx_status(nd->ctx)) return;
-  if (gx) gemm(0, 0, K * N, In, Out, gy, Out, w, In, 1, gx, In);
+  if (gx) gemm(0, 0, K * N, In, Out, gy, Out, w, In, fresh ? 0 : 1, gx, In);
   if (gw) gemm(1, 0, Out, In, K * N, gy, Out, x, In, 1, gw, In);
   if (gb) {
     double *acc = opl_arena_calloc(nd->ctx, (size_t)Out * sizeof(double));
@@ -75,10 +77,10 @@ opl_tensor *opl_jet_linear(opl_ctx *c, opl_tensor *x, opl_tensor *w, opl_tensor 
   }
   opl_tensor *y = opl_new(c, OPL_DIMS(K, N, Out));
   if (!y) return NULL;
+  gemm(0, 1, K * N, Out, In, x->data, In, w->data, In, 0, y->data, Out);
   if (b)
-    for (int64_t r = 0; r < N; r++) memcpy(y->data + r * Out, b->data, (size_t)Out * sizeof(opl_real));
-  if (b && K > 1) memset(y->data + N * Out, 0, (size_t)((K - 1) * N * Out) * sizeof(opl_real));
-  gemm(0, 1, K * N, Out, In, x->data, In, w->data, In, b ? 1 : 0, y->data, Out);
+    for (int64_t r = 0; r < N; r++)
+      for (int64_t j = 0; j < Out; j++) y->data[r * Out + j] += b->data[j];
   opl_tensor *in[3] = {x, w, b};
   opl_node *nd = opl_record(c, op, jet_linear_bw, y, 3, in);
   if (nd) nd->iarg[0] = K, nd->iarg[1] = N, nd->iarg[2] = In, nd->iarg[3] = Out;
@@ -114,10 +116,11 @@ static inline __attribute__((always_inline)) void tanh_fw_range(int64_t lo, int6
   }
 }
 
-/* Backward on points [lo, hi): x [K, n] the input, y0 [n] = tanh(x0), gy [K, n]; gx [K, n] +=. */
+/* Backward on points [lo, hi): x [K, n] the input (component 0 is not read), y0 [n] = tanh(x0),
+ * gy [K, n]; gx [K, n] += (ACC = 1) or = (ACC = 0, gx uninitialized on entry). */
 static inline __attribute__((always_inline)) void tanh_bw_range(int64_t lo, int64_t hi, int64_t n, const opl_real *x,
                                                               const opl_real *y0, const opl_real *gy, opl_real *gx,
-                                                              const int NX, const int NT) {
+                                                              const int NX, const int NT, const int ACC) {
   const opl_real *h1 = x + n, *h2 = x + 2 * n, *h3 = x + 3 * n, *h4 = x + 4 * n, *ht = x + (NX + 1) * n;
   const opl_real *g1 = gy + n, *g2 = gy + 2 * n, *g3 = gy + 3 * n, *g4 = gy + 4 * n, *gt = gy + (NX + 1) * n;
   opl_real *q1 = gx + n, *q2 = gx + 2 * n, *q3 = gx + 3 * n, *q4 = gx + 4 * n, *qt = gx + (NX + 1) * n;
@@ -134,23 +137,23 @@ static inline __attribute__((always_inline)) void tanh_bw_range(int64_t lo, int6
     if (NX >= 2) g0 += G2 * (d3 * a * a + d2 * b);
     if (NX >= 3) g0 += G3 * (d4 * a * a * a + 3 * d3 * a * b + d2 * c);
     if (NX >= 4) g0 += G4 * (d5 * a * a * a * a + 6 * d4 * a * a * b + d3 * (3 * b * b + 4 * a * c) + d2 * e);
-    gx[i] += g0;
-    if (NT) qt[i] += gt[i] * d1;
+    gx[i] = (ACC ? gx[i] : 0) + g0;
+    if (NT) qt[i] = (ACC ? qt[i] : 0) + gt[i] * d1;
     if (NX >= 1) {
       opl_real r = G1 * d1;
       if (NX >= 2) r += G2 * 2 * d2 * a;
       if (NX >= 3) r += G3 * (3 * d3 * a * a + 3 * d2 * b);
       if (NX >= 4) r += G4 * (4 * d4 * a * a * a + 12 * d3 * a * b + 4 * d2 * c);
-      q1[i] += r;
+      q1[i] = (ACC ? q1[i] : 0) + r;
     }
     if (NX >= 2) {
       opl_real r = G2 * d1;
       if (NX >= 3) r += G3 * 3 * d2 * a;
       if (NX >= 4) r += G4 * (6 * d3 * a * a + 6 * d2 * b);
-      q2[i] += r;
+      q2[i] = (ACC ? q2[i] : 0) + r;
     }
-    if (NX >= 3) q3[i] += G3 * d1 + (NX >= 4 ? G4 * 4 * d2 * a : 0);
-    if (NX >= 4) q4[i] += G4 * d1;
+    if (NX >= 3) q3[i] = (ACC ? q3[i] : 0) + G3 * d1 + (NX >= 4 ? G4 * 4 * d2 * a : 0);
+    if (NX >= 4) q4[i] = (ACC ? q4[i] : 0) + G4 * d1;
   }
 }
 
@@ -184,7 +187,16 @@ static void tanh_fw_block(int nx, int nt, int64_t lo, int64_t hi, int64_t n, con
 __attribute__((target_clones("avx2", "default")))
 static void tanh_bw_block(int nx, int nt, int64_t lo, int64_t hi, int64_t n, const opl_real *x, const opl_real *y0,
                           const opl_real *gy, opl_real *gx) {
-#define BW(NX, NT) tanh_bw_range(lo, hi, n, x, y0, gy, gx, NX, NT)
+#define BW(NX, NT) tanh_bw_range(lo, hi, n, x, y0, gy, gx, NX, NT, 1)
+  JET_CASES(BW)
+#undef BW
+}
+
+/* The same, writing gx instead of accumulating into it. */
+__attribute__((target_clones("avx2", "default")))
+static void tanh_bw_block_write(int nx, int nt, int64_t lo, int64_t hi, int64_t n, const opl_real *x,
+                                const opl_real *y0, const opl_real *gy, opl_real *gx) {
+#define BW(NX, NT) tanh_bw_range(lo, hi, n, x, y0, gy, gx, NX, NT, 0)
   JET_CASES(BW)
 #undef BW
 }
@@ -197,20 +209,26 @@ static void jet_tanh_forward(int nx, int nt, int64_t n, const opl_real *x, opl_r
            tanh_fw_block(nx, nt, b * JET_BLOCK, b + 1 < nb ? (b + 1) * JET_BLOCK : n, n, x, y););
 }
 
-/* Backward: x [K, n] the input, y0 [n] the output's value (tanh), gy [K, n]; gx [K, n] +=. */
+/* Backward: x [K, n] the input, y0 [n] the output's value (tanh), gy [K, n]; gx [K, n] += (acc)
+ * or = (!acc). */
 static void jet_tanh_backward(int nx, int nt, int64_t n, const opl_real *x, const opl_real *y0, const opl_real *gy,
-                              opl_real *gx) {
+                              opl_real *gx, int acc) {
   int64_t nb = (n + JET_BLOCK - 1) / JET_BLOCK;
-  OPL_PFOR(b, nb, n * (1 + nx + nt) * 4,
-           tanh_bw_block(nx, nt, b * JET_BLOCK, b + 1 < nb ? (b + 1) * JET_BLOCK : n, n, x, y0, gy, gx););
+  if (acc)
+    OPL_PFOR(b, nb, n * (1 + nx + nt) * 4,
+             tanh_bw_block(nx, nt, b * JET_BLOCK, b + 1 < nb ? (b + 1) * JET_BLOCK : n, n, x, y0, gy, gx););
+  else
+    OPL_PFOR(b, nb, n * (1 + nx + nt) * 4,
+             tanh_bw_block_write(nx, nt, b * JET_BLOCK, b + 1 < nb ? (b + 1) * JET_BLOCK : n, n, x, y0, gy, gx););
 }
 
 static void jet_tanh_bw(opl_node *nd) {
   int nx = (int)nd->iarg[0], nt = (int)nd->iarg[1];
   int64_t n = nd->iarg[2];
-  opl_real *gx = opl_node_grad(nd, 0);
+  int fresh;
+  opl_real *gx = opl_node_grad_write(nd, 0, &fresh);
   if (!gx || opl_ctx_status(nd->ctx)) return;
-  jet_tanh_backward(nx, nt, n, nd->in[0]->data, nd->out->data, nd->out->grad, gx);
+  jet_tanh_backward(nx, nt, n, nd->in[0]->data, nd->out->data, nd->out->grad, gx, !fresh);
 }
 
 opl_tensor *opl_jet_tanh(opl_ctx *c, opl_tensor *x, opl_jet_spec s) {
@@ -224,6 +242,90 @@ opl_tensor *opl_jet_tanh(opl_ctx *c, opl_tensor *x, opl_jet_spec s) {
   opl_tensor *in[1] = {x};
   opl_node *nd = opl_record(c, op, jet_tanh_bw, y, 1, in);
   if (nd) nd->iarg[0] = s.nx, nd->iarg[1] = s.nt, nd->iarg[2] = n;
+  return y;
+}
+
+/* ------------------------------------------------------------ jet_linear_tanh */
+
+/* The hidden layer y = tanh(x w^T + b) of a jet in one op: one GEMM over all K N rows into the
+ * pre-activation h [K, N, Out] (kept for backward), then one pass over blocks of rows that adds
+ * the bias to h's value component, takes tanh and propagates the derivative components
+ * (Faa di Bruno, core/jet.h) while the block is in cache. Backward: the tanh jet's backward
+ * writes gh [K, N, Out] (scratch), then gx (+)= gh w, gw += gh^T x and gb += column sums of gh's
+ * component 0, the two GEMMs again over all K N rows. Same arithmetic as jet_tanh(jet_linear)
+ * except that the bias is added after the product rather than before it. */
+
+/* Rows of one block of the fused pass: about JET_BLOCK values per component. */
+static int64_t lt_rows(int64_t Out) { return Out >= JET_BLOCK ? 1 : JET_BLOCK / Out; }
+
+/* Forward pass on rows [r0, r1): h [K, N, Out] the pre-activation (component 0 gets + b), b [Out]
+ * or NULL, y [K, N, Out]. */
+static void lt_fw_rows(int nx, int nt, int64_t r0, int64_t r1, int64_t N, int64_t Out, opl_real *h, const opl_real *b,
+                       opl_real *y) {
+  int64_t n = N * Out, lo = r0 * Out, hi = r1 * Out;
+  if (b)
+    for (int64_t r = r0; r < r1; r++)
+      for (int64_t j = 0; j < Out; j++) h[r * Out + j] += b[j];
+  opl_unary_forward_1t(OPL_TANH, hi - lo, h + lo, y + lo);
+  tanh_fw_block(nx, nt, lo, hi, n, h, y);
+}
+
+/* Backward: iarg = (K, N, In, Out, nx, nt); saved = h [K, N, Out]; gy [K, N, Out]. */
+static void jet_linear_tanh_bw(opl_node *nd) {
+  int64_t K = nd->iarg[0], N = nd->iarg[1], In = nd->iarg[2], Out = nd->iarg[3];
+  int nx = (int)nd->iarg[4], nt = (int)nd->iarg[5];
+  opl_ctx *c = nd->ctx;
+  const opl_real *h = nd->saved, *y = nd->out->data, *gy = nd->out->grad, *x = nd->in[0]->data, *w = nd->in[1]->data;
+  int fresh;
+  opl_real *gx = opl_node_grad_write(nd, 0, &fresh), *gw = opl_node_grad(nd, 1);
+  opl_real *gb = nd->in[2] ? opl_node_grad(nd, 2) : NULL;
+  if (opl_ctx_status(c)) return;
+  int64_t n = N * Out;
+  opl_real *gh = opl_arena_alloc(c, (size_t)(K * n) * sizeof(opl_real)); /* [K, N, Out] */
+  if (!gh) return;
+  jet_tanh_backward(nx, nt, n, h, y, gy, gh, 0);
+  if (gx) gemm(0, 0, K * N, In, Out, gh, Out, w, In, fresh ? 0 : 1, gx, In);
+  if (gw) gemm(1, 0, Out, In, K * N, gh, Out, x, In, 1, gw, In);
+  if (gb) {
+    double *acc = opl_arena_calloc(c, (size_t)Out * sizeof(double));
+    if (!acc) return;
+    for (int64_t r = 0; r < N; r++)
+      for (int64_t j = 0; j < Out; j++) acc[j] += (double)gh[r * Out + j];
+    for (int64_t j = 0; j < Out; j++) gb[j] += (opl_real)acc[j];
+  }
+}
+
+opl_tensor *opl_jet_linear_tanh(opl_ctx *c, opl_tensor *x, opl_tensor *w, opl_tensor *b, opl_jet_spec s) {
+  const char *op = "jet_linear_tanh";
+  if (opl_ctx_status(c)) return NULL;
+  if (!spec_ok(c, op, s) || !jet_shape_ok(c, op, "x", x, s) || !opl_check_input(c, op, "w", w, 2, 0)) return NULL;
+  if (b && !opl_check_input(c, op, "b", b, 1, 0)) return NULL;
+  char b1[96], b2[96];
+  int64_t K = x->shape[0], N = x->shape[1], In = x->shape[2], Out = w->shape[0];
+  if (w->shape[1] != In || (b && b->shape[0] != Out)) {
+    opl_ctx_error(c, OPL_ERR_SHAPE, "%s: x %s (K, N, In) does not match w %s (Out, In)%s", op,
+                  opl_shape_str(b1, x->rank, x->shape), opl_shape_str(b2, w->rank, w->shape),
+                  b && b->shape[0] != Out ? " and its bias" : "");
+    return NULL;
+  }
+  if (K * N > INT_MAX || In > INT_MAX || Out > INT_MAX) {
+    opl_ctx_error(c, OPL_ERR_ARG, "%s: x %s too large for BLAS", op, opl_shape_str(b1, x->rank, x->shape));
+    return NULL;
+  }
+  opl_real *h = opl_arena_alloc(c, (size_t)(K * N * Out) * sizeof(opl_real)); /* [K, N, Out] */
+  opl_tensor *y = opl_new(c, OPL_DIMS(K, N, Out));
+  if (!h || !y) return NULL;
+  gemm(0, 1, K * N, Out, In, x->data, In, w->data, In, 0, h, Out);
+  int64_t R = lt_rows(Out), nb = (N + R - 1) / R;
+  const opl_real *bd = b ? b->data : NULL;
+  OPL_PFOR(i, nb, N * Out * K * 2,
+           lt_fw_rows(s.nx, s.nt, i * R, i + 1 < nb ? (i + 1) * R : N, N, Out, h, bd, y->data););
+  opl_tensor *in[3] = {x, w, b};
+  opl_node *nd = opl_record(c, op, jet_linear_tanh_bw, y, 3, in);
+  if (nd) {
+    nd->iarg[0] = K, nd->iarg[1] = N, nd->iarg[2] = In, nd->iarg[3] = Out, nd->iarg[4] = s.nx, nd->iarg[5] = s.nt;
+    nd->saved = h;
+  }
   return y;
 }
 

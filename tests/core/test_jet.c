@@ -1,6 +1,7 @@
 /* Jet ops (core/jet.h): gradient checks (table), derivatives of tanh networks against closed forms
  * and against finite differences of the same network evaluated in double, up to 4th order. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include "core/jet.h"
 #include "tests/gradcheck.h"
@@ -19,6 +20,12 @@ static opl_tensor *f_lin_nob(opl_ctx *c, opl_tensor **x, const void *o) {
 static opl_tensor *f_tanh(opl_ctx *c, opl_tensor **x, const void *o) {
   return opl_jet_tanh(c, x[0], *(const opl_jet_spec *)o);
 }
+static opl_tensor *f_lt(opl_ctx *c, opl_tensor **x, const void *o) {
+  return opl_jet_linear_tanh(c, x[0], x[1], x[2], *(const opl_jet_spec *)o);
+}
+static opl_tensor *f_lt_nob(opl_ctx *c, opl_tensor **x, const void *o) {
+  return opl_jet_linear_tanh(c, x[0], x[1], NULL, *(const opl_jet_spec *)o);
+}
 static opl_tensor *f_mul(opl_ctx *c, opl_tensor **x, const void *o) {
   return opl_jet_mul(c, x[0], x[1], *(const opl_jet_spec *)o);
 }
@@ -32,6 +39,9 @@ static const gc_case rows[] = {
     {"jet_tanh nx=4 nt=1", f_tanh, &S41, 1, {IN(3, 6, 4, 3)}},
     {"jet_tanh nx=2 nt=0", f_tanh, &S20, 1, {IN(3, 3, 5, 2)}},
     {"jet_tanh nx=0 nt=1", f_tanh, &S01, 1, {IN(3, 2, 5, 2)}},
+    {"jet_linear_tanh nx=4 nt=1 (6,5,3)x(4,3)+b", f_lt, &S41, 3, {IN(3, 6, 5, 3), IN(2, 4, 3), IN(1, 4)}},
+    {"jet_linear_tanh nx=2 nt=0 no bias", f_lt_nob, &S20, 2, {IN(3, 3, 7, 2), IN(2, 5, 2)}},
+    {"jet_linear_tanh nx=0 nt=1", f_lt, &S01, 3, {IN(3, 2, 5, 3), IN(2, 4, 3), IN(1, 4)}},
     {"jet_mul nx=4 nt=1", f_mul, &S41, 2, {IN(3, 6, 4, 3), IN(3, 6, 4, 3)}},
     {"jet_mul nx=3 nt=1, b constant", f_mul, &S31, 2, {IN(3, 5, 4, 2), INNG(3, 5, 4, 2)}},
 };
@@ -140,6 +150,69 @@ static void test_finite_differences(void) {
   opl_ctx_free(&c);
 }
 
+/* max |a - b| / max |b| over n reals. */
+static double rel_diff(const opl_real *a, const opl_real *b, int64_t n) {
+  double d = 0, m = 0;
+  for (int64_t i = 0; i < n; i++) d = fmax(d, fabs((double)a[i] - (double)b[i])), m = fmax(m, fabs((double)b[i]));
+  return m > 0 ? d / m : d;
+}
+
+/* jet_linear_tanh against jet_tanh(jet_linear) on a layer large enough for several blocks of
+ * rows and the threaded pass: x = lt(x0, w0, b0), y = lt(x, w1, b1) + lt(x, w2) (x's gradient
+ * written by the first backward and accumulated by the second), seeded with a fixed gradient;
+ * values and every gradient agree to rounding. */
+static void test_fused_layer(void) {
+  const opl_jet_spec s = {2, 1};
+  const int64_t K = 4, N = 1500, F = 2, D = 20;
+  opl_err e;
+  uint64_t st = 777;
+  opl_tensor *x0 = opl_tensor_alloc(OPL_DIMS(K, N, F), OPL_T_REQGRAD, &e);
+  opl_tensor *w0 = opl_tensor_alloc(OPL_DIMS(D, F), OPL_T_REQGRAD, &e), *b0 = opl_tensor_alloc(OPL_DIMS(D), OPL_T_REQGRAD, &e);
+  opl_tensor *w1 = opl_tensor_alloc(OPL_DIMS(D, D), OPL_T_REQGRAD, &e), *b1 = opl_tensor_alloc(OPL_DIMS(D), OPL_T_REQGRAD, &e);
+  opl_tensor *w2 = opl_tensor_alloc(OPL_DIMS(D, D), OPL_T_REQGRAD, &e);
+  opl_tensor *all[6] = {x0, w0, b0, w1, b1, w2};
+  for (int i = 0; i < 6; i++)
+    for (int64_t j = 0; j < all[i]->numel; j++) all[i]->data[j] = (opl_real)(2 * gc_uniform(&st) - 1);
+  opl_real *seed = malloc((size_t)(K * N * D) * sizeof(opl_real));
+  for (int64_t j = 0; j < K * N * D; j++) seed[j] = (opl_real)(2 * gc_uniform(&st) - 1);
+  opl_real *val[2], *grad[2][6];
+  for (int fused = 0; fused < 2; fused++) {
+    opl_ctx *c = opl_ctx_new(0);
+    for (int i = 0; i < 6; i++) opl_tensor_zero_grad(all[i]);
+    opl_tensor *x, *y;
+    if (fused) {
+      x = opl_jet_linear_tanh(c, x0, w0, b0, s);
+      y = opl_add(c, opl_jet_linear_tanh(c, x, w1, b1, s), opl_jet_linear_tanh(c, x, w2, NULL, s));
+    } else {
+      x = opl_jet_tanh(c, opl_jet_linear(c, x0, w0, b0), s);
+      y = opl_add(c, opl_jet_tanh(c, opl_jet_linear(c, x, w1, b1), s), opl_jet_tanh(c, opl_jet_linear(c, x, w2, NULL), s));
+    }
+    if (y) opl_backward_seed(c, y, seed);
+    ok(y && opl_ctx_status(c) == OPL_OK, "%s layers on (%lld, %lld, %lld): %s", fused ? "fused" : "separate",
+       (long long)K, (long long)N, (long long)D, opl_ctx_errmsg(c));
+    val[fused] = malloc((size_t)(K * N * D) * sizeof(opl_real));
+    if (y) memcpy(val[fused], y->data, (size_t)(K * N * D) * sizeof(opl_real));
+    for (int i = 0; i < 6; i++) {
+      grad[fused][i] = malloc((size_t)all[i]->numel * sizeof(opl_real));
+      memcpy(grad[fused][i], all[i]->grad, (size_t)all[i]->numel * sizeof(opl_real));
+    }
+    opl_ctx_free(&c);
+  }
+  double tol = 1e3 * OPL_REAL_EPS, d = rel_diff(val[1], val[0], K * N * D);
+  ok(d < tol, "jet_linear_tanh equals jet_tanh(jet_linear): values, max rel. difference %.2e", d);
+  const char *name[6] = {"x0", "w0", "b0", "w1", "b1", "w2"};
+  for (int i = 0; i < 6; i++) {
+    d = rel_diff(grad[1][i], grad[0][i], all[i]->numel);
+    ok(d < tol, "jet_linear_tanh equals jet_tanh(jet_linear): gradient of %s, max rel. difference %.2e", name[i], d);
+  }
+  for (int f = 0; f < 2; f++) {
+    free(val[f]);
+    for (int i = 0; i < 6; i++) free(grad[f][i]);
+  }
+  free(seed);
+  for (int i = 0; i < 6; i++) opl_tensor_free(&all[i]);
+}
+
 static void test_bad_input(void) {
   opl_ctx *c = opl_ctx_new(0);
   opl_tensor *x = opl_zeros(c, OPL_DIMS(5, 3, 2));
@@ -154,6 +227,13 @@ static void test_bad_input(void) {
   ok(!opl_jet_linear(c, x, w, NULL) && opl_ctx_status(c) == OPL_ERR_SHAPE, "jet_linear: In mismatch: %s",
      opl_ctx_errmsg(c));
   opl_ctx_clear_error(c);
+  ok(!opl_jet_linear_tanh(c, x, w, NULL, (opl_jet_spec){3, 1}) && opl_ctx_status(c) == OPL_ERR_SHAPE &&
+         strstr(opl_ctx_errmsg(c), "jet_linear_tanh"),
+     "jet_linear_tanh: In mismatch: %s", opl_ctx_errmsg(c));
+  opl_ctx_clear_error(c);
+  ok(!opl_jet_linear_tanh(c, x, w, NULL, S41) && opl_ctx_status(c) == OPL_ERR_SHAPE && strstr(opl_ctx_errmsg(c), "K = 6"),
+     "jet_linear_tanh: 5 components for a (4, 1) jet: %s", opl_ctx_errmsg(c));
+  opl_ctx_clear_error(c);
   opl_tensor *y = opl_zeros(c, OPL_DIMS(5, 4, 2));
   opl_jet_spec s3 = {3, 1};
   ok(!opl_jet_mul(c, x, y, s3) && opl_ctx_status(c) == OPL_ERR_SHAPE, "jet_mul: shapes differ: %s", opl_ctx_errmsg(c));
@@ -165,6 +245,7 @@ int main(void) {
   gc_run_table(rows, (int)(sizeof rows / sizeof rows[0]));
   test_closed_form();
   test_finite_differences();
+  test_fused_layer();
   test_bad_input();
   return tap_end();
 }
