@@ -89,19 +89,39 @@ opl_tensor *opl_jet_linear(opl_ctx *c, opl_tensor *x, opl_tensor *w, opl_tensor 
 
 /* ------------------------------------------------------------ jet_tanh */
 
+/* tanh's derivatives are those of core/jet.h as functions of s = tanh(h0) and d1 = 1 - s^2, with
+ * d1 computed as sech(h0)^2 from h0 itself: 1 - s^2 loses d1's relative accuracy where |s| nears
+ * 1 (saturated units, where d1 is small and a rounding of s is a large part of it), and every
+ * derivative component carries a factor d1. Backward recomputes s and d1 from h0 (no reading of
+ * the output's value), so the forward keeps no more than its input.
+ *
+ * y = tanh(x), d = 1 - tanh(x)^2 on n values: x, y, d [n]. */
+static void tanh_sech2(int64_t n, const opl_real *x, opl_real *y, opl_real *d) {
+#ifdef OPL_DOUBLE
+  for (int64_t i = 0; i < n; i++) {
+    double a = fabs(x[i]), m = exp(-2 * a), q = 1 / (1 + m);
+    y[i] = tanh(x[i]);
+    d[i] = a < 0.55 ? 1 - y[i] * y[i] : 4 * m * q * q;
+  }
+#else
+  opl_tanh_sech2_f32(n, x, y, d);
+#endif
+}
+
 /* The kernels below are written for a fixed number of x-derivatives NX and time derivatives NT
  * (compile-time constants after inlining, one instance per case of a switch), in opl_real, over a
- * contiguous range of points [lo, hi) whose inner loop vectorizes. s_m are the derivatives of
- * tanh at h0 as functions of s = tanh(h0) (core/jet.h), s5 = -2 (3 s2^2 + 4 s1 s3 + s s4) the
- * one more that the backward pass needs for d y4 / d h0. */
+ * contiguous range of points [lo, hi) whose inner loop vectorizes; s and d1 of point i are
+ * s[i - lo] and d[i - lo]. s_m are the derivatives of tanh at h0 (core/jet.h), s5 = -2 (3 s2^2 +
+ * 4 s1 s3 + s s4) the one more that the backward pass needs for d y4 / d h0. */
 
-/* Forward on points [lo, hi): x, y [K, n]; y0 = tanh(x0) is already in y. */
+/* Forward on points [lo, hi): x, y [K, n]; y0 = tanh(x0) = s is already in y. */
 static inline __attribute__((always_inline)) void tanh_fw_range(int64_t lo, int64_t hi, int64_t n, const opl_real *x,
-                                                              opl_real *y, const int NX, const int NT) {
+                                                              opl_real *y, const opl_real *dd, const int NX,
+                                                              const int NT) {
   const opl_real *h1 = x + n, *h2 = x + 2 * n, *h3 = x + 3 * n, *h4 = x + 4 * n, *ht = x + (NX + 1) * n;
   opl_real *y1 = y + n, *y2 = y + 2 * n, *y3 = y + 3 * n, *y4 = y + 4 * n, *yt = y + (NX + 1) * n;
   for (int64_t i = lo; i < hi; i++) {
-    opl_real s = y[i], d1 = 1 - s * s, d2 = -2 * s * d1;
+    opl_real s = y[i], d1 = dd[i - lo], d2 = -2 * s * d1;
     if (NT) yt[i] = d1 * ht[i];
     if (NX >= 1) y1[i] = d1 * h1[i];
     if (NX >= 2) y2[i] = d2 * h1[i] * h1[i] + d1 * h2[i];
@@ -116,16 +136,17 @@ static inline __attribute__((always_inline)) void tanh_fw_range(int64_t lo, int6
   }
 }
 
-/* Backward on points [lo, hi): x [K, n] the input (component 0 is not read), y0 [n] = tanh(x0),
+/* Backward on points [lo, hi): x [K, n] the input (component 0 is not read: s, d1 come in ss, dd),
  * gy [K, n]; gx [K, n] += (ACC = 1) or = (ACC = 0, gx uninitialized on entry). */
 static inline __attribute__((always_inline)) void tanh_bw_range(int64_t lo, int64_t hi, int64_t n, const opl_real *x,
-                                                              const opl_real *y0, const opl_real *gy, opl_real *gx,
-                                                              const int NX, const int NT, const int ACC) {
+                                                              const opl_real *ss, const opl_real *dd,
+                                                              const opl_real *gy, opl_real *gx, const int NX,
+                                                              const int NT, const int ACC) {
   const opl_real *h1 = x + n, *h2 = x + 2 * n, *h3 = x + 3 * n, *h4 = x + 4 * n, *ht = x + (NX + 1) * n;
   const opl_real *g1 = gy + n, *g2 = gy + 2 * n, *g3 = gy + 3 * n, *g4 = gy + 4 * n, *gt = gy + (NX + 1) * n;
   opl_real *q1 = gx + n, *q2 = gx + 2 * n, *q3 = gx + 3 * n, *q4 = gx + 4 * n, *qt = gx + (NX + 1) * n;
   for (int64_t i = lo; i < hi; i++) {
-    opl_real s = y0[i], d1 = 1 - s * s, d2 = -2 * s * d1;
+    opl_real s = ss[i - lo], d1 = dd[i - lo], d2 = -2 * s * d1;
     opl_real d3 = NX >= 2 ? -2 * (d1 * d1 + s * d2) : 0;
     opl_real d4 = NX >= 3 ? -2 * (3 * d1 * d2 + s * d3) : 0;
     opl_real d5 = NX >= 4 ? -2 * (3 * d2 * d2 + 4 * d1 * d3 + s * d4) : 0;
@@ -157,6 +178,7 @@ static inline __attribute__((always_inline)) void tanh_bw_range(int64_t lo, int6
   }
 }
 
+/* Values per block: the block's s and d1 (2 x 16 KiB in float) stay in L1 between the two passes. */
 #define JET_BLOCK 4096
 
 /* The case (nx, nt) of a kernel call: one instance per case. */
@@ -174,20 +196,21 @@ static inline __attribute__((always_inline)) void tanh_bw_range(int64_t lo, int6
     default: CALL(4, 1); break;                                           \
   }
 
-/* One block of points [lo, hi) of the forward / backward kernels, for the case (nx, nt); compiled
- * twice, for AVX2 and for the baseline, and chosen at load time (the arithmetic is the same, no
- * FMA contraction, so both give the same bits). */
+/* One block of points [lo, hi) (hi - lo <= JET_BLOCK) of the forward / backward kernels, for the
+ * case (nx, nt); compiled twice, for AVX2 and for the baseline, and chosen at load time (the
+ * arithmetic is the same, no FMA contraction, so both give the same bits). */
 __attribute__((target_clones("avx2", "default")))
-static void tanh_fw_block(int nx, int nt, int64_t lo, int64_t hi, int64_t n, const opl_real *x, opl_real *y) {
-#define FW(NX, NT) tanh_fw_range(lo, hi, n, x, y, NX, NT)
+static void tanh_fw_block(int nx, int nt, int64_t lo, int64_t hi, int64_t n, const opl_real *x, opl_real *y,
+                          const opl_real *dd) {
+#define FW(NX, NT) tanh_fw_range(lo, hi, n, x, y, dd, NX, NT)
   JET_CASES(FW)
 #undef FW
 }
 
 __attribute__((target_clones("avx2", "default")))
-static void tanh_bw_block(int nx, int nt, int64_t lo, int64_t hi, int64_t n, const opl_real *x, const opl_real *y0,
-                          const opl_real *gy, opl_real *gx) {
-#define BW(NX, NT) tanh_bw_range(lo, hi, n, x, y0, gy, gx, NX, NT, 1)
+static void tanh_bw_block(int nx, int nt, int64_t lo, int64_t hi, int64_t n, const opl_real *x, const opl_real *ss,
+                          const opl_real *dd, const opl_real *gy, opl_real *gx) {
+#define BW(NX, NT) tanh_bw_range(lo, hi, n, x, ss, dd, gy, gx, NX, NT, 1)
   JET_CASES(BW)
 #undef BW
 }
@@ -195,31 +218,47 @@ static void tanh_bw_block(int nx, int nt, int64_t lo, int64_t hi, int64_t n, con
 /* The same, writing gx instead of accumulating into it. */
 __attribute__((target_clones("avx2", "default")))
 static void tanh_bw_block_write(int nx, int nt, int64_t lo, int64_t hi, int64_t n, const opl_real *x,
-                                const opl_real *y0, const opl_real *gy, opl_real *gx) {
-#define BW(NX, NT) tanh_bw_range(lo, hi, n, x, y0, gy, gx, NX, NT, 0)
+                                const opl_real *ss, const opl_real *dd, const opl_real *gy, opl_real *gx) {
+#define BW(NX, NT) tanh_bw_range(lo, hi, n, x, ss, dd, gy, gx, NX, NT, 0)
   JET_CASES(BW)
 #undef BW
 }
 
-/* Forward: x, y [K, n] with n = N D; components as core/jet.h. */
-static void jet_tanh_forward(int nx, int nt, int64_t n, const opl_real *x, opl_real *y) {
-  opl_unary_forward(OPL_TANH, n, x, y);
-  int64_t nb = (n + JET_BLOCK - 1) / JET_BLOCK;
-  OPL_PFOR(b, nb, n * (nx + nt) * 2,
-           tanh_fw_block(nx, nt, b * JET_BLOCK, b + 1 < nb ? (b + 1) * JET_BLOCK : n, n, x, y););
+/* Forward on points [lo, hi) of x, y [K, n] (any length; blocks of JET_BLOCK on this thread). */
+static void tanh_fw_span(int nx, int nt, int64_t lo, int64_t hi, int64_t n, const opl_real *x, opl_real *y) {
+  opl_real dd[JET_BLOCK];
+  for (int64_t a = lo; a < hi; a += JET_BLOCK) {
+    int64_t b = hi - a < JET_BLOCK ? hi : a + JET_BLOCK;
+    tanh_sech2(b - a, x + a, y + a, dd);
+    tanh_fw_block(nx, nt, a, b, n, x, y, dd);
+  }
 }
 
-/* Backward: x [K, n] the input, y0 [n] the output's value (tanh), gy [K, n]; gx [K, n] += (acc)
- * or = (!acc). */
-static void jet_tanh_backward(int nx, int nt, int64_t n, const opl_real *x, const opl_real *y0, const opl_real *gy,
-                              opl_real *gx, int acc) {
+/* Backward on points [lo, hi): x [K, n] the input, gy [K, n]; gx [K, n] += (acc) or = (!acc). */
+static void tanh_bw_span(int nx, int nt, int64_t lo, int64_t hi, int64_t n, const opl_real *x, const opl_real *gy,
+                         opl_real *gx, int acc) {
+  opl_real ss[JET_BLOCK], dd[JET_BLOCK];
+  for (int64_t a = lo; a < hi; a += JET_BLOCK) {
+    int64_t b = hi - a < JET_BLOCK ? hi : a + JET_BLOCK;
+    tanh_sech2(b - a, x + a, ss, dd);
+    if (acc) tanh_bw_block(nx, nt, a, b, n, x, ss, dd, gy, gx);
+    else tanh_bw_block_write(nx, nt, a, b, n, x, ss, dd, gy, gx);
+  }
+}
+
+/* Forward: x, y [K, n] with n = N D; components as core/jet.h. Threaded over blocks. */
+static void jet_tanh_forward(int nx, int nt, int64_t n, const opl_real *x, opl_real *y) {
   int64_t nb = (n + JET_BLOCK - 1) / JET_BLOCK;
-  if (acc)
-    OPL_PFOR(b, nb, n * (1 + nx + nt) * 4,
-             tanh_bw_block(nx, nt, b * JET_BLOCK, b + 1 < nb ? (b + 1) * JET_BLOCK : n, n, x, y0, gy, gx););
-  else
-    OPL_PFOR(b, nb, n * (1 + nx + nt) * 4,
-             tanh_bw_block_write(nx, nt, b * JET_BLOCK, b + 1 < nb ? (b + 1) * JET_BLOCK : n, n, x, y0, gy, gx););
+  OPL_PFOR(b, nb, n * (1 + nx + nt) * 2,
+           tanh_fw_span(nx, nt, b * JET_BLOCK, b + 1 < nb ? (b + 1) * JET_BLOCK : n, n, x, y););
+}
+
+/* Backward: x [K, n] the input, gy [K, n]; gx [K, n] += (acc) or = (!acc). Threaded over blocks. */
+static void jet_tanh_backward(int nx, int nt, int64_t n, const opl_real *x, const opl_real *gy, opl_real *gx,
+                              int acc) {
+  int64_t nb = (n + JET_BLOCK - 1) / JET_BLOCK;
+  OPL_PFOR(b, nb, n * (1 + nx + nt) * 4,
+           tanh_bw_span(nx, nt, b * JET_BLOCK, b + 1 < nb ? (b + 1) * JET_BLOCK : n, n, x, gy, gx, acc););
 }
 
 static void jet_tanh_bw(opl_node *nd) {
@@ -228,7 +267,7 @@ static void jet_tanh_bw(opl_node *nd) {
   int fresh;
   opl_real *gx = opl_node_grad_write(nd, 0, &fresh);
   if (!gx || opl_ctx_status(nd->ctx)) return;
-  jet_tanh_backward(nx, nt, n, nd->in[0]->data, nd->out->data, nd->out->grad, gx, !fresh);
+  jet_tanh_backward(nx, nt, n, nd->in[0]->data, nd->out->grad, gx, !fresh);
 }
 
 opl_tensor *opl_jet_tanh(opl_ctx *c, opl_tensor *x, opl_jet_spec s) {
@@ -252,8 +291,8 @@ opl_tensor *opl_jet_tanh(opl_ctx *c, opl_tensor *x, opl_jet_spec s) {
  * the bias to h's value component, takes tanh and propagates the derivative components
  * (Faa di Bruno, core/jet.h) while the block is in cache. Backward: the tanh jet's backward
  * writes gh [K, N, Out] (scratch), then gx (+)= gh w, gw += gh^T x and gb += column sums of gh's
- * component 0, the two GEMMs again over all K N rows. Same arithmetic as jet_tanh(jet_linear)
- * except that the bias is added after the product rather than before it. */
+ * component 0, the two GEMMs again over all K N rows. The same arithmetic, so the same bits, as
+ * jet_tanh(jet_linear). */
 
 /* Rows of one block of the fused pass: about JET_BLOCK values per component. */
 static int64_t lt_rows(int64_t Out) { return Out >= JET_BLOCK ? 1 : JET_BLOCK / Out; }
@@ -262,12 +301,10 @@ static int64_t lt_rows(int64_t Out) { return Out >= JET_BLOCK ? 1 : JET_BLOCK / 
  * or NULL, y [K, N, Out]. */
 static void lt_fw_rows(int nx, int nt, int64_t r0, int64_t r1, int64_t N, int64_t Out, opl_real *h, const opl_real *b,
                        opl_real *y) {
-  int64_t n = N * Out, lo = r0 * Out, hi = r1 * Out;
   if (b)
     for (int64_t r = r0; r < r1; r++)
       for (int64_t j = 0; j < Out; j++) h[r * Out + j] += b[j];
-  opl_unary_forward_1t(OPL_TANH, hi - lo, h + lo, y + lo);
-  tanh_fw_block(nx, nt, lo, hi, n, h, y);
+  tanh_fw_span(nx, nt, r0 * Out, r1 * Out, N * Out, h, y);
 }
 
 /* Backward: iarg = (K, N, In, Out, nx, nt); saved = h [K, N, Out]; gy [K, N, Out]. */
@@ -275,7 +312,7 @@ static void jet_linear_tanh_bw(opl_node *nd) {
   int64_t K = nd->iarg[0], N = nd->iarg[1], In = nd->iarg[2], Out = nd->iarg[3];
   int nx = (int)nd->iarg[4], nt = (int)nd->iarg[5];
   opl_ctx *c = nd->ctx;
-  const opl_real *h = nd->saved, *y = nd->out->data, *gy = nd->out->grad, *x = nd->in[0]->data, *w = nd->in[1]->data;
+  const opl_real *h = nd->saved, *gy = nd->out->grad, *x = nd->in[0]->data, *w = nd->in[1]->data;
   int fresh;
   opl_real *gx = opl_node_grad_write(nd, 0, &fresh), *gw = opl_node_grad(nd, 1);
   opl_real *gb = nd->in[2] ? opl_node_grad(nd, 2) : NULL;
@@ -283,7 +320,7 @@ static void jet_linear_tanh_bw(opl_node *nd) {
   int64_t n = N * Out;
   opl_real *gh = opl_arena_alloc(c, (size_t)(K * n) * sizeof(opl_real)); /* [K, N, Out] */
   if (!gh) return;
-  jet_tanh_backward(nx, nt, n, h, y, gy, gh, 0);
+  jet_tanh_backward(nx, nt, n, h, gy, gh, 0);
   if (gx) gemm(0, 0, K * N, In, Out, gh, Out, w, In, fresh ? 0 : 1, gx, In);
   if (gw) gemm(1, 0, Out, In, K * N, gh, Out, x, In, 1, gw, In);
   if (gb) {
