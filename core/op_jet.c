@@ -4,6 +4,9 @@
 #include <limits.h>
 #include <math.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include "core/jet.h"
 #include "core/internal.h"
 #include "core/ops.h"
@@ -15,6 +18,15 @@ static int spec_ok(opl_ctx *c, const char *op, opl_jet_spec s) {
     return 0;
   }
   return 1;
+}
+
+/* Index of the calling thread in its team (0 outside a parallel region). */
+static int thread_id(void) {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
 }
 
 /* x must be rank 3 with first extent K. */
@@ -110,18 +122,21 @@ static void tanh_sech2(int64_t n, const opl_real *x, opl_real *y, opl_real *d) {
 
 /* The kernels below are written for a fixed number of x-derivatives NX and time derivatives NT
  * (compile-time constants after inlining, one instance per case of a switch), in opl_real, over a
- * contiguous range of points [lo, hi) whose inner loop vectorizes; s and d1 of point i are
- * s[i - lo] and d[i - lo]. s_m are the derivatives of tanh at h0 (core/jet.h), s5 = -2 (3 s2^2 +
+ * contiguous range of points [lo, hi) whose inner loop vectorizes (each component a separate
+ * restrict array: with one base pointer and offsets k n the compiler cannot rule out overlap and
+ * keeps the loop scalar); s and d1 of point i are s[i - lo] and d[i - lo]. s_m are the derivatives of tanh at h0 (core/jet.h), s5 = -2 (3 s2^2 +
  * 4 s1 s3 + s s4) the one more that the backward pass needs for d y4 / d h0. */
 
-/* Forward on points [lo, hi): x, y [K, n]; y0 = tanh(x0) = s is already in y. */
-static inline __attribute__((always_inline)) void tanh_fw_range(int64_t lo, int64_t hi, int64_t n, const opl_real *x,
-                                                              opl_real *y, const opl_real *dd, const int NX,
-                                                              const int NT) {
-  const opl_real *h1 = x + n, *h2 = x + 2 * n, *h3 = x + 3 * n, *h4 = x + 4 * n, *ht = x + (NX + 1) * n;
-  opl_real *y1 = y + n, *y2 = y + 2 * n, *y3 = y + 3 * n, *y4 = y + 4 * n, *yt = y + (NX + 1) * n;
+/* Forward on points [lo, hi) of one component stride n: the components of the input (h1..h4, ht)
+ * and output (y1..y4, yt) as separate arrays (restrict: they do not overlap, so the loop
+ * vectorizes), s [hi - lo] = tanh(h0) and d [hi - lo] = 1 - s^2 of the block. */
+static inline __attribute__((always_inline)) void tanh_fw_range(
+    int64_t lo, int64_t hi, const opl_real *restrict s_, const opl_real *restrict d_, const opl_real *restrict h1,
+    const opl_real *restrict h2, const opl_real *restrict h3, const opl_real *restrict h4, const opl_real *restrict ht,
+    opl_real *restrict y1, opl_real *restrict y2, opl_real *restrict y3, opl_real *restrict y4, opl_real *restrict yt,
+    const int NX, const int NT) {
   for (int64_t i = lo; i < hi; i++) {
-    opl_real s = y[i], d1 = dd[i - lo], d2 = -2 * s * d1;
+    opl_real s = s_[i - lo], d1 = d_[i - lo], d2 = -2 * s * d1;
     if (NT) yt[i] = d1 * ht[i];
     if (NX >= 1) y1[i] = d1 * h1[i];
     if (NX >= 2) y2[i] = d2 * h1[i] * h1[i] + d1 * h2[i];
@@ -136,29 +151,30 @@ static inline __attribute__((always_inline)) void tanh_fw_range(int64_t lo, int6
   }
 }
 
-/* Backward on points [lo, hi): x [K, n] the input (component 0 is not read: s, d1 come in ss, dd),
- * gy [K, n]; gx [K, n] += (ACC = 1) or = (ACC = 0, gx uninitialized on entry). */
-static inline __attribute__((always_inline)) void tanh_bw_range(int64_t lo, int64_t hi, int64_t n, const opl_real *x,
-                                                              const opl_real *ss, const opl_real *dd,
-                                                              const opl_real *gy, opl_real *gx, const int NX,
-                                                              const int NT, const int ACC) {
-  const opl_real *h1 = x + n, *h2 = x + 2 * n, *h3 = x + 3 * n, *h4 = x + 4 * n, *ht = x + (NX + 1) * n;
-  const opl_real *g1 = gy + n, *g2 = gy + 2 * n, *g3 = gy + 3 * n, *g4 = gy + 4 * n, *gt = gy + (NX + 1) * n;
-  opl_real *q1 = gx + n, *q2 = gx + 2 * n, *q3 = gx + 3 * n, *q4 = gx + 4 * n, *qt = gx + (NX + 1) * n;
+/* Backward on points [lo, hi): s, d of the block as above, the input's derivative components
+ * h1..h4, ht, the output gradient's components g0..g4, gt and the input gradient's q0..q4, qt
+ * (separate, non-overlapping arrays); q += (ACC = 1) or = (ACC = 0, q uninitialized on entry). */
+static inline __attribute__((always_inline)) void tanh_bw_range(
+    int64_t lo, int64_t hi, const opl_real *restrict s_, const opl_real *restrict d_, const opl_real *restrict h1,
+    const opl_real *restrict h2, const opl_real *restrict h3, const opl_real *restrict h4, const opl_real *restrict ht,
+    const opl_real *restrict g0_, const opl_real *restrict g1, const opl_real *restrict g2,
+    const opl_real *restrict g3, const opl_real *restrict g4, const opl_real *restrict gt, opl_real *restrict q0,
+    opl_real *restrict q1, opl_real *restrict q2, opl_real *restrict q3, opl_real *restrict q4,
+    opl_real *restrict qt, const int NX, const int NT, const int ACC) {
   for (int64_t i = lo; i < hi; i++) {
-    opl_real s = ss[i - lo], d1 = dd[i - lo], d2 = -2 * s * d1;
+    opl_real s = s_[i - lo], d1 = d_[i - lo], d2 = -2 * s * d1;
     opl_real d3 = NX >= 2 ? -2 * (d1 * d1 + s * d2) : 0;
     opl_real d4 = NX >= 3 ? -2 * (3 * d1 * d2 + s * d3) : 0;
     opl_real d5 = NX >= 4 ? -2 * (3 * d2 * d2 + 4 * d1 * d3 + s * d4) : 0;
     opl_real a = NX >= 1 ? h1[i] : 0, b = NX >= 2 ? h2[i] : 0, c = NX >= 3 ? h3[i] : 0, e = NX >= 4 ? h4[i] : 0;
     opl_real G1 = NX >= 1 ? g1[i] : 0, G2 = NX >= 2 ? g2[i] : 0, G3 = NX >= 3 ? g3[i] : 0, G4 = NX >= 4 ? g4[i] : 0;
-    opl_real g0 = gy[i] * d1;
+    opl_real g0 = g0_[i] * d1;
     if (NT) g0 += gt[i] * d2 * ht[i];
     if (NX >= 1) g0 += G1 * d2 * a;
     if (NX >= 2) g0 += G2 * (d3 * a * a + d2 * b);
     if (NX >= 3) g0 += G3 * (d4 * a * a * a + 3 * d3 * a * b + d2 * c);
     if (NX >= 4) g0 += G4 * (d5 * a * a * a * a + 6 * d4 * a * a * b + d3 * (3 * b * b + 4 * a * c) + d2 * e);
-    gx[i] = (ACC ? gx[i] : 0) + g0;
+    q0[i] = (ACC ? q0[i] : 0) + g0;
     if (NT) qt[i] = (ACC ? qt[i] : 0) + gt[i] * d1;
     if (NX >= 1) {
       opl_real r = G1 * d1;
@@ -202,7 +218,12 @@ static inline __attribute__((always_inline)) void tanh_bw_range(int64_t lo, int6
 __attribute__((target_clones("avx2", "default")))
 static void tanh_fw_block(int nx, int nt, int64_t lo, int64_t hi, int64_t n, const opl_real *x, opl_real *y,
                           const opl_real *dd) {
-#define FW(NX, NT) tanh_fw_range(lo, hi, n, x, y, dd, NX, NT)
+  /* components (core/jet.h): k-th x-derivative at k n, the t-derivative at (nx + 1) n; the
+   * pointers of components a case does not have are never dereferenced */
+  const opl_real *ht = x + (nx + 1) * n;
+  opl_real *yt = y + (nx + 1) * n;
+#define FW(NX, NT) tanh_fw_range(lo, hi, y + lo, dd, x + n, x + 2 * n, x + 3 * n, x + 4 * n, ht, y + n, y + 2 * n, \
+                                 y + 3 * n, y + 4 * n, yt, NX, NT)
   JET_CASES(FW)
 #undef FW
 }
@@ -210,7 +231,10 @@ static void tanh_fw_block(int nx, int nt, int64_t lo, int64_t hi, int64_t n, con
 __attribute__((target_clones("avx2", "default")))
 static void tanh_bw_block(int nx, int nt, int64_t lo, int64_t hi, int64_t n, const opl_real *x, const opl_real *ss,
                           const opl_real *dd, const opl_real *gy, opl_real *gx) {
-#define BW(NX, NT) tanh_bw_range(lo, hi, n, x, ss, dd, gy, gx, NX, NT, 1)
+  const opl_real *ht = x + (nx + 1) * n, *gt = gy + (nx + 1) * n;
+  opl_real *qt = gx + (nx + 1) * n;
+#define BW(NX, NT) tanh_bw_range(lo, hi, ss, dd, x + n, x + 2 * n, x + 3 * n, x + 4 * n, ht, gy, gy + n, gy + 2 * n, \
+                                 gy + 3 * n, gy + 4 * n, gt, gx, gx + n, gx + 2 * n, gx + 3 * n, gx + 4 * n, qt, NX, NT, 1)
   JET_CASES(BW)
 #undef BW
 }
@@ -219,7 +243,10 @@ static void tanh_bw_block(int nx, int nt, int64_t lo, int64_t hi, int64_t n, con
 __attribute__((target_clones("avx2", "default")))
 static void tanh_bw_block_write(int nx, int nt, int64_t lo, int64_t hi, int64_t n, const opl_real *x,
                                 const opl_real *ss, const opl_real *dd, const opl_real *gy, opl_real *gx) {
-#define BW(NX, NT) tanh_bw_range(lo, hi, n, x, ss, dd, gy, gx, NX, NT, 0)
+  const opl_real *ht = x + (nx + 1) * n, *gt = gy + (nx + 1) * n;
+  opl_real *qt = gx + (nx + 1) * n;
+#define BW(NX, NT) tanh_bw_range(lo, hi, ss, dd, x + n, x + 2 * n, x + 3 * n, x + 4 * n, ht, gy, gy + n, gy + 2 * n, \
+                                 gy + 3 * n, gy + 4 * n, gt, gx, gx + n, gx + 2 * n, gx + 3 * n, gx + 4 * n, qt, NX, NT, 0)
   JET_CASES(BW)
 #undef BW
 }
@@ -243,6 +270,23 @@ static void tanh_bw_span(int nx, int nt, int64_t lo, int64_t hi, int64_t n, cons
     tanh_sech2(b - a, x + a, ss, dd);
     if (acc) tanh_bw_block(nx, nt, a, b, n, x, ss, dd, gy, gx);
     else tanh_bw_block_write(nx, nt, a, b, n, x, ss, dd, gy, gx);
+  }
+}
+
+/* Forward on points [lo, hi) with s = tanh(x0) already in y's component 0 and d1 given: dd [n]. */
+static void tanh_fw_span_sd(int nx, int nt, int64_t lo, int64_t hi, int64_t n, const opl_real *x, opl_real *y,
+                            const opl_real *dd) {
+  for (int64_t a = lo; a < hi; a += JET_BLOCK)
+    tanh_fw_block(nx, nt, a, hi - a < JET_BLOCK ? hi : a + JET_BLOCK, n, x, y, dd + a);
+}
+
+/* Backward on points [lo, hi) with s and d1 given: ss, dd [n]; gx (+)= as tanh_bw_span. */
+static void tanh_bw_span_sd(int nx, int nt, int64_t lo, int64_t hi, int64_t n, const opl_real *x, const opl_real *ss,
+                            const opl_real *dd, const opl_real *gy, opl_real *gx, int acc) {
+  for (int64_t a = lo; a < hi; a += JET_BLOCK) {
+    int64_t b = hi - a < JET_BLOCK ? hi : a + JET_BLOCK;
+    if (acc) tanh_bw_block(nx, nt, a, b, n, x, ss + a, dd + a, gy, gx);
+    else tanh_bw_block_write(nx, nt, a, b, n, x, ss + a, dd + a, gy, gx);
   }
 }
 
@@ -364,6 +408,240 @@ opl_tensor *opl_jet_linear_tanh(opl_ctx *c, opl_tensor *x, opl_tensor *w, opl_te
     nd->saved = h;
   }
   return y;
+}
+
+/* ------------------------------------------------------------ jet_mlp */
+
+/* A whole tanh MLP on a jet in one op, processed in tiles of points so that a tile's activations
+ * stay in cache from layer to layer. Layer l < L: a_{l+1} = tanh(h_l), h_l = a_l w_l^T + b_l (b on
+ * component 0); output u = a_L w_L^T + b_L; a_0 = x. A tile holds the K components of P
+ * consecutive points as one contiguous [K, P, D] block, so each layer of a tile is one GEMM over
+ * K P rows (OpenBLAS, single-threaded inside the tile loop: the tiles run on the threads).
+ * Forward keeps per layer and tile one block [K + 1, P, Out_l] (tile-major): s = tanh(h0) in
+ * place of h0, the derivative components h_1 .. h_{K-1}, and d1 = sech^2(h0) last; backward walks
+ * each tile from the output down, rebuilding a_l (s and Faa di Bruno on the kept components) where
+ * it needs it (the "checkpointing" of Griewank & Walther, ch. 12, at the granularity of one layer,
+ * with no transcendental recomputed), so memory traffic is one write and one read of these blocks
+ * instead of several passes per op over arrays of K N D values. Parameter gradients are summed per tile and the tiles added in tile order (in
+ * double): the same bits for every thread count. Arithmetic per element is that of jet_linear /
+ * jet_tanh. */
+
+typedef struct mlp_saved {
+  int L, nx, nt, has_x_grad;
+  int64_t K, N, P, T;         /* components, points, points per tile, tiles */
+  int64_t dim[OPL_JET_MLP_MAX + 2]; /* dim[0] = F inputs, dim[l + 1] = outputs of layer l */
+  int64_t woff[OPL_JET_MLP_MAX + 1], boff[OPL_JET_MLP_MAX + 1], np; /* offsets in a tile's gradients */
+  opl_real *hs;               /* the kept blocks [K + 1, P, Out_l] of every tile: layer l at hoff[l] */
+  int64_t hoff[OPL_JET_MLP_MAX + 1];
+  opl_tensor **w, **b;        /* [L + 1] each (b[l] may be NULL) */
+} mlp_saved;
+
+/* Points per tile: about 16 K values per [K, P, D] block (64 KiB in float). */
+static int64_t mlp_tile_points(int64_t K, int64_t D) {
+  int64_t p = 16384 / (K * (D > 0 ? D : 1));
+  return p < 8 ? 8 : p;
+}
+
+/* Copy the tile [p0, p0 + P) of a [K, N, D] array into a [K, P, D] block (dir = 0), or add the
+ * block back into the array (dir = 1), or copy it back (dir = 2). */
+static void tile_move(int64_t K, int64_t N, int64_t D, int64_t p0, int64_t P, opl_real *arr, opl_real *blk, int dir) {
+  for (int64_t k = 0; k < K; k++) {
+    opl_real *a = arr + (k * N + p0) * D, *t = blk + k * P * D;
+    if (dir == 0) memcpy(t, a, (size_t)(P * D) * sizeof(opl_real));
+    else if (dir == 2) memcpy(a, t, (size_t)(P * D) * sizeof(opl_real));
+    else
+      for (int64_t i = 0; i < P * D; i++) a[i] += t[i];
+  }
+}
+
+/* y [K, P, D] += b on component 0's P rows. */
+static void add_bias_rows(int64_t P, int64_t D, opl_real *y, const opl_real *b) {
+  for (int64_t r = 0; r < P; r++)
+    for (int64_t j = 0; j < D; j++) y[r * D + j] += b[j];
+}
+
+/* acc [D] (double) = column sums of component 0 of g [K, P, D]. */
+static void col_sums0(int64_t P, int64_t D, const opl_real *g, double *acc) {
+  for (int64_t j = 0; j < D; j++) acc[j] = 0;
+  for (int64_t r = 0; r < P; r++)
+    for (int64_t j = 0; j < D; j++) acc[j] += (double)g[r * D + j];
+}
+
+/* Forward of tile t: x [K, N, F] -> u [K, N, O]; scratch of this thread: xa [K, P, F], a0, a1
+ * [K, P, Dmax], uo [K, P, O]. */
+static void mlp_fw_tile(const mlp_saved *s, int64_t t, const opl_real *x, opl_real *u, opl_real *xa, opl_real *a0,
+                        opl_real *a1, opl_real *uo) {
+  int64_t K = s->K, p0 = t * s->P, P = p0 + s->P <= s->N ? s->P : s->N - p0;
+  tile_move(K, s->N, s->dim[0], p0, P, (opl_real *)x, xa, 0);
+  const opl_real *cur = xa;
+  for (int l = 0; l < s->L; l++) {
+    int64_t In = s->dim[l], Out = s->dim[l + 1], n = P * Out;
+    opl_real *h = s->hs + s->hoff[l] + (K + 1) * p0 * Out, *nxt = cur == a0 ? a1 : a0;
+    gemm(0, 1, K * P, Out, In, cur, In, s->w[l]->data, In, 0, h, Out);
+    if (s->b[l]) add_bias_rows(P, Out, h, s->b[l]->data);
+    tanh_sech2(n, h, nxt, h + K * n);                      /* s into a_{l+1}, d1 kept */
+    memcpy(h, nxt, (size_t)n * sizeof(opl_real));         /* s kept in place of h0 */
+    tanh_fw_span_sd(s->nx, s->nt, 0, n, n, h, nxt, h + K * n);
+    cur = nxt;
+  }
+  int64_t In = s->dim[s->L], O = s->dim[s->L + 1];
+  gemm(0, 1, K * P, O, In, cur, In, s->w[s->L]->data, In, 0, uo, O);
+  if (s->b[s->L]) add_bias_rows(P, O, uo, s->b[s->L]->data);
+  tile_move(K, s->N, O, p0, P, u, uo, 2);
+}
+
+/* Backward of tile t from gu [K, N, O]: this tile's parameter gradients into pg [np] (written),
+ * gx [K, N, F] += (when not NULL); scratch: xa [K, P, F], a, ga, gh [K, P, Dmax], gt [K, P, O],
+ * acc [Dmax] (double). */
+static void mlp_bw_tile(const mlp_saved *s, int64_t t, const opl_real *x, const opl_real *gu, opl_real *gx,
+                        opl_real *pg, opl_real *xa, opl_real *a, opl_real *ga, opl_real *gh, opl_real *gt,
+                        double *acc) {
+  int64_t K = s->K, p0 = t * s->P, P = p0 + s->P <= s->N ? s->P : s->N - p0;
+  int L = s->L;
+  tile_move(K, s->N, s->dim[L + 1], p0, P, (opl_real *)gu, gt, 0);
+  tile_move(K, s->N, s->dim[0], p0, P, (opl_real *)x, xa, 0);
+  const opl_real *g = gt; /* gradient of layer l's output, [K, P, dim[l + 1]] */
+  for (int l = L; l >= 0; l--) {
+    int64_t In = s->dim[l], Out = s->dim[l + 1];
+    const opl_real *gpre = g; /* gradient of the pre-activation h_l (the output layer has none) */
+    if (l < L) {
+      const opl_real *hb = s->hs + s->hoff[l] + (K + 1) * p0 * Out;
+      int64_t n = P * Out;
+      tanh_bw_span_sd(s->nx, s->nt, 0, n, n, hb, hb, hb + K * n, g, gh, 0);
+      gpre = gh;
+    }
+    const opl_real *in = xa; /* a_l: x, or rebuilt from layer l - 1's kept block */
+    if (l > 0) {
+      const opl_real *hb = s->hs + s->hoff[l - 1] + (K + 1) * p0 * In;
+      int64_t n = P * In;
+      memcpy(a, hb, (size_t)n * sizeof(opl_real));
+      tanh_fw_span_sd(s->nx, s->nt, 0, n, n, hb, a, hb + K * n);
+      in = a;
+    }
+    gemm(1, 0, Out, In, K * P, gpre, Out, in, In, 0, pg + s->woff[l], In);
+    if (s->b[l]) {
+      col_sums0(P, Out, gpre, acc);
+      for (int64_t j = 0; j < Out; j++) pg[s->boff[l] + j] = (opl_real)acc[j];
+    }
+    if (l > 0 || gx) {
+      gemm(0, 0, K * P, In, Out, gpre, Out, s->w[l]->data, In, 0, ga, In);
+      g = ga;
+    }
+  }
+  if (gx) tile_move(K, s->N, s->dim[0], p0, P, gx, ga, 1);
+}
+
+static void jet_mlp_bw(opl_node *nd) {
+  opl_ctx *c = nd->ctx;
+  const mlp_saved *s = nd->saved;
+  opl_tensor *x = nd->more[0];
+  opl_real *gx = opl_requires_grad(x) ? opl_grad_of(c, x) : NULL;
+  if (opl_ctx_status(c)) return;
+  int64_t K = s->K, P = s->P, T = s->T, Dm = 1;
+  for (int l = 0; l <= s->L + 1; l++) Dm = s->dim[l] > Dm ? s->dim[l] : Dm;
+  int nth = opl_get_num_threads();
+  int64_t per = K * P * (s->dim[0] + 3 * Dm + s->dim[s->L + 1]); /* xa, a, ga, gh, gt */
+  opl_real *scr = opl_arena_alloc(c, (size_t)(nth * per) * sizeof(opl_real));
+  double *accs = opl_arena_alloc(c, (size_t)(nth * Dm) * sizeof(double));
+  opl_real *pg = opl_arena_alloc(c, (size_t)(T * s->np) * sizeof(opl_real)); /* [T, np] */
+  if (!scr || !accs || !pg) return;
+  /* gx: the tiles add disjoint rows, so no two threads touch one element */
+  const opl_real *xd = x->data, *gu = nd->out->grad;
+#define BW_TILE(t)                                                                                               \
+  {                                                                                                              \
+    opl_real *m = scr + (int64_t)thread_id() * per, *xa = m, *a = xa + K * P * s->dim[0], *ga = a + K * P * Dm, \
+             *gh = ga + K * P * Dm, *gt = gh + K * P * Dm;                                                       \
+    mlp_bw_tile(s, t, xd, gu, gx, pg + t * s->np, xa, a, ga, gh, gt, accs + thread_id() * Dm);                 \
+  }
+  OPL_PFOR(t, T, K * s->N * Dm * 16 * s->L, BW_TILE(t));
+#undef BW_TILE
+  for (int l = 0; l <= s->L; l++) {
+    opl_real *gw = opl_grad_of(c, s->w[l]), *gb = s->b[l] ? opl_grad_of(c, s->b[l]) : NULL;
+    int64_t nw = s->dim[l] * s->dim[l + 1];
+    for (int64_t j = 0; gw && j < nw; j++) {
+      double v = 0;
+      for (int64_t t = 0; t < T; t++) v += (double)pg[t * s->np + s->woff[l] + j];
+      gw[j] += (opl_real)v;
+    }
+    for (int64_t j = 0; gb && j < s->dim[l + 1]; j++) {
+      double v = 0;
+      for (int64_t t = 0; t < T; t++) v += (double)pg[t * s->np + s->boff[l] + j];
+      gb[j] += (opl_real)v;
+    }
+  }
+}
+
+opl_tensor *opl_jet_mlp(opl_ctx *c, opl_tensor *x, int L, opl_tensor *const *w, opl_tensor *const *b,
+                        opl_jet_spec s) {
+  const char *op = "jet_mlp";
+  if (opl_ctx_status(c)) return NULL;
+  if (!spec_ok(c, op, s) || !jet_shape_ok(c, op, "x", x, s)) return NULL;
+  if (L < 0 || L > OPL_JET_MLP_MAX || !w) {
+    opl_ctx_error(c, OPL_ERR_ARG, "%s: %d hidden layers, expected 0..%d", op, L, OPL_JET_MLP_MAX);
+    return NULL;
+  }
+  char b1[96];
+  int64_t K = x->shape[0], N = x->shape[1], dim[OPL_JET_MLP_MAX + 2];
+  dim[0] = x->shape[2];
+  for (int l = 0; l <= L; l++) {
+    if (!opl_check_input(c, op, "w", w[l], 2, 0) || (b && b[l] && !opl_check_input(c, op, "b", b[l], 1, 0)))
+      return NULL;
+    dim[l + 1] = w[l]->shape[0];
+    if (w[l]->shape[1] != dim[l] || (b && b[l] && b[l]->shape[0] != dim[l + 1])) {
+      opl_ctx_error(c, OPL_ERR_SHAPE, "%s: layer %d: input (K, N, %lld) does not match w %s (Out, In)%s", op, l,
+                    (long long)dim[l], opl_shape_str(b1, w[l]->rank, w[l]->shape),
+                    b && b[l] && b[l]->shape[0] != dim[l + 1] ? " and its bias" : "");
+      return NULL;
+    }
+  }
+  int64_t Dm = 1;
+  for (int l = 0; l <= L + 1; l++) Dm = dim[l] > Dm ? dim[l] : Dm;
+  if (K * N > INT_MAX || Dm > INT_MAX) {
+    opl_ctx_error(c, OPL_ERR_ARG, "%s: x %s too large for BLAS", op, opl_shape_str(b1, x->rank, x->shape));
+    return NULL;
+  }
+  mlp_saved *sv = opl_arena_alloc(c, sizeof *sv);
+  opl_tensor **list = opl_arena_alloc(c, (size_t)(2 * L + 3) * sizeof *list);
+  if (!sv || !list) return NULL;
+  memset(sv, 0, sizeof *sv);
+  sv->L = L, sv->nx = s.nx, sv->nt = s.nt, sv->K = K, sv->N = N;
+  sv->P = mlp_tile_points(K, Dm);
+  if (sv->P > N) sv->P = N;
+  sv->T = (N + sv->P - 1) / sv->P;
+  int64_t hn = 0;
+  for (int l = 0; l <= L + 1; l++) sv->dim[l] = dim[l];
+  for (int l = 0; l <= L; l++) {
+    sv->woff[l] = sv->np, sv->np += dim[l] * dim[l + 1];
+    sv->boff[l] = sv->np, sv->np += dim[l + 1];
+    if (l < L) sv->hoff[l] = hn, hn += (K + 1) * N * dim[l + 1];
+  }
+  list[0] = x;
+  for (int l = 0; l <= L; l++) list[1 + l] = w[l], list[2 + L + l] = b ? b[l] : NULL;
+  sv->w = list + 1, sv->b = list + 2 + L;
+  sv->hs = opl_arena_alloc(c, (size_t)(hn > 0 ? hn : 1) * sizeof(opl_real));
+  opl_tensor *u = opl_new(c, OPL_DIMS(K, N, dim[L + 1]));
+  int nth = opl_get_num_threads();
+  int64_t per = K * sv->P * (dim[0] + 2 * Dm + dim[L + 1]); /* xa, a0, a1, uo */
+  opl_real *scr = opl_arena_alloc(c, (size_t)(nth * per) * sizeof(opl_real));
+  if (!sv->hs || !u || !scr) return NULL;
+  const opl_real *xd = x->data;
+  opl_real *ud = u->data;
+#define FW_TILE(t)                                                                                                 \
+  {                                                                                                                \
+    opl_real *m = scr + (int64_t)thread_id() * per, *xa = m, *a0 = xa + K * sv->P * dim[0], *a1 = a0 + K * sv->P * Dm, \
+             *uo = a1 + K * sv->P * Dm;                                                                            \
+    mlp_fw_tile(sv, t, xd, ud, xa, a0, a1, uo);                                                                    \
+  }
+  OPL_PFOR(t, sv->T, K * N * Dm * 8 * L, FW_TILE(t));
+#undef FW_TILE
+  /* the node lists x and up to 5 parameters that require a gradient; backward reads the full list */
+  opl_tensor *in[OPL_MAX_INPUTS] = {x};
+  int nin = 1;
+  for (int i = 1; i < 2 * L + 3 && nin < OPL_MAX_INPUTS; i++)
+    if (list[i] && opl_requires_grad(list[i])) in[nin++] = list[i];
+  opl_node *nd = opl_record(c, op, jet_mlp_bw, u, nin, in);
+  if (nd) nd->saved = sv, nd->more = list, nd->nmore = 2 * L + 3;
+  return u;
 }
 
 /* ------------------------------------------------------------ jet_mul */

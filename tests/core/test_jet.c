@@ -7,7 +7,7 @@
 #include "tests/gradcheck.h"
 #include "tests/tap.h"
 
-static const opl_jet_spec S41 = {4, 1}, S20 = {2, 0}, S31 = {3, 1}, S01 = {0, 1};
+static const opl_jet_spec S41 = {4, 1}, S20 = {2, 0}, S31 = {3, 1}, S01 = {0, 1}, S21 = {2, 1};
 
 static opl_tensor *f_lin(opl_ctx *c, opl_tensor **x, const void *o) {
   (void)o;
@@ -26,6 +26,11 @@ static opl_tensor *f_lt(opl_ctx *c, opl_tensor **x, const void *o) {
 static opl_tensor *f_lt_nob(opl_ctx *c, opl_tensor **x, const void *o) {
   return opl_jet_linear_tanh(c, x[0], x[1], NULL, *(const opl_jet_spec *)o);
 }
+/* jet_mlp with 2 hidden layers: x, w0, b0, w1, b1, w2 (no output bias). */
+static opl_tensor *f_mlp(opl_ctx *c, opl_tensor **x, const void *o) {
+  opl_tensor *w[3] = {x[1], x[3], x[5]}, *b[3] = {x[2], x[4], NULL};
+  return opl_jet_mlp(c, x[0], 2, w, b, *(const opl_jet_spec *)o);
+}
 static opl_tensor *f_mul(opl_ctx *c, opl_tensor **x, const void *o) {
   return opl_jet_mul(c, x[0], x[1], *(const opl_jet_spec *)o);
 }
@@ -42,6 +47,10 @@ static const gc_case rows[] = {
     {"jet_linear_tanh nx=4 nt=1 (6,5,3)x(4,3)+b", f_lt, &S41, 3, {IN(3, 6, 5, 3), IN(2, 4, 3), IN(1, 4)}},
     {"jet_linear_tanh nx=2 nt=0 no bias", f_lt_nob, &S20, 2, {IN(3, 3, 7, 2), IN(2, 5, 2)}},
     {"jet_linear_tanh nx=0 nt=1", f_lt, &S01, 3, {IN(3, 2, 5, 3), IN(2, 4, 3), IN(1, 4)}},
+    {"jet_mlp nx=2 nt=1 2-4-3-1, one tile", f_mlp, &S21, 6,
+     {IN(3, 4, 5, 2), IN(2, 4, 2), IN(1, 4), IN(2, 3, 4), IN(1, 3), IN(2, 1, 3)}},
+    {"jet_mlp nx=4 nt=1 2-8-8-2, 400 points in 2 tiles", f_mlp, &S41, 6,
+     {IN(3, 6, 400, 2), IN(2, 8, 2), IN(1, 8), IN(2, 8, 8), IN(1, 8), IN(2, 2, 8)}},
     {"jet_mul nx=4 nt=1", f_mul, &S41, 2, {IN(3, 6, 4, 3), IN(3, 6, 4, 3)}},
     {"jet_mul nx=3 nt=1, b constant", f_mul, &S31, 2, {IN(3, 5, 4, 2), INNG(3, 5, 4, 2)}},
 };
@@ -247,6 +256,70 @@ static void test_fused_layer(void) {
   for (int i = 0; i < 6; i++) opl_tensor_free(&all[i]);
 }
 
+/* jet_mlp against jet_linear(jet_linear_tanh(...)) on 3000 points (15 tiles): widths 2-20-13-20-1,
+ * the second layer without bias, x requiring a gradient; values and every gradient agree to
+ * rounding, and the op gives the same bits on 1 and 2 threads. */
+static void test_mlp(void) {
+  const opl_jet_spec s = {2, 1};
+  enum { L = 3, NP = 2 * L + 3 };
+  const int64_t K = 4, N = 3000, dims[L + 2] = {2, 20, 13, 20, 1};
+  opl_err e;
+  uint64_t st = 4242;
+  opl_tensor *x = opl_tensor_alloc(OPL_DIMS(K, N, 2), OPL_T_REQGRAD, &e), *w[L + 1], *b[L + 1], *all[NP];
+  int na = 0;
+  all[na++] = x;
+  for (int l = 0; l <= L; l++) {
+    w[l] = opl_tensor_alloc(OPL_DIMS(dims[l + 1], dims[l]), OPL_T_REQGRAD, &e);
+    b[l] = l == 1 ? NULL : opl_tensor_alloc(OPL_DIMS(dims[l + 1]), OPL_T_REQGRAD, &e);
+    all[na++] = w[l];
+    if (b[l]) all[na++] = b[l];
+  }
+  for (int i = 0; i < na; i++)
+    for (int64_t j = 0; j < all[i]->numel; j++) all[i]->data[j] = (opl_real)((2 * gc_uniform(&st) - 1) * (i ? 0.6 : 1));
+  opl_real seed[4 * 3000];
+  for (int64_t j = 0; j < K * N; j++) seed[j] = (opl_real)(2 * gc_uniform(&st) - 1);
+  opl_real *val[3], *grad[3][NP];
+  for (int run = 0; run < 3; run++) { /* 0: separate ops, 1: jet_mlp, 2: jet_mlp on 1 thread */
+    int th = opl_get_num_threads();
+    if (run == 2) opl_set_num_threads(1);
+    opl_ctx *c = opl_ctx_new(0);
+    for (int i = 0; i < na; i++) opl_tensor_zero_grad(all[i]);
+    opl_tensor *u;
+    if (run) {
+      u = opl_jet_mlp(c, x, L, w, b, s);
+    } else {
+      opl_tensor *h = x;
+      for (int l = 0; l < L; l++) h = opl_jet_linear_tanh(c, h, w[l], b[l], s);
+      u = opl_jet_linear(c, h, w[L], b[L]);
+    }
+    if (u) opl_backward_seed(c, u, seed);
+    ok(u && opl_ctx_status(c) == OPL_OK && u->shape[2] == 1, "%s on (%lld, %lld, 2): %s",
+       run == 0 ? "separate layers" : run == 1 ? "jet_mlp" : "jet_mlp, 1 thread", (long long)K, (long long)N,
+       opl_ctx_errmsg(c));
+    val[run] = malloc((size_t)(K * N) * sizeof(opl_real));
+    if (u) memcpy(val[run], u->data, (size_t)(K * N) * sizeof(opl_real));
+    for (int i = 0; i < na; i++) {
+      grad[run][i] = malloc((size_t)all[i]->numel * sizeof(opl_real));
+      memcpy(grad[run][i], all[i]->grad, (size_t)all[i]->numel * sizeof(opl_real));
+    }
+    opl_ctx_free(&c);
+    opl_set_num_threads(th);
+  }
+  double tol = 1e3 * OPL_REAL_EPS, d = rel_diff(val[1], val[0], K * N), dg = 0;
+  ok(d < tol, "jet_mlp equals the separate layers: values, max rel. difference %.2e", d);
+  for (int i = 0; i < na; i++) dg = fmax(dg, rel_diff(grad[1][i], grad[0][i], all[i]->numel));
+  ok(dg < tol, "jet_mlp equals the separate layers: gradients of x and all %d parameters, max rel. difference %.2e",
+     na - 1, dg);
+  int same = !memcmp(val[1], val[2], (size_t)(K * N) * sizeof(opl_real));
+  for (int i = 0; i < na; i++) same = same && !memcmp(grad[1][i], grad[2][i], (size_t)all[i]->numel * sizeof(opl_real));
+  ok(same, "jet_mlp: the same bits (values and gradients) on 1 thread as on %d", opl_get_num_threads());
+  for (int r = 0; r < 3; r++) {
+    free(val[r]);
+    for (int i = 0; i < na; i++) free(grad[r][i]);
+  }
+  for (int i = 0; i < na; i++) opl_tensor_free(&all[i]);
+}
+
 static void test_bad_input(void) {
   opl_ctx *c = opl_ctx_new(0);
   opl_tensor *x = opl_zeros(c, OPL_DIMS(5, 3, 2));
@@ -268,6 +341,14 @@ static void test_bad_input(void) {
   ok(!opl_jet_linear_tanh(c, x, w, NULL, S41) && opl_ctx_status(c) == OPL_ERR_SHAPE && strstr(opl_ctx_errmsg(c), "K = 6"),
      "jet_linear_tanh: 5 components for a (4, 1) jet: %s", opl_ctx_errmsg(c));
   opl_ctx_clear_error(c);
+  opl_tensor *wl[2] = {opl_zeros(c, OPL_DIMS(4, 2)), w};
+  ok(!opl_jet_mlp(c, x, 1, wl, NULL, (opl_jet_spec){3, 1}) && opl_ctx_status(c) == OPL_ERR_SHAPE &&
+         strstr(opl_ctx_errmsg(c), "layer 1"),
+     "jet_mlp: layer 1's In mismatch named: %s", opl_ctx_errmsg(c));
+  opl_ctx_clear_error(c);
+  ok(!opl_jet_mlp(c, x, -1, wl, NULL, (opl_jet_spec){3, 1}) && opl_ctx_status(c) == OPL_ERR_ARG,
+     "jet_mlp: -1 hidden layers refused: %s", opl_ctx_errmsg(c));
+  opl_ctx_clear_error(c);
   opl_tensor *y = opl_zeros(c, OPL_DIMS(5, 4, 2));
   opl_jet_spec s3 = {3, 1};
   ok(!opl_jet_mul(c, x, y, s3) && opl_ctx_status(c) == OPL_ERR_SHAPE, "jet_mul: shapes differ: %s", opl_ctx_errmsg(c));
@@ -281,6 +362,7 @@ int main(void) {
   test_saturated();
   test_finite_differences();
   test_fused_layer();
+  test_mlp();
   test_bad_input();
   return tap_end();
 }
