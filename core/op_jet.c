@@ -129,14 +129,17 @@ static void tanh_sech2(int64_t n, const opl_real *x, opl_real *y, opl_real *d) {
 
 /* Forward on points [lo, hi) of one component stride n: the components of the input (h1..h4, ht)
  * and output (y1..y4, yt) as separate arrays (restrict: they do not overlap, so the loop
- * vectorizes), s [hi - lo] = tanh(h0) and d [hi - lo] = 1 - s^2 of the block. */
+ * vectorizes), s [hi - lo] = tanh(h0) and d [hi - lo] = 1 - s^2 of the block; s is also copied
+ * to sc [hi - lo] when sc is not NULL (another home of s, in the same pass). */
 static inline __attribute__((always_inline)) void tanh_fw_range(
-    int64_t lo, int64_t hi, const opl_real *restrict s_, const opl_real *restrict d_, const opl_real *restrict h1,
+    int64_t lo, int64_t hi, const opl_real *restrict s_, const opl_real *restrict d_, opl_real *restrict sc,
+    const opl_real *restrict h1,
     const opl_real *restrict h2, const opl_real *restrict h3, const opl_real *restrict h4, const opl_real *restrict ht,
     opl_real *restrict y1, opl_real *restrict y2, opl_real *restrict y3, opl_real *restrict y4, opl_real *restrict yt,
     const int NX, const int NT) {
   for (int64_t i = lo; i < hi; i++) {
     opl_real s = s_[i - lo], d1 = d_[i - lo], d2 = -2 * s * d1;
+    if (sc) sc[i - lo] = s;
     if (NT) yt[i] = d1 * ht[i];
     if (NX >= 1) y1[i] = d1 * h1[i];
     if (NX >= 2) y2[i] = d2 * h1[i] * h1[i] + d1 * h2[i];
@@ -217,15 +220,18 @@ static inline __attribute__((always_inline)) void tanh_bw_range(
  * arithmetic is the same, no FMA contraction, so both give the same bits). */
 __attribute__((target_clones("avx2", "default")))
 static void tanh_fw_block(int nx, int nt, int64_t lo, int64_t hi, int64_t n, const opl_real *x, opl_real *y,
-                          const opl_real *dd) {
+                          const opl_real *ss, const opl_real *dd, opl_real *sc) {
   /* components (core/jet.h): k-th x-derivative at k n, the t-derivative at (nx + 1) n; the
    * pointers of components a case does not have are never dereferenced */
   const opl_real *ht = x + (nx + 1) * n;
   opl_real *yt = y + (nx + 1) * n;
-#define FW(NX, NT) tanh_fw_range(lo, hi, y + lo, dd, x + n, x + 2 * n, x + 3 * n, x + 4 * n, ht, y + n, y + 2 * n, \
+#define FW(NX, NT) tanh_fw_range(lo, hi, ss, dd, sc, x + n, x + 2 * n, x + 3 * n, x + 4 * n, ht, y + n, y + 2 * n, \
                                  y + 3 * n, y + 4 * n, yt, NX, NT)
-  JET_CASES(FW)
+#define FW_NOCOPY(NX, NT) tanh_fw_range(lo, hi, ss, dd, NULL, x + n, x + 2 * n, x + 3 * n, x + 4 * n, ht, y + n, \
+                                        y + 2 * n, y + 3 * n, y + 4 * n, yt, NX, NT)
+  if (sc) JET_CASES(FW) else JET_CASES(FW_NOCOPY)
 #undef FW
+#undef FW_NOCOPY
 }
 
 __attribute__((target_clones("avx2", "default")))
@@ -257,7 +263,7 @@ static void tanh_fw_span(int nx, int nt, int64_t lo, int64_t hi, int64_t n, cons
   for (int64_t a = lo; a < hi; a += JET_BLOCK) {
     int64_t b = hi - a < JET_BLOCK ? hi : a + JET_BLOCK;
     tanh_sech2(b - a, x + a, y + a, dd);
-    tanh_fw_block(nx, nt, a, b, n, x, y, dd);
+    tanh_fw_block(nx, nt, a, b, n, x, y, y + a, dd, NULL);
   }
 }
 
@@ -273,11 +279,12 @@ static void tanh_bw_span(int nx, int nt, int64_t lo, int64_t hi, int64_t n, cons
   }
 }
 
-/* Forward on points [lo, hi) with s = tanh(x0) already in y's component 0 and d1 given: dd [n]. */
+/* Forward on points [lo, hi) with s = tanh(x0) and d1 given: ss, dd [n] (x's component 0 is not
+ * read); s also copied to sc [n] when not NULL (y's component 0 is not written). */
 static void tanh_fw_span_sd(int nx, int nt, int64_t lo, int64_t hi, int64_t n, const opl_real *x, opl_real *y,
-                            const opl_real *dd) {
+                            const opl_real *ss, const opl_real *dd, opl_real *sc) {
   for (int64_t a = lo; a < hi; a += JET_BLOCK)
-    tanh_fw_block(nx, nt, a, hi - a < JET_BLOCK ? hi : a + JET_BLOCK, n, x, y, dd + a);
+    tanh_fw_block(nx, nt, a, hi - a < JET_BLOCK ? hi : a + JET_BLOCK, n, x, y, ss + a, dd + a, sc ? sc + a : NULL);
 }
 
 /* Backward on points [lo, hi) with s and d1 given: ss, dd [n]; gx (+)= as tanh_bw_span. */
@@ -479,9 +486,8 @@ static void mlp_fw_tile(const mlp_saved *s, int64_t t, const opl_real *x, opl_re
     opl_real *h = s->hs + s->hoff[l] + (K + 1) * p0 * Out, *nxt = cur == a0 ? a1 : a0;
     gemm(0, 1, K * P, Out, In, cur, In, s->w[l]->data, In, 0, h, Out);
     if (s->b[l]) add_bias_rows(P, Out, h, s->b[l]->data);
-    tanh_sech2(n, h, nxt, h + K * n);                      /* s into a_{l+1}, d1 kept */
-    memcpy(h, nxt, (size_t)n * sizeof(opl_real));         /* s kept in place of h0 */
-    tanh_fw_span_sd(s->nx, s->nt, 0, n, n, h, nxt, h + K * n);
+    tanh_sech2(n, h, nxt, h + K * n); /* s into a_{l+1}, d1 kept */
+    tanh_fw_span_sd(s->nx, s->nt, 0, n, n, h, nxt, nxt, h + K * n, h); /* s also kept in place of h0 */
     cur = nxt;
   }
   int64_t In = s->dim[s->L], O = s->dim[s->L + 1];
@@ -514,8 +520,7 @@ static void mlp_bw_tile(const mlp_saved *s, int64_t t, const opl_real *x, const 
     if (l > 0) {
       const opl_real *hb = s->hs + s->hoff[l - 1] + (K + 1) * p0 * In;
       int64_t n = P * In;
-      memcpy(a, hb, (size_t)n * sizeof(opl_real));
-      tanh_fw_span_sd(s->nx, s->nt, 0, n, n, hb, a, hb + K * n);
+      tanh_fw_span_sd(s->nx, s->nt, 0, n, n, hb, a, hb, hb + K * n, a); /* a_l's value: s, from the block */
       in = a;
     }
     gemm(1, 0, Out, In, K * P, gpre, Out, in, In, 0, pg + s->woff[l], In);
