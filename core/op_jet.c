@@ -611,7 +611,7 @@ opl_tensor *opl_jet_mlp(opl_ctx *c, opl_tensor *x, int L, opl_tensor *const *w, 
   memset(sv, 0, sizeof *sv);
   sv->L = L, sv->nx = s.nx, sv->nt = s.nt, sv->K = K, sv->N = N;
   sv->P = mlp_tile_points(K, Dm);
-  if (sv->P > N) sv->P = N;
+  if (sv->P > N) sv->P = N > 0 ? N : 1;
   sv->T = (N + sv->P - 1) / sv->P;
   int64_t hn = 0;
   for (int l = 0; l <= L + 1; l++) sv->dim[l] = dim[l];
