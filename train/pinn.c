@@ -494,9 +494,15 @@ int opl_pinn_trainer_save(opl_pinn_trainer *t, const char *path, opl_err *err) {
   int n = t->model.ops->to_meta(t->model.self, kv);
   n += train_meta(t, kv + n, sbuf);
   if (t->csvf) fflush(t->csvf);
-  int st = opl_checkpoint_save(path, &t->model.params, &t->shadow, kv, n, err);
-  if (!st && t->ckpt && !strcmp(path, t->ckpt)) st = csv_commit(t, err);
-  return st;
+  /* A fresh run's log takes its name BEFORE the checkpoint it describes is written (as opl train
+   * fno's, train/checkpoint.c): a process killed between the two leaves a log whose rows a
+   * resume from an older checkpoint trims, never a checkpoint whose log is still under the dead
+   * process's temporary name (a resume would start a new log without the rows before). */
+  if (t->ckpt && !strcmp(path, t->ckpt)) {
+    int st = csv_commit(t, err);
+    if (st) return st;
+  }
+  return opl_checkpoint_save(path, &t->model.params, &t->shadow, kv, n, err);
 }
 
 static int parse_eps(const char *s, double *eps, int *neps) {
@@ -583,9 +589,9 @@ static void csv_row(opl_pinn_trainer *t, const opl_pinn_iter_stats *s) {
 }
 
 /* Open the log: a fresh run writes the header to "<csv>.tmp.<pid>", moved to the log's name by
- * csv_commit when the run's first checkpoint is written (as train/metrics.h's log of opl train
- * fno), so a run that fails before it leaves an older log of that name as it was and none of its
- * own; a resumed run keeps the rows up to t->iter (rewritten atomically) and appends. */
+ * csv_commit just before the run's first checkpoint is written (as the log of opl train fno,
+ * train/metrics.h), so a run that fails before it leaves an older log of that name as it was and
+ * none of its own; a resumed run keeps the rows up to t->iter (rewritten atomically) and appends. */
 static int csv_open(opl_pinn_trainer *t, int resumed, opl_err *err) {
   if (!t->csv || !*t->csv) return OPL_OK;
   if (!resumed) {
