@@ -25,6 +25,8 @@ void opl_gelu_backward_f32(int64_t n, const float *restrict x, const float *rest
 
 /* Vectorized float tanh (core/fastmath.c): y = tanh(x) over x, y [n], within 4 ulps. */
 void opl_tanh_forward_f32(int64_t n, const float *restrict x, float *restrict y);
+/* y = tanh(x) and d = 1 - tanh(x)^2 computed without cancellation (core/fastmath.c): x, y, d [n]. */
+void opl_tanh_sech2_f32(int64_t n, const float *restrict x, float *restrict y, float *restrict d);
 
 /* Pointwise activation kernels of opl_unary (core/op_elementwise.c), threaded above the
  * parallel threshold: y = f(x) over x, y [n] (kind is an opl_unary_kind); and

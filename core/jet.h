@@ -43,6 +43,28 @@ opl_tensor *opl_jet_linear(opl_ctx *c, opl_tensor *x, opl_tensor *w, opl_tensor 
  * OPL_ERR_ARG for a spec out of range, OPL_ERR_SHAPE when x's first extent is not K. */
 opl_tensor *opl_jet_tanh(opl_ctx *c, opl_tensor *x, opl_jet_spec s);
 
+/* A hidden layer in one op: tanh(jet_linear(x, w, b)) for x [K, N, In] with K = opl_jet_k(s),
+ * w [Out, In], b [Out] or NULL -> y [K, N, Out]. One GEMM over K N rows, then bias, tanh and the
+ * derivative propagation in one pass over blocks of rows; it keeps only the pre-activation for
+ * backward (tanh's derivatives are recomputed there from y). The same bits as
+ * opl_jet_tanh(opl_jet_linear(x, w, b), s), in one pass fewer over memory each way and without
+ * the intermediate gradient's zeroing. Errors as those two ops. */
+opl_tensor *opl_jet_linear_tanh(opl_ctx *c, opl_tensor *x, opl_tensor *w, opl_tensor *b, opl_jet_spec s);
+
+/* Most hidden layers of opl_jet_mlp. */
+#define OPL_JET_MLP_MAX 32
+
+/* A tanh MLP on a jet in one op: L hidden layers a_{l+1} = tanh(a_l w_l^T + b_l), l < L, then the
+ * linear output a_L w_L^T + b_L; x = a_0 [K, N, F] with K = opl_jet_k(s), w[l] [Out_l, In_l]
+ * (In_0 = F, In_l = Out_{l-1}), b[l] [Out_l] (b or any b[l] may be NULL) -> u [K, N, Out_L].
+ * Equal to opl_jet_linear(opl_jet_linear_tanh(...)) to rounding, but processed in tiles of points
+ * whose activations stay in cache through all layers; backward rebuilds each tile's activations
+ * from what forward kept per layer (tanh, its derivative, the pre-activation's derivative
+ * components: K + 1 values per point and unit). Parameter
+ * gradients are summed tile by tile in a fixed order: the same bits for every thread count. */
+opl_tensor *opl_jet_mlp(opl_ctx *c, opl_tensor *x, int L, opl_tensor *const *w, opl_tensor *const *b,
+                        opl_jet_spec s);
+
 /* Product of two jets of one shape [K, N, D] by Leibniz's rule (above) -> [K, N, D]. */
 opl_tensor *opl_jet_mul(opl_ctx *c, opl_tensor *a, opl_tensor *b, opl_jet_spec s);
 

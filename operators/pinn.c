@@ -155,19 +155,20 @@ opl_tensor *opl_pinn_forward_jet(opl_ctx *c, const opl_pinn *net, const opl_tens
   }
   opl_tensor *X = input_jet(c, net, p, s);
   int D = net->cfg.depth;
-  opl_tensor *h = opl_jet_tanh(c, opl_jet_linear(c, X, net->w[0], net->b[0]), s);
-  if (net->cfg.arch == OPL_PINN_ARCH_MODIFIED) {
-    opl_tensor *U = opl_jet_tanh(c, opl_jet_linear(c, X, net->wu, net->bu), s);
-    opl_tensor *V = opl_jet_tanh(c, opl_jet_linear(c, X, net->wv, net->bv), s);
+  opl_tensor *u;
+  if (net->cfg.arch == OPL_PINN_ARCH_MLP) { /* the whole network as one op, tiled over points */
+    u = opl_jet_mlp(c, X, D, net->w, net->b, s);
+  } else {
+    opl_tensor *h = opl_jet_linear_tanh(c, X, net->w[0], net->b[0], s);
+    opl_tensor *U = opl_jet_linear_tanh(c, X, net->wu, net->bu, s);
+    opl_tensor *V = opl_jet_linear_tanh(c, X, net->wv, net->bv, s);
     opl_tensor *VU = opl_sub(c, V, U);
     for (int i = 1; i < D; i++) {
-      opl_tensor *Z = opl_jet_tanh(c, opl_jet_linear(c, h, net->w[i], net->b[i]), s);
+      opl_tensor *Z = opl_jet_linear_tanh(c, h, net->w[i], net->b[i], s);
       h = opl_add(c, U, opl_jet_mul(c, Z, VU, s)); /* (1 - Z) U + Z V */
     }
-  } else {
-    for (int i = 1; i < D; i++) h = opl_jet_tanh(c, opl_jet_linear(c, h, net->w[i], net->b[i]), s);
+    u = opl_jet_linear(c, h, net->w[D], net->b[D]);
   }
-  opl_tensor *u = opl_jet_linear(c, h, net->w[D], net->b[D]);
   if (net->cfg.hard && u) {
     opl_tensor *A, *B;
     if (!hard_jets(c, net, p, s, &A, &B)) return NULL;

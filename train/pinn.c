@@ -213,6 +213,7 @@ struct opl_pinn_trainer {
   double *xv;                /* [np] L-BFGS iterate */
   opl_pinn_iter_stats last;  /* parts of the last evaluation */
   FILE *csvf;
+  char *csv_pending;         /* a fresh run's log under "<csv>.tmp.<pid>" until its first checkpoint */
   double t0;
   /* L-BFGS segment bookkeeping */
   int64_t seg_start;
@@ -248,6 +249,8 @@ void opl_pinn_trainer_free(opl_pinn_trainer **tp) {
   if (!tp || !*tp) return;
   opl_pinn_trainer *t = *tp;
   if (t->csvf) fclose(t->csvf);
+  if (t->csv_pending) unlink(t->csv_pending); /* a run that wrote no checkpoint leaves no log */
+  free(t->csv_pending);
   opl_optim_free(&t->adam);
   opl_model_free(&t->model);
   opl_ctx_free(&t->ctx);
@@ -473,6 +476,16 @@ static int train_meta(const opl_pinn_trainer *t, opl_kv *kv, char (*sbuf)[512]) 
   return n;
 }
 
+/* Move a fresh run's log from its temporary name to its own (fsync, rename); a no-op once done. */
+static int csv_commit(opl_pinn_trainer *t, opl_err *err) {
+  if (!t->csv_pending) return OPL_OK;
+  if (fflush(t->csvf) != 0 || fsync(fileno(t->csvf)) != 0 || rename(t->csv_pending, t->csv) != 0)
+    return opl_err_set(err, OPL_ERR_IO, "pinn: cannot move '%s' to '%s': %s", t->csv_pending, t->csv, strerror(errno));
+  free(t->csv_pending);
+  t->csv_pending = NULL;
+  return OPL_OK;
+}
+
 int opl_pinn_trainer_save(opl_pinn_trainer *t, const char *path, opl_err *err) {
   if (!path) path = t->ckpt;
   if (!path) return opl_err_set(err, OPL_ERR_ARG, "pinn: no checkpoint path");
@@ -481,6 +494,14 @@ int opl_pinn_trainer_save(opl_pinn_trainer *t, const char *path, opl_err *err) {
   int n = t->model.ops->to_meta(t->model.self, kv);
   n += train_meta(t, kv + n, sbuf);
   if (t->csvf) fflush(t->csvf);
+  /* A fresh run's log takes its name BEFORE the checkpoint it describes is written (as opl train
+   * fno's, train/checkpoint.c): a process killed between the two leaves a log whose rows a
+   * resume from an older checkpoint trims, never a checkpoint whose log is still under the dead
+   * process's temporary name (a resume would start a new log without the rows before). */
+  if (t->ckpt && !strcmp(path, t->ckpt)) {
+    int st = csv_commit(t, err);
+    if (st) return st;
+  }
   return opl_checkpoint_save(path, &t->model.params, &t->shadow, kv, n, err);
 }
 
@@ -567,12 +588,18 @@ static void csv_row(opl_pinn_trainer *t, const opl_pinn_iter_stats *s) {
   fprintf(t->csvf, "%.3f\n", s->seconds);
 }
 
-/* Open the log: a fresh run writes the header; a resumed one keeps the rows up to t->iter. */
+/* Open the log: a fresh run writes the header to "<csv>.tmp.<pid>", moved to the log's name by
+ * csv_commit just before the run's first checkpoint is written (as the log of opl train fno,
+ * train/metrics.h), so a run that fails before it leaves an older log of that name as it was and
+ * none of its own; a resumed run keeps the rows up to t->iter (rewritten atomically) and appends. */
 static int csv_open(opl_pinn_trainer *t, int resumed, opl_err *err) {
   if (!t->csv || !*t->csv) return OPL_OK;
   if (!resumed) {
-    t->csvf = fopen(t->csv, "w");
-    if (!t->csvf) return opl_err_set(err, OPL_ERR_IO, "pinn: cannot write '%s': %s", t->csv, strerror(errno));
+    size_t len = strlen(t->csv) + 32;
+    if (!(t->csv_pending = malloc(len))) return opl_err_set(err, OPL_ERR_NOMEM, "pinn: out of memory");
+    snprintf(t->csv_pending, len, "%s.tmp.%ld", t->csv, (long)getpid());
+    t->csvf = fopen(t->csv_pending, "w");
+    if (!t->csvf) return opl_err_set(err, OPL_ERR_IO, "pinn: cannot write '%s': %s", t->csv_pending, strerror(errno));
     fputs(csv_header, t->csvf);
     return OPL_OK;
   }
@@ -819,7 +846,7 @@ int opl_pinn_trainer_run(opl_pinn_trainer *t, opl_pinn_progress_fn cb, void *use
     if (t->ckpt && (rc = opl_pinn_trainer_save(t, NULL, err))) return rc;
   }
   if (t->csvf) fflush(t->csvf);
-  return OPL_OK;
+  return csv_commit(t, err); /* a run without a checkpoint file: its log, now that it is complete */
 }
 
 /* ---------------------------------------------------------------- prediction */

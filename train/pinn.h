@@ -52,7 +52,10 @@
  *
  * Metrics: one CSV row per iteration (iteration, optimizer, loss, residual, ic, bc, min_w, eps,
  * lr, seconds) in the csv file; L-BFGS rows give the parts of the accepted point's evaluation.
- * min_w and eps are empty without causal weighting. Nothing here prints. */
+ * min_w and eps are empty without causal weighting. A fresh run writes "<csv>.tmp.<pid>" and
+ * renames it to the csv file just before its first checkpoint is written (at the end of a run
+ * without one), so a run that fails before that leaves an older file of that name untouched and
+ * no log of its own. Nothing here prints. */
 #ifndef OPL_TRAIN_PINN_H
 #define OPL_TRAIN_PINN_H
 

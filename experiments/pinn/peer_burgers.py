@@ -21,6 +21,7 @@ spans e^{+-16}; it is scaled by its maximum over the nodes at each point.
 
 Prints (one line each, read by run scripts):
     adam iterations/s: X
+    adam iterations/s (median step, 11..N): X    (1 / the median wall time of one Adam iteration)
     lbfgs iterations/s: X        (accepted L-BFGS iterations per second)
     lbfgs evaluations/s: X       (loss+gradient evaluations per second)
     relative L2: X               (on the uniform 256 x 101 grid, x incl. both ends, t in [0, 1])
@@ -125,13 +126,18 @@ def main():
     if a.adam > 0:
         opt = torch.optim.Adam(net.parameters(), lr=a.lr)
         t0 = time.perf_counter()
+        stamps = []
         for _ in range(a.adam):
             opt.zero_grad()
             L = loss_fn()
             L.backward()
             opt.step()
+            stamps.append(time.perf_counter())
         el = time.perf_counter() - t0
         print(f"adam iterations/s: {a.adam / el:.2f}")
+        if a.adam > 10:  # iterations 11..N, as run_peer.sh reads opl's: the median step, robust to load spikes
+            steps = np.diff(np.array(stamps[9:]))
+            print(f"adam iterations/s (median step, 11..N): {1.0 / np.median(steps):.2f}")
         print(f"adam final loss: {L.item():.6e}")
 
     if a.lbfgs > 0:

@@ -4,7 +4,9 @@
 # boundary points, 10,000 Latin-hypercube points), Adam, alternating the two sides --reps times.
 # Prints one line per run: "opl adam iterations/s: X" (from the metrics CSV's seconds column,
 # iterations 10..N, so start-up and the first touch of the arena are excluded) and "torch adam
-# iterations/s: X" (the peer's own timing of its Adam loop), then the median ratio.
+# iterations/s: X" (the peer's own timing of its Adam loop), each also as 1 / the median time of
+# one iteration (robust to other jobs' bursts on a shared machine), with the load average; then
+# the median ratios.
 #
 # usage: experiments/pinn/run_peer.sh [--iters N] [--threads T] [--reps R] [--out DIR]
 # environment: OPL (default build/release/opl), PYTHON (default /usr/bin/python3)
@@ -37,11 +39,17 @@ while [ "$r" -le "$reps" ]; do
         --boundary-points 100 --seed "$r" --threads "$threads" --quiet -o "$out/opl_$r.h5"
     o=$(awk -F, -v n="$iters" 'NR == 11 { a = $NF } NR == n + 1 { b = $NF } END { printf "%.2f", (n - 10) / (b - a) }' \
         "$out/opl_$r.csv")
-    t=$("$py" "$here/peer_burgers.py" --adam "$iters" --lbfgs 0 --threads "$threads" --seed "$r" 2>/dev/null |
-        awk -F': ' '/^adam iterations\/s/ { print $2 }')
-    echo "opl adam iterations/s: $o"
-    echo "torch adam iterations/s: $t"
-    echo "$o $t" >> "$out/rates.txt"
+    om=$(awk -F, -v n="$iters" 'NR >= 11 && NR <= n + 1 { if (p != "") print $NF - p; p = $NF }' "$out/opl_$r.csv" |
+        sort -g | awk '{ v[NR] = $1 } END { printf "%.2f", 1 / v[int((NR + 1) / 2)] }')
+    "$py" "$here/peer_burgers.py" --adam "$iters" --lbfgs 0 --threads "$threads" --seed "$r" > "$out/torch_$r.txt" 2>/dev/null
+    t=$(awk -F': ' '/^adam iterations\/s: / { print $2 }' "$out/torch_$r.txt")
+    tm=$(awk -F': ' '/^adam iterations\/s \(median/ { print $2 }' "$out/torch_$r.txt")
+    echo "opl adam iterations/s: $o (median step: $om)"
+    echo "torch adam iterations/s: $t (median step: $tm)   $(uptime | sed 's/.*load/load/')"
+    echo "$o $t $om $tm" >> "$out/rates.txt"
     r=$((r + 1))
 done
-awk '{ print $1 / $2 }' "$out/rates.txt" | sort -g | awk '{ v[NR] = $1 } END { printf "opl/torch iterations/s (median of %d): %.2fx\n", NR, v[int((NR + 1) / 2)] }'
+awk '{ print $1 / $2 }' "$out/rates.txt" | sort -g | awk '{ v[NR] = $1 } END {
+    printf "opl/torch iterations/s (median of %d): %.2fx\n", NR, v[int((NR + 1) / 2)] }'
+awk '{ print $3 / $4 }' "$out/rates.txt" | sort -g | awk '{ v[NR] = $1 } END {
+    printf "opl/torch median-step iterations/s (median of %d): %.2fx\n", NR, v[int((NR + 1) / 2)] }'

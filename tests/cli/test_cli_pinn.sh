@@ -2,8 +2,9 @@
 # opl train pinn, opl predict and opl eval of a PINN model (TAP on stdout).
 # usage: sh tests/cli/test_cli_pinn.sh path/to/opl
 # A few iterations of each problem and optimizer, the progress lines and the metrics CSV, the same
-# bits twice, a SIGKILLed run resumed to the uninterrupted run's bytes, predict's x / t / u shapes,
-# eval's line and --plot, and bad input (clear errors, exit 2, nothing written).
+# bits twice, a SIGKILLed run resumed to the uninterrupted run's bytes, the metrics log of a run that
+# fails before its first checkpoint, predict's x / t / u shapes, eval's line and --plot, and bad
+# input (clear errors, exit 2, nothing written).
 set -u
 tap=$(cd "$(dirname "$0")" && pwd)/tap.sh
 opl=${1:?usage: test_cli_pinn.sh path/to/opl}
@@ -69,6 +70,20 @@ else
 fi
 run "$opl" train pinn --resume --seed 3 -o k.h5
 [ $rc -eq 1 ] && has "seed" err.txt; ok $? "--resume with another seed: exit 1 naming it"
+
+# --------------------------------------------------------------- the metrics log of a failing run
+# (Adam with lr 1e300 sends the parameters to +-1e300 or inf in its first step: the loss of the
+# second iteration overflows in either precision, exit 1 before the first checkpoint)
+fail="--optimizer adam --iters 3 --lr 1e300"
+run "$opl" train pinn --pde burgers $small $fail -o nf.h5
+[ $rc -eq 1 ] && has "loss is" err.txt && [ ! -e nf.h5 ] && [ ! -e nf.csv ] && [ -z "$(ls nf.csv.tmp.* 2>/dev/null)" ]
+ok $? "a run that fails before its first checkpoint left a partial nf.csv: now neither nf.h5 nor nf.csv"
+cp burgers.h5 burgers.orig; cp burgers.csv burgers.csv.orig
+run "$opl" train pinn --pde burgers $small $fail -o burgers.h5
+[ $rc -eq 1 ] && cmp -s burgers.h5 burgers.orig && cmp -s burgers.csv burgers.csv.orig &&
+    [ -z "$(ls burgers.csv.tmp.* 2>/dev/null)" ]
+ok $? "a fresh run over an existing model that fails before its first checkpoint keeps that model's metrics log"
+[ $rc -eq 1 ] || show_err
 
 # --------------------------------------------------------------- predict and eval
 run "$opl" predict burgers.h5 --nx 33 --nt 11 -o p.h5
