@@ -18,11 +18,16 @@
 # table (summary.md in OUTDIR): model, parameters, samples, epochs, training wall time, test
 # errors, and each run's last metrics line.
 #
-# usage: sh experiments/darcy/run.sh [--quick] [--stage 85|rough|all] OUTDIR
+# usage: sh experiments/darcy/run.sh [--quick] [--stage STAGE] OUTDIR
+#   --stage   all (default: everything in order), or one of fno85, mgno85, rough (data as needed,
+#             one training run and its evaluation: separate stages may run at the same time in
+#             one OUTDIR once its data sets exist) and table (the table of the rows present)
 #   --quick   the same pipeline on tiny sets (85: 41^2 -> 21^2; rough: 63^2 -> 32^2) for 2
 #             epochs: a couple of minutes, checks the commands, measures nothing
 # environment: OPL (default build/release/opl), THREADS (default 2), and the budget:
-#   N85_TRAIN N85_TEST EPOCHS85 STEP85 (FNO StepLR period), NR_TRAIN NR_TEST EPOCHSR.
+#   N85_GEN (samples generated) N85_TRAIN (the first ones) N85_TEST (the last ones) EPOCHS85
+#   STEP85 (FNO StepLR period), NR_GEN NR_TRAIN NR_TEST EPOCHSR; the defaults are the reduced
+#   budget of results.md (the papers: 1000 + 100 samples, 500 epochs).
 # Existing data sets in OUTDIR are reused (delete them to regenerate); models are retrained.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -31,14 +36,15 @@ quick=0 stage=all out=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) quick=1 ;;
-        --stage) shift; stage=${1:?--stage needs 85, rough or all} ;;
-        -*) echo "run.sh: unknown option '$1' (usage: run.sh [--quick] [--stage 85|rough|all] OUTDIR)" >&2; exit 2 ;;
+        --stage) shift; stage=${1:?--stage needs all, fno85, mgno85, rough or table} ;;
+        -*) echo "run.sh: unknown option '$1' (usage: run.sh [--quick] [--stage STAGE] OUTDIR)" >&2; exit 2 ;;
         *) out=$1 ;;
     esac
     shift
 done
-case "$stage" in 85|rough|all) ;; *) echo "run.sh: --stage expects 85, rough or all, got '$stage'" >&2; exit 2 ;; esac
-[ -n "$out" ] || { echo "usage: run.sh [--quick] [--stage 85|rough|all] OUTDIR" >&2; exit 2; }
+case "$stage" in all|fno85|mgno85|rough|table) ;;
+    *) echo "run.sh: --stage expects all, fno85, mgno85, rough or table, got '$stage'" >&2; exit 2 ;; esac
+[ -n "$out" ] || { echo "usage: run.sh [--quick] [--stage STAGE] OUTDIR" >&2; exit 2; }
 opl=${OPL:-$root/build/release/opl}
 case "$opl" in /*) ;; *) opl=$(pwd)/$opl ;; esac
 [ -x "$opl" ] || { echo "run.sh: '$opl' not found; build it first: sh scripts/build.sh release" >&2; exit 1; }
@@ -48,67 +54,69 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 
 if [ $quick -eq 1 ]; then
     res85=41 store85=21 resr=63 storer=32
-    n85tr=${N85_TRAIN:-16} n85te=${N85_TEST:-4} ep85=${EPOCHS85:-2} step85=${STEP85:-1}
-    nrtr=${NR_TRAIN:-8} nrte=${NR_TEST:-4} epr=${EPOCHSR:-2}
+    n85=${N85_GEN:-20} n85tr=${N85_TRAIN:-16} n85te=${N85_TEST:-4} ep85=${EPOCHS85:-2} step85=${STEP85:-1}
+    nr=${NR_GEN:-12} nrtr=${NR_TRAIN:-8} nrte=${NR_TEST:-4} epr=${EPOCHSR:-2}
 else
     res85=421 store85=85 resr=511 storer=256
-    n85tr=${N85_TRAIN:-250} n85te=${N85_TEST:-50} ep85=${EPOCHS85:-4} step85=${STEP85:-1}
-    nrtr=${NR_TRAIN:-16} nrte=${NR_TEST:-8} epr=${EPOCHSR:-2}
+    n85=${N85_GEN:-300} n85tr=${N85_TRAIN:-100} n85te=${N85_TEST:-50} ep85=${EPOCHS85:-4} step85=${STEP85:-1}
+    nr=${NR_GEN:-24} nrtr=${NR_TRAIN:-16} nrte=${NR_TEST:-8} epr=${EPOCHSR:-2}
 fi
 mkdir -p "$out"
 cd "$out"
 summary=summary.md
 run() { echo "+ $*"; "$@"; }
 params() { "$opl" summary "$1" | sed -n 's/^parameters: //p'; }
-# train NAME LOGTAG opl-train-args...: the run's wall time in seconds goes to NAME.seconds
+# train NAME opl-train-args...: the run's wall time in seconds goes to NAME.seconds
 train() {
     name=$1; shift
     t0=$(date +%s)
     echo "# $(uptime)"
-    run "$opl" train "$@" --threads "$threads" --every 1 -o "$name.h5" | tee "$name.log"
+    run "$opl" train "$@" --threads "$threads" --every 1 --checkpoint-every 1 -o "$name.h5" | tee "$name.log"
     echo $(( $(date +%s) - t0 )) > "$name.seconds"
     echo "# $(uptime)"
 }
-# row NAME MODEL SAMPLES EPOCHS EVAL_ARGS...: one table row from opl eval and opl summary
+# row NAME MODEL SAMPLES EPOCHS EVAL_ARGS...: one table row (NAME.row) from opl eval and opl summary
 row() {
     name=$1 model=$2 samples=$3 epochs=$4; shift 4
     run "$opl" eval "$name.h5" "$@" --threads "$threads" > "$name.eval"
     cat "$name.eval"
     l2=$(sed -n 's/^test relative L2: mean \([^ ]*\) .*/\1/p' "$name.eval")
     h1=$(sed -n 's/^test relative H1: mean \([^ ]*\) .*/\1/p' "$name.eval")
-    echo "| $model | $(params "$name.h5") | $samples | $epochs | $(cat "$name.seconds") | $l2 | ${h1:--} |" >> "$summary"
-    echo "last metrics line of $name.csv: $(tail -n 1 "$name.csv")" >> "$summary.csv_lines"
+    echo "| $model | $(params "$name.h5") | $samples | $epochs | $(cat "$name.seconds") | $l2 | ${h1:--} |" > "$name.row"
 }
-echo "| model | parameters | train + test samples | epochs | training wall (s) | test rel. L2 | test rel. H1 |" > "$summary"
-echo "|---|---|---|---|---|---|---|" >> "$summary"
-: > "$summary.csv_lines"
-
-if [ "$stage" != rough ]; then
-    d85=darcy_fno$store85.h5
-    echo "== Darcy fno preset: $((n85tr + n85te)) samples, ${res85}^2 nodes stored at ${store85}^2"
+d85=darcy_fno$store85.h5
+data85() {
+    echo "== Darcy fno preset: $n85 samples, ${res85}^2 nodes stored at ${store85}^2"
     if [ ! -f "$d85" ]; then
         t0=$(date +%s); echo "# $(uptime)"
-        run "$opl" generate darcy --preset fno --n $((n85tr + n85te)) --res $res85 --store-res $store85 --seed 1 \
+        run "$opl" generate darcy --preset fno --n $n85 --res $res85 --store-res $store85 --seed 1 \
             --threads "$threads" -o "$d85"
         echo "generation: $(( $(date +%s) - t0 )) s; # $(uptime)"
     fi
+}
+
+if [ "$stage" = all ] || [ "$stage" = fno85 ]; then
+    data85
     echo "== FNO-2d at ${store85}^2, $n85tr train / $n85te test, $ep85 epochs"
     train fno$store85 fno --dim 2 --data "$d85" --ntrain $n85tr --ntest $n85te --epochs $ep85 --batch 20 --lr 1e-3 \
         --weight-decay 1e-4 --step-size $step85 --gamma 0.5 --modes 12 --width 32 --layers 4 --normalize gaussian --seed 0
+    row fno$store85 "FNO-2d (${store85}^2)" "$n85tr + $n85te" $ep85 "$d85" --ntest $n85te
+fi
+if [ "$stage" = all ] || [ "$stage" = mgno85 ]; then
+    data85
     echo "== MgNO (the authors' Darcy-smooth model) at ${store85}^2, the same samples and epochs"
     train mgno$store85 mgno --preset darcy-smooth --layers 5 --num-iteration "1,0;1,0;1,0;1,0;1,0;2,0" --data "$d85" \
         --ntrain $n85tr --ntest $n85te --epochs $ep85 --batch 8 --lr 5e-4 --weight-decay 1e-4 --schedule onecycle \
         --schedule-unit step --pct-start 0.2 --loss l2 --normalize gaussian --seed 0
-    row fno$store85 "FNO-2d (${store85}^2)" "$n85tr + $n85te" $ep85 "$d85" --ntest $n85te
     row mgno$store85 "MgNO darcy-smooth (${store85}^2)" "$n85tr + $n85te" $ep85 "$d85" --ntest $n85te
 fi
 
-if [ "$stage" != 85 ]; then
+if [ "$stage" = all ] || [ "$stage" = rough ]; then
     dr=darcy_rough$storer.h5
-    echo "== Darcy rough preset: $((nrtr + nrte)) samples, ${resr}^2 nodes stored at ${storer}^2"
+    echo "== Darcy rough preset: $nr samples, ${resr}^2 nodes stored at ${storer}^2"
     if [ ! -f "$dr" ]; then
         t0=$(date +%s); echo "# $(uptime)"
-        run "$opl" generate darcy --preset rough --n $((nrtr + nrte)) --res $resr --store-res $storer --seed 2 \
+        run "$opl" generate darcy --preset rough --n $nr --res $resr --store-res $storer --seed 2 \
             --threads "$threads" -o "$dr"
         echo "generation: $(( $(date +%s) - t0 )) s; # $(uptime)"
     fi
@@ -119,5 +127,15 @@ if [ "$stage" != 85 ]; then
     row mgnorough "MgNO darcy-rough (${storer}^2)" "$nrtr + $nrte" $epr "$dr" --ntest $nrte --h1
 fi
 
-echo "== summary ($out/$summary)"
-cat "$summary" "$summary.csv_lines"
+if [ "$stage" = all ] || [ "$stage" = table ]; then
+    echo "| model | parameters | train + test samples | epochs | training wall (s) | test rel. L2 | test rel. H1 |" > "$summary"
+    echo "|---|---|---|---|---|---|---|" >> "$summary"
+    : > "$summary.csv_lines"
+    for name in fno$store85 mgno$store85 mgnorough; do
+        [ -f "$name.row" ] || continue
+        cat "$name.row" >> "$summary"
+        echo "last metrics line of $name.csv: $(tail -n 1 "$name.csv")" >> "$summary.csv_lines"
+    done
+    echo "== summary ($out/$summary)"
+    cat "$summary" "$summary.csv_lines"
+fi
