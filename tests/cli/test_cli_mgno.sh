@@ -29,7 +29,7 @@ cut -d, -f1-5 m.csv > a.txt; cut -d, -f1-5 r.csv > b.txt
 cmp -s a.txt b.txt; ok $? "and the same metrics"
 
 run "$opl" train mgno --data ns.h5 --epochs 1 --target-time 0.5 --num-iteration "1,0;1,0;1,0;1,0;1,0;1,0;1,0" -o bad.h5
-[ $rc -eq 2 ] && has "multiple of 2^6 = 64" err.txt && has "ns.h5" err.txt; ok $? "7 levels on 32 x 32: exit 2 saying MgNO needs multiples of 64"
+[ $rc -eq 2 ] && has "at least 33" err.txt && has "ns.h5" err.txt; ok $? "7 levels on 32 x 32: exit 2 saying MgNO needs at least 33 points"
 run "$opl" train mgno --data ns.h5 --epochs 1 --target-time 0.5 --num-iteration "1,0;2" -o bad.h5
 [ $rc -eq 2 ] && has "pre,post" err.txt; ok $? "malformed --num-iteration: exit 2"
 run "$opl" train mgno --data ns.h5 --epochs 1 --target-time 0.5 --preset nope -o bad.h5
