@@ -2,7 +2,7 @@
  * model beside it through experiments/mgno/bench_peer.py).
  *
  *   opl bench mgno [--preset darcy-rough|darcy-smooth] [--s 256] [--batch 8] [--iters 5]
- *                  [--warmup 2] [--threads T] [--seed S] [--quick] [--memory]
+ *                  [--warmup 2] [--threads T] [--seed S] [--quick] [--memory] [--no-release]
  *
  * The model: MgNO (operators/mgno.h; He, Liu and Xu, ICLR 2024) of the preset, one input and one
  * output channel. One training step on a fixed batch (x, y) of N(0, 1) fields (batch, 1, s, s),
@@ -13,7 +13,7 @@
  * Prints one JSON line:
  *   {"side": "opl", "model": "mgno", "preset": ..., "params": ..., "s": ..., "batch": ..., "threads": ...,
  *    "samples_per_s": ..., "ms_median": ..., "ms_min": ..., "arena_mib": ..., "arena_forward_mib": ...,
- *    "grad_high_mib": ..., "peak_rss_mib": ..., "loss_first": ..., "precision": ...}
+ *    "grad_high_mib": ..., "release": 0|1, "peak_rss_mib": ..., "loss_first": ..., "precision": ...}
  * samples/s = batch / the median step time after the warm-up; arena_mib = the high-water mark of
  * the step's arena (activations, saved values, gradients, scratch), arena_forward_mib = the arena
  * in use after the forward pass and the loss (the tape's tensors), grad_high_mib = the most
@@ -21,8 +21,10 @@
  * /proc/self/status (this process's own peak resident memory). --quick: s 32, batch 2, 2
  * iterations, 1 warm-up (a smoke test of the output). --memory: after the JSON line, a markdown
  * table of the last step's tape by op kind (opl_tape_memory: nodes, output MiB, the part a
- * backward reads, the part released for reuse) and a line with the arena's totals. Exit status 0, 1 on a runtime failure, 2
- * on a usage error. */
+ * backward reads, the part released for reuse) and a line with the arena's totals. --no-release:
+ * opl_release does nothing (opl_ctx_set_release), so every activation is kept until the step
+ * ends: the memory the releases save, measured by the same binary. Exit status 0, 1 on a runtime
+ * failure, 2 on a usage error. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,7 +64,7 @@ int cli_bench_mgno(int argc, char **argv) {
   static const char *preset; /* static: cli_parse's copies stay reachable */
   preset = "darcy-rough";
   int64_t s = 256, batch = 8, iters = 5, warmup = 2, threads = 0, seed = 0;
-  int quick = 0, memory = 0;
+  int quick = 0, memory = 0, no_release = 0;
   const cli_opt opts[] = {
       {"preset", CLI_STRING, &preset, OPL_MGNO_PRESETS},
       {"s", CLI_INT, &s, "grid points per axis (a multiple of 2^(levels-1))"},
@@ -73,6 +75,7 @@ int cli_bench_mgno(int argc, char **argv) {
       {"seed", CLI_INT, &seed, "seed of the weights and the data"},
       {"quick", CLI_FLAG, &quick, "tiny sizes: s 32, batch 2, 2 iterations, 1 warm-up"},
       {"memory", CLI_FLAG, &memory, "print the last step's tape memory by op kind after the JSON line"},
+      {"no-release", CLI_FLAG, &no_release, "keep every activation until the step ends (opl_release off)"},
   };
   char *pos[1];
   int npos;
@@ -113,6 +116,7 @@ int cli_bench_mgno(int argc, char **argv) {
     opl_err_set(&e, OPL_ERR_NOMEM, "out of memory");
     goto fail;
   }
+  if (no_release) opl_ctx_set_release(c, 0);
   if (opl_model_create(&m, &opl_mgno_kind, &mc, &rng, &e)) goto fail;
   if (!(x = opl_tensor_alloc(OPL_DIMS(batch, 1, s, s), 0, &e)) || !(y = opl_tensor_alloc(OPL_DIMS(batch, 1, s, s), 0, &e)))
     goto fail;
@@ -150,11 +154,11 @@ int cli_bench_mgno(int argc, char **argv) {
   opl_ctx_get_stats(c, &cs);
   printf("{\"side\": \"opl\", \"model\": \"mgno\", \"preset\": \"%s\", \"params\": %lld, \"s\": %lld, \"batch\": %lld, "
          "\"threads\": %d, \"samples_per_s\": %.3f, \"ms_median\": %.3f, \"ms_min\": %.3f, \"arena_mib\": %.1f, "
-         "\"arena_forward_mib\": %.1f, \"grad_high_mib\": %.1f, "
+         "\"arena_forward_mib\": %.1f, \"grad_high_mib\": %.1f, \"release\": %d, "
          "\"peak_rss_mib\": %.1f, \"loss_first\": %.8g, \"iters\": %lld, \"warmup\": %lld, \"precision\": \"%s\"}\n",
          preset, (long long)opl_model_param_count(&m), (long long)s, (long long)batch, opl_get_num_threads(),
          (double)batch / med, 1e3 * med, 1e3 * times[0], (double)cs.arena_high / 1048576.0, fwd_mib,
-         (double)cs.grad_high / 1048576.0, bm_peak_rss_mib(),
+         (double)cs.grad_high / 1048576.0, !no_release, bm_peak_rss_mib(),
          loss_first, (long long)iters, (long long)warmup, OPL_PRECISION_NAME);
   if (memory) {
     const double mib = 1048576.0;

@@ -258,6 +258,9 @@ void opl_set_requires_grad(opl_tensor *t);
  * afterwards is an error naming it as released. A block reused after an opl_arena_mark /
  * opl_tape_mark is not given back by rewinding to that mark (only by opl_ctx_reset). */
 void opl_release(opl_ctx *c, opl_tensor *t);
+/* Make opl_release a no-op on c (on = 0) or not (on = 1, the default); returns the previous
+ * setting. For measuring what releasing saves, and for tests comparing the two. */
+int opl_ctx_set_release(opl_ctx *c, int on);
 
 /* Check that t is not NULL, is not complex unless allowed, and has the given rank
  * (rank < 0: any). On failure records "op: what ..." and returns 0. For op constructors. */

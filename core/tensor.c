@@ -47,6 +47,7 @@ struct opl_ctx {
   size_t reused;                  /* bytes handed out from free_blocks since the last reset */
   int in_backward;               /* inside one node's backward: its arena use is scratch */
   int grad_check;                /* opl_ctx_set_grad_check */
+  int no_release;                /* opl_ctx_set_release(c, 0) */
   opl_grad_fault fault;          /* what the last checked backward found */
 };
 
@@ -407,8 +408,14 @@ void opl_set_requires_grad(opl_tensor *t) {
   if (t) t->flags |= OPL_T_REQGRAD;
 }
 
+int opl_ctx_set_release(opl_ctx *c, int on) {
+  int old = !c->no_release;
+  c->no_release = !on;
+  return old;
+}
+
 void opl_release(opl_ctx *c, opl_tensor *t) {
-  if (!c || !t || !t->data || c->in_backward) return;
+  if (!c || !t || !t->data || c->in_backward || c->no_release) return;
   if ((t->flags & (OPL_T_ARENA | OPL_T_BLOCK | OPL_T_SAVED | OPL_T_VIEWED)) != (OPL_T_ARENA | OPL_T_BLOCK)) return;
   block_release(c, t->data, (size_t)opl_nreal(t) * sizeof(opl_real));
   t->data = NULL;
