@@ -177,6 +177,40 @@ static int file_exists(const char *path) {
 static int train_main(int argc, char **argv);
 static int train_node_main(int argc, char **argv);
 
+/* The options every verb shares, as parsed (ntrain, ntest < 0: by default). */
+typedef struct train_common {
+  int64_t ntrain, ntest, batch, sub, epochs, step_size, seed, every_ckpt;
+  double lr, wd, gamma, clip;
+  int shuffle, cache;
+  const char *data, *out;
+} train_common;
+
+/* Fill the split, batch, sub-sampling, optimizer, StepLR, clipping, seed and checkpoint fields of
+ * tc from o, for a data set of N samples: the test samples default to min(100, N / 5), at least
+ * 1 when N >= 2, the training samples to the rest. The other fields of tc are left alone. */
+static void fill_trainer_config(opl_trainer_config *tc, int64_t N, const train_common *o) {
+  int64_t ntest = o->ntest, ntrain = o->ntrain;
+  if (ntest < 0) ntest = N / 5 < 100 ? N / 5 : 100;
+  if (ntest < 1 && N >= 2) ntest = 1;
+  if (ntrain < 0) ntrain = N - ntest;
+  tc->ntrain = ntrain;
+  tc->ntest = ntest;
+  tc->batch = o->batch;
+  tc->sub = (int)o->sub;
+  tc->shuffle = o->shuffle;
+  tc->cache = o->cache;
+  tc->epochs = o->epochs;
+  tc->lr = o->lr;
+  tc->weight_decay = o->wd;
+  tc->step_size = o->step_size;
+  tc->gamma = o->gamma;
+  tc->clip_grad = o->clip;
+  tc->seed = (uint64_t)o->seed;
+  tc->checkpoint = o->out;
+  tc->checkpoint_every = o->every_ckpt;
+  tc->dataset_name = o->data;
+}
+
 int cli_train(int argc0, char **argv0) {
   int argc;
   char **argv = rewrite_short_out(argc0, argv0, &argc);
@@ -506,22 +540,12 @@ static int train_main(int argc, char **argv) {
     mc.pad[0] = 0;
     mc.pad[1] = opl_fno_config_reference(OPL_FNO_REF_3D).pad[2];
   }
-  if (ntest < 0) ntest = N / 5 < 100 ? N / 5 : 100;
-  if (ntest < 1 && N >= 2) ntest = 1;
-  if (ntrain < 0) ntrain = N - ntest;
-  tc.ntrain = ntrain;
-  tc.ntest = ntest;
-  tc.batch = batch;
-  tc.sub = (int)sub;
+  fill_trainer_config(&tc, N,
+                      &(train_common){.ntrain = ntrain, .ntest = ntest, .batch = batch, .sub = sub, .epochs = epochs,
+                                      .step_size = step_size, .seed = seed, .every_ckpt = every_ckpt, .lr = lr,
+                                      .wd = wd, .gamma = gamma, .clip = clip, .shuffle = shuffle, .cache = cache,
+                                      .data = data, .out = out});
   tc.normalize = norm;
-  tc.shuffle = shuffle;
-  tc.cache = cache;
-  tc.epochs = epochs;
-  tc.lr = lr;
-  tc.weight_decay = wd;
-  tc.step_size = step_size;
-  tc.gamma = gamma;
-  tc.clip_grad = clip;
   tc.pde_weight = pde_weight;
   tc.ic_weight = ic_weight;
   tc.loss = loss_s ? opl_loss_parse(loss_s) : OPL_LOSS_L2;
@@ -531,10 +555,6 @@ static int train_main(int argc, char **argv) {
   tc.pct_start = pct_start;
   tc.warmup = warmup;
   tc.sched_epochs = sched_epochs;
-  tc.seed = (uint64_t)seed;
-  tc.checkpoint = out;
-  tc.checkpoint_every = every_ckpt;
-  tc.dataset_name = data;
   opl_trainer *t = opl_trainer_new(&tc, kind, kind == &opl_mgno_kind ? (const void *)&mg : (const void *)&mc, ds, &e);
   if (!t) {
     fprintf(stderr, "opl train: %s\n", msg_of(&e));
@@ -563,8 +583,8 @@ static int train_main(int argc, char **argv) {
   else snprintf(task, sizeof task, "%lld frames -> next %lld frames at once", (long long)t_in, (long long)T);
   if (!quiet) {
     printf("opl train: %s, %lld parameters, %s\n", desc, (long long)opl_model_param_count(m), task);
-    printf("  data '%s': %lld train + %lld test samples at %s (sub %lld)%s\n", data, (long long)ntrain,
-           (long long)ntest, res, (long long)sub,
+    printf("  data '%s': %lld train + %lld test samples at %s (sub %lld)%s\n", data, (long long)cfg->ntrain,
+           (long long)cfg->ntest, res, (long long)sub,
            opl_task_resolve_normalize(&cfg->task, li->sdim, cfg->normalize) == OPL_NORMALIZE_GAUSSIAN
                ? ", per-point Gaussian normalization"
                : "");
@@ -885,26 +905,12 @@ static int train_node_main(int argc, char **argv) {
   nc.state_size = (info->dims.sdim == 1 ? info->dims.x : info->dims.y) / sub;
   opl_trainer_config tc = opl_trainer_defaults();
   tc.task = (opl_task){.kind = OPL_TASK_TRAJECTORY, .t_in = 1, .t_out = window - 1};
-  if (ntest < 0) ntest = N / 5 < 100 ? N / 5 : 100;
-  if (ntest < 1 && N >= 2) ntest = 1;
-  if (ntrain < 0) ntrain = N - ntest;
-  tc.ntrain = ntrain;
-  tc.ntest = ntest;
-  tc.batch = batch;
-  tc.sub = (int)sub;
+  fill_trainer_config(&tc, N,
+                      &(train_common){.ntrain = ntrain, .ntest = ntest, .batch = batch, .sub = sub, .epochs = epochs,
+                                      .step_size = step_size, .seed = seed, .every_ckpt = every_ckpt, .lr = lr,
+                                      .wd = wd, .gamma = gamma, .clip = clip, .shuffle = shuffle, .cache = cache,
+                                      .data = data, .out = out});
   tc.normalize = OPL_NORMALIZE_NONE;
-  tc.shuffle = shuffle;
-  tc.cache = cache;
-  tc.epochs = epochs;
-  tc.lr = lr;
-  tc.weight_decay = wd;
-  tc.step_size = step_size;
-  tc.gamma = gamma;
-  tc.clip_grad = clip;
-  tc.seed = (uint64_t)seed;
-  tc.checkpoint = out;
-  tc.checkpoint_every = every_ckpt;
-  tc.dataset_name = data;
   opl_trainer *t = opl_trainer_new(&tc, &opl_node_kind, &nc, ds, &e);
   if (!t) {
     fprintf(stderr, "opl train: %s\n", msg_of(&e));
@@ -927,7 +933,7 @@ static int train_node_main(int argc, char **argv) {
     printf("opl train: %s, %lld parameters\n", desc, (long long)opl_model_param_count(m));
     printf("  data '%s': %lld train + %lld test trajectories of %lld snapshots (t = %g .. %g%s) at %s (sub %lld); "
            "windows of %lld snapshots\n",
-           data, (long long)ntrain, (long long)ntest, (long long)T, opl_ds_sample_times(info, 0)[0],
+           data, (long long)tc.ntrain, (long long)tc.ntest, (long long)T, opl_ds_sample_times(info, 0)[0],
            opl_ds_sample_times(info, 0)[T - 1], info->t_ps ? " for sample 0; each sample has its own times" : "", res,
            (long long)sub, (long long)window);
     if (reg) {
