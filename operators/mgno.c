@@ -168,10 +168,17 @@ static opl_tensor *conv3(opl_ctx *c, const opl_mgno *m, opl_tensor *x, opl_tenso
   return opl_conv(c, x, w, NULL, &o);
 }
 
-/* u += S (f - A u): u (N, Cu, X, Y), f (N, Cf, X, Y). */
+/* u + S (f - A u): u (N, Cu, X, Y), f (N, Cf, X, Y). The temporaries are released (opl_release)
+ * once used: A u and S r go back to the arena at once (no backward reads them), r stays as the
+ * input S's backward reads. */
 static opl_tensor *smooth(opl_ctx *c, const opl_mgno *m, opl_tensor *u, opl_tensor *f, opl_tensor *A,
                           opl_tensor *S) {
-  return opl_add(c, u, conv3(c, m, opl_sub(c, f, conv3(c, m, u, A, 1)), S, 1));
+  opl_tensor *Au = conv3(c, m, u, A, 1), *r = opl_sub(c, f, Au);
+  opl_release(c, Au);
+  opl_tensor *Sr = conv3(c, m, r, S, 1), *un = opl_add(c, u, Sr);
+  opl_release(c, r);
+  opl_release(c, Sr);
+  return un;
 }
 
 /* One MgNO layer: v (N, Cf, X, Y) -> gelu(V(v) + W v + b) (N, Cu, X, Y). */
@@ -195,12 +202,21 @@ static opl_tensor *layer_forward(opl_ctx *c, const opl_mgno *m, const opl_mgno_l
      * MgConv_DC_smooth on odd grids) */
     if (p && u[l] && (p->shape[2] != u[l]->shape[2] || p->shape[3] != u[l]->shape[3])) {
       int64_t lo[2] = {0, 0}, hi[2] = {p->shape[2] - u[l]->shape[2], p->shape[3] - u[l]->shape[3]};
-      p = opl_crop(c, p, 2, lo, hi);
+      opl_tensor *q = opl_crop(c, p, 2, lo, hi);
+      opl_release(c, p);
+      p = q;
     }
     u[l] = opl_add(c, u[l], p);
+    opl_release(c, p);
     for (int i = 0; i < g->iters[l][1]; i++, k++) u[l] = smooth(c, m, u[l], f[l], ly->A[k], ly->S[k]);
   }
-  return opl_gelu(c, opl_add(c, u[0], opl_channel_linear(c, v, ly->W, ly->b)));
+  /* Every temporary no backward reads is released once used (opl_release), so that the step
+   * keeps what PyTorch keeps: per full-resolution layer output S u0, the input and output of
+   * GELU; the transposed convolution's output, u0 + RT u1 and W v + b go back to the arena. */
+  opl_tensor *h = opl_channel_linear(c, v, ly->W, ly->b), *z = opl_add(c, u[0], h);
+  opl_release(c, u[0]);
+  opl_release(c, h);
+  return opl_gelu(c, z);
 }
 
 /* One layer of the NS variant (the authors' MgConv, then the activation): v (N, Cf, X, Y) ->
