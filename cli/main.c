@@ -4,8 +4,10 @@
  * table below: a name, a one-line summary and a function taking (argc, argv) after the verb. */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "cli/cli.h"
+#include "core/dist.h"
 #include "core/opl.h"
 
 typedef struct verb {
@@ -15,8 +17,8 @@ typedef struct verb {
 
 static int run_version(int argc, char **argv) {
   (void)argc, (void)argv;
-  printf("opl %s (%s precision tensors, %d threads)\n", OPL_VERSION, OPL_PRECISION_NAME,
-         opl_get_num_threads());
+  printf("opl %s (%s precision tensors, %d threads%s)\n", OPL_VERSION, OPL_PRECISION_NAME,
+         opl_get_num_threads(), opl_dist_built() ? ", MPI" : "");
   return 0;
 }
 
@@ -53,7 +55,31 @@ int main(int argc, char **argv) {
   }
   if (!strcmp(argv[1], "--version")) return run_version(0, NULL);
   for (int i = 0; i < NVERBS; i++)
-    if (!strcmp(argv[1], verbs[i].name)) return verbs[i].run(argc - 1, argv + 1);
+    if (!strcmp(argv[1], verbs[i].name)) {
+      /* Under mpirun the ranks run the verb together (core/dist.h). They agree on every error,
+       * so rank 0 alone speaks: one message for the job. OPL_DIST_OUTPUT=all keeps every
+       * rank's output (debugging). */
+      opl_err e = {0};
+      if (opl_dist_init(&argc, &argv, &e)) {
+        fprintf(stderr, "opl: %s\n", e.msg);
+        return 1;
+      }
+      const char *keep = getenv("OPL_DIST_OUTPUT");
+      if (opl_dist_rank() != 0 && !(keep && !strcmp(keep, "all"))) {
+        if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr)) return 1;
+      }
+      int rc;
+      if (opl_dist_size() > 1 && strcmp(verbs[i].name, "train") && strcmp(verbs[i].name, "generate")) {
+        fprintf(stderr, "opl %s: runs on one process, not on %d MPI ranks (under mpirun opl runs train and generate)\n",
+                verbs[i].name, opl_dist_size());
+        rc = 2;
+      } else {
+        rc = verbs[i].run(argc - 1, argv + 1);
+      }
+      fflush(stdout);
+      opl_dist_finalize();
+      return rc;
+    }
   fprintf(stderr, "opl: unknown verb '%s'\n", argv[1]);
   usage(stderr);
   return 2;

@@ -166,6 +166,13 @@ static int run_and_report(opl_trainer *t, opl_train_progress_fn cb, void *user, 
   }
   printf("opl train: saved '%s' (epoch %lld) and metrics '%s'; test relative L2 %.4e\n", out, (long long)done, csv,
          *last_test);
+  opl_dist_grads_stats ds;
+  if (opl_trainer_dist_stats(t, &ds) && ds.steps > 0)
+    printf("opl train: %d ranks; gradients summed in %d buckets of %.3g MB in all per step, %.0f%% of them started "
+           "during backward; %.3f s of the steps in the sums (%.3f s waiting), %.3f ms per step\n",
+           opl_dist_size(), ds.buckets, (double)ds.bytes / 1e6,
+           100.0 * ds.started_early / ((double)ds.steps * ds.buckets), ds.comm_seconds, ds.wait_seconds,
+           1e3 * ds.comm_seconds / (double)ds.steps);
   return 0;
 }
 
@@ -181,6 +188,12 @@ int cli_train(int argc0, char **argv0) {
   int argc;
   char **argv = rewrite_short_out(argc0, argv0, &argc);
   if (!argv) return 1;
+  if (argc > 1 && !strcmp(argv[1], "pinn") && opl_dist_size() > 1) {
+    fprintf(stderr, "opl train pinn: runs on one process, not on %d MPI ranks (under mpirun: opl train fno|mgno)\n",
+            opl_dist_size());
+    free(argv);
+    return 2;
+  }
   int rc = argc > 1 && !strcmp(argv[1], "node")   ? train_node_main(argc, argv)
            : argc > 1 && !strcmp(argv[1], "pinn") ? cli_train_pinn(argc, argv)
                                                   : train_main(argc, argv);

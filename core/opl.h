@@ -287,6 +287,17 @@ int opl_backward(opl_ctx *c, opl_tensor *loss);
 /* Same with an explicit seed gradient for a non-scalar output: seed [nreal(out)]. */
 int opl_backward_seed(opl_ctx *c, opl_tensor *out, const opl_real *seed);
 
+/* Called by the reverse pass after tape node k's backward has run (nodes no gradient flows
+ * through are skipped), on the calling thread. Every gradient a parameter receives comes from
+ * the backward of a node that takes it as an input, so once the walk has passed the earliest
+ * such node (opl_ctx_tape) the parameter's gradient is final: data-parallel training
+ * (core/dist.h) starts summing it across processes there while the walk goes on. */
+typedef void (*opl_backward_hook)(void *user, int64_t k);
+/* Install fn (NULL: none) for the following reverse passes on c. */
+void opl_ctx_set_backward_hook(opl_ctx *c, opl_backward_hook fn, void *user);
+/* The tape of c: *n nodes in recording order (valid until the next op or reset). */
+opl_node *const *opl_ctx_tape(const opl_ctx *c, int64_t *n);
+
 /* ---------------------------------------------------------------- parameters */
 
 /* A set of parameters (data and grad on the heap, never in an arena), in the order added.

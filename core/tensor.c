@@ -40,6 +40,8 @@ struct opl_ctx {
   int in_backward;               /* inside one node's backward: its arena use is scratch */
   int grad_check;                /* opl_ctx_set_grad_check */
   opl_grad_fault fault;          /* what the last checked backward found */
+  opl_backward_hook hook;        /* opl_ctx_set_backward_hook */
+  void *hook_user;
 };
 
 /* A released gradient buffer, reused for a later gradient of exactly the same size. The
@@ -89,6 +91,16 @@ int opl_ctx_set_grad_check(opl_ctx *c, int on) {
   int old = c->grad_check;
   c->grad_check = on != 0;
   return old;
+}
+
+void opl_ctx_set_backward_hook(opl_ctx *c, opl_backward_hook fn, void *user) {
+  c->hook = fn;
+  c->hook_user = user;
+}
+
+opl_node *const *opl_ctx_tape(const opl_ctx *c, int64_t *n) {
+  *n = c->ntape;
+  return c->tape;
 }
 
 void opl_ctx_grad_fault(const opl_ctx *c, opl_grad_fault *f) {
@@ -690,6 +702,7 @@ static int run_backward(opl_ctx *c) {
       grad_release(c, out->grad, (size_t)opl_nreal(out) * sizeof(opl_real));
       out->grad = NULL;
     }
+    if (c->hook) c->hook(c->hook_user, k);
   }
   return c->status;
 }

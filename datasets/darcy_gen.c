@@ -1,6 +1,7 @@
 /* opl datasets — Darcy flow data sets: settings, provenance, one sample, the parallel resumable
  * run. See datasets/darcy_gen.h.
  */
+#include "core/dist.h"
 #include "datasets/darcy_gen.h"
 
 #include <errno.h>
@@ -248,6 +249,9 @@ int opl_darcy_gen_run(opl_darcy_gen *g, const char *path, const opl_gen_run_opts
   res->failed_index = -1;
   res->failed_t = NAN;
   if (!g || !path || !path[0]) return opl_err_set(err, OPL_ERR_ARG, "generate: NULL run or empty output path");
+  if (opl_dist_size() > 1) /* every rank would write the file: refused (core/dist.h) */
+    return opl_err_set(err, OPL_ERR_ARG, "generate darcy: runs on one process, not on %d MPI ranks (start it without "
+                       "mpirun; burgers, kdv and ns generate on several ranks)", opl_dist_size());
   int threads = ro.threads > 0 ? ro.threads : opl_get_num_threads();
   if (threads < 1) threads = 1;
   char partial[4096];

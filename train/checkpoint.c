@@ -147,6 +147,7 @@ int opl_trainer_save(opl_trainer *t, const char *path, opl_err *err) {
   if (!t) return opl_err_set(err, OPL_ERR_ARG, "train: NULL trainer");
   if (!path) path = t->checkpoint;
   if (!path) return opl_err_set(err, OPL_ERR_ARG, "train: no checkpoint path");
+  if (opl_dist_rank() != 0) return OPL_OK; /* data-parallel training: rank 0 alone writes */
   opl_kv kv[OPL_MODEL_META_MAX + TRAIN_META_MAX];
   int n = t->model.ops->to_meta(t->model.self, kv);
   const opl_task *task = &t->cfg.task;

@@ -6,7 +6,16 @@
  * state needed to continue a run bit for bit is written by opl_trainer_save and read back by
  * opl_trainer_resume (checkpoint.c); everything else (the shuffle order) is a function of
  * (seed, epoch). The model is reached only through operators/model.h, the task only through
- * train/task.h. */
+ * train/task.h.
+ *
+ * On more than one rank (mpirun, core/dist.h) every rank holds the whole model and the same
+ * optimizer state and takes the contiguous rows [B r / P, B (r + 1) / P) of each global batch of
+ * B samples (the sample order is the single-process one, a function of (seed, epoch)); the
+ * objective is a sum over samples, so the sum of the ranks' gradients (bucketed allreduce
+ * started during backward) is the single-process gradient up to the order of the additions.
+ * The ranks agree on the step's status and loss sums after the forward pass and on the status
+ * after the gradient sums, so a failure of one rank stops all with its message; only rank 0
+ * evaluates the test split, writes the metrics and the checkpoints. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +74,8 @@ void opl_trainer_free(opl_trainer **pt) {
   opl_normalizer_free(&t->yn);
   opl_pino_free(&t->pino);
   opl_ctx_free(&t->ctx);
+  opl_dist_grads_free(&t->dg);
+  free(t->order);
   free(t->rel);
   free(t->bsamp);
   free(t->tx);
@@ -126,6 +137,29 @@ static int check_model_input(const opl_model *m, const opl_task *task, const opl
   opl_err e;
   if (m->ops->check_input(m->self, d + 2, shape, axis, &e)) return opl_err_set(err, OPL_ERR_ARG, "train: %s", e.msg);
   return OPL_OK;
+}
+
+/* Data-parallel training on opl_dist_size() > 1 ranks: refuse what cannot be shared (a batch
+ * with fewer samples than ranks; a trajectory task, whose batch is integrated with one adaptive
+ * step sequence, so its loss is not a sum of per-sample terms), make the gradient buckets. */
+static int dist_setup(opl_trainer *t, opl_err *err) {
+  const int64_t P = opl_dist_size(), nb = t->li->nbatch[0], last = t->li->n[0] - (nb - 1) * t->li->batch;
+  const int64_t least = last < t->li->batch ? last : t->li->batch;
+  if (P > least)
+    return opl_err_set(err, OPL_ERR_ARG,
+                       "train: %lld ranks but %s holds %lld samples: every rank takes a share of every batch, so at most "
+                       "%lld ranks (or a larger --batch, or an --ntrain that batch divides)",
+                       (long long)P, last < t->li->batch ? "the last batch of an epoch" : "a batch (--batch)",
+                       (long long)least, (long long)least);
+  if (t->cfg.task.kind == OPL_TASK_TRAJECTORY)
+    return opl_err_set(err, OPL_ERR_ARG,
+                       "train: the trajectory task integrates a whole batch with one adaptive step sequence, so it "
+                       "cannot be split among %lld ranks; run it on one process", (long long)P);
+  t->order = malloc(sizeof(int64_t) * (size_t)t->li->n[0]);
+  t->order_epoch = -1;
+  if (!t->order) return opl_err_set(err, OPL_ERR_NOMEM, "train: out of memory");
+  t->dg = opl_dist_grads_new(&t->model.params, 0, err);
+  return t->dg ? OPL_OK : (err ? err->status : OPL_ERR_NOMEM);
 }
 
 opl_trainer *opl_trainer_new(const opl_trainer_config *cfg, const opl_model_kind *kind, const void *model_config,
@@ -234,6 +268,7 @@ opl_trainer *opl_trainer_new(const opl_trainer_config *cfg, const opl_model_kind
   if (!(t->opt = opl_optim_create(ok, &t->model.params, &oc, err))) goto fail;
   if (opl_sched_steplr_init(&t->sched, t->opt, cfg->lr, cfg->step_size, cfg->gamma, err)) goto fail;
   opl_trainer_sync_lr(t);
+  if (opl_dist_size() > 1 && dist_setup(t, err)) goto fail;
   t->ctx = opl_ctx_new(0);
   t->rel = malloc(sizeof(double) * (size_t)cfg->batch);
   t->bsamp = malloc(sizeof(int64_t) * (size_t)cfg->batch);
@@ -264,6 +299,11 @@ opl_params *opl_trainer_optim_state(opl_trainer *t) { return t ? opl_optim_state
 const opl_loader_info *opl_trainer_loader_info(const opl_trainer *t) { return t ? t->li : NULL; }
 const opl_trainer_config *opl_trainer_get_config(const opl_trainer *t) { return t ? &t->cfg : NULL; }
 opl_ctx *opl_trainer_ctx(opl_trainer *t) { return t ? t->ctx : NULL; }
+int opl_trainer_dist_stats(const opl_trainer *t, opl_dist_grads_stats *s) {
+  if (!t || !t->dg) return 0;
+  opl_dist_grads_get_stats(t->dg, s);
+  return 1;
+}
 
 /* The ONECYCLE / COSINE rate at step s of the schedule (base or maximum rate: the StepLR
  * scheduler's base_lr, so opl_trainer_set_lr and checkpoints treat every schedule alike). */
@@ -308,9 +348,9 @@ static int batch_tensors(opl_ctx *c, const opl_loader_info *li, int64_t B, opl_t
  * allowed), the physics losses phys = {PDE residual, initial condition} added to the total (NAN
  * when off). A function of the
  * parameters, the data and (seed, epoch, batch): a second call repeats the same computation. */
-static int step_forward(opl_trainer *t, int64_t k, int64_t B, int64_t e, opl_tensor **pred, opl_tensor **yt,
-                        opl_tensor **loss, opl_tensor **total, int64_t solver[4], double *reg, double phys[2],
-                        opl_err *err) {
+static int step_forward(opl_trainer *t, int64_t k, int64_t B, int64_t r0, int64_t e, opl_tensor **pred,
+                        opl_tensor **yt, opl_tensor **loss, opl_tensor **total, int64_t solver[4], double *reg,
+                        double phys[2], opl_err *err) {
   const opl_loader_info *li = t->li;
   opl_ctx *c = t->ctx;
   opl_ctx_reset(c);
@@ -319,7 +359,18 @@ static int step_forward(opl_trainer *t, int64_t k, int64_t B, int64_t e, opl_ten
   int64_t bs = 0;
   opl_tensor *x, *y;
   if (!batch_tensors(c, li, B, &x, &y)) return ctx_take(c, err, "train");
-  int st = opl_loader_batch(t->loader, OPL_SPLIT_TRAIN, t->epoch, k, x->data, y->data, &bs, t->bsamp, err);
+  int st;
+  if (t->order) { /* a rank's rows [r0, r0 + B) of the global batch k */
+    if (t->order_epoch != t->epoch) {
+      if ((st = opl_loader_order(t->loader, OPL_SPLIT_TRAIN, t->epoch, t->order, err))) return st;
+      t->order_epoch = t->epoch;
+    }
+    memcpy(t->bsamp, t->order + k * li->batch + r0, sizeof(int64_t) * (size_t)B);
+    st = opl_loader_read(t->loader, t->bsamp, B, x->data, y->data, err);
+    bs = B;
+  } else {
+    st = opl_loader_batch(t->loader, OPL_SPLIT_TRAIN, t->epoch, k, x->data, y->data, &bs, t->bsamp, err);
+  }
   if (st) return st;
   opl_task_set_batch(&t->cfg.task, t->bsamp, bs);
   OPL_ASSERT(bs == B, "loader batch of %lld samples, expected %lld", (long long)bs, (long long)B);
@@ -346,7 +397,7 @@ static int step_forward(opl_trainer *t, int64_t k, int64_t B, int64_t e, opl_ten
  * tape's fault finding on (opl_ctx_set_grad_check), which names the op whose backward made the
  * first non-finite value. Writes ": ..." (or "" when the rerun finds nothing) into why[cap] and
  * the advice into hint[hcap]; leaves the parameters' gradients zero. */
-static void explain_nonfinite_grad(opl_trainer *t, int64_t k, int64_t B, int64_t e, char *why, size_t cap,
+static void explain_nonfinite_grad(opl_trainer *t, int64_t k, int64_t B, int64_t r0, int64_t e, char *why, size_t cap,
                                    char *hint, size_t hcap) {
   opl_tensor *pred, *yt, *loss, *total;
   int64_t solver[4];
@@ -354,7 +405,7 @@ static void explain_nonfinite_grad(opl_trainer *t, int64_t k, int64_t B, int64_t
   opl_err e2 = {0};
   opl_grad_fault f = {.kind = OPL_GRAD_FAULT_NONE, .op = "", .node = -1};
   int was = opl_ctx_set_grad_check(t->ctx, 1);
-  if (!step_forward(t, k, B, e, &pred, &yt, &loss, &total, solver, NULL, phys, &e2) && !opl_backward(t->ctx, total))
+  if (!step_forward(t, k, B, r0, e, &pred, &yt, &loss, &total, solver, NULL, phys, &e2) && !opl_backward(t->ctx, total))
     opl_ctx_grad_fault(t->ctx, &f);
   opl_ctx_set_grad_check(t->ctx, was);
   opl_ctx_clear_error(t->ctx);
@@ -392,28 +443,48 @@ int opl_trainer_step(opl_trainer *t, int64_t k, opl_step_stats *s, opl_err *err)
    * rows, so the summed loss counts each sample once (the reference's out.view(batch_size, -1)
    * with the nominal batch size would regroup the values of a partial batch into wrong rows). */
   int64_t B = li->n[0] - k * li->batch < li->batch ? li->n[0] - k * li->batch : li->batch;
+  /* this rank's rows [r0, r0 + Bl) of the batch (all of it on one rank) */
+  const int64_t P = opl_dist_size(), R = opl_dist_rank(), r0 = B * R / P, Bl = B * (R + 1) / P - r0;
   opl_tensor *pred, *yt, *loss, *total;
-  int64_t solver[4];
+  int64_t solver[4] = {-1, -1, -1, -1};
   double reg = 0, phys[2];
-  int st = step_forward(t, k, B, e, &pred, &yt, &loss, &total, solver, &reg, phys, err);
-  if (st) return st;
+  int st = step_forward(t, k, Bl, r0, e, &pred, &yt, &loss, &total, solver, &reg, phys, err);
+  if (st && P == 1) return st;
+  if (!st && opl_dist_fault("train"))
+    st = opl_err_set(err, OPL_ERR_IO, "train: epoch %lld, batch %lld: failure injected by OPL_DIST_FAULT", (long long)e,
+                     (long long)(k + 1));
   int64_t nfe = solver[0], acc = solver[1], rej = solver[2];
-  double pde = phys[0], ic = phys[1];
-  double lv = (double)loss->data[0], tv = (double)total->data[0];
-  opl_rel_l2_per_sample(pred->data, yt->data, B, pred->numel / B, t->rel, NULL);
+  double pde = st ? 0 : phys[0], ic = st ? 0 : phys[1];
+  double lv = st ? 0 : (double)loss->data[0], tv = st ? 0 : (double)total->data[0];
   double l2 = 0;
-  for (int64_t j = 0; j < B; j++) l2 += t->rel[j];
+  if (!st) {
+    opl_rel_l2_per_sample(pred->data, yt->data, Bl, pred->numel / Bl, t->rel, NULL);
+    for (int64_t j = 0; j < Bl; j++) l2 += t->rel[j];
+  }
+  if (P > 1) { /* every rank stops when one failed; the batch's sums over ranks */
+    double sums[6] = {lv, tv, l2, reg, pde, ic};
+    if ((st = opl_dist_agree(st, err, sums, 6))) return st;
+    lv = sums[0], tv = sums[1], l2 = sums[2], reg = sums[3], pde = sums[4], ic = sums[5];
+  }
   if (!isfinite(lv) || !isfinite(tv))
     return opl_err_set(err, OPL_ERR_NONFINITE,
                        "train: divergence at epoch %lld, batch %lld of %lld: the loss is %g%s; stopped before updating "
                        "the parameters (lower the learning rate, or clip gradients)",
                        (long long)e, (long long)(k + 1), (long long)nb, isfinite(lv) ? tv : lv,
                        isfinite(lv) ? (t->pino ? " with the physics losses" : " with the regularizer") : "");
-  if (opl_backward(c, total)) return ctx_take(c, err, "train: backward");
+  if (P == 1) {
+    if (opl_backward(c, total)) return ctx_take(c, err, "train: backward");
+  } else { /* the gradients summed over ranks, in buckets started during backward */
+    opl_err be = {0};
+    st = opl_dist_grads_begin(t->dg, c, &be);
+    if (!st && opl_backward(c, total)) st = ctx_take(c, &be, "train: backward");
+    int fst = opl_dist_grads_finish(t->dg, c, st ? NULL : &be);
+    if ((st = opl_dist_agree(st ? st : fst, &be, NULL, 0))) return opl_err_set(err, st, "%s", be.msg);
+  }
   opl_err ge;
   if (opl_params_check_finite_grad(&t->model.params, &ge)) {
     char why[400], hint[128];
-    explain_nonfinite_grad(t, k, B, e, why, sizeof why, hint, sizeof hint);
+    explain_nonfinite_grad(t, k, Bl, r0, e, why, sizeof why, hint, sizeof hint);
     return opl_err_set(err, OPL_ERR_NONFINITE,
                        "train: divergence at epoch %lld, batch %lld of %lld: %s (loss %g)%s; stopped before updating "
                        "the parameters (%s)",
@@ -467,10 +538,30 @@ int opl_trainer_test(opl_trainer *t, double *test_l2, opl_err *err) {
   return st;
 }
 
+/* Every rank must hold the same parameters (each applies the same update to the same summed
+ * gradient): a 40-bit FNV-1a hash of the parameters' bytes is compared across ranks, OPL_ERR_STATE
+ * when they differ. */
+static int dist_check_same(const opl_trainer *t, opl_err *err) {
+  uint64_t h = 1469598103934665603ULL;
+  const opl_params *p = &t->model.params;
+  for (int i = 0; i < p->n; i++) {
+    const unsigned char *b = (const unsigned char *)p->t[i]->data;
+    for (size_t j = 0, n = (size_t)opl_nreal(p->t[i]) * sizeof(opl_real); j < n; j++) h = (h ^ b[j]) * 1099511628211ULL;
+  }
+  double v[2] = {opl_dist_rank() == 0 ? (double)(h >> 24) : 0, (double)(h >> 24)};
+  int st = opl_dist_agree(OPL_OK, err, v, 2);
+  if (st) return st;
+  if (v[1] != v[0] * opl_dist_size())
+    return opl_err_set(err, OPL_ERR_STATE, "train: after epoch %lld the ranks hold different parameters",
+                       (long long)t->epoch);
+  return OPL_OK;
+}
+
 int opl_trainer_epoch(opl_trainer *t, opl_epoch_stats *s, opl_err *err) {
   if (!t) return opl_err_set(err, OPL_ERR_ARG, "train: NULL trainer");
   int st;
-  if (!t->log && t->csv && *t->csv &&
+  const int lead = opl_dist_rank() == 0; /* rank 0 alone writes */
+  if (lead && !t->log && t->csv && *t->csv &&
       !(t->log = opl_metrics_log_open_cols(t->csv, t->epoch,
                                            (opl_task_continuous(&t->cfg.task) ? OPL_METRICS_COLS_SOLVER : 0) |
                                                (t->pino ? OPL_METRICS_COLS_PINO : 0),
@@ -497,7 +588,13 @@ int opl_trainer_epoch(opl_trainer *t, opl_epoch_stats *s, opl_err *err) {
   if (t->cfg.schedule == OPL_SCHEDULE_STEP) opl_sched_steplr_step(&t->sched, t->opt);
   else opl_trainer_sync_lr(t);
   double test = NAN;
-  if ((st = opl_trainer_test(t, &test, err))) return st;
+  st = lead ? opl_trainer_test(t, &test, err) : OPL_OK;
+  if (opl_dist_size() > 1) {
+    double v = lead ? test : 0; /* rank 0's value to every rank */
+    if ((st = opl_dist_agree(st, err, &v, 1)) || (st = dist_check_same(t, err))) return st;
+    test = v;
+  }
+  if (st) return st;
   double steps = (double)opl_task_loss_terms(&t->cfg.task);
   opl_epoch_stats es = {
       .epoch = t->epoch,
@@ -521,10 +618,10 @@ int opl_trainer_epoch(opl_trainer *t, opl_epoch_stats *s, opl_err *err) {
   t->last_test = test;
   t->last_loss = es.train_loss;
   if (s) *s = es;
-  if (t->log && (st = opl_metrics_log_write(t->log, &es, err))) return st;
   int due = t->epoch == t->cfg.epochs || (t->cfg.checkpoint_every > 0 && t->epoch % t->cfg.checkpoint_every == 0);
-  if (t->checkpoint && due && (st = opl_trainer_save(t, NULL, err))) return st;
-  return OPL_OK;
+  st = t->log ? opl_metrics_log_write(t->log, &es, err) : OPL_OK;
+  if (!st && t->checkpoint && due) st = opl_trainer_save(t, NULL, err);
+  return opl_dist_agree(st, err, NULL, 0);
 }
 
 int opl_trainer_run(opl_trainer *t, opl_train_progress_fn cb, void *user, opl_err *err) {
@@ -533,7 +630,9 @@ int opl_trainer_run(opl_trainer *t, opl_train_progress_fn cb, void *user, opl_er
     opl_epoch_stats s;
     int st = opl_trainer_epoch(t, &s, err);
     if (st) return st;
-    if (cb && cb(&s, user)) {
+    double stop = cb && cb(&s, user);
+    if (opl_dist_size() > 1 && (st = opl_dist_agree(OPL_OK, err, &stop, 1))) return st; /* one rank's stop stops all */
+    if (stop > 0) {
       int saved = t->epoch == t->cfg.epochs ||
                   (t->cfg.checkpoint_every > 0 && t->epoch % t->cfg.checkpoint_every == 0);
       if (t->checkpoint && !saved) return opl_trainer_save(t, NULL, err);

@@ -83,6 +83,7 @@
 #define OPL_TRAIN_TRAINER_H
 
 #include <stdint.h>
+#include "core/dist.h"
 #include "core/opl.h"
 #include "core/optim.h"
 #include "datasets/loader.h"
@@ -194,12 +195,17 @@ int opl_trainer_step(opl_trainer *t, int64_t k, opl_step_stats *s, opl_err *err)
  * trajectory); NaN when ntest = 0. Gradients are not recorded. */
 int opl_trainer_test(opl_trainer *t, double *test_l2, opl_err *err);
 
-/* Write a checkpoint now (see above) to path (NULL: cfg.checkpoint). */
+/* Write a checkpoint now (see above) to path (NULL: cfg.checkpoint). On a data-parallel run
+ * (core/dist.h) only rank 0 writes; the other ranks return OPL_OK. */
 int opl_trainer_save(opl_trainer *t, const char *path, opl_err *err);
 
 /* Set the learning rate from now on: the scheduler's base rate becomes lr and the current rate
  * is recomputed from it (StepLR: lr gamma^floor(epochs / step)). lr >= 0 and finite (OPL_ERR_ARG). */
 int opl_trainer_set_lr(opl_trainer *t, double lr, opl_err *err);
+
+/* Data-parallel training (more than one rank, core/dist.h): the gradient sums' statistics into
+ * *s and 1; 0 (s untouched) on a single process. */
+int opl_trainer_dist_stats(const opl_trainer *t, opl_dist_grads_stats *s);
 
 /* Accessors. */
 int64_t opl_trainer_epochs_done(const opl_trainer *t);

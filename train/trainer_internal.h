@@ -3,6 +3,7 @@
 #ifndef OPL_TRAIN_TRAINER_INTERNAL_H
 #define OPL_TRAIN_TRAINER_INTERNAL_H
 
+#include "core/dist.h"
 #include "train/pino.h"
 #include "train/trainer.h"
 #include "train/loss.h"
@@ -31,6 +32,10 @@ struct opl_trainer {
   opl_metrics_log *log;
   double last_test, last_loss;
   double last_test_nfe;       /* trajectory tasks: mean evaluations per test trajectory, else NaN */
+  /* data-parallel training (more than one rank, core/dist.h; NULL / unused on one) */
+  opl_dist_grads *dg;         /* the gradient buckets */
+  int64_t *order;             /* [ntrain] the sample order of epoch order_epoch */
+  int64_t order_epoch;
 };
 
 /* Set the optimizer's rate for the trainer's position (epoch, and step within the schedule's
