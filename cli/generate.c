@@ -29,7 +29,7 @@ static const char usage[] =
     "2 usage error.\n\n"
     "darcy: -div(a grad u) = 1 on (0, 1)^2, u = 0 on the boundary, a = psi(g) of a zero-Neumann\n"
     "Gaussian random field g (psi = 12 where g >= 0, 3 where g < 0). Preset fno: tau 3, alpha 2,\n"
-    "421^2 nodes stored at 85^2 (every 5th node); rough: tau 5, alpha 2, 512^2 nodes stored at 256^2.\n"
+    "421^2 nodes stored at 85^2 (every 5th node); rough: tau 5, alpha 2, 511^2 nodes stored at 256^2.\n"
     "Five-point stencil (face coefficient the mean of its two nodes), solved with CHOLMOD. Stored:\n"
     "a [N, s, s], u [N, s, s] (the steady solution), x, y, provenance.";
 

@@ -688,9 +688,12 @@ static int train_main(int argc, char **argv) {
            opl_task_resolve_normalize(&cfg->task, li->sdim, cfg->normalize) == OPL_NORMALIZE_GAUSSIAN
                ? ", per-point Gaussian normalization"
                : "");
-    printf("  Adam lr %g (weight decay %g), StepLR every %lld epochs x %g, batch %lld, %lld epochs, %d thread%s, %s "
-           "precision\n",
-           lr, wd, (long long)step_size, gamma, (long long)batch, (long long)epochs, opl_get_num_threads(), opl_get_num_threads() == 1 ? "" : "s",
+    char sched[96] = "";
+    if (cfg->schedule == OPL_SCHEDULE_STEP)
+      snprintf(sched, sizeof sched, "StepLR every %lld epochs x %g, ", (long long)step_size, gamma);
+    printf("  %s lr %g%s (weight decay %g), %sbatch %lld, %lld epochs, %d thread%s, %s precision\n",
+           cfg->adamw ? "AdamW" : "Adam", lr, cfg->schedule == OPL_SCHEDULE_ONECYCLE ? " (the maximum)" : "", wd, sched,
+           (long long)batch, (long long)epochs, opl_get_num_threads(), opl_get_num_threads() == 1 ? "" : "s",
            OPL_PRECISION_NAME);
     if (cfg->adamw || cfg->loss != OPL_LOSS_L2 || cfg->schedule != OPL_SCHEDULE_STEP)
       printf("  optimizer %s, loss %s, schedule %s%s (per %s)\n", cfg->adamw ? "adamw" : "adam",

@@ -44,6 +44,8 @@ ok $? "opl train mlp: exit 2 naming the kinds opl train builds"
 opts="$small --loss h1 --optimizer adamw --schedule onecycle --schedule-unit step --schedule-epochs 4"
 run "$opl" train mgno --data ns.h5 $opts --epochs 4 -o h.h5
 [ $rc -eq 0 ] && has "optimizer adamw, loss h1, schedule onecycle (per step)" out.txt; ok $? "train mgno --loss h1 --optimizer adamw --schedule onecycle"
+[ $rc -eq 0 ] && has "AdamW lr .* (the maximum)" out.txt && ! has "StepLR" out.txt
+ok $? "train mgno --schedule onecycle: the header names AdamW and the maximum lr, no StepLR"
 [ "$(awk -F, 'NR == 2 {print $5}' h.csv)" = "4e-05" ] && [ "$(awk -F, 'NR == 3 {print $5}' h.csv)" = "0.000971941777" ]
 ok $? "onecycle lr at steps 0 and 2 of 8: max_lr / 25 and the first phase's cosine ($(awk -F, 'NR == 3 {print $5}' h.csv))"
 run "$opl" train mgno --data ns.h5 $opts --epochs 2 -o hr.h5
