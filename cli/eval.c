@@ -5,6 +5,8 @@
  *
  * Prints exactly one line on stdout,
  *   test relative L2: mean X median Y worst Z (n = M)
+ * (with --h1, on 2-D outputs, a second: "test relative H1: ..." the same summary of the per-sample
+ * relative H1 errors of train/loss.h, HsLoss with k = 1 as the MgNO authors report it)
  * (time tasks: the relative L2 of the whole predicted trajectory), and notes on stderr: the
  * model and resolution, the forward time, the worst sample, and the samples whose target norm
  * is tiny (below 1e-3 of the median), which dominate a mean of relative errors. The resolution is
@@ -45,6 +47,7 @@
 #include "datasets/generate.h"
 #include "operators/node_model.h"
 #include "train/evaluate.h"
+#include "train/loss.h"
 #include "train/metrics.h"
 
 /* A library message without its module tag (the CLI prints "opl eval: " before it). */
@@ -427,7 +430,7 @@ int cli_eval(int argc, char **argv) {
   int64_t ntest = 0, sub = 1, batch = 0, plot_n = 4, threads = 0, solver_n = 4;
   static const char *out, *plot, *saveat_s, *plot_steps; /* static: cli_parse's copies stay reachable until exit */
   out = plot = saveat_s = plot_steps = NULL;
-  int solver = 0;
+  int solver = 0, h1 = 0;
   const cli_opt opts[] = {
       {"ntest", CLI_INT, &ntest, "evaluate the last M samples (0: the model's test split size)"},
       {"sub", CLI_INT, &sub, "sub-sampling of the data set: evaluate at resolution X / sub"},
@@ -438,6 +441,7 @@ int cli_eval(int argc, char **argv) {
       {"plot-steps", CLI_STRING, &plot_steps,
        "step task: rollout steps drawn by --plot for the first test sample, comma separated (default: first, middle, "
        "last)"},
+      {"h1", CLI_FLAG, &h1, "2-D outputs: also print the relative H1 error (HsLoss k = 1, as --loss h1 of opl train)"},
       {"solver", CLI_FLAG, &solver, "compare with the reference solver (data from opl generate): time and error"},
       {"solver-samples", CLI_INT, &solver_n, "samples re-solved by --solver"},
       {"threads", CLI_INT, &threads, "threads (0: OMP_NUM_THREADS or all cores)"},
@@ -504,6 +508,7 @@ int cli_eval(int argc, char **argv) {
   int64_t keep = out ? n_eval : 0;
   if (plot && keep < plot_n) keep = plot_n;
   if (solver && keep < solver_n) keep = solver_n;
+  if (h1) keep = n_eval > 0 ? n_eval : N;
   opl_eval_opts eo = {.ntest = ntest, .sub = (int)sub, .batch = batch, .keep = keep, .warmup = 1};
   opl_eval_result r;
   int st = opl_evaluate(&m, ds, &eo, &r, &e);
@@ -518,6 +523,29 @@ int cli_eval(int argc, char **argv) {
   opl_err_summarize(r.rel, r.tnorm, r.n, &s, tiny, NULL);
   printf("test relative L2: mean %.4e median %.4e worst %.4e (n = %lld)\n", s.mean, s.median, s.worst, (long long)r.n);
   fflush(stdout);
+  if (h1) {
+    double *rh = malloc(sizeof(double) * (size_t)(r.n > 0 ? r.n : 1));
+    int hs = !rh ? opl_err_set(&e, OPL_ERR_NOMEM, "out of memory")
+             : r.sdim != 2 || r.nfe || r.kept < r.n
+                 ? opl_err_set(&e, OPL_ERR_ARG, "the H1 error is defined here for 2-D outputs a -> u (got a %d-D %s)",
+                               r.sdim, r.nfe ? "trajectory" : "field")
+                 : opl_h1_rel_per_sample(r.pred, r.truth, r.n, r.cout, r.nx, r.ny, rh, &e);
+    if (hs) {
+      fprintf(stderr, "opl eval: --h1: %s\n", msg_of(&e));
+      free(rh);
+      free(tiny);
+      opl_eval_result_free(&r);
+      opl_ds_close(&ds);
+      opl_trained_free(&m);
+      return hs == OPL_ERR_NOMEM ? 1 : 2;
+    }
+    opl_err_summary sh;
+    opl_err_summarize(rh, r.tnorm, r.n, &sh, NULL, NULL);
+    printf("test relative H1: mean %.4e median %.4e worst %.4e (n = %lld)\n", sh.mean, sh.median, sh.worst,
+           (long long)r.n);
+    fflush(stdout);
+    free(rh);
+  }
   if (r.nfe) print_solver_lines(ds, &r, solver_n);
   if (r.step_rel && opl_task_windowed(&m.task)) {
     /* the step task: its one-step error and the rollout's mean error per step on one line each */

@@ -29,9 +29,9 @@ static const char usage[] =
     "2 usage error.\n\n"
     "darcy: -div(a grad u) = 1 on (0, 1)^2, u = 0 on the boundary, a = psi(g) of a zero-Neumann\n"
     "Gaussian random field g (psi = 12 where g >= 0, 3 where g < 0). Preset fno: tau 3, alpha 2,\n"
-    "421^2 nodes stored at 85^2 (every 5th node); rough: tau 5, alpha 2, 512^2 nodes stored at 256^2.\n"
+    "421^2 nodes stored at 85^2 (every 5th node); rough: tau 5, alpha 2, 511^2 nodes stored at 256^2.\n"
     "Five-point stencil (face coefficient the mean of its two nodes), solved with CHOLMOD. Stored:\n"
-    "a [N, s, s], u [N, 1, s, s] (one steady frame), x, y, provenance.";
+    "a [N, s, s], u [N, s, s] (the steady solution), x, y, provenance.";
 
 /* opl generate darcy: the flags that apply (preset, res, store-res, tau, alpha, dtype, threads,
  * restart, quiet, -o); any time-dependent flag is refused by name. */
@@ -101,7 +101,7 @@ static int gen_darcy(const cli_phys *ph, int64_t n, int64_t seed) {
     return 1;
   }
   char wt[32];
-  printf("opl generate: wrote %s: %lld samples (%lld solved now, %lld resumed), a [%lld, %d, %d], u [%lld, 1, %d, %d], "
+  printf("opl generate: wrote %s: %lld samples (%lld solved now, %lld resumed), a [%lld, %d, %d], u [%lld, %d, %d], "
          "%s; %s, %.3g samples/s\n",
          ph->out, (long long)n, (long long)r.solved, (long long)r.resumed, (long long)n, s, s, (long long)n, s, s,
          c.dtype == OPL_DT_F64 ? "float64" : "float32", cli_fmt_duration(r.wall, wt, sizeof wt),

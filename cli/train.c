@@ -184,6 +184,40 @@ static int file_exists(const char *path) {
 static int train_main(int argc, char **argv);
 static int train_node_main(int argc, char **argv);
 
+/* The options every verb shares, as parsed (ntrain, ntest < 0: by default). */
+typedef struct train_common {
+  int64_t ntrain, ntest, batch, sub, epochs, step_size, seed, every_ckpt;
+  double lr, wd, gamma, clip;
+  int shuffle, cache;
+  const char *data, *out;
+} train_common;
+
+/* Fill the split, batch, sub-sampling, optimizer, StepLR, clipping, seed and checkpoint fields of
+ * tc from o, for a data set of N samples: the test samples default to min(100, N / 5), at least
+ * 1 when N >= 2, the training samples to the rest. The other fields of tc are left alone. */
+static void fill_trainer_config(opl_trainer_config *tc, int64_t N, const train_common *o) {
+  int64_t ntest = o->ntest, ntrain = o->ntrain;
+  if (ntest < 0) ntest = N / 5 < 100 ? N / 5 : 100;
+  if (ntest < 1 && N >= 2) ntest = 1;
+  if (ntrain < 0) ntrain = N - ntest;
+  tc->ntrain = ntrain;
+  tc->ntest = ntest;
+  tc->batch = o->batch;
+  tc->sub = (int)o->sub;
+  tc->shuffle = o->shuffle;
+  tc->cache = o->cache;
+  tc->epochs = o->epochs;
+  tc->lr = o->lr;
+  tc->weight_decay = o->wd;
+  tc->step_size = o->step_size;
+  tc->gamma = o->gamma;
+  tc->clip_grad = o->clip;
+  tc->seed = (uint64_t)o->seed;
+  tc->checkpoint = o->out;
+  tc->checkpoint_every = o->every_ckpt;
+  tc->dataset_name = o->data;
+}
+
 int cli_train(int argc0, char **argv0) {
   int argc;
   char **argv = rewrite_short_out(argc0, argv0, &argc);
@@ -202,6 +236,67 @@ int cli_train(int argc0, char **argv0) {
   return rc;
 }
 
+/* The architecture flags of the model kinds other than the FNO, as parsed (NULL / -1: not given). */
+typedef struct train_arch_flags {
+  const char *preset, *iters, *pad;
+  int64_t channels_u, layers;
+  int has_layers;          /* --layers given, or a resumed run's */
+} train_arch_flags;
+
+/* MgNO's configuration: the preset (or the resumed run's configuration, stored: NULL when not
+ * resuming), then the flags. 0, or 2 after a message. */
+static int mgno_arch(const train_arch_flags *f, const void *stored, void *config) {
+  opl_mgno_config *mg = config;
+  opl_err me = {0};
+  if (stored && !f->preset) memcpy(mg, stored, sizeof *mg);
+  else if (opl_mgno_preset(f->preset ? f->preset : "darcy-rough", mg, &me)) {
+    fprintf(stderr, "opl train: --preset: %s\n", me.msg);
+    return 2;
+  }
+  if (f->has_layers) mg->layers = (int)(f->layers < 1 || f->layers > 1000 ? 0 : f->layers);
+  if (f->channels_u != -1) mg->channels_u = f->channels_u;
+  if (f->iters && opl_mgno_parse_iters(f->iters, mg, &me)) {
+    fprintf(stderr, "opl train: --num-iteration: %s\n", me.msg);
+    return 2;
+  }
+  if (f->pad && !strcmp(f->pad, "zeros")) mg->pad = OPL_PAD_ZERO;
+  else if (f->pad && !strcmp(f->pad, "circular")) mg->pad = OPL_PAD_CIRCULAR;
+  else if (f->pad && !strcmp(f->pad, "reflect")) mg->pad = OPL_PAD_REFLECT;
+  else if (f->pad) {
+    fprintf(stderr, "opl train: --padding expects zeros, circular or reflect, got '%s'\n", f->pad);
+    return 2;
+  }
+  if (opl_mgno_check_config(mg, &me)) {
+    fprintf(stderr, "opl train: %s\n", me.msg);
+    return 2;
+  }
+  return 0;
+}
+
+/* The model kinds opl train builds, by kind: arch makes the kind's configuration from the flags
+ * (NULL: the FNO, whose configuration depends on the task and is made from --modes, --width,
+ * --layers, --proj once the data set is open); flags names the flags only that kind takes;
+ * only2d: the kind maps 2-D fields to 2-D fields only (a -> u, or frames -> next frame; no
+ * 1-D data, no space-time task). A kind slots in with a row. */
+typedef struct train_arch {
+  const opl_model_kind *kind;
+  int (*arch)(const train_arch_flags *f, const void *stored, void *config);
+  const char *flags;
+  int only2d;
+} train_arch;
+
+static const train_arch train_archs[] = {
+    {&opl_fno_kind, NULL, NULL, 0},
+    {&opl_mgno_kind, mgno_arch, "--preset, --channels-u, --num-iteration and --padding", 1},
+};
+
+/* The row of kind k, or NULL when opl train cannot build it. */
+static const train_arch *train_arch_of(const opl_model_kind *k) {
+  for (size_t i = 0; i < sizeof train_archs / sizeof train_archs[0]; i++)
+    if (train_archs[i].kind == k) return &train_archs[i];
+  return NULL;
+}
+
 static int train_main(int argc, char **argv) {
   /* Options; -1 (or NULL) means "by the case" where the default depends on --dim. */
   /* static: the strings cli_parse copies stay reachable until exit */
@@ -211,8 +306,7 @@ static int train_main(int argc, char **argv) {
   static const char *loss_s, *optim_s, *sched_s, *sunit_s;
   loss_s = optim_s = sched_s = sunit_s = NULL;
   double pct_start = 0.3;
-  int have_mg_resume = 0;
-  opl_mgno_config mg_resume;
+  opl_model_spec stored = {0}; /* --resume: the stored kind and configuration */
   int64_t ntrain = -1, ntest = -1, epochs = 500, batch = 20, step_size = 100, modes = -1, width = -1, layers = 4,
           proj = 128, sub = 1, dim = 0, t_in = -1, T = -1, seed = 0, every_ckpt = 0, threads = 0, every = 1;
   double lr = 1e-3, gamma = 0.5, wd = 1e-4, target_time = NAN, clip = 0, pde_weight = 0, ic_weight = 0;
@@ -229,21 +323,24 @@ static int train_main(int argc, char **argv) {
       fprintf(stderr, "opl train: --resume: %s\n", msg_of(&e));
       return 1;
     }
-    if (rs.kind != &opl_fno_kind && rs.kind != &opl_mgno_kind) {
+    if (!train_arch_of(rs.kind)) {
       fprintf(stderr, "opl train: --resume: '%s' holds a model of kind '%s', which opl train cannot build\n", out_pre,
               rs.kind->name);
       return 1;
     }
     opl_fno_config rm = opl_fno_config_reference(OPL_FNO_REF_2D);
     if (rs.kind == &opl_fno_kind) memcpy(&rm, rs.config.bytes, sizeof rm);
-    else memcpy(&mg_resume, rs.config.bytes, sizeof mg_resume), have_mg_resume = 1;
+    else stored = rs;
     data = stored_data;
     ntrain = rc.ntrain, ntest = rc.ntest, epochs = rc.epochs, batch = rc.batch, step_size = rc.step_size;
     lr = rc.lr, gamma = rc.gamma, wd = rc.weight_decay, clip = rc.clip_grad, sub = rc.sub, seed = (int64_t)rc.seed;
     shuffle = rc.shuffle;
     normalize = rc.normalize == OPL_NORMALIZE_GAUSSIAN ? "gaussian" : "none";
     modes = rm.modes[0], width = rm.width, layers = rm.layers, proj = rm.proj_channels;
-    if (have_mg_resume) layers = mg_resume.layers, mg_cu = mg_resume.channels_u;
+    if (stored.kind == &opl_mgno_kind) {
+      const opl_mgno_config *mr = (const opl_mgno_config *)stored.config.bytes;
+      layers = mr->layers, mg_cu = mr->channels_u;
+    }
     loss_s = opl_loss_name((opl_loss_kind)rc.loss), optim_s = rc.adamw ? "adamw" : "adam";
     sched_s = opl_schedule_name(rc.schedule), sunit_s = rc.sched_per_step ? "step" : "epoch";
     pct_start = rc.pct_start, warmup = rc.warmup, sched_epochs = rc.sched_epochs;
@@ -318,39 +415,27 @@ static int train_main(int argc, char **argv) {
             opl_model_kind_names(kinds, sizeof kinds), npos ? " (got '" : "", npos ? pos[0] : "", npos ? "')" : "");
     return 2;
   }
-  if (kind != &opl_fno_kind && kind != &opl_mgno_kind) {
-    fprintf(stderr, "opl train: model '%s' has no architecture flags on the command line (opl train builds: fno, mgno)\n",
-            kind->name);
+  const train_arch *arch = train_arch_of(kind);
+  if (!arch) {
+    char built[128] = "";
+    for (size_t i = 0, n = 0; i < sizeof train_archs / sizeof train_archs[0] && n < sizeof built; i++)
+      n += (size_t)snprintf(built + n, sizeof built - n, "%s%s", i ? ", " : "", train_archs[i].kind->name);
+    fprintf(stderr, "opl train: model '%s' has no architecture flags on the command line (opl train builds: %s)\n",
+            kind->name, built);
     return 2;
   }
-  /* MgNO: the preset (or the resumed run's configuration), then the flags */
-  opl_mgno_config mg;
-  if (kind == &opl_mgno_kind) {
-    opl_err me = {0};
-    if (have_mg_resume && !mg_preset) mg = mg_resume;
-    else if (opl_mgno_preset(mg_preset ? mg_preset : "darcy-rough", &mg, &me)) {
-      fprintf(stderr, "opl train: --preset: %s\n", me.msg);
-      return 2;
-    }
-    if (has_flag(argc, argv, "layers") || have_mg_resume) mg.layers = (int)(layers < 1 || layers > 1000 ? 0 : layers);
-    if (mg_cu != -1) mg.channels_u = mg_cu;
-    if (mg_iters && opl_mgno_parse_iters(mg_iters, &mg, &me)) {
-      fprintf(stderr, "opl train: --num-iteration: %s\n", me.msg);
-      return 2;
-    }
-    if (mg_pad && !strcmp(mg_pad, "zeros")) mg.pad = OPL_PAD_ZERO;
-    else if (mg_pad && !strcmp(mg_pad, "circular")) mg.pad = OPL_PAD_CIRCULAR;
-    else if (mg_pad && !strcmp(mg_pad, "reflect")) mg.pad = OPL_PAD_REFLECT;
-    else if (mg_pad) {
-      fprintf(stderr, "opl train: --padding expects zeros, circular or reflect, got '%s'\n", mg_pad);
-      return 2;
-    }
-    if (opl_mgno_check_config(&mg, &me)) {
-      fprintf(stderr, "opl train: %s\n", me.msg);
-      return 2;
-    }
+  /* A kind's own flags (the resumed run's configuration first), or a refusal of another kind's */
+  opl_model_spec spec = {.kind = kind};
+  if (arch->arch) {
+    const train_arch_flags af = {.preset = mg_preset, .iters = mg_iters, .pad = mg_pad, .channels_u = mg_cu,
+                                 .layers = layers, .has_layers = has_flag(argc, argv, "layers") || stored.kind == kind};
+    int st = arch->arch(&af, stored.kind == kind ? (const void *)stored.config.bytes : NULL, spec.config.bytes);
+    if (st) return st;
   } else if (mg_preset || mg_iters || mg_pad || mg_cu != -1) {
-    fprintf(stderr, "opl train: --preset, --channels-u, --num-iteration and --padding are MgNO's (opl train mgno)\n");
+    for (size_t i = 0; i < sizeof train_archs / sizeof train_archs[0]; i++)
+      if (train_archs[i].flags)
+        fprintf(stderr, "opl train: %s are %s's (opl train %s), not %s's\n", train_archs[i].flags,
+                train_archs[i].kind->name, train_archs[i].kind->name, kind->name);
     return 2;
   }
   if (npos > 1) {
@@ -459,7 +544,8 @@ static int train_main(int argc, char **argv) {
     return 2;
   }
   int spacetime = dim == sdim + 1;
-  if (kind == &opl_mgno_kind && mg.variant == OPL_MGNO_NS && sdim == 2 && !have_mg_resume) {
+  opl_mgno_config *mgc = kind == &opl_mgno_kind ? (opl_mgno_config *)spec.config.bytes : NULL;
+  if (mgc && mgc->variant == OPL_MGNO_NS && sdim == 2 && stored.kind != kind) {
     /* the NS variant's LayerNorms are sized for the training grid */
     int64_t nx = 0, ny = 0;
     if (opl_ds_check_sub(ds, (int)sub, &nx, &ny, &e)) {
@@ -467,8 +553,8 @@ static int train_main(int argc, char **argv) {
       opl_ds_close(&ds);
       return 2;
     }
-    mg.ln_res[0] = nx, mg.ln_res[1] = ny;
-    if (opl_mgno_check_config(&mg, &e)) {
+    mgc->ln_res[0] = nx, mgc->ln_res[1] = ny;
+    if (opl_mgno_check_config(mgc, &e)) {
       fprintf(stderr, "opl train: %s\n", e.msg);
       opl_ds_close(&ds);
       return 2;
@@ -540,9 +626,9 @@ static int train_main(int argc, char **argv) {
                     : dim == 2 ? OPL_FNO_REF_2D : OPL_FNO_REF_1D;
   if (tc.task.kind == OPL_TASK_SPACETIME && sdim == 1) ref = OPL_FNO_REF_2D;
   opl_fno_config mc = cli_fno_config(ref, modes, width, layers, proj);
-  if (kind == &opl_mgno_kind && (sdim != 2 || tc.task.kind == OPL_TASK_SPACETIME)) {
-    fprintf(stderr, "opl train: mgno maps a 2-D field to a 2-D field (a -> u, or frames -> next frame); '%s' gives a "
-                    "%s task\n", data, sdim != 2 ? "non-2-D" : "space-time");
+  if (arch->only2d && (sdim != 2 || tc.task.kind == OPL_TASK_SPACETIME)) {
+    fprintf(stderr, "opl train: %s maps a 2-D field to a 2-D field (a -> u, or frames -> next frame); '%s' gives a "
+                    "%s task\n", kind->name, data, sdim != 2 ? "non-2-D" : "space-time");
     opl_ds_close(&ds);
     return 2;
   }
@@ -552,22 +638,12 @@ static int train_main(int argc, char **argv) {
     mc.pad[0] = 0;
     mc.pad[1] = opl_fno_config_reference(OPL_FNO_REF_3D).pad[2];
   }
-  if (ntest < 0) ntest = N / 5 < 100 ? N / 5 : 100;
-  if (ntest < 1 && N >= 2) ntest = 1;
-  if (ntrain < 0) ntrain = N - ntest;
-  tc.ntrain = ntrain;
-  tc.ntest = ntest;
-  tc.batch = batch;
-  tc.sub = (int)sub;
+  fill_trainer_config(&tc, N,
+                      &(train_common){.ntrain = ntrain, .ntest = ntest, .batch = batch, .sub = sub, .epochs = epochs,
+                                      .step_size = step_size, .seed = seed, .every_ckpt = every_ckpt, .lr = lr,
+                                      .wd = wd, .gamma = gamma, .clip = clip, .shuffle = shuffle, .cache = cache,
+                                      .data = data, .out = out});
   tc.normalize = norm;
-  tc.shuffle = shuffle;
-  tc.cache = cache;
-  tc.epochs = epochs;
-  tc.lr = lr;
-  tc.weight_decay = wd;
-  tc.step_size = step_size;
-  tc.gamma = gamma;
-  tc.clip_grad = clip;
   tc.pde_weight = pde_weight;
   tc.ic_weight = ic_weight;
   tc.loss = loss_s ? opl_loss_parse(loss_s) : OPL_LOSS_L2;
@@ -577,11 +653,7 @@ static int train_main(int argc, char **argv) {
   tc.pct_start = pct_start;
   tc.warmup = warmup;
   tc.sched_epochs = sched_epochs;
-  tc.seed = (uint64_t)seed;
-  tc.checkpoint = out;
-  tc.checkpoint_every = every_ckpt;
-  tc.dataset_name = data;
-  opl_trainer *t = opl_trainer_new(&tc, kind, kind == &opl_mgno_kind ? (const void *)&mg : (const void *)&mc, ds, &e);
+  opl_trainer *t = opl_trainer_new(&tc, kind, arch->arch ? (const void *)spec.config.bytes : (const void *)&mc, ds, &e);
   if (!t) {
     fprintf(stderr, "opl train: %s\n", msg_of(&e));
     opl_ds_close(&ds);
@@ -612,14 +684,17 @@ static int train_main(int argc, char **argv) {
   else snprintf(task, sizeof task, "%lld frames -> next %lld frames at once", (long long)t_in, (long long)T);
   if (!quiet) {
     printf("opl train: %s, %lld parameters, %s\n", desc, (long long)opl_model_param_count(m), task);
-    printf("  data '%s': %lld train + %lld test samples at %s (sub %lld)%s\n", data, (long long)ntrain,
-           (long long)ntest, res, (long long)sub,
+    printf("  data '%s': %lld train + %lld test samples at %s (sub %lld)%s\n", data, (long long)cfg->ntrain,
+           (long long)cfg->ntest, res, (long long)sub,
            opl_task_resolve_normalize(&cfg->task, li->sdim, cfg->normalize) == OPL_NORMALIZE_GAUSSIAN
                ? ", per-point Gaussian normalization"
                : "");
-    printf("  Adam lr %g (weight decay %g), StepLR every %lld epochs x %g, batch %lld, %lld epochs, %d thread%s, %s "
-           "precision\n",
-           lr, wd, (long long)step_size, gamma, (long long)batch, (long long)epochs, opl_get_num_threads(), opl_get_num_threads() == 1 ? "" : "s",
+    char sched[96] = "";
+    if (cfg->schedule == OPL_SCHEDULE_STEP)
+      snprintf(sched, sizeof sched, "StepLR every %lld epochs x %g, ", (long long)step_size, gamma);
+    printf("  %s lr %g%s (weight decay %g), %sbatch %lld, %lld epochs, %d thread%s, %s precision\n",
+           cfg->adamw ? "AdamW" : "Adam", lr, cfg->schedule == OPL_SCHEDULE_ONECYCLE ? " (the maximum)" : "", wd, sched,
+           (long long)batch, (long long)epochs, opl_get_num_threads(), opl_get_num_threads() == 1 ? "" : "s",
            OPL_PRECISION_NAME);
     if (cfg->adamw || cfg->loss != OPL_LOSS_L2 || cfg->schedule != OPL_SCHEDULE_STEP)
       printf("  optimizer %s, loss %s, schedule %s%s (per %s)\n", cfg->adamw ? "adamw" : "adam",
@@ -934,26 +1009,12 @@ static int train_node_main(int argc, char **argv) {
   nc.state_size = (info->dims.sdim == 1 ? info->dims.x : info->dims.y) / sub;
   opl_trainer_config tc = opl_trainer_defaults();
   tc.task = (opl_task){.kind = OPL_TASK_TRAJECTORY, .t_in = 1, .t_out = window - 1};
-  if (ntest < 0) ntest = N / 5 < 100 ? N / 5 : 100;
-  if (ntest < 1 && N >= 2) ntest = 1;
-  if (ntrain < 0) ntrain = N - ntest;
-  tc.ntrain = ntrain;
-  tc.ntest = ntest;
-  tc.batch = batch;
-  tc.sub = (int)sub;
+  fill_trainer_config(&tc, N,
+                      &(train_common){.ntrain = ntrain, .ntest = ntest, .batch = batch, .sub = sub, .epochs = epochs,
+                                      .step_size = step_size, .seed = seed, .every_ckpt = every_ckpt, .lr = lr,
+                                      .wd = wd, .gamma = gamma, .clip = clip, .shuffle = shuffle, .cache = cache,
+                                      .data = data, .out = out});
   tc.normalize = OPL_NORMALIZE_NONE;
-  tc.shuffle = shuffle;
-  tc.cache = cache;
-  tc.epochs = epochs;
-  tc.lr = lr;
-  tc.weight_decay = wd;
-  tc.step_size = step_size;
-  tc.gamma = gamma;
-  tc.clip_grad = clip;
-  tc.seed = (uint64_t)seed;
-  tc.checkpoint = out;
-  tc.checkpoint_every = every_ckpt;
-  tc.dataset_name = data;
   opl_trainer *t = opl_trainer_new(&tc, &opl_node_kind, &nc, ds, &e);
   if (!t) {
     fprintf(stderr, "opl train: %s\n", msg_of(&e));
@@ -976,7 +1037,7 @@ static int train_node_main(int argc, char **argv) {
     printf("opl train: %s, %lld parameters\n", desc, (long long)opl_model_param_count(m));
     printf("  data '%s': %lld train + %lld test trajectories of %lld snapshots (t = %g .. %g%s) at %s (sub %lld); "
            "windows of %lld snapshots\n",
-           data, (long long)ntrain, (long long)ntest, (long long)T, opl_ds_sample_times(info, 0)[0],
+           data, (long long)tc.ntrain, (long long)tc.ntest, (long long)T, opl_ds_sample_times(info, 0)[0],
            opl_ds_sample_times(info, 0)[T - 1], info->t_ps ? " for sample 0; each sample has its own times" : "", res,
            (long long)sub, (long long)window);
     if (reg) {

@@ -595,7 +595,7 @@ opl_tensor *opl_conv(opl_ctx *c, opl_tensor *x, opl_tensor *w, opl_tensor *b,
   if (!conv_apply(c, &s->g, w->data, x->data, y->data, 0)) return NULL;
   if (b) bias_add(g.N, co, g.ovol, y->data, b->data);
   opl_tensor *in[3] = {x, w, b};
-  opl_node *nd = opl_record(c, op, conv_bw, y, b ? 3 : 2, in);
+  opl_node *nd = opl_record_saves(c, op, conv_bw, y, b ? 3 : 2, in, OPL_SAVES_IN(0) | OPL_SAVES_IN(1));
   if (nd) nd->saved = s;
   return opl_ctx_status(c) == OPL_OK ? y : NULL;
 }
@@ -669,7 +669,7 @@ opl_tensor *opl_conv_transpose(opl_ctx *c, opl_tensor *x, opl_tensor *w, opl_ten
   if (!conv_apply_t(c, &s->g, w->data, x->data, y->data)) return NULL;
   if (b) bias_add(g.N, co, g.ivol, y->data, b->data);
   opl_tensor *in[3] = {x, w, b};
-  opl_node *nd = opl_record(c, op, conv_t_bw, y, b ? 3 : 2, in);
+  opl_node *nd = opl_record_saves(c, op, conv_t_bw, y, b ? 3 : 2, in, OPL_SAVES_IN(0) | OPL_SAVES_IN(1));
   if (nd) nd->saved = s;
   return opl_ctx_status(c) == OPL_OK ? y : NULL;
 }

@@ -157,7 +157,9 @@ static opl_tensor *binary(opl_ctx *c, bin_kind k, opl_tensor *a, opl_tensor *b) 
   if (!y) return NULL;
   bin_forward(k, &bc, a->data, b->data, y->data);
   opl_tensor *in[2] = {a, b};
-  opl_node *nd = opl_record(c, op, bin_bw, y, 2, in);
+  /* add and sub read no values in backward; mul and div read both inputs */
+  const unsigned saves = k == BIN_ADD || k == BIN_SUB ? 0 : OPL_SAVES_IN(0) | OPL_SAVES_IN(1);
+  opl_node *nd = opl_record_saves(c, op, bin_bw, y, 2, in, saves);
   if (nd) {
     nd->iarg[0] = k;
     bcast *s = opl_arena_alloc(c, sizeof *s);
@@ -207,7 +209,7 @@ opl_tensor *opl_axpby(opl_ctx *c, double alpha, opl_tensor *a, double beta, opl_
   if (!y) return NULL;
   axpby_forward(opl_nreal(a), (opl_real)alpha, a->data, (opl_real)beta, b->data, y->data);
   opl_tensor *in[2] = {a, b};
-  opl_node *nd = opl_record(c, "axpby", axpby_bw, y, 2, in);
+  opl_node *nd = opl_record_saves(c, "axpby", axpby_bw, y, 2, in, 0);
   if (nd) nd->farg[0] = alpha, nd->farg[1] = beta;
   return y;
 }
@@ -217,7 +219,7 @@ static opl_tensor *affine(opl_ctx *c, const char *op, opl_tensor *x, double alph
   opl_tensor *y = opl_new_like(c, x);
   if (!y) return NULL;
   axpby_forward(opl_nreal(x), (opl_real)alpha, x->data, (opl_real)beta, NULL, y->data);
-  opl_node *nd = opl_record(c, op, axpby_bw, y, 1, &x);
+  opl_node *nd = opl_record_saves(c, op, axpby_bw, y, 1, &x, 0);
   if (nd) nd->farg[0] = alpha, nd->farg[1] = 0;
   return y;
 }
@@ -272,7 +274,7 @@ opl_tensor *opl_bias(opl_ctx *c, opl_tensor *x, opl_tensor *b, int axis) {
   int64_t outer = opl_prod(x->shape, 0, ax), D = x->shape[ax], inner = opl_prod(x->shape, ax + 1, x->rank);
   bias_forward(outer, D, inner, x->data, b->data, y->data);
   opl_tensor *in[2] = {x, b};
-  opl_node *nd = opl_record(c, "bias", bias_bw, y, 2, in);
+  opl_node *nd = opl_record_saves(c, "bias", bias_bw, y, 2, in, 0);
   if (nd) nd->iarg[0] = outer, nd->iarg[1] = D, nd->iarg[2] = inner;
   return y;
 }
@@ -397,11 +399,17 @@ void opl_unary_backward(int kind, int64_t n, const opl_real *x, const opl_real *
   OPL_CHUNKED(n, 4 * n, opl_unary_backward_1t(kind, len, x + off, y + off, gy + off, gx + off));
 }
 
+/* The kinds whose derivative is written with y = f(x) (unary_df): their backward reads the
+ * output's values as well as the input's. */
+static int unary_reads_y(opl_unary_kind k) {
+  return k == OPL_SQRT || k == OPL_EXP || k == OPL_TANH || k == OPL_SIGMOID;
+}
+
 static void unary_bw(opl_node *nd) {
   opl_real *gx = opl_node_grad(nd, 0);
-  if (gx)
-    opl_unary_backward((int)nd->iarg[0], nd->out->numel, nd->in[0]->data, nd->out->data,
-                   nd->out->grad, gx);
+  /* the other kinds do not save y, which may have been released: pass x in its place */
+  const opl_real *y = unary_reads_y((opl_unary_kind)nd->iarg[0]) ? nd->out->data : nd->in[0]->data;
+  if (gx) opl_unary_backward((int)nd->iarg[0], nd->out->numel, nd->in[0]->data, y, nd->out->grad, gx);
 }
 
 opl_tensor *opl_unary(opl_ctx *c, opl_tensor *x, opl_unary_kind kind) {
@@ -414,7 +422,8 @@ opl_tensor *opl_unary(opl_ctx *c, opl_tensor *x, opl_unary_kind kind) {
   opl_tensor *y = opl_new_like(c, x);
   if (!y) return NULL;
   opl_unary_forward(kind, x->numel, x->data, y->data);
-  opl_node *nd = opl_record(c, op, unary_bw, y, 1, &x);
+  opl_node *nd = opl_record_saves(c, op, unary_bw, y, 1, &x,
+                                  OPL_SAVES_IN(0) | (unary_reads_y(kind) ? OPL_SAVES_OUT : 0));
   if (nd) nd->iarg[0] = kind;
   return y;
 }

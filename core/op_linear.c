@@ -214,7 +214,7 @@ opl_tensor *opl_linear(opl_ctx *c, opl_tensor *x, opl_tensor *w, opl_tensor *b) 
   if (!y) return NULL;
   linear_forward(M, In, Out, x->data, w->data, b ? b->data : NULL, y->data);
   opl_tensor *in[3] = {x, w, b};
-  opl_node *nd = opl_record(c, op, linear_bw, y, 3, in);
+  opl_node *nd = opl_record_saves(c, op, linear_bw, y, 3, in, OPL_SAVES_IN(0) | OPL_SAVES_IN(1));
   if (nd) nd->iarg[0] = M, nd->iarg[1] = In, nd->iarg[2] = Out;
   return y;
 }
@@ -364,7 +364,7 @@ opl_tensor *opl_channel_linear(opl_ctx *c, opl_tensor *x, opl_tensor *w, opl_ten
   if (!y) return NULL;
   opl_chlin_forward(N, Ci, Co, S, x->data, w->data, b ? b->data : NULL, y->data, 0);
   opl_tensor *in[3] = {x, w, b};
-  opl_node *nd = opl_record(c, op, chlin_bw, y, 3, in);
+  opl_node *nd = opl_record_saves(c, op, chlin_bw, y, 3, in, OPL_SAVES_IN(0) | OPL_SAVES_IN(1));
   if (nd) nd->iarg[0] = N, nd->iarg[1] = Ci, nd->iarg[2] = Co, nd->iarg[3] = S;
   return y;
 }

@@ -94,7 +94,7 @@ opl_tensor *opl_lincomb(opl_ctx *c, int m, const double *a, opl_tensor *const *x
   for (int j = 0; j < m && nin < OPL_MAX_INPUTS; j++)
     if (opl_requires_grad(x[j])) in[nin++] = x[j];
   if (!nin) return y;
-  opl_node *nd = opl_record(c, "lincomb", lincomb_bw, y, nin, in);
+  opl_node *nd = opl_record_saves(c, "lincomb", lincomb_bw, y, nin, in, 0);
   if (nd) {
     lincomb_saved *s = opl_arena_alloc(c, sizeof *s);
     if (!s) return NULL;

@@ -83,7 +83,7 @@ static opl_tensor *reduce_all(opl_ctx *c, const char *op, opl_tensor *x, int mea
   if (!y) return NULL;
   double scale = mean ? 1.0 / (double)x->numel : 1.0;
   y->data[0] = (opl_real)(scale * sum_all_forward(x->numel, x->data));
-  opl_node *nd = opl_record(c, op, sum_all_bw, y, 1, &x);
+  opl_node *nd = opl_record_saves(c, op, sum_all_bw, y, 1, &x, 0);
   if (nd) nd->farg[0] = scale;
   return y;
 }
@@ -167,7 +167,7 @@ static opl_tensor *reduce_axis(opl_ctx *c, const char *op, opl_tensor *x, int ax
   int64_t inner = opl_prod(x->shape, ax + 1, x->rank);
   double scale = mean ? 1.0 / (double)D : 1.0;
   sum_axis_forward(outer, D, inner, scale, x->data, y->data);
-  opl_node *nd = opl_record(c, op, sum_axis_bw, y, 1, &x);
+  opl_node *nd = opl_record_saves(c, op, sum_axis_bw, y, 1, &x, 0);
   if (nd) nd->iarg[0] = outer, nd->iarg[1] = D, nd->iarg[2] = inner, nd->farg[0] = scale;
   return y;
 }

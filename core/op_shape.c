@@ -139,7 +139,7 @@ opl_tensor *opl_concat(opl_ctx *c, int n, opl_tensor *const *xs, int axis) {
     for (int i = 0; i < n && nin < OPL_MAX_INPUTS; i++)
       if (opl_requires_grad(xs[i])) in[nin++] = xs[i];
   }
-  opl_node *nd = opl_record(c, "concat", concat_bw, y, nin, in);
+  opl_node *nd = opl_record_saves(c, "concat", concat_bw, y, nin, in, 0);
   if (nd) {
     nd->saved = s;
     if (n > OPL_MAX_INPUTS) nd->more = list, nd->nmore = n;
@@ -180,7 +180,7 @@ static opl_tensor *slice_impl(opl_ctx *c, const char *op, opl_tensor *x, int ax,
   int64_t outer = opl_prod(x->shape, 0, ax), D = x->shape[ax];
   int64_t inner = opl_prod(x->shape, ax + 1, x->rank) * elem_reals(x);
   slice_forward(outer, D, inner, start, len, x->data, y->data);
-  opl_node *nd = opl_record(c, op, slice_bw, y, 1, &x);
+  opl_node *nd = opl_record_saves(c, op, slice_bw, y, 1, &x, 0);
   if (nd) nd->iarg[0] = outer, nd->iarg[1] = D, nd->iarg[2] = inner, nd->iarg[3] = start,
           nd->iarg[4] = len;
   return y;
@@ -364,7 +364,7 @@ static opl_tensor *gmap_apply(opl_ctx *c, const char *op, opl_tensor *x, gmap *g
   opl_tensor *y = opl_new(c, x->rank, shape);
   if (!y) return NULL;
   gmap_forward(g, x->data, y->data);
-  opl_node *nd = opl_record(c, op, gmap_bw, y, 1, &x);
+  opl_node *nd = opl_record_saves(c, op, gmap_bw, y, 1, &x, 0);
   if (nd) nd->saved = g;
   return y;
 }
@@ -573,7 +573,7 @@ opl_tensor *opl_permute(opl_ctx *c, opl_tensor *x, const int *perm) {
   int64_t e[5], st[5];
   permute_plan(r, x->shape, perm, e, st);
   strided_gather(e, st, elem_reals(x), x->data, y->data, 0);
-  opl_node *nd = opl_record(c, "permute", permute_bw, y, 1, &x);
+  opl_node *nd = opl_record_saves(c, "permute", permute_bw, y, 1, &x, 0);
   if (nd)
     for (int k = 0; k < r; k++) nd->iarg[k] = perm[k];
   return y;

@@ -90,6 +90,9 @@ enum {
   OPL_T_ARENA = 1 << 3,    /* struct and data live in a context's arena */
   OPL_T_OWNED = 1 << 4,    /* heap tensor owning data and grad (opl_tensor_alloc) */
   OPL_T_GRAD_UNSET = 1 << 5, /* grad allocated by the tape walk but not yet written (internal) */
+  OPL_T_SAVED = 1 << 6,    /* a recorded backward reads its values (internal; opl_release) */
+  OPL_T_VIEWED = 1 << 7,   /* another tensor shares its data (opl_view) (internal) */
+  OPL_T_BLOCK = 1 << 8,    /* an arena tensor whose data is its own block (internal) */
 };
 
 struct opl_node;
@@ -142,6 +145,10 @@ typedef struct opl_ctx_stats {
   size_t arena_capacity;   /* bytes held by the arena (never returned until free) */
   int64_t sys_allocs;      /* number of malloc/realloc calls the context has made */
   int64_t tape_nodes;      /* nodes currently on the tape */
+  size_t grad_high;        /* most bytes of arena gradient buffers live at once since the last
+                            * reset (the backward pass's share of the arena) */
+  size_t reused;           /* bytes handed out since the last reset from released blocks
+                            * (opl_release, dead gradients) instead of fresh arena memory */
 } opl_ctx_stats;
 
 /* Create a context whose arena starts with at least arena_bytes (0: a default). The
@@ -236,10 +243,24 @@ opl_tensor *opl_full(opl_ctx *c, int rank, const int64_t *shape, double value);
 opl_tensor *opl_new_like(opl_ctx *c, const opl_tensor *t);
 opl_tensor *opl_zeros_like(opl_ctx *c, const opl_tensor *t);
 /* A view of t with another shape of the same numel sharing data (no tape node: use
- * opl_reshape in ops.h when gradients must flow). */
+ * opl_reshape in ops.h when gradients must flow). t can no longer be released (opl_release). */
 opl_tensor *opl_view(opl_ctx *c, opl_tensor *t, int rank, const int64_t *shape);
 /* Mark an arena or heap tensor as a leaf that receives gradients. */
 void opl_set_requires_grad(opl_tensor *t);
+
+/* Declare that the caller will not read t's values again (as dropping the last reference to a
+ * tensor in PyTorch). When t is an arena tensor made by opl_new* (not a view, not viewed by
+ * another tensor) and no backward recorded so far reads its values (each op declares what its
+ * backward reads: opl_record_saves), its memory is given back at once and reused by the next
+ * tensor or gradient of exactly the same size, and t->data becomes NULL; its shape, gradient
+ * and place on the tape stay, so backward passes through it as before. Otherwise (heap tensor,
+ * parameter, view, values saved for backward, NULL) nothing happens. Passing t to an op
+ * afterwards is an error naming it as released. A block reused after an opl_arena_mark /
+ * opl_tape_mark is not given back by rewinding to that mark (only by opl_ctx_reset). */
+void opl_release(opl_ctx *c, opl_tensor *t);
+/* Make opl_release a no-op on c (on = 0) or not (on = 1, the default); returns the previous
+ * setting. For measuring what releasing saves, and for tests comparing the two. */
+int opl_ctx_set_release(opl_ctx *c, int on);
 
 /* Check that t is not NULL, is not complex unless allowed, and has the given rank
  * (rank < 0: any). On failure records "op: what ..." and returns 0. For op constructors. */
@@ -271,9 +292,33 @@ struct opl_node {
 
 /* Called by an op constructor after computing out: if recording is enabled and some input
  * requires a gradient, allocate a node in the arena, push it on the tape, mark out as
- * requiring grad and return the node (the caller fills iarg/farg/saved). Otherwise NULL. */
+ * requiring grad and return the node (the caller fills iarg/farg/saved). Otherwise NULL.
+ * The backward is taken to read the values of every input and of out: none of them can be
+ * released (opl_release) while the tape lives. */
 opl_node *opl_record(opl_ctx *c, const char *op, opl_backward_fn backward, opl_tensor *out,
                      int nin, opl_tensor *const *in);
+/* The same for a backward that reads only the values named by saves: OPL_SAVES_IN(i) for input
+ * i, OPL_SAVES_OUT for out (0: only gradients and shapes, as for add). The others can be
+ * released by their owner once the op is recorded. Every op that declares this has its release
+ * checked by the gradient-check table (tests/gradcheck.c releases the op's inputs and output
+ * before backward). */
+#define OPL_SAVES_IN(i) (1u << (i))
+#define OPL_SAVES_OUT (1u << OPL_MAX_INPUTS)
+#define OPL_SAVES_ALL (~0u)
+opl_node *opl_record_saves(opl_ctx *c, const char *op, opl_backward_fn backward, opl_tensor *out,
+                           int nin, opl_tensor *const *in, unsigned saves);
+
+/* Memory of the tape by op kind (where a step's activations go): per kind, the nodes recorded,
+ * the bytes of their outputs (views, which own no memory, excluded), the part some backward reads (kept until opl_ctx_reset) and the
+ * part released for reuse (opl_release). Complex outputs count 2 reals per element. */
+typedef struct opl_tape_mem {
+  const char *op;
+  int64_t nodes;
+  size_t out_bytes, saved_bytes, released_bytes;
+} opl_tape_mem;
+/* Fill rows[0..cap) with one row per op kind on c's tape, in order of first appearance, and
+ * return the number of kinds (which may exceed cap; rows beyond cap are not written). */
+int opl_tape_memory(const opl_ctx *c, opl_tape_mem *rows, int cap);
 /* Gradient buffer of input i of a node: allocated zeroed in the arena on first use for
  * arena tensors; NULL if that input does not require a gradient. */
 opl_real *opl_node_grad(opl_node *nd, int i);

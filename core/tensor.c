@@ -3,7 +3,13 @@
  * The arena is a list of large chunks handed out by bumping a pointer. opl_ctx_reset
  * rewinds it without returning memory to the system: on this kind of machine a first
  * touch of a fresh 4 KiB page costs ~30x a pass over warm memory, so a training step must
- * reuse the pages of the previous one. Chunks ask for transparent huge pages. */
+ * reuse the pages of the previous one. Chunks ask for transparent huge pages.
+ *
+ * Within a step, memory that dies early is reused through one free list of exactly-sized blocks:
+ * the gradient of an intermediate tensor once its producer's backward has run, and the values of
+ * a tensor its owner gives up (opl_release) when no recorded backward reads them (each op
+ * declares what its backward reads: opl_record_saves). Then a step keeps what PyTorch keeps: the
+ * values saved for backward, plus the gradients live at one time. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -36,16 +42,20 @@ struct opl_ctx {
   int grad_enabled;
   int status;
   char msg[512];
-  struct free_block *free_grads; /* gradient buffers released during backward */
+  struct free_block *free_blocks; /* released blocks: dead gradients, opl_release */
+  size_t grad_live, grad_high;    /* bytes of arena gradient buffers live now / at most */
+  size_t reused;                  /* bytes handed out from free_blocks since the last reset */
   int in_backward;               /* inside one node's backward: its arena use is scratch */
   int grad_check;                /* opl_ctx_set_grad_check */
+  int no_release;                /* opl_ctx_set_release(c, 0) */
   opl_grad_fault fault;          /* what the last checked backward found */
   opl_backward_hook hook;        /* opl_ctx_set_backward_hook */
   void *hook_user;
 };
 
-/* A released gradient buffer, reused for a later gradient of exactly the same size. The
- * header lives in the block itself (arena blocks are at least 64 bytes). */
+/* A released block (a dead gradient buffer, or the data of a tensor given up by opl_release),
+ * reused for a later gradient or tensor of exactly the same size. The header lives in the block
+ * itself (arena blocks are at least 64 bytes). */
 typedef struct free_block {
   struct free_block *next;
   size_t bytes;
@@ -77,7 +87,8 @@ void opl_ctx_reset(opl_ctx *c) {
   c->cur = 0;
   c->used = 0;
   c->ntape = 0;
-  c->free_grads = NULL;
+  c->free_blocks = NULL;
+  c->grad_live = c->grad_high = c->reused = 0;
 }
 
 int opl_ctx_set_grad_enabled(opl_ctx *c, int enabled) {
@@ -143,6 +154,8 @@ void opl_ctx_get_stats(const opl_ctx *c, opl_ctx_stats *s) {
   s->arena_capacity = cap;
   s->sys_allocs = c->sys_allocs;
   s->tape_nodes = c->ntape;
+  s->grad_high = c->grad_high;
+  s->reused = c->reused;
 }
 
 /* ------------------------------------------------------------ arena */
@@ -204,8 +217,27 @@ opl_arena_mark_t opl_arena_mark(const opl_ctx *c) {
   return m;
 }
 
+/* Drop the released blocks that lie at or after mark m from the free list: the rewind hands
+ * that memory out again from the bump pointer. */
+static void prune_free_blocks(opl_ctx *c, opl_arena_mark_t m) {
+  for (struct free_block **pb = &c->free_blocks; *pb;) {
+    const char *p = (const char *)*pb;
+    int after = 0;
+    for (int i = 0; i < c->nchunks; i++) {
+      const chunk *k = &c->chunks[i];
+      if (p >= k->base && p < k->base + k->size) {
+        after = i > m.chunk || (i == m.chunk && (size_t)(p - k->base) >= m.chunk_used);
+        break;
+      }
+    }
+    if (after) *pb = (*pb)->next;
+    else pb = &(*pb)->next;
+  }
+}
+
 void opl_arena_rewind(opl_ctx *c, opl_arena_mark_t m) {
   OPL_ASSERT(m.chunk <= c->nchunks && m.used <= c->used, "arena rewind to a mark from after a reset");
+  if (c->free_blocks) prune_free_blocks(c, m);
   for (int i = m.chunk + 1; i < c->nchunks; i++) c->chunks[i].used = 0;
   if (m.chunk < c->nchunks) c->chunks[m.chunk].used = m.chunk_used;
   c->cur = m.chunk;
@@ -229,23 +261,41 @@ void *opl_arena_calloc(opl_ctx *c, size_t bytes) {
   return p;
 }
 
-void *opl_grad_alloc(opl_ctx *c, size_t bytes) {
-  for (free_block **pb = &c->free_grads; *pb; pb = &(*pb)->next)
+/* bytes from a released block of exactly that size if there is one, else from the arena. */
+static void *block_alloc(opl_ctx *c, size_t bytes) {
+  for (free_block **pb = &c->free_blocks; *pb; pb = &(*pb)->next)
     if ((*pb)->bytes == bytes) {
       free_block *b = *pb;
       *pb = b->next;
+      c->reused += bytes;
       return b;
     }
   return opl_arena_alloc(c, bytes);
 }
 
-/* Give a dead gradient buffer of bytes back for reuse by opl_grad_alloc. */
-static void grad_release(opl_ctx *c, void *p, size_t bytes) {
+/* Give a dead block of bytes (from block_alloc or opl_arena_alloc) back for reuse. */
+static void block_release(opl_ctx *c, void *p, size_t bytes) {
   if (!p || bytes < sizeof(free_block)) return;
   free_block *b = p;
   b->bytes = bytes;
-  b->next = c->free_grads;
-  c->free_grads = b;
+  b->next = c->free_blocks;
+  c->free_blocks = b;
+}
+
+void *opl_grad_alloc(opl_ctx *c, size_t bytes) {
+  void *p = block_alloc(c, bytes);
+  if (p) {
+    c->grad_live += bytes;
+    if (c->grad_live > c->grad_high) c->grad_high = c->grad_live;
+  }
+  return p;
+}
+
+/* Give a dead gradient buffer of bytes (from opl_grad_alloc) back for reuse. */
+static void grad_release(opl_ctx *c, void *p, size_t bytes) {
+  if (!p) return;
+  c->grad_live -= bytes;
+  block_release(c, p, bytes);
 }
 
 /* ------------------------------------------------------------ shapes */
@@ -305,8 +355,10 @@ opl_tensor *opl_new_flags(opl_ctx *c, int rank, const int64_t *shape, int flags)
   t->rank = rank;
   for (int i = 0; i < rank; i++) t->shape[i] = shape[i];
   t->numel = numel;
-  t->flags = OPL_T_ARENA | (flags & OPL_T_COMPLEX);
-  t->data = opl_arena_alloc(c, (size_t)opl_nreal(t) * sizeof(opl_real));
+  t->flags = OPL_T_ARENA | OPL_T_BLOCK | (flags & OPL_T_COMPLEX);
+  /* Inside a node's backward everything is scratch, rewound after it: fresh memory only. */
+  const size_t bytes = (size_t)opl_nreal(t) * sizeof(opl_real);
+  t->data = c->in_backward ? opl_arena_alloc(c, bytes) : block_alloc(c, bytes);
   if (!t->data) return NULL;
   return t;
 }
@@ -360,11 +412,26 @@ opl_tensor *opl_view(opl_ctx *c, opl_tensor *t, int rank, const int64_t *shape) 
   v->flags = OPL_T_ARENA | (t->flags & OPL_T_COMPLEX);
   v->grad = NULL;
   v->node = NULL;
+  t->flags |= OPL_T_VIEWED;
   return v;
 }
 
 void opl_set_requires_grad(opl_tensor *t) {
   if (t) t->flags |= OPL_T_REQGRAD;
+}
+
+int opl_ctx_set_release(opl_ctx *c, int on) {
+  int old = !c->no_release;
+  c->no_release = !on;
+  return old;
+}
+
+void opl_release(opl_ctx *c, opl_tensor *t) {
+  if (!c || !t || !t->data || c->in_backward || c->no_release) return;
+  if ((t->flags & (OPL_T_ARENA | OPL_T_BLOCK | OPL_T_SAVED | OPL_T_VIEWED)) != (OPL_T_ARENA | OPL_T_BLOCK)) return;
+  block_release(c, t->data, (size_t)opl_nreal(t) * sizeof(opl_real));
+  t->data = NULL;
+  t->flags &= ~OPL_T_BLOCK;
 }
 
 int opl_check_input(opl_ctx *c, const char *op, const char *what, const opl_tensor *t,
@@ -375,6 +442,11 @@ int opl_check_input(opl_ctx *c, const char *op, const char *what, const opl_tens
     return 0;
   }
   char b[96];
+  if (!t->data) {
+    opl_ctx_error(c, OPL_ERR_STATE, "%s: %s %s was released (opl_release) and has no values", op, what,
+                  opl_shape_str(b, t->rank, t->shape));
+    return 0;
+  }
   if (!allow_complex && opl_is_complex(t)) {
     opl_ctx_error(c, OPL_ERR_ARG, "%s: %s %s must be real, got a complex tensor", op, what,
                   opl_shape_str(b, t->rank, t->shape));
@@ -539,6 +611,11 @@ int opl_params_check_finite(const opl_params *p, opl_err *err) { return check_fi
 
 opl_node *opl_record(opl_ctx *c, const char *op, opl_backward_fn backward, opl_tensor *out,
                      int nin, opl_tensor *const *in) {
+  return opl_record_saves(c, op, backward, out, nin, in, OPL_SAVES_ALL);
+}
+
+opl_node *opl_record_saves(opl_ctx *c, const char *op, opl_backward_fn backward, opl_tensor *out,
+                           int nin, opl_tensor *const *in, unsigned saves) {
   OPL_ASSERT(nin >= 0 && nin <= OPL_MAX_INPUTS, "op %s has %d inputs", op, nin);
   if (c->status || !out || !c->grad_enabled) return NULL;
   int need = 0;
@@ -564,9 +641,13 @@ opl_node *opl_record(opl_ctx *c, const char *op, opl_backward_fn backward, opl_t
   nd->ctx = c;
   nd->out = out;
   nd->nin = nin;
-  for (int i = 0; i < nin; i++) nd->in[i] = in[i];
+  for (int i = 0; i < nin; i++) {
+    nd->in[i] = in[i];
+    if (in[i] && (saves & OPL_SAVES_IN(i))) in[i]->flags |= OPL_T_SAVED;
+  }
   out->node = nd;
   out->flags |= OPL_T_REQGRAD;
+  if (saves & OPL_SAVES_OUT) out->flags |= OPL_T_SAVED;
   c->tape[c->ntape++] = nd;
   return nd;
 }
@@ -744,6 +825,33 @@ int opl_backward_seed(opl_ctx *c, opl_tensor *out, const opl_real *seed) {
   }
   c->fault = (opl_grad_fault){0};
   return run_backward(c);
+}
+
+int opl_tape_memory(const opl_ctx *c, opl_tape_mem *rows, int cap) {
+  int n = 0;
+  for (int64_t k = 0; k < c->ntape; k++) {
+    const opl_node *nd = c->tape[k];
+    int r = 0;
+    while (r < n && r < cap && strcmp(rows[r].op, nd->op)) r++;
+    if (r >= cap) { /* not among the rows written: count a kind seen for the first time */
+      int64_t j = 0;
+      while (j < k && strcmp(c->tape[j]->op, nd->op)) j++;
+      if (j == k) n++;
+      continue;
+    }
+    if (r == n) rows[n++] = (opl_tape_mem){.op = nd->op};
+    const opl_tensor *y = nd->out;
+    const size_t bytes = (size_t)opl_nreal(y) * sizeof(opl_real);
+    rows[r].nodes++;
+    if (!y->data) {
+      rows[r].out_bytes += bytes;
+      rows[r].released_bytes += bytes;
+    } else if (y->flags & OPL_T_BLOCK) {
+      rows[r].out_bytes += bytes;
+      if (y->flags & OPL_T_SAVED) rows[r].saved_bytes += bytes;
+    }
+  }
+  return n;
 }
 
 /* ------------------------------------------------------------ threads */

@@ -155,7 +155,7 @@ opl_darcy_gen *opl_darcy_gen_new(const opl_darcy_gen_config *c, opl_err *err) {
 }
 
 void opl_darcy_gen_dims(const opl_darcy_gen *g, opl_ds_dims *d) {
-  *d = (opl_ds_dims){.n = g->N, .t = 1, .sdim = 2, .x = g->s, .y = g->s};
+  *d = (opl_ds_dims){.n = g->N, .t = 1, .sdim = 2, .x = g->s, .y = g->s, .steady = 1};
 }
 const opl_kv *opl_darcy_gen_provenance(const opl_darcy_gen *g, int *n) {
   if (n) *n = g->nprov;

@@ -11,9 +11,10 @@
  * every k-th node, k = (S - 1) / (s - 1) (the FNO convention: 421 -> 85 with k = 5), so s - 1
  * must divide S - 1.
  *
- * Stored (native layout): a [N, s, s] the coefficient, u [N, 1, s, s] the solution (the layout's
- * one frame: the steady state), x = y = i / (s - 1) [s], t = [1] (a placeholder: the problem is
- * steady; the attribute "steady" = 1 says so), float32 (default) or float64. Root attributes:
+ * Stored (native layout): a [N, s, s] the coefficient, u [N, s, s] the solution (no time axis:
+ * the layout's steady form, read as one frame; files written before it store u [N, 1, s, s] and
+ * read the same), x = y = i / (s - 1) [s], t = [1] (a placeholder: the problem is steady; the
+ * attribute "steady" = 1 says so), float32 (default) or float64. Root attributes:
  * generator, equation = "darcy", preset, tau, alpha, psi_pos, psi_neg, ic (= "grf-neumann"),
  * forcing = "1", boundary, discretization (the stencil in words), solver = "cholmod", solve_res,
  * store_res, stride, seed, rng, steady.

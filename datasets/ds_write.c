@@ -76,6 +76,9 @@ static int w_check_args(const char *path, const opl_ds_dims *d, opl_dtype disk, 
     return dfail(err, OPL_ERR_SHAPE, path,
                  "dims N = %lld, T = %lld, X = %lld, Y = %lld: every extent must be >= 1",
                  (long long)d->n, (long long)d->t, (long long)d->x, (long long)nd->y);
+  if (nd->steady && nd->t != 1)
+    return dfail(err, OPL_ERR_SHAPE, path, "a steady data set (u without a time axis) has T = 1, got T = %lld",
+                 (long long)d->t);
   const int64_t lim = (int64_t)1 << 28;   /* 2 GiB of float64 per sample */
   if (nd->t > lim || nd->x > lim || nd->y > lim || nd->t * nd->x > lim || nd->t * nd->x * nd->y > lim)
     return dfail(err, OPL_ERR_SHAPE, path, "one sample of u (T = %lld, X = %lld, Y = %lld) exceeds 2 GiB",
@@ -173,7 +176,8 @@ static void w_discard(opl_ds_writer *w) {
   free(p);
 }
 
-/* Dataset extents of a ([N, X(, Y)]) and u ([N, T, X(, Y)]); returns the rank. */
+/* Dataset extents of a ([N, X(, Y)]) and u ([N, T, X(, Y)], or [N, X(, Y)] when steady); returns
+ * the rank. */
 static int a_dims(const opl_ds_dims *d, hsize_t *s) {
   s[0] = (hsize_t)d->n;
   s[1] = (hsize_t)d->x;
@@ -181,6 +185,7 @@ static int a_dims(const opl_ds_dims *d, hsize_t *s) {
   return d->sdim + 1;
 }
 static int u_dims(const opl_ds_dims *d, hsize_t *s) {
+  if (d->steady) return a_dims(d, s);
   s[0] = (hsize_t)d->n;
   s[1] = (hsize_t)d->t;
   s[2] = (hsize_t)d->x;
@@ -556,7 +561,7 @@ int opl_ds_writer_put(opl_ds_writer *w, int64_t i, const void *a, const void *u,
   k = first_bad(u, m, pu, f32, &val);
   if (k >= 0)
     return dfail(err, OPL_ERR_NONFINITE, w->path, "sample %lld: u has %s %g at %s", (long long)i,
-                 isfinite(val) ? "a value beyond float32 range," : "a non-finite value", val, pos_desc(&w->d, 1, k, pd));
+                 isfinite(val) ? "a value beyond float32 range," : "a non-finite value", val, pos_desc(&w->d, !w->d.steady, k, pd));
 
   opl_io_guard g;
   opl_io_enter(&g);

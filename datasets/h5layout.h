@@ -18,7 +18,9 @@
  * ---------------------------------------------------------------- native layout ("opl-dataset")
  * What `opl generate` writes; readable by h5py alone:
  *     /a  [N, X] or [N, X, Y]          float32 (default) or float64, one chunk per sample
- *     /u  [N, T, X] or [N, T, X, Y]    same dtype, one chunk per sample
+ *     /u  [N, T, X] or [N, T, X, Y]    same dtype, one chunk per sample; a steady problem
+ *                                      (dims.steady, T = 1: Darcy) stores u [N, X(, Y)]; the
+ *                                      reader takes either for T = 1
  *     /x  [X], /y [Y] (2-D only), /t [T]   float64 coordinates (t: the times of u's frames)
  *     when the samples have their own domain length and times (KdV's MP-PDE draws, where L and
  *     T vary per trajectory), instead of the shared /t:
@@ -109,6 +111,7 @@ typedef struct opl_ds_dims {
   int sdim;     /* spatial dimension, 1 or 2 */
   int64_t x;    /* first spatial extent, >= 1 */
   int64_t y;    /* second spatial extent (1 when sdim == 1) */
+  int steady;   /* u has no time axis (a steady problem, t = 1): stored u [N, X(, Y)] */
 } opl_ds_dims;
 
 /* ================================================================ native writer */

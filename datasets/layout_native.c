@@ -1,6 +1,6 @@
 /* opl datasets — the native layout ("opl-dataset", what `opl generate` writes) as the reader
- * sees it: a [N, X(, Y)] and u [N, T, X(, Y)] in file order, the layout version, and the refusal
- * of an unfinished file. See datasets/h5layout.h.
+ * sees it: a [N, X(, Y)] and u [N, T, X(, Y)] (or u [N, X(, Y)] of a steady problem, T = 1) in
+ * file order, the layout version, and the refusal of an unfinished file. See datasets/h5layout.h.
  */
 #include <stdio.h>
 #include <string.h>
@@ -23,12 +23,15 @@ int opl_ds_setup_native(opl_ds *d, const opl_ds_open_opts *o, opl_err *err) {
   if (st) return st;
   int sd = d->info.dims.sdim;
   char s[96];
-  if (d->u.frank != sd + 2)
-    return dfail(err, OPL_ERR_SHAPE, d->path, "dataset '%s' has rank %d (shape %s), expected %d = rank of '%s' + 1",
-                 d->u.name, d->u.frank, opl_ds_hshape(s, d->u.frank, d->u.fdims), sd + 2, d->a.name);
+  if (d->u.frank != sd + 2 && d->u.frank != sd + 1)
+    return dfail(err, OPL_ERR_SHAPE, d->path,
+                 "dataset '%s' has rank %d (shape %s), expected %d = rank of '%s' + 1 (a time axis) or %d (steady)",
+                 d->u.name, d->u.frank, opl_ds_hshape(s, d->u.frank, d->u.fdims), sd + 2, d->a.name, sd + 1);
+  const int steady = d->u.frank == sd + 1; /* no time axis: one frame */
+  d->info.dims.steady = steady;
   d->u.ax[LN] = 0;
-  d->u.ax[LT] = 1;
-  d->u.ax[LX] = 2;
-  if (sd == 2) d->u.ax[LY] = 3;
+  if (!steady) d->u.ax[LT] = 1;
+  d->u.ax[LX] = 2 - steady;
+  if (sd == 2) d->u.ax[LY] = 3 - steady;
   return opl_ds_check_u_vs_a(d, err);
 }

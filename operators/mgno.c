@@ -168,10 +168,17 @@ static opl_tensor *conv3(opl_ctx *c, const opl_mgno *m, opl_tensor *x, opl_tenso
   return opl_conv(c, x, w, NULL, &o);
 }
 
-/* u += S (f - A u): u (N, Cu, X, Y), f (N, Cf, X, Y). */
+/* u + S (f - A u): u (N, Cu, X, Y), f (N, Cf, X, Y). The temporaries are released (opl_release)
+ * once used: A u and S r go back to the arena at once (no backward reads them), r stays as the
+ * input S's backward reads. */
 static opl_tensor *smooth(opl_ctx *c, const opl_mgno *m, opl_tensor *u, opl_tensor *f, opl_tensor *A,
                           opl_tensor *S) {
-  return opl_add(c, u, conv3(c, m, opl_sub(c, f, conv3(c, m, u, A, 1)), S, 1));
+  opl_tensor *Au = conv3(c, m, u, A, 1), *r = opl_sub(c, f, Au);
+  opl_release(c, Au);
+  opl_tensor *Sr = conv3(c, m, r, S, 1), *un = opl_add(c, u, Sr);
+  opl_release(c, r);
+  opl_release(c, Sr);
+  return un;
 }
 
 /* One MgNO layer: v (N, Cf, X, Y) -> gelu(V(v) + W v + b) (N, Cu, X, Y). */
@@ -189,10 +196,27 @@ static opl_tensor *layer_forward(opl_ctx *c, const opl_mgno *m, const opl_mgno_l
   }
   opl_conv_opts up = {.stride = {2, 2}, .padding = {1, 1}};
   for (int l = g->levels - 2; l >= 0; l--) {
-    u[l] = opl_add(c, u[l], opl_conv_transpose(c, u[l + 1], ly->RT[l], NULL, &up));
+    opl_tensor *p = opl_conv_transpose(c, u[l + 1], ly->RT[l], NULL, &up);
+    /* an odd extent 2m - 1 restricts to m points and prolongs back to 2m: drop the last row /
+     * column (then taps 0..2 of RT are the node-centred 3x3 stencil of the authors'
+     * MgConv_DC_smooth on odd grids) */
+    if (p && u[l] && (p->shape[2] != u[l]->shape[2] || p->shape[3] != u[l]->shape[3])) {
+      int64_t lo[2] = {0, 0}, hi[2] = {p->shape[2] - u[l]->shape[2], p->shape[3] - u[l]->shape[3]};
+      opl_tensor *q = opl_crop(c, p, 2, lo, hi);
+      opl_release(c, p);
+      p = q;
+    }
+    u[l] = opl_add(c, u[l], p);
+    opl_release(c, p);
     for (int i = 0; i < g->iters[l][1]; i++, k++) u[l] = smooth(c, m, u[l], f[l], ly->A[k], ly->S[k]);
   }
-  return opl_gelu(c, opl_add(c, u[0], opl_channel_linear(c, v, ly->W, ly->b)));
+  /* Every temporary no backward reads is released once used (opl_release), so that the step
+   * keeps what PyTorch keeps: per full-resolution layer output S u0, the input and output of
+   * GELU; the transposed convolution's output, u0 + RT u1 and W v + b go back to the arena. */
+  opl_tensor *h = opl_channel_linear(c, v, ly->W, ly->b), *z = opl_add(c, u[0], h);
+  opl_release(c, u[0]);
+  opl_release(c, h);
+  return opl_gelu(c, z);
 }
 
 /* One layer of the NS variant (the authors' MgConv, then the activation): v (N, Cf, X, Y) ->
@@ -227,7 +251,9 @@ static opl_tensor *forward_ns(opl_ctx *c, const opl_mgno *m, opl_tensor *x) {
   return opl_add(c, opl_channel_linear(c, h, m->proj, NULL), skip);
 }
 
-static int64_t min_extent(const opl_mgno_config *g) { return (int64_t)1 << (g->levels - 1); }
+/* The smallest extent of each spatial axis: every restriction (3x3, stride 2, padding 1, n points
+ * to ceil(n / 2)) must start from at least 2 points, so 2^(levels-2) + 1 (1 for one level). */
+static int64_t min_extent(const opl_mgno_config *g) { return g->levels < 2 ? 1 : ((int64_t)1 << (g->levels - 2)) + 1; }
 
 static int ops_check_input(const void *self, int rank, const int64_t *shape, const char *const *axis,
                            opl_err *err) {
@@ -238,15 +264,15 @@ static int ops_check_input(const void *self, int rank, const int64_t *shape, con
                        (long long)m->cfg.in_channels);
   int64_t q = min_extent(&m->cfg);
   for (int a = 0; a < 2; a++)
-    if (shape[2 + a] % q)
+    if (shape[2 + a] < q)
     {
       char where[160];
       if (axis && axis[a]) snprintf(where, sizeof where, "%s", axis[a]);
       else snprintf(where, sizeof where, "%lld points on spatial axis %d", (long long)shape[2 + a], a);
       return opl_err_set(err, OPL_ERR_SHAPE,
-                         "mgno: %s; MgNO with %d levels halves the grid %d times, so each spatial extent must be a "
-                         "multiple of 2^%d = %lld",
-                         where, m->cfg.levels, m->cfg.levels - 1, m->cfg.levels - 1, (long long)q);
+                         "mgno: %s; MgNO with %d levels halves the grid %d times (n -> ceil(n/2)), each from at "
+                         "least 2 points, so each spatial extent must be at least %lld",
+                         where, m->cfg.levels, m->cfg.levels - 1, (long long)q);
     }
   if (m->cfg.variant == OPL_MGNO_NS && (shape[2] != m->cfg.ln_res[0] || shape[3] != m->cfg.ln_res[1]))
     return opl_err_set(err, OPL_ERR_SHAPE,

@@ -14,6 +14,11 @@
  * first layer has Ci = the input channels, the others Ci = Cu; a last 1x1 convolution Cu -> Cout
  * without bias projects. The convolutions pad by `pad` (zeros: Dirichlet; circular: periodic);
  * the transposed ones by zeros, as PyTorch's ConvTranspose2d.
+ * A restriction maps n points to ceil(n / 2); where a level's extent is odd (2m - 1) the
+ * prolongation's 2m rows (columns) are cropped to the first 2m - 1, so coarse point j sits on
+ * fine point 2j as the restriction centres it (taps 0..2 of RT then form the 3x3 stride-2
+ * transposed convolution of the authors' MgConv_DC_smooth for odd grids such as 211^2; opl
+ * keeps one 4x4 RT on every level, so the parameters do not depend on the resolution).
  * The parameter count is therefore, per layer with f-channels Ci (L = levels):
  *   RT: (L-1) 16 Cu^2;  Pi, R: (L-1) 9 (Cu^2 + Ci^2);  init S: 9 Ci Cu;
  *   A, S pairs: (sum of all iters - 1) 2 * 9 Ci Cu;  1x1: Ci Cu + Cu,
@@ -96,7 +101,8 @@ int opl_mgno_check_config(const opl_mgno_config *cfg, opl_err *err);
 int64_t opl_mgno_param_count(const opl_mgno_config *cfg);
 
 /* The MgNO as an opl_model, kind "mgno": sdim 2, input (N, in_channels, X, Y) with X and Y
- * divisible by 2^(levels-1) (else OPL_ERR_SHAPE saying so), output (N, out_channels, X, Y);
+ * of any extent at least 2^(levels-2) + 1 (each of the levels-1 halvings n -> ceil(n/2) starts
+ * from 2 points or more; else OPL_ERR_SHAPE saying so), output (N, out_channels, X, Y);
  * parameters "mgno.<i>.<level>...." in the order documented in mgno.c; attributes "model" =
  * "mgno", "mgno.version", "mgno.layers", "mgno.levels", "mgno.iters" ("1,0;1,0"),
  * "mgno.channels_u", "mgno.in_channels", "mgno.out_channels", "mgno.padding" ("zeros",

@@ -30,8 +30,11 @@ int opl_darcy_preset(const char *name, opl_darcy_params *p, int *res, int *store
     r = 421;
     sr = 85;
   } else if (!strcmp(name, "rough")) {
+    /* MgNO's rough set: 512^2 nodes, stored as every second node ([::2], 256^2, which drops the
+     * last node). opl keeps every k-th node with both ends, so it solves on 511^2 nodes (the
+     * 512-node grid less its last node) and stores every second one: 256^2, the same sizes. */
     *p = (opl_darcy_params){.tau = 5, .alpha = 2, .a_pos = 12, .a_neg = 3};
-    r = 512;
+    r = 511;
     sr = 256;
   } else {
     return opl_err_set(err, OPL_ERR_ARG, TAG "unknown preset '%s' (expected fno or rough)", name);

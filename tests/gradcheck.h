@@ -39,7 +39,10 @@ typedef struct gc_case {
   int max_probe;         /* elements probed per input; 0: 40 */
 } gc_case;
 
-/* Run one row as one TAP test each for: gradient check. Returns 1 if it passed. */
+/* Run one row as two TAP tests: the gradient check, then the release check (the op on arena
+ * copies of its inputs, every copy and the output released with opl_release before backward:
+ * the gradients must not change, so an op's opl_record_saves declaration covers every value its
+ * backward reads). Returns 1 if both passed. */
 int gc_check(const gc_case *gc, unsigned seed);
 /* Run one row as an adjoint test (the op must be linear in its inputs). Returns 1 if passed. */
 int gc_check_adjoint(const gc_case *gc, unsigned seed);

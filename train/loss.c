@@ -58,3 +58,35 @@ opl_tensor *opl_h1_rel_loss(opl_ctx *c, opl_tensor *pred, opl_tensor *y, opl_red
   opl_tensor *gy = opl_reshape(c, h1_filter(c, opl_reshape(c, y, 4, flat), w), 4, y->shape);
   return opl_rel_lp_loss(c, gp, gy, 2, red);
 }
+
+int opl_h1_rel_per_sample(const opl_real *pred, const opl_real *y, int64_t n, int64_t C, int64_t X, int64_t Y,
+                          double *out, opl_err *err) {
+  if (!pred || !y || !out) return opl_err_set(err, OPL_ERR_ARG, "h1_rel_per_sample: NULL array");
+  if (n < 1 || C < 1 || X < 2 || Y < 1 || X % 2)
+    return opl_err_set(err, OPL_ERR_SHAPE,
+                       "h1_rel_per_sample: shape [%lld, %lld, %lld, %lld], expected [n, C, X, Y] >= 1 with X even "
+                       "(the wavenumbers of HsLoss)",
+                       (long long)n, (long long)C, (long long)X, (long long)Y);
+  opl_ctx *c = opl_ctx_new(0);
+  if (!c) return opl_err_set(err, OPL_ERR_NOMEM, "h1_rel_per_sample: out of memory");
+  const int64_t per = C * X * Y;
+  int st = OPL_OK;
+  for (int64_t j = 0; j < n && !st; j++) {
+    opl_ctx_reset(c);
+    opl_tensor *p = opl_new(c, OPL_DIMS(1, C, X, Y)), *t = opl_new(c, OPL_DIMS(1, C, X, Y));
+    if (p && t) {
+      memcpy(p->data, pred + j * per, sizeof(opl_real) * (size_t)per);
+      memcpy(t->data, y + j * per, sizeof(opl_real) * (size_t)per);
+    }
+    opl_tensor *l = p && t ? opl_h1_rel_loss(c, p, t, OPL_REDUCE_SUM) : NULL;
+    if (!l || opl_ctx_status(c)) {
+      int cs = opl_ctx_status(c);
+      st = opl_err_set(err, cs ? cs : OPL_ERR_NOMEM, "h1_rel_per_sample: sample %lld: %s", (long long)j,
+                       cs ? opl_ctx_errmsg(c) : "out of memory");
+    } else {
+      out[j] = l->data[0];
+    }
+  }
+  opl_ctx_free(&c);
+  return st;
+}

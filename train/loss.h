@@ -28,4 +28,10 @@ int opl_loss_parse(const char *s);
  * naming the shape); a sample with zero H1 norm is OPL_ERR_ARG. Scalar (1) out. */
 opl_tensor *opl_h1_rel_loss(opl_ctx *c, opl_tensor *pred, opl_tensor *y, opl_reduction red);
 
+/* The same relative H1 error per sample, on plain arrays (evaluation, no tape kept):
+ * pred, y [n, C, X, Y] (X even) -> out[n]. Runs in a context of its own. OPL_ERR_SHAPE (odd X,
+ * n, C, X or Y < 1) or OPL_ERR_ARG (a sample with zero H1 norm, NULL arrays) with a message. */
+int opl_h1_rel_per_sample(const opl_real *pred, const opl_real *y, int64_t n, int64_t C, int64_t X, int64_t Y,
+                          double *out, opl_err *err);
+
 #endif

@@ -16,7 +16,7 @@ export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive
 
 num='[0-9][0-9.]*'
 line='^\{"side": "opl", "model": "mgno", "preset": "darcy-rough", "params": 572661, "s": 32, "batch": 2, '
-line="$line\"threads\": 1, \"samples_per_s\": $num, \"ms_median\": $num, \"ms_min\": $num, \"arena_mib\": $num, \"arena_forward_mib\": $num, "
+line="$line\"threads\": 1, \"samples_per_s\": $num, \"ms_median\": $num, \"ms_min\": $num, \"arena_mib\": $num, \"arena_forward_mib\": $num, \"grad_high_mib\": $num, \"release\": 1, "
 line="$line\"peak_rss_mib\": $num, \"loss_first\": $num(e[-+][0-9]+)?, \"iters\": 2, \"warmup\": 1, \"precision\": \"(single|double)\"\\}$"
 field() { # file key: the value of a numeric JSON field
     sed -n "s/.*\"$2\": \([-0-9.e+]*\).*/\1/p" "$1"
@@ -35,6 +35,20 @@ ok $? "positive rate, fastest step <= median, the forward arena below the whole 
 # the loss of N(0, 1) targets against a near-zero initial output: ~1 per sample, 2 samples
 awk -v l="$(field a.txt loss_first)" 'BEGIN { exit !(l > 1 && l < 3) }'
 ok $? "first loss ~ batch size: the sum of per-sample relative L2 errors ($(field a.txt loss_first))"
+# --memory: the tape by op kind after the JSON line; --no-release keeps every activation: the same
+# first loss, a larger forward arena
+run "$opl" bench mgno --quick --threads 1 --memory
+[ $rc -eq 0 ] && head -n 1 out.txt | grep -Eq "$line" && grep -Eq "^\| conv_transpose \| [0-9]+ \| $num \| 0\.0 \| $num \|" out.txt &&
+    grep -q "^| total |" out.txt && grep -q "^arena: high-water" out.txt &&
+    [ "$(field out.txt loss_first)" = "$(field a.txt loss_first)" ]
+ok $? "--memory: the JSON line, then the tape by op kind (no transposed convolution's output read by backward) and the totals"
+[ $? -eq 0 ] || sed 's/^/#   /' out.txt
+awk '/^\| total \|/ { split($0, f, "|"); exit !(f[6] + 0 > 0 && f[7] + 0 <= 0.05 * (f[4] + 0)) }' out.txt
+ok $? "--memory: outputs are released, and those neither read by backward nor released are the prediction's few bytes"
+run "$opl" bench mgno --quick --threads 1 --no-release
+[ $rc -eq 0 ] && grep -q '"release": 0' out.txt && [ "$(field out.txt loss_first)" = "$(field a.txt loss_first)" ] &&
+    awk -v on="$(field a.txt arena_forward_mib)" -v off="$(field out.txt arena_forward_mib)" 'BEGIN { exit !(off > 1.3 * on) }'
+ok $? "--no-release: the same first loss, a forward arena above 1.3x the released one ($(field out.txt arena_forward_mib) vs $(field a.txt arena_forward_mib) MiB)"
 run "$opl" bench mgno --quick --threads 1
 [ $rc -eq 0 ] && [ "$(field out.txt loss_first)" = "$(field a.txt loss_first)" ]
 ok $? "the same seed gives the same first loss"

@@ -29,18 +29,23 @@ cut -d, -f1-5 m.csv > a.txt; cut -d, -f1-5 r.csv > b.txt
 cmp -s a.txt b.txt; ok $? "and the same metrics"
 
 run "$opl" train mgno --data ns.h5 --epochs 1 --target-time 0.5 --num-iteration "1,0;1,0;1,0;1,0;1,0;1,0;1,0" -o bad.h5
-[ $rc -eq 2 ] && has "multiple of 2^6 = 64" err.txt && has "ns.h5" err.txt; ok $? "7 levels on 32 x 32: exit 2 saying MgNO needs multiples of 64"
+[ $rc -eq 2 ] && has "at least 33" err.txt && has "ns.h5" err.txt; ok $? "7 levels on 32 x 32: exit 2 saying MgNO needs at least 33 points"
 run "$opl" train mgno --data ns.h5 --epochs 1 --target-time 0.5 --num-iteration "1,0;2" -o bad.h5
 [ $rc -eq 2 ] && has "pre,post" err.txt; ok $? "malformed --num-iteration: exit 2"
 run "$opl" train mgno --data ns.h5 --epochs 1 --target-time 0.5 --preset nope -o bad.h5
 [ $rc -eq 2 ] && has "darcy-rough" err.txt; ok $? "unknown preset: exit 2 naming the presets"
 run "$opl" train fno --data ns.h5 --epochs 1 --target-time 0.5 --num-iteration "1,0" -o bad.h5
-[ $rc -eq 2 ] && has "MgNO" err.txt; ok $? "MgNO flags on opl train fno: exit 2"
+[ $rc -eq 2 ] && has "are mgno's (opl train mgno), not fno's" err.txt; ok $? "MgNO flags on opl train fno: exit 2 naming their model"
+run "$opl" train mlp --data ns.h5 --epochs 1 --target-time 0.5 -o bad.h5
+[ $rc -eq 2 ] && has "model 'mlp' has no architecture flags" err.txt && has "(opl train builds: fno, mgno)" err.txt
+ok $? "opl train mlp: exit 2 naming the kinds opl train builds"
 
 # H1 loss, AdamW, OneCycleLR per step: the lr column follows PyTorch's OneCycleLR over 4 x 2 steps
 opts="$small --loss h1 --optimizer adamw --schedule onecycle --schedule-unit step --schedule-epochs 4"
 run "$opl" train mgno --data ns.h5 $opts --epochs 4 -o h.h5
 [ $rc -eq 0 ] && has "optimizer adamw, loss h1, schedule onecycle (per step)" out.txt; ok $? "train mgno --loss h1 --optimizer adamw --schedule onecycle"
+[ $rc -eq 0 ] && has "AdamW lr .* (the maximum)" out.txt && ! has "StepLR" out.txt
+ok $? "train mgno --schedule onecycle: the header names AdamW and the maximum lr, no StepLR"
 [ "$(awk -F, 'NR == 2 {print $5}' h.csv)" = "4e-05" ] && [ "$(awk -F, 'NR == 3 {print $5}' h.csv)" = "0.000971941777" ]
 ok $? "onecycle lr at steps 0 and 2 of 8: max_lr / 25 and the first phase's cosine ($(awk -F, 'NR == 3 {print $5}' h.csv))"
 run "$opl" train mgno --data ns.h5 $opts --epochs 2 -o hr.h5

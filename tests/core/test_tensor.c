@@ -152,6 +152,111 @@ static void test_tape(void) {
   opl_ctx_free(&c);
 }
 
+/* opl_release: a tensor no backward reads goes back to the arena at once and is reused by the
+ * next tensor (or gradient) of its size; saved values, views, heap tensors stay; the gradients
+ * are those of the same graph without releases; a released tensor passed to an op is an error;
+ * a rewind drops the released blocks after its mark; opl_tape_memory counts it all. */
+static void test_release(void) {
+  opl_ctx *c = opl_ctx_new(0);
+  opl_err err;
+  opl_tensor *a = opl_tensor_alloc(OPL_DIMS(2, 64), OPL_T_REQGRAD, &err);
+  opl_tensor *b = opl_tensor_alloc(OPL_DIMS(2, 64), OPL_T_REQGRAD, &err);
+  for (int i = 0; i < 128; i++) a->data[i] = (opl_real)(0.01 * i - 0.5), b->data[i] = (opl_real)(0.5 - 0.02 * i);
+  double want_a[128], want_b[128];
+  opl_real ones[128];
+  for (int i = 0; i < 128; i++) ones[i] = 1;
+  for (int rel = 0; rel <= 1; rel++) {
+    /* y = gelu(a + b) * (a - b): add's output is read by gelu's backward (kept), gelu's output
+     * and the difference by mul's (kept); z = (a + b) + (a - b) again, summed: the sums are read
+     * by nothing */
+    opl_ctx_reset(c);
+    opl_tensor_zero_grad(a);
+    opl_tensor_zero_grad(b);
+    opl_tensor *s = opl_add(c, a, b), *d = opl_sub(c, a, b), *g = opl_gelu(c, s), *y = opl_mul(c, g, d);
+    opl_tensor *s2 = opl_add(c, a, b), *z = opl_add(c, s2, d);
+    opl_ctx_stats s0, s1;
+    opl_ctx_get_stats(c, &s0);
+    if (rel) {
+      opl_real *s2d = s2->data;
+      opl_release(c, s);
+      opl_release(c, g);
+      opl_release(c, d);
+      ok(s->data && g->data && d->data, "values a backward reads are not released");
+      opl_release(c, s2);
+      ok(s2->data == NULL && !(s2->flags & OPL_T_SAVED), "a sum no backward reads is released");
+      opl_tensor *n1 = opl_new(c, OPL_DIMS(128));
+      opl_ctx_get_stats(c, &s1);
+      const size_t B = 128 * sizeof(opl_real);
+      ok(n1 && n1->data == s2d && s1.arena_used - s0.arena_used < B && s1.reused == B,
+         "the next tensor of its size takes its memory (arena +%zu bytes for the struct, %zu reused)",
+         s1.arena_used - s0.arena_used, s1.reused);
+      opl_tensor *n2 = opl_new(c, OPL_DIMS(128));
+      ok(n2 && n2->data != s2d, "the block is handed out once");
+      opl_release(c, n1);
+      opl_release(c, n1);
+      opl_tensor *n3 = opl_new(c, OPL_DIMS(64)), *n4 = opl_new(c, OPL_DIMS(128)), *n5 = opl_new(c, OPL_DIMS(128));
+      ok(n3->data != s2d && n4->data == s2d && n5->data != s2d,
+         "a block is reused for exactly its size, once, even if released twice");
+      ok(opl_add(c, s2, d) == NULL && opl_ctx_status(c) == OPL_ERR_STATE && strstr(opl_ctx_errmsg(c), "released"),
+         "a released tensor passed to an op: %s", opl_ctx_errmsg(c));
+      opl_ctx_clear_error(c);
+      opl_tape_mem rows[8];
+      int nk = opl_tape_memory(c, rows, 8);
+      ok(nk == 4 && !strcmp(rows[0].op, "add") && rows[0].nodes == 3 && rows[0].out_bytes == 3 * B &&
+             rows[0].saved_bytes == B && rows[0].released_bytes == B && !strcmp(rows[1].op, "sub") &&
+             rows[1].saved_bytes == B && !strcmp(rows[2].op, "gelu") && !strcmp(rows[3].op, "mul") &&
+             rows[3].saved_bytes == 0 && rows[3].released_bytes == 0,
+         "tape memory by op kind: add 3 nodes, %zu bytes out, %zu read by backward, %zu released", rows[0].out_bytes,
+         rows[0].saved_bytes, rows[0].released_bytes);
+      ok(opl_tape_memory(c, rows, 1) == 4 && rows[0].nodes == 3, "tape memory counts the kinds beyond cap");
+    }
+    opl_real *seed = ones;
+    opl_tensor *tot = opl_add(c, y, z);
+    opl_release(c, y);
+    opl_release(c, z);
+    ok(opl_backward_seed(c, tot, seed) == OPL_OK, "backward%s", rel ? " after releases" : "");
+    if (!rel) {
+      for (int i = 0; i < 128; i++) want_a[i] = a->grad[i], want_b[i] = b->grad[i];
+    } else {
+      int same = 1;
+      for (int i = 0; i < 128; i++) same &= a->grad[i] == (opl_real)want_a[i] && b->grad[i] == (opl_real)want_b[i];
+      ok(same, "the gradients equal those without releases, bit for bit");
+      ok(y->data == NULL && z->data == NULL, "outputs read by no backward released");
+    }
+  }
+  /* Heap tensors, views and parameters are never released. */
+  opl_ctx_reset(c);
+  opl_release(c, a);
+  ok(a->data != NULL, "a heap tensor is not released");
+  opl_tensor *t = opl_new(c, OPL_DIMS(4, 8)), *v = opl_view(c, t, OPL_DIMS(32));
+  opl_release(c, t);
+  opl_release(c, v);
+  ok(t->data && v->data == t->data, "a viewed tensor and its view are not released");
+  /* Without a tape nothing is saved: every temporary can go back. */
+  int old = opl_ctx_set_grad_enabled(c, 0);
+  opl_tensor *e = opl_gelu(c, t);
+  opl_release(c, e);
+  ok(e->data == NULL, "without a tape an op's output is released");
+  opl_ctx_set_grad_enabled(c, old);
+  /* A rewind drops released blocks after its mark: the bump pointer hands that memory out again. */
+  opl_ctx_reset(c);
+  opl_tensor *keep = opl_new(c, OPL_DIMS(256));
+  opl_real *keep_d = keep->data;
+  opl_arena_mark_t mk = opl_arena_mark(c);
+  opl_tensor *late = opl_new(c, OPL_DIMS(256));
+  opl_real *late_d = late->data;
+  opl_release(c, late);
+  opl_release(c, keep);
+  opl_arena_rewind(c, mk);
+  opl_tensor *r1 = opl_new(c, OPL_DIMS(256)), *r2 = opl_new(c, OPL_DIMS(256));
+  ok(r1->data == keep_d && r2->data != late_d && r2->data != r1->data,
+     "after a rewind a block released before the mark is reused, one released past it is not handed out "
+     "twice");
+  opl_tensor_free(&a);
+  opl_tensor_free(&b);
+  opl_ctx_free(&c);
+}
+
 static void test_params(void) {
   opl_params p;
   opl_params_init(&p);
@@ -272,6 +377,7 @@ int main(void) {
   test_arena();
   test_tensors();
   test_tape();
+  test_release();
   test_params();
   test_grad_check();
   return tap_end();

@@ -86,7 +86,7 @@ static void test_settings(void) {
   opl_darcy_gen_free(&g);
 }
 
-/* Read all of a [N, s, s] and u [N, 1, s, s] of a file in double (opl_real may be float). */
+/* Read all of a [N, s, s] and u (one frame) of a file in double (opl_real may be float). */
 static int read_all(const char *path, int64_t N, int s, double *a, double *u, const opl_ds_info **info, opl_ds **pds) {
   opl_err e = {0};
   opl_ds *ds = opl_ds_open(path, NULL, &e);
@@ -123,8 +123,8 @@ static void test_file(void) {
   opl_ds *ds = NULL;
   rc = read_all(f, N, s, a, u, &in, &ds);
   ok(!rc && in->layout == OPL_DS_NATIVE && in->dims.n == N && in->dims.t == 1 && in->dims.sdim == 2 &&
-         in->dims.x == s && in->dims.y == s,
-     "native file: a [%d, %d, %d], u [%d, 1, %d, %d]", N, s, s, N, s, s);
+         in->dims.x == s && in->dims.y == s && in->dims.steady,
+     "native file read as a [%d, %d, %d] and one steady frame of u", N, s, s);
   ok(in->x && in->y && in->x[0] == 0 && in->x[s - 1] == 1 && in->x[1] == 1.0 / (s - 1) && in->y[4] == 4.0 / (s - 1),
      "coordinates x = y = i / (s - 1)");
   const char *keys[] = {"equation", "preset", "tau", "alpha", "psi_pos", "psi_neg", "ic", "discretization",
@@ -175,6 +175,24 @@ static void test_file(void) {
   opl_darcy_free(&dd);
   opl_darcy_grf_free(&grf);
   opl_ds_close(&ds);
+  /* on disk u has no time axis: [N, s, s], as a */
+  {
+    hsize_t ud[4] = {0}, ad[4] = {0};
+    int ur = -1, ar = -1;
+    hid_t fid = H5Fopen(f, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t du = fid >= 0 ? H5Dopen2(fid, "u", H5P_DEFAULT) : -1, da = fid >= 0 ? H5Dopen2(fid, "a", H5P_DEFAULT) : -1;
+    hid_t su = du >= 0 ? H5Dget_space(du) : -1, sa = da >= 0 ? H5Dget_space(da) : -1;
+    if (su >= 0) ur = H5Sget_simple_extent_dims(su, ud, NULL);
+    if (sa >= 0) ar = H5Sget_simple_extent_dims(sa, ad, NULL);
+    if (su >= 0) H5Sclose(su);
+    if (sa >= 0) H5Sclose(sa);
+    if (du >= 0) H5Dclose(du);
+    if (da >= 0) H5Dclose(da);
+    if (fid >= 0) H5Fclose(fid);
+    ok(ur == 3 && ud[0] == N && ud[1] == s && ud[2] == s && ar == 3 && ad[1] == s,
+       "on disk: u [%llu, %llu, %llu] (rank %d, no time axis), a rank %d", (unsigned long long)ud[0],
+       (unsigned long long)ud[1], (unsigned long long)ud[2], ur, ar);
+  }
   /* one thread gives the same file contents */
   const char *f1 = tpath("darcy1.h5");
   ro.threads = 1;
@@ -184,6 +202,37 @@ static void test_file(void) {
   ok(!rc && !memcmp(a, a1, sizeof(double) * N * s * s) && !memcmp(u, u1, sizeof(double) * N * s * s),
      "one thread: the same values as two");
   opl_ds_close(&ds);
+  /* the layout before u lost its time axis: u [N, 1, s, s] (the same values written by the
+   * native writer with a time axis) reads the same */
+  {
+    opl_ds_dims d;
+    opl_darcy_gen_dims(g, &d);
+    d.steady = 0;
+    double x[s], t1 = 1;
+    for (int i = 0; i < s; i++) x[i] = (double)i / (s - 1);
+    int np = 0;
+    const opl_kv *pv = opl_darcy_gen_provenance(g, &np);
+    const char *fo = tpath("darcy_old.h5");
+    opl_err eo = {0};
+    opl_ds_writer *w = opl_ds_writer_create(fo, &d, OPL_DT_F64, x, x, &t1, pv, np, &eo);
+    int wr = w ? OPL_OK : eo.status;
+    for (int i = 0; i < N && !wr; i++) wr = opl_ds_writer_put(w, i, a + i * s * s, u + i * s * s, OPL_DT_F64, &eo);
+    if (!wr) wr = opl_ds_writer_finish(&w, &eo);
+    opl_ds_writer_close(&w);
+    rc = wr ? wr : read_all(fo, N, s, a1, u1, &in, &ds);
+    ok(!rc && in->dims.t == 1 && !in->dims.steady && !memcmp(a, a1, sizeof(double) * N * s * s) &&
+           !memcmp(u, u1, sizeof(double) * N * s * s),
+       "a file with u [%d, 1, %d, %d] reads the same values (%s)", N, s, s, eo.msg);
+    opl_ds_close(&ds);
+    d.steady = 1;
+    d.t = 2;
+    double t2[2] = {1, 2};
+    eo = (opl_err){0};
+    w = opl_ds_writer_create(tpath("darcy_bad.h5"), &d, OPL_DT_F64, x, x, t2, pv, np, &eo);
+    ok(!w && eo.status == OPL_ERR_SHAPE && strstr(eo.msg, "steady"), "a steady writer with T = 2 is refused: %s",
+       eo.msg);
+    opl_ds_writer_close(&w);
+  }
   free(a1);
   free(u1);
   free(a);

@@ -852,7 +852,8 @@ static void test_bad_files(void) {
   raw_attr_s(fid, "layout", OPL_DS_LAYOUT_NAME);
   raw_attr_i(fid, "layout_version", 1);
   raw_put(fid, "a", 2, na, a, H5T_IEEE_F32LE, NULL);
-  raw_put(fid, "u", 2, na, a, H5T_IEEE_F32LE, NULL);
+  hsize_t nu4[4] = {N, 1, X, 1}; /* rank 4 on 1-D a: neither [N, T, X] nor the steady [N, X] */
+  raw_put(fid, "u", 4, nu4, a, H5T_IEEE_F32LE, NULL);
   H5Fclose(fid);
   LOCAL_PATH(f7, "native_v9.h5");
   fid = raw_create(f7, 1);
@@ -910,7 +911,7 @@ static void test_bad_files(void) {
       {"int.mat", OPL_ERR_FORMAT, "integer", "'a'"},
       {"foreign.h5", OPL_ERR_FORMAT, "unknown layout", "velocity"},
       {"native_nou.h5", OPL_ERR_NOTFOUND, "no dataset 'u'", "native_nou.h5"},
-      {"native_rank.h5", OPL_ERR_SHAPE, "rank 2", "expected 3"},
+      {"native_rank.h5", OPL_ERR_SHAPE, "rank 4", "expected 3"},
       {"native_v9.h5", OPL_ERR_UNSUPPORTED, "layout_version 9", "native_v9.h5"},
       {"native_empty_t.h5", OPL_ERR_SHAPE, "dataset 'u'", "axis 1 is empty"},
       {"native_empty_x.h5", OPL_ERR_SHAPE, "dataset 'a'", "axis 1 is empty"},

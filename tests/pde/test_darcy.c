@@ -19,8 +19,8 @@ static void test_params(void) {
   opl_err e = {0};
   ok(opl_darcy_preset("fno", &p, &r, &sr, &e) == OPL_OK && p.tau == 3 && p.alpha == 2 && p.a_pos == 12 &&
      p.a_neg == 3 && r == 421 && sr == 85, "preset fno: tau 3, alpha 2, psi 12/3, 421 -> 85");
-  ok(opl_darcy_preset("rough", &p, &r, &sr, &e) == OPL_OK && p.tau == 5 && p.alpha == 2 && r == 512 && sr == 256,
-     "preset rough: tau 5, alpha 2, 512 -> 256");
+  ok(opl_darcy_preset("rough", &p, &r, &sr, &e) == OPL_OK && p.tau == 5 && p.alpha == 2 && r == 511 && sr == 256,
+     "preset rough: tau 5, alpha 2, 511 -> 256 (every second node)");
   ok(opl_darcy_preset("smooth", &p, NULL, NULL, &e) == OPL_ERR_ARG && strstr(e.msg, "'smooth'"),
      "unknown preset named (%s)", e.msg);
   struct { opl_darcy_params p; const char *want; } bad[] = {

@@ -1,6 +1,6 @@
 /* Training losses (train/loss.h): the H1 relative loss in closed form on sine fields (including
  * HsLoss's truncation at |k| >= 20), its gradient by finite differences (1e-6 in the double
- * build), bad shapes. */
+ * build), bad shapes; the per-sample form on plain arrays. */
 #include <math.h>
 #include <string.h>
 #include "tests/tap.h"
@@ -52,6 +52,27 @@ int main(void) {
          strstr(opl_ctx_errmsg(c), "X even"),
      "odd X refused: %s", opl_ctx_errmsg(c));
   opl_ctx_free(&c);
+  /* per sample on plain arrays: sample 0 the k=1 / k=3 case above, sample 1 the k=2 / k=5 case
+   * along X; equal to the batched loss's terms */
+  {
+    static opl_real pp[2 * 64 * 32], yy[2 * 64 * 32];
+    for (int i = 0; i < 64; i++)
+      for (int j = 0; j < 32; j++) {
+        double y0 = sin(2 * M_PI * j / 32.0), y1 = sin(2 * M_PI * 2 * j / 32.0);
+        yy[i * 32 + j] = (opl_real)y0, pp[i * 32 + j] = (opl_real)(y0 + 1e-2 * sin(2 * M_PI * 3 * j / 32.0));
+        yy[2048 + i * 32 + j] = (opl_real)y1, pp[2048 + i * 32 + j] = (opl_real)(y1 + 1e-1 * sin(2 * M_PI * 5 * i / 64.0));
+      }
+    double r[2] = {NAN, NAN};
+    opl_err e = {0};
+    ok(opl_h1_rel_per_sample(pp, yy, 2, 1, 64, 32, r, &e) == OPL_OK, "h1 per sample: %s", e.msg);
+    is_close(r[0], 1e-2 * sqrt(10.0 / 2.0), tol, 0, "per sample 0: eps sqrt(10/2)");
+    is_close(r[1], 1e-1 * sqrt(26.0 / 5.0), tol, 0, "per sample 1: eps sqrt(26/5)");
+    ok(opl_h1_rel_per_sample(pp, yy, 1, 1, 63, 32, r, &e) == OPL_ERR_SHAPE && strstr(e.msg, "X even"),
+       "per sample, odd X refused: %s", e.msg);
+    static opl_real zero[64 * 32];
+    ok(opl_h1_rel_per_sample(pp, zero, 1, 1, 64, 32, r, &e) != OPL_OK && strstr(e.msg, "sample 0"),
+       "per sample, a zero target refused naming the sample: %s", e.msg);
+  }
   ok(opl_loss_parse("h1") == OPL_LOSS_H1 && opl_loss_parse("l2") == OPL_LOSS_L2 && opl_loss_parse("h2") == -1,
      "loss names");
   return tap_end();

@@ -180,6 +180,45 @@ static void test_training(void) {
   test_tmpdir_remove(dir);
 }
 
+/* ---------------------------------------------------------------- eps schedule */
+
+typedef struct eps_log {
+  double eps[8], min_w[8];
+  int n;
+} eps_log;
+
+static int record_eps(const opl_pinn_iter_stats *s, void *user) {
+  eps_log *l = user;
+  if (l->n < 8) {
+    l->eps[l->n] = s->eps;
+    l->min_w[l->n] = s->min_w;
+    l->n++;
+  }
+  return 0;
+}
+
+/* The annealed eps list during Adam: an iteration whose min w exceeds delta moves to the next
+ * eps (used from the following iteration); one whose min w does not keeps it; the last eps
+ * stays. eps 1e-12 gives min w = 1 - O(1e-12) > 0.99, eps 1e6 gives min w ~ 0. */
+static void test_eps_schedule(void) {
+  opl_pinn_train_config c = opl_pinn_train_defaults(OPL_PINN_ALLEN_CAHN);
+  c.model.depth = 1, c.model.width = 4;
+  c.optimizer = OPL_PINN_ADAM;
+  c.adam_iters = 5, c.points = 64, c.boundary_points = 8;
+  c.causal = 1, c.chunks = 4, c.neps = 4;
+  c.eps[0] = 1e-12, c.eps[1] = 1e-11, c.eps[2] = 1e6, c.eps[3] = 1e7;
+  c.csv = "";
+  opl_err e;
+  opl_pinn_trainer *t = opl_pinn_trainer_new(&c, &e);
+  eps_log l = {.n = 0};
+  int st = t ? opl_pinn_trainer_run(t, record_eps, &l, &e) : e.status;
+  ok(!st && l.n == 5 && l.eps[0] == 1e-12 && l.eps[1] == 1e-11 && l.eps[2] == 1e6 && l.eps[3] == 1e6 && l.eps[4] == 1e6,
+     "eps schedule 1e-12,1e-11,1e6,1e7: per iteration %g %g %g %g %g (want 1e-12 1e-11 1e6 1e6 1e6): %s", l.eps[0],
+     l.eps[1], l.eps[2], l.eps[3], l.eps[4], st ? e.msg : "");
+  ok(!st && l.min_w[0] > 0.99 && l.min_w[1] > 0.99 && l.min_w[2] < 0.99 && l.min_w[4] < 0.99,
+     "min w %.4f %.4f (> delta: move on), then %.3g .. %.3g (< delta: stay)", l.min_w[0], l.min_w[1], l.min_w[2], l.min_w[4]);
+  opl_pinn_trainer_free(&t);
+}
 
 int main(void) {
   tap_begin();
@@ -188,5 +227,6 @@ int main(void) {
   test_causal();
   test_collocation();
   test_training();
+  test_eps_schedule();
   return tap_end();
 }
