@@ -328,7 +328,6 @@ static int reference_time(opl_ds *ds, const opl_eval_result *r, int64_t k, doubl
   return bad;
 }
 
-/* The solver lines of a model that integrates in time (r->nfe set). */
 /* A step-by-step task: one line per rollout step, the relative L2 of the frame it predicted
  * ("rollout step 3 (frame 4): mean ... median ... worst ..."; frames count from 0, the input
  * being frames 0 .. T_in - 1). */
@@ -345,6 +344,7 @@ static void print_step_lines(const opl_trained *m, const opl_eval_result *r) {
   fflush(stdout);
 }
 
+/* The solver lines of a model that integrates in time (r->nfe set). */
 static void print_solver_lines(opl_ds *ds, const opl_eval_result *r, int64_t solver_n) {
   double nfe = 0, acc = 0, rej = 0;
   int64_t lo = INT64_MAX, hi = 0;
