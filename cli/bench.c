@@ -31,7 +31,8 @@
 #include "core/rng.h"
 #include "train/trainer.h"
 
-static double now_s(void) {
+/* Seconds on the monotonic clock (cli/cli.h). */
+double cli_bench_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
@@ -39,7 +40,7 @@ static double now_s(void) {
 
 /* Peak resident memory of this process in MiB: VmHWM of /proc/self/status; where that is
  * unavailable, getrusage's ru_maxrss (an upper bound: it can include the parent's). */
-static double peak_rss_mib(void) {
+double cli_bench_peak_rss_mib(void) {
   FILE *f = fopen("/proc/self/status", "r");
   if (f) {
     char line[256];
@@ -54,7 +55,8 @@ static double peak_rss_mib(void) {
   return (double)ru.ru_maxrss / 1024.0;
 }
 
-static int cmp_d(const void *a, const void *b) {
+/* qsort comparison of doubles, ascending (cli/cli.h). */
+int cli_bench_cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
 }
@@ -175,7 +177,7 @@ static int bench_fno(int argc, char **argv) {
   double sink = 0;
   for (int64_t it = 0; it < warmup + iters; it++) {
     if (it == warmup) getrusage(RUSAGE_SELF, &ru0);
-    double t0 = now_s();
+    double t0 = cli_bench_now();
     int bad = 0;
     if (train) {
       opl_ctx_reset(c);
@@ -204,7 +206,7 @@ static int bench_fno(int argc, char **argv) {
       free(rel);
       goto fail;
     }
-    double dt = now_s() - t0;
+    double dt = cli_bench_now() - t0;
     if (it >= warmup) times[it - warmup] = dt;
   }
   getrusage(RUSAGE_SELF, &ru1);
@@ -212,7 +214,7 @@ static int bench_fno(int argc, char **argv) {
   free(wbuf);
   double tmin = times[0];
   for (int64_t i = 1; i < iters; i++) tmin = fmin(tmin, times[i]);
-  qsort(times, (size_t)iters, sizeof *times, cmp_d);
+  qsort(times, (size_t)iters, sizeof *times, cli_bench_cmp_double);
   double med = iters % 2 ? times[iters / 2] : 0.5 * (times[iters / 2 - 1] + times[iters / 2]);
   free(times);
   free(rel);
@@ -221,7 +223,7 @@ static int bench_fno(int argc, char **argv) {
          "\"samples_per_s\": %.3f, \"peak_rss_mib\": %.1f, \"params\": %lld, \"batch\": %lld, \"iters\": %lld, "
          "\"warmup\": %lld, \"rollout\": %lld, \"ms_min\": %.3f, \"minflt_per_step\": %lld, \"version\": \"%s\", "
          "\"precision\": \"%s\", \"blas_core\": \"%s\", \"fft_planner\": \"%s\", \"finite\": %s}\n",
-         cs, (long long)s, opl_get_num_threads(), mode, med * 1e3, (double)batch / med, peak_rss_mib(),
+         cs, (long long)s, opl_get_num_threads(), mode, med * 1e3, (double)batch / med, cli_bench_peak_rss_mib(),
          (long long)opl_model_param_count(&m), (long long)batch, (long long)iters, (long long)warmup,
          (long long)(c2d ? rollout : 0), tmin * 1e3, (long long)((ru1.ru_minflt - ru0.ru_minflt) / iters), OPL_VERSION,
          OPL_PRECISION_NAME, core ? core : "unknown", measure ? "measure" : "estimate", isfinite(sink) ? "true" : "false");

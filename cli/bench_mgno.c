@@ -29,36 +29,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli/cli.h"
 #include "core/optim.h"
 #include "core/rng.h"
 #include "operators/mgno.h"
 #include "train/task.h"
-
-static double bm_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* VmHWM of /proc/self/status in MiB; -1 where unavailable. */
-static double bm_peak_rss_mib(void) {
-  FILE *f = fopen("/proc/self/status", "r");
-  if (!f) return -1;
-  char line[256];
-  long long kib = -1;
-  while (fgets(line, sizeof line, f))
-    if (sscanf(line, "VmHWM: %lld kB", &kib) == 1) break;
-  fclose(f);
-  return kib >= 0 ? (double)kib / 1024.0 : -1;
-}
-
-static int bm_cmp(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 int cli_bench_mgno(int argc, char **argv) {
   static const char *preset; /* static: cli_parse's copies stay reachable */
@@ -133,7 +109,7 @@ int cli_bench_mgno(int argc, char **argv) {
     goto fail;
   }
   for (int64_t it = 0; it < warmup + iters; it++) {
-    const double t0 = bm_now();
+    const double t0 = cli_bench_now();
     opl_ctx_reset(c);
     opl_params_zero_grad(&m.params);
     opl_tensor *loss = opl_task_loss(c, &task, opl_task_predict(c, &m, &task, NULL, NULL, x), y);
@@ -145,11 +121,11 @@ int cli_bench_mgno(int argc, char **argv) {
       if (opl_ctx_status(c)) opl_ctx_take_error(c, &e);
       goto fail;
     }
-    const double dt = bm_now() - t0;
+    const double dt = cli_bench_now() - t0;
     if (it == 0) loss_first = (double)loss->data[0];
     if (it >= warmup) times[it - warmup] = dt;
   }
-  qsort(times, (size_t)iters, sizeof *times, bm_cmp);
+  qsort(times, (size_t)iters, sizeof *times, cli_bench_cmp_double);
   const double med = iters % 2 ? times[iters / 2] : 0.5 * (times[iters / 2 - 1] + times[iters / 2]);
   opl_ctx_stats cs;
   opl_ctx_get_stats(c, &cs);
@@ -159,7 +135,7 @@ int cli_bench_mgno(int argc, char **argv) {
          "\"peak_rss_mib\": %.1f, \"loss_first\": %.8g, \"iters\": %lld, \"warmup\": %lld, \"precision\": \"%s\"}\n",
          preset, (long long)opl_model_param_count(&m), (long long)s, (long long)batch, opl_get_num_threads(),
          (double)batch / med, 1e3 * med, 1e3 * times[0], (double)cs.arena_high / 1048576.0, fwd_mib,
-         (double)cs.grad_high / 1048576.0, !no_release, bm_peak_rss_mib(),
+         (double)cs.grad_high / 1048576.0, !no_release, cli_bench_peak_rss_mib(),
          loss_first, (long long)iters, (long long)warmup, OPL_PRECISION_NAME);
   if (memory) {
     const double mib = 1048576.0;

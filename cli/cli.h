@@ -38,6 +38,12 @@ int cli_bench(int argc, char **argv);    /* cli/bench.c: opl bench fno | node */
 int cli_bench_node(int argc, char **argv); /* cli/bench_node.c: opl bench node */
 int cli_bench_mgno(int argc, char **argv); /* cli/bench_mgno.c: opl bench mgno */
 int cli_bench_sinenet(int argc, char **argv); /* cli/bench_sinenet.c: opl bench sinenet */
+/* Shared by the opl bench modes (cli/bench.c): seconds on the monotonic clock; this process's
+ * peak resident memory in MiB (VmHWM, else getrusage's ru_maxrss); a qsort comparison of
+ * doubles, ascending. */
+double cli_bench_now(void);
+double cli_bench_peak_rss_mib(void);
+int cli_bench_cmp_double(const void *a, const void *b);
 int cli_summary(int argc, char **argv);  /* cli/summary.c: the layer table of a model */
 int cli_train_pinn(int argc, char **argv); /* cli/train_pinn.c: opl train pinn (argv[0] = "train") */
 int cli_train_sinenet(int argc, char **argv); /* cli/train_sinenet.c: opl train sinenet (argv[0] = "train") */
