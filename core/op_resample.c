@@ -136,7 +136,8 @@ opl_tensor *opl_avgpool(opl_ctx *c, opl_tensor *x, const int *kernel, const int 
   opl_tensor *y = geo3_new_out(c, x, &p.g);
   if (!y) return NULL;
   avgpool_forward(&p, x->data, y->data);
-  opl_node *nd = opl_record(c, "avgpool", avgpool_bw, y, 1, &x);
+  /* linear: the backward reads only the geometry, so x and y can be released */
+  opl_node *nd = opl_record_saves(c, "avgpool", avgpool_bw, y, 1, &x, 0);
   if (nd) {
     pool_geo *sp = opl_arena_alloc(c, sizeof *sp);
     if (!sp) return NULL;
@@ -378,7 +379,8 @@ opl_tensor *opl_interp(opl_ctx *c, opl_tensor *x, const int64_t *size, opl_inter
   }
   interp_forward(p, x->data, y->data);
   static const char *names[] = {"interp nearest", "interp linear", "interp cubic"};
-  opl_node *nd = opl_record(c, names[mode], interp_bw, y, 1, &x);
+  /* linear: the backward reads only the plan, so x and y can be released */
+  opl_node *nd = opl_record_saves(c, names[mode], interp_bw, y, 1, &x, 0);
   if (nd) nd->saved = p;
   return y;
 }
