@@ -56,7 +56,26 @@ typedef struct conv_geom {
   int pointwise;             /* kvol == 1, stride 1, no padding, ue == ve: col is u itself */
   const int64_t *tab[3];     /* tab[a][o ke[a] + k] = source index on axis a of (o, k), or -1
                                 for a zero; [ve[a] * ke[a]] each */
+  const int64_t *run;        /* [ke[1], 4]: affine_run of tab[1] for each tap k1 (lo, hi, i0, st) */
 } conv_geom;
+
+/* The affine run of an axis table for tap k: from the first o whose index t[o K + k] is not
+ * -1 (*lo), the longest stretch o = lo .. *hi - 1 with t[o K + k] = *i0 + (o - lo) *st, checked
+ * entry by entry (so it is exact for every padding mode; *hi = *lo when every entry is -1). The
+ * entries outside [lo, hi) go through the table.
+ * t [O, K] */
+static void affine_run(const int64_t *t, int64_t K, int64_t k, int64_t O, int64_t *lo, int64_t *hi,
+                       int64_t *i0, int64_t *st) {
+  int64_t a = 0;
+  while (a < O && t[a * K + k] < 0) a++;
+  *lo = *hi = a, *i0 = 0, *st = 1;
+  if (a == O) return;
+  const int64_t first = t[a * K + k];
+  const int64_t s = a + 1 < O && t[(a + 1) * K + k] >= 0 ? t[(a + 1) * K + k] - first : 1;
+  int64_t b = a + 1;
+  while (b < O && t[b * K + k] == first + (b - a) * s) b++;
+  *hi = b, *i0 = first, *st = s;
+}
 
 /* Build the index tables of g for strides st, padding p, dilations dl and padding mode
  * (the geometry's ue, ve, ke must be set). Tables come from c's arena; returns 0 when out of
@@ -79,6 +98,11 @@ static int geom_tables(opl_ctx *c, conv_geom *g, const int64_t *st, const int64_
       }
     g->tab[a] = t;
   }
+  int64_t *run = opl_arena_alloc(c, (size_t)(4 * g->ke[1]) * sizeof *run);
+  if (!run) return 0;
+  for (int64_t k = 0; k < g->ke[1]; k++)
+    affine_run(g->tab[1], g->ke[1], k, g->ve[1], run + 4 * k, run + 4 * k + 1, run + 4 * k + 2, run + 4 * k + 3);
+  g->run = run;
   g->ivol = g->ue[0] * g->ue[1] * g->ue[2];
   g->ovol = g->ve[0] * g->ve[1] * g->ve[2];
   g->kvol = g->ke[0] * g->ke[1] * g->ke[2];
@@ -93,24 +117,6 @@ static int geom_tables(opl_ctx *c, conv_geom *g, const int64_t *st, const int64_
 }
 
 /* ------------------------------------------------------------ im2col / col2im */
-
-/* The affine run of an axis table for tap k: from the first o whose index t[o K + k] is not
- * -1 (*lo), the longest stretch o = lo .. *hi - 1 with t[o K + k] = *i0 + (o - lo) *st, checked
- * entry by entry (so it is exact for every padding mode; *hi = *lo when every entry is -1). The
- * entries outside [lo, hi) go through the table.
- * t [O, K] */
-static void affine_run(const int64_t *t, int64_t K, int64_t k, int64_t O, int64_t *lo, int64_t *hi,
-                       int64_t *i0, int64_t *st) {
-  int64_t a = 0;
-  while (a < O && t[a * K + k] < 0) a++;
-  *lo = *hi = a, *i0 = 0, *st = 1;
-  if (a == O) return;
-  const int64_t first = t[a * K + k];
-  const int64_t s = a + 1 < O && t[(a + 1) * K + k] >= 0 ? t[(a + 1) * K + k] - first : 1;
-  int64_t b = a + 1;
-  while (b < O && t[b * K + k] == first + (b - a) * s) b++;
-  *hi = b, *i0 = first, *st = s;
-}
 
 /* Row r of the lowering of one sample over the output slab o0 in [a, b): dst[o] =
  * u[c, idx(o, k)] (0 where idx is -1), r = (c, k0, k1, k2), o = (o0 - a, o1, o2). When axis 2 is a
@@ -128,8 +134,7 @@ static void im2col_row(const conv_geom *g, const opl_real *restrict u, opl_real 
   int64_t k2 = r % K2, k1 = (r / K2) % K1, k0 = (r / (K1 * K2)) % K0, ch = r / g->kvol;
   const opl_real *uc = u + ch * g->ivol;
   if (flat) {
-    int64_t lo, hi, a, s;
-    affine_run(t1, K1, k1, O1, &lo, &hi, &a, &s);
+    const int64_t lo = g->run[4 * k1], hi = g->run[4 * k1 + 1], a = g->run[4 * k1 + 2], s = g->run[4 * k1 + 3];
     for (int64_t o0 = a0; o0 < b0; o0++, dst += O1) {
       int64_t i0 = t0[o0 * K0 + k0];
       if (i0 < 0) {
@@ -193,8 +198,7 @@ static void col2im_channel(const conv_geom *g, const opl_real *restrict col, opl
     int64_t k2 = k % K2, k1 = (k / K2) % K1, k0 = k / (K1 * K2);
     const opl_real *src = col + (ch * g->kvol + k) * (b0 - a0) * O1 * O2;
     if (flat) {
-      int64_t lo, hi, a, s;
-      affine_run(t1, K1, k1, O1, &lo, &hi, &a, &s);
+      const int64_t lo = g->run[4 * k1], hi = g->run[4 * k1 + 1], a = g->run[4 * k1 + 2], s = g->run[4 * k1 + 3];
       for (int64_t o0 = a0; o0 < b0; o0++, src += O1) {
         int64_t i0 = t0[o0 * K0 + k0];
         if (i0 < 0) continue;

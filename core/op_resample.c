@@ -231,6 +231,8 @@ static void interp_forward(const interp_plan *p, const opl_real *x, opl_real *y)
   const int64_t *n = p->g.n, *m = p->g.m;
   int64_t nin = n[0] * n[1] * n[2], nout = m[0] * m[1] * m[2], plane = n[1] * n[2];
   int work = p->taps[0] * p->taps[1] * p->taps[2];
+  /* axis 2 a placeholder: extent 1 in and out, one tap of weight 1 */
+  const int flat2 = n[2] == 1 && m[2] == 1 && p->taps[2] == 1 && p->idx[2][0][0] == 0 && p->w[2][0][0] == 1;
 #pragma omp parallel for if (p->g.B * nout * work > OPL_PAR_MIN && p->g.B > 1) schedule(static)
   for (int64_t b = 0; b < p->g.B; b++) {
     const opl_real *xb = x + b * nin;
@@ -242,6 +244,15 @@ static void interp_forward(const interp_plan *p, const opl_real *x, opl_real *y)
         for (int t0 = 0; t0 < p->taps[0]; t0++) {
           const opl_real w0 = p->w[0][t0][j0], *xr = xb + p->idx[0][t0][j0] * plane;
           for (int64_t i = 0; i < plane; i++) A[i] += w0 * xr[i];
+        }
+        if (flat2) { /* 2-D: axis 2 is a placeholder (one tap of weight 1 at index 0) */
+          opl_real *yr = yb + j0 * m[1];
+          for (int64_t j1 = 0; j1 < m[1]; j1++) {
+            opl_real acc = 0;
+            for (int t1 = 0; t1 < p->taps[1]; t1++) acc += p->w[1][t1][j1] * A[p->idx[1][t1][j1]];
+            yr[j1] = acc;
+          }
+          continue;
         }
         for (int64_t j1 = 0; j1 < m[1]; j1++) {
           opl_real *yr = yb + (j0 * m[1] + j1) * m[2];
@@ -285,6 +296,8 @@ static void interp_backward(const interp_plan *p, const opl_real *gy, opl_real *
   const int64_t *n = p->g.n, *m = p->g.m;
   int64_t nin = n[0] * n[1] * n[2], nout = m[0] * m[1] * m[2], plane = n[1] * n[2];
   int work = p->taps[0] * p->taps[1] * p->taps[2];
+  /* axis 2 a placeholder: extent 1 in and out, one tap of weight 1 */
+  const int flat2 = n[2] == 1 && m[2] == 1 && p->taps[2] == 1 && p->idx[2][0][0] == 0 && p->w[2][0][0] == 1;
 #pragma omp parallel for if (p->g.B * nout * work > OPL_PAR_MIN && p->g.B > 1) schedule(static)
   for (int64_t b = 0; b < p->g.B; b++) {
     opl_real *xb = gx + b * nin;
@@ -293,7 +306,12 @@ static void interp_backward(const interp_plan *p, const opl_real *gy, opl_real *
       opl_real A[INTERP_PLANE_MAX];
       for (int64_t j0 = 0; j0 < m[0]; j0++) {
         for (int64_t i = 0; i < plane; i++) A[i] = 0;
-        for (int64_t j1 = 0; j1 < m[1]; j1++) {
+        if (flat2) { /* 2-D: axis 2 is a placeholder (one tap of weight 1 at index 0) */
+          const opl_real *yr = yb + j0 * m[1];
+          for (int64_t j1 = 0; j1 < m[1]; j1++)
+            for (int t1 = 0; t1 < p->taps[1]; t1++) A[p->idx[1][t1][j1]] += p->w[1][t1][j1] * yr[j1];
+        }
+        for (int64_t j1 = 0; !flat2 && j1 < m[1]; j1++) {
           const opl_real *yr = yb + (j0 * m[1] + j1) * m[2];
           for (int t1 = 0; t1 < p->taps[1]; t1++) {
             opl_real *ar = A + p->idx[1][t1][j1] * n[2];
