@@ -12,10 +12,14 @@
  * Prints one JSON line:
  *   {"side": "opl", "model": "sinenet", "params": ..., "s": ..., "batch": ..., "threads": ...,
  *    "samples_per_s": ..., "ms_median": ..., "ms_min": ..., "arena_mib": ..., "arena_forward_mib": ...,
- *    "peak_rss_mib": ..., "infer_samples_per_s": ..., "loss_first": ..., "precision": ...}
+ *    "peak_rss_mib": ..., "infer_samples_per_s": ..., "loss_first": ..., "cpu_ms_median": ...,
+ *    "infer_cpu_ms_median": ..., "precision": ..., "openblas_coretype": ...}
  * samples/s = batch / the median step time after the warm-up; infer_samples_per_s the same for a
- * forward pass without the tape (the inference path); arena and peak memory as in opl bench mgno.
- * Convolutions go through opl_conv (im2col + GEMM, core/op_conv.c). --quick: s 16, batch 2, K 1,
+ * forward pass without the tape (the inference path); cpu_ms_median and infer_cpu_ms_median the
+ * median CPU time of the process (every thread) per step and per pass; arena and peak memory as
+ * in opl bench mgno; openblas_coretype the OPENBLAS_CORETYPE of the environment ("" if unset).
+ * Convolutions go through opl_conv (im2col + OpenBLAS sgemm per sample, in slabs of about 512
+ * output points, samples spread over the threads; core/op_conv.c). --quick: s 16, batch 2, K 1,
  * hidden 4, 2 iterations, 1 warm-up (a smoke test of the output). Exit status 0, 1 on a runtime
  * failure, 2 on a usage error. */
 #include <math.h>
