@@ -3,6 +3,7 @@
  *
  *   opl bench sinenet [--waves 4] [--hidden 32] [--mult M] [--padding zeros|circular] [--hist 4]
  *                     [--s 64] [--batch 16] [--iters 5] [--warmup 2] [--threads T] [--seed S] [--quick]
+ *                     [--no-release]
  *
  * The model: SineNet (operators/sinenet.h) with K waves, hidden H, multiplier M (default the
  * paper's for K: 1.611 for K = 4), hist input frames of one field and one output frame. One
@@ -12,6 +13,7 @@
  * Prints one JSON line:
  *   {"side": "opl", "model": "sinenet", "params": ..., "s": ..., "batch": ..., "threads": ...,
  *    "samples_per_s": ..., "ms_median": ..., "ms_min": ..., "arena_mib": ..., "arena_forward_mib": ...,
+ *    "release": 1 | 0,
  *    "peak_rss_mib": ..., "infer_samples_per_s": ..., "loss_first": ..., "cpu_ms_median": ...,
  *    "infer_cpu_ms_median": ..., "precision": ..., "openblas_coretype": ...}
  * samples/s = batch / the median step time after the warm-up; infer_samples_per_s the same for a
@@ -20,7 +22,9 @@
  * in opl bench mgno; openblas_coretype the OPENBLAS_CORETYPE of the environment ("" if unset).
  * Convolutions go through opl_conv (im2col + OpenBLAS sgemm per sample, in slabs of about 512
  * output points, samples spread over the threads; core/op_conv.c). --quick: s 16, batch 2, K 1,
- * hidden 4, 2 iterations, 1 warm-up (a smoke test of the output). Exit status 0, 1 on a runtime
+ * hidden 4, 2 iterations, 1 warm-up (a smoke test of the output). --no-release: opl_release does
+ * nothing (opl_ctx_set_release), so every activation is kept until the step ends (for measuring
+ * what releasing saves; "release": 0 in the JSON line). Exit status 0, 1 on a runtime
  * failure, 2 on a usage error. */
 #include <math.h>
 #include <stdio.h>
@@ -52,7 +56,7 @@ int cli_bench_sinenet(int argc, char **argv) {
   padding = "zeros";
   int64_t waves = 4, hidden = 32, hist = 4, s = 64, batch = 16, iters = 5, warmup = 2, threads = 0, seed = 0;
   double mult = -1;
-  int quick = 0;
+  int quick = 0, no_release = 0;
   const cli_opt opts[] = {
       {"waves", CLI_INT, &waves, "waves K"},
       {"hidden", CLI_INT, &hidden, "hidden width H"},
@@ -66,6 +70,7 @@ int cli_bench_sinenet(int argc, char **argv) {
       {"threads", CLI_INT, &threads, "threads (0: OMP_NUM_THREADS or all cores)"},
       {"seed", CLI_INT, &seed, "seed of the weights and the data"},
       {"quick", CLI_FLAG, &quick, "tiny sizes: s 16, batch 2, K 1, hidden 4, 2 iterations, 1 warm-up"},
+      {"no-release", CLI_FLAG, &no_release, "keep every activation until the step ends (opl_release off)"},
   };
   char *pos[1];
   int npos;
@@ -105,6 +110,7 @@ int cli_bench_sinenet(int argc, char **argv) {
     opl_err_set(&e, OPL_ERR_NOMEM, "out of memory");
     goto fail;
   }
+  if (no_release) opl_ctx_set_release(c, 0);
   if (opl_model_create(&m, &opl_sinenet_kind, &sc, &rng, &e)) goto fail;
   if (!(x = opl_tensor_alloc(OPL_DIMS(batch, hist, s, s), 0, &e)) || !(y = opl_tensor_alloc(OPL_DIMS(batch, 1, s, s), 0, &e)))
     goto fail;
@@ -157,12 +163,12 @@ int cli_bench_sinenet(int argc, char **argv) {
   printf("{\"side\": \"opl\", \"model\": \"sinenet\", \"waves\": %lld, \"hidden\": %lld, \"mult\": %g, "
          "\"padding\": \"%s\", \"params\": %lld, \"s\": %lld, \"batch\": %lld, \"threads\": %d, "
          "\"samples_per_s\": %.3f, \"ms_median\": %.3f, \"ms_min\": %.3f, \"arena_mib\": %.1f, "
-         "\"arena_forward_mib\": %.1f, \"peak_rss_mib\": %.1f, \"infer_samples_per_s\": %.3f, \"loss_first\": %.8g, "
+         "\"arena_forward_mib\": %.1f, \"release\": %d, \"peak_rss_mib\": %.1f, \"infer_samples_per_s\": %.3f, \"loss_first\": %.8g, "
          "\"cpu_ms_median\": %.3f, \"infer_cpu_ms_median\": %.3f, \"iters\": %lld, \"warmup\": %lld, "
          "\"precision\": \"%s\", \"openblas_coretype\": \"%s\"}\n",
          (long long)waves, (long long)hidden, mult, padding, (long long)opl_model_param_count(&m), (long long)s,
          (long long)batch, opl_get_num_threads(), (double)batch / med, 1e3 * med, 1e3 * tmin,
-         (double)cs.arena_high / 1048576.0, fwd_mib, cli_bench_peak_rss_mib(), (double)batch / infer_s, loss_first,
+         (double)cs.arena_high / 1048576.0, fwd_mib, !no_release, cli_bench_peak_rss_mib(), (double)batch / infer_s, loss_first,
          1e3 * cpu_med, 1e3 * infer_cpu, (long long)iters, (long long)warmup, OPL_PRECISION_NAME,
          getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "");
   fflush(stdout);
