@@ -46,7 +46,6 @@ double cli_bench_peak_rss_mib(void);
 int cli_bench_cmp_double(const void *a, const void *b);
 int cli_summary(int argc, char **argv);  /* cli/summary.c: the layer table of a model */
 int cli_train_pinn(int argc, char **argv); /* cli/train_pinn.c: opl train pinn (argv[0] = "train") */
-int cli_train_sinenet(int argc, char **argv); /* cli/train_sinenet.c: opl train sinenet (argv[0] = "train") */
 int cli_predict(int argc, char **argv);  /* cli/predict.c: a PINN on the grid of its domain */
 int cli_eval_pinn(int argc, char **argv); /* cli/eval_pinn.c: opl eval of a PINN against the reference */
 /* 1 if path is an opl checkpoint of a PINN model (cli/eval_pinn.c). */

@@ -33,7 +33,20 @@
  * stored snapshots from a start drawn per batch, the loss the relative L2 over the window's
  * predicted snapshots plus lambda times the regularizer, lambda decaying exponentially from L0
  * at the first epoch to L1 at the last (constant without ":L1"). The metrics CSV gains the
- * solver's evaluations and steps per batch. */
+ * solver's evaluations and steps per batch.
+ *
+ *   opl train sinenet --data FILE.h5 -o MODEL.h5 [--preset ns-k1] [--waves K] [--hidden H] [--mult M]
+ *       [--padding circular|zeros] [--hist T] [--normalize field|none] [--loss l2-field] [--resume] ...
+ *
+ * SineNet (operators/sinenet.h) on the one-step task (train/task.h, STEP): one-step teacher forcing
+ * from a random start time per batch (T history frames -> the next), per-field normalization, the
+ * paper's scaled relative L2 (train/loss.h, l2-field); AdamW, linear warmup then cosine decay per
+ * epoch (the authors' navierstokes2d.yaml: lr 2e-4, weight decay 1e-5, 5 warmup epochs, 50 epochs,
+ * batch 8, 4 history frames): the row's recipe, every value overridable by the common options.
+ * The test error printed each epoch is the relative L2 of the autoregressive rollout over every
+ * stored frame after the first T. Architecture: the preset (default ns-k1), then the flags;
+ * --waves without --mult takes the paper's multiplier for that K (1: 2, 2: 1.8075, 4: 1.611,
+ * 6: 1.5, 8: 1.425). */
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -49,6 +62,7 @@
 #include "operators/mgno.h"
 #include "operators/mlp.h"
 #include "operators/node_model.h"
+#include "operators/sinenet.h"
 #include "train/loss.h"
 #include "train/schedule.h"
 #include "train/trainer.h"
@@ -106,7 +120,7 @@ static int has_flag(int argc, char **argv, const char *name) {
 
 typedef struct train_print {
   int64_t epochs, every;
-  int rollout, quiet;
+  int rollout, step, quiet; /* rollout: ROLLOUT / ONESTEP; step: the random-start one-step task */
   double last_test;
 } train_print;
 
@@ -118,7 +132,10 @@ static int epoch_cb(const opl_epoch_stats *s, void *user) {
     char test[32];
     if (isnan(s->test_l2)) snprintf(test, sizeof test, "%10s", "-");
     else snprintf(test, sizeof test, "%10.4e", s->test_l2);
-    if (p->rollout)
+    if (p->step)
+      printf("epoch %*lld/%lld  train one-step L2 %.4e  test rollout L2 %s  lr %.2e  %6.2f s  %7.1f samples/s\n", w,
+             (long long)s->epoch, (long long)p->epochs, s->train_loss, test, s->lr, s->seconds, s->samples_per_s);
+    else if (p->rollout)
       printf("epoch %*lld/%lld  train step L2 %.4e  full L2 %.4e  test full L2 %s  lr %.2e  %6.2f s  %7.1f samples/s\n",
              w, (long long)s->epoch, (long long)p->epochs, s->train_loss, s->train_l2, test, s->lr, s->seconds,
              s->samples_per_s);
@@ -134,10 +151,10 @@ static int file_exists(const char *path);
 
 /* Run the trainer to its last epoch with the progress callback cb(user), then report on
  * stdout / stderr: a failure (with where the last good checkpoint stands after a divergence),
- * nothing to do, a stop on a signal, or the saved checkpoint with *last_test (which cb keeps).
- * Returns the exit status: 0, or 1 on a failure or a stop. */
+ * nothing to do, a stop on a signal, or the saved checkpoint with *last_test (which cb keeps),
+ * named "<test_what> relative L2". Returns the exit status: 0, or 1 on a failure or a stop. */
 static int run_and_report(opl_trainer *t, opl_train_progress_fn cb, void *user, const double *last_test,
-                          int64_t epochs, const char *out, const char *csv) {
+                          const char *test_what, int64_t epochs, const char *out, const char *csv) {
   opl_err e = {0};
   int64_t before = opl_trainer_epochs_done(t);
   int st = opl_trainer_run(t, cb, user, &e);
@@ -164,8 +181,8 @@ static int run_and_report(opl_trainer *t, opl_train_progress_fn cb, void *user, 
     printf("opl train: stopped after epoch %lld; checkpoint '%s' written (continue with --resume)\n", (long long)done, out);
     return 1;
   }
-  printf("opl train: saved '%s' (epoch %lld) and metrics '%s'; test relative L2 %.4e\n", out, (long long)done, csv,
-         *last_test);
+  printf("opl train: saved '%s' (epoch %lld) and metrics '%s'; %s relative L2 %.4e\n", out, (long long)done, csv,
+         test_what, *last_test);
   opl_dist_grads_stats ds;
   if (opl_trainer_dist_stats(t, &ds) && ds.steps > 0)
     printf("opl train: %d ranks; gradients summed in %d buckets of %.3g MB in all per step, %.0f%% of them started "
@@ -230,7 +247,6 @@ int cli_train(int argc0, char **argv0) {
   }
   int rc = argc > 1 && !strcmp(argv[1], "node")   ? train_node_main(argc, argv)
            : argc > 1 && !strcmp(argv[1], "pinn") ? cli_train_pinn(argc, argv)
-           : argc > 1 && !strcmp(argv[1], "sinenet") ? cli_train_sinenet(argc, argv)
                                                   : train_main(argc, argv);
   free(argv);
   return rc;
@@ -241,6 +257,8 @@ typedef struct train_arch_flags {
   const char *preset, *iters, *pad;
   int64_t channels_u, layers;
   int has_layers;          /* --layers given, or a resumed run's */
+  int64_t waves, hidden, hist; /* sinenet (waves, hidden -1: not given) */
+  double mult;                 /* sinenet (-1: not given) */
 } train_arch_flags;
 
 /* MgNO's configuration: the preset (or the resumed run's configuration, stored: NULL when not
@@ -273,22 +291,111 @@ static int mgno_arch(const train_arch_flags *f, const void *stored, void *config
   return 0;
 }
 
+/* The paper's SineNet multiplier for K waves (the authors' registry), or 0. */
+static double sinenet_paper_mult(int64_t waves) {
+  switch (waves) {
+    case 1: return 2.0;
+    case 2: return 1.8075;
+    case 4: return 1.611;
+    case 6: return 1.5;
+    case 8: return 1.425;
+    default: return 0;
+  }
+}
+
+/* SineNet's configuration: the preset (or the resumed run's configuration, stored), then the
+ * flags; --waves without --mult takes the paper's multiplier for that K. The input channels are
+ * the history frames (set again from the task by the trainer). 0, or 2 after a message. */
+static int sinenet_arch(const train_arch_flags *f, const void *stored, void *config) {
+  opl_sinenet_config *sc = config;
+  opl_err e = {0};
+  double mult = f->mult;
+  if (stored && !f->preset) memcpy(sc, stored, sizeof *sc);
+  else if (opl_sinenet_preset(f->preset ? f->preset : "ns-k1", sc, &e)) {
+    fprintf(stderr, "opl train: --preset: %s\n", e.msg);
+    return 2;
+  }
+  if (f->waves != -1) {
+    if (f->waves < 1 || f->waves > OPL_SINENET_MAX_WAVES) {
+      fprintf(stderr, "opl train: --waves expects 1..%d, got %lld\n", OPL_SINENET_MAX_WAVES, (long long)f->waves);
+      return 2;
+    }
+    if (mult == -1 && f->waves != sc->waves && (mult = sinenet_paper_mult(f->waves)) == 0) {
+      fprintf(stderr, "opl train: --waves %lld: the paper gives no multiplier for it; give --mult\n",
+              (long long)f->waves);
+      return 2;
+    }
+    sc->waves = (int)f->waves;
+  }
+  if (f->hidden != -1) sc->hidden = f->hidden;
+  if (mult != -1) sc->mult = mult;
+  if (f->pad && !strcmp(f->pad, "zeros")) sc->pad = OPL_PAD_ZERO;
+  else if (f->pad && !strcmp(f->pad, "circular")) sc->pad = OPL_PAD_CIRCULAR;
+  else if (f->pad) {
+    fprintf(stderr, "opl train: --padding expects circular or zeros, got '%s'\n", f->pad);
+    return 2;
+  }
+  sc->in_channels = f->hist;
+  if (opl_sinenet_check_config(sc, &e)) {
+    fprintf(stderr, "opl train: %s\n", e.msg);
+    return 2;
+  }
+  return 0;
+}
+
+/* A kind's training recipe: the defaults of the common options where they differ from the FNO
+ * paper's (opl_trainer_defaults; the FNO and MgNO rows have none). */
+typedef struct train_recipe {
+  int64_t epochs, batch, warmup;
+  double lr, wd;
+  const char *optimizer, *schedule, *loss;
+} train_recipe;
+
+/* SineNet's: the authors' navierstokes2d.yaml (AdamW lr 2e-4, weight decay 1e-5, 5 warmup epochs
+ * then cosine per epoch over 50 epochs, batch 8) and their training criterion "scaledl2". */
+static const train_recipe sinenet_recipe = {.epochs = 50, .batch = 8, .warmup = 5, .lr = 2e-4, .wd = 1e-5,
+                                            .optimizer = "adamw", .schedule = "cosine", .loss = "l2-field"};
+
 /* The model kinds opl train builds, by kind: arch makes the kind's configuration from the flags
  * (NULL: the FNO, whose configuration depends on the task and is made from --modes, --width,
- * --layers, --proj once the data set is open); flags names the flags only that kind takes;
+ * --layers, --proj once the data set is open); flags names the flags only that kind takes (and
+ * names, without dashes, lists them for the check that no other kind's flag was given);
  * only2d: the kind maps 2-D fields to 2-D fields only (a -> u, or frames -> next frame; no
- * 1-D data, no space-time task). A kind slots in with a row. */
+ * 1-D data, no space-time task); step: the kind trains on the one-step task from a random
+ * start (train/task.h, STEP: --hist frames -> the next), the task flags of the FNO (--dim,
+ * --T-in, --T, --task, --target-time, ...) refused; recipe: the kind's defaults of the common
+ * options (NULL: the FNO paper's); norm: the name of --normalize's Gaussian value ("gaussian"
+ * per point, "field" for the step task's per-field statistics). A kind slots in with a row. */
 typedef struct train_arch {
   const opl_model_kind *kind;
   int (*arch)(const train_arch_flags *f, const void *stored, void *config);
   const char *flags;
-  int only2d;
+  const char *const *names;
+  int only2d, step;
+  const train_recipe *recipe;
+  const char *norm;
 } train_arch;
 
+static const char *const mgno_flags[] = {"preset", "channels-u", "num-iteration", "padding", NULL};
+static const char *const sinenet_flags[] = {"preset", "waves", "hidden", "mult", "padding", "hist", NULL};
+/* The FNO's architecture and task flags (not a step kind's). */
+static const char *const fno_task_flags[] = {"modes", "width", "proj", "dim", "T-in", "T", "task", "target-time",
+                                             "pde-weight", "ic-weight", NULL};
+
 static const train_arch train_archs[] = {
-    {&opl_fno_kind, NULL, NULL, 0},
-    {&opl_mgno_kind, mgno_arch, "--preset, --channels-u, --num-iteration and --padding", 1},
+    {&opl_fno_kind, NULL, NULL, NULL, 0, 0, NULL, "gaussian"},
+    {&opl_mgno_kind, mgno_arch, "--preset, --channels-u, --num-iteration and --padding", mgno_flags, 1, 0, NULL,
+     "gaussian"},
+    {&opl_sinenet_kind, sinenet_arch, "--preset, --waves, --hidden, --mult, --padding and --hist", sinenet_flags, 1, 1,
+     &sinenet_recipe, "field"},
 };
+
+/* 1 when the name (no dashes) is in the NULL-terminated list. */
+static int in_list(const char *const *list, const char *name) {
+  for (; list && *list; list++)
+    if (!strcmp(*list, name)) return 1;
+  return 0;
+}
 
 /* The row of kind k, or NULL when opl train cannot build it. */
 static const train_arch *train_arch_of(const opl_model_kind *k) {
@@ -311,6 +418,17 @@ static int train_main(int argc, char **argv) {
           proj = 128, sub = 1, dim = 0, t_in = -1, T = -1, seed = 0, every_ckpt = 0, threads = 0, every = 1;
   double lr = 1e-3, gamma = 0.5, wd = 1e-4, target_time = NAN, clip = 0, pde_weight = 0, ic_weight = 0;
   int resume = 0, quiet = 0, shuffle = 1, cache = 1;
+  int64_t sn_waves = -1, sn_hidden = -1, hist = 4;
+  double sn_mult = -1;
+
+  /* The kind's recipe (opl train MODEL ...) is the default of the common options. */
+  const opl_model_kind *pre_kind = argc > 1 ? opl_model_kind_find(argv[1]) : NULL;
+  const train_arch *pre = pre_kind ? train_arch_of(pre_kind) : NULL;
+  if (pre && pre->recipe) {
+    const train_recipe *r = pre->recipe;
+    epochs = r->epochs, batch = r->batch, warmup = r->warmup, lr = r->lr, wd = r->wd;
+    optim_s = r->optimizer, sched_s = r->schedule, loss_s = r->loss;
+  }
 
   /* --resume: the stored configuration becomes the default of every option. */
   const char *out_pre = find_arg(argc, argv, "out");
@@ -335,7 +453,8 @@ static int train_main(int argc, char **argv) {
     ntrain = rc.ntrain, ntest = rc.ntest, epochs = rc.epochs, batch = rc.batch, step_size = rc.step_size;
     lr = rc.lr, gamma = rc.gamma, wd = rc.weight_decay, clip = rc.clip_grad, sub = rc.sub, seed = (int64_t)rc.seed;
     shuffle = rc.shuffle;
-    normalize = rc.normalize == OPL_NORMALIZE_GAUSSIAN ? "gaussian" : "none";
+    normalize = rc.normalize == OPL_NORMALIZE_GAUSSIAN ? train_arch_of(rs.kind)->norm : "none";
+    if (rc.task.kind == OPL_TASK_STEP) hist = rc.task.t_in;
     modes = rm.modes[0], width = rm.width, layers = rm.layers, proj = rm.proj_channels;
     if (stored.kind == &opl_mgno_kind) {
       const opl_mgno_config *mr = (const opl_mgno_config *)stored.config.bytes;
@@ -360,7 +479,9 @@ static int train_main(int argc, char **argv) {
       {"batch", CLI_INT, &batch, "batch size"},
       {"lr", CLI_DOUBLE, &lr, "Adam learning rate"},
       {"weight-decay", CLI_DOUBLE, &wd, "Adam L2 weight decay (torch.optim.Adam form; decoupled with --optimizer adamw)"},
-      {"loss", CLI_STRING, &loss_s, "l2 (relative L2, default) or h1 (relative H1, HsLoss k = 1; 2-D a -> u)"},
+      {"loss", CLI_STRING, &loss_s, "l2 (relative L2 per sample, default; sinenet: l2-field), h1 (relative H1, HsLoss "
+                                    "k = 1; 2-D a -> u) or l2-field (relative L2 per field of the normalized fields, "
+                                    "SineNet's scaled L2)"},
       {"optimizer", CLI_STRING, &optim_s, "adam (weight decay added to the gradient, default) or adamw (decoupled)"},
       {"schedule", CLI_STRING, &sched_s, "step (StepLR, default), onecycle (OneCycleLR, --lr the maximum) or cosine (with --warmup)"},
       {"schedule-unit", CLI_STRING, &sunit_s, "onecycle / cosine: advance per epoch (default) or per optimizer step"},
@@ -374,10 +495,17 @@ static int train_main(int argc, char **argv) {
       {"width", CLI_INT, &width, "channels of the Fourier layers (-1: 64 for 1-D, 32 for 2-D, 20 for time)"},
       {"layers", CLI_INT, &layers, "Fourier layers (mgno: MgNO layers, default the preset's)"},
       {"proj", CLI_INT, &proj, "hidden channels of the projection"},
-      {"preset", CLI_STRING, &mg_preset, "mgno: " OPL_MGNO_PRESETS " (default darcy-rough)"},
+      {"preset", CLI_STRING, &mg_preset, "mgno: " OPL_MGNO_PRESETS " (default darcy-rough); sinenet: "
+                                         OPL_SINENET_PRESETS " (default ns-k1; its channels are set by the data)"},
       {"channels-u", CLI_INT, &mg_cu, "mgno: u-channels (-1: the preset's)"},
       {"num-iteration", CLI_STRING, &mg_iters, "mgno: [pre,post] smoothing per level, levels separated by ';'"},
-      {"padding", CLI_STRING, &mg_pad, "mgno: zeros (Dirichlet), circular (periodic) or reflect"},
+      {"padding", CLI_STRING, &mg_pad, "mgno: zeros (Dirichlet), circular (periodic) or reflect; sinenet: circular or "
+                                       "zeros (default: the preset's)"},
+      {"waves", CLI_INT, &sn_waves, "sinenet: waves K (-1: the preset's)"},
+      {"hidden", CLI_INT, &sn_hidden, "sinenet: hidden width H (-1: the preset's)"},
+      {"mult", CLI_DOUBLE, &sn_mult, "sinenet: width multiplier m, widths int(H m^k) (-1: the preset's, or the paper's "
+                                     "for --waves)"},
+      {"hist", CLI_INT, &hist, "sinenet: history frames T fed to the model (the one-step task from a random start)"},
       {"task", CLI_STRING, &task_s, "time stepping on 2-D data: rollout (trained through the T-step rollout; fno's "
                                     "default) or onestep (trained on the T one-step pairs of each trajectory; mgno's "
                                     "default); both are tested by the T-step rollout"},
@@ -392,7 +520,8 @@ static int train_main(int argc, char **argv) {
                                               "prediction to the loss (PINO)"},
       {"ic-weight", CLI_DOUBLE, &ic_weight, "space-time task with --T-in 0: add this times the mean square error of the "
                                             "predicted frame t = 0"},
-      {"normalize", CLI_STRING, &normalize, "none or gaussian (per-point); default: the reference script's"},
+      {"normalize", CLI_STRING, &normalize, "none or gaussian (per-point; sinenet: field, one mean and std per field); "
+                                            "default: the reference script's"},
       {"seed", CLI_INT, &seed, "seed of the initialization and of the shuffling"},
       {"shuffle", CLI_FLAG, &shuffle, "reshuffle the training set every epoch (--shuffle=false: keep the order)"},
       {"cache", CLI_FLAG, &cache, "read the selected data into memory once (--cache=false: read each batch from the file)"},
@@ -424,19 +553,38 @@ static int train_main(int argc, char **argv) {
             kind->name, built);
     return 2;
   }
-  /* A kind's own flags (the resumed run's configuration first), or a refusal of another kind's */
+  if (arch != pre && arch->recipe) {
+    fprintf(stderr, "opl train: give the model first (opl train %s --data FILE.h5 ...): its defaults depend on it\n",
+            kind->name);
+    return 2;
+  }
+  /* A refusal of another kind's flags, then the kind's own (the resumed run's configuration first) */
+  for (int i = 1; i < argc; i++) {
+    char name[64];
+    if (strncmp(argv[i], "--", 2)) continue;
+    snprintf(name, sizeof name, "%.*s", (int)strcspn(argv[i] + 2, "="), argv[i] + 2);
+    if (arch->step && in_list(fno_task_flags, name)) {
+      fprintf(stderr, "opl train: --%s is not %s's: it trains on the one-step task (--hist frames -> the next)\n", name,
+              kind->name);
+      return 2;
+    }
+    int foreign = 0;
+    for (size_t k = 0; k < sizeof train_archs / sizeof train_archs[0]; k++)
+      foreign |= in_list(train_archs[k].names, name) && !in_list(arch->names, name);
+    if (!foreign) continue;
+    for (size_t k = 0; k < sizeof train_archs / sizeof train_archs[0]; k++)
+      if (in_list(train_archs[k].names, name))
+        fprintf(stderr, "opl train: %s are %s's (opl train %s), not %s's\n", train_archs[k].flags,
+                train_archs[k].kind->name, train_archs[k].kind->name, kind->name);
+    return 2;
+  }
   opl_model_spec spec = {.kind = kind};
   if (arch->arch) {
     const train_arch_flags af = {.preset = mg_preset, .iters = mg_iters, .pad = mg_pad, .channels_u = mg_cu,
-                                 .layers = layers, .has_layers = has_flag(argc, argv, "layers") || stored.kind == kind};
+                                 .layers = layers, .has_layers = has_flag(argc, argv, "layers") || stored.kind == kind,
+                                 .waves = sn_waves, .hidden = sn_hidden, .mult = sn_mult, .hist = hist};
     int st = arch->arch(&af, stored.kind == kind ? (const void *)stored.config.bytes : NULL, spec.config.bytes);
     if (st) return st;
-  } else if (mg_preset || mg_iters || mg_pad || mg_cu != -1) {
-    for (size_t i = 0; i < sizeof train_archs / sizeof train_archs[0]; i++)
-      if (train_archs[i].flags)
-        fprintf(stderr, "opl train: %s are %s's (opl train %s), not %s's\n", train_archs[i].flags,
-                train_archs[i].kind->name, train_archs[i].kind->name, kind->name);
-    return 2;
   }
   if (npos > 1) {
     fprintf(stderr, "opl train: unexpected argument '%s'\n", pos[1]);
@@ -461,9 +609,10 @@ static int train_main(int argc, char **argv) {
   int norm = OPL_NORMALIZE_AUTO;
   if (normalize) {
     if (!strcmp(normalize, "none")) norm = OPL_NORMALIZE_NONE;
-    else if (!strcmp(normalize, "gaussian")) norm = OPL_NORMALIZE_GAUSSIAN;
+    else if (!strcmp(normalize, arch->norm)) norm = OPL_NORMALIZE_GAUSSIAN;
     else {
-      fprintf(stderr, "opl train: --normalize expects none or gaussian, got '%s'\n", normalize);
+      fprintf(stderr, "opl train: --normalize expects %s, got '%s'\n",
+              strcmp(arch->norm, "gaussian") ? "field or none" : "none or gaussian", normalize);
       return 2;
     }
   }
@@ -474,7 +623,7 @@ static int train_main(int argc, char **argv) {
   struct { const char *name; int64_t v, lo; } pos_ints[] = {
       {"epochs", epochs, 1}, {"batch", batch, 1}, {"step-size", step_size, 1}, {"layers", layers, 1},
       {"proj", proj, 1}, {"sub", sub, 1}, {"T-in", t_in, -1}, {"T", T, -1}, {"checkpoint-every", every_ckpt, 0},
-      {"threads", threads, 0}, {"every", every, 1}, {"seed", seed, 0}};
+      {"threads", threads, 0}, {"every", every, 1}, {"seed", seed, 0}, {"hist", hist, 1}};
   for (size_t i = 0; i < sizeof pos_ints / sizeof pos_ints[0]; i++)
     if (pos_ints[i].v < pos_ints[i].lo) {
       fprintf(stderr, "opl train: --%s expects an integer >= %lld, got %lld\n", pos_ints[i].name,
@@ -502,7 +651,7 @@ static int train_main(int argc, char **argv) {
   }
   if ((loss_s && opl_loss_parse(loss_s) < 0) || (optim_s && strcmp(optim_s, "adam") && strcmp(optim_s, "adamw")) ||
       (sched_s && opl_schedule_parse(sched_s) < 0) || (sunit_s && strcmp(sunit_s, "epoch") && strcmp(sunit_s, "step"))) {
-    fprintf(stderr, "opl train: --loss expects l2|h1, --optimizer adam|adamw, --schedule step|onecycle|cosine, "
+    fprintf(stderr, "opl train: --loss expects l2|h1|l2-field, --optimizer adam|adamw, --schedule step|onecycle|cosine, "
                     "--schedule-unit epoch|step (got %s, %s, %s, %s)\n", loss_s ? loss_s : "-", optim_s ? optim_s : "-",
             sched_s ? sched_s : "-", sunit_s ? sunit_s : "-");
     return 2;
@@ -531,6 +680,13 @@ static int train_main(int argc, char **argv) {
   const opl_ds_info *info = opl_ds_get_info(ds);
   int sdim = info->dims.sdim;
   int64_t N = info->dims.n;
+  if (arch->step && (sdim != 2 || info->dims.t <= hist)) {
+    fprintf(stderr, "opl train: %s steps 2-D frames: '%s' holds %d-D data with %lld frames, the task needs 2-D frames "
+                    "and more than --hist %lld of them\n", kind->name, data, sdim, (long long)info->dims.t,
+            (long long)hist);
+    opl_ds_close(&ds);
+    return 2;
+  }
   if (dim == 0) dim = sdim;
   if ((dim == 1 && sdim != 1) || (dim == 3 && sdim != 2)) {
     fprintf(stderr, "opl train: --dim %lld does not fit '%s', which holds %d-D data\n", (long long)dim, data, sdim);
@@ -584,7 +740,9 @@ static int train_main(int argc, char **argv) {
   }
   opl_trainer_config tc = opl_trainer_defaults();
   int have_target = !isnan(target_time);
-  if (!spacetime && (dim == 1 || (dim == 2 && (info->dims.t == 1 || have_target)))) {
+  if (arch->step) {
+    tc.task = (opl_task){.kind = OPL_TASK_STEP, .t_in = hist, .t_out = 1};
+  } else if (!spacetime && (dim == 1 || (dim == 2 && (info->dims.t == 1 || have_target)))) {
     tc.task.kind = OPL_TASK_STATIC;
     tc.task.target_frame = -1;
     if (have_target && target_time < 0 && resume) {
@@ -680,18 +838,24 @@ static int train_main(int argc, char **argv) {
   else if (cfg->task.kind == OPL_TASK_ONESTEP)
     snprintf(task, sizeof task, "%lld frames -> next frame, trained on the %lld one-step pairs, tested rolled out %lld steps",
              (long long)t_in, (long long)T, (long long)T);
+  else if (cfg->task.kind == OPL_TASK_STEP)
+    snprintf(task, sizeof task, "%lld frames -> next frame from a random start; test: rollout over %lld frames",
+             (long long)cfg->task.t_in, (long long)(info->dims.t - cfg->task.t_in));
   else if (t_in == 0) snprintf(task, sizeof task, "a -> u(t = 0 and %lld frames after) at once", (long long)T);
   else snprintf(task, sizeof task, "%lld frames -> next %lld frames at once", (long long)t_in, (long long)T);
   if (!quiet) {
     printf("opl train: %s, %lld parameters, %s\n", desc, (long long)opl_model_param_count(m), task);
     printf("  data '%s': %lld train + %lld test samples at %s (sub %lld)%s\n", data, (long long)cfg->ntrain,
            (long long)cfg->ntest, res, (long long)sub,
-           opl_task_resolve_normalize(&cfg->task, li->sdim, cfg->normalize) == OPL_NORMALIZE_GAUSSIAN
-               ? ", per-point Gaussian normalization"
-               : "");
+           opl_task_resolve_normalize(&cfg->task, li->sdim, cfg->normalize) != OPL_NORMALIZE_GAUSSIAN ? ""
+           : opl_task_norm_kind(&cfg->task) == OPL_NORM_GAUSSIAN                                 ? ", per-field normalization"
+                                                                                                 : ", per-point Gaussian normalization");
     char sched[96] = "";
     if (cfg->schedule == OPL_SCHEDULE_STEP)
       snprintf(sched, sizeof sched, "StepLR every %lld epochs x %g, ", (long long)step_size, gamma);
+    else if (cfg->schedule == OPL_SCHEDULE_COSINE)
+      snprintf(sched, sizeof sched, "%lld warmup %s then cosine, ", (long long)cfg->warmup,
+               cfg->sched_per_step ? "steps" : "epochs");
     printf("  %s lr %g%s (weight decay %g), %sbatch %lld, %lld epochs, %d thread%s, %s precision\n",
            cfg->adamw ? "AdamW" : "Adam", lr, cfg->schedule == OPL_SCHEDULE_ONECYCLE ? " (the maximum)" : "", wd, sched,
            (long long)batch, (long long)epochs, opl_get_num_threads(), opl_get_num_threads() == 1 ? "" : "s",
@@ -716,9 +880,9 @@ static int train_main(int argc, char **argv) {
   }
   signal(SIGINT, on_signal);
   signal(SIGTERM, on_signal);
-  train_print tp = {.epochs = epochs, .every = every, .rollout = opl_task_stepwise(&cfg->task), .quiet = quiet,
-                    .last_test = NAN};
-  int status = run_and_report(t, epoch_cb, &tp, &tp.last_test, epochs, out, csv);
+  train_print tp = {.epochs = epochs, .every = every, .rollout = opl_task_stepwise(&cfg->task),
+                    .step = cfg->task.kind == OPL_TASK_STEP, .quiet = quiet, .last_test = NAN};
+  int status = run_and_report(t, epoch_cb, &tp, &tp.last_test, tp.step ? "test rollout" : "test", epochs, out, csv);
   opl_trainer_free(&t);
   opl_ds_close(&ds);
   return status;
@@ -1055,7 +1219,7 @@ static int train_node_main(int argc, char **argv) {
   signal(SIGINT, on_signal);
   signal(SIGTERM, on_signal);
   node_print np = {.epochs = epochs, .every = every, .quiet = quiet, .last_test = NAN};
-  int status = run_and_report(t, node_epoch_cb, &np, &np.last_test, epochs, out, csv);
+  int status = run_and_report(t, node_epoch_cb, &np, &np.last_test, "test", epochs, out, csv);
   opl_trainer_free(&t);
   opl_ds_close(&ds);
   return status;

@@ -305,7 +305,7 @@ int opl_ckpt_parse_state(const opl_kv *kv, int n, const char *path, opl_ckpt_sta
   }
   if (!kv_str(kv, n, path, K_LOSSFN, &lossn, NULL)) {
     if (opl_loss_parse(lossn) < 0)
-      return opl_err_set(err, OPL_ERR_FORMAT, "train: '%s': attribute '%s' = '%s', expected l2 or h1", path, K_LOSSFN, lossn);
+      return opl_err_set(err, OPL_ERR_FORMAT, "train: '%s': attribute '%s' = '%s', expected l2, h1 or l2-field", path, K_LOSSFN, lossn);
     s->cfg.loss = opl_loss_parse(lossn);
   }
   if (!kv_str(kv, n, path, K_SCHED, &schedn, NULL)) {

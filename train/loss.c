@@ -3,11 +3,14 @@
 #include <string.h>
 #include "train/loss.h"
 
-const char *opl_loss_name(opl_loss_kind k) { return k == OPL_LOSS_H1 ? "h1" : k == OPL_LOSS_L2 ? "l2" : "unknown"; }
+const char *opl_loss_name(opl_loss_kind k) {
+  return k == OPL_LOSS_H1 ? "h1" : k == OPL_LOSS_L2 ? "l2" : k == OPL_LOSS_L2_FIELD ? "l2-field" : "unknown";
+}
 
 int opl_loss_parse(const char *s) {
   if (s && !strcmp(s, "l2")) return OPL_LOSS_L2;
   if (s && !strcmp(s, "h1")) return OPL_LOSS_H1;
+  if (s && !strcmp(s, "l2-field")) return OPL_LOSS_L2_FIELD;
   return -1;
 }
 
@@ -89,4 +92,28 @@ int opl_h1_rel_per_sample(const opl_real *pred, const opl_real *y, int64_t n, in
   }
   opl_ctx_free(&c);
   return st;
+}
+
+opl_tensor *opl_field_rel_l2_loss(opl_ctx *c, opl_tensor *pred, opl_tensor *y, opl_reduction red) {
+  if (opl_ctx_status(c)) return NULL;
+  if (!opl_check_input(c, "field_rel_l2_loss", "pred", pred, -1, 0) ||
+      !opl_check_input(c, "field_rel_l2_loss", "y", y, -1, 0))
+    return NULL;
+  char b1[96], b2[96];
+  if (pred->rank < 3 || !opl_shape_eq(pred->rank, pred->shape, y->rank, y->shape)) {
+    opl_ctx_error(c, OPL_ERR_SHAPE,
+                  "field_rel_l2_loss: prediction %s and target %s must have one shape (N, C, *S) with at least one "
+                  "spatial axis",
+                  opl_shape_str(b1, pred->rank, pred->shape), opl_shape_str(b2, y->rank, y->shape));
+    return NULL;
+  }
+  /* (N, C, *S) -> (N C, *S): one row per (sample, channel), so core's summed relative L2 is
+   * sum_nc r_nc */
+  int64_t s[OPL_MAX_RANK];
+  int64_t N = pred->shape[0], C = pred->shape[1];
+  s[0] = N * C;
+  for (int i = 2; i < pred->rank; i++) s[i - 1] = pred->shape[i];
+  opl_tensor *l = opl_rel_lp_loss(c, opl_reshape(c, pred, pred->rank - 1, s), opl_reshape(c, y, y->rank - 1, s), 2,
+                                  OPL_REDUCE_SUM);
+  return opl_scale(c, l, red == OPL_REDUCE_MEAN ? 1.0 / (double)(N * C) : 1.0 / (double)C);
 }

@@ -8,17 +8,27 @@
  * summed over all channels of the sample, reduced over the batch (sum or mean). The DFT
  * normalization cancels in the ratio. Computed as the relative L2 of G p and G y where G is the
  * real Fourier multiplier sqrt(w) (Parseval: ||G z||^2 = sum_k w_k |Z_k|^2 / (X Y)), G applied
- * with core's spectral convolution keeping every mode, so the gradient is core's. */
+ * with core's spectral convolution keeping every mode, so the gradient is core's.
+ *
+ * Per-field relative L2 ("l2-field"; SineNet's training criterion "scaledl2", the function
+ * scaledlp_loss of pdearena/pdearena/modules/loss.py in the SineNet authors' code, OpenPDE/SineNet
+ * of github.com/divelab/AIRS, applied by PDEModel.train_step in pdearena/models/pdemodel.py to
+ * the normalized prediction and the normalized target): per sample n and channel c (the authors'
+ * time step x field), over the spatial points,
+ *   r_nc = ||p_nc - y_nc||_2 / ||y_nc||_2,
+ * averaged over the channels; the authors then average over the batch too (reduction "mean"),
+ * opl sums over the batch as its other losses (reduction sum: sum_n mean_c r_nc). The trainer
+ * applies it to the normalized fields (train/trainer.c), as the authors do. */
 #ifndef OPL_TRAIN_LOSS_H
 #define OPL_TRAIN_LOSS_H
 
 #include "core/ops.h"
 
 /* The kind of training loss. */
-typedef enum { OPL_LOSS_L2 = 0, OPL_LOSS_H1 = 1 } opl_loss_kind;
-/* "l2", "h1". */
+typedef enum { OPL_LOSS_L2 = 0, OPL_LOSS_H1 = 1, OPL_LOSS_L2_FIELD = 2 } opl_loss_kind;
+/* "l2", "h1", "l2-field". */
 const char *opl_loss_name(opl_loss_kind k);
-/* The kind named s ("l2", "h1"), or -1. */
+/* The kind named s ("l2", "h1", "l2-field"), or -1. */
 int opl_loss_parse(const char *s);
 
 /* The wavenumber cutoff of HsLoss's truncation. */
@@ -33,5 +43,11 @@ opl_tensor *opl_h1_rel_loss(opl_ctx *c, opl_tensor *pred, opl_tensor *y, opl_red
  * n, C, X or Y < 1) or OPL_ERR_ARG (a sample with zero H1 norm, NULL arrays) with a message. */
 int opl_h1_rel_per_sample(const opl_real *pred, const opl_real *y, int64_t n, int64_t C, int64_t X, int64_t Y,
                           double *out, opl_err *err);
+
+/* Per-field relative L2 of pred against y, both (N, C, *S) with rank 3..5 (OPL_ERR_SHAPE naming
+ * both shapes otherwise): r_nc = ||p_nc - y_nc|| / ||y_nc|| over the spatial axes S; red SUM:
+ * sum_n (1/C) sum_c r_nc, MEAN: (1/(N C)) sum_nc r_nc. A zero target row is OPL_ERR_ARG (core's
+ * relative L2). Scalar (1) out. */
+opl_tensor *opl_field_rel_l2_loss(opl_ctx *c, opl_tensor *pred, opl_tensor *y, opl_reduction red);
 
 #endif

@@ -242,8 +242,13 @@ opl_trainer *opl_trainer_new(const opl_trainer_config *cfg, const opl_model_kind
       (!(t->xn = opl_normalizer_fit_loader(t->loader, 0, opl_task_norm_kind(task), err)) ||
        !(t->yn = opl_normalizer_fit_loader(t->loader, 1, opl_task_norm_kind(task), err))))
     goto fail;
-  if (cfg->loss != OPL_LOSS_L2 && cfg->loss != OPL_LOSS_H1) {
-    opl_err_set(err, OPL_ERR_ARG, "train: loss %d, expected l2 or h1", cfg->loss);
+  if (cfg->loss != OPL_LOSS_L2 && cfg->loss != OPL_LOSS_H1 && cfg->loss != OPL_LOSS_L2_FIELD) {
+    opl_err_set(err, OPL_ERR_ARG, "train: loss %d, expected l2, h1 or l2-field", cfg->loss);
+    goto fail;
+  }
+  if (cfg->loss == OPL_LOSS_L2_FIELD && (opl_task_loss_terms(task) != 1 || opl_task_continuous(task))) {
+    opl_err_set(err, OPL_ERR_ARG, "train: the l2-field loss takes a task predicting the target at once (static, "
+                "space-time or the one-step task), not the %s task", opl_task_name(task->kind));
     goto fail;
   }
   if (opl_schedule_parse(opl_schedule_name(cfg->schedule)) < 0 || !(cfg->pct_start > 0 && cfg->pct_start < 1) ||
@@ -381,8 +386,11 @@ static int step_forward(opl_trainer *t, int64_t k, int64_t B, int64_t r0, int64_
   uint64_t rseed = (t->cfg.seed * 0x9e3779b97f4a7c15ULL) ^ ((uint64_t)e << 32) ^ (uint64_t)k;
   *pred = opl_task_predict(c, &t->model, &t->cfg.task, t->xn, t->yn, x);
   *yt = opl_task_target(c, &t->cfg.task, y);
-  *loss = t->cfg.loss == OPL_LOSS_H1 ? opl_h1_rel_loss(c, *pred, *yt, OPL_REDUCE_SUM)
-                                     : opl_task_loss(c, &t->cfg.task, *pred, *yt);
+  if (t->cfg.loss == OPL_LOSS_H1) *loss = opl_h1_rel_loss(c, *pred, *yt, OPL_REDUCE_SUM);
+  else if (t->cfg.loss == OPL_LOSS_L2_FIELD) /* on the normalized fields, as SineNet's authors (train/loss.h) */
+    *loss = opl_field_rel_l2_loss(c, t->yn ? opl_normalizer_encode_op(c, t->yn, *pred) : *pred,
+                                  t->yn ? opl_normalizer_encode_op(c, t->yn, *yt) : *yt, OPL_REDUCE_SUM);
+  else *loss = opl_task_loss(c, &t->cfg.task, *pred, *yt);
   solver[0] = solver[1] = solver[2] = solver[3] = -1;
   opl_task_solver_stats(&t->cfg.task, &t->model, &solver[0], &solver[1], &solver[2]);
   *total = opl_task_regularize(c, &t->model, &t->cfg.task, *loss, e, t->cfg.epochs, rseed, reg);

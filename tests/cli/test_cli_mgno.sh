@@ -37,7 +37,7 @@ run "$opl" train mgno --data ns.h5 --epochs 1 --target-time 0.5 --preset nope -o
 run "$opl" train fno --data ns.h5 --epochs 1 --target-time 0.5 --num-iteration "1,0" -o bad.h5
 [ $rc -eq 2 ] && has "are mgno's (opl train mgno), not fno's" err.txt; ok $? "MgNO flags on opl train fno: exit 2 naming their model"
 run "$opl" train mlp --data ns.h5 --epochs 1 --target-time 0.5 -o bad.h5
-[ $rc -eq 2 ] && has "model 'mlp' has no architecture flags" err.txt && has "(opl train builds: fno, mgno)" err.txt
+[ $rc -eq 2 ] && has "model 'mlp' has no architecture flags" err.txt && has "(opl train builds: fno, mgno, sinenet)" err.txt
 ok $? "opl train mlp: exit 2 naming the kinds opl train builds"
 
 # H1 loss, AdamW, OneCycleLR per step: the lr column follows PyTorch's OneCycleLR over 4 x 2 steps

@@ -65,6 +65,29 @@ run "$opl" train sinenet --data ns.h5 $small --epochs 1 --waves 2 --padding zero
 [ $rc -eq 0 ] && "$opl" summary z.h5 > s.txt && has "2 waves" s.txt && has "multiplier 1.8075" s.txt && has "zeros padding" s.txt
 ok $? "train sinenet --waves 2 --padding zeros: the paper's multiplier 1.8075"
 
+# --resume (the common trainer's checkpoints: model, AdamW moments, schedule position, the start
+# times drawn from (seed, epoch, batch)): 2 epochs straight == 1 epoch + 1 resumed, byte for byte
+run "$opl" train sinenet --data ns.h5 $small --epochs 2 --schedule-epochs 2 --quiet -o s2.h5
+run "$opl" train sinenet --data ns.h5 $small --epochs 1 --schedule-epochs 2 --quiet -o r2.h5
+run "$opl" train sinenet --data ns.h5 --resume --epochs 2 -o r2.h5
+[ $rc -eq 0 ] && has "resuming 'r2.h5' after epoch 1" out.txt && has "^epoch 2/2  train one-step L2" out.txt
+ok $? "train sinenet --resume: continues after epoch 1 with the stored settings"
+[ $rc -eq 0 ] && cmp -s s2.h5 r2.h5; ok $? "2 epochs == 1 epoch + resume 1: the same checkpoint, byte for byte"
+cut -d, -f1-5 s2.csv > a.txt; cut -d, -f1-5 r2.csv > b.txt
+cmp -s a.txt b.txt; ok $? "and the same losses, test errors and learning rates in the metrics"
+run "$opl" train sinenet --data ns.h5 $small --resume --epochs 3 --hist 3 -o r2.h5
+[ $rc -ne 0 ] && has "in_channels" err.txt; ok $? "--resume with another --hist: refused naming the model's input channels"
+
+# the paper's loss is the default; the common options and the FNO's task flags
+run "$opl" train sinenet --data ns.h5 $small --epochs 1 -o d.h5
+[ $rc -eq 0 ] && has "loss l2-field" out.txt; ok $? "sinenet trains with the per-field relative L2 (the paper's scaled L2) by default"
+run "$opl" train sinenet --data ns.h5 $small --dim 2 -o bad.h5
+[ $rc -eq 2 ] && has "one-step task" err.txt; ok $? "--dim on sinenet: exit 2 (it trains on the one-step task)"
+run "$opl" train sinenet --data ns.h5 $small --channels-u 4 -o bad.h5
+[ $rc -eq 2 ] && has "are mgno's (opl train mgno), not sinenet's" err.txt; ok $? "mgno's --channels-u on sinenet: exit 2"
+run "$opl" train fno --data ns.h5 --waves 2 -o bad.h5
+[ $rc -eq 2 ] && has "are sinenet's (opl train sinenet), not fno's" err.txt; ok $? "sinenet's --waves on fno: exit 2"
+
 # bad input
 run "$opl" train sinenet --data ns.h5 $small --padding reflect -o bad.h5
 [ $rc -eq 2 ] && has "circular or zeros" err.txt; ok $? "--padding reflect: exit 2"
