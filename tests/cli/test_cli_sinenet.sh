@@ -81,6 +81,9 @@ run "$opl" train sinenet --data ns.h5 $small --resume --epochs 3 --hist 3 -o r2.
 # the paper's loss is the default; the common options and the FNO's task flags
 run "$opl" train sinenet --data ns.h5 $small --epochs 1 -o d.h5
 [ $rc -eq 0 ] && has "loss l2-field" out.txt; ok $? "sinenet trains with the per-field relative L2 (the paper's scaled L2) by default"
+run "$opl" train fno --data ns.h5 --ntrain 4 --ntest 2 --T-in 2 --T 2 --modes 2 --width 4 --loss l2-field -o bad.h5
+[ $rc -eq 2 ] && has "l2-field loss takes" err.txt && has "rollout" err.txt
+ok $? "--loss l2-field on the rollout task (a sum over steps): exit 2 naming the task"
 run "$opl" train sinenet --data ns.h5 $small --dim 2 -o bad.h5
 [ $rc -eq 2 ] && has "one-step task" err.txt; ok $? "--dim on sinenet: exit 2 (it trains on the one-step task)"
 run "$opl" train sinenet --data ns.h5 $small --channels-u 4 -o bad.h5

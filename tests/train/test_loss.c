@@ -1,6 +1,7 @@
 /* Training losses (train/loss.h): the H1 relative loss in closed form on sine fields (including
  * HsLoss's truncation at |k| >= 20), its gradient by finite differences (1e-6 in the double
- * build), bad shapes; the per-sample form on plain arrays. */
+ * build), bad shapes; the per-sample form on plain arrays. The per-field relative L2 (SineNet's
+ * scaled L2): its value against a direct sum, its reductions, gradient rows, bad shapes. */
 #include <math.h>
 #include <string.h>
 #include "tests/tap.h"
@@ -10,6 +11,31 @@
 static opl_tensor *h1_sum(opl_ctx *c, opl_tensor **in, const void *opt) {
   (void)opt;
   return opl_h1_rel_loss(c, in[0], in[1], OPL_REDUCE_SUM);
+}
+
+static opl_tensor *field_sum(opl_ctx *c, opl_tensor **in, const void *opt) {
+  (void)opt;
+  return opl_field_rel_l2_loss(c, in[0], in[1], OPL_REDUCE_SUM);
+}
+static opl_tensor *field_mean(opl_ctx *c, opl_tensor **in, const void *opt) {
+  (void)opt;
+  return opl_field_rel_l2_loss(c, in[0], in[1], OPL_REDUCE_MEAN);
+}
+
+/* The per-field relative L2 of p, y (N, C, P) by a direct double sum: red 1 sum over n of the
+ * mean over c, 0 the mean over (n, c). */
+static double field_direct(const opl_real *p, const opl_real *y, int N, int C, int P, int sum) {
+  double t = 0;
+  for (int n = 0; n < N; n++)
+    for (int k = 0; k < C; k++) {
+      double d = 0, v = 0;
+      for (int i = 0; i < P; i++) {
+        double a = p[(n * C + k) * P + i], b = y[(n * C + k) * P + i];
+        d += (a - b) * (a - b), v += b * b;
+      }
+      t += sqrt(d) / sqrt(v);
+    }
+  return sum ? t / C : t / (N * C);
 }
 
 /* loss of y = sin(2 pi ky0 x) and p = y + eps sin(2 pi kp x') on a 64 x 32 grid; axis_p 0: the
@@ -46,6 +72,39 @@ int main(void) {
   };
   gc_run_table(rows, 2);
 
+  /* per-field relative L2: fields of very different scales weigh the same (the point of the
+   * per-field ratio), against a direct sum; both reductions */
+  {
+    opl_ctx *fc = opl_ctx_new(0);
+    enum { N = 2, C = 3, X = 4, Y = 5, P = X * Y };
+    opl_tensor *p = opl_new(fc, OPL_DIMS(N, C, X, Y)), *y = opl_new(fc, OPL_DIMS(N, C, X, Y));
+    for (int i = 0; i < N * C * P; i++) {
+      double scale = (i / P) % C == 1 ? 1e3 : 1.0; /* field 1 a thousand times larger */
+      y->data[i] = (opl_real)(scale * (1.5 + sin(0.7 * i)));
+      p->data[i] = (opl_real)(y->data[i] + 0.1 * cos(1.3 * i)); /* one absolute error in every field */
+    }
+    opl_tensor *ls = opl_field_rel_l2_loss(fc, p, y, OPL_REDUCE_SUM), *lm = opl_field_rel_l2_loss(fc, p, y, OPL_REDUCE_MEAN);
+    double ds = field_direct(p->data, y->data, N, C, P, 1), dm = field_direct(p->data, y->data, N, C, P, 0);
+    is_close(ls ? ls->data[0] : NAN, ds, tol, 0, "field_rel_l2_loss sum: sum over samples of the mean over fields");
+    is_close(lm ? lm->data[0] : NAN, dm, tol, 0, "field_rel_l2_loss mean: the mean over samples and fields");
+    /* the small fields' errors count at their own scale, where the relative L2 of the whole
+     * sample hides them under the large field's norm */
+    opl_tensor *lw = opl_rel_lp_loss(fc, p, y, 2, OPL_REDUCE_SUM);
+    ok(ls && lw && ls->data[0] > 100 * lw->data[0], "per field >> per sample when one field is 1000x larger (%g vs %g)",
+       ls ? (double)ls->data[0] : NAN, lw ? (double)lw->data[0] : NAN);
+    opl_tensor *a = opl_new(fc, OPL_DIMS(2, 3, 4, 5)), *b = opl_new(fc, OPL_DIMS(2, 3, 5, 4));
+    ok(opl_field_rel_l2_loss(fc, a, b, OPL_REDUCE_SUM) == NULL && opl_ctx_status(fc) == OPL_ERR_SHAPE &&
+           strstr(opl_ctx_errmsg(fc), "(2, 3, 4, 5)") && strstr(opl_ctx_errmsg(fc), "(2, 3, 5, 4)"),
+       "field_rel_l2_loss: different shapes refused naming both: %s", opl_ctx_errmsg(fc));
+    opl_ctx_free(&fc);
+  }
+  static const gc_case frows[] = {
+      {"field_rel_l2_loss sum (2, 3, 4, 5)", field_sum, NULL, 2, {{4, {2, 3, 4, 5}, 0, 0, 0}, {4, {2, 3, 4, 5}, 0, 0, 1}}, 0, 0},
+      {"field_rel_l2_loss mean (3, 2, 6)", field_mean, NULL, 2, {{3, {3, 2, 6}, 0, 0, 0}, {3, {3, 2, 6}, 0, 0, 1}}, 0, 0},
+      {"field_rel_l2_loss sum (1, 1, 4, 4)", field_sum, NULL, 2, {{4, {1, 1, 4, 4}, 0, 0, 0}, {4, {1, 1, 4, 4}, 0, 0, 0}}, 0, 0},
+  };
+  gc_run_table(frows, 3);
+
   opl_ctx *c = opl_ctx_new(0);
   opl_tensor *a = opl_new(c, OPL_DIMS(1, 1, 5, 4)), *b = opl_new(c, OPL_DIMS(1, 1, 5, 4));
   ok(opl_h1_rel_loss(c, a, b, OPL_REDUCE_SUM) == NULL && opl_ctx_status(c) == OPL_ERR_SHAPE &&
@@ -73,7 +132,8 @@ int main(void) {
     ok(opl_h1_rel_per_sample(pp, zero, 1, 1, 64, 32, r, &e) != OPL_OK && strstr(e.msg, "sample 0"),
        "per sample, a zero target refused naming the sample: %s", e.msg);
   }
-  ok(opl_loss_parse("h1") == OPL_LOSS_H1 && opl_loss_parse("l2") == OPL_LOSS_L2 && opl_loss_parse("h2") == -1,
+  ok(opl_loss_parse("h1") == OPL_LOSS_H1 && opl_loss_parse("l2") == OPL_LOSS_L2 && opl_loss_parse("h2") == -1 &&
+         opl_loss_parse("l2-field") == OPL_LOSS_L2_FIELD && !strcmp(opl_loss_name(OPL_LOSS_L2_FIELD), "l2-field"),
      "loss names");
   return tap_end();
 }
