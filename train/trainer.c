@@ -58,6 +58,8 @@ opl_trainer_config opl_trainer_defaults(void) {
   c.gamma = 0.5;
   c.clip_grad = 0;
   c.pct_start = 0.3;
+  c.div_factor = 25;          /* torch.optim.lr_scheduler.OneCycleLR's defaults */
+  c.final_div_factor = 1e4;
   c.seed = 0;
   c.checkpoint_every = 0;
   return c;
@@ -252,6 +254,12 @@ opl_trainer *opl_trainer_new(const opl_trainer_config *cfg, const opl_model_kind
                 "0 < pct_start < 1, warmup >= 0", cfg->schedule, cfg->pct_start, (long long)cfg->warmup);
     goto fail;
   }
+  if (!(isfinite(cfg->div_factor) && cfg->div_factor > 0 && isfinite(cfg->final_div_factor) &&
+        cfg->final_div_factor > 0)) {
+    opl_err_set(err, OPL_ERR_ARG, "train: OneCycle div_factor %g, final_div_factor %g: expected finite values > 0",
+                cfg->div_factor, cfg->final_div_factor);
+    goto fail;
+  }
   if (cfg->loss == OPL_LOSS_H1 && (task->kind != OPL_TASK_STATIC || t->li->rank != 4)) {
     opl_err_set(err, OPL_ERR_ARG, "train: the H1 loss takes a one-shot 2-D task (a -> u on a 2-D grid)");
     goto fail;
@@ -310,7 +318,7 @@ int opl_trainer_dist_stats(const opl_trainer *t, opl_dist_grads_stats *s) {
 static double sched_lr(const opl_trainer *t, int64_t s) {
   int64_t total = t->cfg.sched_epochs * (t->cfg.sched_per_step ? t->li->nbatch[0] : 1);
   if (t->cfg.schedule == OPL_SCHEDULE_ONECYCLE)
-    return opl_onecycle_lr(t->sched.base_lr, total, t->cfg.pct_start, 25, 1e4, s);
+    return opl_onecycle_lr(t->sched.base_lr, total, t->cfg.pct_start, t->cfg.div_factor, t->cfg.final_div_factor, s);
   return opl_cosine_warmup_lr(t->sched.base_lr, t->cfg.warmup, total, s);
 }
 

@@ -116,6 +116,8 @@ typedef struct opl_trainer_config {
                              * (max rate lr), COSINE (base rate lr, warmup) */
   int sched_per_step;       /* ONECYCLE / COSINE: advance per optimizer step (1) or per epoch (0) */
   double pct_start;         /* ONECYCLE: fraction of the steps spent rising, in (0, 1) (0.3) */
+  double div_factor;        /* ONECYCLE: the first rate is lr / div_factor, finite > 0 (25) */
+  double final_div_factor;  /* ONECYCLE: the last is lr / div_factor / final_div_factor, finite > 0 (1e4) */
   int64_t warmup;           /* COSINE: warmup length in the schedule's unit, >= 0 */
   int64_t sched_epochs;     /* ONECYCLE / COSINE: the epochs the schedule spans (0: epochs); a run
                              * resumed to more epochs keeps its span, so it equals a straight run
