@@ -7,7 +7,7 @@
  *
  *   opl train fno --data FILE.h5 --ntrain N --ntest M --epochs E --batch B --lr LR --step-size S
  *       --gamma G --modes K --width W --sub R [--target-time T] [--dim 1|2|3] [--T-in 10 --T 40]
- *       [--normalize none|gaussian] [--seed K] [--checkpoint-every k] [--resume]
+ *       [--normalize none|gaussian|scalar-u] [--seed K] [--checkpoint-every k] [--resume]
  *       [--pde-weight W [--ic-weight V]] -o MODEL.h5
  *
  * --dim 1: FNO-1d, a -> u(T) (fourier_1d.py); --dim 2: FNO-2d time stepping, T_in frames in, T
@@ -335,7 +335,9 @@ static int train_main(int argc, char **argv) {
     ntrain = rc.ntrain, ntest = rc.ntest, epochs = rc.epochs, batch = rc.batch, step_size = rc.step_size;
     lr = rc.lr, gamma = rc.gamma, wd = rc.weight_decay, clip = rc.clip_grad, sub = rc.sub, seed = (int64_t)rc.seed;
     shuffle = rc.shuffle;
-    normalize = rc.normalize == OPL_NORMALIZE_GAUSSIAN ? "gaussian" : "none";
+    normalize = rc.normalize == OPL_NORMALIZE_GAUSSIAN   ? "gaussian"
+                : rc.normalize == OPL_NORMALIZE_SCALAR_U ? "scalar-u"
+                                                         : "none";
     modes = rm.modes[0], width = rm.width, layers = rm.layers, proj = rm.proj_channels;
     if (stored.kind == &opl_mgno_kind) {
       const opl_mgno_config *mr = (const opl_mgno_config *)stored.config.bytes;
@@ -396,7 +398,8 @@ static int train_main(int argc, char **argv) {
                                               "prediction to the loss (PINO)"},
       {"ic-weight", CLI_DOUBLE, &ic_weight, "space-time task with --T-in 0: add this times the mean square error of the "
                                             "predicted frame t = 0"},
-      {"normalize", CLI_STRING, &normalize, "none or gaussian (per-point); default: the reference script's"},
+      {"normalize", CLI_STRING, &normalize, "none, gaussian (per-point, input and target) or scalar-u (the target by one scalar "
+                                           "mean and std, the input raw); default: the reference script's"},
       {"seed", CLI_INT, &seed, "seed of the initialization and of the shuffling"},
       {"shuffle", CLI_FLAG, &shuffle, "reshuffle the training set every epoch (--shuffle=false: keep the order)"},
       {"cache", CLI_FLAG, &cache, "read the selected data into memory once (--cache=false: read each batch from the file)"},
@@ -466,8 +469,9 @@ static int train_main(int argc, char **argv) {
   if (normalize) {
     if (!strcmp(normalize, "none")) norm = OPL_NORMALIZE_NONE;
     else if (!strcmp(normalize, "gaussian")) norm = OPL_NORMALIZE_GAUSSIAN;
+    else if (!strcmp(normalize, "scalar-u")) norm = OPL_NORMALIZE_SCALAR_U;
     else {
-      fprintf(stderr, "opl train: --normalize expects none or gaussian, got '%s'\n", normalize);
+      fprintf(stderr, "opl train: --normalize expects none or gaussian or scalar-u, got '%s'\n", normalize);
       return 2;
     }
   }
@@ -699,7 +703,8 @@ static int train_main(int argc, char **argv) {
            (long long)cfg->ntest, res, (long long)sub,
            opl_task_resolve_normalize(&cfg->task, li->sdim, cfg->normalize) == OPL_NORMALIZE_GAUSSIAN
                ? ", per-point Gaussian normalization"
-               : "");
+           : cfg->normalize == OPL_NORMALIZE_SCALAR_U ? ", the target normalized by one scalar mean and std"
+                                                      : "");
     char sched[96] = "";
     if (cfg->schedule == OPL_SCHEDULE_STEP)
       snprintf(sched, sizeof sched, "StepLR every %lld epochs x %g, ", (long long)step_size, gamma);

@@ -57,7 +57,9 @@
 #define K_SEPOCHS "train.sched.epochs"
 #define TRAIN_META_MAX 56
 
-static const char *norm_name(int n) { return n == OPL_NORMALIZE_GAUSSIAN ? "gaussian" : "none"; }
+static const char *norm_name(int n) {
+  return n == OPL_NORMALIZE_GAUSSIAN ? "gaussian" : n == OPL_NORMALIZE_SCALAR_U ? "scalar-u" : "none";
+}
 
 /* Optimizer state. core/optim.h names its state tensors "adam.m/<param>", but core/io.h
  * accepts no '/' in a dataset name (so opl_checkpoint_save cannot write an optimizer's state
@@ -332,9 +334,11 @@ int opl_ckpt_parse_state(const opl_kv *kv, int n, const char *path, opl_ckpt_sta
                          path, K_DIV, s->cfg.div_factor, K_FDIV, s->cfg.final_div_factor);
     s->cfg.sched_per_step = pu != 0;
   }
-  if (strcmp(norm, "none") && strcmp(norm, "gaussian"))
+  if (strcmp(norm, "none") && strcmp(norm, "gaussian") && strcmp(norm, "scalar-u"))
     return opl_err_set(err, OPL_ERR_FORMAT, "train: '%s': attribute '%s' = '%s', expected none or gaussian", path, K_NORM, norm);
-  s->normalize = !strcmp(norm, "gaussian") ? OPL_NORMALIZE_GAUSSIAN : OPL_NORMALIZE_NONE;
+  s->normalize = !strcmp(norm, "gaussian")   ? OPL_NORMALIZE_GAUSSIAN
+                 : !strcmp(norm, "scalar-u") ? OPL_NORMALIZE_SCALAR_U
+                                             : OPL_NORMALIZE_NONE;
   s->cfg.normalize = s->normalize;
   s->cfg.sub = (int)sub;
   s->cfg.seed = (uint64_t)seed;
@@ -468,8 +472,8 @@ int opl_trainer_resume(opl_trainer *t, const char *path, opl_err *err) {
     st = opl_err_set(err, e.status, "train: %s", e.msg);
     goto done;
   }
-  if (s.normalize == OPL_NORMALIZE_GAUSSIAN &&
-      (!(xn = opl_normalizer_get(r, "normalizer_x", &e)) || !(yn = opl_normalizer_get(r, "normalizer_y", &e))))
+  if ((s.normalize == OPL_NORMALIZE_GAUSSIAN && !(xn = opl_normalizer_get(r, "normalizer_x", &e))) ||
+      (s.normalize != OPL_NORMALIZE_NONE && !(yn = opl_normalizer_get(r, "normalizer_y", &e))))
     st = opl_err_set(err, e.status, "train: cannot resume from '%s': %s", path, e.msg);
   /* The optimizer state is checked in full before the model is loaded (all or nothing); the
    * model load is all or nothing too; the optimizer state is copied last. */
@@ -484,7 +488,7 @@ int opl_trainer_resume(opl_trainer *t, const char *path, opl_err *err) {
       memcpy(ost->t[i]->data, staged[i]->data, sizeof(opl_real) * (size_t)opl_nreal(ost->t[i]));
   staged_free(staged, ost->n);
   if (st) goto done;
-  if (xn) {
+  if (xn || yn) {
     opl_normalizer_free(&t->xn);
     opl_normalizer_free(&t->yn);
     t->xn = xn;

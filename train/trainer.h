@@ -50,8 +50,10 @@
  *     (UnitGaussianNormalizer, datasets/normalizer.h) of the input and of the target for STATIC
  *     2-D and SPACETIME (fourier_2d.py, fourier_3d.py): the input is encoded, the model output
  *     is decoded before the loss, which compares it with the raw target (the same as the
- *     reference, which decodes both). Normalizers are fit on the training split and saved in
- *     the checkpoint; at another resolution they are resampled (opl_normalizer_resample).
+ *     reference, which decodes both). SCALAR_U (STATIC only): the input raw, the target by
+ *     one scalar mean and std (MgNO's rough Darcy set). Normalizers are fit on the training
+ *     split and saved in the checkpoint; at another resolution they are resampled
+ *     (opl_normalizer_resample).
  *
  * Checkpoints (checkpoint.c; one HDF5 file, the model file itself: opl_model_load reads it):
  * /model (the model's parameters), /optim (the optimizer's whole state), normalizer_x /
