@@ -9,7 +9,9 @@
 # the median ratios.
 #
 # usage: experiments/pinn/run_peer.sh [--iters N] [--threads T] [--reps R] [--out DIR]
-# environment: OPL (default build/release/opl), PYTHON (default /usr/bin/python3)
+# environment: OPL (default build/release/opl), PYTHON (default /usr/bin/python3); OPENBLAS_CORETYPE,
+# when set, chooses OpenBLAS's kernels for both sides (Debian's torch calls the same libblas); the
+# kernels that ran are printed first.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -22,7 +24,7 @@ while [ $# -gt 0 ]; do
         --threads) threads=$2; shift ;;
         --reps) reps=$2; shift ;;
         --out) out=$2; shift ;;
-        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
         *) echo "run_peer.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
     esac
     shift
@@ -30,6 +32,7 @@ done
 [ "$iters" -gt 10 ] 2>/dev/null || { echo "run_peer.sh: --iters must be an integer > 10" >&2; exit 2; }
 [ -x "$opl" ] || { echo "run_peer.sh: $opl not built (sh scripts/build.sh release)" >&2; exit 1; }
 mkdir -p "$out"
+echo "OpenBLAS kernels: $(OPENBLAS_VERBOSE=2 "$opl" --version 2>&1 | sed -n 's/^Core: //p') (OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset})"
 export OMP_NUM_THREADS=$threads OMP_WAIT_POLICY=passive
 : > "$out/rates.txt"
 r=1
