@@ -136,6 +136,7 @@ typedef struct opl_pinn_iter_stats {
   double loss, res, ic, bc; /* objective and its parts */
   double min_w, eps;        /* causal: smallest weight and eps in use; else NaN */
   double lr;                /* Adam's learning rate (NaN for L-BFGS) */
+  int window;               /* time window being trained, 0-based (0 with one window) */
   double seconds;           /* wall time since the start of this process's run */
 } opl_pinn_iter_stats;
 
