@@ -863,6 +863,10 @@ static int lbfgs_segment(opl_pinn_trainer *t, int64_t len, int64_t *ran, int *en
   if (!s) return err ? err->status : OPL_ERR_NOMEM;
   opl_lbfgs_set_max_iter(s, len);
   opl_lbfgs_set_gtol(s, 0);
+  /* the loss's rounding level: r sums terms up to ~1e4 times its size near a steep front (u_t,
+   * u u_x, nu u_xx), so in single precision the loss is uncertain to ~2e-5 of its value; the
+   * line search then judges steps by the gradient (approximate Wolfe conditions, core/lbfgs.h) */
+  opl_lbfgs_set_fnoise(s, 512 * OPL_REAL_EPS);
   opl_lbfgs_set_monitor(s, lbfgs_monitor, t);
   /* resampled collocation: L-BFGS minimizes on the set drawn for its phase's first iteration */
   if (t->cfg.colloc == OPL_COLLOC_RESAMPLE) {
