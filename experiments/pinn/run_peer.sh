@@ -2,7 +2,7 @@
 # run_peer.sh -- opl's Burgers PINN beside the same PINN in PyTorch (experiments/pinn/peer_burgers.py:
 # nested torch.autograd.grad, Debian's python3-torch), Raissi's setting (8 x 20 tanh, 100 initial /
 # boundary points, 10,000 Latin-hypercube points), Adam, alternating the two sides --reps times.
-# Prints one line per run: "opl adam iterations/s: X" (from the metrics CSV's seconds column,
+# Prints one line per run: "opl adam iterations/s: X" (from the metrics CSV's seconds column, the 10th,
 # iterations 10..N, so start-up and the first touch of the arena are excluded) and "torch adam
 # iterations/s: X" (the peer's own timing of its Adam loop), each also as 1 / the median time of
 # one iteration (robust to other jobs' bursts on a shared machine), with the load average; then
@@ -40,9 +40,9 @@ while [ "$r" -le "$reps" ]; do
     rm -f "$out/opl_$r.h5" "$out/opl_$r.csv"
     "$opl" train pinn --pde burgers --arch mlp --layers 8x20 --optimizer adam --iters "$iters" --points 10000 \
         --boundary-points 100 --seed "$r" --threads "$threads" --quiet -o "$out/opl_$r.h5"
-    o=$(awk -F, -v n="$iters" 'NR == 11 { a = $NF } NR == n + 1 { b = $NF } END { printf "%.2f", (n - 10) / (b - a) }' \
+    o=$(awk -F, -v n="$iters" 'NR == 11 { a = $10 } NR == n + 1 { b = $10 } END { printf "%.2f", (n - 10) / (b - a) }' \
         "$out/opl_$r.csv")
-    om=$(awk -F, -v n="$iters" 'NR >= 11 && NR <= n + 1 { if (p != "") print $NF - p; p = $NF }' "$out/opl_$r.csv" |
+    om=$(awk -F, -v n="$iters" 'NR >= 11 && NR <= n + 1 { if (p != "") print $10 - p; p = $10 }' "$out/opl_$r.csv" |
         sort -g | awk '{ v[NR] = $1 } END { printf "%.2f", 1 / v[int((NR + 1) / 2)] }')
     "$py" "$here/peer_burgers.py" --adam "$iters" --lbfgs 0 --threads "$threads" --seed "$r" > "$out/torch_$r.txt" 2>/dev/null
     t=$(awk -F': ' '/^adam iterations\/s: / { print $2 }' "$out/torch_$r.txt")
