@@ -492,6 +492,29 @@ opl_tensor *opl_reshape(opl_ctx *c, opl_tensor *x, int rank, const int64_t *shap
   return y;
 }
 
+/* ------------------------------------------------------------ view_as_real */
+
+/* The real view of a complex tensor (torch.view_as_real): x complex (...) -> real (..., 2), the
+ * same interleaved (re, im) storage (no copy); backward adds the gradient into x's (complex
+ * gradients are stored interleaved too, so it is reshape's). x of rank <= OPL_MAX_RANK - 1. */
+opl_tensor *opl_view_as_real(opl_ctx *c, opl_tensor *x) {
+  if (!opl_check_input(c, "view_as_real", "x", x, -1, 1)) return NULL;
+  char b1[96];
+  if (!opl_is_complex(x) || x->rank >= OPL_MAX_RANK) {
+    opl_ctx_error(c, OPL_ERR_SHAPE, "view_as_real: x %s must be complex of rank < %d (got %s, rank %d)",
+                  opl_shape_str(b1, x->rank, x->shape), OPL_MAX_RANK, opl_is_complex(x) ? "complex" : "real",
+                  x->rank);
+    return NULL;
+  }
+  opl_tensor *y = opl_view(c, x, x->rank, x->shape);
+  if (!y) return NULL;
+  y->flags &= ~OPL_T_COMPLEX;
+  y->shape[y->rank++] = 2;
+  y->numel *= 2;
+  opl_record(c, "view_as_real", reshape_bw, y, 1, &x);
+  return y;
+}
+
 /* ------------------------------------------------------------ permute */
 
 /* dst[i0, i1, i2, i3, i4] (+)= src[sum_k i_k st[k]]: dst [e0, e1, e2, e3, e4] contiguous,

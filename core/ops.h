@@ -107,6 +107,9 @@ opl_tensor *opl_pad(opl_ctx *c, opl_tensor *x, int nd, const int64_t *lo, const 
 opl_tensor *opl_crop(opl_ctx *c, opl_tensor *x, int nd, const int64_t *lo, const int64_t *hi);
 /* Same data, another shape of the same numel (gradients flow). */
 opl_tensor *opl_reshape(opl_ctx *c, opl_tensor *x, int rank, const int64_t *shape);
+/* Complex x (...) seen as real (..., 2), (re, im) on the new last axis, sharing x's data
+ * (torch.view_as_real; gradients flow). x complex of rank <= 4. */
+opl_tensor *opl_view_as_real(opl_ctx *c, opl_tensor *x);
 /* out.shape[i] = x.shape[perm[i]] over all rank axes. */
 opl_tensor *opl_permute(opl_ctx *c, opl_tensor *x, const int *perm);
 

@@ -1,4 +1,4 @@
-/* Shape ops (concat, split, slice, pad, crop, reshape, permute): gradient checks (table),
+/* Shape ops (concat, split, slice, pad, crop, reshape, view_as_real, permute): gradient checks (table),
  * adjoint checks (all of them are linear), forward values against naive index loops and
  * hand-written PyTorch F.pad values, gradient routing, and bad input. */
 #include <math.h>
@@ -55,6 +55,10 @@ static opl_tensor *f_pad(opl_ctx *c, opl_tensor **x, const void *o) {
 static opl_tensor *f_crop(opl_ctx *c, opl_tensor **x, const void *o) {
   const pad_opt *p = o;
   return opl_crop(c, x[0], p->nd, p->lo, p->hi);
+}
+static opl_tensor *f_view_as_real(opl_ctx *c, opl_tensor **x, const void *o) {
+  (void)o;
+  return opl_view_as_real(c, x[0]);
 }
 typedef struct reshape_opt { int rank; int64_t shape[5]; } reshape_opt;
 static opl_tensor *f_reshape(opl_ctx *c, opl_tensor **x, const void *o) {
@@ -163,6 +167,8 @@ static const gc_case rows[] = {
     {"reshape (6,5)->(2,-1,3,1)", f_reshape, &rs_b, 1, {IN(2, 6, 5)}},
     {"reshape complex", f_reshape, &rs_c, 1, {INC(3, 2, 3, 5)}},
     {"reshape twice, multiplied", f_reshape_sq, &rs_a, 1, {IN(3, 2, 3, 5)}},
+    {"view_as_real (2,3,5) complex", f_view_as_real, NULL, 1, {INC(3, 2, 3, 5)}},
+    {"view_as_real rank 4 complex", f_view_as_real, NULL, 1, {INC(4, 2, 1, 3, 4)}},
     {"permute rank 2", f_permute, perm2, 1, {IN(2, 3, 7)}},
     {"permute rank 3", f_permute, perm3, 1, {IN(3, 2, 3, 5)}},
     {"permute rank 4", f_permute, perm4, 1, {IN(4, 2, 3, 4, 5)}},
@@ -205,6 +211,7 @@ static const gc_case adjoint_rows[] = {
     {"crop 3-D", f_crop, &cr3, 1, {IN(5, 2, 1, 4, 5, 5)}},
     {"reshape", f_reshape, &rs_b, 1, {IN(2, 6, 5)}},
     {"reshape complex", f_reshape, &rs_c, 1, {INC(3, 2, 3, 5)}},
+    {"view_as_real", f_view_as_real, NULL, 1, {INC(3, 2, 3, 5)}},
     {"permute rank 5", f_permute, perm5, 1, {IN(5, 2, 3, 1, 4, 3)}},
     {"permute complex", f_permute, perm4, 1, {INC(4, 2, 3, 4, 5)}},
     {"pad circular, crop, permute", f_chain, NULL, 1, {IN(4, 2, 3, 4, 5)}},
@@ -524,6 +531,14 @@ static void test_bad_input(void) {
   opl_tensor *an[2] = {a, NULL};
   err_is(c, opl_concat(c, 2, an, 0), OPL_ERR_ARG, "input 1", NULL, "concat with a NULL input");
   err_is(c, opl_concat(c, 0, ab, 0), OPL_ERR_ARG, "concat", NULL, "concat of 0 inputs");
+  err_is(c, opl_view_as_real(c, a), OPL_ERR_SHAPE, "(2, 3, 5)", "real", "view_as_real of a real tensor");
+  opl_tensor *c5 = opl_new_flags(c, OPL_DIMS(1, 2, 1, 2, 3), OPL_T_COMPLEX);
+  err_is(c, opl_view_as_real(c, c5), OPL_ERR_SHAPE, "rank 5", NULL, "view_as_real of a rank-5 complex tensor");
+  {
+    opl_tensor *v = opl_view_as_real(c, ca);
+    ok(shape_is(v, 4, (const int64_t[]){2, 3, 5, 2}) && v->data == ca->data && !opl_is_complex(v) && v->numel == 60,
+       "view_as_real: complex (2,3,5) -> real (2,3,5,2) on the same storage");
+  }
 
   opl_tensor *outs[2] = {a, a};
   int rc = opl_split(c, a, 2, 2, (const int64_t[]){2, 2}, outs);
