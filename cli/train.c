@@ -121,6 +121,7 @@ static int has_flag(int argc, char **argv, const char *name) {
 typedef struct train_print {
   int64_t epochs, every;
   int rollout, step, quiet; /* rollout: ROLLOUT / ONESTEP; step: the random-start one-step task */
+  const char *train_name;   /* what the training loss is: "L2" (l2, l2-field) or "H1" */
   double last_test;
 } train_print;
 
@@ -140,8 +141,8 @@ static int epoch_cb(const opl_epoch_stats *s, void *user) {
              w, (long long)s->epoch, (long long)p->epochs, s->train_loss, s->train_l2, test, s->lr, s->seconds,
              s->samples_per_s);
     else
-      printf("epoch %*lld/%lld  train L2 %.4e  test L2 %s  lr %.2e  %6.2f s  %7.1f samples/s\n", w, (long long)s->epoch,
-             (long long)p->epochs, s->train_loss, test, s->lr, s->seconds, s->samples_per_s);
+      printf("epoch %*lld/%lld  train %s %.4e  test L2 %s  lr %.2e  %6.2f s  %7.1f samples/s\n", w, (long long)s->epoch,
+             (long long)p->epochs, p->train_name, s->train_loss, test, s->lr, s->seconds, s->samples_per_s);
     fflush(stdout);
   }
   return train_stop_requested ? 1 : 0;
@@ -903,7 +904,8 @@ static int train_main(int argc, char **argv) {
   signal(SIGINT, on_signal);
   signal(SIGTERM, on_signal);
   train_print tp = {.epochs = epochs, .every = every, .rollout = opl_task_stepwise(&cfg->task),
-                    .step = cfg->task.kind == OPL_TASK_STEP, .quiet = quiet, .last_test = NAN};
+                    .step = cfg->task.kind == OPL_TASK_STEP, .quiet = quiet,
+                    .train_name = cfg->loss == OPL_LOSS_H1 ? "H1" : "L2", .last_test = NAN};
   int status = run_and_report(t, epoch_cb, &tp, &tp.last_test, tp.step ? "test rollout" : "test", epochs, out, csv);
   opl_trainer_free(&t);
   opl_ds_close(&ds);

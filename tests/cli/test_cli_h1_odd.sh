@@ -20,6 +20,7 @@ run "$opl" train mgno --data d.h5 $small --loss h1 --epochs 1 -o m.h5
 [ $rc -eq 0 ] && has "loss h1" out.txt; ok $? "train mgno --loss h1 on 85 x 85: 1 epoch"
 loss=$(awk -F, 'NR == 2 {print $2}' m.csv)
 awk -v l="$loss" 'BEGIN {exit !(l + 0 > 0 && l !~ /nan|inf/)}'; ok $? "a finite positive H1 training loss ($loss)"
+grep -q "^epoch 1/1  train H1 [0-9.e+-]*  test L2 " out.txt; ok $? "the epoch line names the training loss H1"
 run "$opl" eval m.h5 d.h5 --ntest 2 --h1
 h1=$(sed -n 's/^test relative H1: mean \([^ ]*\) .*/\1/p' out.txt)
 l2=$(sed -n 's/^test relative L2: mean \([^ ]*\) .*/\1/p' out.txt)
