@@ -105,9 +105,10 @@ typedef struct agree_msg {
 } agree_msg;
 
 int opl_dist_agree(int status, opl_err *err, double *sums, int n) {
-  if (n < 0 || n > 64 || (n > 0 && !sums)) return opl_err_set(err, OPL_ERR_ARG, "dist: agree on %d sums", n);
+  if (n < 0 || (n > 0 && !sums)) return opl_err_set(err, OPL_ERR_ARG, "dist: agree on %d sums", n);
   if (g_size < 2) return status;
 #ifdef OPL_HAVE_MPI
+  if (n > 2147483647 - g_size) return opl_err_set(err, OPL_ERR_ARG, "dist: agree on %d sums: too many", n);
   const int m = n + g_size;
   double stackbuf[128], *buf = m <= 128 ? stackbuf : malloc(sizeof(double) * (size_t)m);
   if (!buf) return opl_err_set(err, OPL_ERR_NOMEM, "dist: out of memory");

@@ -40,7 +40,7 @@ int opl_dist_size(void);
  * NULL when n = 0). On return sums[] holds the sum over ranks (every rank the same values:
  * reduced in one fixed order) and the result is OPL_OK when every status was OPL_OK; otherwise
  * every rank returns the status of the lowest failing rank with its message in err (prefixed
- * "rank R: " on a job of more than one rank). n <= 64. */
+ * "rank R: " on a job of more than one rank). n >= 0 (a long list costs memory for one copy). */
 int opl_dist_agree(int status, opl_err *err, double *sums, int n);
 
 /* Collective: buf[0..bytes) of rank root to every rank. */
