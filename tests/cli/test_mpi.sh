@@ -217,6 +217,11 @@ lrel=$(pcol pa1.csv pr.csv)
 diag "pinn resumed at P = 1 after 20 iterations on 2 ranks vs P = 1 throughout: loss max relative difference $lrel"
 [ $rc -eq 0 ] && [ "$(lines pr.csv)" -eq 41 ] && lt "$lrel" 1e-4
 ok $? "pinn: 1 process resumes a 2-rank checkpoint; its 40 rows equal the 1-process run's up to reassociation"
+run "$opl" train pinn $ra --iters 20 -o pq.h5
+run mpi2 "$opl" train pinn $ra --iters 40 --resume -o pq.h5
+lrel=$(pcol pa1.csv pq.csv)
+[ $rc -eq 0 ] && [ "$(lines pq.csv)" -eq 41 ] && lt "$lrel" 1e-4
+ok $? "pinn: 2 ranks resume a 1-process checkpoint; rows equal up to reassociation ($lrel)"
 export OPL_DIST_FAULT=train:1; run mpi2 -x OPL_DIST_FAULT "$opl" train pinn $adam -o pf.h5
 unset OPL_DIST_FAULT
 [ $rc -ne 0 ] && [ -z "$(ls | grep '^pf\.')" ] && [ "$(opl_lines)" -eq 1 ] &&
