@@ -2,6 +2,9 @@
 # Install, build and test opl in three configurations (release single precision, double precision
 # for gradient checks, AddressSanitizer + UndefinedBehaviorSanitizer), then print one line
 # "N passed, N failed" counted over every test case of every configuration.
+# The double-precision build exists for the finite-difference gradient checks: it runs the C test
+# programs only; the command-line and experiment scripts (meson suite "scripts") run in the
+# release and sanitizer builds, which is where their code paths differ.
 set -e
 cd "$(dirname "$0")/.."
 sh scripts/setup.sh
@@ -13,7 +16,9 @@ for cfg in $configs; do
   echo "== $cfg: build"
   sh scripts/build.sh "$cfg"
   echo "== $cfg: test"
-  meson test -C "build/$cfg" --print-errorlogs --no-rebuild -q || status=1
+  skip=""
+  [ "$cfg" = double ] && skip="--no-suite scripts"
+  meson test -C "build/$cfg" --print-errorlogs --no-rebuild -q $skip || status=1
 done
 python3 scripts/count_tap.py $(for cfg in $configs; do echo "build/$cfg/meson-logs/testlog.json"; done) || status=1
 exit $status
