@@ -142,6 +142,22 @@ int opl_dist_agree(int status, opl_err *err, double *sums, int n) {
 #endif
 }
 
+int opl_dist_check_same(const opl_params *p, const char *what, opl_err *err) {
+  if (g_size < 2) return OPL_OK;
+  uint64_t h = 1469598103934665603ULL;
+  for (int i = 0; p && i < p->n; i++) {
+    const unsigned char *b = (const unsigned char *)p->t[i]->data;
+    for (size_t j = 0, n = (size_t)opl_nreal(p->t[i]) * sizeof(opl_real); j < n; j++) h = (h ^ b[j]) * 1099511628211ULL;
+  }
+  /* 40 bits are exact in a double: rank 0's hash, and the sum of all ranks' */
+  double v[2] = {g_rank == 0 ? (double)(h >> 24) : 0, (double)(h >> 24)};
+  int st = opl_dist_agree(OPL_OK, err, v, 2);
+  if (st) return st;
+  if (v[1] != v[0] * g_size)
+    return opl_err_set(err, OPL_ERR_STATE, "%s the ranks hold different parameters", what ? what : "dist: now");
+  return OPL_OK;
+}
+
 int opl_dist_bcast(void *buf, size_t bytes, int root, opl_err *err) {
   if (g_size < 2) return OPL_OK;
 #ifdef OPL_HAVE_MPI

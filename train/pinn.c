@@ -469,9 +469,14 @@ static int backward_all(opl_pinn_trainer *t, opl_tensor *loss, opl_err *err) {
   return OPL_OK;
 }
 
-/* The checkpoint, written by rank 0; every rank returns its status. */
+/* The checkpoint, written by rank 0 once the ranks' parameters are found equal; every rank
+ * returns its status. */
 static int save_all(opl_pinn_trainer *t, opl_err *err) {
-  int st = opl_dist_rank() == 0 ? opl_pinn_trainer_save(t, NULL, err) : OPL_OK;
+  char at[64];
+  snprintf(at, sizeof at, "pinn: at iteration %lld", (long long)t->iter);
+  int st = opl_dist_check_same(&t->model.params, at, err); /* every rank stepped alike */
+  if (st) return st;
+  st = opl_dist_rank() == 0 ? opl_pinn_trainer_save(t, NULL, err) : OPL_OK;
   return opl_dist_agree(st, err, NULL, 0);
 }
 

@@ -134,6 +134,16 @@ int main(int argc, char **argv) {
     check(gs.steps == 2 && gs.started_early == 2.0 * 4, "grads: every bucket started from the reverse pass");
   else
     check(gs.steps == 0, "grads: a single process sums nothing");
+  /* the same parameters everywhere (the summed gradients are the same bits on every rank) */
+  st = opl_dist_check_same(&ps, "test: after the sums", &e);
+  check(st == OPL_OK, "check_same: equal parameters pass");
+  if (R == P - 1) w[2]->data[5] += (opl_real)1;
+  st = opl_dist_check_same(&ps, "test: after a change on the last rank", &e);
+  if (P > 1)
+    check(st == OPL_ERR_STATE && strstr(e.msg, "test: after a change on the last rank the ranks hold different"),
+          "check_same: one rank's changed parameter is found on every rank");
+  else
+    check(st == OPL_OK, "check_same: a single process always passes");
   opl_ctx_free(&c);
   opl_dist_grads_free(&g);
   opl_tensor_free(&x);
