@@ -63,7 +63,9 @@
  * the causal weights computed from the global chunk losses; every rank holds the same parameters
  * and takes the same Adam / L-BFGS steps, rank 0 alone writes the checkpoint and the CSV, a
  * failure on one rank stops all with its message. P = 1 and P = 2 agree up to the order of the
- * additions. More ranks than collocation points is refused. Nothing here prints. */
+ * additions. More ranks than collocation points is refused. There opl_pinn_trainer_new, _resume,
+ * _run and _eval_loss are collective (every rank calls them, in the same order); _save writes
+ * from the rank that calls it. Nothing here prints. */
 #ifndef OPL_TRAIN_PINN_H
 #define OPL_TRAIN_PINN_H
 
