@@ -3,6 +3,7 @@
  *
  *   opl bench sinenet [--waves 4] [--hidden 32] [--mult M] [--padding zeros|circular] [--hist 4]
  *                     [--s 64] [--batch 16] [--iters 5] [--warmup 2] [--threads T] [--seed S] [--quick]
+ *                     [--no-release]
  *
  * The model: SineNet (operators/sinenet.h) with K waves, hidden H, multiplier M (default the
  * paper's for K: 1.611 for K = 4), hist input frames of one field and one output frame. One
@@ -12,16 +13,24 @@
  * Prints one JSON line:
  *   {"side": "opl", "model": "sinenet", "params": ..., "s": ..., "batch": ..., "threads": ...,
  *    "samples_per_s": ..., "ms_median": ..., "ms_min": ..., "arena_mib": ..., "arena_forward_mib": ...,
- *    "peak_rss_mib": ..., "infer_samples_per_s": ..., "loss_first": ..., "precision": ...}
+ *    "release": 1 | 0,
+ *    "peak_rss_mib": ..., "infer_samples_per_s": ..., "loss_first": ..., "cpu_ms_median": ...,
+ *    "infer_cpu_ms_median": ..., "precision": ..., "openblas_coretype": ...}
  * samples/s = batch / the median step time after the warm-up; infer_samples_per_s the same for a
- * forward pass without the tape (the inference path); arena and peak memory as in opl bench mgno.
- * Convolutions go through opl_conv (im2col + GEMM, core/op_conv.c). --quick: s 16, batch 2, K 1,
- * hidden 4, 2 iterations, 1 warm-up (a smoke test of the output). Exit status 0, 1 on a runtime
+ * forward pass without the tape (the inference path); cpu_ms_median and infer_cpu_ms_median the
+ * median CPU time of the process (every thread) per step and per pass; arena and peak memory as
+ * in opl bench mgno; openblas_coretype the OPENBLAS_CORETYPE of the environment ("" if unset).
+ * Convolutions go through opl_conv (im2col + OpenBLAS sgemm per sample, in slabs of about 512
+ * output points, samples spread over the threads; core/op_conv.c). --quick: s 16, batch 2, K 1,
+ * hidden 4, 2 iterations, 1 warm-up (a smoke test of the output). --no-release: opl_release does
+ * nothing (opl_ctx_set_release), so every activation is kept until the step ends (for measuring
+ * what releasing saves; "release": 0 in the JSON line). Exit status 0, 1 on a runtime
  * failure, 2 on a usage error. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/cli.h"
 #include "core/optim.h"
@@ -29,12 +38,25 @@
 #include "operators/sinenet.h"
 #include "train/task.h"
 
+/* CPU seconds used by this process so far, every thread (user + system). */
+static double cpu_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Median of a[0..n), sorting a. */
+static double median(double *a, int64_t n) {
+  qsort(a, (size_t)n, sizeof *a, cli_bench_cmp_double);
+  return n % 2 ? a[n / 2] : 0.5 * (a[n / 2 - 1] + a[n / 2]);
+}
+
 int cli_bench_sinenet(int argc, char **argv) {
   static const char *padding; /* static: cli_parse's copies stay reachable */
   padding = "zeros";
   int64_t waves = 4, hidden = 32, hist = 4, s = 64, batch = 16, iters = 5, warmup = 2, threads = 0, seed = 0;
   double mult = -1;
-  int quick = 0;
+  int quick = 0, no_release = 0;
   const cli_opt opts[] = {
       {"waves", CLI_INT, &waves, "waves K"},
       {"hidden", CLI_INT, &hidden, "hidden width H"},
@@ -48,6 +70,7 @@ int cli_bench_sinenet(int argc, char **argv) {
       {"threads", CLI_INT, &threads, "threads (0: OMP_NUM_THREADS or all cores)"},
       {"seed", CLI_INT, &seed, "seed of the weights and the data"},
       {"quick", CLI_FLAG, &quick, "tiny sizes: s 16, batch 2, K 1, hidden 4, 2 iterations, 1 warm-up"},
+      {"no-release", CLI_FLAG, &no_release, "keep every activation until the step ends (opl_release off)"},
   };
   char *pos[1];
   int npos;
@@ -81,12 +104,13 @@ int cli_bench_sinenet(int argc, char **argv) {
   opl_ctx *c = opl_ctx_new(0);
   opl_tensor *x = NULL, *y = NULL;
   opl_optim *opt = NULL;
-  double *times = NULL, loss_first = 0, fwd_mib = 0, infer_s = 0;
+  double *times = NULL, *cpus = NULL, loss_first = 0, fwd_mib = 0, infer_s = 0, cpu_med = 0, infer_cpu = 0;
   int status = 1;
   if (!c) {
     opl_err_set(&e, OPL_ERR_NOMEM, "out of memory");
     goto fail;
   }
+  if (no_release) opl_ctx_set_release(c, 0);
   if (opl_model_create(&m, &opl_sinenet_kind, &sc, &rng, &e)) goto fail;
   if (!(x = opl_tensor_alloc(OPL_DIMS(batch, hist, s, s), 0, &e)) || !(y = opl_tensor_alloc(OPL_DIMS(batch, 1, s, s), 0, &e)))
     goto fail;
@@ -97,12 +121,12 @@ int cli_bench_sinenet(int argc, char **argv) {
   oc.lr = 2e-4;
   oc.weight_decay = 1e-5;
   if (!(opt = opl_optim_create(OPL_OPTIM_ADAMW, &m.params, &oc, &e))) goto fail;
-  if (!(times = malloc(sizeof(double) * (size_t)iters))) {
+  if (!(times = malloc(sizeof(double) * (size_t)iters)) || !(cpus = malloc(sizeof(double) * (size_t)iters))) {
     opl_err_set(&e, OPL_ERR_NOMEM, "out of memory");
     goto fail;
   }
   for (int64_t it = 0; it < warmup + iters; it++) {
-    const double t0 = cli_bench_now();
+    const double t0 = cli_bench_now(), c0 = cpu_now();
     opl_ctx_reset(c);
     opl_params_zero_grad(&m.params);
     opl_tensor *loss = opl_task_loss(c, &task, opl_task_predict(c, &m, &task, NULL, NULL, x), y);
@@ -113,42 +137,46 @@ int cli_bench_sinenet(int argc, char **argv) {
       if (opl_ctx_status(c)) opl_ctx_take_error(c, &e);
       goto fail;
     }
-    const double dt = cli_bench_now() - t0;
+    const double dt = cli_bench_now() - t0, dc = cpu_now() - c0;
     if (it == 0) loss_first = (double)loss->data[0];
-    if (it >= warmup) times[it - warmup] = dt;
+    if (it >= warmup) times[it - warmup] = dt, cpus[it - warmup] = dc;
   }
-  qsort(times, (size_t)iters, sizeof *times, cli_bench_cmp_double);
-  const double med = iters % 2 ? times[iters / 2] : 0.5 * (times[iters / 2 - 1] + times[iters / 2]), tmin = times[0];
+  const double med = median(times, iters), tmin = times[0];
+  cpu_med = median(cpus, iters);
   opl_ctx_stats cs;
   opl_ctx_get_stats(c, &cs);
   /* inference: the same forward without the tape, median of iters passes */
   int prev = opl_ctx_set_grad_enabled(c, 0);
   for (int64_t it = 0; it < iters; it++) {
-    const double t0 = cli_bench_now();
+    const double t0 = cli_bench_now(), c0 = cpu_now();
     opl_ctx_reset(c);
     if (!opl_model_forward(c, &m, x)) {
       opl_ctx_take_error(c, &e);
       goto fail;
     }
     times[it] = cli_bench_now() - t0;
+    cpus[it] = cpu_now() - c0;
   }
   opl_ctx_set_grad_enabled(c, prev);
-  qsort(times, (size_t)iters, sizeof *times, cli_bench_cmp_double);
-  infer_s = iters % 2 ? times[iters / 2] : 0.5 * (times[iters / 2 - 1] + times[iters / 2]);
+  infer_s = median(times, iters);
+  infer_cpu = median(cpus, iters);
   printf("{\"side\": \"opl\", \"model\": \"sinenet\", \"waves\": %lld, \"hidden\": %lld, \"mult\": %g, "
          "\"padding\": \"%s\", \"params\": %lld, \"s\": %lld, \"batch\": %lld, \"threads\": %d, "
          "\"samples_per_s\": %.3f, \"ms_median\": %.3f, \"ms_min\": %.3f, \"arena_mib\": %.1f, "
-         "\"arena_forward_mib\": %.1f, \"peak_rss_mib\": %.1f, \"infer_samples_per_s\": %.3f, \"loss_first\": %.8g, "
-         "\"iters\": %lld, \"warmup\": %lld, \"precision\": \"%s\"}\n",
+         "\"arena_forward_mib\": %.1f, \"release\": %d, \"peak_rss_mib\": %.1f, \"infer_samples_per_s\": %.3f, \"loss_first\": %.8g, "
+         "\"cpu_ms_median\": %.3f, \"infer_cpu_ms_median\": %.3f, \"iters\": %lld, \"warmup\": %lld, "
+         "\"precision\": \"%s\", \"openblas_coretype\": \"%s\"}\n",
          (long long)waves, (long long)hidden, mult, padding, (long long)opl_model_param_count(&m), (long long)s,
          (long long)batch, opl_get_num_threads(), (double)batch / med, 1e3 * med, 1e3 * tmin,
-         (double)cs.arena_high / 1048576.0, fwd_mib, cli_bench_peak_rss_mib(), (double)batch / infer_s, loss_first,
-         (long long)iters, (long long)warmup, OPL_PRECISION_NAME);
+         (double)cs.arena_high / 1048576.0, fwd_mib, !no_release, cli_bench_peak_rss_mib(), (double)batch / infer_s, loss_first,
+         1e3 * cpu_med, 1e3 * infer_cpu, (long long)iters, (long long)warmup, OPL_PRECISION_NAME,
+         getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "");
   fflush(stdout);
   status = 0;
 fail:
   if (status) fprintf(stderr, "opl bench sinenet: %s\n", e.msg[0] ? e.msg : "out of memory");
   free(times);
+  free(cpus);
   opl_optim_free(&opt);
   opl_tensor_free(&x);
   opl_tensor_free(&y);

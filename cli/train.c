@@ -7,7 +7,7 @@
  *
  *   opl train fno --data FILE.h5 --ntrain N --ntest M --epochs E --batch B --lr LR --step-size S
  *       --gamma G --modes K --width W --sub R [--target-time T] [--dim 1|2|3] [--T-in 10 --T 40]
- *       [--normalize none|gaussian] [--seed K] [--checkpoint-every k] [--resume]
+ *       [--normalize none|gaussian|scalar-u] [--seed K] [--checkpoint-every k] [--resume]
  *       [--pde-weight W [--ic-weight V]] -o MODEL.h5
  *
  * --dim 1: FNO-1d, a -> u(T) (fourier_1d.py); --dim 2: FNO-2d time stepping, T_in frames in, T
@@ -299,7 +299,7 @@ static int train_main(int argc, char **argv) {
   int64_t mg_cu = -1, warmup = 0, sched_epochs = 0;
   static const char *loss_s, *optim_s, *sched_s, *sunit_s;
   loss_s = optim_s = sched_s = sunit_s = NULL;
-  double pct_start = 0.3;
+  double pct_start = 0.3, div_factor = 25, final_div_factor = 1e4;
   opl_model_spec stored = {0}; /* --resume: the stored kind and configuration */
   int64_t ntrain = -1, ntest = -1, epochs = 500, batch = 20, step_size = 100, modes = -1, width = -1, layers = 4,
           proj = 128, sub = 1, dim = 0, t_in = -1, T = -1, seed = 0, every_ckpt = 0, threads = 0, every = 1;
@@ -329,7 +329,9 @@ static int train_main(int argc, char **argv) {
     ntrain = rc.ntrain, ntest = rc.ntest, epochs = rc.epochs, batch = rc.batch, step_size = rc.step_size;
     lr = rc.lr, gamma = rc.gamma, wd = rc.weight_decay, clip = rc.clip_grad, sub = rc.sub, seed = (int64_t)rc.seed;
     shuffle = rc.shuffle;
-    normalize = rc.normalize == OPL_NORMALIZE_GAUSSIAN ? "gaussian" : "none";
+    normalize = rc.normalize == OPL_NORMALIZE_GAUSSIAN   ? "gaussian"
+                : rc.normalize == OPL_NORMALIZE_SCALAR_U ? "scalar-u"
+                                                         : "none";
     modes = rm.modes[0], width = rm.width, layers = rm.layers, proj = rm.proj_channels;
     if (stored.kind == &opl_mgno_kind) {
       const opl_mgno_config *mr = (const opl_mgno_config *)stored.config.bytes;
@@ -338,6 +340,7 @@ static int train_main(int argc, char **argv) {
     loss_s = opl_loss_name((opl_loss_kind)rc.loss), optim_s = rc.adamw ? "adamw" : "adam";
     sched_s = opl_schedule_name(rc.schedule), sunit_s = rc.sched_per_step ? "step" : "epoch";
     pct_start = rc.pct_start, warmup = rc.warmup, sched_epochs = rc.sched_epochs;
+    div_factor = rc.div_factor, final_div_factor = rc.final_div_factor;
     dim = rc.task.kind == OPL_TASK_ROLLOUT || rc.task.kind == OPL_TASK_ONESTEP ? 2 : rm.d; /* the space-time model's d is the data's + 1 */
     if (rc.task.kind == OPL_TASK_ROLLOUT || rc.task.kind == OPL_TASK_ONESTEP) task_s = opl_task_name(rc.task.kind);
     pde_weight = rc.pde_weight, ic_weight = rc.ic_weight;
@@ -359,6 +362,9 @@ static int train_main(int argc, char **argv) {
       {"schedule", CLI_STRING, &sched_s, "step (StepLR, default), onecycle (OneCycleLR, --lr the maximum) or cosine (with --warmup)"},
       {"schedule-unit", CLI_STRING, &sunit_s, "onecycle / cosine: advance per epoch (default) or per optimizer step"},
       {"pct-start", CLI_DOUBLE, &pct_start, "onecycle: fraction of the steps spent rising"},
+      {"div-factor", CLI_DOUBLE, &div_factor, "onecycle: start at --lr / this (PyTorch's div_factor)"},
+      {"final-div-factor", CLI_DOUBLE, &final_div_factor,
+       "onecycle: end at --lr / div-factor / this (PyTorch's final_div_factor)"},
       {"warmup", CLI_INT, &warmup, "cosine: linear warmup length in the schedule's unit"},
       {"schedule-epochs", CLI_INT, &sched_epochs, "onecycle / cosine: epochs the schedule spans (0: --epochs; kept by --resume)"},
       {"step-size", CLI_INT, &step_size, "StepLR: multiply the learning rate by gamma every this many epochs"},
@@ -386,7 +392,8 @@ static int train_main(int argc, char **argv) {
                                               "prediction to the loss (PINO)"},
       {"ic-weight", CLI_DOUBLE, &ic_weight, "space-time task with --T-in 0: add this times the mean square error of the "
                                             "predicted frame t = 0"},
-      {"normalize", CLI_STRING, &normalize, "none or gaussian (per-point); default: the reference script's"},
+      {"normalize", CLI_STRING, &normalize, "none, gaussian (per-point, input and target) or scalar-u (the target by one scalar "
+                                           "mean and std, the input raw); default: the reference script's"},
       {"seed", CLI_INT, &seed, "seed of the initialization and of the shuffling"},
       {"shuffle", CLI_FLAG, &shuffle, "reshuffle the training set every epoch (--shuffle=false: keep the order)"},
       {"cache", CLI_FLAG, &cache, "read the selected data into memory once (--cache=false: read each batch from the file)"},
@@ -456,8 +463,9 @@ static int train_main(int argc, char **argv) {
   if (normalize) {
     if (!strcmp(normalize, "none")) norm = OPL_NORMALIZE_NONE;
     else if (!strcmp(normalize, "gaussian")) norm = OPL_NORMALIZE_GAUSSIAN;
+    else if (!strcmp(normalize, "scalar-u")) norm = OPL_NORMALIZE_SCALAR_U;
     else {
-      fprintf(stderr, "opl train: --normalize expects none or gaussian, got '%s'\n", normalize);
+      fprintf(stderr, "opl train: --normalize expects none or gaussian or scalar-u, got '%s'\n", normalize);
       return 2;
     }
   }
@@ -503,6 +511,11 @@ static int train_main(int argc, char **argv) {
   }
   if (!(pct_start > 0 && pct_start < 1) || warmup < 0 || sched_epochs < 0) {
     fprintf(stderr, "opl train: --pct-start expects a value in (0, 1), --warmup and --schedule-epochs integers >= 0\n");
+    return 2;
+  }
+  if (!(isfinite(div_factor) && div_factor > 0 && isfinite(final_div_factor) && final_div_factor > 0)) {
+    fprintf(stderr, "opl train: --div-factor and --final-div-factor expect finite values > 0 (got %g, %g)\n", div_factor,
+            final_div_factor);
     return 2;
   }
   if (target_time_s) {
@@ -645,6 +658,8 @@ static int train_main(int argc, char **argv) {
   tc.schedule = sched_s ? opl_schedule_parse(sched_s) : OPL_SCHEDULE_STEP;
   tc.sched_per_step = sunit_s && !strcmp(sunit_s, "step");
   tc.pct_start = pct_start;
+  tc.div_factor = div_factor;
+  tc.final_div_factor = final_div_factor;
   tc.warmup = warmup;
   tc.sched_epochs = sched_epochs;
   opl_trainer *t = opl_trainer_new(&tc, kind, arch->arch ? (const void *)spec.config.bytes : (const void *)&mc, ds, &e);
@@ -682,7 +697,8 @@ static int train_main(int argc, char **argv) {
            (long long)cfg->ntest, res, (long long)sub,
            opl_task_resolve_normalize(&cfg->task, li->sdim, cfg->normalize) == OPL_NORMALIZE_GAUSSIAN
                ? ", per-point Gaussian normalization"
-               : "");
+           : cfg->normalize == OPL_NORMALIZE_SCALAR_U ? ", the target normalized by one scalar mean and std"
+                                                      : "");
     char sched[96] = "";
     if (cfg->schedule == OPL_SCHEDULE_STEP)
       snprintf(sched, sizeof sched, "StepLR every %lld epochs x %g, ", (long long)step_size, gamma);
@@ -690,10 +706,15 @@ static int train_main(int argc, char **argv) {
            cfg->adamw ? "AdamW" : "Adam", lr, cfg->schedule == OPL_SCHEDULE_ONECYCLE ? " (the maximum)" : "", wd, sched,
            (long long)batch, (long long)epochs, opl_get_num_threads(), opl_get_num_threads() == 1 ? "" : "s",
            OPL_PRECISION_NAME);
-    if (cfg->adamw || cfg->loss != OPL_LOSS_L2 || cfg->schedule != OPL_SCHEDULE_STEP)
-      printf("  optimizer %s, loss %s, schedule %s%s (per %s)\n", cfg->adamw ? "adamw" : "adam",
+    if (cfg->adamw || cfg->loss != OPL_LOSS_L2 || cfg->schedule != OPL_SCHEDULE_STEP) {
+      printf("  optimizer %s, loss %s, schedule %s%s (per %s)", cfg->adamw ? "adamw" : "adam",
              opl_loss_name((opl_loss_kind)cfg->loss), opl_schedule_name(cfg->schedule),
              cfg->schedule == OPL_SCHEDULE_STEP ? " (StepLR above)" : "", cfg->sched_per_step ? "step" : "epoch");
+      if (cfg->schedule == OPL_SCHEDULE_ONECYCLE)
+        printf(", pct_start %g, div_factor %g, final_div_factor %g", cfg->pct_start, cfg->div_factor,
+               cfg->final_div_factor);
+      printf("\n");
+    }
     if (resume) {
       printf("  resuming '%s' after epoch %lld\n", out, (long long)opl_trainer_epochs_done(t));
       opl_kv *kv = NULL;

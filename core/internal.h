@@ -50,6 +50,12 @@ int opl_chlin_backward(opl_ctx *c, int64_t N, int64_t Ci, int64_t Co, int64_t S,
                        const opl_real *x, const opl_real *w, opl_real *gx, opl_real beta_x,
                        opl_real *gw, opl_real *gb);
 
+/* The convolutions' spatial blocking (core/op_conv.c): each sample's output is lowered and
+ * multiplied in slabs of whole axis-0 planes about cols columns wide (cols <= 0: the whole
+ * sample at once). Default 512. Returns the previous value. For tests comparing slab sizes, and
+ * for measuring. */
+int64_t opl_conv_set_slab_cols(int64_t cols);
+
 /* Normalize an axis (negative counts from the end); -1 if out of range. */
 static inline int opl_axis_norm(int axis, int rank) {
   if (axis < 0) axis += rank;

@@ -30,10 +30,17 @@
  * OpenMP build runs one thread inside a parallel region). Otherwise samples run in sequence,
  * im2col/col2im are parallel over rows and OpenBLAS threads each GEMM.
  *
- * Memory: the im2col buffers (Cu K x O floats per thread, 56 MB for 24 channels, 3x3, 256^2)
- * are scratch: each batch driver returns them to the arena (opl_arena_rewind) before it
- * returns, so a network's convolutions reuse one buffer instead of keeping one per call (and
- * two per call in the backward pass) until the arena is reset. */
+ * Memory: each sample is lowered in slabs of whole axis-0 planes of about 512 output points
+ * (below), so an im2col buffer is Cu K x ~512 floats per thread (1.5 MB for 83 channels, 3x3),
+ * not Cu K x O (12 MB for the same at 64^2, 56 MB for 24 channels at 256^2). The buffers are
+ * scratch: each batch driver returns them to the arena (opl_arena_rewind) before it returns, so
+ * a network's convolutions reuse one buffer instead of keeping one per call (and two per call in
+ * the backward pass) until the arena is reset.
+ *
+ * Measured on SineNet's 3x3 convolutions (batch 16, 4^2 .. 64^2, 1 thread, OpenBLAS Haswell
+ * kernel; experiments/sinenet/results.md): per-sample GEMMs run at 70-90 GFLOP/s; lowering several
+ * samples side by side into one wider GEMM (batch merged into the GEMM's columns) was 17-25 %
+ * slower, and slabs of 256 to 1024 points or none made no difference beyond noise. */
 #include <limits.h>
 #include <string.h>
 #ifdef _OPENMP
@@ -56,7 +63,26 @@ typedef struct conv_geom {
   int pointwise;             /* kvol == 1, stride 1, no padding, ue == ve: col is u itself */
   const int64_t *tab[3];     /* tab[a][o ke[a] + k] = source index on axis a of (o, k), or -1
                                 for a zero; [ve[a] * ke[a]] each */
+  const int64_t *run;        /* [ke[1], 4]: affine_run of tab[1] for each tap k1 (lo, hi, i0, st) */
 } conv_geom;
+
+/* The affine run of an axis table for tap k: from the first o whose index t[o K + k] is not
+ * -1 (*lo), the longest stretch o = lo .. *hi - 1 with t[o K + k] = *i0 + (o - lo) *st, checked
+ * entry by entry (so it is exact for every padding mode; *hi = *lo when every entry is -1). The
+ * entries outside [lo, hi) go through the table.
+ * t [O, K] */
+static void affine_run(const int64_t *t, int64_t K, int64_t k, int64_t O, int64_t *lo, int64_t *hi,
+                       int64_t *i0, int64_t *st) {
+  int64_t a = 0;
+  while (a < O && t[a * K + k] < 0) a++;
+  *lo = *hi = a, *i0 = 0, *st = 1;
+  if (a == O) return;
+  const int64_t first = t[a * K + k];
+  const int64_t s = a + 1 < O && t[(a + 1) * K + k] >= 0 ? t[(a + 1) * K + k] - first : 1;
+  int64_t b = a + 1;
+  while (b < O && t[b * K + k] == first + (b - a) * s) b++;
+  *hi = b, *i0 = first, *st = s;
+}
 
 /* Build the index tables of g for strides st, padding p, dilations dl and padding mode
  * (the geometry's ue, ve, ke must be set). Tables come from c's arena; returns 0 when out of
@@ -79,6 +105,11 @@ static int geom_tables(opl_ctx *c, conv_geom *g, const int64_t *st, const int64_
       }
     g->tab[a] = t;
   }
+  int64_t *run = opl_arena_alloc(c, (size_t)(4 * g->ke[1]) * sizeof *run);
+  if (!run) return 0;
+  for (int64_t k = 0; k < g->ke[1]; k++)
+    affine_run(g->tab[1], g->ke[1], k, g->ve[1], run + 4 * k, run + 4 * k + 1, run + 4 * k + 2, run + 4 * k + 3);
+  g->run = run;
   g->ivol = g->ue[0] * g->ue[1] * g->ue[2];
   g->ovol = g->ve[0] * g->ve[1] * g->ve[2];
   g->kvol = g->ke[0] * g->ke[1] * g->ke[2];
@@ -94,208 +125,249 @@ static int geom_tables(opl_ctx *c, conv_geom *g, const int64_t *st, const int64_
 
 /* ------------------------------------------------------------ im2col / col2im */
 
-/* The affine run of an axis table for tap k: from the first o whose index t[o K + k] is not
- * -1 (*lo), the longest stretch o = lo .. *hi - 1 with t[o K + k] = *i0 + (o - lo) *st, checked
- * entry by entry (so it is exact for every padding mode; *hi = *lo when every entry is -1). The
- * entries outside [lo, hi) go through the table.
- * t [O, K] */
-static void affine_run(const int64_t *t, int64_t K, int64_t k, int64_t O, int64_t *lo, int64_t *hi,
-                       int64_t *i0, int64_t *st) {
-  int64_t a = 0;
-  while (a < O && t[a * K + k] < 0) a++;
-  *lo = *hi = a, *i0 = 0, *st = 1;
-  if (a == O) return;
-  const int64_t first = t[a * K + k];
-  const int64_t s = a + 1 < O && t[(a + 1) * K + k] >= 0 ? t[(a + 1) * K + k] - first : 1;
-  int64_t b = a + 1;
-  while (b < O && t[b * K + k] == first + (b - a) * s) b++;
-  *hi = b, *i0 = first, *st = s;
-}
-
-/* Lower one sample: col[r, o] = u[c, idx(o, k)] (0 where idx is -1), r = (c, k0, k1, k2),
- * o = (o0, o1, o2). Parallel over rows when par. When axis 2 is a placeholder (1-D and 2-D:
- * extents 1), the rows of axis 1 are the contiguous ones: their affine run (a shifted copy for
- * stride 1, a strided gather otherwise) is copied without the per-element table lookup.
+/* Row r of the lowering of one sample over the output slab o0 in [a, b): dst[o] =
+ * u[c, idx(o, k)] (0 where idx is -1), r = (c, k0, k1, k2), o = (o0 - a, o1, o2). When axis 2 is a
+ * placeholder (1-D and 2-D: extents 1), the rows of axis 1 are the contiguous ones: their affine
+ * run (a shifted copy for stride 1, a strided gather otherwise) is copied without the
+ * per-element table lookup.
  * u   [cu, I0 I1 I2]
- * col [cu K0 K1 K2, O0 O1 O2] */
-static void im2col(const conv_geom *g, const opl_real *restrict u, opl_real *restrict col,
-                   int par) {
+ * dst [b - a, O1 O2] */
+static void im2col_row(const conv_geom *g, const opl_real *restrict u, opl_real *restrict dst, int64_t r,
+                       int64_t a0, int64_t b0) {
   const int64_t K0 = g->ke[0], K1 = g->ke[1], K2 = g->ke[2];
-  const int64_t O0 = g->ve[0], O1 = g->ve[1], O2 = g->ve[2], I1 = g->ue[1], I2 = g->ue[2];
+  const int64_t O1 = g->ve[1], O2 = g->ve[2], I1 = g->ue[1], I2 = g->ue[2];
   const int64_t *t0 = g->tab[0], *t1 = g->tab[1], *t2 = g->tab[2];
   const int flat = O2 == 1 && K2 == 1 && I2 == 1 && t2[0] == 0;
-#pragma omp parallel for if (par) schedule(static)
-  for (int64_t r = 0; r < g->rows; r++) {
-    int64_t k2 = r % K2, k1 = (r / K2) % K1, k0 = (r / (K1 * K2)) % K0, ch = r / g->kvol;
-    const opl_real *uc = u + ch * g->ivol;
-    opl_real *dst = col + r * g->ovol;
+  int64_t k2 = r % K2, k1 = (r / K2) % K1, k0 = (r / (K1 * K2)) % K0, ch = r / g->kvol;
+  const opl_real *uc = u + ch * g->ivol;
+  if (flat) {
+    const int64_t lo = g->run[4 * k1], hi = g->run[4 * k1 + 1], a = g->run[4 * k1 + 2], s = g->run[4 * k1 + 3];
+    for (int64_t o0 = a0; o0 < b0; o0++, dst += O1) {
+      int64_t i0 = t0[o0 * K0 + k0];
+      if (i0 < 0) {
+        memset(dst, 0, (size_t)O1 * sizeof *dst);
+        continue;
+      }
+      const opl_real *src = uc + i0 * I1;
+      for (int64_t o1 = 0; o1 < lo; o1++) {
+        int64_t i1 = t1[o1 * K1 + k1];
+        dst[o1] = i1 >= 0 ? src[i1] : 0;
+      }
+      if (s == 1) {
+        if (hi > lo) memcpy(dst + lo, src + a, (size_t)(hi - lo) * sizeof *dst);
+      } else {
+        for (int64_t o1 = lo; o1 < hi; o1++) dst[o1] = src[a + (o1 - lo) * s];
+      }
+      for (int64_t o1 = hi; o1 < O1; o1++) {
+        int64_t i1 = t1[o1 * K1 + k1];
+        dst[o1] = i1 >= 0 ? src[i1] : 0;
+      }
+    }
+    return;
+  }
+  for (int64_t o0 = a0; o0 < b0; o0++) {
+    int64_t i0 = t0[o0 * K0 + k0];
+    if (i0 < 0) {
+      memset(dst, 0, (size_t)(O1 * O2) * sizeof *dst);
+      dst += O1 * O2;
+      continue;
+    }
+    for (int64_t o1 = 0; o1 < O1; o1++, dst += O2) {
+      int64_t i1 = t1[o1 * K1 + k1];
+      if (i1 < 0) {
+        memset(dst, 0, (size_t)O2 * sizeof *dst);
+        continue;
+      }
+      const opl_real *src = uc + (i0 * I1 + i1) * I2;
+      for (int64_t o2 = 0; o2 < O2; o2++) {
+        int64_t i2 = t2[o2 * K2 + k2];
+        dst[o2] = i2 >= 0 ? src[i2] : 0;
+      }
+    }
+  }
+}
+
+/* Adjoint of im2col_row for channel ch of one sample over the output slab o0 in [a, b),
+ * accumulating: u[ch, idx(o, k)] += col[r, o] for the rows r = (ch, k) and every o of the slab
+ * whose idx is not -1 (a circular or replicate index receives every tap that reads it). With a
+ * placeholder axis 2, the affine run of each row of axis 1 is added without the table
+ * (im2col's fast path); every element of u receives its terms in the same order either way.
+ * col [cu K0 K1 K2, (b - a) O1 O2]
+ * u   [cu, I0 I1 I2], channel ch accumulated */
+static void col2im_channel(const conv_geom *g, const opl_real *restrict col, opl_real *restrict u, int64_t ch,
+                           int64_t a0, int64_t b0) {
+  const int64_t K0 = g->ke[0], K1 = g->ke[1], K2 = g->ke[2];
+  const int64_t O1 = g->ve[1], O2 = g->ve[2], I1 = g->ue[1], I2 = g->ue[2];
+  const int64_t *t0 = g->tab[0], *t1 = g->tab[1], *t2 = g->tab[2];
+  const int flat = O2 == 1 && K2 == 1 && I2 == 1 && t2[0] == 0;
+  opl_real *uc = u + ch * g->ivol;
+  for (int64_t k = 0; k < g->kvol; k++) {
+    int64_t k2 = k % K2, k1 = (k / K2) % K1, k0 = k / (K1 * K2);
+    const opl_real *src = col + (ch * g->kvol + k) * (b0 - a0) * O1 * O2;
     if (flat) {
-      int64_t lo, hi, a, s;
-      affine_run(t1, K1, k1, O1, &lo, &hi, &a, &s);
-      for (int64_t o0 = 0; o0 < O0; o0++, dst += O1) {
+      const int64_t lo = g->run[4 * k1], hi = g->run[4 * k1 + 1], a = g->run[4 * k1 + 2], s = g->run[4 * k1 + 3];
+      for (int64_t o0 = a0; o0 < b0; o0++, src += O1) {
         int64_t i0 = t0[o0 * K0 + k0];
-        if (i0 < 0) {
-          memset(dst, 0, (size_t)O1 * sizeof *dst);
-          continue;
-        }
-        const opl_real *src = uc + i0 * I1;
+        if (i0 < 0) continue;
+        opl_real *dst = uc + i0 * I1;
         for (int64_t o1 = 0; o1 < lo; o1++) {
           int64_t i1 = t1[o1 * K1 + k1];
-          dst[o1] = i1 >= 0 ? src[i1] : 0;
+          if (i1 >= 0) dst[i1] += src[o1];
         }
         if (s == 1) {
-          if (hi > lo) memcpy(dst + lo, src + a, (size_t)(hi - lo) * sizeof *dst);
+          opl_real *restrict d = dst + a - lo;
+          for (int64_t o1 = lo; o1 < hi; o1++) d[o1] += src[o1];
         } else {
-          for (int64_t o1 = lo; o1 < hi; o1++) dst[o1] = src[a + (o1 - lo) * s];
+          for (int64_t o1 = lo; o1 < hi; o1++) dst[a + (o1 - lo) * s] += src[o1];
         }
         for (int64_t o1 = hi; o1 < O1; o1++) {
           int64_t i1 = t1[o1 * K1 + k1];
-          dst[o1] = i1 >= 0 ? src[i1] : 0;
+          if (i1 >= 0) dst[i1] += src[o1];
         }
       }
       continue;
     }
-    for (int64_t o0 = 0; o0 < O0; o0++) {
+    for (int64_t o0 = a0; o0 < b0; o0++) {
       int64_t i0 = t0[o0 * K0 + k0];
       if (i0 < 0) {
-        memset(dst, 0, (size_t)(O1 * O2) * sizeof *dst);
-        dst += O1 * O2;
+        src += O1 * O2;
         continue;
       }
-      for (int64_t o1 = 0; o1 < O1; o1++, dst += O2) {
+      for (int64_t o1 = 0; o1 < O1; o1++, src += O2) {
         int64_t i1 = t1[o1 * K1 + k1];
-        if (i1 < 0) {
-          memset(dst, 0, (size_t)O2 * sizeof *dst);
-          continue;
-        }
-        const opl_real *src = uc + (i0 * I1 + i1) * I2;
+        if (i1 < 0) continue;
+        opl_real *dst = uc + (i0 * I1 + i1) * I2;
         for (int64_t o2 = 0; o2 < O2; o2++) {
           int64_t i2 = t2[o2 * K2 + k2];
-          dst[o2] = i2 >= 0 ? src[i2] : 0;
+          if (i2 >= 0) dst[i2] += src[o2];
         }
       }
     }
   }
 }
 
-/* Adjoint of im2col, accumulating: u[c, idx(o, k)] += col[r, o] for every (r, o) whose idx
- * is not -1 (a circular or replicate index receives every tap that reads it). Parallel over
- * channels when par (rows of one channel touch only that channel). With a placeholder axis 2,
- * the affine run of each row of axis 1 is added without the table (im2col's fast path); every
- * element of u receives its terms in the same order either way.
- * col [cu K0 K1 K2, O0 O1 O2]
- * u   [cu, I0 I1 I2], accumulated */
-static void col2im_acc(const conv_geom *g, const opl_real *restrict col, opl_real *restrict u,
-                       int par) {
-  const int64_t K0 = g->ke[0], K1 = g->ke[1], K2 = g->ke[2];
-  const int64_t O0 = g->ve[0], O1 = g->ve[1], O2 = g->ve[2], I1 = g->ue[1], I2 = g->ue[2];
-  const int64_t *t0 = g->tab[0], *t1 = g->tab[1], *t2 = g->tab[2];
-  const int flat = O2 == 1 && K2 == 1 && I2 == 1 && t2[0] == 0;
+/* ------------------------------------------------------------ per-sample kernels
+ *
+ * A sample's output is cut into slabs of whole planes of axis 0 (o0 in [a, b)), each about
+ * slab_cols columns wide, and each slab is lowered and multiplied on its own (spatial blocking,
+ * as oneDNN's GEMM-based convolution does): the lowered slab, Cu K x (b - a) O1 O2, is a
+ * fraction of a whole-sample buffer (1.5 MB instead of 12 MB for 83 channels at 64^2), which
+ * keeps the scratch small; its speed was the same as the whole sample's within the noise of the
+ * measurement (header). A sample whose output is narrower than the slab is one slab. */
+
+static int64_t conv_slab_cols = 512;
+
+int64_t opl_conv_set_slab_cols(int64_t cols) {
+  int64_t old = conv_slab_cols;
+  conv_slab_cols = cols;
+  return old;
+}
+
+/* Planes of axis 0 per slab: enough for slab_cols columns, at least 1, at most all of them. */
+static int64_t slab_planes(const conv_geom *g) {
+  const int64_t plane = g->ve[1] * g->ve[2], O0 = g->ve[0];
+  if (conv_slab_cols <= 0 || plane * O0 <= conv_slab_cols) return O0;
+  int64_t p = conv_slab_cols / plane;
+  return p < 1 ? 1 : (p > O0 ? O0 : p);
+}
+
+/* Columns of the largest slab: the per-thread scratch is rows x this. */
+static int64_t slab_width(const conv_geom *g) { return slab_planes(g) * g->ve[1] * g->ve[2]; }
+
+/* Lower the slab o0 in [a, b) of one sample: col[r, :] = im2col_row r. Parallel over rows when
+ * par.
+ * u   [cu, I0 I1 I2]
+ * col [cu K0 K1 K2, (b - a) O1 O2] */
+static void im2col_slab(const conv_geom *g, const opl_real *restrict u, opl_real *restrict col, int64_t a,
+                        int64_t b, int par) {
+  const int64_t nc = (b - a) * g->ve[1] * g->ve[2];
 #pragma omp parallel for if (par) schedule(static)
-  for (int64_t ch = 0; ch < g->cu; ch++) {
-    opl_real *uc = u + ch * g->ivol;
-    for (int64_t k = 0; k < g->kvol; k++) {
-      int64_t k2 = k % K2, k1 = (k / K2) % K1, k0 = k / (K1 * K2);
-      const opl_real *src = col + (ch * g->kvol + k) * g->ovol;
-      if (flat) {
-        int64_t lo, hi, a, s;
-        affine_run(t1, K1, k1, O1, &lo, &hi, &a, &s);
-        for (int64_t o0 = 0; o0 < O0; o0++, src += O1) {
-          int64_t i0 = t0[o0 * K0 + k0];
-          if (i0 < 0) continue;
-          opl_real *dst = uc + i0 * I1;
-          for (int64_t o1 = 0; o1 < lo; o1++) {
-            int64_t i1 = t1[o1 * K1 + k1];
-            if (i1 >= 0) dst[i1] += src[o1];
-          }
-          if (s == 1) {
-            opl_real *restrict d = dst + a - lo;
-            for (int64_t o1 = lo; o1 < hi; o1++) d[o1] += src[o1];
-          } else {
-            for (int64_t o1 = lo; o1 < hi; o1++) dst[a + (o1 - lo) * s] += src[o1];
-          }
-          for (int64_t o1 = hi; o1 < O1; o1++) {
-            int64_t i1 = t1[o1 * K1 + k1];
-            if (i1 >= 0) dst[i1] += src[o1];
-          }
-        }
-        continue;
-      }
-      for (int64_t o0 = 0; o0 < O0; o0++) {
-        int64_t i0 = t0[o0 * K0 + k0];
-        if (i0 < 0) {
-          src += O1 * O2;
-          continue;
-        }
-        for (int64_t o1 = 0; o1 < O1; o1++, src += O2) {
-          int64_t i1 = t1[o1 * K1 + k1];
-          if (i1 < 0) continue;
-          opl_real *dst = uc + (i0 * I1 + i1) * I2;
-          for (int64_t o2 = 0; o2 < O2; o2++) {
-            int64_t i2 = t2[o2 * K2 + k2];
-            if (i2 >= 0) dst[i2] += src[o2];
-          }
-        }
-      }
-    }
-  }
+  for (int64_t r = 0; r < g->rows; r++) im2col_row(g, u, col + r * nc, r, a, b);
 }
 
-/* ------------------------------------------------------------ per-sample kernels */
+/* Adjoint of im2col_slab, accumulating (col2im_channel for every channel). Parallel over
+ * channels when par (rows of one channel touch only that channel).
+ * col [cu K0 K1 K2, (b - a) O1 O2]
+ * u   [cu, I0 I1 I2], accumulated */
+static void col2im_slab(const conv_geom *g, const opl_real *restrict col, opl_real *restrict u, int64_t a,
+                        int64_t b, int par) {
+#pragma omp parallel for if (par) schedule(static)
+  for (int64_t ch = 0; ch < g->cu; ch++) col2im_channel(g, col, u, ch, a, b);
+}
 
-/* v = beta v + A u for one sample, group by group.
+/* v = beta v + A u for one sample, slab by slab and group by group.
  * w   [cv, cug K]
  * u   [cu, ivol]
  * v   [cv, ovol]
- * col [cu K, ovol] scratch (unused when pointwise) */
+ * col [cu K, slab_width] scratch (unused when pointwise) */
 static void apply_sample(const conv_geom *g, const opl_real *w, const opl_real *u, opl_real *v,
                          opl_real beta, opl_real *col, int par) {
-  const opl_real *cm = u;
-  if (!g->pointwise) {
-    im2col(g, u, col, par);
-    cm = col;
+  const int64_t kk = g->cug * g->kvol, plane = g->ve[1] * g->ve[2], sp = slab_planes(g);
+  if (g->pointwise) {
+    for (int64_t gr = 0; gr < g->groups; gr++)
+      opl_gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g->cvg, (int)g->ovol, (int)kk, 1,
+               w + gr * g->cvg * kk, (int)kk, u + gr * kk * g->ovol, (int)g->ovol, beta,
+               v + gr * g->cvg * g->ovol, (int)g->ovol);
+    return;
   }
-  const int64_t kk = g->cug * g->kvol;
-  for (int64_t gr = 0; gr < g->groups; gr++)
-    opl_gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g->cvg, (int)g->ovol, (int)kk, 1,
-             w + gr * g->cvg * kk, (int)kk, cm + gr * kk * g->ovol, (int)g->ovol, beta,
-             v + gr * g->cvg * g->ovol, (int)g->ovol);
+  for (int64_t a = 0; a < g->ve[0]; a += sp) {
+    const int64_t b = a + sp < g->ve[0] ? a + sp : g->ve[0], nc = (b - a) * plane;
+    im2col_slab(g, u, col, a, b, par);
+    for (int64_t gr = 0; gr < g->groups; gr++)
+      opl_gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g->cvg, (int)nc, (int)kk, 1,
+               w + gr * g->cvg * kk, (int)kk, col + gr * kk * nc, (int)nc, beta,
+               v + gr * g->cvg * g->ovol + a * plane, (int)g->ovol);
+  }
 }
 
-/* u += A^T v for one sample: col = W_g^T v_g per group, then col2im.
+/* u += A^T v for one sample: per slab, col = W_g^T v_g per group, then col2im.
  * w   [cv, cug K]
  * v   [cv, ovol]
  * u   [cu, ivol], accumulated
- * col [cu K, ovol] scratch (unused when pointwise) */
+ * col [cu K, slab_width] scratch (unused when pointwise) */
 static void apply_t_sample(const conv_geom *g, const opl_real *w, const opl_real *v,
                            opl_real *u, opl_real *col, int par) {
-  const int64_t kk = g->cug * g->kvol;
-  opl_real *cm = g->pointwise ? u : col;
-  opl_real beta = g->pointwise ? 1 : 0;
-  for (int64_t gr = 0; gr < g->groups; gr++)
-    opl_gemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)kk, (int)g->ovol, (int)g->cvg, 1,
-             w + gr * g->cvg * kk, (int)kk, v + gr * g->cvg * g->ovol, (int)g->ovol, beta,
-             cm + gr * kk * g->ovol, (int)g->ovol);
-  if (!g->pointwise) col2im_acc(g, col, u, par);
+  const int64_t kk = g->cug * g->kvol, plane = g->ve[1] * g->ve[2], sp = slab_planes(g);
+  if (g->pointwise) {
+    for (int64_t gr = 0; gr < g->groups; gr++)
+      opl_gemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)kk, (int)g->ovol, (int)g->cvg, 1,
+               w + gr * g->cvg * kk, (int)kk, v + gr * g->cvg * g->ovol, (int)g->ovol, 1,
+               u + gr * kk * g->ovol, (int)g->ovol);
+    return;
+  }
+  for (int64_t a = 0; a < g->ve[0]; a += sp) {
+    const int64_t b = a + sp < g->ve[0] ? a + sp : g->ve[0], nc = (b - a) * plane;
+    for (int64_t gr = 0; gr < g->groups; gr++)
+      opl_gemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)kk, (int)nc, (int)g->cvg, 1,
+               w + gr * g->cvg * kk, (int)kk, v + gr * g->cvg * g->ovol + a * plane, (int)g->ovol, 0,
+               col + gr * kk * nc, (int)nc);
+    col2im_slab(g, col, u, a, b, par);
+  }
 }
 
-/* gw += v im2col(u)^T for one sample, group by group.
+/* gw += v im2col(u)^T for one sample, slab by slab and group by group.
  * v   [cv, ovol]
  * u   [cu, ivol]
  * gw  [cv, cug K], accumulated
- * col [cu K, ovol] scratch (unused when pointwise) */
+ * col [cu K, slab_width] scratch (unused when pointwise) */
 static void wgrad_sample(const conv_geom *g, const opl_real *v, const opl_real *u, opl_real *gw,
                          opl_real *col, int par) {
-  const opl_real *cm = u;
-  if (!g->pointwise) {
-    im2col(g, u, col, par);
-    cm = col;
+  const int64_t kk = g->cug * g->kvol, plane = g->ve[1] * g->ve[2], sp = slab_planes(g);
+  if (g->pointwise) {
+    for (int64_t gr = 0; gr < g->groups; gr++)
+      opl_gemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)g->cvg, (int)kk, (int)g->ovol, 1,
+               v + gr * g->cvg * g->ovol, (int)g->ovol, u + gr * kk * g->ovol, (int)g->ovol, 1,
+               gw + gr * g->cvg * kk, (int)kk);
+    return;
   }
-  const int64_t kk = g->cug * g->kvol;
-  for (int64_t gr = 0; gr < g->groups; gr++)
-    opl_gemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)g->cvg, (int)kk, (int)g->ovol, 1,
-             v + gr * g->cvg * g->ovol, (int)g->ovol, cm + gr * kk * g->ovol, (int)g->ovol, 1,
-             gw + gr * g->cvg * kk, (int)kk);
+  for (int64_t a = 0; a < g->ve[0]; a += sp) {
+    const int64_t b = a + sp < g->ve[0] ? a + sp : g->ve[0], nc = (b - a) * plane;
+    im2col_slab(g, u, col, a, b, par);
+    for (int64_t gr = 0; gr < g->groups; gr++)
+      opl_gemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)g->cvg, (int)kk, (int)nc, 1,
+               v + gr * g->cvg * g->ovol + a * plane, (int)g->ovol, col + gr * kk * nc, (int)nc, 1,
+               gw + gr * g->cvg * kk, (int)kk);
+  }
 }
 
 /* ------------------------------------------------------------ batch drivers */
@@ -318,11 +390,11 @@ static inline int thread_id(void) {
 #endif
 }
 
-/* Per-thread im2col buffers from c's arena: [nt, rows, ovol], or a dummy when pointwise.
+/* Per-thread im2col buffers from c's arena: [nt, rows, slab_width], or a dummy when pointwise.
  * NULL (and a sticky error) when out of memory. */
 static opl_real *col_scratch(opl_ctx *c, const conv_geom *g, int nt) {
   if (g->pointwise) return opl_arena_alloc(c, sizeof(opl_real));
-  return opl_arena_alloc(c, (size_t)nt * (size_t)(g->rows * g->ovol) * sizeof(opl_real));
+  return opl_arena_alloc(c, (size_t)nt * (size_t)(g->rows * slab_width(g)) * sizeof(opl_real));
 }
 
 /* v = beta v + A u for the batch. Returns 0 when out of memory.
@@ -335,8 +407,8 @@ static int conv_apply(opl_ctx *c, const conv_geom *g, const opl_real *w, const o
   const opl_arena_mark_t mark = opl_arena_mark(c);
   opl_real *col = col_scratch(c, g, nt);
   if (!col) return 0;
-  int par = nt == 1 && g->rows * g->ovol > OPL_PAR_MIN;
-  const int64_t cs = g->pointwise ? 0 : g->rows * g->ovol;
+  const int64_t cs = g->pointwise ? 0 : g->rows * slab_width(g);
+  int par = nt == 1 && cs > OPL_PAR_MIN;
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     opl_real *mycol = col + thread_id() * cs;
@@ -358,8 +430,8 @@ static int conv_apply_t(opl_ctx *c, const conv_geom *g, const opl_real *w, const
   const opl_arena_mark_t mark = opl_arena_mark(c);
   opl_real *col = col_scratch(c, g, nt);
   if (!col) return 0;
-  int par = nt == 1 && g->rows * g->ovol > OPL_PAR_MIN;
-  const int64_t cs = g->pointwise ? 0 : g->rows * g->ovol;
+  const int64_t cs = g->pointwise ? 0 : g->rows * slab_width(g);
+  int par = nt == 1 && cs > OPL_PAR_MIN;
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     opl_real *mycol = col + thread_id() * cs;
@@ -384,8 +456,9 @@ static int conv_wgrad(opl_ctx *c, const conv_geom *g, const opl_real *v, const o
   opl_real *col = col_scratch(c, g, nt);
   if (!col) return 0;
   const int64_t nw = g->cv * g->cug * g->kvol;
+  const int64_t cs = g->pointwise ? 0 : g->rows * slab_width(g);
   if (nt == 1) {
-    int par = g->rows * g->ovol > OPL_PAR_MIN;
+    int par = cs > OPL_PAR_MIN;
     for (int64_t n = 0; n < g->N; n++)
       wgrad_sample(g, v + n * g->cv * g->ovol, u + n * g->cu * g->ivol, gw, col, par);
     opl_arena_rewind(c, mark);
@@ -393,7 +466,6 @@ static int conv_wgrad(opl_ctx *c, const conv_geom *g, const opl_real *v, const o
   }
   opl_real *part = opl_arena_calloc(c, (size_t)nt * (size_t)nw * sizeof *part);
   if (!part) return 0;
-  const int64_t cs = g->pointwise ? 0 : g->rows * g->ovol;
 #pragma omp parallel num_threads(nt)
   {
     int id = thread_id();

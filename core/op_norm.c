@@ -22,6 +22,7 @@
  * Errors: groups < 1, nd out of range, eps < 0 or not finite: OPL_ERR_ARG. groups not
  * dividing C, gamma/beta of the wrong shape, x of too small a rank: OPL_ERR_SHAPE. */
 #include <stdio.h>
+#include <string.h>
 #include <tgmath.h>
 #include "core/ops.h"
 #include "core/internal.h"
@@ -200,6 +201,130 @@ static opl_tensor *group_norm_impl(opl_ctx *c, const char *op, opl_tensor *x, in
 opl_tensor *opl_group_norm(opl_ctx *c, opl_tensor *x, int groups, opl_tensor *gamma,
                            opl_tensor *beta, double eps) {
   return group_norm_impl(c, "group_norm", x, groups, gamma, beta, eps);
+}
+
+/* ------------------------------------------------------------ group norm + GELU */
+
+/* Elements of a row handled at once by the fused kernels (z kept on the stack). */
+#define GNG_CHUNK 256
+
+/* Row (b, g, cg) of z = GN(x): z = (x - mu) scale + shift for S values, with
+ * scale = rstd gamma[p] and shift = beta[p].
+ * x, z [n] */
+static void gn_row(int64_t n, const opl_real *x, opl_real mu, opl_real scale, opl_real shift, opl_real *z) {
+  for (int64_t i = 0; i < n; i++) z[i] = (x[i] - mu) * scale + shift;
+}
+
+/* Forward of y = gelu(GN(x)): statistics of each group as norm_forward (double, two passes),
+ * then z = GN(x) a chunk at a time on the stack and y = gelu(z): GN's output is never stored.
+ * x, y [B, G, Cg, S]; gamma, beta [G*Cg] or NULL; fills q->mean, q->rstd [B*G]. */
+static void gng_forward(const norm_geo *q, const opl_real *x, const opl_real *gamma, const opl_real *beta,
+                        opl_real *y) {
+  int64_t BG = q->B * q->G, M = q->Cg * q->S, S = q->S, Cg = q->Cg;
+#pragma omp parallel for if (BG * M > OPL_PAR_MIN && BG > 1) schedule(static)
+  for (int64_t bg = 0; bg < BG; bg++) {
+    const opl_real *xs = x + bg * M;
+    opl_real *ys = y + bg * M;
+    double s1 = 0;
+    for (int64_t i = 0; i < M; i++) s1 += xs[i];
+    double mu = s1 / (double)M, s2 = 0;
+    for (int64_t i = 0; i < M; i++) {
+      double d = (double)xs[i] - mu;
+      s2 += d * d;
+    }
+    double rs = 1.0 / sqrt(s2 / (double)M + q->eps);
+    q->mean[bg] = mu;
+    q->rstd[bg] = rs;
+    int64_t p0 = (bg % q->G) * Cg;
+    opl_real z[GNG_CHUNK];
+    for (int64_t cg = 0; cg < Cg; cg++) {
+      opl_real scale = (opl_real)(rs * (gamma ? (double)gamma[p0 + cg] : 1.0));
+      opl_real shift = beta ? beta[p0 + cg] : 0;
+      for (int64_t s0 = 0; s0 < S; s0 += GNG_CHUNK) {
+        int64_t n = S - s0 < GNG_CHUNK ? S - s0 : GNG_CHUNK;
+        gn_row(n, xs + cg * S + s0, (opl_real)mu, scale, shift, z);
+        opl_unary_forward_1t(OPL_GELU, n, z, ys + cg * S + s0);
+      }
+    }
+  }
+}
+
+/* The gradient at GN's output: gz = gy gelu'(z), z = GN(x) recomputed from the saved x, the
+ * statistics and the affine parameters.
+ * x, gy, gz [B, G, Cg, S] (gz overwritten); gamma, beta [G*Cg] or NULL. */
+static void gng_grad_z(const norm_geo *q, const opl_real *x, const opl_real *gamma, const opl_real *beta,
+                       const opl_real *gy, opl_real *gz) {
+  int64_t rows = q->B * q->G * q->Cg, S = q->S, P = q->G * q->Cg;
+#pragma omp parallel for if (rows * S > OPL_PAR_MIN && rows > 1) schedule(static)
+  for (int64_t r = 0; r < rows; r++) {
+    const int64_t bg = r / q->Cg, p = r % P;
+    const double rs = q->rstd[bg];
+    const opl_real scale = (opl_real)(rs * (gamma ? (double)gamma[p] : 1.0)), shift = beta ? beta[p] : 0;
+    opl_real z[GNG_CHUNK];
+    for (int64_t s0 = 0; s0 < S; s0 += GNG_CHUNK) {
+      int64_t n = S - s0 < GNG_CHUNK ? S - s0 : GNG_CHUNK, off = r * S + s0;
+      gn_row(n, x + off, (opl_real)q->mean[bg], scale, shift, z);
+      memset(gz + off, 0, (size_t)n * sizeof *gz);
+      opl_unary_backward_1t(OPL_GELU, n, z, z, gy + off, gz + off);
+    }
+  }
+}
+
+/* Backward of gelu(GN(x)): gz = gy gelu'(GN(x)) into scratch (given back to the arena after),
+ * then GN's backward kernels with gz. */
+static void gng_bw(opl_node *nd) {
+  const norm_geo *q = nd->saved;
+  const opl_tensor *x = nd->in[0], *gamma = nd->in[1], *beta = nd->in[2];
+  opl_real *gx = opl_node_grad(nd, 0);
+  opl_real *gg = opl_node_grad(nd, 1), *gb = opl_node_grad(nd, 2);
+  if (!gx && !gg && !gb) return;
+  const opl_arena_mark_t mark = opl_arena_mark(nd->ctx);
+  opl_real *gz = opl_arena_alloc(nd->ctx, (size_t)x->numel * sizeof *gz);
+  if (!gz) return;
+  gng_grad_z(q, x->data, gamma ? gamma->data : NULL, beta ? beta->data : NULL, nd->out->grad, gz);
+  if (gx) norm_backward_x(q, x->data, gamma ? gamma->data : NULL, gz, gx);
+  if (gg || gb) norm_backward_affine(q, x->data, gz, gg, gb);
+  opl_arena_rewind(nd->ctx, mark);
+}
+
+/* Group norm followed by GELU (see ops.h): checks as opl_group_norm; the node saves x, gamma and
+ * beta (not the normalized values, which backward recomputes), so the output can be released. */
+opl_tensor *opl_group_norm_gelu(opl_ctx *c, opl_tensor *x, int groups, opl_tensor *gamma, opl_tensor *beta,
+                                double eps) {
+  const char *op = "group_norm_gelu";
+  if (!opl_check_input(c, op, "x", x, -1, 0)) return NULL;
+  char b[96];
+  if (x->rank < 2) {
+    opl_ctx_error(c, OPL_ERR_SHAPE, "%s: x %s must be (N, C, ...)", op, opl_shape_str(b, x->rank, x->shape));
+    return NULL;
+  }
+  int64_t C = x->shape[1];
+  if (groups < 1) {
+    opl_ctx_error(c, OPL_ERR_ARG, "%s: groups = %d must be >= 1", op, groups);
+    return NULL;
+  }
+  if (C % groups != 0) {
+    opl_ctx_error(c, OPL_ERR_SHAPE, "%s: %d groups do not divide the %lld channels of x %s", op, groups,
+                  (long long)C, opl_shape_str(b, x->rank, x->shape));
+    return NULL;
+  }
+  if (!check_affine(c, op, "gamma", gamma, 1, &C, x) || !check_affine(c, op, "beta", beta, 1, &C, x)) return NULL;
+  if (!(eps >= 0) || !isfinite(eps)) {
+    opl_ctx_error(c, OPL_ERR_ARG, "%s: eps = %g must be finite and >= 0", op, eps);
+    return NULL;
+  }
+  opl_tensor *y = opl_new_like(c, x);
+  norm_geo *q = opl_arena_alloc(c, sizeof *q);
+  if (!y || !q) return NULL;
+  *q = (norm_geo){.B = x->shape[0], .G = groups, .Cg = C / groups, .S = opl_prod(x->shape, 2, x->rank), .eps = eps};
+  q->mean = opl_arena_alloc(c, (size_t)(q->B * q->G) * sizeof(double));
+  q->rstd = opl_arena_alloc(c, (size_t)(q->B * q->G) * sizeof(double));
+  if (!q->mean || !q->rstd) return NULL;
+  gng_forward(q, x->data, gamma ? gamma->data : NULL, beta ? beta->data : NULL, y->data);
+  opl_tensor *in[3] = {x, gamma, beta};
+  opl_node *nd = opl_record_saves(c, op, gng_bw, y, 3, in, OPL_SAVES_IN(0) | OPL_SAVES_IN(1) | OPL_SAVES_IN(2));
+  if (nd) nd->saved = q, nd->farg[0] = eps;
+  return y;
 }
 
 /* Instance norm (Ulyanov et al. 2016; PyTorch F.instance_norm without running statistics):

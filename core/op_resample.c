@@ -136,7 +136,8 @@ opl_tensor *opl_avgpool(opl_ctx *c, opl_tensor *x, const int *kernel, const int 
   opl_tensor *y = geo3_new_out(c, x, &p.g);
   if (!y) return NULL;
   avgpool_forward(&p, x->data, y->data);
-  opl_node *nd = opl_record(c, "avgpool", avgpool_bw, y, 1, &x);
+  /* linear: the backward reads only the geometry, so x and y can be released */
+  opl_node *nd = opl_record_saves(c, "avgpool", avgpool_bw, y, 1, &x, 0);
   if (nd) {
     pool_geo *sp = opl_arena_alloc(c, sizeof *sp);
     if (!sp) return NULL;
@@ -230,6 +231,8 @@ static void interp_forward(const interp_plan *p, const opl_real *x, opl_real *y)
   const int64_t *n = p->g.n, *m = p->g.m;
   int64_t nin = n[0] * n[1] * n[2], nout = m[0] * m[1] * m[2], plane = n[1] * n[2];
   int work = p->taps[0] * p->taps[1] * p->taps[2];
+  /* axis 2 a placeholder: extent 1 in and out, one tap of weight 1 */
+  const int flat2 = n[2] == 1 && m[2] == 1 && p->taps[2] == 1 && p->idx[2][0][0] == 0 && p->w[2][0][0] == 1;
 #pragma omp parallel for if (p->g.B * nout * work > OPL_PAR_MIN && p->g.B > 1) schedule(static)
   for (int64_t b = 0; b < p->g.B; b++) {
     const opl_real *xb = x + b * nin;
@@ -241,6 +244,15 @@ static void interp_forward(const interp_plan *p, const opl_real *x, opl_real *y)
         for (int t0 = 0; t0 < p->taps[0]; t0++) {
           const opl_real w0 = p->w[0][t0][j0], *xr = xb + p->idx[0][t0][j0] * plane;
           for (int64_t i = 0; i < plane; i++) A[i] += w0 * xr[i];
+        }
+        if (flat2) { /* 2-D: axis 2 is a placeholder (one tap of weight 1 at index 0) */
+          opl_real *yr = yb + j0 * m[1];
+          for (int64_t j1 = 0; j1 < m[1]; j1++) {
+            opl_real acc = 0;
+            for (int t1 = 0; t1 < p->taps[1]; t1++) acc += p->w[1][t1][j1] * A[p->idx[1][t1][j1]];
+            yr[j1] = acc;
+          }
+          continue;
         }
         for (int64_t j1 = 0; j1 < m[1]; j1++) {
           opl_real *yr = yb + (j0 * m[1] + j1) * m[2];
@@ -284,6 +296,8 @@ static void interp_backward(const interp_plan *p, const opl_real *gy, opl_real *
   const int64_t *n = p->g.n, *m = p->g.m;
   int64_t nin = n[0] * n[1] * n[2], nout = m[0] * m[1] * m[2], plane = n[1] * n[2];
   int work = p->taps[0] * p->taps[1] * p->taps[2];
+  /* axis 2 a placeholder: extent 1 in and out, one tap of weight 1 */
+  const int flat2 = n[2] == 1 && m[2] == 1 && p->taps[2] == 1 && p->idx[2][0][0] == 0 && p->w[2][0][0] == 1;
 #pragma omp parallel for if (p->g.B * nout * work > OPL_PAR_MIN && p->g.B > 1) schedule(static)
   for (int64_t b = 0; b < p->g.B; b++) {
     opl_real *xb = gx + b * nin;
@@ -292,7 +306,12 @@ static void interp_backward(const interp_plan *p, const opl_real *gy, opl_real *
       opl_real A[INTERP_PLANE_MAX];
       for (int64_t j0 = 0; j0 < m[0]; j0++) {
         for (int64_t i = 0; i < plane; i++) A[i] = 0;
-        for (int64_t j1 = 0; j1 < m[1]; j1++) {
+        if (flat2) { /* 2-D: axis 2 is a placeholder (one tap of weight 1 at index 0) */
+          const opl_real *yr = yb + j0 * m[1];
+          for (int64_t j1 = 0; j1 < m[1]; j1++)
+            for (int t1 = 0; t1 < p->taps[1]; t1++) A[p->idx[1][t1][j1]] += p->w[1][t1][j1] * yr[j1];
+        }
+        for (int64_t j1 = 0; !flat2 && j1 < m[1]; j1++) {
           const opl_real *yr = yb + (j0 * m[1] + j1) * m[2];
           for (int t1 = 0; t1 < p->taps[1]; t1++) {
             opl_real *ar = A + p->idx[1][t1][j1] * n[2];
@@ -378,7 +397,8 @@ opl_tensor *opl_interp(opl_ctx *c, opl_tensor *x, const int64_t *size, opl_inter
   }
   interp_forward(p, x->data, y->data);
   static const char *names[] = {"interp nearest", "interp linear", "interp cubic"};
-  opl_node *nd = opl_record(c, names[mode], interp_bw, y, 1, &x);
+  /* linear: the backward reads only the plan, so x and y can be released */
+  opl_node *nd = opl_record_saves(c, names[mode], interp_bw, y, 1, &x, 0);
   if (nd) nd->saved = p;
   return y;
 }

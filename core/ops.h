@@ -145,6 +145,12 @@ opl_tensor *opl_interp(opl_ctx *c, opl_tensor *x, const int64_t *size, opl_inter
 /* Group norm: x (N, C, *S), G groups dividing C, gamma/beta (C) or NULL. */
 opl_tensor *opl_group_norm(opl_ctx *c, opl_tensor *x, int groups, opl_tensor *gamma,
                            opl_tensor *beta, double eps);
+/* gelu(group_norm(x)) in one op (SineNet's and U-Nets' GroupNorm -> GELU): the same values as
+ * opl_gelu(c, opl_group_norm(...)) up to rounding, but the normalized values are not stored:
+ * backward recomputes them from x and the statistics, so a block keeps one activation (x) where
+ * the two ops keep two, and saves a pass over memory each way. */
+opl_tensor *opl_group_norm_gelu(opl_ctx *c, opl_tensor *x, int groups, opl_tensor *gamma,
+                                opl_tensor *beta, double eps);
 /* Instance norm (group norm with C groups). */
 opl_tensor *opl_instance_norm(opl_ctx *c, opl_tensor *x, opl_tensor *gamma, opl_tensor *beta,
                               double eps);

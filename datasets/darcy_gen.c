@@ -142,7 +142,8 @@ opl_darcy_gen *opl_darcy_gen_new(const opl_darcy_gen_config *c, opl_err *err) {
       OPL_KVS("discretization", "nodes x_i = i/(S-1), i = 0..S-1; five-point stencil, face coefficient the "
                                 "arithmetic mean of the two nodes it joins; scaled by (S-1)^2; u = 0 on boundary "
                                 "nodes"),
-      OPL_KVS("solver", "cholmod: one symbolic analysis per resolution, a numeric factorization per sample"),
+      OPL_KVS("solver", "cholmod: one symbolic analysis per resolution (nested dissection), a supernodal "
+                        "numeric factorization LL' per sample"),
       OPL_KVI("solve_res", S),
       OPL_KVI("store_res", s),
       OPL_KVI("stride", g->k),

@@ -97,16 +97,28 @@ static opl_tensor *conv3(opl_ctx *c, const opl_sinenet *m, opl_tensor *x, opl_te
   return opl_conv(c, x, w, b, &o);
 }
 
-/* B(x): x (N, Ci, X, Y) -> (N, Co, X, Y), two [conv3 -> GroupNorm(1) -> GELU]. */
+/* B(x): x (N, Ci, X, Y) -> (N, Co, X, Y), two [conv3 -> GroupNorm(1) -> GELU]; each norm and
+ * its activation are one op (opl_group_norm_gelu), which keeps the convolution's output for
+ * backward but not the normalized values. */
 static opl_tensor *block(opl_ctx *c, const opl_sinenet *m, const opl_sinenet_block *b, opl_tensor *x) {
-  opl_tensor *h = opl_gelu(c, opl_group_norm(c, conv3(c, m, x, b->w1, b->b1), 1, b->g1, b->be1, GN_EPS));
-  return opl_gelu(c, opl_group_norm(c, conv3(c, m, h, b->w2, b->b2), 1, b->g2, b->be2, GN_EPS));
+  opl_tensor *h = opl_group_norm_gelu(c, conv3(c, m, x, b->w1, b->b1), 1, b->g1, b->be1, GN_EPS);
+  return opl_group_norm_gelu(c, conv3(c, m, h, b->w2, b->b2), 1, b->g2, b->be2, GN_EPS);
+}
+
+/* B(in) + L(s) with the two addends released once summed (no backward reads them). */
+static opl_tensor *block_res(opl_ctx *c, const opl_sinenet *m, const opl_sinenet_block *b, opl_tensor *in,
+                             opl_tensor *s) {
+  opl_tensor *h = block(c, m, b, in), *l = opl_channel_linear(c, s, b->sw, b->sb), *y = opl_add(c, h, l);
+  opl_release(c, h);
+  opl_release(c, l);
+  return y;
 }
 
 /* 2x2 average pooling: (N, C, X, Y) -> (N, C, X/2, Y/2). */
 static opl_tensor *pool(opl_ctx *c, opl_tensor *x) { return opl_avgpool(c, x, (const int[]){2, 2}, NULL); }
 
-/* Bicubic x2: (N, C, X, Y) -> (N, C, 2X, 2Y); circular: pad 2 periodically, interpolate, crop 4. */
+/* Bicubic x2: (N, C, X, Y) -> (N, C, 2X, 2Y); circular: pad 2 periodically, interpolate, crop 4
+ * (the padded and the uncropped fields are released once used). */
 static opl_tensor *upsample(opl_ctx *c, const opl_sinenet *m, opl_tensor *x) {
   if (!x) return NULL;
   if (m->cfg.pad != OPL_PAD_CIRCULAR)
@@ -115,7 +127,10 @@ static opl_tensor *upsample(opl_ctx *c, const opl_sinenet *m, opl_tensor *x) {
   opl_tensor *p = opl_pad(c, x, 2, two, two, OPL_PAD_CIRCULAR);
   if (!p) return NULL;
   opl_tensor *u = opl_interp(c, p, (const int64_t[]){2 * p->shape[2], 2 * p->shape[3]}, OPL_INTERP_CUBIC);
-  return opl_crop(c, u, 2, four, four);
+  opl_release(c, p);
+  opl_tensor *y = opl_crop(c, u, 2, four, four);
+  opl_release(c, u);
+  return y;
 }
 
 static opl_tensor *cat2(opl_ctx *c, opl_tensor *a, opl_tensor *b) {
@@ -124,25 +139,39 @@ static opl_tensor *cat2(opl_ctx *c, opl_tensor *a, opl_tensor *b) {
   return opl_concat(c, 2, xs, 1);
 }
 
-/* One wave: v (N, H, X, Y) -> v + wave(v). */
+/* One wave: v (N, H, X, Y) -> v + wave(v). Every intermediate is released (opl_release) after its
+ * last reader, so that a training step keeps only what some backward reads (the inputs of the
+ * convolutions, of the fused norms and of the shortcuts) and inference reuses the memory of
+ * each level for the next. */
 static opl_tensor *wave(opl_ctx *c, const opl_sinenet *m, int k, opl_tensor *v) {
   opl_tensor *hs[OPL_SINENET_LEVELS + 1];
   opl_tensor *d = v;
   hs[0] = v;
   for (int i = 0; i < OPL_SINENET_LEVELS; i++) {
-    const opl_sinenet_block *b = &m->down[k][i];
-    d = pool(c, d);
+    opl_tensor *dn = pool(c, d);
+    if (i) opl_release(c, d); /* the previous level's pooled wave input: read by its concat and this pool */
+    d = dn;
     opl_tensor *p = pool(c, hs[i]);
     opl_tensor *in = i ? cat2(c, p, d) : p;
-    hs[i + 1] = opl_add(c, block(c, m, b, in), opl_channel_linear(c, p, b->sw, b->sb));
+    hs[i + 1] = block_res(c, m, &m->down[k][i], in, p);
+    if (in != p) opl_release(c, in);
+    opl_release(c, p);
   }
+  opl_release(c, d);
   opl_tensor *x = hs[OPL_SINENET_LEVELS];
   for (int i = 0; i < OPL_SINENET_LEVELS; i++) {
-    const opl_sinenet_block *b = &m->up[k][i];
+    const int j = OPL_SINENET_LEVELS - 1 - i;
     opl_tensor *u = upsample(c, m, x);
-    x = opl_add(c, block(c, m, b, cat2(c, hs[OPL_SINENET_LEVELS - 1 - i], u)), opl_channel_linear(c, u, b->sw, b->sb));
+    opl_release(c, x);
+    opl_tensor *in = cat2(c, hs[j], u);
+    if (j) opl_release(c, hs[j]); /* hs[0] = v: the residual below reads it */
+    x = block_res(c, m, &m->up[k][i], in, u);
+    opl_release(c, in);
+    opl_release(c, u);
   }
-  return opl_add(c, v, x);
+  opl_tensor *y = opl_add(c, v, x);
+  opl_release(c, x);
+  return y;
 }
 
 static int ops_check_input(const void *self, int rank, const int64_t *shape, const char *const *axis,
@@ -174,7 +203,11 @@ static opl_tensor *ops_forward(opl_ctx *c, const void *self, opl_tensor *x) {
     return NULL;
   }
   opl_tensor *h = conv3(c, m, x, m->lift_w, m->lift_b);
-  for (int k = 0; k < m->cfg.waves; k++) h = wave(c, m, k, h);
+  for (int k = 0; k < m->cfg.waves; k++) {
+    opl_tensor *hn = wave(c, m, k, h);
+    opl_release(c, h); /* read by the wave's pools, concat and residual, saved by none */
+    h = hn;
+  }
   return conv3(c, m, h, m->final_w, m->final_b);
 }
 

@@ -5,6 +5,7 @@
 
 #include <fftw3.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <suitesparse/cholmod.h>
@@ -182,6 +183,62 @@ static int cm_fail(opl_darcy *d, const char *what, opl_err *err) {
                      cm_status(st), st);
 }
 
+/* CHOLMOD's numeric factorization of d->A into d->L and the solve L L' x = d->b: the solution
+ * (CHOLMOD-allocated), or NULL with *stage naming the failed call ("factorization", "solve"); a
+ * CHOLMOD warning (status > 0, e.g. not positive definite) counts as a failure. */
+static cholmod_dense *cm_factor_solve(opl_darcy *d, const char **stage) {
+  d->c.status = CHOLMOD_OK;
+  if (!cholmod_factorize(d->A, d->L, &d->c) || d->c.status != CHOLMOD_OK) {
+    *stage = "factorization";
+    return NULL;
+  }
+  cholmod_dense *x = cholmod_solve(CHOLMOD_A, d->L, d->b, &d->c);
+  if (!x || d->c.status != CHOLMOD_OK) *stage = "solve";
+  return x;
+}
+
+/* cm_factor_solve with CHOLMOD's OpenMP regions and the BLAS it calls on the calling thread
+ * alone, whatever the environment and the caller's context; the caller's OpenMP settings are
+ * as before on return. Contract as cm_factor_solve.
+ *
+ * Why: Debian's CHOLMOD (SuiteSparse 5.12) opens `parallel num_threads(4)` regions (a fixed
+ * CHOLMOD_OMP_NUM_THREADS, under size thresholds) in its supernodal numeric code; a
+ * num_threads clause overrides omp_set_num_threads / OMP_NUM_THREADS, and the generation runs
+ * one solve per thread already. How, with the per-task ICVs of OpenMP 5.0 (libgomp keeps both
+ * of these per task, so other threads, even inside the same parallel region, are untouched):
+ *  - max-active-levels := the current active level. A region that would be one level deeper
+ *    and active gets one thread: at top level (0, the sequential part of a program, where the
+ *    call is defined and binds to this thread alone), inside an inactive region (a 1-thread
+ *    team is no active level, so capping at 1 would not do), and nested in an active region
+ *    (where libgomp's default of 1 already does it, but OMP_MAX_ACTIVE_LEVELS may not).
+ *    Inside a parallel region the effect of omp_set_max_active_levels is implementation
+ *    defined; libgomp 12 applies it to the calling task only.
+ *  - nthreads-var := 1 where no active region encloses the call: OpenBLAS (OpenMP build) sizes
+ *    its work split by omp_get_max_threads() and then opens its own region; capped to one
+ *    thread by the rule above, its level-3 drivers would wait for partner threads that never
+ *    run (a hang), and a different split is a different sum order. Inside an active region
+ *    OpenBLAS runs on one thread by itself (omp_in_parallel()). (OpenBLAS keeps its own thread
+ *    count in a global that it resets to omp_get_max_threads() at each call: its behaviour
+ *    whenever two callers differ.)
+ * Measured (421^2, CHOLMOD's regions at 4 threads on 2 cores): 2-4 s a sample against ~0.18 s
+ * on one; with max-active-levels 0 at top level and nthreads 2, a 1500^3 OpenBLAS dgemm never
+ * returned. Not chosen: a host `teams num_teams(1) thread_limit(1)` (OpenMP 5.0) emulates
+ * OMP_THREAD_LIMIT=1 at top level, but teams may not be nested in a parallel region, and only
+ * parallel / distribute / loop constructs (no runtime calls, which OpenBLAS makes) may run in
+ * one; OMP_THREAD_LIMIT itself is read once at start-up; a 2-thread region where one thread
+ * idles wastes a core. One thread for both makes the factor's bits independent of the
+ * caller's thread count and context (tests/pde/test_darcy.c test_threads). */
+static cholmod_dense *cm_numeric(opl_darcy *d, const char **stage) {
+  const int mal = omp_get_max_active_levels(), act = omp_get_active_level();
+  const int nt = omp_get_max_threads(), in_active = omp_in_parallel();
+  if (mal > act) omp_set_max_active_levels(act);
+  if (!in_active && nt != 1) omp_set_num_threads(1);
+  cholmod_dense *x = cm_factor_solve(d, stage);
+  if (!in_active && nt != 1) omp_set_num_threads(nt);
+  if (mal > act) omp_set_max_active_levels(mal);
+  return x;
+}
+
 static opl_darcy *d_start(int s, opl_err *err) {
   if (s < 3) {
     opl_err_set(err, OPL_ERR_ARG, TAG "resolution s = %d, expected s >= 3", s);
@@ -201,17 +258,26 @@ static opl_darcy *d_start(int s, opl_err *err) {
   d->started = 1;
   d->c.print = 0;             /* CHOLMOD prints nothing; its status is checked after each call */
   d->c.error_handler = NULL;
-  /* Simplicial (up-looking LDL') factorization: no BLAS and no OpenMP inside CHOLMOD. The
-   * supernodal one opens OpenMP regions of its own (a fixed 4 threads in Debian's build) that
-   * are nested, and ~5x slower, inside the generation's parallel loop over samples; single-
-   * threaded at 421^2 it was no faster. Its bits do not depend on any thread count. */
-  d->c.supernodal = CHOLMOD_SIMPLICIAL;
-  /* Fill-reducing ordering: AMD and METIS nested dissection both tried, the one with the least
-   * fill kept (nested dissection wins on 2-D grids: George, "Nested dissection of a regular
-   * finite element mesh", SIAM J. Numer. Anal. 1973). Both are deterministic. */
-  d->c.nmethods = 2;
-  d->c.method[0].ordering = CHOLMOD_AMD;
-  d->c.method[1].ordering = CHOLMOD_METIS;
+  /* Supernodal Cholesky LL' (dense BLAS-3 blocks over supernodes: Ng & Peyton, "Block sparse
+   * Cholesky algorithms on advanced uniprocessor computers", SIAM J. Sci. Comput. 1993, as
+   * CHOLMOD implements it) on a nested-dissection ordering (George, "Nested dissection of a
+   * regular finite element mesh", SIAM J. Numer. Anal. 1973): CHOLMOD_NESDIS, METIS node
+   * separators then constrained minimum degree, the only method tried. Relaxed supernode
+   * amalgamation: nrelax 4x CHOLMOD's defaults (4 / 16 / 48 -> 16 / 64 / 192 columns), zrelax
+   * left at 0.8 / 0.1 / 0.05: fewer, larger dense blocks. At 421^2, process CPU time of the
+   * numeric factorization + solves per sample, one thread (experiments/darcy/results.md; load
+   * 7-15, two interleaved rounds): these settings 179-230 ms; nrelax 1x 338-354, 2x 253-259,
+   * 8x 221-224; METIS alone 229-241, AMD 224-228; zrelax halved 277-282; the simplicial LDL'
+   * used before (better of AMD / METIS) 473-489. The numeric calls run CHOLMOD's own OpenMP
+   * regions and the BLAS on one thread (cm_numeric), so the factor's bits do not depend on any
+   * thread count. All of it is deterministic (METIS runs with its fixed default seed). */
+  d->c.supernodal = CHOLMOD_SUPERNODAL;
+  d->c.nmethods = 1;
+  d->c.method[0].ordering = CHOLMOD_NESDIS;
+  d->c.postorder = 1;
+  d->c.nrelax[0] = 16;
+  d->c.nrelax[1] = 64;
+  d->c.nrelax[2] = 192;
   return d;
 }
 
@@ -299,16 +365,12 @@ int opl_darcy_solve(opl_darcy *d, const double *a, const double *f, double *u, o
     Ax[k++] = c[0];
     bx[p] = f ? f[(size_t)i * s + j] : 1.0;
   }
-  d->c.status = CHOLMOD_OK;
-  if (!cholmod_factorize(d->A, d->L, &d->c) || d->c.status != CHOLMOD_OK) {
-    if (d->c.status == CHOLMOD_OK) d->c.status = CHOLMOD_INVALID;
-    return cm_fail(d, "factorization", err);
-  }
-  cholmod_dense *x = cholmod_solve(CHOLMOD_A, d->L, d->b, &d->c);
-  if (!x || d->c.status != CHOLMOD_OK) {
+  const char *stage = NULL;
+  cholmod_dense *x = cm_numeric(d, &stage);
+  if (stage) {
     if (x) cholmod_free_dense(&x, &d->c);
     if (d->c.status == CHOLMOD_OK) d->c.status = CHOLMOD_INVALID;
-    return cm_fail(d, "solve", err);
+    return cm_fail(d, stage, err);
   }
   const double *xv = x->x;
   memset(u, 0, sizeof(double) * (size_t)s * (size_t)s);

@@ -29,9 +29,9 @@
  * The unknowns are the (s-2)^2 interior nodes; the matrix is symmetric positive definite
  * (a > 0). It is solved with SuiteSparse CHOLMOD (Chen, Davis, Hager, Rajamanickam, "Algorithm
  * 887: CHOLMOD, supernodal sparse Cholesky factorization and update/downdate", ACM TOMS 2008):
- * one symbolic analysis (fill-reducing ordering) per resolution (opl_darcy_new), a numeric
- * factorization per sample (opl_darcy_solve). CHOLMOD's print level is 0: nothing is printed;
- * its failures become statuses.
+ * one symbolic analysis (nested-dissection ordering, supernodes) per resolution
+ * (opl_darcy_new), a supernodal numeric factorization LL' per sample (opl_darcy_solve).
+ * CHOLMOD's print level is 0: nothing is printed; its failures become statuses.
  *
  * Errors: functions return an opl_status and fill an opl_err (may be NULL) with a message
  * starting "darcy: ". Nothing is printed.
@@ -103,8 +103,11 @@ void opl_darcy_free(opl_darcy **d);
 int opl_darcy_size(const opl_darcy *d);
 /* Solve with coefficient a [s, s] (every value finite and > 0: else OPL_ERR_ARG naming the
  * first bad node) and right-hand side f [s, s] (NULL: f = 1; its boundary values are unused):
- * u [s, s] gets the solution, 0 on the boundary. Numeric factorization + two triangular solves.
- * CHOLMOD failures (not positive definite, out of memory) are returned as statuses. */
+ * u [s, s] gets the solution, 0 on the boundary. Numeric factorization + two triangular solves,
+ * on the calling thread alone in any OpenMP context (CHOLMOD's own regions and its BLAS on one
+ * thread; the caller's nthreads and max-active-levels are as before on return), so u's bits do
+ * not depend on the thread count. CHOLMOD failures (not positive definite, out of memory) are
+ * returned as statuses. */
 int opl_darcy_solve(opl_darcy *d, const double *a, const double *f, double *u, opl_err *err);
 
 #endif

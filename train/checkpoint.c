@@ -50,11 +50,16 @@
 #define K_SCHED "train.schedule"
 #define K_SUNIT "train.sched.per_step"
 #define K_PCT "train.sched.pct_start"
+/* Absent in checkpoints written before they were options: PyTorch's 25 and 1e4 then. */
+#define K_DIV "train.sched.div_factor"
+#define K_FDIV "train.sched.final_div_factor"
 #define K_WARM "train.sched.warmup"
 #define K_SEPOCHS "train.sched.epochs"
 #define TRAIN_META_MAX 56
 
-static const char *norm_name(int n) { return n == OPL_NORMALIZE_GAUSSIAN ? "gaussian" : "none"; }
+static const char *norm_name(int n) {
+  return n == OPL_NORMALIZE_GAUSSIAN ? "gaussian" : n == OPL_NORMALIZE_SCALAR_U ? "scalar-u" : "none";
+}
 
 /* Optimizer state. core/optim.h names its state tensors "adam.m/<param>", but core/io.h
  * accepts no '/' in a dataset name (so opl_checkpoint_save cannot write an optimizer's state
@@ -172,6 +177,8 @@ int opl_trainer_save(opl_trainer *t, const char *path, opl_err *err) {
       OPL_KVS(K_SCHED, opl_schedule_name(t->cfg.schedule)),
       OPL_KVI(K_SUNIT, t->cfg.sched_per_step),
       OPL_KVD(K_PCT, t->cfg.pct_start),
+      OPL_KVD(K_DIV, t->cfg.div_factor),
+      OPL_KVD(K_FDIV, t->cfg.final_div_factor),
       OPL_KVI(K_WARM, t->cfg.warmup),
       OPL_KVI(K_SEPOCHS, t->cfg.sched_epochs),
       OPL_KVD(K_LR, t->cfg.lr),
@@ -318,11 +325,20 @@ int opl_ckpt_parse_state(const opl_kv *kv, int n, const char *path, opl_ckpt_sta
         (st = kv_int(kv, n, path, K_WARM, &s->cfg.warmup, err)) ||
         (st = kv_int(kv, n, path, K_SEPOCHS, &s->cfg.sched_epochs, err)))
       return st;
+    if ((opl_kv_find(kv, n, K_DIV) && (st = kv_dbl(kv, n, path, K_DIV, &s->cfg.div_factor, err))) ||
+        (opl_kv_find(kv, n, K_FDIV) && (st = kv_dbl(kv, n, path, K_FDIV, &s->cfg.final_div_factor, err))))
+      return st;
+    if (!(isfinite(s->cfg.div_factor) && s->cfg.div_factor > 0 && isfinite(s->cfg.final_div_factor) &&
+          s->cfg.final_div_factor > 0))
+      return opl_err_set(err, OPL_ERR_FORMAT, "train: '%s': attributes %s = %g, %s = %g, expected finite values > 0",
+                         path, K_DIV, s->cfg.div_factor, K_FDIV, s->cfg.final_div_factor);
     s->cfg.sched_per_step = pu != 0;
   }
-  if (strcmp(norm, "none") && strcmp(norm, "gaussian"))
+  if (strcmp(norm, "none") && strcmp(norm, "gaussian") && strcmp(norm, "scalar-u"))
     return opl_err_set(err, OPL_ERR_FORMAT, "train: '%s': attribute '%s' = '%s', expected none or gaussian", path, K_NORM, norm);
-  s->normalize = !strcmp(norm, "gaussian") ? OPL_NORMALIZE_GAUSSIAN : OPL_NORMALIZE_NONE;
+  s->normalize = !strcmp(norm, "gaussian")   ? OPL_NORMALIZE_GAUSSIAN
+                 : !strcmp(norm, "scalar-u") ? OPL_NORMALIZE_SCALAR_U
+                                             : OPL_NORMALIZE_NONE;
   s->cfg.normalize = s->normalize;
   s->cfg.sub = (int)sub;
   s->cfg.seed = (uint64_t)seed;
@@ -431,7 +447,8 @@ static int compare_state(const opl_trainer *t, const opl_ckpt_state *s, const op
       {K_LR, t->cfg.lr, s->cfg.lr}, {K_WD, t->cfg.weight_decay, s->cfg.weight_decay},
       {K_GAMMA, t->cfg.gamma, s->cfg.gamma}, {K_CLIP, t->cfg.clip_grad, s->cfg.clip_grad},
       {K_PDEW, t->cfg.pde_weight, s->cfg.pde_weight}, {K_ICW, t->cfg.ic_weight, s->cfg.ic_weight},
-      {K_PCT, t->cfg.pct_start, s->cfg.pct_start}};
+      {K_PCT, t->cfg.pct_start, s->cfg.pct_start}, {K_DIV, t->cfg.div_factor, s->cfg.div_factor},
+      {K_FDIV, t->cfg.final_div_factor, s->cfg.final_div_factor}};
   for (size_t i = 0; i < sizeof dbls / sizeof dbls[0]; i++)
     if (dbls[i].mine != dbls[i].theirs)
       return opl_err_set(err, OPL_ERR_ARG, "train: cannot resume from '%s': %s = %.17g there, %.17g in this run", path,
@@ -455,8 +472,8 @@ int opl_trainer_resume(opl_trainer *t, const char *path, opl_err *err) {
     st = opl_err_set(err, e.status, "train: %s", e.msg);
     goto done;
   }
-  if (s.normalize == OPL_NORMALIZE_GAUSSIAN &&
-      (!(xn = opl_normalizer_get(r, "normalizer_x", &e)) || !(yn = opl_normalizer_get(r, "normalizer_y", &e))))
+  if ((s.normalize == OPL_NORMALIZE_GAUSSIAN && !(xn = opl_normalizer_get(r, "normalizer_x", &e))) ||
+      (s.normalize != OPL_NORMALIZE_NONE && !(yn = opl_normalizer_get(r, "normalizer_y", &e))))
     st = opl_err_set(err, e.status, "train: cannot resume from '%s': %s", path, e.msg);
   /* The optimizer state is checked in full before the model is loaded (all or nothing); the
    * model load is all or nothing too; the optimizer state is copied last. */
@@ -471,7 +488,7 @@ int opl_trainer_resume(opl_trainer *t, const char *path, opl_err *err) {
       memcpy(ost->t[i]->data, staged[i]->data, sizeof(opl_real) * (size_t)opl_nreal(ost->t[i]));
   staged_free(staged, ost->n);
   if (st) goto done;
-  if (xn) {
+  if (xn || yn) {
     opl_normalizer_free(&t->xn);
     opl_normalizer_free(&t->yn);
     t->xn = xn;

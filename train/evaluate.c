@@ -47,10 +47,10 @@ int opl_trained_load(const char *path, opl_trained *m, opl_err *err) {
     m->ntest = s.cfg.ntest;
     m->sub = s.cfg.sub;
     m->epochs = s.epoch;
-    if (s.normalize == OPL_NORMALIZE_GAUSSIAN) {
+    if (s.normalize != OPL_NORMALIZE_NONE) { /* SCALAR_U: the target's alone */
       opl_err e;
       opl_h5r *r = opl_h5r_open(path, &e);
-      if (!r || !(m->xn = opl_normalizer_get(r, "normalizer_x", &e)) ||
+      if (!r || (s.normalize == OPL_NORMALIZE_GAUSSIAN && !(m->xn = opl_normalizer_get(r, "normalizer_x", &e))) ||
           !(m->yn = opl_normalizer_get(r, "normalizer_y", &e)))
         st = opl_err_set(err, e.status, "eval: '%s': %s", path, e.msg);
       opl_h5r_close(&r);

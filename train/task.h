@@ -87,7 +87,16 @@ typedef struct opl_task {
   int64_t start;          /* first snapshot of the current window */
 } opl_task;
 
-typedef enum { OPL_NORMALIZE_AUTO = -1, OPL_NORMALIZE_NONE = 0, OPL_NORMALIZE_GAUSSIAN = 1 } opl_normalize;
+/* GAUSSIAN: per-point Gaussian of the input and of the target (UnitGaussianNormalizer, or per
+ * field for the windowed tasks); SCALAR_U: the input raw, the target by one scalar mean and
+ * unbiased std over every training target value (GaussianNormalizer, datasets/normalizer.h),
+ * the one-shot task only: MgNO's normalization of its rough Darcy set (He, Liu & Xu, ICLR 2024). */
+typedef enum {
+  OPL_NORMALIZE_AUTO = -1,
+  OPL_NORMALIZE_NONE = 0,
+  OPL_NORMALIZE_GAUSSIAN = 1,
+  OPL_NORMALIZE_SCALAR_U = 2
+} opl_normalize;
 
 /* "static", "rollout", "spacetime", "trajectory", "onestep", "step" (or "unknown"). Checkpoints
  * store the task by this name, not by its number. */

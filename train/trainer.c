@@ -58,6 +58,8 @@ opl_trainer_config opl_trainer_defaults(void) {
   c.gamma = 0.5;
   c.clip_grad = 0;
   c.pct_start = 0.3;
+  c.div_factor = 25;          /* torch.optim.lr_scheduler.OneCycleLR's defaults */
+  c.final_div_factor = 1e4;
   c.seed = 0;
   c.checkpoint_every = 0;
   return c;
@@ -105,8 +107,9 @@ static int config_check(const opl_trainer_config *c, opl_err *err) {
     return opl_err_set(err, OPL_ERR_ARG, "train: gamma = %g, expected a finite value > 0", c->gamma);
   if (!(isfinite(c->clip_grad) && c->clip_grad >= 0))
     return opl_err_set(err, OPL_ERR_ARG, "train: clip_grad = %g, expected >= 0 (0: no clipping)", c->clip_grad);
-  if (c->normalize < OPL_NORMALIZE_AUTO || c->normalize > OPL_NORMALIZE_GAUSSIAN)
-    return opl_err_set(err, OPL_ERR_ARG, "train: normalize = %d, expected -1 (auto), 0 (none) or 1 (gaussian)",
+  if (c->normalize < OPL_NORMALIZE_AUTO || c->normalize > OPL_NORMALIZE_SCALAR_U)
+    return opl_err_set(err, OPL_ERR_ARG,
+                       "train: normalize = %d, expected -1 (auto), 0 (none), 1 (gaussian) or 2 (scalar-u)",
                        c->normalize);
   if (c->shuffle != 0 && c->shuffle != 1) return opl_err_set(err, OPL_ERR_ARG, "train: shuffle = %d, expected 0 or 1", c->shuffle);
   int st = opl_pino_check_weights(c->pde_weight, c->ic_weight, err);
@@ -217,6 +220,11 @@ opl_trainer *opl_trainer_new(const opl_trainer_config *cfg, const opl_model_kind
                 "inputs; fourier_2d_time.py does not normalize): use normalize none");
     goto fail;
   }
+  if (t->normalize == OPL_NORMALIZE_SCALAR_U && task->kind != OPL_TASK_STATIC) {
+    opl_err_set(err, OPL_ERR_ARG, "train: normalize scalar-u (the target by one scalar mean and std) takes the "
+                "one-shot task (a -> u), not %s", opl_task_name(task->kind));
+    goto fail;
+  }
   if (t->normalize == OPL_NORMALIZE_GAUSSIAN && cfg->ntrain < 2) {
     opl_err_set(err, OPL_ERR_ARG, "train: gaussian normalization needs ntrain >= 2 (an unbiased std), got %lld",
                 (long long)cfg->ntrain);
@@ -242,6 +250,8 @@ opl_trainer *opl_trainer_new(const opl_trainer_config *cfg, const opl_model_kind
       (!(t->xn = opl_normalizer_fit_loader(t->loader, 0, opl_task_norm_kind(task), err)) ||
        !(t->yn = opl_normalizer_fit_loader(t->loader, 1, opl_task_norm_kind(task), err))))
     goto fail;
+  if (t->normalize == OPL_NORMALIZE_SCALAR_U && !(t->yn = opl_normalizer_fit_loader(t->loader, 1, OPL_NORM_GAUSSIAN, err)))
+    goto fail;
   if (cfg->loss != OPL_LOSS_L2 && cfg->loss != OPL_LOSS_H1) {
     opl_err_set(err, OPL_ERR_ARG, "train: loss %d, expected l2 or h1", cfg->loss);
     goto fail;
@@ -250,6 +260,12 @@ opl_trainer *opl_trainer_new(const opl_trainer_config *cfg, const opl_model_kind
       cfg->warmup < 0) {
     opl_err_set(err, OPL_ERR_ARG, "train: schedule %d, pct_start %g, warmup %lld: expected step|onecycle|cosine, "
                 "0 < pct_start < 1, warmup >= 0", cfg->schedule, cfg->pct_start, (long long)cfg->warmup);
+    goto fail;
+  }
+  if (!(isfinite(cfg->div_factor) && cfg->div_factor > 0 && isfinite(cfg->final_div_factor) &&
+        cfg->final_div_factor > 0)) {
+    opl_err_set(err, OPL_ERR_ARG, "train: OneCycle div_factor %g, final_div_factor %g: expected finite values > 0",
+                cfg->div_factor, cfg->final_div_factor);
     goto fail;
   }
   if (cfg->loss == OPL_LOSS_H1 && (task->kind != OPL_TASK_STATIC || t->li->rank != 4)) {
@@ -310,7 +326,7 @@ int opl_trainer_dist_stats(const opl_trainer *t, opl_dist_grads_stats *s) {
 static double sched_lr(const opl_trainer *t, int64_t s) {
   int64_t total = t->cfg.sched_epochs * (t->cfg.sched_per_step ? t->li->nbatch[0] : 1);
   if (t->cfg.schedule == OPL_SCHEDULE_ONECYCLE)
-    return opl_onecycle_lr(t->sched.base_lr, total, t->cfg.pct_start, 25, 1e4, s);
+    return opl_onecycle_lr(t->sched.base_lr, total, t->cfg.pct_start, t->cfg.div_factor, t->cfg.final_div_factor, s);
   return opl_cosine_warmup_lr(t->sched.base_lr, t->cfg.warmup, total, s);
 }
 

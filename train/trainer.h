@@ -50,8 +50,10 @@
  *     (UnitGaussianNormalizer, datasets/normalizer.h) of the input and of the target for STATIC
  *     2-D and SPACETIME (fourier_2d.py, fourier_3d.py): the input is encoded, the model output
  *     is decoded before the loss, which compares it with the raw target (the same as the
- *     reference, which decodes both). Normalizers are fit on the training split and saved in
- *     the checkpoint; at another resolution they are resampled (opl_normalizer_resample).
+ *     reference, which decodes both). SCALAR_U (STATIC only): the input raw, the target by
+ *     one scalar mean and std (MgNO's rough Darcy set). Normalizers are fit on the training
+ *     split and saved in the checkpoint; at another resolution they are resampled
+ *     (opl_normalizer_resample).
  *
  * Checkpoints (checkpoint.c; one HDF5 file, the model file itself: opl_model_load reads it):
  * /model (the model's parameters), /optim (the optimizer's whole state), normalizer_x /
@@ -116,6 +118,8 @@ typedef struct opl_trainer_config {
                              * (max rate lr), COSINE (base rate lr, warmup) */
   int sched_per_step;       /* ONECYCLE / COSINE: advance per optimizer step (1) or per epoch (0) */
   double pct_start;         /* ONECYCLE: fraction of the steps spent rising, in (0, 1) (0.3) */
+  double div_factor;        /* ONECYCLE: the first rate is lr / div_factor, finite > 0 (25) */
+  double final_div_factor;  /* ONECYCLE: the last is lr / div_factor / final_div_factor, finite > 0 (1e4) */
   int64_t warmup;           /* COSINE: warmup length in the schedule's unit, >= 0 */
   int64_t sched_epochs;     /* ONECYCLE / COSINE: the epochs the schedule spans (0: epochs); a run
                              * resumed to more epochs keeps its span, so it equals a straight run

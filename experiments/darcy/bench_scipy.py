@@ -3,9 +3,14 @@ Darcy system opl generates (pde/darcy.h): nodes x_i = i/(s-1), five-point stenci
 coefficient the arithmetic mean of its two nodes, scaled by (s-1)^2, u = 0 on the boundary
 nodes, f = 1, a = 12 / 3 from the sign of a zero-Neumann Gaussian random field (tau 3, alpha 2;
 cosine series by scipy's DCT-I). Timed per sample: assembly of the sparse matrix + spsolve (the
-random field is drawn outside the timing, which favours scipy). Prints the median ms.
+random field is drawn outside the timing, which favours scipy). Prints the median wall ms
+("scipy_ms") and the median process CPU ms ("scipy_cpu_ms": on a shared machine, less inflated
+by other load than wall time; run with OPENBLAS_NUM_THREADS=1 so that it is one thread's).
 
-usage: python3 bench_scipy.py S SAMPLES
+With DUMP (darcy_bench_solve's a and u of one sample, [S, S] float64 each), scipy also solves
+that coefficient and prints the stencil's agreement: max |u_opl - u_scipy| and max |u|.
+
+usage: python3 bench_scipy.py S SAMPLES [DUMP]
 """
 import sys
 import time
@@ -53,15 +58,24 @@ def main():
     s = int(sys.argv[1]) if len(sys.argv) > 1 else 421
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 10
     rng = np.random.default_rng(0)
-    times = []
+    times, cpu = [], []
     for _ in range(n):
         a = coefficient(s, rng)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         A = assemble(a)
         u = spla.spsolve(A, np.ones(A.shape[0]))
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
         assert np.all(np.isfinite(u))
     print("scipy_ms %.3f" % (1000 * float(np.median(times))))
+    print("scipy_cpu_ms %.3f" % (1000 * float(np.median(cpu))))
+    if len(sys.argv) > 3:
+        au = np.fromfile(sys.argv[3], dtype=np.float64)
+        assert au.size == 2 * s * s, "%s: expected 2 x %d^2 doubles" % (sys.argv[3], s)
+        a, u_opl = au[: s * s].reshape(s, s), au[s * s:].reshape(s, s)
+        A = assemble(a)
+        u = spla.spsolve(A, np.ones(A.shape[0])).reshape(s - 2, s - 2)
+        print("max_abs_diff %.3e max_abs_u %.6e" % (float(np.max(np.abs(u_opl[1:-1, 1:-1] - u))), float(np.max(np.abs(u)))))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,10 @@
 # sum of per-sample relative L2 errors, AdamW; then the forward alone (inference). Each
 # repetition runs each side in its own process, the order alternating; OMP_WAIT_POLICY=passive.
 # Prints the JSON lines, then a markdown table of medians: samples/s of training and inference
-# both sides and their ratios, peak RSS both sides, opl's arena high-water mark.
+# both sides and their ratios, peak RSS both sides, opl's arena high-water mark; then the CPU
+# seconds per training step and per inference pass (every thread of the process; less sensitive
+# than wall time to other load on the machine) and their ratios. OPENBLAS_CORETYPE, if set, is
+# passed to both sides (torch's own convolutions at batch 16 are oneDNN's, not OpenBLAS's).
 #
 # usage: experiments/sinenet/bench.sh PEER_DIR [--reps 3] [--threads 2] [--iters 3] [--warmup 1]
 #   PEER_DIR: holds pdearena_ref/{__init__.py, sinenet_dual.py, activations.py}, the authors' files
@@ -37,6 +40,7 @@ export OMP_WAIT_POLICY=passive
 [ -n "$out" ] || out=$(mktemp)
 : > "$out"
 echo "# $(uptime)"
+echo "# OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset: OpenBLAS picks the kernel)}"
 i=0
 for r in $(seq "$reps"); do
     for th in $threads_list; do
@@ -79,4 +83,16 @@ for th in sorted({r['threads'] for r in rows}):
         med(o, 'infer_samples_per_s'), med(t, 'infer_samples_per_s'),
         med(o, 'infer_samples_per_s') / med(t, 'infer_samples_per_s'),
         med(o, 'peak_rss_mib'), med(t, 'peak_rss_mib'), med(o, 'arena_mib')))
+if all('cpu_ms_median' in r for r in rows):
+    print()
+    print('| threads | opl train CPU s/step | torch train CPU s/step | ratio (torch/opl) | opl infer CPU s | torch infer CPU s '
+          '| ratio (torch/opl) |')
+    print('|---|---|---|---|---|---|---|')
+    for th in sorted({r['threads'] for r in rows}):
+        o, t = pick('opl', th), pick('torch', th)
+        if not o or not t:
+            continue
+        oc, tc = med(o, 'cpu_ms_median') / 1e3, med(t, 'cpu_ms_median') / 1e3
+        oi, ti = med(o, 'infer_cpu_ms_median') / 1e3, med(t, 'infer_cpu_ms_median') / 1e3
+        print('| %d | %.2f | %.2f | %.2fx | %.2f | %.2f | %.2fx |' % (th, oc, tc, tc / oc, oi, ti, ti / oi))
 PY

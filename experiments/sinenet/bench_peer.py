@@ -53,28 +53,32 @@ def rel_l2_sum(p, t):
     return (torch.norm(p - t, dim=1) / torch.norm(t, dim=1)).sum()
 
 
-times, loss_first = [], None
+times, cpus, loss_first = [], [], None
 for it in range(a.warmup + a.iters):
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     opt.zero_grad(set_to_none=True)
     loss = rel_l2_sum(net(x), y)
     loss.backward()
     opt.step()
-    dt = time.perf_counter() - t0
+    dt, dc = time.perf_counter() - t0, time.process_time() - c0
     if it == 0:
         loss_first = loss.item()
     if it >= a.warmup:
         times.append(dt)
-inf = []
+        cpus.append(dc)
+inf, icpu = [], []
 with torch.no_grad():
     for it in range(a.iters):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         net(x)
         inf.append(time.perf_counter() - t0)
+        icpu.append(time.process_time() - c0)
 med, imed = statistics.median(times), statistics.median(inf)
 print(json.dumps({"side": "torch", "model": "sinenet", "waves": a.waves, "hidden": a.hidden, "mult": mult,
                   "padding": a.padding, "params": params, "s": a.s, "batch": a.batch, "threads": a.threads,
                   "samples_per_s": a.batch / med, "ms_median": 1e3 * med, "ms_min": 1e3 * min(times),
                   "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-                  "infer_samples_per_s": a.batch / imed, "loss_first": loss_first, "iters": a.iters,
+                  "infer_samples_per_s": a.batch / imed, "loss_first": loss_first,
+                  "cpu_ms_median": 1e3 * statistics.median(cpus), "infer_cpu_ms_median": 1e3 * statistics.median(icpu),
+                  "iters": a.iters,
                   "warmup": a.warmup, "torch": torch.__version__}))

@@ -93,4 +93,31 @@ ok $rc "train fno --dim 2 on the darcy set runs 2 epochs"
 [ $rc -eq 0 ] || show_err
 [ -f m.h5 ]; ok $? "the model file is written"
 
+# --normalize scalar-u: a raw, u by one scalar mean and std (MgNO's rough set)
+small="--dim 2 --ntrain 8 --ntest 4 --batch 4 --modes 4 --width 8 --proj 16 --normalize scalar-u"
+run "$opl" train fno --data d.h5 $small --epochs 2 -o s.h5
+[ $rc -eq 0 ] && has "the target normalized by one scalar mean and std" out.txt
+ok $? "train --normalize scalar-u: named in the header"
+l2=$(sed -n 's/.*test relative L2 \([0-9.e+-]*\)$/\1/p' out.txt)
+run "$opl" eval s.h5 d.h5
+[ $rc -eq 0 ] && [ -n "$l2" ] && has "test relative L2: mean $l2 " out.txt
+ok $? "opl eval decodes with the stored normalizer: the training's test L2 ($l2)"
+run "$opl" train fno --data d.h5 $small --epochs 1 -o s1.h5
+run "$opl" train fno --resume --epochs 2 -o s1.h5
+[ $rc -eq 0 ] && cmp -s s.h5 s1.h5; ok $? "scalar-u: 1 epoch + resume to 2, the same checkpoint byte for byte"
+if have h5dump && have h5ls; then
+    h5ls -r s.h5 > ls.txt
+    grep -q "^/normalizer_y/mean  *Dataset {1}" ls.txt && ! grep -q normalizer_x ls.txt
+    ok $? "the checkpoint keeps one scalar normalizer, the target's, none for the input"
+    h5dump -d u -s "0,0,0" -c "8,17,17" -y -w 0 -O /dev/null -o u.txt d.h5 > /dev/null 2>&1
+    want=$(tr ', ' '\n\n' < u.txt | grep -v '^$' | awk '{ x[NR] = $1; s += $1 }
+        END { m = s / NR; for (i = 1; i <= NR; i++) v += (x[i] - m) ^ 2; printf "%.9g %.9g", m, sqrt(v / (NR - 1)) }')
+    got=$(for q in mean std; do h5dump -d normalizer_y/$q s.h5 | sed -n 's/^ *(0): //p'; done | tr '\n' ' ')
+    awk -v w="$want" -v g="$got" 'BEGIN { split(w, a, " "); split(g, b, " ");
+        exit !(a[1] > 0 && a[2] > 0 && (b[1] - a[1]) ^ 2 < (1e-5 * a[1]) ^ 2 && (b[2] - a[2]) ^ 2 < (1e-5 * a[2]) ^ 2) }'
+    ok $? "its mean and std are those of every u value of the 8 training samples ($got; computed $want)"
+else
+    skip "no h5dump" "scalar-u normalizer statistics"
+fi
+
 echo "1..$n"

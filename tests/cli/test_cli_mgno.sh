@@ -53,6 +53,22 @@ run "$opl" train mgno --resume --epochs 4 -o hr.h5
 [ $rc -eq 0 ] && cmp -s h.h5 hr.h5; ok $? "onecycle run resumed: the same checkpoint, byte for byte"
 cut -d, -f1-5 h.csv > a.txt; cut -d, -f1-5 hr.csv > b.txt
 cmp -s a.txt b.txt; ok $? "and the same metrics"
+# the authors' OneCycle factors (MgNO's darcy.py: div_factor 2, final_div_factor 100)
+opts2="$opts --div-factor 2 --final-div-factor 100"
+run "$opl" train mgno --data ns.h5 $opts2 --epochs 4 -o d.h5
+[ $rc -eq 0 ] && has "schedule onecycle (per step), pct_start 0.3, div_factor 2, final_div_factor 100" out.txt
+ok $? "--div-factor 2 --final-div-factor 100: named in the header"
+[ "$(awk -F, 'NR == 2 {print $5}' d.csv)" = "0.0005" ] && [ "$(awk -F, 'NR == 5 {print $5}' d.csv)" = "8.12547109e-05" ]
+ok $? "onecycle lr at steps 0 and 6 of 8: max_lr / 2 and the second phase's cosine towards max_lr / 200 ($(awk -F, 'NR == 5 {print $5}' d.csv))"
+run "$opl" train mgno --data ns.h5 $opts2 --epochs 2 -o dr.h5
+run "$opl" train mgno --resume --epochs 4 -o dr.h5
+[ $rc -eq 0 ] && cmp -s d.h5 dr.h5; ok $? "resumed with the stored factors: the same checkpoint, byte for byte"
+run "$opl" train mgno --resume --epochs 4 --div-factor 3 -o dr.h5
+[ $rc -ne 0 ] && has "train.sched.div_factor = 2 there, 3 in this run" err.txt; ok $? "resume with another --div-factor: refused naming it"
+run "$opl" train mgno --data ns.h5 $small --epochs 1 --schedule onecycle --div-factor 0 -o bad.h5
+[ $rc -eq 2 ] && has "div-factor" err.txt; ok $? "--div-factor 0: exit 2"
+run "$opl" train mgno --data ns.h5 $small --epochs 1 --schedule onecycle --final-div-factor nan -o bad.h5
+[ $rc -eq 2 ] && has "final-div-factor" err.txt; ok $? "--final-div-factor nan: exit 2"
 run "$opl" train fno --data ns.h5 --ntrain 8 --ntest 2 --batch 4 --target-time 0.5 --epochs 3 --modes 4 --width 8 --schedule cosine --warmup 1 -o f.h5
 [ $rc -eq 0 ] && [ "$(cut -d, -f5 f.csv | tr '\n' ' ')" = "lr 0 0.001 0.0005 " ]; ok $? "train fno --schedule cosine --warmup 1 over 3 epochs: lr 0, 0.001, 0.0005"
 run "$opl" train mgno --data ns.h5 $small --epochs 1 --loss h2 -o bad.h5

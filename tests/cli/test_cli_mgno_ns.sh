@@ -58,6 +58,8 @@ run "$opl" train fno --data ns.h5 --dim 2 --T-in 2 --T 2 --modes 4 --width 8 --n
 run "$opl" eval fr.h5 ns.h5
 [ $rc -eq 0 ] && has "^rollout step 2 (frame 3): mean" out.txt; ok $? "eval of a rollout model: rows per step from frame T_in"
 
+run "$opl" train fno --data ns.h5 --dim 2 --T-in 2 --T 2 --modes 4 --width 8 --ntrain 4 --ntest 2 --epochs 1 --normalize scalar-u -o bad.h5
+[ $rc -eq 2 ] && has "takes the one-shot task (a -> u), not rollout" err.txt; ok $? "--normalize scalar-u on the rollout task: exit 2"
 run "$opl" train mgno --data ns.h5 $small --task sequence --epochs 1 -o bad.h5
 [ $rc -eq 2 ] && has "rollout or onestep" err.txt; ok $? "--task sequence: exit 2"
 run "$opl" train mgno --data ns.h5 --preset ns --T 5 --epochs 1 -o bad.h5

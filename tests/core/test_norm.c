@@ -1,6 +1,7 @@
-/* Normalization ops (group norm, instance norm, layer norm): gradient checks (table), forward
- * values against a naive reference written per element in double, zero mean / unit variance
- * of each group, hand-computed values, and bad input. */
+/* Normalization ops (group norm, instance norm, layer norm, group norm + GELU): gradient checks
+ * (table), forward values against a naive reference written per element in double, zero mean /
+ * unit variance of each group, hand-computed values, the fused group norm + GELU against the two
+ * ops it replaces (values and gradients), and bad input. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,12 @@ static opl_tensor *f_group(opl_ctx *c, opl_tensor **x, const void *o) {
   opl_tensor *g, *b;
   affine_args(x, p->affine, &g, &b);
   return opl_group_norm(c, x[0], p->groups, g, b, p->eps);
+}
+static opl_tensor *f_group_gelu(opl_ctx *c, opl_tensor **x, const void *o) {
+  const norm_opt *p = o;
+  opl_tensor *g, *b;
+  affine_args(x, p->affine, &g, &b);
+  return opl_group_norm_gelu(c, x[0], p->groups, g, b, p->eps);
 }
 static opl_tensor *f_instance(opl_ctx *c, opl_tensor **x, const void *o) {
   const norm_opt *p = o;
@@ -66,6 +73,16 @@ static const gc_case rows[] = {
     {"group_norm x without grad", f_group, &g2, 3, {INNG(3, 2, 4, 5), IN(1, 4), IN(1, 4)}},
     {"group_norm gamma/beta without grad", f_group, &g2, 3, {IN(3, 2, 4, 5), INNG(1, 4), INNG(1, 4)}},
     {"group_norm large (parallel)", f_group, &g4big, 3, {IN(4, 4, 8, 32, 33), IN(1, 8), IN(1, 8)}, BIG_RTOL},
+    {"group_norm_gelu (2,4,5) G2 affine", f_group_gelu, &g2, 3, {IN(3, 2, 4, 5), IN(1, 4), IN(1, 4)}},
+    {"group_norm_gelu (2,6,2,3,3) G1 (3-D)", f_group_gelu, &g1, 3, {IN(5, 2, 6, 2, 3, 3), IN(1, 6), IN(1, 6)}},
+    {"group_norm_gelu (3,6,3,5) G3 affine", f_group_gelu, &g3, 3, {IN(4, 3, 6, 3, 5), IN(1, 6), IN(1, 6)}},
+    {"group_norm_gelu no affine", f_group_gelu, &g2n, 1, {IN(3, 3, 4, 7)}},
+    {"group_norm_gelu gamma only", f_group_gelu, &g2g, 2, {IN(3, 2, 4, 5), IN(1, 4)}},
+    {"group_norm_gelu beta only", f_group_gelu, &g2b, 2, {IN(4, 2, 6, 3, 3), IN(1, 6)}},
+    {"group_norm_gelu x without grad", f_group_gelu, &g2, 3, {INNG(3, 2, 4, 5), IN(1, 4), IN(1, 4)}},
+    {"group_norm_gelu gamma/beta without grad", f_group_gelu, &g2, 3, {IN(3, 2, 4, 5), INNG(1, 4), INNG(1, 4)}},
+    {"group_norm_gelu large (parallel, rows of several chunks)", f_group_gelu, &g1, 3,
+     {IN(4, 4, 8, 17, 33), IN(1, 8), IN(1, 8)}, BIG_RTOL},
     {"instance_norm 1-D affine", f_instance, &i_aff, 3, {IN(3, 2, 3, 9), IN(1, 3), IN(1, 3)}},
     {"instance_norm 2-D", f_instance, &i_none, 1, {IN(4, 2, 3, 4, 5)}},
     {"instance_norm 3-D affine", f_instance, &i_aff, 3, {IN(5, 2, 2, 3, 3, 4), IN(1, 2), IN(1, 2)}},
@@ -268,6 +285,76 @@ static void test_uniform_seed_grad(void) {
   opl_ctx_free(&c);
 }
 
+/* The fused op equals opl_gelu(opl_group_norm(...)): values, and the gradients of x, gamma and
+ * beta for a random output seed, on shapes whose rows are shorter than, equal to and longer
+ * than the fused kernels' chunk of 256 (and not a multiple of it). */
+static void test_group_gelu_matches(void) {
+  struct { int rank; int64_t shape[5]; int G; } cases[] = {
+      {3, {2, 6, 7}, 3}, {4, {3, 4, 16, 16}, 1}, {4, {2, 6, 19, 23}, 2}, {5, {2, 4, 3, 5, 7}, 4},
+  };
+  for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+    double *res[2];
+    int64_t n = 0;
+    for (int fused = 0; fused < 2; fused++) {
+      rng = 1234 + t;
+      int64_t C = cases[t].shape[1];
+      opl_tensor *x = opl_tensor_alloc(cases[t].rank, cases[t].shape, OPL_T_REQGRAD, NULL);
+      opl_tensor *gm = opl_tensor_alloc(1, &C, OPL_T_REQGRAD, NULL), *bt = opl_tensor_alloc(1, &C, OPL_T_REQGRAD, NULL);
+      fill(x, -2, 3), fill(gm, 0.5, 1.5), fill(bt, -1, 1);
+      opl_ctx *c = opl_ctx_new(0);
+      opl_tensor *y = fused ? opl_group_norm_gelu(c, x, cases[t].G, gm, bt, 1e-5)
+                            : opl_gelu(c, opl_group_norm(c, x, cases[t].G, gm, bt, 1e-5));
+      OPL_ASSERT(y != NULL, "%s", opl_ctx_errmsg(c));
+      opl_real *seed = malloc((size_t)y->numel * sizeof *seed);
+      for (int64_t i = 0; i < y->numel; i++) seed[i] = (opl_real)(2 * gc_uniform(&rng) - 1);
+      opl_backward_seed(c, y, seed);
+      n = y->numel + x->numel + 2 * C;
+      res[fused] = malloc((size_t)n * sizeof(double));
+      int64_t j = 0;
+      for (int64_t i = 0; i < y->numel; i++) res[fused][j++] = y->data[i];
+      for (int64_t i = 0; i < x->numel; i++) res[fused][j++] = x->grad[i];
+      for (int64_t i = 0; i < C; i++) res[fused][j++] = gm->grad[i];
+      for (int64_t i = 0; i < C; i++) res[fused][j++] = bt->grad[i];
+      free(seed);
+      opl_ctx_free(&c);
+      opl_tensor_free(&x), opl_tensor_free(&gm), opl_tensor_free(&bt);
+    }
+    arrays_close(n, res[1], res[0], 10 * TOL, 10 * TOL,
+                 "group_norm_gelu case %zu (rank %d, G%d) = gelu(group_norm): values and gradients", t,
+                 cases[t].rank, cases[t].G);
+    free(res[0]), free(res[1]);
+  }
+}
+
+/* The fused op keeps x, not its output: the output can be released before backward, which then
+ * gives the same gradients. */
+static void test_group_gelu_release(void) {
+  opl_ctx *c = opl_ctx_new(0);
+  opl_tensor *x = opl_tensor_alloc(OPL_DIMS(2, 3, 8, 8), OPL_T_REQGRAD, NULL);
+  opl_tensor *x2 = opl_tensor_alloc(OPL_DIMS(2, 3, 8, 8), OPL_T_REQGRAD, NULL);
+  rng = 77;
+  fill(x, -1, 1);
+  memcpy(x2->data, x->data, (size_t)x->numel * sizeof *x->data);
+  opl_real seed[384];
+  for (int i = 0; i < 384; i++) seed[i] = (opl_real)(2 * gc_uniform(&rng) - 1);
+  opl_tensor *y = opl_group_norm_gelu(c, x, 1, NULL, NULL, 1e-5);
+  opl_backward_seed(c, y, seed);
+  opl_ctx_reset(c);
+  opl_tensor *y2 = opl_group_norm_gelu(c, x2, 1, NULL, NULL, 1e-5);
+  opl_tensor *keep = y2;
+  opl_real *seed2 = opl_arena_alloc(c, sizeof seed);
+  memcpy(seed2, seed, sizeof seed);
+  opl_release(c, y2);
+  ok(keep->data == NULL, "group_norm_gelu: the output is released (its backward does not read it)");
+  opl_backward_seed(c, keep, seed2);
+  double worst = 0;
+  for (int64_t i = 0; i < x->numel; i++) worst = fmax(worst, fabs((double)x->grad[i] - x2->grad[i]));
+  ok(opl_ctx_status(c) == OPL_OK && worst == 0, "group_norm_gelu: same gradient after the release (max diff %.2g)",
+     worst);
+  opl_tensor_free(&x), opl_tensor_free(&x2);
+  opl_ctx_free(&c);
+}
+
 /* ------------------------------------------------------------ bad input */
 
 static void err_is(opl_ctx *c, const opl_tensor *y, int status, const char *a, const char *b,
@@ -305,6 +392,13 @@ static void test_bad_input(void) {
   opl_tensor *cx = opl_new_flags(c, OPL_DIMS(2, 6, 5), OPL_T_COMPLEX);
   err_is(c, opl_layer_norm(c, cx, 1, NULL, NULL, 1e-5), OPL_ERR_ARG, "complex", NULL, "layer_norm of complex");
   err_is(c, opl_group_norm(c, NULL, 1, NULL, NULL, 1e-5), OPL_ERR_ARG, "NULL", NULL, "group_norm of NULL");
+  err_is(c, opl_group_norm_gelu(c, x, 4, NULL, NULL, 1e-5), OPL_ERR_SHAPE, "(2, 6, 5)", "4 groups",
+         "group_norm_gelu 4 groups of 6 channels");
+  err_is(c, opl_group_norm_gelu(c, x, 2, g5, NULL, 1e-5), OPL_ERR_SHAPE, "(5)", "(2, 6, 5)",
+         "group_norm_gelu gamma (5) for 6 channels");
+  err_is(c, opl_group_norm_gelu(c, x, 2, NULL, NULL, -1), OPL_ERR_ARG, "eps", NULL, "group_norm_gelu eps < 0");
+  err_is(c, opl_group_norm_gelu(c, x1, 1, NULL, NULL, 1e-5), OPL_ERR_SHAPE, "(6)", NULL,
+         "group_norm_gelu of rank 1");
   opl_ctx_free(&c);
 }
 
@@ -314,6 +408,8 @@ int main(void) {
   test_group_values();
   test_instance_layer_values();
   test_uniform_seed_grad();
+  test_group_gelu_matches();
+  test_group_gelu_release();
   test_bad_input();
   return tap_end();
 }

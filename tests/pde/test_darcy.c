@@ -1,8 +1,11 @@
 /* Darcy flow: the Neumann random field against its cosine series summed directly, the
  * five-point operator's symmetry, the CHOLMOD solve against a dense LAPACK solve, second-order
- * convergence on a manufactured solution, a cloned solver, and bad input. */
+ * convergence on a manufactured solution, a cloned solver, bad input, and the solve on one
+ * thread in every OpenMP context with the same bits. */
+#include <dirent.h>
 #include <fftw3.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include "tests/tap.h"
@@ -243,8 +246,83 @@ static void test_bad_coefficient(void) {
   opl_darcy_free(NULL);
 }
 
+/* Threads of this process (Linux /proc/self/task), -1 where unreadable. libgomp keeps the
+ * threads of a team for later regions, so the count after a call shows the widest team that
+ * any region in it had. */
+static int os_threads(void) {
+  DIR *dir = opendir("/proc/self/task");
+  if (!dir) return -1;
+  int n = 0;
+  for (struct dirent *e; (e = readdir(dir));)
+    if (e->d_name[0] != '.') n++;
+  closedir(dir);
+  return n;
+}
+
+/* CHOLMOD's supernodal code opens `parallel num_threads(4)` regions and OpenBLAS splits its work
+ * by omp_get_max_threads(): opl_darcy_solve must run both on the calling thread (pde/darcy.c
+ * cm_numeric) at top level, inside an inactive (1-thread) region and nested in an active one
+ * even where nesting is allowed, leave the caller's OpenMP settings as they were, and give the
+ * same bits everywhere. Runs first: no region may have run before the thread count. Without the
+ * mechanism, a 33^2 solve at top level leaves 4 threads, and nested in the 2-thread region the
+ * bits differ. */
+static void test_threads(void) {
+  const int s = 33;
+  double *a = malloc(sizeof(double) * s * s), *u0 = malloc(sizeof(double) * s * s);
+  double *u[3] = {malloc(sizeof(double) * s * s), malloc(sizeof(double) * s * s), malloc(sizeof(double) * s * s)};
+  opl_darcy *d[2] = {opl_darcy_new(s, NULL), NULL};
+  d[1] = d[0] ? opl_darcy_clone(d[0], NULL) : NULL;
+  if (!d[0] || !d[1]) {
+    ok(0, "solvers for the thread tests");
+    return;
+  }
+  for (int k = 0; k < s * s; k++) a[k] = (k * 7919) % 13 < 6 ? 3 : 12;
+  omp_set_num_threads(2);
+  const int mal0 = omp_get_max_active_levels();
+  const int t0 = os_threads();
+  int rc = opl_darcy_solve(d[0], a, NULL, u0, NULL);
+  const int t1 = os_threads();
+  if (t0 == 1)
+    ok(rc == OPL_OK && t1 == 1, "top level, 2 threads asked: the solve runs on this thread alone (%d -> %d)", t0, t1);
+  else
+    skip("no /proc/self/task, or threads already running", "top-level solve on one thread");
+  ok(omp_get_max_threads() == 2 && omp_get_max_active_levels() == mal0,
+     "top level: the caller's nthreads (2) and max-active-levels (%d) are as before", mal0);
+  /* an inactive region: a 1-thread team is no active level */
+  int same = 1, kept = 1;
+#pragma omp parallel num_threads(1)
+  {
+    const int mal = omp_get_max_active_levels();
+    same = opl_darcy_solve(d[0], a, NULL, u[0], NULL) == OPL_OK && !memcmp(u0, u[0], sizeof(double) * s * s);
+    kept = omp_get_max_threads() == 2 && omp_get_max_active_levels() == mal;
+  }
+  const int t2 = os_threads();
+  ok(same && kept, "inside a 1-thread region: the same bits, the caller's settings kept");
+  if (t0 == 1) ok(t2 == 1, "inside a 1-thread region: still one thread (%d)", t2);
+  /* an active 2-thread region that allows nested active regions */
+  omp_set_max_active_levels(4);
+  int good[2] = {0, 0};
+#pragma omp parallel num_threads(2)
+  {
+    const int t = omp_get_thread_num();
+    if (t < 2) {
+      int r = opl_darcy_solve(d[t], a, NULL, u[t + 1], NULL);
+      good[t] = r == OPL_OK && omp_get_max_active_levels() == 4 && !memcmp(u0, u[t + 1], sizeof(double) * s * s);
+    }
+  }
+  omp_set_max_active_levels(mal0);
+  /* (libgomp ends a nested team's threads with its region, so no thread count here) */
+  ok(good[0] && good[1], "two threads solving at once, nesting allowed: the same bits, max-active-levels kept");
+  opl_darcy_free(&d[0]);
+  opl_darcy_free(&d[1]);
+  for (int k = 0; k < 3; k++) free(u[k]);
+  free(u0);
+  free(a);
+}
+
 int main(void) {
   tap_begin();
+  test_threads();
   test_params();
   test_grf();
   test_operator();
