@@ -5,7 +5,8 @@
  *
  * Prints exactly one line on stdout, "relative L2: X" = ||u - u_ref|| / ||u_ref|| over the grid
  * (x [NX] with both ends, t [NT] from 0 to T inclusive; default 256 x 101), and the model and
- * the maximum error on stderr. --plot draws reference, prediction and error over (t, x).
+ * the maximum error on stderr. --plot draws three colour maps over (t, x), t across and x up:
+ * reference, prediction (on the reference's colour scale) and error (prediction - reference).
  * References: pde/pinn_problems.h (Burgers: the Cole-Hopf solution; Allen-Cahn and KdV: ETDRK4 on
  * a fine grid).
  * Exit status: 0, 1 runtime failure, 2 usage error. */
@@ -96,7 +97,7 @@ int cli_eval_pinn(int argc, char **argv) {
     m.ops->describe(m.self, desc, sizeof desc);
     fprintf(stderr, "opl eval: %s on %lld x %lld points (t, x); max |error| %.3e\n", desc, (long long)nt, (long long)nx, mx);
     if (plot) {
-      opl_real *buf = malloc(sizeof(opl_real) * (size_t)(2 * n));
+      opl_real *buf = malloc(sizeof(opl_real) * (size_t)(2 * n)); /* reference [nt, nx], prediction [nt, nx] */
       if (!buf) {
         fprintf(stderr, "opl eval: --plot: out of memory\n");
         status = 1;
@@ -104,9 +105,11 @@ int cli_eval_pinn(int argc, char **argv) {
         for (int64_t k = 0; k < n; k++) buf[k] = (opl_real)ur[k], buf[n + k] = (opl_real)u[k];
         char label[128], title[384], msg[512];
         snprintf(label, sizeof label, "%s, relative L2 %.2e", net->prob->name, rel);
-        snprintf(title, sizeof title, "%s: reference, prediction and error over (t, x)", desc);
-        cli_plot_sample ps = {.label = label, .input = buf, .truth = buf, .pred = buf + n};
-        if (cli_plot_2d(plot, title, 1, &ps, nt, nx, "reference", "u (t across, x up)", msg, sizeof msg)) {
+        snprintf(title, sizeof title, "%s", desc);
+        cli_plot_sample ps = {.label = label, .input = NULL, .truth = buf, .pred = buf + n};
+        cli_plot_2d_style st = {.input_name = NULL, .truth_name = "reference u", .pred_name = "prediction u",
+                                .err_name = "error (prediction - reference)", .across = "t", .up = "x"};
+        if (cli_plot_2d_styled(plot, title, 1, &ps, nt, nx, &st, msg, sizeof msg)) {
           fprintf(stderr, "opl eval: --plot: %s\n", msg);
           status = 1;
         } else {

@@ -24,6 +24,11 @@ int cli_plot_2d(const char *path, const char *title, int n, const cli_plot_sampl
   (void)path, (void)title, (void)n, (void)s, (void)nx, (void)ny, (void)input_name, (void)target_name;
   return unavailable(err, errsz);
 }
+int cli_plot_2d_styled(const char *path, const char *title, int n, const cli_plot_sample *s, int64_t nx, int64_t ny,
+                       const cli_plot_2d_style *st, char *err, size_t errsz) {
+  (void)path, (void)title, (void)n, (void)s, (void)nx, (void)ny, (void)st;
+  return unavailable(err, errsz);
+}
 
 #else
 
@@ -333,7 +338,7 @@ static rgb diverging(double t) {
 
 /* One colour map of f [nx, ny] in the box (x0, y0, size, size) plus its colour bar. */
 static void colour_map(cairo_t *cr, double x0, double y0, double size, const opl_real *f, int64_t nx, int64_t ny,
-                       double lo, double hi, int div, const char *name) {
+                       double lo, double hi, int div, const char *name, const char *across, const char *up) {
   cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, (int)nx, (int)ny);
   unsigned char *px = cairo_image_surface_get_data(img);
   int stride = cairo_image_surface_get_stride(img);
@@ -362,8 +367,8 @@ static void colour_map(cairo_t *cr, double x0, double y0, double size, const opl
   cairo_stroke(cr);
   set_rgb(cr, C_TEXT);
   text(cr, x0 + size / 2, y0 - 20, 13, 1, 0.5, 0, name);
-  text(cr, x0 + size / 2, y0 + size + 3, 10, 0, 0.5, 0, "x");
-  text(cr, x0 - 10, y0 + size / 2, 10, 0, 0.5, 0.5, "y");
+  text(cr, x0 + size / 2, y0 + size + 3, 10, 0, 0.5, 0, across);
+  text(cr, x0 - 10, y0 + size / 2, 10, 0, 0.5, 0.5, up);
   /* Colour bar. */
   double bx = x0 + size + 10, bw = 14;
   for (int k = 0; k < (int)size; k++) {
@@ -391,12 +396,23 @@ static void colour_map(cairo_t *cr, double x0, double y0, double size, const opl
 
 int cli_plot_2d(const char *path, const char *title, int n, const cli_plot_sample *s, int64_t nx, int64_t ny,
                 const char *input_name, const char *target_name, char *err, size_t errsz) {
+  char tname[96], pname[96];
+  snprintf(tname, sizeof tname, "truth %s", target_name);
+  snprintf(pname, sizeof pname, "prediction %s", target_name);
+  cli_plot_2d_style st = {.input_name = input_name, .truth_name = tname, .pred_name = pname,
+                          .err_name = "error (prediction - truth)", .across = "x", .up = "y"};
+  return cli_plot_2d_styled(path, title, n, s, nx, ny, &st, err, errsz);
+}
+
+int cli_plot_2d_styled(const char *path, const char *title, int n, const cli_plot_sample *s, int64_t nx, int64_t ny,
+                       const cli_plot_2d_style *st, char *err, size_t errsz) {
   if (n < 1 || nx < 1 || ny < 1 || nx > 32767 || ny > 32767) {
     snprintf(err, errsz, "nothing to plot (%d samples of %lld x %lld points)", n, (long long)nx, (long long)ny);
     return 1;
   }
   const double SZ = 200, PW = 300, LEFT = 150, TOP = 60, RH = 262;
-  int W = (int)(LEFT + 4 * PW), H = (int)(TOP + n * RH);
+  int with_input = st->input_name != NULL, ncol = with_input ? 4 : 3;
+  int W = (int)(LEFT + ncol * PW), H = (int)(TOP + n * RH);
   cairo_surface_t *sf;
   cairo_t *cr = canvas(W, H, &sf, err, errsz);
   if (!cr) return 1;
@@ -423,21 +439,22 @@ int cli_plot_2d(const char *path, const char *title, int n, const cli_plot_sampl
     set_rgb(cr, C_TEXT);
     text(cr, 14, y0 + SZ / 2 - 10, 13, 1, 0, 0.5, l1);
     text(cr, 14, y0 + SZ / 2 + 10, 12, 0, 0, 0.5, l2);
-    double lo, hi, tl, th, el, eh;
+    double lo = 0, hi = 1, tl, th, el, eh;
     const opl_real *in1[1] = {s[k].input}, *tp[2] = {s[k].truth, s[k].pred};
-    range_of(in1, 1, P, &lo, &hi);
+    if (with_input) range_of(in1, 1, P, &lo, &hi);
     range_of(tp, 2, P, &tl, &th);
     for (int64_t i = 0; i < P; i++) e[i] = s[k].pred[i] - s[k].truth[i];
     const opl_real *ee[1] = {e};
     range_of(ee, 1, P, &el, &eh);
     double m = fmax(fabs(el), fabs(eh));
-    char tname[96], pname[96];
-    snprintf(tname, sizeof tname, "truth %s", target_name);
-    snprintf(pname, sizeof pname, "prediction %s", target_name);
-    colour_map(cr, LEFT, y0, SZ, s[k].input, nx, ny, lo, hi, 0, input_name);
-    colour_map(cr, LEFT + PW, y0, SZ, s[k].truth, nx, ny, tl, th, 0, tname);
-    colour_map(cr, LEFT + 2 * PW, y0, SZ, s[k].pred, nx, ny, tl, th, 0, pname);
-    colour_map(cr, LEFT + 3 * PW, y0, SZ, e, nx, ny, -m, m, 1, "error (prediction - truth)");
+    double x0 = LEFT;
+    if (with_input) {
+      colour_map(cr, x0, y0, SZ, s[k].input, nx, ny, lo, hi, 0, st->input_name, st->across, st->up);
+      x0 += PW;
+    }
+    colour_map(cr, x0, y0, SZ, s[k].truth, nx, ny, tl, th, 0, st->truth_name, st->across, st->up);
+    colour_map(cr, x0 + PW, y0, SZ, s[k].pred, nx, ny, tl, th, 0, st->pred_name, st->across, st->up);
+    colour_map(cr, x0 + 2 * PW, y0, SZ, e, nx, ny, -m, m, 1, st->err_name, st->across, st->up);
   }
   free(e);
   return finish_png(sf, cr, path, err, errsz);

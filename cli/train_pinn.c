@@ -2,7 +2,13 @@
  *
  *   opl train pinn --pde burgers|allen-cahn|kdv [--arch mlp|modified-mlp] [--layers DEPTHxWIDTH]
  *       [--causal [--eps LIST] [--chunks M]] [--optimizer adam|lbfgs|adam+lbfgs] [--iters N]
- *       [--points N] [--seed K] [--resume] -o MODEL.h5
+ *       [--points N] [--seed K] [--windows W] [--resume] -o MODEL.h5
+ *
+ * --windows W trains W networks in sequence on the time windows [k T / W, (k + 1) T / W], each
+ * with --iters iterations per optimizer phase and the previous window's network at its start
+ * as initial condition (train/pinn.h); the CSV's window column and the progress line name the
+ * window. The model file holds every window; opl predict and opl eval evaluate the piecewise
+ * network.
  *
  * Prints a header, then a progress line every --print-every iterations (iteration, optimizer,
  * loss and its parts, and with --causal the smallest weight and eps), and writes one CSV row per
@@ -37,13 +43,15 @@ static void on_signal(int sig) {
 typedef struct pinn_print {
   int64_t every;
   int quiet;
+  int windows;
 } pinn_print;
 
 static int progress_cb(const opl_pinn_iter_stats *s, void *user) {
   pinn_print *p = user;
   if (!p->quiet && (s->iter % p->every == 0 || s->iter == s->total)) {
-    printf("iter %lld/%lld %-5s loss %.4e  residual %.3e  ic %.3e  bc %.3e", (long long)s->iter, (long long)s->total,
-           opl_pinn_opt_name(s->optimizer), s->loss, s->res, s->ic, s->bc);
+    printf("iter %lld/%lld %-5s", (long long)s->iter, (long long)s->total, opl_pinn_opt_name(s->optimizer));
+    if (p->windows > 1) printf(" window %d/%d", s->window + 1, p->windows);
+    printf(" loss %.4e  residual %.3e  ic %.3e  bc %.3e", s->loss, s->res, s->ic, s->bc);
     if (!isnan(s->min_w)) printf("  min w %.3f  eps %g", s->min_w, s->eps);
     printf("  %.1f s\n", s->seconds);
     fflush(stdout);
@@ -90,7 +98,7 @@ int cli_train_pinn(int argc, char **argv) {
   static const char *pde, *arch, *layers, *eps_s, *optimizer, *colloc, *embed, *out;
   pde = arch = layers = eps_s = optimizer = colloc = embed = out = NULL;
   int64_t iters = -1, lbfgs_iters = -1, points = -1, bpoints = -1, chunks = -1, seed = -1, every = -1, nfreq = -1,
-          print_every = 100, threads = 0, history = -1;
+          print_every = 100, threads = 0, history = -1, windows = -1;
   double lr = NAN, wic = NAN, wbc = NAN;
   int causal = 0, hard = 0, resume = 0, quiet = 0;
   const cli_opt opts[] = {
@@ -116,6 +124,8 @@ int cli_train_pinn(int argc, char **argv) {
       {"w-ic", CLI_DOUBLE, &wic, "weight of the initial-condition loss (default 1)"},
       {"w-bc", CLI_DOUBLE, &wbc, "weight of the boundary loss (default 1)"},
       {"seed", CLI_INT, &seed, "seed of the initialization and the points (default 0)"},
+      {"windows", CLI_INT, &windows, "time marching: W networks trained in sequence on W equal time windows, each "
+                                     "starting from the previous one's network (default 1; not with --hard)"},
       {"checkpoint-every", CLI_INT, &every, "write a checkpoint every this many iterations (default 1000)"},
       {"resume", CLI_FLAG, &resume, "continue MODEL.h5 (its settings are the defaults)"},
       {"print-every", CLI_INT, &print_every, "progress line every this many iterations"},
@@ -185,6 +195,24 @@ int cli_train_pinn(int argc, char **argv) {
   }
   if (nfreq >= 0) c.model.nfreq = (int)nfreq;
   if (hard) c.model.hard = 1;
+  if (windows >= 0) {
+    if (windows < 1 || windows > OPL_PINN_MAX_WINDOWS) {
+      fprintf(stderr, "opl train pinn: --windows %lld: expected 1..%d time windows\n", (long long)windows,
+              OPL_PINN_MAX_WINDOWS);
+      return 2;
+    }
+    if (resume && windows != c.model.windows) {
+      fprintf(stderr, "opl train pinn: --windows %lld: '%s' was trained with %d\n", (long long)windows, out,
+              c.model.windows);
+      return 2;
+    }
+    c.model.windows = (int)windows;
+  }
+  if (c.model.windows > 1 && c.model.hard) {
+    fprintf(stderr, "opl train pinn: --windows %d with --hard: a later window's initial condition is the previous "
+                    "window's network, fitted as a loss (soft); drop --hard or use one window\n", c.model.windows);
+    return 2;
+  }
   if (optimizer && (c.optimizer = opl_pinn_opt_find(optimizer)) < 0) {
     fprintf(stderr, "opl train pinn: --optimizer '%s': expected adam, lbfgs or adam+lbfgs\n", optimizer);
     return 2;
@@ -253,6 +281,7 @@ int cli_train_pinn(int argc, char **argv) {
     printf("  %s", opl_pinn_opt_name(c.optimizer));
     if (c.optimizer != OPL_PINN_LBFGS) printf(", %lld Adam iterations (lr %g)", (long long)c.adam_iters, c.lr);
     if (c.optimizer != OPL_PINN_ADAM) printf(", up to %lld L-BFGS iterations", (long long)c.lbfgs_iters);
+    if (c.model.windows > 1) printf(" in each of %d time windows", c.model.windows);
     printf("; %lld %s collocation points, %lld initial/boundary points, seed %llu, %d thread%s, %s precision\n",
            (long long)c.points, opl_pinn_colloc_name(c.colloc), (long long)c.boundary_points,
            (unsigned long long)c.seed, opl_get_num_threads(), opl_get_num_threads() == 1 ? "" : "s", OPL_PRECISION_NAME);
@@ -266,7 +295,7 @@ int cli_train_pinn(int argc, char **argv) {
   }
   signal(SIGINT, on_signal);
   signal(SIGTERM, on_signal);
-  pinn_print pp = {.every = print_every, .quiet = quiet};
+  pinn_print pp = {.every = print_every, .quiet = quiet, .windows = c.model.windows};
   int st = opl_pinn_trainer_run(t, progress_cb, &pp, &e);
   if (st) {
     fprintf(stderr, "opl train pinn: %s\n", opl_err_text(&e));

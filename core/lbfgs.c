@@ -7,6 +7,7 @@
 
 #define C1 1e-4        /* sufficient decrease (Armijo) constant */
 #define C2 0.9         /* curvature constant, the usual choice for quasi-Newton methods */
+#define AW_DELTA 0.1   /* approximate Wolfe: phi'(a) <= (1 - 2 delta) |phi'(0)| (Hager & Zhang 2005) */
 #define ALPHA_MAX 1e20 /* largest step the bracketing phase tries */
 #define EXTRAP 4.0     /* growth of the trial step while bracketing */
 
@@ -15,6 +16,8 @@ struct opl_lbfgs {
   int64_t max_iter, max_evals;
   int ls_max_evals;        /* evaluations per line search */
   double gtol;
+  double fnoise;           /* relative rounding level of f (opl_lbfgs_set_fnoise) */
+  double gamma;            /* H0 scale s'y / y'y of the newest pair of this run (0: none yet) */
   opl_lbfgs_monitor_fn monitor;
   void *monitor_user;
   double *S, *Y;           /* [m][n] correction pairs s_i = x_{i+1} - x_i, y_i = g_{i+1} - g_i */
@@ -95,7 +98,17 @@ static double interpolate(double alo, double flo, double glo, double ahi, double
  * without the allowance the search would reject steps that the gradient (still accurate
  * there) shows to be good. False for NaN. */
 static int armijo(const line *L, double a, double fa) {
-  return fa <= L->f0 + C1 * a * L->dphi0 + 1e-12 * fabs(L->f0);
+  return fa <= L->f0 + C1 * a * L->dphi0 + L->s->fnoise * fabs(L->f0);
+}
+
+/* The approximate Wolfe conditions of Hager & Zhang ("A new conjugate gradient method with
+ * guaranteed descent and an efficient line search", SIAM J. Optim. 16 (2005) 170, eq. 4.1-4.2):
+ *     C2 phi'(0) <= phi'(a) <= (2 delta - 1) phi'(0),   phi(a) <= phi(0) + fnoise |phi(0)|.
+ * For a quadratic phi the first pair is the Armijo condition with constant delta written with
+ * derivatives only; it decides by the gradient (accurate to the last digits of its entries)
+ * where the decrease in f is below f's rounding level and the Armijo test sees noise. */
+static int approx_wolfe(const line *L, double fa, double ga) {
+  return fa <= L->f0 + L->s->fnoise * fabs(L->f0) && ga >= C2 * L->dphi0 && ga <= (2 * AW_DELTA - 1) * L->dphi0;
 }
 
 /* Zoom (N&W Alg. 3.6): phi(a_lo) satisfies sufficient decrease and is the lowest value seen;
@@ -107,6 +120,11 @@ static int zoom(line *L, double alo, double flo, double glo, double ahi, double 
     if (fabs(ahi - alo) <= 1e-16 * fmax(1.0, fabs(alo))) return 0; /* bracket collapsed */
     double a = interpolate(alo, flo, glo, ahi, fhi, ghi), ga;
     double fa = phi(L, a, &ga);
+    if (approx_wolfe(L, fa, ga)) {
+      *astar = a;
+      *fstar = fa;
+      return 1;
+    }
     if (!armijo(L, a, fa) || fa >= flo) {
       ahi = a;
       fhi = fa;
@@ -137,6 +155,11 @@ static int line_search(line *L, double a1, double *astar, double *fstar) {
   double aprev = 0, fprev = L->f0, gprev = L->dphi0, a = a1;
   for (int i = 1; budget_left(L->s, L); i++) {
     double ga, fa = phi(L, a, &ga);
+    if (approx_wolfe(L, fa, ga)) {
+      *astar = a;
+      *fstar = fa;
+      return 1;
+    }
     if (!armijo(L, a, fa) || (i > 1 && fa >= fprev))
       return zoom(L, aprev, fprev, gprev, a, fa, ga, astar, fstar);
     if (fabs(ga) <= -C2 * L->dphi0) {
@@ -155,7 +178,8 @@ static int line_search(line *L, double a1, double *astar, double *fstar) {
 }
 
 /* d = -H g by the two-loop recursion (N&W Alg. 7.4) over the stored pairs, oldest to newest,
- * with H0 = gamma I, gamma = s'y / y'y of the newest pair (1 when there is none). */
+ * with H0 = gamma I, gamma = s'y / y'y of the newest pair; with no pair stored (after a reset)
+ * that of the run's last pair, 1 when the run has had none. */
 static void two_loop(opl_lbfgs *s) {
   int n = s->n, m = s->m;
   double *q = s->d;
@@ -168,8 +192,10 @@ static void two_loop(opl_lbfgs *s) {
   if (s->count > 0) {
     int k = (s->head - 1 + m) % m;
     const double *yk = s->Y + (size_t)k * n;
-    double gamma = 1.0 / (s->rho[k] * dot(n, yk, yk));
-    cblas_dscal(n, gamma, q, 1);
+    s->gamma = 1.0 / (s->rho[k] * dot(n, yk, yk));
+    cblas_dscal(n, s->gamma, q, 1);
+  } else if (s->gamma > 0) {
+    cblas_dscal(n, s->gamma, q, 1);
   }
   for (int j = s->count - 1; j >= 0; j--) { /* oldest to newest */
     int i = (s->head - 1 - j + 2 * m) % m;
@@ -192,6 +218,7 @@ opl_lbfgs *opl_lbfgs_create(int n, int m, opl_err *err) {
   s->max_evals = 0;
   s->ls_max_evals = 40;
   s->gtol = 1e-5;
+  s->fnoise = 1e-12;
   size_t nm = (size_t)n * (size_t)m;
   s->S = malloc(nm * sizeof(double));
   s->Y = malloc(nm * sizeof(double));
@@ -245,6 +272,13 @@ int opl_lbfgs_set_gtol(opl_lbfgs *s, double gtol) {
   return OPL_OK;
 }
 
+int opl_lbfgs_set_fnoise(opl_lbfgs *s, double fnoise) {
+  OPL_ASSERT(s != NULL);
+  if (!(fnoise >= 0) || !(fnoise < 1)) return OPL_ERR_ARG;
+  s->fnoise = fnoise;
+  return OPL_OK;
+}
+
 void opl_lbfgs_set_monitor(opl_lbfgs *s, opl_lbfgs_monitor_fn fn, void *user) {
   OPL_ASSERT(s != NULL);
   s->monitor = fn;
@@ -269,6 +303,7 @@ int opl_lbfgs_run(opl_lbfgs *s, opl_lbfgs_fn f, void *user, double *x, double *f
   OPL_ASSERT(s != NULL);
   memset(&s->st, 0, sizeof s->st);
   s->head = s->count = 0;
+  s->gamma = 0;
   if (!f || !x) {
     s->st.status = OPL_ERR_ARG;
     return opl_err_set(err, OPL_ERR_ARG, "lbfgs: objective and x must not be NULL");
@@ -298,8 +333,9 @@ int opl_lbfgs_run(opl_lbfgs *s, opl_lbfgs_fn f, void *user, double *x, double *f
       two_loop(s);
       dphi0 = dot(n, s->g, s->d);
     }
-    /* Unit step for quasi-Newton directions; a first steepest-descent step of length <= 1. */
-    double a1 = s->count > 0 ? 1.0 : fmin(1.0, 1.0 / sqrt(-dphi0));
+    /* Unit step for quasi-Newton directions (and for the scaled steepest descent after a reset);
+     * a first steepest-descent step of length <= 1. */
+    double a1 = s->count > 0 || s->gamma > 0 ? 1.0 : fmin(1.0, 1.0 / sqrt(-dphi0));
     line L = {s, f, user, x, fk, dphi0, 0};
     double a, fa;
     if (!line_search(&L, a1, &a, &fa)) {

@@ -6,8 +6,12 @@
  * satisfies the strong Wolfe conditions
  *     f(x + a p) <= f(x) + c1 a g'p,   |g(x + a p)'p| <= c2 |g'p|,   c1 = 1e-4, c2 = 0.9,
  * with safeguarded cubic interpolation (N&W eq. 3.59) inside the zoom. The decrease test
- * allows 1e-12 |f(x)| for rounding of f, so that near a minimizer, where true decreases
- * fall below f's rounding error, steps are still judged by the (accurate) curvature test.
+ * allows fnoise |f(x)| for rounding of f (default 1e-12), and a step is also accepted when it
+ * meets the approximate Wolfe conditions of Hager & Zhang (SIAM J. Optim. 16 (2005) 170):
+ * 0.9 phi'(0) <= phi'(a) <= 0.8 |phi'(0)| and f <= f(x) + fnoise |f(x)|, so that near a
+ * minimizer, where true decreases fall below f's rounding error, steps are still judged by the
+ * (accurate) gradient. After a failed line search the history is dropped and the search
+ * restarts along -gamma g, gamma = s'y / y'y of the run's last pair (N&W eq. 7.20).
  *
  * SUNDIALS-style object: create (problem size, history) / set options / run / get statistics /
  * free(&s). A solver can be run many times; each run starts with an empty history.
@@ -48,6 +52,10 @@ int opl_lbfgs_set_max_iter(opl_lbfgs *s, int64_t max_iter);
 int opl_lbfgs_set_max_evals(opl_lbfgs *s, int64_t max_evals);
 /* Stop with success when ||g||_inf <= gtol (gtol >= 0). */
 int opl_lbfgs_set_gtol(opl_lbfgs *s, double gtol);
+/* The relative rounding level of f, 0 <= fnoise < 1 (default 1e-12): an objective computed in
+ * single precision is uncertain to about 1e-5 of its value near a minimizer. OPL_ERR_ARG
+ * otherwise. */
+int opl_lbfgs_set_fnoise(opl_lbfgs *s, double fnoise);
 /* Monitor called at every accepted iterate (NULL: none). */
 void opl_lbfgs_set_monitor(opl_lbfgs *s, opl_lbfgs_monitor_fn fn, void *user);
 

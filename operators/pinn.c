@@ -64,7 +64,7 @@ int opl_pinn_arch_find(const char *name) {
 opl_pinn_config opl_pinn_config_default(int problem) {
   const opl_pinn_problem *p = opl_pinn_problem_get(problem);
   opl_pinn_config c = {.problem = problem, .arch = OPL_PINN_ARCH_MLP, .depth = 4, .width = 64,
-                       .periodic = p ? opl_pinn_periodic(p) : 0, .nfreq = 1, .hard = 0};
+                       .periodic = p ? opl_pinn_periodic(p) : 0, .nfreq = 1, .hard = 0, .windows = 1};
   return c;
 }
 
@@ -81,6 +81,12 @@ static int config_check(const opl_pinn_config *c, opl_err *err) {
     return opl_err_set(err, OPL_ERR_ARG, "pinn: periodic %d / hard %d, expected 0 or 1", c->periodic, c->hard);
   if (c->periodic && (c->nfreq < 1 || c->nfreq > 64))
     return opl_err_set(err, OPL_ERR_ARG, "pinn: %d Fourier modes in the periodic embedding, expected 1..64", c->nfreq);
+  if (c->windows < 1 || c->windows > OPL_PINN_MAX_WINDOWS)
+    return opl_err_set(err, OPL_ERR_ARG, "pinn: %d time windows, expected 1..%d", c->windows, OPL_PINN_MAX_WINDOWS);
+  if (c->windows > 1 && c->hard)
+    return opl_err_set(err, OPL_ERR_ARG, "pinn: %d time windows with hard conditions: a later window's initial condition "
+                       "is the previous window's network, fitted as a loss; use soft conditions (no --hard) or one window",
+                       c->windows);
   return OPL_OK;
 }
 
@@ -88,7 +94,31 @@ static int64_t pinn_count(const opl_pinn_config *c) {
   int64_t F = c->periodic ? 1 + 2 * c->nfreq : 2, W = c->width;
   int64_t n = F * W + W + (c->depth - 1) * (W * W + W) + W + 1;
   if (c->arch == OPL_PINN_ARCH_MODIFIED) n += 2 * (F * W + W);
-  return n;
+  return n * (c->windows > 1 ? c->windows : 1);
+}
+
+/* ------------------------------------------------------------------ time windows */
+
+const opl_pinn *opl_pinn_window(const opl_pinn *net, int k, double *t0, double *t1) {
+  int W = net->win ? net->cfg.windows : 1;
+  if (k < 0 || k >= W) return NULL;
+  const opl_pinn *w = net->win ? &net->win[k] : net;
+  double T = net->prob->T;
+  if (t0) *t0 = w->t1 > w->t0 ? w->t0 : 0;
+  if (t1) *t1 = w->t1 > w->t0 ? w->t1 : T;
+  return w;
+}
+
+int opl_pinn_window_of(const opl_pinn *net, double t) {
+  int W = net->win ? net->cfg.windows : 1;
+  double k = floor(t * W / net->prob->T);
+  return k < 0 ? 0 : k > W - 1 ? W - 1 : (int)k;
+}
+
+void opl_pinn_window_params(const opl_pinn *net, int k, int *first, int *count) {
+  int per = 2 * (net->cfg.depth + 1) + (net->cfg.arch == OPL_PINN_ARCH_MODIFIED ? 4 : 0);
+  *first = k * per;
+  *count = per;
 }
 
 /* ------------------------------------------------------------------ forward */
@@ -101,10 +131,11 @@ static opl_tensor *input_jet(opl_ctx *c, const opl_pinn *net, const opl_tensor *
   if (!X) return NULL;
   double L = pr->x1 - pr->x0, w = 2 * M_PI / L;
   opl_real *d = X->data;
+  double t0 = net->t1 > net->t0 ? net->t0 : 0, h = net->t1 > net->t0 ? net->t1 - net->t0 : pr->T;
   for (int64_t i = 0; i < N; i++) {
     double t = (double)p->data[2 * i], x = (double)p->data[2 * i + 1];
-    d[i * F] = (opl_real)(2 * t / pr->T - 1);
-    if (s.nt) d[(s.nx + 1) * N * F + i * F] = (opl_real)(2 / pr->T);
+    d[i * F] = (opl_real)(2 * (t - t0) / h - 1);
+    if (s.nt) d[(s.nx + 1) * N * F + i * F] = (opl_real)(2 / h);
     if (!net->cfg.periodic) {
       d[i * F + 1] = (opl_real)(2 * (x - pr->x0) / L - 1);
       if (s.nx >= 1) d[N * F + i * F + 1] = (opl_real)(2 / L);
@@ -145,6 +176,8 @@ static int hard_jets(opl_ctx *c, const opl_pinn *net, const opl_tensor *p, opl_j
   return 1;
 }
 
+static opl_tensor *forward_windows(opl_ctx *c, const opl_pinn *net, const opl_tensor *p, opl_jet_spec s);
+
 opl_tensor *opl_pinn_forward_jet(opl_ctx *c, const opl_pinn *net, const opl_tensor *p, opl_jet_spec s) {
   if (opl_ctx_status(c)) return NULL;
   if (!p || p->rank != 2 || p->shape[1] != 2 || opl_is_complex(p)) {
@@ -153,6 +186,7 @@ opl_tensor *opl_pinn_forward_jet(opl_ctx *c, const opl_pinn *net, const opl_tens
                   p ? opl_shape_str(b, p->rank, p->shape) : "NULL");
     return NULL;
   }
+  if (net->win) return forward_windows(c, net, p, s);
   opl_tensor *X = input_jet(c, net, p, s);
   int D = net->cfg.depth;
   opl_tensor *u;
@@ -173,6 +207,46 @@ opl_tensor *opl_pinn_forward_jet(opl_ctx *c, const opl_pinn *net, const opl_tens
     opl_tensor *A, *B;
     if (!hard_jets(c, net, p, s, &A, &B)) return NULL;
     u = opl_add(c, A, opl_jet_mul(c, B, u, s));
+  }
+  return u;
+}
+
+/* The piecewise network: each point p [N, 2] through its window's network, gathered per window
+ * and scattered back into u [K, N, 1] (no tape: see opl_pinn_forward_jet). */
+static opl_tensor *forward_windows(opl_ctx *c, const opl_pinn *net, const opl_tensor *p, opl_jet_spec s) {
+  int W = net->cfg.windows;
+  int64_t N = p->shape[0], K = opl_jet_k(s);
+  int kmin = W, kmax = -1;
+  for (int64_t i = 0; i < N; i++) {
+    int k = opl_pinn_window_of(net, (double)p->data[2 * i]);
+    kmin = k < kmin ? k : kmin;
+    kmax = k > kmax ? k : kmax;
+  }
+  if (kmax < 0) kmin = kmax = 0;
+  if (kmin == kmax) return opl_pinn_forward_jet(c, &net->win[kmin], p, s);
+  if (opl_ctx_grad_enabled(c)) {
+    opl_ctx_error(c, OPL_ERR_STATE, "pinn: points in time windows %d..%d of a network of %d windows: the piecewise "
+                  "network is evaluated without gradients (train one window's network at a time)", kmin, kmax, W);
+    return NULL;
+  }
+  opl_tensor *u = opl_new(c, OPL_DIMS(K, N, 1));
+  int64_t *idx = opl_arena_alloc(c, (size_t)N * sizeof(int64_t));
+  if (!u || !idx) return NULL;
+  for (int k = kmin; k <= kmax; k++) {
+    int64_t m = 0;
+    for (int64_t i = 0; i < N; i++)
+      if (opl_pinn_window_of(net, (double)p->data[2 * i]) == k) idx[m++] = i;
+    if (!m) continue;
+    opl_tensor *q = opl_new(c, OPL_DIMS(m, 2));
+    if (!q) return NULL;
+    for (int64_t j = 0; j < m; j++) {
+      q->data[2 * j] = p->data[2 * idx[j]];
+      q->data[2 * j + 1] = p->data[2 * idx[j] + 1];
+    }
+    opl_tensor *uk = opl_pinn_forward_jet(c, &net->win[k], q, s); /* [K, m, 1] */
+    if (!uk) return NULL;
+    for (int64_t a = 0; a < K; a++)
+      for (int64_t j = 0; j < m; j++) u->data[a * N + idx[j]] = uk->data[a * m + j];
   }
   return u;
 }
@@ -207,15 +281,18 @@ static int ops_to_meta(const void *self, opl_kv *kv) {
   kv[n++] = (opl_kv)OPL_KVI("pinn.periodic", m->cfg.periodic);
   kv[n++] = (opl_kv)OPL_KVI("pinn.nfreq", m->cfg.nfreq);
   kv[n++] = (opl_kv)OPL_KVI("pinn.hard", m->cfg.hard);
+  kv[n++] = (opl_kv)OPL_KVI("pinn.windows", m->cfg.windows);
   kv[n++] = (opl_kv)OPL_KVI("pinn.param_count", pinn_count(&m->cfg));
   return n;
 }
 
 static void ops_describe(const void *self, char *buf, size_t cap) {
   const opl_pinn *m = self;
-  snprintf(buf, cap, "PINN %s %dx%d tanh on %s (%s%s)", opl_pinn_arch_name(m->cfg.arch), m->cfg.depth, m->cfg.width,
+  char wins[48] = "";
+  if (m->cfg.windows > 1) snprintf(wins, sizeof wins, ", %d time windows", m->cfg.windows);
+  snprintf(buf, cap, "PINN %s %dx%d tanh on %s (%s%s%s)", opl_pinn_arch_name(m->cfg.arch), m->cfg.depth, m->cfg.width,
            m->prob->name, m->cfg.periodic ? "periodic embedding" : "inputs scaled to [-1, 1]",
-           m->cfg.hard ? ", hard initial/boundary conditions" : "");
+           m->cfg.hard ? ", hard initial/boundary conditions" : "", wins);
 }
 
 static int ops_summary(const void *self, opl_model_row *rows, int cap) {
@@ -242,11 +319,22 @@ static int ops_summary(const void *self, opl_model_row *rows, int cap) {
     ROW(nm, shp, (i ? W : F) * W + W);
   }
   ROW(m->cfg.hard ? "output, u0 + t g N" : "output", "(N, 1)", W + 1);
+  if (m->cfg.windows > 1) {
+    opl_pinn_config one = m->cfg;
+    one.windows = 1;
+    if (m->cfg.windows == 2) snprintf(nm, sizeof nm, "time window 2, the same layers");
+    else snprintf(nm, sizeof nm, "time windows 2..%d, the same layers", m->cfg.windows);
+    ROW(nm, "(N, 1)", (m->cfg.windows - 1) * pinn_count(&one));
+  }
 #undef ROW
   return n;
 }
 
-static void ops_free(void *self) { free(self); }
+static void ops_free(void *self) {
+  opl_pinn *m = self;
+  if (m) free(m->win);
+  free(self);
+}
 
 const opl_model_ops opl_pinn_ops = {
     .name = "pinn",
@@ -271,6 +359,25 @@ static int add_layer(opl_params *p, const char *prefix, int64_t in, int64_t out,
   return rng ? opl_init_normal(rng, *w, 0, sqrt(2.0 / (double)(in + out)), err) : OPL_OK;
 }
 
+/* The layers of one network g (g->cfg, g->nin set) as parameters base.u/.v, base.<i> of m. */
+static int create_layers(opl_model *m, opl_pinn *g, const char *base, opl_rng *rng, opl_err *err) {
+  int64_t W = g->cfg.width;
+  char prefix[48];
+  int st;
+  if (g->cfg.arch == OPL_PINN_ARCH_MODIFIED) {
+    snprintf(prefix, sizeof prefix, "%s.u", base);
+    if ((st = add_layer(&m->params, prefix, g->nin, W, rng, &g->wu, &g->bu, err))) return st;
+    snprintf(prefix, sizeof prefix, "%s.v", base);
+    if ((st = add_layer(&m->params, prefix, g->nin, W, rng, &g->wv, &g->bv, err))) return st;
+  }
+  for (int i = 0; i <= g->cfg.depth; i++) {
+    snprintf(prefix, sizeof prefix, "%s.%d", base, i);
+    if ((st = add_layer(&m->params, prefix, i ? W : g->nin, i < g->cfg.depth ? W : 1, rng, &g->w[i], &g->b[i], err)))
+      return st;
+  }
+  return OPL_OK;
+}
+
 static int kind_create(opl_model *m, const void *config, opl_rng *rng, opl_err *err) {
   const opl_pinn_config *cfg = config;
   int st = config_check(cfg, err);
@@ -281,22 +388,34 @@ static int kind_create(opl_model *m, const void *config, opl_rng *rng, opl_err *
   if (!f->cfg.periodic) f->cfg.nfreq = 1;
   f->prob = opl_pinn_problem_get(cfg->problem);
   f->nin = cfg->periodic ? 1 + 2 * cfg->nfreq : 2;
-  int64_t W = cfg->width;
-  if (cfg->arch == OPL_PINN_ARCH_MODIFIED) {
-    if ((st = add_layer(&m->params, "pinn.u", f->nin, W, rng, &f->wu, &f->bu, err)) ||
-        (st = add_layer(&m->params, "pinn.v", f->nin, W, rng, &f->wv, &f->bv, err))) {
+  int NW = cfg->windows;
+  if (NW > 1 && !(f->win = calloc((size_t)NW, sizeof *f->win))) {
+    free(f);
+    return opl_err_set(err, OPL_ERR_NOMEM, "pinn: out of memory");
+  }
+  /* window after window (one window: f itself), each initialized from rng in turn */
+  for (int k = 0; k < NW; k++) {
+    opl_pinn *g = NW > 1 ? &f->win[k] : f;
+    if (NW > 1) {
+      *g = *f;
+      g->cfg.windows = 1;
+      g->win = NULL;
+      g->t0 = f->prob->T * k / NW;
+      g->t1 = k == NW - 1 ? f->prob->T : f->prob->T * (k + 1) / NW;
+    }
+    char base[24] = "pinn";
+    if (k > 0) snprintf(base, sizeof base, "pinn.w%d", k);
+    if ((st = create_layers(m, g, base, rng, err))) {
+      free(f->win);
       free(f);
       return st;
     }
   }
-  for (int i = 0; i <= cfg->depth; i++) {
-    char prefix[32];
-    snprintf(prefix, sizeof prefix, "pinn.%d", i);
-    st = add_layer(&m->params, prefix, i ? W : f->nin, i < cfg->depth ? W : 1, rng, &f->w[i], &f->b[i], err);
-    if (st) {
-      free(f);
-      return st;
-    }
+  if (NW > 1) { /* the composite's own layer fields: window 0's */
+    opl_pinn *w0 = &f->win[0];
+    memcpy(f->w, w0->w, sizeof f->w);
+    memcpy(f->b, w0->b, sizeof f->b);
+    f->wu = w0->wu, f->bu = w0->bu, f->wv = w0->wv, f->bv = w0->bv;
   }
   m->ops = &opl_pinn_ops;
   m->self = f;
@@ -336,6 +455,13 @@ static int kind_from_meta(const opl_kv *kv, int n, void *config, opl_err *err) {
       (st = meta_int(kv, n, "pinn.periodic", 0, 1, &c.periodic, err)) ||
       (st = meta_int(kv, n, "pinn.nfreq", 1, 64, &c.nfreq, err)) || (st = meta_int(kv, n, "pinn.hard", 0, 1, &c.hard, err)))
     return st;
+  c.windows = 1; /* files of one window written before windows existed have no attribute */
+  if (opl_kv_find(kv, n, "pinn.windows") &&
+      (st = meta_int(kv, n, "pinn.windows", 1, OPL_PINN_MAX_WINDOWS, &c.windows, err)))
+    return st;
+  if (c.windows > 1 && c.hard)
+    return opl_err_set(err, OPL_ERR_FORMAT, "pinn: attributes 'pinn.windows' = %d and 'pinn.hard' = 1 do not go together",
+                       c.windows);
   const opl_kv *pc = opl_kv_find(kv, n, "pinn.param_count");
   if (!pc || pc->type != OPL_KV_INT || pc->i != pinn_count(&c))
     return opl_err_set(err, OPL_ERR_FORMAT, "pinn: attribute 'pinn.param_count' is missing or differs from the %lld "

@@ -227,7 +227,15 @@ struct opl_pinn_trainer {
   opl_tensor *shadow_t;
   opl_tensor **shadow_p;
   opl_params shadow;
-  opl_dist_grads *dg;        /* more than one rank: the gradient sums (core/dist.h) */
+  /* time windows (see pinn.h): the window being trained, its network and parameters (a view of
+   * model.params; all of them with one window), the window Adam was made for (-1: none) */
+  int win, adam_win;
+  const opl_pinn *fwd;
+  opl_params wp;
+  /* more than one rank: the gradient sums over wp (core/dist.h), made with wp in window_optim:
+   * the buckets are started from the reverse pass as their parameters' gradients become final,
+   * so they hold exactly the parameters the window's loss differentiates */
+  opl_dist_grads *dg;
 };
 
 static double now_s(void) {
@@ -236,8 +244,12 @@ static double now_s(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int64_t total_iters(const opl_pinn_train_config *c) {
+/* Iterations of one time window (Adam, then L-BFGS), and of the whole run. */
+static int64_t window_iters(const opl_pinn_train_config *c) {
   return (c->optimizer != OPL_PINN_LBFGS ? c->adam_iters : 0) + (c->optimizer != OPL_PINN_ADAM ? c->lbfgs_iters : 0);
+}
+static int64_t total_iters(const opl_pinn_train_config *c) {
+  return window_iters(c) * (c->model.windows > 1 ? c->model.windows : 1);
 }
 
 static char *dupstr(const char *s) {
@@ -273,9 +285,13 @@ void opl_pinn_trainer_free(opl_pinn_trainer **tp) {
   *tp = NULL;
 }
 
-/* Draw the initial and boundary points from the seed. */
+/* Draw the initial and boundary points of time window k = t->win [t0, t1] from the seed (the same
+ * draws in every window: initial points at t0 with u0 there, boundary times uniform in the
+ * window); a later window's initial values are set by window_data. */
 static void boundary_points(opl_pinn_trainer *t) {
   const opl_pinn_problem *p = t->prob;
+  double t0, t1;
+  opl_pinn_window(t->net, t->win, &t0, &t1);
   opl_rng root, r;
   opl_rng_seed(&root, t->cfg.seed);
   r = opl_rng_split(&root, 0xB0D0);
@@ -283,24 +299,106 @@ static void boundary_points(opl_pinn_trainer *t) {
   for (int64_t i = 0; i < nic; i++) {
     double x = p->x0 + (p->x1 - p->x0) * opl_rng_uniform(&r), d[1];
     opl_pinn_u0(t->cfg.model.problem, x, d, 0);
-    t->pic->data[2 * i] = 0;
+    t->pic->data[2 * i] = (opl_real)t0;
     t->pic->data[2 * i + 1] = (opl_real)x;
     t->u0ic->data[i] = (opl_real)d[0];
   }
   for (int64_t i = 0; i < nb; i++) {
-    double tt = p->T * opl_rng_uniform(&r);
+    double tt = t0 + (t1 - t0) * opl_rng_uniform(&r);
     t->pbc->data[2 * i] = t->pbc->data[2 * (nb + i)] = (opl_real)tt;
     t->pbc->data[2 * i + 1] = (opl_real)p->x0;
     t->pbc->data[2 * (nb + i) + 1] = (opl_real)p->x1;
   }
 }
 
-/* The collocation set for iteration it (1-based) into t->pr. */
+/* The collocation set for iteration it (1-based) into t->pr; with time windows, drawn over
+ * [0, T] (a fixed set: draw k for window k) and mapped linearly onto window k = t->win. */
 static void collocate(opl_pinn_trainer *t, int64_t it) {
-  uint64_t draw = t->cfg.colloc == OPL_COLLOC_RESAMPLE ? (uint64_t)it : 0;
+  uint64_t draw = t->cfg.colloc == OPL_COLLOC_RESAMPLE ? (uint64_t)it : (uint64_t)t->win;
   t->nr = opl_pinn_collocation(t->cfg.model.problem, t->cfg.colloc, t->cfg.points, t->cfg.seed, draw, t->pr->data);
   t->pr->shape[0] = t->nr;
   t->pr->numel = 2 * t->nr;
+  if (t->cfg.model.windows > 1) {
+    double t0, t1, T = t->prob->T;
+    opl_pinn_window(t->net, t->win, &t0, &t1);
+    for (int64_t i = 0; i < t->nr; i++) t->pr->data[2 * i] = (opl_real)(t0 + (t1 - t0) * ((double)t->pr->data[2 * i] / T));
+  }
+}
+
+/* ---------------------------------------------------------------- time windows */
+
+/* Adam over the parameters of window k (a new state; nothing to do if it is already window k's),
+ * the checkpoint names of its state (see the struct) and, on more than one rank, the gradient
+ * sums over the window's parameters (not collective: every rank calls it at the same iteration). */
+static int window_optim(opl_pinn_trainer *t, int k, opl_err *err) {
+  if (t->adam && t->adam_win == k) return OPL_OK;
+  opl_optim_free(&t->adam);
+  opl_dist_grads_free(&t->dg);
+  free(t->shadow_t);
+  free(t->shadow_p);
+  t->shadow_t = NULL;
+  t->shadow_p = NULL;
+  t->adam_win = -1;
+  int first, count;
+  opl_pinn_window_params(t->net, k, &first, &count);
+  t->wp.t = t->model.params.t + first;
+  t->wp.n = t->wp.cap = count;
+  opl_optim_config oc = opl_optim_defaults(OPL_OPTIM_ADAM);
+  oc.lr = t->cfg.lr;
+  t->adam = opl_optim_create(OPL_OPTIM_ADAM, &t->wp, &oc, err);
+  if (!t->adam) return err && err->status ? err->status : OPL_ERR_NOMEM;
+  /* another window's parameters take no gradient from this window's loss: buckets over
+   * model.params would sum stale gradients and start late, so they cover t->wp alone */
+  if (opl_dist_size() > 1 && !(t->dg = opl_dist_grads_new(&t->wp, 0, err)))
+    return err && err->status ? err->status : OPL_ERR_NOMEM;
+  const opl_params *os = opl_optim_state(t->adam);
+  t->shadow_t = calloc((size_t)os->n, sizeof *t->shadow_t);
+  t->shadow_p = calloc((size_t)os->n, sizeof *t->shadow_p);
+  if (!t->shadow_t || !t->shadow_p) return opl_err_set(err, OPL_ERR_NOMEM, "pinn: out of memory");
+  for (int i = 0; i < os->n; i++) {
+    t->shadow_t[i] = *os->t[i];
+    for (char *q = t->shadow_t[i].name; *q; q++)
+      if (*q == '/') *q = ':';
+    t->shadow_p[i] = &t->shadow_t[i];
+  }
+  t->shadow.t = t->shadow_p;
+  t->shadow.n = t->shadow.cap = os->n;
+  t->adam_win = k;
+  return OPL_OK;
+}
+
+/* The points of window k: initial and boundary points, the collocation set of iteration it, and
+ * for k > 0 the initial values, window k-1's network at (t_k, x) (evaluated without gradient;
+ * that network is final). */
+static int window_data(opl_pinn_trainer *t, int k, int64_t it, opl_err *err) {
+  t->win = k;
+  t->fwd = opl_pinn_window(t->net, k, NULL, NULL);
+  boundary_points(t);
+  collocate(t, it);
+  if (k == 0) return OPL_OK;
+  opl_ctx_reset(t->ctx);
+  int prev = opl_ctx_set_grad_enabled(t->ctx, 0);
+  opl_jet_spec s0 = {0, 0};
+  opl_tensor *u = opl_pinn_forward_jet(t->ctx, opl_pinn_window(t->net, k - 1, NULL, NULL), t->pic, s0);
+  opl_ctx_set_grad_enabled(t->ctx, prev);
+  if (!u) {
+    opl_ctx_take_error(t->ctx, err);
+    opl_ctx_clear_error(t->ctx);
+    return err && err->status ? err->status : OPL_ERR_STATE;
+  }
+  memcpy(t->u0ic->data, u->data, (size_t)t->u0ic->numel * sizeof(opl_real));
+  return OPL_OK;
+}
+
+/* Start window k from its first iteration: a fresh Adam, its points, eps from the start of its
+ * list, L-BFGS not stopped. */
+static int window_enter(opl_pinn_trainer *t, int k, opl_err *err) {
+  int st = window_optim(t, k, err);
+  if (st) return st;
+  t->eps_idx = 0;
+  t->lbfgs_done = 0;
+  t->frozen = 0;
+  return window_data(t, k, (int64_t)k * window_iters(&t->cfg) + 1, err);
 }
 
 opl_pinn_trainer *opl_pinn_trainer_new(const opl_pinn_train_config *cfg, opl_err *err) {
@@ -333,9 +431,11 @@ opl_pinn_trainer *opl_pinn_trainer_new(const opl_pinn_train_config *cfg, opl_err
   }
   t->net = t->model.self;
   t->cfg.model = t->net->cfg;
-  opl_optim_config oc = opl_optim_defaults(OPL_OPTIM_ADAM);
-  oc.lr = cfg->lr;
-  t->adam = opl_optim_create(OPL_OPTIM_ADAM, &t->model.params, &oc, err);
+  t->adam_win = -1;
+  if (window_optim(t, 0, err)) {
+    opl_pinn_trainer_free(&t);
+    return NULL;
+  }
   t->ctx = opl_ctx_new(0);
   int64_t nb = cfg->boundary_points, nic = nb / 2, nbc = (nb - nic) / 2;
   t->pr = opl_tensor_alloc(OPL_DIMS(cfg->points, 2), 0, err);
@@ -346,8 +446,8 @@ opl_pinn_trainer *opl_pinn_trainer_new(const opl_pinn_train_config *cfg, opl_err
   t->w = calloc((size_t)M, sizeof(double));
   t->Lc = calloc((size_t)M, sizeof(double));
   t->wfrozen = calloc((size_t)M, sizeof(double));
-  t->np = 0;
-  for (int i = 0; i < t->model.params.n; i++) t->np += t->model.params.t[i]->numel;
+  t->np = 0; /* one window's parameters */
+  for (int i = 0; i < t->wp.n; i++) t->np += t->wp.t[i]->numel;
   t->xv = calloc((size_t)t->np, sizeof(double));
   if (!t->adam || !t->ctx || !t->pr || !t->pic || !t->u0ic || !t->pbc || !t->w || !t->Lc || !t->wfrozen || !t->xv ||
       (cfg->checkpoint && (!t->ckpt || !t->csv))) {
@@ -355,36 +455,16 @@ opl_pinn_trainer *opl_pinn_trainer_new(const opl_pinn_train_config *cfg, opl_err
     opl_pinn_trainer_free(&t);
     return NULL;
   }
-  const opl_params *os = opl_optim_state(t->adam);
-  t->shadow_t = calloc((size_t)os->n, sizeof *t->shadow_t);
-  t->shadow_p = calloc((size_t)os->n, sizeof *t->shadow_p);
-  if (!t->shadow_t || !t->shadow_p) {
-    opl_err_set(err, OPL_ERR_NOMEM, "pinn: out of memory");
+  if (window_data(t, 0, 1, err)) {
     opl_pinn_trainer_free(&t);
     return NULL;
   }
-  for (int i = 0; i < os->n; i++) {
-    t->shadow_t[i] = *os->t[i];
-    for (char *q = t->shadow_t[i].name; *q; q++)
-      if (*q == '/') *q = ':';
-    t->shadow_p[i] = &t->shadow_t[i];
-  }
-  t->shadow.t = t->shadow_p;
-  t->shadow.n = t->shadow.cap = os->n;
-  boundary_points(t);
-  collocate(t, 1);
-  if (opl_dist_size() > 1) { /* every rank takes a share of the collocation points */
-    if (opl_dist_size() > t->nr) {
-      opl_err_set(err, OPL_ERR_ARG, "pinn: %d ranks but %lld collocation points: every rank takes a share of the "
-                  "points, so at most %lld ranks (or more --points)", opl_dist_size(), (long long)t->nr,
-                  (long long)t->nr);
-      opl_pinn_trainer_free(&t);
-      return NULL;
-    }
-    if (!(t->dg = opl_dist_grads_new(&t->model.params, 0, err))) {
-      opl_pinn_trainer_free(&t);
-      return NULL;
-    }
+  if (opl_dist_size() > t->nr) { /* every rank takes a share of the collocation points */
+    opl_err_set(err, OPL_ERR_ARG, "pinn: %d ranks but %lld collocation points: every rank takes a share of the "
+                "points, so at most %lld ranks (or more --points)", opl_dist_size(), (long long)t->nr,
+                (long long)t->nr);
+    opl_pinn_trainer_free(&t);
+    return NULL;
   }
   return t;
 }
@@ -402,7 +482,11 @@ opl_pinn_trainer *opl_pinn_trainer_new(const opl_pinn_train_config *cfg, opl_err
  * are summed first (no gradient), and every rank computes the same weights from them. Every
  * rank ends an evaluation with the same objective value and gradient bits, so Adam and the
  * L-BFGS line search take identical steps everywhere; rank 0 alone writes the checkpoint and
- * the CSV. A failure on one rank reaches all through the agreements (one message). */
+ * the CSV. A failure on one rank reaches all through the agreements (one message). With time
+ * windows every rank trains window k on its share of window k's points (rank 0 alone adding the
+ * initial term against the previous window's network); the gradient sums cover window k's
+ * parameters alone (made anew when the window changes, window_optim), the ones its loss
+ * differentiates, and every rank changes window at the same iteration. */
 
 /* Mark a failure agreed by every rank on c (replacing this rank's own message) and return NULL. */
 static opl_tensor *agreed_failure(opl_ctx *c, int st, const opl_err *e) {
@@ -493,9 +577,9 @@ static opl_tensor *build_loss(opl_pinn_trainer *t, const double *w_given) {
   const opl_pinn_config *mc = &t->cfg.model;
   const int P = opl_dist_size(), lead = opl_dist_rank() == 0;
   opl_jet_spec s = {opl_pinn_order(t->prob), 1}, s0 = {0, 0};
-  /* this rank's share of the points (all of them on one process) */
+  /* this rank's share of the window's points (all of them on one process) */
   const int64_t a = t->nr * opl_dist_rank() / P, nl = t->nr * (opl_dist_rank() + 1) / P - a;
-  opl_tensor *u = opl_pinn_forward_jet(c, t->net, P > 1 ? opl_slice(c, t->pr, 0, a, nl) : t->pr, s);
+  opl_tensor *u = opl_pinn_forward_jet(c, t->fwd, P > 1 ? opl_slice(c, t->pr, 0, a, nl) : t->pr, s);
   opl_tensor *r = opl_pinn_residual_jet(c, mc->problem, u, s);
   opl_tensor *Lr;
   int64_t M = t->cfg.chunks;
@@ -510,8 +594,8 @@ static opl_tensor *build_loss(opl_pinn_trainer *t, const double *w_given) {
   }
   opl_tensor *loss = Lr;
   double lic = 0, lbc = 0;
-  if (!mc->hard && lead) {
-    opl_tensor *ui = opl_pinn_forward_jet(c, t->net, t->pic, s0);
+  if (!mc->hard && lead) { /* u0, or for window k > 0 the previous window's network at t_k */
+    opl_tensor *ui = opl_pinn_forward_jet(c, t->fwd, t->pic, s0);
     opl_tensor *Li = opl_mean(c, opl_square(c, opl_sub(c, ui, t->u0ic)));
     if (Li) lic = (double)Li->data[0];
     loss = opl_axpby(c, 1, loss, t->cfg.w_ic, Li);
@@ -519,11 +603,11 @@ static opl_tensor *build_loss(opl_pinn_trainer *t, const double *w_given) {
   int64_t h = t->pbc->shape[0] / 2;
   opl_tensor *Lb = NULL;
   if (lead && !opl_pinn_periodic(t->prob) && !mc->hard) {
-    opl_tensor *ub = opl_pinn_forward_jet(c, t->net, t->pbc, s0);
+    opl_tensor *ub = opl_pinn_forward_jet(c, t->fwd, t->pbc, s0);
     Lb = opl_mean(c, opl_square(c, ub));
   } else if (lead && opl_pinn_periodic(t->prob) && !mc->periodic) {
     opl_jet_spec s1 = {1, 0};
-    opl_tensor *ub = opl_pinn_forward_jet(c, t->net, t->pbc, s1);
+    opl_tensor *ub = opl_pinn_forward_jet(c, t->fwd, t->pbc, s1);
     opl_tensor *d = opl_sub(c, opl_slice(c, ub, 1, 0, h), opl_slice(c, ub, 1, h, h));
     Lb = opl_scale(c, opl_mean(c, opl_square(c, d)), 2);
   }
@@ -570,7 +654,10 @@ int opl_pinn_trainer_eval_loss(opl_pinn_trainer *t, opl_pinn_iter_stats *s, opl_
     opl_ctx_clear_error(t->ctx);
     return err ? err->status : OPL_ERR_STATE;
   }
-  if (s) *s = t->last;
+  if (s) {
+    *s = t->last;
+    s->window = t->win;
+  }
   return OPL_OK;
 }
 
@@ -608,6 +695,7 @@ static int train_meta(const opl_pinn_trainer *t, opl_kv *kv, char (*sbuf)[512]) 
   kv[n++] = (opl_kv)OPL_KVI("pinn_train.iteration", t->iter);
   kv[n++] = (opl_kv)OPL_KVI("pinn_train.eps_index", t->eps_idx);
   kv[n++] = (opl_kv)OPL_KVI("pinn_train.lbfgs_done", t->lbfgs_done);
+  kv[n++] = (opl_kv)OPL_KVI("pinn_train.window", t->win);
   kv[n++] = (opl_kv)OPL_KVS("task", "pinn");
   return n;
 }
@@ -711,7 +799,7 @@ int opl_pinn_read_config(const char *path, opl_pinn_train_config *cfg, int64_t *
 
 /* ---------------------------------------------------------------- metrics log */
 
-static const char *csv_header = "iteration,optimizer,loss,residual,ic,bc,min_w,eps,lr,seconds\n";
+static const char *csv_header = "iteration,optimizer,loss,residual,ic,bc,min_w,eps,lr,seconds,window\n";
 
 static void csv_row(opl_pinn_trainer *t, const opl_pinn_iter_stats *s) {
   if (!t->csvf) return;
@@ -721,7 +809,7 @@ static void csv_row(opl_pinn_trainer *t, const opl_pinn_iter_stats *s) {
   else fprintf(t->csvf, "%.9g,%.9g,", s->min_w, s->eps);
   if (isnan(s->lr)) fprintf(t->csvf, ",");
   else fprintf(t->csvf, "%.9g,", s->lr);
-  fprintf(t->csvf, "%.3f\n", s->seconds);
+  fprintf(t->csvf, "%.3f,%d\n", s->seconds, s->window);
 }
 
 /* Open the log: a fresh run writes the header to "<csv>.tmp.<pid>", moved to the log's name by
@@ -787,7 +875,7 @@ int opl_pinn_trainer_resume(opl_pinn_trainer *t, const char *path, opl_err *err)
   SAME(optimizer, "optimizer") SAME(lbfgs_history, "lbfgs_history") SAME(points, "points")
   SAME(boundary_points, "boundary_points") SAME(colloc, "collocation") SAME(lr, "lr") SAME(lr_decay, "lr_decay")
   SAME(decay_steps, "decay_steps") SAME(w_ic, "w_ic") SAME(w_bc, "w_bc") SAME(causal, "causal")
-  SAME(seed, "seed") SAME(checkpoint_every, "checkpoint_every")
+  SAME(seed, "seed") SAME(checkpoint_every, "checkpoint_every") SAME(model.windows, "windows")
   if (m->optimizer == OPL_PINN_ADAM_LBFGS) { SAME(adam_iters, "adam_iters") }
   if (m->causal) {
     SAME(chunks, "chunks") SAME(delta, "delta")
@@ -795,6 +883,11 @@ int opl_pinn_trainer_resume(opl_pinn_trainer *t, const char *path, opl_err *err)
       return opl_err_set(err, OPL_ERR_ARG, "pinn: '%s' was trained with eps %s, this run has %s", path, a, b);
   }
 #undef SAME
+  /* the checkpoint holds the Adam state of the window of its last iteration */
+  int64_t per = window_iters(m);
+  int kf = it > 0 ? (int)((it - 1) / per) : 0;
+  if (kf >= m->model.windows) kf = m->model.windows - 1;
+  if ((st = window_optim(t, kf, err))) return st;
   st = opl_checkpoint_load(path, &t->model.params, &t->shadow, err);
   if (st) return st;
   opl_kv *kv = NULL;
@@ -805,9 +898,8 @@ int opl_pinn_trainer_resume(opl_pinn_trainer *t, const char *path, opl_err *err)
   t->lbfgs_done = ld && ld->type == OPL_KV_INT ? (int)ld->i : 0;
   opl_kv_free(&kv, n);
   t->iter = it;
-  if (t->cfg.colloc == OPL_COLLOC_RESAMPLE) collocate(t, it + 1);
   t->frozen = 0;
-  return OPL_OK;
+  return window_data(t, kf, it + 1, err); /* its points (the collocation set of the next iteration) */
 }
 
 int64_t opl_pinn_trainer_iter(const opl_pinn_trainer *t) { return t->iter; }
@@ -824,7 +916,7 @@ static int adam_step(opl_pinn_trainer *t, opl_pinn_iter_stats *s, opl_err *err) 
   int64_t it = t->iter + 1;
   if (t->cfg.colloc == OPL_COLLOC_RESAMPLE) collocate(t, it);
   opl_ctx_reset(t->ctx);
-  opl_params_zero_grad(&t->model.params);
+  opl_params_zero_grad(&t->wp);
   opl_tensor *loss = build_loss(t, NULL);
   if (!loss) {
     opl_ctx_take_error(t->ctx, err);
@@ -836,31 +928,32 @@ static int adam_step(opl_pinn_trainer *t, opl_pinn_iter_stats *s, opl_err *err) 
   int bst = backward_all(t, loss, err);
   if (bst) return bst;
   opl_err e2;
-  if (opl_params_check_finite_grad(&t->model.params, &e2))
+  if (opl_params_check_finite_grad(&t->wp, &e2))
     return opl_err_set(err, OPL_ERR_NONFINITE, "pinn: iteration %lld (Adam): %s", (long long)it, opl_err_text(&e2));
-  double lr = adam_lr(t, it - 1);
+  double lr = adam_lr(t, it - 1 - (int64_t)t->win * window_iters(&t->cfg)); /* the schedule restarts per window */
   if (opl_optim_set_lr(t->adam, lr, err) || opl_optim_step(t->adam, err)) return err ? err->status : OPL_ERR_STATE;
   t->iter = it;
   *s = t->last;
   s->iter = it;
   s->optimizer = OPL_PINN_ADAM;
   s->lr = lr;
+  s->window = t->win;
   if (t->cfg.causal && t->last.min_w > t->cfg.delta && t->eps_idx + 1 < t->cfg.neps) t->eps_idx++;
   return OPL_OK;
 }
 
 static void params_to_x(opl_pinn_trainer *t, double *x) {
   int64_t k = 0;
-  for (int i = 0; i < t->model.params.n; i++) {
-    const opl_tensor *p = t->model.params.t[i];
+  for (int i = 0; i < t->wp.n; i++) {
+    const opl_tensor *p = t->wp.t[i];
     for (int64_t j = 0; j < p->numel; j++) x[k++] = (double)p->data[j];
   }
 }
 
 static void x_to_params(opl_pinn_trainer *t, const double *x) {
   int64_t k = 0;
-  for (int i = 0; i < t->model.params.n; i++) {
-    opl_tensor *p = t->model.params.t[i];
+  for (int i = 0; i < t->wp.n; i++) {
+    opl_tensor *p = t->wp.t[i];
     for (int64_t j = 0; j < p->numel; j++) p->data[j] = (opl_real)x[k++];
   }
 }
@@ -871,15 +964,15 @@ static double lbfgs_f(void *user, const double *x, double *g, int n) {
   if (t->stop) return NAN;
   x_to_params(t, x);
   opl_ctx_reset(t->ctx);
-  opl_params_zero_grad(&t->model.params);
+  opl_params_zero_grad(&t->wp);
   opl_tensor *loss = build_loss(t, t->cfg.causal ? t->wfrozen : NULL);
   if (!loss || !isfinite(t->last.loss) || backward_all(t, loss, NULL)) {
     opl_ctx_clear_error(t->ctx);
     return NAN;
   }
   int64_t k = 0;
-  for (int i = 0; i < t->model.params.n && k < n; i++) {
-    const opl_tensor *p = t->model.params.t[i];
+  for (int i = 0; i < t->wp.n && k < n; i++) {
+    const opl_tensor *p = t->wp.t[i];
     for (int64_t j = 0; j < p->numel; j++) g[k++] = (double)p->grad[j];
   }
   for (int i = 0; i < n; i++)
@@ -895,6 +988,7 @@ static void lbfgs_monitor(void *user, int iter, const double *x, double f, const
   s.iter = t->seg_start + iter;
   s.total = total_iters(&t->cfg);
   s.optimizer = OPL_PINN_LBFGS;
+  s.window = t->win;
   s.loss = f;
   s.lr = NAN;
   s.seconds = now_s() - t->t0;
@@ -910,11 +1004,15 @@ static int lbfgs_segment(opl_pinn_trainer *t, int64_t len, int64_t *ran, int *en
   if (!s) return err ? err->status : OPL_ERR_NOMEM;
   opl_lbfgs_set_max_iter(s, len);
   opl_lbfgs_set_gtol(s, 0);
+  /* the loss's rounding level: r sums terms up to ~1e4 times its size near a steep front (u_t,
+   * u u_x, nu u_xx), so in single precision the loss is uncertain to ~2e-5 of its value; the
+   * line search then judges steps by the gradient (approximate Wolfe conditions, core/lbfgs.h) */
+  opl_lbfgs_set_fnoise(s, 512 * OPL_REAL_EPS);
   opl_lbfgs_set_monitor(s, lbfgs_monitor, t);
   /* resampled collocation: L-BFGS minimizes on the set drawn for its phase's first iteration */
   if (t->cfg.colloc == OPL_COLLOC_RESAMPLE) {
     int64_t nadam = t->cfg.optimizer != OPL_PINN_LBFGS ? t->cfg.adam_iters : 0;
-    collocate(t, nadam + 1);
+    collocate(t, (int64_t)t->win * window_iters(&t->cfg) + nadam + 1);
   }
   /* the causal weights of this segment: those of its start point, the eps annealed first */
   if (t->cfg.causal) {
@@ -945,6 +1043,42 @@ static int lbfgs_segment(opl_pinn_trainer *t, int64_t len, int64_t *ran, int *en
   return OPL_OK;
 }
 
+/* The iterations of window k from t->iter (its first one, or a resumed point inside it): Adam,
+ * then L-BFGS in segments of checkpoint_every iterations, each checkpointed. Returns with t->iter
+ * at the window's end, or earlier when stopped or when L-BFGS made no step. */
+static int run_window(opl_pinn_trainer *t, int k, opl_err *err) {
+  const opl_pinn_train_config *c = &t->cfg;
+  int64_t total = total_iters(c), per = window_iters(c), ws = (int64_t)k * per, we = ws + per;
+  int64_t nadam = c->optimizer != OPL_PINN_LBFGS ? c->adam_iters : 0, every = c->checkpoint_every;
+  int rc;
+  /* Adam */
+  while (t->iter < ws + nadam && !t->stop) {
+    opl_pinn_iter_stats s;
+    if ((rc = adam_step(t, &s, err))) return rc;
+    s.total = total;
+    s.seconds = now_s() - t->t0;
+    csv_row(t, &s);
+    if (t->cb && t->cb(&s, t->cb_user)) t->stop = 1;
+    agree_stop(t);
+    if (t->ckpt && ((t->iter - ws) % every == 0 || t->iter == ws + nadam || t->stop) && (rc = save_all(t, err)))
+      return rc;
+  }
+  if (t->stop) return OPL_OK;
+  /* L-BFGS in segments of `every` iterations, each checkpointed */
+  while (c->optimizer != OPL_PINN_ADAM && !t->lbfgs_done && t->iter < we && !t->stop) {
+    int64_t done_in_phase = t->iter - ws - nadam, len = every - done_in_phase % every;
+    if (len > we - t->iter) len = we - t->iter;
+    int64_t ran = 0;
+    int ended = 0;
+    if ((rc = lbfgs_segment(t, len, &ran, &ended, err))) return rc;
+    if (t->stop) return OPL_OK; /* interrupted inside a segment: the last checkpoint stands */
+    t->iter += ran;
+    if (ended && ran == 0) t->lbfgs_done = 1; /* no step at all: converged as far as it can */
+    if (t->ckpt && (rc = save_all(t, err))) return rc;
+  }
+  return OPL_OK;
+}
+
 int opl_pinn_trainer_run(opl_pinn_trainer *t, opl_pinn_progress_fn cb, void *user, opl_err *err) {
   int rc = opl_dist_rank() == 0 ? csv_open(t, t->iter > 0, err) : OPL_OK; /* rank 0 alone writes */
   if ((rc = opl_dist_agree(rc, err, NULL, 0))) return rc;
@@ -953,31 +1087,19 @@ int opl_pinn_trainer_run(opl_pinn_trainer *t, opl_pinn_progress_fn cb, void *use
   t->cb_user = user;
   t->stop = 0;
   const opl_pinn_train_config *c = &t->cfg;
-  int64_t total = total_iters(c), nadam = c->optimizer != OPL_PINN_LBFGS ? c->adam_iters : 0;
-  int64_t every = c->checkpoint_every;
-  /* Adam */
-  while (t->iter < nadam && !t->stop) {
-    opl_pinn_iter_stats s;
-    if ((rc = adam_step(t, &s, err))) return rc;
-    s.total = total;
-    s.seconds = now_s() - t->t0;
-    csv_row(t, &s);
-    if (cb && cb(&s, user)) t->stop = 1;
-    agree_stop(t);
-    if (t->ckpt && (t->iter % every == 0 || t->iter == nadam || t->stop) && (rc = save_all(t, err))) return rc;
-  }
-  if (t->stop) return OPL_OK;
-  /* L-BFGS in segments of `every` iterations, each checkpointed */
-  while (c->optimizer != OPL_PINN_ADAM && !t->lbfgs_done && t->iter < total && !t->stop) {
-    int64_t done_in_phase = t->iter - nadam, len = every - done_in_phase % every;
-    if (len > total - t->iter) len = total - t->iter;
-    int64_t ran = 0;
-    int ended = 0;
-    if ((rc = lbfgs_segment(t, len, &ran, &ended, err))) return rc;
-    if (t->stop) return OPL_OK; /* interrupted inside a segment: the last checkpoint stands */
-    t->iter += ran;
-    if (ended && ran == 0) t->lbfgs_done = 1; /* no step at all: converged as far as it can */
-    if (t->ckpt && (rc = save_all(t, err))) return rc;
+  int64_t total = total_iters(c), per = window_iters(c);
+  while (t->iter < total && !t->stop) {
+    int k = (int)(t->iter / per);
+    if (k != t->win && (rc = opl_dist_agree(window_enter(t, k, err), err, NULL, 0))) return rc;
+    if ((rc = run_window(t, k, err))) return rc;
+    if (t->stop) break;
+    if (t->iter < (int64_t)(k + 1) * per) {
+      /* L-BFGS ended window k early: the run ends there in the last window (as a run of one
+       * window does); otherwise the next window starts at its own first iteration */
+      if (k >= c->model.windows - 1 || !t->lbfgs_done) break;
+      t->iter = (int64_t)(k + 1) * per;
+      if (t->ckpt && (rc = save_all(t, err))) return rc;
+    }
   }
   if (t->csvf) fflush(t->csvf);
   /* a run without a checkpoint file: its log, now that it is complete */

@@ -37,8 +37,20 @@
  * its start point), so that it minimizes one fixed function.
  *
  * Optimizers: Adam (core/optim.h), lr * decay^floor(k / decay_steps) at iteration k; L-BFGS
- * (core/lbfgs.h) in double on the flattened parameters. adam+lbfgs runs adam_iters Adam
- * iterations, then up to lbfgs_iters L-BFGS iterations.
+ * (core/lbfgs.h) in double on the flattened parameters, told the loss's rounding level (512
+ * units in the last place of opl_real) so that near a minimum it judges steps by the gradient
+ * (approximate Wolfe conditions). adam+lbfgs runs adam_iters Adam iterations, then up to
+ * lbfgs_iters L-BFGS iterations.
+ *
+ * Time marching (model.windows = W > 1; operators/pinn.h; Wight & Zhao 2020, and Wang, Sankaran
+ * & Perdikaris 2022 with causal weighting inside each window): the windows [t_k, t_{k+1}] are
+ * trained in sequence, window k for the iterations k P + 1 .. (k + 1) P, P = adam_iters +
+ * lbfgs_iters (an L-BFGS phase that stops early ends its window there), with only window k's
+ * network as unknowns, a fresh Adam state and learning-rate schedule, and eps from the start of
+ * its list. Its points are those above mapped linearly from [0, T] onto the window (fixed sets:
+ * draw k); its initial loss compares the network at (t_k, x) with the previous window's network
+ * there (window 0: u0), evaluated once when the window starts. Checkpoints hold every window
+ * and the Adam state of the window being trained; a resume repeats the uninterrupted run.
  *
  * Checkpoints (one HDF5 file, also a model file: opl_model_load reads it): /model, /optim (Adam's
  * state), the model's attributes and every training setting, the iteration, the index of eps in
@@ -51,7 +63,7 @@
  * an empty history); a segment that makes no step at all ends the L-BFGS phase.
  *
  * Metrics: one CSV row per iteration (iteration, optimizer, loss, residual, ic, bc, min_w, eps,
- * lr, seconds) in the csv file; L-BFGS rows give the parts of the accepted point's evaluation.
+ * lr, seconds, window (0-based)) in the csv file; L-BFGS rows give the parts of the accepted point's evaluation.
  * min_w and eps are empty without causal weighting. A fresh run writes "<csv>.tmp.<pid>" and
  * renames it to the csv file just before its first checkpoint is written (at the end of a run
  * without one), so a run that fails before that leaves an older file of that name untouched and
@@ -63,7 +75,8 @@
  * the causal weights computed from the global chunk losses; every rank holds the same parameters
  * and takes the same Adam / L-BFGS steps, rank 0 alone writes the checkpoint and the CSV, a
  * failure on one rank stops all with its message. P = 1 and P = 2 agree up to the order of the
- * additions. More ranks than collocation points is refused. There opl_pinn_trainer_new, _resume,
+ * additions; with time windows likewise for every window (its points shared, the sums over its
+ * parameters). More ranks than collocation points is refused. There opl_pinn_trainer_new, _resume,
  * _run and _eval_loss are collective (every rank calls them, in the same order); _save writes
  * from the rank that calls it. Nothing here prints. */
 #ifndef OPL_TRAIN_PINN_H
@@ -146,6 +159,7 @@ typedef struct opl_pinn_iter_stats {
   double loss, res, ic, bc; /* objective and its parts */
   double min_w, eps;        /* causal: smallest weight and eps in use; else NaN */
   double lr;                /* Adam's learning rate (NaN for L-BFGS) */
+  int window;               /* time window being trained, 0-based (0 with one window) */
   double seconds;           /* wall time since the start of this process's run */
 } opl_pinn_iter_stats;
 

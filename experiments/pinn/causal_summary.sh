@@ -1,6 +1,6 @@
 #!/bin/sh
 # causal_summary.sh -- the causal-weighting trajectory of an `opl train pinn --causal` run, read
-# from its metrics CSV (columns iteration,optimizer,loss,residual,ic,bc,min_w,eps,lr,seconds):
+# from its metrics CSV (columns iteration,optimizer,loss,residual,ic,bc,min_w,eps,lr,seconds,window):
 # min w, eps, the sum of the unweighted chunk losses before the last chunk (-ln(min w) / eps) and
 # the loss every STEP iterations and at the end; then, for each eps of the schedule, the
 # iteration it came into use and the first iteration at which min w exceeded delta (0.99).

@@ -3,8 +3,9 @@
 # usage: sh tests/cli/test_cli_pinn.sh path/to/opl
 # A few iterations of each problem and optimizer, the progress lines and the metrics CSV, the same
 # bits twice, a SIGKILLed run resumed to the uninterrupted run's bytes, the metrics log of a run that
-# fails before its first checkpoint, predict's x / t / u shapes, eval's line and --plot, and bad
-# input (clear errors, exit 2, nothing written).
+# fails before its first checkpoint, predict's x / t / u shapes, eval's line and --plot (three
+# panels), time windows (CSV window column, predict / eval of the piecewise network, a SIGKILLed
+# windowed run resumed to the same bytes), and bad input (clear errors, exit 2, nothing written).
 set -u
 tap=$(cd "$(dirname "$0")" && pwd)/tap.sh
 opl=${1:?usage: test_cli_pinn.sh path/to/opl}
@@ -32,7 +33,7 @@ run "$opl" predict --help
 for pde in burgers allen-cahn kdv; do
     run "$opl" train pinn --pde $pde $small --iters 6 --print-every 3 -o $pde.h5
     [ $rc -eq 0 ] && has "iter 3/12 adam" out.txt && has "iter 12/12 lbfgs" out.txt && [ -f $pde.h5 ] &&
-        [ "$(wc -l < $pde.csv | tr -d ' ')" = 13 ] && head -n 1 $pde.csv | grep -q "^iteration,optimizer,loss,residual,ic,bc,min_w,eps,lr,seconds$"
+        [ "$(wc -l < $pde.csv | tr -d ' ')" = 13 ] && head -n 1 $pde.csv | grep -q "^iteration,optimizer,loss,residual,ic,bc,min_w,eps,lr,seconds,window$"
     ok $? "$pde: adam+lbfgs, 6 + 6 iterations, progress lines, 12 CSV rows"
     [ $rc -eq 0 ] || show_err
 done
@@ -107,11 +108,54 @@ run "$opl" eval kdv.h5 --nx 32 --nt 5
 [ $rc -eq 0 ] && grep -Eq "^relative L2: [0-9.]+e[-+][0-9]+$" out.txt; ok $? "eval of a KdV model against its ETDRK4 reference"
 if "$opl" eval burgers.h5 --plot x.png > /dev/null 2> perr.txt; then
     head -c 8 x.png | od -An -c | grep -q "P   N   G"; ok $? "eval --plot writes a PNG"
+    # IHDR: width and height (big-endian) at bytes 16..23; three panels (reference, prediction,
+    # error) of 300 pixels after a 150-pixel label column, one row of 262 under a 60-pixel title
+    [ "$(od -An -tu1 -j16 -N8 x.png | tr -s ' ' | sed 's/^ //')" = "0 0 4 26 0 0 1 66" ]
+    ok $? "eval --plot: 1050 x 322 pixels, three panels (reference, prediction, error), no input panel"
 elif grep -q "plotting" perr.txt; then
     skip "built without cairo" "eval --plot writes a PNG"
+    skip "built without cairo" "eval --plot: 1050 x 322 pixels, three panels"
 else
     ok 1 "eval --plot writes a PNG"
+    ok 1 "eval --plot: 1050 x 322 pixels, three panels"
 fi
+
+# --------------------------------------------------------------- time windows
+wcom="train pinn --pde allen-cahn --layers 2x8 --points 256 --boundary-points 32 --iters 10 --windows 3 --checkpoint-every 5 --threads 2"
+run "$opl" $wcom --print-every 10 -o w1.h5
+[ $rc -eq 0 ] && has "iter 20/60 lbfgs window 1/3" out.txt && has "iter 60/60 lbfgs window 3/3" out.txt &&
+    has "in each of 3 time windows" out.txt && [ "$(attr pinn.windows w1.h5)" = 3 ] &&
+    awk -F, 'NR > 1 { w = int(($1 - 1) / 20); if ($11 != w) bad = 1; n++ } END { exit bad || n != 60 }' w1.csv
+ok $? "--windows 3: 3 x (10 + 10) iterations, the window on the progress lines and in the CSV's window column"
+[ $rc -eq 0 ] || show_err
+run "$opl" predict w1.h5 --nx 17 --nt 31 -o wp.h5
+[ $rc -eq 0 ] && [ -f wp.h5 ]; ok $? "predict of a 3-window model"
+run "$opl" eval w1.h5 --nx 32 --nt 31
+[ $rc -eq 0 ] && grep -Eq "^relative L2: [0-9.]+e[-+][0-9]+$" out.txt && has "3 time windows" err.txt
+ok $? "eval of a 3-window model (the piecewise network)"
+# killed inside the second window (after its checkpoint at iteration 40 or later), resumed
+kcom="train pinn --pde allen-cahn --layers 3x32 --points 4000 --boundary-points 40 --iters 20 --windows 3 --checkpoint-every 10 --quiet --threads 2"
+"$opl" $kcom -o w2.h5 > /dev/null 2>&1
+rm -f wk.h5 wk.csv
+"$opl" $kcom -o wk.h5 > /dev/null 2>&1 &
+kpid=$!
+i=0
+while { [ ! -f wk.h5 ] || [ "$(attr pinn_train.iteration wk.h5)" -lt 40 ] 2>/dev/null; } && [ $i -lt 6000 ] &&
+    kill -0 $kpid 2> /dev/null; do sleep 0.01; i=$((i + 1)); done
+kill -9 $kpid 2> /dev/null
+wait $kpid 2> /dev/null
+kdone=$(attr pinn_train.iteration wk.h5)
+diag "3 windows: killed after iteration ${kdone:-none} of 120"
+if [ -z "$kdone" ] || [ "$kdone" -ge 120 ]; then
+    skip "the run was not killed mid-way (iteration '${kdone:-none}')" "3 windows: a SIGKILLed and resumed run equals the uninterrupted one"
+else
+    run "$opl" train pinn --resume --quiet -o wk.h5
+    [ $rc -eq 0 ] && cmp -s w2.h5 wk.h5 && cut -d, -f1-9,11 w2.csv > a.cut && cut -d, -f1-9,11 wk.csv > b.cut && cmp -s a.cut b.cut
+    ok $? "3 windows: SIGKILL after iteration $kdone, --resume: checkpoint and CSV identical to the uninterrupted run's"
+    [ $rc -eq 0 ] || show_err
+fi
+run "$opl" train pinn --resume --windows 2 -o w1.h5
+[ $rc -eq 2 ] && has "windows 2" err.txt; ok $? "--resume with another --windows: exit 2 naming it"
 run "$opl" predict missing.h5 -o q.h5
 [ $rc -eq 1 ] && has "missing.h5" err.txt && [ ! -f q.h5 ]; ok $? "predict of a missing model: exit 1 naming it"
 run "$opl" predict burgers.h5 --nx 1 -o q.h5
@@ -141,6 +185,9 @@ bad "more chunks than points" "chunks" --pde kdv --causal --chunks 500 --points 
 bad "--embed periodic on burgers" "not periodic" --pde burgers --embed periodic
 bad "unknown --collocation" "sobol" --pde burgers --collocation sobol
 bad "unknown flag" "bogus" --pde burgers --bogus 1
+bad "--windows 0" "--windows 0" --pde burgers --windows 0
+bad "--windows 65" "--windows 65" --pde burgers --windows 65
+bad "--windows with --hard" "--hard" --pde allen-cahn --windows 2 --hard
 run "$opl" train pinn --pde burgers --iters 2 $small
 [ $rc -eq 2 ] && has "-o MODEL.h5" err.txt; ok $? "no -o: exit 2"
 

@@ -256,9 +256,9 @@ static void test_fused_layer(void) {
   for (int i = 0; i < 6; i++) opl_tensor_free(&all[i]);
 }
 
-/* jet_mlp against jet_linear(jet_linear_tanh(...)) on 3000 points (15 tiles): widths 2-20-13-20-1,
- * the second layer without bias, x requiring a gradient; values and every gradient agree to
- * rounding, and the op gives the same bits on 1 and 2 threads. */
+/* jet_mlp against jet_linear(jet_linear_tanh(...)) on 3000 points (16 tiles of 192, the last of
+ * 120): widths 2-20-13-20-1, the second layer without bias, x requiring a gradient; values and
+ * every gradient agree to rounding, and the op gives the same bits on 1 and 2 threads. */
 static void test_mlp(void) {
   const opl_jet_spec s = {2, 1};
   enum { L = 3, NP = 2 * L + 3 };

@@ -2,6 +2,7 @@
  * direct solve, the strong Wolfe conditions at every accepted step (recorded through the
  * objective and the monitor), NaN regions, budgets, bad arguments. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "core/lbfgs.h"
@@ -278,11 +279,62 @@ static void test_edge_cases(void) {
      "m = -2: %s", err.msg);
 }
 
+/* A noisy objective, as a loss computed in single precision is: 1 + the 10-D Rosenbrock function
+ * (a minimum of 1, not 0, as a PINN's loss), times (1 + eta h(x)), h in [-1, 1] a deterministic
+ * hash of x's bits, eta = 1e-5, with the exact gradient. Near the minimum the true decrease of a step falls below the noise and the Armijo
+ * test rejects steps at random; with fnoise >= eta the approximate Wolfe conditions (decided by
+ * the gradient) accept them and the run goes on to the gradient tolerance. */
+static double noisy_rosen(void *user, const double *x, double *g, int n) {
+  double f = rosenbrock(NULL, x, g, n);
+  uint64_t h = 1469598103934665603ull;
+  for (int i = 0; i < n; i++) {
+    uint64_t b;
+    memcpy(&b, &x[i], sizeof b);
+    h = (h ^ b) * 1099511628211ull;
+    h ^= h >> 29;
+  }
+  double u = (double)(h >> 11) / 9007199254740992.0 * 2 - 1;
+  (void)user;
+  return (1 + f) * (1 + 1e-5 * u);
+}
+
+static void test_noisy(void) {
+  opl_err err;
+  double best[2], gn[2];
+  int st[2];
+  for (int k = 0; k < 2; k++) {
+    opl_lbfgs *s = opl_lbfgs_create(10, 5, &err);
+    opl_lbfgs_set_gtol(s, 1e-9);
+    opl_lbfgs_set_max_iter(s, 2000);
+    if (k) ok(opl_lbfgs_set_fnoise(s, 1e-4) == OPL_OK, "fnoise 1e-4 accepted");
+    double x[10], fx;
+    for (int i = 0; i < 10; i++) x[i] = i % 2 ? 1.2 : -1.2;
+    st[k] = opl_lbfgs_run(s, noisy_rosen, NULL, x, &fx, &err);
+    opl_lbfgs_stats S;
+    opl_lbfgs_get_stats(s, &S);
+    best[k] = 0;
+    for (int i = 0; i < 10; i++) best[k] = fmax(best[k], fabs(x[i] - 1));
+    gn[k] = S.gnorm;
+    opl_lbfgs_free(&s);
+  }
+  ok(st[0] == OPL_ERR_CONVERGENCE && gn[0] > 1e-9,
+     "noisy rosenbrock 10-D, fnoise 1e-12: the line search stalls (||g||_inf = %.2g, max |x_i - 1| = %.2g)", gn[0],
+     best[0]);
+  ok(st[1] == OPL_OK && gn[1] <= 1e-9 && best[1] < 1e-6,
+     "noisy rosenbrock 10-D, fnoise 1e-4: ||g||_inf = %.2g <= 1e-9, max |x_i - 1| = %.2g", gn[1], best[1]);
+  opl_lbfgs *s = opl_lbfgs_create(2, 2, &err);
+  ok(opl_lbfgs_set_fnoise(s, -1) == OPL_ERR_ARG && opl_lbfgs_set_fnoise(s, 1) == OPL_ERR_ARG &&
+         opl_lbfgs_set_fnoise(s, NAN) == OPL_ERR_ARG,
+     "fnoise outside [0, 1) refused");
+  opl_lbfgs_free(&s);
+}
+
 int main(void) {
   tap_begin();
   run_rosenbrock(2, 60);
   run_rosenbrock(10, 120);
   test_quadratic();
   test_edge_cases();
+  test_noisy();
   return tap_end();
 }

@@ -167,11 +167,97 @@ static void test_interface(void) {
   test_tmpdir_remove(dir);
 }
 
+/* Time windows: the piecewise network routes each point to its window's network (whose time
+ * input is scaled over the window), the derivatives of each window's network, the model file
+ * round trip, and the configurations refused. */
+static void test_windows(void) {
+  opl_pinn_config cfg = opl_pinn_config_default(OPL_PINN_ALLEN_CAHN);
+  cfg.arch = OPL_PINN_ARCH_MODIFIED, cfg.depth = 2, cfg.width = 8, cfg.nfreq = 2, cfg.windows = 3;
+  opl_model m, l;
+  opl_rng r;
+  opl_rng_seed(&r, 5);
+  opl_err e;
+  int st = opl_model_create(&m, &opl_pinn_kind, &cfg, &r, &e);
+  ok(!st, "3 windows of a modified MLP created: %s", st ? e.msg : "");
+  if (st) return;
+  opl_pinn_config one = cfg;
+  one.windows = 1;
+  opl_model m1;
+  opl_rng_seed(&r, 5);
+  OPL_ASSERT(!opl_model_create(&m1, &opl_pinn_kind, &one, &r, &e), "%s", e.msg);
+  const opl_pinn *net = m.self;
+  double a0, a1, b0, b1;
+  const opl_pinn *w1 = opl_pinn_window(net, 1, &a0, &a1), *w2 = opl_pinn_window(net, 2, &b0, &b1);
+  ok(opl_model_param_count(&m) == 3 * opl_model_param_count(&m1) && w1 && w2 && !opl_pinn_window(net, 3, NULL, NULL) &&
+         fabs(a0 - 1.0 / 3) < 1e-15 && fabs(a1 - 2.0 / 3) < 1e-15 && b1 == 1 && opl_pinn_window_of(net, 0.5) == 1 &&
+         opl_pinn_window_of(net, 1) == 2 && opl_pinn_window_of(net, -0.1) == 0,
+     "3 windows: 3x the parameters of one, windows [1/3, 2/3] and [2/3, 1], points routed by time");
+  int first, count;
+  opl_pinn_window_params(net, 2, &first, &count);
+  ok(count * 3 == m.params.n && m.params.t[first] == w2->wu && !strcmp(m.params.t[first]->name, "pinn.w2.u.weight") &&
+         !strcmp(m.params.t[0]->name, "pinn.u.weight"),
+     "window 2's parameters: %d tensors from index %d, named pinn.w2.*", count, first);
+  check_derivatives("window 1 of 3, modified MLP", &(opl_model){.self = (void *)w1});
+  /* the piecewise forward equals each window's own network on its points */
+  opl_ctx *c = opl_ctx_new(0);
+  opl_ctx_set_grad_enabled(c, 0);
+  enum { N = 6 };
+  const double tt[N] = {0.0, 0.2, 1.0 / 3, 0.5, 0.7, 1.0}, xx[N] = {-0.9, -0.3, 0.1, 0.4, 0.8, 0.95};
+  opl_tensor *u = jet_at(c, &m, N, tt, xx);
+  double worst = 0;
+  for (int i = 0; i < N && u; i++) {
+    opl_tensor *p = opl_new(c, OPL_DIMS(1, 2));
+    p->data[0] = (opl_real)tt[i], p->data[1] = (opl_real)xx[i];
+    opl_jet_spec s = {4, 1};
+    opl_tensor *ui = opl_pinn_forward_jet(c, opl_pinn_window(net, opl_pinn_window_of(net, (double)p->data[0]), NULL, NULL), p, s);
+    for (int k = 0; ui && k < 6; k++)
+      worst = fmax(worst, fabs((double)u->data[k * N + i] - (double)ui->data[k]) / fmax(1, fabs((double)ui->data[k])));
+  }
+  /* equal up to the rounding of GEMMs of other sizes */
+  ok(u && worst < 100 * OPL_REAL_EPS,
+     "piecewise jet at 6 points over 3 windows equals each window's network's (max rel. diff. %.1e)", worst);
+  opl_ctx_set_grad_enabled(c, 1);
+  opl_tensor *g = jet_at(c, &m, N, tt, xx);
+  ok(!g && opl_ctx_status(c) == OPL_ERR_STATE && strstr(opl_ctx_errmsg(c), "without gradients"),
+     "the piecewise network across windows with gradients recorded: refused (%s)", opl_ctx_errmsg(c));
+  opl_ctx_free(&c);
+  char dir[64], path[300];
+  if (test_tmpdir_make(dir, "pinnw")) {
+    snprintf(path, sizeof path, "%s/w.h5", dir);
+    st = opl_model_save(path, &m, NULL, 0, &e);
+    st = st ? st : opl_model_load(path, &l, &e);
+    ok(!st, "3 windows: saved and loaded: %s", st ? e.msg : "");
+    if (!st) {
+      c = opl_ctx_new(0);
+      opl_ctx_set_grad_enabled(c, 0);
+      opl_tensor *p = opl_new(c, OPL_DIMS(N, 2));
+      for (int i = 0; i < N; i++) p->data[2 * i] = (opl_real)tt[i], p->data[2 * i + 1] = (opl_real)xx[i];
+      opl_tensor *ya = opl_model_forward(c, &m, p), *yb = opl_model_forward(c, &l, p);
+      const opl_pinn *q = l.self;
+      ok(ya && yb && !memcmp(ya->data, yb->data, N * sizeof(opl_real)) && q->cfg.windows == 3,
+         "the loaded model has 3 windows and its forward over all of them is the saved one's bit for bit");
+      opl_ctx_free(&c);
+      opl_model_free(&l);
+    }
+    test_tmpdir_remove(dir);
+  }
+  opl_model z;
+  cfg.windows = 0;
+  ok(opl_model_create(&z, &opl_pinn_kind, &cfg, NULL, &e) == OPL_ERR_ARG && strstr(e.msg, "0 time windows"),
+     "0 windows refused: %s", e.msg);
+  cfg.windows = 2, cfg.hard = 1;
+  ok(opl_model_create(&z, &opl_pinn_kind, &cfg, NULL, &e) == OPL_ERR_ARG && strstr(e.msg, "hard"),
+     "2 windows with hard conditions refused: %s", e.msg);
+  opl_model_free(&m);
+  opl_model_free(&m1);
+}
+
 int main(void) {
   tap_begin();
   test_derivatives();
   test_exact_conditions();
   test_u0();
   test_interface();
+  test_windows();
   return tap_end();
 }

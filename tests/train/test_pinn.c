@@ -220,6 +220,106 @@ static void test_eps_schedule(void) {
   opl_pinn_trainer_free(&t);
 }
 
+/* ---------------------------------------------------------------- time windows */
+
+static int same_file(const char *a, const char *b) {
+  FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+  int same = fa && fb;
+  while (same) {
+    int x = fgetc(fa), y = fgetc(fb);
+    if (x != y) same = 0;
+    if (x == EOF || y == EOF) break;
+  }
+  if (fa) fclose(fa);
+  if (fb) fclose(fb);
+  return same;
+}
+
+/* u of window k's network at (t, x[i]), i < n. */
+static void window_u(const opl_pinn *net, int k, double t, const double *x, int n, double *u) {
+  opl_ctx *c = opl_ctx_new(0);
+  opl_ctx_set_grad_enabled(c, 0);
+  opl_tensor *p = opl_new(c, OPL_DIMS(n, 2));
+  for (int i = 0; i < n; i++) p->data[2 * i] = (opl_real)t, p->data[2 * i + 1] = (opl_real)x[i];
+  opl_jet_spec s0 = {0, 0};
+  opl_tensor *y = opl_pinn_forward_jet(c, opl_pinn_window(net, k, NULL, NULL), p, s0);
+  for (int i = 0; i < n; i++) u[i] = y ? (double)y->data[i] : NAN;
+  opl_ctx_free(&c);
+}
+
+/* Allen-Cahn on 2 time windows: window 1 starts from window 0's network at t = 1/2 (its initial
+ * loss), so the piecewise prediction is continuous there up to that loss; a run stopped inside
+ * window 1 and at the window boundary, then resumed, ends on the uninterrupted run's bytes. */
+static void test_windows(void) {
+  char dir[64], p1[128], p2[128], p3[128];
+  if (!test_tmpdir_make(dir, "pinnwin")) return;
+  snprintf(p1, sizeof p1, "%s/a.h5", dir);
+  snprintf(p2, sizeof p2, "%s/b.h5", dir);
+  snprintf(p3, sizeof p3, "%s/c.h5", dir);
+  opl_pinn_train_config c = opl_pinn_train_defaults(OPL_PINN_ALLEN_CAHN);
+  c.model.depth = 2, c.model.width = 16, c.model.nfreq = 4, c.model.windows = 2;
+  c.optimizer = OPL_PINN_ADAM_LBFGS;
+  c.adam_iters = 200, c.lbfgs_iters = 300, c.points = 512, c.boundary_points = 256, c.lr = 1e-2;
+  c.w_ic = 10, c.checkpoint_every = 100;
+  c.checkpoint = p1;
+  c.csv = "";
+  opl_err e;
+  opl_pinn_trainer *t = opl_pinn_trainer_new(&c, &e);
+  int st = t ? opl_pinn_trainer_run(t, NULL, NULL, &e) : e.status;
+  ok(!st && opl_pinn_trainer_iter(t) == 1000, "allen-cahn, 2 windows of 200 Adam + 300 L-BFGS iterations: %lld done: %s",
+     t ? (long long)opl_pinn_trainer_iter(t) : -1LL, st ? e.msg : "");
+  if (!st) {
+    const opl_pinn *net = opl_pinn_trainer_model(t)->self;
+    enum { NX = 33 };
+    double x[NX], a[NX], b[NX], jump = 0, moved = 0, norm = 0;
+    for (int i = 0; i < NX; i++) x[i] = -1 + 2.0 * i / (NX - 1);
+    window_u(net, 0, 0.5, x, NX, a);
+    window_u(net, 1, 0.5, x, NX, b);
+    for (int i = 0; i < NX; i++) {
+      double u0[1];
+      opl_pinn_u0(OPL_PINN_ALLEN_CAHN, x[i], u0, 0);
+      jump = fmax(jump, fabs(a[i] - b[i]));
+      moved = fmax(moved, fabs(a[i] - u0[0]));
+      norm = fmax(norm, fabs(a[i]));
+    }
+    /* the tolerance: 10 % of the solution's size at t = 1/2 (500 iterations of a small network
+     * fit window 1's initial loss to ~1e-4); the solution has moved by over 50 % since t = 0, so a
+     * window started from u0 instead of window 0's network would show a jump of that size */
+    ok(jump < 0.1 * norm && moved > 0.5 * norm,
+       "continuity at t = 1/2: max |u_0 - u_1| = %.2e (< 10%% of max |u| = %.3f); u moved by %.3f since t = 0", jump, norm,
+       moved);
+  }
+  opl_pinn_trainer_free(&t);
+  /* stopped inside window 1 (iteration 650) and at the window boundary (iteration 500) */
+  const int64_t stops[2] = {650, 500};
+  const char *paths[2] = {p2, p3};
+  for (int r = 0; r < 2; r++) {
+    c.checkpoint = paths[r];
+    opl_pinn_trainer *u = opl_pinn_trainer_new(&c, &e);
+    int64_t stop_at = stops[r];
+    st = u ? opl_pinn_trainer_run(u, stop_after, &stop_at, &e) : e.status;
+    opl_pinn_trainer_free(&u);
+    opl_pinn_trainer *v = st ? NULL : opl_pinn_trainer_new(&c, &e);
+    st = v ? opl_pinn_trainer_resume(v, paths[r], &e) : (st ? st : e.status);
+    int64_t at = v ? opl_pinn_trainer_iter(v) : -1;
+    st = st ? st : opl_pinn_trainer_run(v, NULL, NULL, &e);
+    opl_pinn_trainer_free(&v);
+    ok(!st && at <= stops[r] && at >= stops[r] - 100 && same_file(p1, paths[r]),
+       "2 windows: stopped after iteration %lld (checkpoint of %lld), resumed: the final checkpoint equals the "
+       "uninterrupted run's: %s", (long long)stops[r], (long long)at, st ? e.msg : "");
+  }
+  c.seed = 0;
+  c.model.windows = 3;
+  opl_pinn_trainer *w = opl_pinn_trainer_new(&c, &e);
+  st = w ? opl_pinn_trainer_resume(w, p1, &e) : e.status;
+  ok(st == OPL_ERR_ARG && strstr(e.msg, "windows"), "resume of a 2-window run with 3 windows refused: %s", e.msg);
+  opl_pinn_trainer_free(&w);
+  c.model.hard = 1;
+  ok(!opl_pinn_trainer_new(&c, &e) && e.status == OPL_ERR_ARG && strstr(e.msg, "hard"), "windows with hard conditions "
+     "refused: %s", e.msg);
+  test_tmpdir_remove(dir);
+}
+
 int main(void) {
   tap_begin();
   test_residual_values();
@@ -228,5 +328,6 @@ int main(void) {
   test_collocation();
   test_training();
   test_eps_schedule();
+  test_windows();
   return tap_end();
 }
