@@ -240,12 +240,6 @@ int cli_train(int argc0, char **argv0) {
   int argc;
   char **argv = rewrite_short_out(argc0, argv0, &argc);
   if (!argv) return 1;
-  if (argc > 1 && !strcmp(argv[1], "pinn") && opl_dist_size() > 1) {
-    fprintf(stderr, "opl train pinn: runs on one process, not on %d MPI ranks (under mpirun: opl train fno|mgno)\n",
-            opl_dist_size());
-    free(argv);
-    return 2;
-  }
   int rc = argc > 1 && !strcmp(argv[1], "node")   ? train_node_main(argc, argv)
            : argc > 1 && !strcmp(argv[1], "pinn") ? cli_train_pinn(argc, argv)
                                                   : train_main(argc, argv);

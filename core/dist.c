@@ -105,9 +105,10 @@ typedef struct agree_msg {
 } agree_msg;
 
 int opl_dist_agree(int status, opl_err *err, double *sums, int n) {
-  if (n < 0 || n > 64 || (n > 0 && !sums)) return opl_err_set(err, OPL_ERR_ARG, "dist: agree on %d sums", n);
+  if (n < 0 || (n > 0 && !sums)) return opl_err_set(err, OPL_ERR_ARG, "dist: agree on %d sums", n);
   if (g_size < 2) return status;
 #ifdef OPL_HAVE_MPI
+  if (n > 2147483647 - g_size) return opl_err_set(err, OPL_ERR_ARG, "dist: agree on %d sums: too many", n);
   const int m = n + g_size;
   double stackbuf[128], *buf = m <= 128 ? stackbuf : malloc(sizeof(double) * (size_t)m);
   if (!buf) return opl_err_set(err, OPL_ERR_NOMEM, "dist: out of memory");
@@ -139,6 +140,22 @@ int opl_dist_agree(int status, opl_err *err, double *sums, int n) {
 #else
   return status;
 #endif
+}
+
+int opl_dist_check_same(const opl_params *p, const char *what, opl_err *err) {
+  if (g_size < 2) return OPL_OK;
+  uint64_t h = 1469598103934665603ULL;
+  for (int i = 0; p && i < p->n; i++) {
+    const unsigned char *b = (const unsigned char *)p->t[i]->data;
+    for (size_t j = 0, n = (size_t)opl_nreal(p->t[i]) * sizeof(opl_real); j < n; j++) h = (h ^ b[j]) * 1099511628211ULL;
+  }
+  /* 40 bits are exact in a double: rank 0's hash, and the sum of all ranks' */
+  double v[2] = {g_rank == 0 ? (double)(h >> 24) : 0, (double)(h >> 24)};
+  int st = opl_dist_agree(OPL_OK, err, v, 2);
+  if (st) return st;
+  if (v[1] != v[0] * g_size)
+    return opl_err_set(err, OPL_ERR_STATE, "%s the ranks hold different parameters", what ? what : "dist: now");
+  return OPL_OK;
 }
 
 int opl_dist_bcast(void *buf, size_t bytes, int root, opl_err *err) {

@@ -40,7 +40,7 @@ int opl_dist_size(void);
  * NULL when n = 0). On return sums[] holds the sum over ranks (every rank the same values:
  * reduced in one fixed order) and the result is OPL_OK when every status was OPL_OK; otherwise
  * every rank returns the status of the lowest failing rank with its message in err (prefixed
- * "rank R: " on a job of more than one rank). n <= 64. */
+ * "rank R: " on a job of more than one rank). n >= 0 (a long list costs memory for one copy). */
 int opl_dist_agree(int status, opl_err *err, double *sums, int n);
 
 /* Collective: buf[0..bytes) of rank root to every rank. */
@@ -49,6 +49,12 @@ int opl_dist_bcast(void *buf, size_t bytes, int root, opl_err *err);
 /* Collective: rank r sends send[0..counts[r]) doubles; rank 0 receives them one rank after the
  * other into recv (sum of counts doubles; ignored on other ranks). counts[r] < 2^31. */
 int opl_dist_gather_doubles(const double *send, const int64_t *counts, double *recv, opl_err *err);
+
+/* Collective: OPL_OK when every rank holds the same bytes in the parameters p (a 40-bit FNV-1a
+ * hash of them compared across ranks), else OPL_ERR_STATE "<what> the ranks hold different
+ * parameters" (what e.g. "train: after epoch 3"). Data-parallel training keeps them equal by applying the
+ * same update to the same summed gradient; this catches a rank that drifted. */
+int opl_dist_check_same(const opl_params *p, const char *what, opl_err *err);
 
 /* Test hook for the failure paths: 1 when the environment variable OPL_DIST_FAULT equals
  * "<where>:<this rank>", 0 otherwise and always on a single process. The callers: "train" fails

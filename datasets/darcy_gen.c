@@ -3,6 +3,7 @@
  */
 #include "core/dist.h"
 #include "datasets/darcy_gen.h"
+#include "datasets/gen_dist.h"
 
 #include <errno.h>
 #include <fftw3.h>
@@ -239,8 +240,76 @@ int opl_darcy_gen_sample(const opl_darcy_gen *g, int64_t index, double *a, doubl
   return rc;
 }
 
-int opl_darcy_gen_run(opl_darcy_gen *g, const char *path, const opl_gen_run_opts *ro_in, opl_gen_result *res_out,
-                      opl_err *err) {
+/* ---------------------------------------------------------------- runs on several ranks
+ *
+ * Under mpirun (core/dist.h) rank 0 makes or resumes the partial file as a single process does,
+ * the samples are solved in rounds on every rank and written by rank 0 (datasets/gen_dist.h,
+ * shared with the time-dependent runs); these are the rounds' callbacks. */
+
+static int dist_ws_new(const void *gen, void **wsp, opl_err *err) {
+  ws *w = malloc(sizeof *w);
+  int rc = w ? ws_alloc(gen, w, err) : opl_err_set(err, OPL_ERR_NOMEM, "generate: out of memory");
+  if (rc) {
+    free(w);
+    w = NULL;
+  }
+  *wsp = w;
+  return rc;
+}
+
+static void dist_ws_free(void *w) {
+  if (!w) return;
+  ws_free(w);
+  free(w);
+}
+
+static int dist_solve(const void *gen, void *wsp, int64_t idx, double *out, opl_solve_stats *st, opl_err *err) {
+  const opl_darcy_gen *g = gen;
+  ws *w = wsp;
+  memset(st, 0, sizeof *st);
+  st->t_reached = NAN; /* a steady solve has no time */
+  int rc = sample(g, idx, w, err);
+  if (!rc) memcpy(out, w->out, sizeof(double) * 2 * (size_t)g->s * (size_t)g->s);
+  return rc;
+}
+
+/* Rank 0's progress as the rounds write samples. */
+typedef struct dist_progress {
+  const opl_gen_run_opts *ro;
+  opl_gen_result *res;
+  opl_gen_progress *pg;
+  double t0;
+} dist_progress;
+
+static int dist_written(void *user, int64_t idx, const opl_solve_stats *st) {
+  (void)st;
+  dist_progress *d = user;
+  opl_gen_progress *pg = d->pg;
+  d->res->solved++;
+  pg->done++;
+  pg->solved++;
+  pg->index = idx;
+  pg->elapsed = now_s() - d->t0;
+  pg->rate = pg->elapsed > 0 ? (double)pg->solved / pg->elapsed : 0;
+  pg->eta = pg->rate > 0 ? (double)(pg->todo - pg->solved) / pg->rate : NAN;
+  if (d->ro->progress && d->ro->progress(d->ro->user, pg)) {
+    d->res->stopped = 1;
+    return 1;
+  }
+  return 0;
+}
+
+static opl_gen_dist_job dist_job(const opl_darcy_gen *g, int threads, dist_progress *d) {
+  return (opl_gen_dist_job){.gen = g, .a_size = (int64_t)g->s * g->s, .size = 2 * (int64_t)g->s * g->s,
+                            .threads = threads, .ws_new = dist_ws_new, .ws_free = dist_ws_free, .solve = dist_solve,
+                            .written = d ? dist_written : NULL, .user = d};
+}
+
+/* The run (opl_darcy_gen_run); on several ranks *told says how rank 0's end is to be shared:
+ * 0 before the todo list was sent, 1 after, 2 not at all (a rank other than 0, or the rounds
+ * failed: every rank knows). */
+static int darcy_run(opl_darcy_gen *g, const char *path, const opl_gen_run_opts *ro_in, opl_gen_result *res_out,
+                     int *told, opl_err *err) {
   const double t_start = now_s();
   opl_gen_run_opts ro = {0};
   if (ro_in) ro = *ro_in;
@@ -250,11 +319,16 @@ int opl_darcy_gen_run(opl_darcy_gen *g, const char *path, const opl_gen_run_opts
   res->failed_index = -1;
   res->failed_t = NAN;
   if (!g || !path || !path[0]) return opl_err_set(err, OPL_ERR_ARG, "generate: NULL run or empty output path");
-  if (opl_dist_size() > 1) /* every rank would write the file: refused (core/dist.h) */
-    return opl_err_set(err, OPL_ERR_ARG, "generate darcy: runs on one process, not on %d MPI ranks (start it without "
-                       "mpirun; burgers, kdv and ns generate on several ranks)", opl_dist_size());
   int threads = ro.threads > 0 ? ro.threads : opl_get_num_threads();
   if (threads < 1) threads = 1;
+  const int dist = opl_dist_size() > 1;
+  if (dist && opl_dist_rank() != 0) { /* the samples rank 0 hands out */
+    opl_gen_dist_job job = dist_job(g, threads, NULL);
+    *told = 2;
+    int rc = opl_gen_dist_follow(&job, res, err);
+    res->wall = now_s() - t_start;
+    return rc;
+  }
   char partial[4096];
   if (snprintf(partial, sizeof partial, "%s.partial", path) >= (int)sizeof partial)
     return opl_err_set(err, OPL_ERR_ARG, "generate: output path too long");
@@ -295,6 +369,16 @@ int opl_darcy_gen_run(opl_darcy_gen *g, const char *path, const opl_gen_run_opts
   if (ro.progress && ro.progress(ro.user, &pg)) {
     res->stopped = 1;
     stop = 1;
+  }
+  if (dist) { /* the rounds on every rank, rank 0 writing */
+    dist_progress dp = {.ro = &ro, .res = res, .pg = &pg, .t0 = t0};
+    opl_gen_dist_job job = dist_job(g, threads, &dp);
+    *told = 1;
+    if ((rc = opl_gen_dist_lead(&job, w, idx, ntodo, stop, res, err))) {
+      *told = 2;
+      goto done;
+    }
+    stop = 1; /* the loop below is the single process's */
   }
   if (!stop && ntodo > 0) {
     int nth = (int64_t)threads < ntodo ? threads : (int)ntodo;
@@ -377,5 +461,13 @@ done:
   opl_ds_writer_close(&w);
   free(idx);
   res->wall = now_s() - t_start;
+  return rc;
+}
+
+int opl_darcy_gen_run(opl_darcy_gen *g, const char *path, const opl_gen_run_opts *ro, opl_gen_result *res,
+                      opl_err *err) {
+  int told = 0;
+  int rc = darcy_run(g, path, ro, res, &told, err);
+  if (opl_dist_size() > 1 && told != 2) rc = opl_gen_dist_end(told, rc, err);
   return rc;
 }

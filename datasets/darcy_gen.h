@@ -21,8 +21,9 @@
  *
  * Running and resuming are those of opl_gen_run: "<path>.partial" while running, resumed when
  * its provenance equals this run's, renamed to <path> when complete; a callback returning
- * non-zero stops the run (OPL_ERR_STATE, the partial file stays). Errors are statuses with
- * messages starting "generate: "; nothing is printed.
+ * non-zero stops the run (OPL_ERR_STATE, the partial file stays). Under mpirun the samples are
+ * divided among the ranks and rank 0 writes them (datasets/gen_dist.h): the same file, byte for
+ * byte. Errors are statuses with messages starting "generate: "; nothing is printed.
  */
 #ifndef OPL_DATASETS_DARCY_GEN_H
 #define OPL_DATASETS_DARCY_GEN_H

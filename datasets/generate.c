@@ -9,12 +9,10 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "core/dist.h"
 #include "core/files.h"
+#include "datasets/gen_dist.h"
 #include "datasets/generate.h"
 #include "pde/grf.h"
 #include "pde/grid.h"
@@ -763,136 +761,45 @@ static int check_space(const char *partial, const opl_ds_dims *d, opl_dtype disk
 
 /* ------------------------------------------------------------ runs on several ranks
  *
- * Under mpirun (core/dist.h) rank 0 alone touches files: it makes or resumes the partial file
- * as a single process does and broadcasts the samples still to do, idx[0..ntodo). They are then
- * solved in rounds: in round j rank r solves positions [j P m + r m, j P m + (r + 1) m) of idx
- * (m = 2 x its threads, which share them as the single-process loop does), the ranks agree on
- * the round's status (a failure anywhere stops every rank, with the failing sample's message),
- * and rank 0 gathers the frames and writes them through the same writer. Each sample is the pure
- * function of (settings, seed, index) that a single process computes, so the finished file is
- * the single-process file byte for byte; a stopped or failed run leaves the partial file, which
- * any number of ranks (or one process) resumes. */
+ * Under mpirun (core/dist.h) rank 0 runs as a single process does up to the todo list, the
+ * samples are solved in rounds on every rank and written by rank 0 (datasets/gen_dist.h); these
+ * are the rounds' callbacks. */
 
-/* Doubles after a sample's frames in a round's buffer: its solve's steps, evaluations and
- * largest Courant number. */
-#define DIST_EXTRA 3
-
-static int omp_thread(void) {
-#ifdef _OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
+static int dist_ws_new(const void *gen, void **ws, opl_err *err) {
+  gen_ws *w = malloc(sizeof *w);
+  if (!w || ws_alloc(gen, w)) {
+    free(w);
+    *ws = NULL;
+    return opl_err_set(err, OPL_ERR_NOMEM, "generate: out of memory (workspaces)");
+  }
+  *ws = w;
+  return OPL_OK;
 }
 
-/* The rounds (see above) over idx[0..ntodo) on every rank; s->w is the writer on rank 0 (NULL
- * elsewhere). The ranks return the same status. */
-static int dist_rounds(opl_gen *g, run_state *s, const int64_t *idx, int64_t ntodo, int threads, opl_err *err) {
-  const int P = opl_dist_size(), R = opl_dist_rank(), lead = R == 0;
-  const int64_t S = (g->o.nt + 1) * g->fsize + DIST_EXTRA;
-  const int64_t m = 2 * (int64_t)threads;
-  const int nth = threads;
-  double *buf = malloc(sizeof(double) * (size_t)(m * S));
-  double *all = lead ? malloc(sizeof(double) * (size_t)(m * S * P)) : NULL;
-  int64_t *counts = malloc(sizeof(int64_t) * (size_t)P);
-  gen_ws *ws = calloc((size_t)nth, sizeof *ws);
-  int rc = (!buf || (lead && !all) || !counts || !ws) ? opl_err_set(err, OPL_ERR_NOMEM, "generate: out of memory")
-                                                        : OPL_OK;
-  for (int i = 0; i < nth && !rc; i++)
-    if (ws_alloc(g, &ws[i])) rc = opl_err_set(err, OPL_ERR_NOMEM, "generate: out of memory (workspaces)");
-  int wst = OPL_OK; /* rank 0: the status of the last round's writes */
-  opl_err ew = {0};
-  for (int64_t base = 0;; base += m * P) {
-    const int64_t lo = base + R * m, cnt = lo >= ntodo ? 0 : (ntodo - lo < m ? ntodo - lo : m);
-    int64_t bad = -1; /* the failing position of the round on this rank (the lowest) */
-    opl_err es = {0};
-    if (!rc && base < ntodo && !wst) {
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nth)
-      for (int64_t j = 0; j < cnt; j++) {
-        gen_ws *w = &ws[omp_thread()];
-        opl_solve_stats st = {0};
-        opl_err e1 = {0};
-        int r = sample_solve(g, idx[lo + j], w, &st, &e1);
-        if (!r) {
-          double *o = buf + j * S;
-          memcpy(o, w->out, sizeof(double) * (size_t)(S - DIST_EXTRA));
-          o[S - 3] = (double)st.steps, o[S - 2] = (double)st.nfev, o[S - 1] = st.cfl_max;
-        } else {
-#pragma omp critical(opl_gen_run)
-          if (bad < 0 || j < bad) bad = j, es = e1, s->res->failed_t = st.t_reached;
-        }
-      }
-      /* the test hook fails this rank's last round, so the earlier rounds are in the partial file */
-      if (bad < 0 && cnt > 0 && lo + m * P >= ntodo && opl_dist_fault("generate"))
-        bad = 0, opl_err_set(&es, OPL_ERR_IO, "generate: sample %lld: failure injected by OPL_DIST_FAULT",
-                             (long long)idx[lo]);
-      if (bad >= 0) {
-        rc = es.status;
-        s->res->failed_index = idx[lo + bad];
-        if (err) *err = es;
-      }
-    }
-    /* one status for the round: a solve failed somewhere, or rank 0's writes of the last round */
-    double stop = lead ? s->stop : 0;
-    if (lead && !rc && wst) {
-      rc = wst;
-      if (err) *err = ew;
-    }
-    if ((rc = opl_dist_agree(rc, err, &stop, 1))) break;
-    if (stop > 0 || base >= ntodo) {
-      if (stop > 0) s->res->stopped = 1;
-      break;
-    }
-    for (int r = 0; r < P; r++) {
-      int64_t l = base + r * m;
-      counts[r] = S * (l >= ntodo ? 0 : (ntodo - l < m ? ntodo - l : m));
-    }
-    if ((rc = opl_dist_gather_doubles(buf, counts, all, err))) break;
-    if (lead) /* in index order of the todo list, as they come */
-      for (int64_t j = 0; j < m * P && base + j < ntodo && !wst; j++) {
-        const double *o = all + j * S;
-        const int64_t i = idx[base + j];
-        opl_solve_stats st = {.steps = (int64_t)o[S - 3], .nfev = (int64_t)o[S - 2], .cfl_max = o[S - 1]};
-        opl_err ep = {0};
-        if ((wst = opl_ds_writer_put(s->w, i, o, o + g->fsize, OPL_DT_F64, &ep))) {
-          fail_from(&ew, &ep, "generate: sample %lld: ", (long long)i);
-          s->res->failed_index = i;
-        } else {
-          run_written(s, i, &st);
-        }
-      }
-  }
-  if (ws)
-    for (int i = 0; i < nth; i++) ws_free(&ws[i]);
+static void dist_ws_free(void *ws) {
+  if (!ws) return;
+  ws_free(ws);
   free(ws);
-  free(counts);
-  free(all);
-  free(buf);
-  return rc;
 }
 
-/* A rank other than 0 in a run on several ranks: the todo list from rank 0, the rounds, and
- * the status rank 0 ends with. */
-static int dist_follow(opl_gen *g, int threads, opl_gen_result *res, opl_err *err) {
-  double h[2] = {0, 0}; /* rank 0: samples to do, stop requested */
-  int rc = opl_dist_agree(OPL_OK, err, h, 2);
-  if (rc) return rc;
-  const int64_t ntodo = (int64_t)h[0];
-  int64_t *idx = malloc(sizeof(int64_t) * (size_t)(ntodo > 0 ? ntodo : 1));
-  int bad = !idx;
-  if ((rc = opl_dist_agree(bad ? OPL_ERR_NOMEM : OPL_OK, err, NULL, 0))) {
-    free(idx);
-    return rc;
-  }
-  if ((rc = opl_dist_bcast(idx, sizeof(int64_t) * (size_t)ntodo, 0, err))) {
-    free(idx);
-    return rc;
-  }
-  run_state s = {.g = g, .res = res, .t0 = now_s()};
-  if (h[1] == 0) rc = dist_rounds(g, &s, idx, ntodo, threads, err);
-  free(idx);
-  if (rc) return rc;
-  return opl_dist_agree(OPL_OK, err, NULL, 0); /* rank 0's end: finished, stopped or failed */
+static int dist_solve(const void *gen, void *ws, int64_t idx, double *out, opl_solve_stats *st, opl_err *err) {
+  const opl_gen *g = gen;
+  gen_ws *w = ws;
+  int r = sample_solve(g, idx, w, st, err);
+  if (!r) memcpy(out, w->out, sizeof(double) * (size_t)((g->o.nt + 1) * g->fsize));
+  return r;
+}
+
+static int dist_written(void *user, int64_t idx, const opl_solve_stats *st) {
+  run_state *s = user;
+  run_written(s, idx, st);
+  return s->stop;
+}
+
+static opl_gen_dist_job dist_job(const opl_gen *g, int threads, run_state *s) {
+  return (opl_gen_dist_job){.gen = g, .a_size = g->fsize, .size = (g->o.nt + 1) * g->fsize, .threads = threads,
+                            .ws_new = dist_ws_new, .ws_free = dist_ws_free, .solve = dist_solve,
+                            .written = s ? dist_written : NULL, .user = s};
 }
 
 int opl_gen_run(opl_gen *g, const char *path, const opl_gen_run_opts *ro_in, opl_gen_result *res_out,
@@ -911,7 +818,8 @@ int opl_gen_run(opl_gen *g, const char *path, const opl_gen_run_opts *ro_in, opl
   const int dist = opl_dist_size() > 1;
   int told = 0; /* rank 0 of several: the other ranks know the todo list (or the failure) */
   if (dist && opl_dist_rank() != 0) {
-    int rc = dist_follow(g, threads, res, err);
+    opl_gen_dist_job job = dist_job(g, threads, NULL);
+    int rc = opl_gen_dist_follow(&job, res, err);
     res->wall = now_s() - t_start;
     return rc;
   }
@@ -1006,12 +914,9 @@ int opl_gen_run(opl_gen *g, const char *path, const opl_gen_run_opts *ro_in, opl
   }
 
   if (dist) { /* the todo list to the other ranks, then the rounds */
-    double h[2] = {(double)ntodo, s.stop};
+    opl_gen_dist_job job = dist_job(g, threads, &s);
     told = 1;
-    int st = opl_dist_agree(OPL_OK, err, h, 2);
-    if (!st) st = opl_dist_agree(OPL_OK, err, NULL, 0);
-    if (!st) st = opl_dist_bcast(idx, sizeof(int64_t) * (size_t)ntodo, 0, err);
-    if (!st && !s.stop) st = dist_rounds(g, &s, idx, ntodo, threads, err);
+    int st = opl_gen_dist_lead(&job, w, idx, ntodo, s.stop, res, err);
     if (st) {
       rc = st;
       goto done_told;
@@ -1066,14 +971,7 @@ int opl_gen_run(opl_gen *g, const char *path, const opl_gen_run_opts *ro_in, opl
   if ((rc = opl_ds_writer_finish(&w, &e2))) fail_from(err, &e2, "generate: ");
 
 done:
-  if (dist) { /* rank 0's end (or its failure before the todo list) to the other ranks */
-    if (!told) {
-      double h[2] = {0, 1};
-      opl_dist_agree(rc ? rc : OPL_ERR_STATE, err, h, 2);
-    } else {
-      rc = opl_dist_agree(rc, err, NULL, 0);
-    }
-  }
+  if (dist) rc = opl_gen_dist_end(told, rc, err); /* rank 0's end (or its failure before the todo list) */
 done_told:
   opl_ds_writer_close(&w);
   if (keep)

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "train/pinn.h"
+#include "core/dist.h"
 #include "core/io.h"
 #include "core/lbfgs.h"
 #include "core/optim.h"
@@ -231,6 +232,10 @@ struct opl_pinn_trainer {
   int win, adam_win;
   const opl_pinn *fwd;
   opl_params wp;
+  /* more than one rank: the gradient sums over wp (core/dist.h), made with wp in window_optim:
+   * the buckets are started from the reverse pass as their parameters' gradients become final,
+   * so they hold exactly the parameters the window's loss differentiates */
+  opl_dist_grads *dg;
 };
 
 static double now_s(void) {
@@ -261,6 +266,7 @@ void opl_pinn_trainer_free(opl_pinn_trainer **tp) {
   if (t->csv_pending) unlink(t->csv_pending); /* a run that wrote no checkpoint leaves no log */
   free(t->csv_pending);
   opl_optim_free(&t->adam);
+  opl_dist_grads_free(&t->dg);
   opl_model_free(&t->model);
   opl_ctx_free(&t->ctx);
   opl_tensor_free(&t->pr);
@@ -321,11 +327,13 @@ static void collocate(opl_pinn_trainer *t, int64_t it) {
 
 /* ---------------------------------------------------------------- time windows */
 
-/* Adam over the parameters of window k (a new state; nothing to do if it is already window k's)
- * and the checkpoint names of its state (see the struct). */
+/* Adam over the parameters of window k (a new state; nothing to do if it is already window k's),
+ * the checkpoint names of its state (see the struct) and, on more than one rank, the gradient
+ * sums over the window's parameters (not collective: every rank calls it at the same iteration). */
 static int window_optim(opl_pinn_trainer *t, int k, opl_err *err) {
   if (t->adam && t->adam_win == k) return OPL_OK;
   opl_optim_free(&t->adam);
+  opl_dist_grads_free(&t->dg);
   free(t->shadow_t);
   free(t->shadow_p);
   t->shadow_t = NULL;
@@ -339,6 +347,10 @@ static int window_optim(opl_pinn_trainer *t, int k, opl_err *err) {
   oc.lr = t->cfg.lr;
   t->adam = opl_optim_create(OPL_OPTIM_ADAM, &t->wp, &oc, err);
   if (!t->adam) return err && err->status ? err->status : OPL_ERR_NOMEM;
+  /* another window's parameters take no gradient from this window's loss: buckets over
+   * model.params would sum stale gradients and start late, so they cover t->wp alone */
+  if (opl_dist_size() > 1 && !(t->dg = opl_dist_grads_new(&t->wp, 0, err)))
+    return err && err->status ? err->status : OPL_ERR_NOMEM;
   const opl_params *os = opl_optim_state(t->adam);
   t->shadow_t = calloc((size_t)os->n, sizeof *t->shadow_t);
   t->shadow_p = calloc((size_t)os->n, sizeof *t->shadow_p);
@@ -447,24 +459,142 @@ opl_pinn_trainer *opl_pinn_trainer_new(const opl_pinn_train_config *cfg, opl_err
     opl_pinn_trainer_free(&t);
     return NULL;
   }
+  if (opl_dist_size() > t->nr) { /* every rank takes a share of the collocation points */
+    opl_err_set(err, OPL_ERR_ARG, "pinn: %d ranks but %lld collocation points: every rank takes a share of the "
+                "points, so at most %lld ranks (or more --points)", opl_dist_size(), (long long)t->nr,
+                (long long)t->nr);
+    opl_pinn_trainer_free(&t);
+    return NULL;
+  }
   return t;
+}
+
+/* ---------------------------------------------------------------- several ranks
+ *
+ * Under mpirun (core/dist.h) every rank holds the whole network, the same optimizer state and
+ * the same global collocation set (a function of (seed, iteration) alone, so independent of the
+ * number of ranks P) and evaluates the residual on its contiguous share of the points, rows
+ * [nr R / P, nr (R + 1) / P); rank 0 alone evaluates the initial and boundary terms, which are
+ * small. Each rank's objective is its part of the global one, normalized by the global counts,
+ * so the sum over ranks of the objectives and of the gradients (the trainer's buckets started
+ * during backward) is the single-process objective and gradient up to the order of the
+ * additions. The causal weights need the global chunk losses: the ranks' per-chunk sums of r^2
+ * are summed first (no gradient), and every rank computes the same weights from them. Every
+ * rank ends an evaluation with the same objective value and gradient bits, so Adam and the
+ * L-BFGS line search take identical steps everywhere; rank 0 alone writes the checkpoint and
+ * the CSV. A failure on one rank reaches all through the agreements (one message). With time
+ * windows every rank trains window k on its share of window k's points (rank 0 alone adding the
+ * initial term against the previous window's network); the gradient sums cover window k's
+ * parameters alone (made anew when the window changes, window_optim), the ones its loss
+ * differentiates, and every rank changes window at the same iteration. */
+
+/* Mark a failure agreed by every rank on c (replacing this rank's own message) and return NULL. */
+static opl_tensor *agreed_failure(opl_ctx *c, int st, const opl_err *e) {
+  opl_ctx_clear_error(c);
+  opl_ctx_error(c, st, "%s", e->msg);
+  return NULL;
+}
+
+/* This rank's part of the residual loss on P > 1 ranks, from its residuals r [1, nl, 1] at the
+ * global points [a, a + nl): without causal weighting sum(r^2) / nr; with it
+ * (1 / M) sum_i w_i sum_{chunk i here} r^2 / Pc (Pc = nr / M points a chunk; the points after
+ * M Pc are left out, as the single-process loss does), w from the global chunk losses L_i (the
+ * ranks' sums over their parts of chunk i, added over ranks) or w_given. Fills t->w and t->Lc.
+ * Collective: a failure on any rank sets *all_failed and the agreed error on c, NULL returned. */
+static opl_tensor *dist_residual_loss(opl_pinn_trainer *t, opl_tensor *r, int64_t a, int64_t nl, double eps,
+                                      const double *w_given, int *all_failed) {
+  opl_ctx *c = t->ctx;
+  const int64_t nr = t->nr;
+  opl_tensor *sq = opl_square(c, opl_reshape(c, r, OPL_DIMS(nl)));
+  if (!t->cfg.causal) return opl_scale(c, opl_sum(c, sq), 1.0 / (double)nr);
+  const int64_t M = t->cfg.chunks, Pc = nr / M, used = M * Pc;
+  if (Pc < 1 && !opl_ctx_status(c))
+    opl_ctx_error(c, OPL_ERR_ARG, "pinn causal loss: %lld chunks for %lld residuals", (long long)M, (long long)nr);
+  double *L = t->Lc;
+  memset(L, 0, sizeof(double) * (size_t)M);
+  if (!opl_ctx_status(c))
+    for (int64_t j = 0; j < nl && a + j < used; j++) L[(a + j) / Pc] += (double)sq->data[j];
+  opl_err e = {0};
+  int st = opl_ctx_status(c);
+  if (st) opl_err_set(&e, st, "%s", opl_ctx_errmsg(c));
+  if ((st = opl_dist_agree(st, &e, L, (int)M))) {
+    *all_failed = 1;
+    return agreed_failure(c, st, &e);
+  }
+  for (int64_t i = 0; i < M; i++) L[i] /= (double)Pc;
+  if (w_given) memcpy(t->w, w_given, sizeof(double) * (size_t)M);
+  else opl_pinn_causal_weights(L, M, eps, t->w);
+  opl_tensor *W = opl_new(c, OPL_DIMS(nl));
+  if (!W) return NULL;
+  for (int64_t j = 0; j < nl; j++)
+    W->data[j] = a + j < used ? (opl_real)(t->w[(a + j) / Pc] / (double)used) : 0;
+  return opl_sum(c, opl_mul(c, sq, W));
+}
+
+/* The gradient of loss into the parameters' gradients (zeroed by the caller); on P > 1 ranks
+ * summed over ranks, every rank returning the same status. */
+static int backward_all(opl_pinn_trainer *t, opl_tensor *loss, opl_err *err) {
+  opl_ctx *c = t->ctx;
+  if (opl_dist_size() < 2) {
+    if (!opl_backward(c, loss)) return OPL_OK;
+    int st = opl_ctx_take_error(c, err);
+    opl_ctx_clear_error(c);
+    return st ? st : OPL_ERR_STATE;
+  }
+  opl_err be = {0};
+  int st = opl_dist_grads_begin(t->dg, c, &be);
+  if (!st && opl_backward(c, loss)) {
+    st = opl_ctx_take_error(c, &be);
+    opl_ctx_clear_error(c);
+    if (!st) st = OPL_ERR_STATE;
+  }
+  int fst = opl_dist_grads_finish(t->dg, c, st ? NULL : &be);
+  if ((st = opl_dist_agree(st ? st : fst, &be, NULL, 0))) return opl_err_set(err, st, "%s", be.msg);
+  return OPL_OK;
+}
+
+/* The checkpoint, written by rank 0 once the ranks' parameters are found equal; every rank
+ * returns its status. */
+static int save_all(opl_pinn_trainer *t, opl_err *err) {
+  char at[64];
+  snprintf(at, sizeof at, "pinn: at iteration %lld", (long long)t->iter);
+  int st = opl_dist_check_same(&t->model.params, at, err); /* every rank stepped alike */
+  if (st) return st;
+  st = opl_dist_rank() == 0 ? opl_pinn_trainer_save(t, NULL, err) : OPL_OK;
+  return opl_dist_agree(st, err, NULL, 0);
+}
+
+/* A stop requested on any rank stops every rank (collective on P > 1 ranks). */
+static void agree_stop(opl_pinn_trainer *t) {
+  if (opl_dist_size() < 2) return;
+  double v = t->stop;
+  if (opl_dist_agree(OPL_OK, NULL, &v, 1) || v > 0) t->stop = 1;
 }
 
 /* The objective on the current points (see pinn.h) into c's arena; parts into t->last. */
 static opl_tensor *build_loss(opl_pinn_trainer *t, const double *w_given) {
   opl_ctx *c = t->ctx;
   const opl_pinn_config *mc = &t->cfg.model;
+  const int P = opl_dist_size(), lead = opl_dist_rank() == 0;
   opl_jet_spec s = {opl_pinn_order(t->prob), 1}, s0 = {0, 0};
-  opl_tensor *u = opl_pinn_forward_jet(c, t->fwd, t->pr, s);
+  /* this rank's share of the window's points (all of them on one process) */
+  const int64_t a = t->nr * opl_dist_rank() / P, nl = t->nr * (opl_dist_rank() + 1) / P - a;
+  opl_tensor *u = opl_pinn_forward_jet(c, t->fwd, P > 1 ? opl_slice(c, t->pr, 0, a, nl) : t->pr, s);
   opl_tensor *r = opl_pinn_residual_jet(c, mc->problem, u, s);
   opl_tensor *Lr;
   int64_t M = t->cfg.chunks;
   double eps = t->cfg.causal ? t->cfg.eps[t->eps_idx] : NAN;
-  if (t->cfg.causal) Lr = opl_pinn_causal_loss(c, r, M, eps, w_given, t->w, t->Lc);
-  else Lr = opl_mean(c, opl_square(c, r));
+  int all_failed = 0;
+  if (P > 1) {
+    if (!(Lr = dist_residual_loss(t, r, a, nl, eps, w_given, &all_failed)) && all_failed) return NULL;
+  } else if (t->cfg.causal) {
+    Lr = opl_pinn_causal_loss(c, r, M, eps, w_given, t->w, t->Lc);
+  } else {
+    Lr = opl_mean(c, opl_square(c, r));
+  }
   opl_tensor *loss = Lr;
   double lic = 0, lbc = 0;
-  if (!mc->hard) {
+  if (!mc->hard && lead) { /* u0, or for window k > 0 the previous window's network at t_k */
     opl_tensor *ui = opl_pinn_forward_jet(c, t->fwd, t->pic, s0);
     opl_tensor *Li = opl_mean(c, opl_square(c, opl_sub(c, ui, t->u0ic)));
     if (Li) lic = (double)Li->data[0];
@@ -472,10 +602,10 @@ static opl_tensor *build_loss(opl_pinn_trainer *t, const double *w_given) {
   }
   int64_t h = t->pbc->shape[0] / 2;
   opl_tensor *Lb = NULL;
-  if (!opl_pinn_periodic(t->prob) && !mc->hard) {
+  if (lead && !opl_pinn_periodic(t->prob) && !mc->hard) {
     opl_tensor *ub = opl_pinn_forward_jet(c, t->fwd, t->pbc, s0);
     Lb = opl_mean(c, opl_square(c, ub));
-  } else if (opl_pinn_periodic(t->prob) && !mc->periodic) {
+  } else if (lead && opl_pinn_periodic(t->prob) && !mc->periodic) {
     opl_jet_spec s1 = {1, 0};
     opl_tensor *ub = opl_pinn_forward_jet(c, t->fwd, t->pbc, s1);
     opl_tensor *d = opl_sub(c, opl_slice(c, ub, 1, 0, h), opl_slice(c, ub, 1, h, h));
@@ -485,9 +615,22 @@ static opl_tensor *build_loss(opl_pinn_trainer *t, const double *w_given) {
     lbc = (double)Lb->data[0];
     loss = opl_axpby(c, 1, loss, t->cfg.w_bc, Lb);
   }
-  if (!loss || opl_ctx_status(c)) return NULL;
-  t->last.loss = (double)loss->data[0];
-  t->last.res = (double)Lr->data[0];
+  if (P > 1) { /* every rank's status; the objective and its parts summed over ranks */
+    opl_err e = {0};
+    int st = opl_ctx_status(c);
+    if (!st && !loss) st = OPL_ERR_STATE;
+    if (st) opl_err_set(&e, st, "%s", opl_ctx_errmsg(c));
+    else if (opl_dist_fault("train"))
+      st = opl_err_set(&e, OPL_ERR_IO, "pinn: iteration %lld: failure injected by OPL_DIST_FAULT",
+                       (long long)(t->iter + 1));
+    double v[4] = {st ? 0 : (double)loss->data[0], st ? 0 : (double)Lr->data[0], lic, lbc};
+    if ((st = opl_dist_agree(st, &e, v, 4))) return agreed_failure(c, st, &e);
+    t->last.loss = v[0], t->last.res = v[1], lic = v[2], lbc = v[3];
+  } else {
+    if (!loss || opl_ctx_status(c)) return NULL;
+    t->last.loss = (double)loss->data[0];
+    t->last.res = (double)Lr->data[0];
+  }
   t->last.ic = lic;
   t->last.bc = lbc;
   if (t->cfg.causal) {
@@ -782,11 +925,8 @@ static int adam_step(opl_pinn_trainer *t, opl_pinn_iter_stats *s, opl_err *err) 
   }
   if (!isfinite(t->last.loss))
     return opl_err_set(err, OPL_ERR_NONFINITE, "pinn: loss is %g at iteration %lld (Adam)", t->last.loss, (long long)it);
-  if (opl_backward(t->ctx, loss)) {
-    opl_ctx_take_error(t->ctx, err);
-    opl_ctx_clear_error(t->ctx);
-    return err ? err->status : OPL_ERR_STATE;
-  }
+  int bst = backward_all(t, loss, err);
+  if (bst) return bst;
   opl_err e2;
   if (opl_params_check_finite_grad(&t->wp, &e2))
     return opl_err_set(err, OPL_ERR_NONFINITE, "pinn: iteration %lld (Adam): %s", (long long)it, opl_err_text(&e2));
@@ -826,7 +966,7 @@ static double lbfgs_f(void *user, const double *x, double *g, int n) {
   opl_ctx_reset(t->ctx);
   opl_params_zero_grad(&t->wp);
   opl_tensor *loss = build_loss(t, t->cfg.causal ? t->wfrozen : NULL);
-  if (!loss || !isfinite(t->last.loss) || opl_backward(t->ctx, loss)) {
+  if (!loss || !isfinite(t->last.loss) || backward_all(t, loss, NULL)) {
     opl_ctx_clear_error(t->ctx);
     return NAN;
   }
@@ -854,6 +994,7 @@ static void lbfgs_monitor(void *user, int iter, const double *x, double f, const
   s.seconds = now_s() - t->t0;
   csv_row(t, &s);
   if (t->cb && t->cb(&s, t->cb_user)) t->stop = 1;
+  agree_stop(t);
 }
 
 /* One L-BFGS segment of at most `len` iterations from the current parameters. *ran gets the
@@ -918,8 +1059,8 @@ static int run_window(opl_pinn_trainer *t, int k, opl_err *err) {
     s.seconds = now_s() - t->t0;
     csv_row(t, &s);
     if (t->cb && t->cb(&s, t->cb_user)) t->stop = 1;
-    if (t->ckpt && ((t->iter - ws) % every == 0 || t->iter == ws + nadam || t->stop) &&
-        (rc = opl_pinn_trainer_save(t, NULL, err)))
+    agree_stop(t);
+    if (t->ckpt && ((t->iter - ws) % every == 0 || t->iter == ws + nadam || t->stop) && (rc = save_all(t, err)))
       return rc;
   }
   if (t->stop) return OPL_OK;
@@ -933,14 +1074,14 @@ static int run_window(opl_pinn_trainer *t, int k, opl_err *err) {
     if (t->stop) return OPL_OK; /* interrupted inside a segment: the last checkpoint stands */
     t->iter += ran;
     if (ended && ran == 0) t->lbfgs_done = 1; /* no step at all: converged as far as it can */
-    if (t->ckpt && (rc = opl_pinn_trainer_save(t, NULL, err))) return rc;
+    if (t->ckpt && (rc = save_all(t, err))) return rc;
   }
   return OPL_OK;
 }
 
 int opl_pinn_trainer_run(opl_pinn_trainer *t, opl_pinn_progress_fn cb, void *user, opl_err *err) {
-  int rc = csv_open(t, t->iter > 0, err);
-  if (rc) return rc;
+  int rc = opl_dist_rank() == 0 ? csv_open(t, t->iter > 0, err) : OPL_OK; /* rank 0 alone writes */
+  if ((rc = opl_dist_agree(rc, err, NULL, 0))) return rc;
   t->t0 = now_s();
   t->cb = cb;
   t->cb_user = user;
@@ -949,7 +1090,7 @@ int opl_pinn_trainer_run(opl_pinn_trainer *t, opl_pinn_progress_fn cb, void *use
   int64_t total = total_iters(c), per = window_iters(c);
   while (t->iter < total && !t->stop) {
     int k = (int)(t->iter / per);
-    if (k != t->win && (rc = window_enter(t, k, err))) return rc;
+    if (k != t->win && (rc = opl_dist_agree(window_enter(t, k, err), err, NULL, 0))) return rc;
     if ((rc = run_window(t, k, err))) return rc;
     if (t->stop) break;
     if (t->iter < (int64_t)(k + 1) * per) {
@@ -957,11 +1098,12 @@ int opl_pinn_trainer_run(opl_pinn_trainer *t, opl_pinn_progress_fn cb, void *use
        * window does); otherwise the next window starts at its own first iteration */
       if (k >= c->model.windows - 1 || !t->lbfgs_done) break;
       t->iter = (int64_t)(k + 1) * per;
-      if (t->ckpt && (rc = opl_pinn_trainer_save(t, NULL, err))) return rc;
+      if (t->ckpt && (rc = save_all(t, err))) return rc;
     }
   }
   if (t->csvf) fflush(t->csvf);
-  return csv_commit(t, err); /* a run without a checkpoint file: its log, now that it is complete */
+  /* a run without a checkpoint file: its log, now that it is complete */
+  return opl_dist_agree(csv_commit(t, err), err, NULL, 0);
 }
 
 /* ---------------------------------------------------------------- prediction */

@@ -67,7 +67,18 @@
  * min_w and eps are empty without causal weighting. A fresh run writes "<csv>.tmp.<pid>" and
  * renames it to the csv file just before its first checkpoint is written (at the end of a run
  * without one), so a run that fails before that leaves an older file of that name untouched and
- * no log of its own. Nothing here prints. */
+ * no log of its own.
+ *
+ * Several ranks (mpirun, core/dist.h): the collocation set is the same at any number of ranks P;
+ * each rank evaluates the residual on its contiguous share, rank 0 the initial and boundary
+ * terms, the objective and gradients are summed over ranks (normalized by the global counts),
+ * the causal weights computed from the global chunk losses; every rank holds the same parameters
+ * and takes the same Adam / L-BFGS steps, rank 0 alone writes the checkpoint and the CSV, a
+ * failure on one rank stops all with its message. P = 1 and P = 2 agree up to the order of the
+ * additions; with time windows likewise for every window (its points shared, the sums over its
+ * parameters). More ranks than collocation points is refused. There opl_pinn_trainer_new, _resume,
+ * _run and _eval_loss are collective (every rank calls them, in the same order); _save writes
+ * from the rank that calls it. Nothing here prints. */
 #ifndef OPL_TRAIN_PINN_H
 #define OPL_TRAIN_PINN_H
 

@@ -562,25 +562,6 @@ int opl_trainer_test(opl_trainer *t, double *test_l2, opl_err *err) {
   return st;
 }
 
-/* Every rank must hold the same parameters (each applies the same update to the same summed
- * gradient): a 40-bit FNV-1a hash of the parameters' bytes is compared across ranks, OPL_ERR_STATE
- * when they differ. */
-static int dist_check_same(const opl_trainer *t, opl_err *err) {
-  uint64_t h = 1469598103934665603ULL;
-  const opl_params *p = &t->model.params;
-  for (int i = 0; i < p->n; i++) {
-    const unsigned char *b = (const unsigned char *)p->t[i]->data;
-    for (size_t j = 0, n = (size_t)opl_nreal(p->t[i]) * sizeof(opl_real); j < n; j++) h = (h ^ b[j]) * 1099511628211ULL;
-  }
-  double v[2] = {opl_dist_rank() == 0 ? (double)(h >> 24) : 0, (double)(h >> 24)};
-  int st = opl_dist_agree(OPL_OK, err, v, 2);
-  if (st) return st;
-  if (v[1] != v[0] * opl_dist_size())
-    return opl_err_set(err, OPL_ERR_STATE, "train: after epoch %lld the ranks hold different parameters",
-                       (long long)t->epoch);
-  return OPL_OK;
-}
-
 int opl_trainer_epoch(opl_trainer *t, opl_epoch_stats *s, opl_err *err) {
   if (!t) return opl_err_set(err, OPL_ERR_ARG, "train: NULL trainer");
   int st;
@@ -615,7 +596,9 @@ int opl_trainer_epoch(opl_trainer *t, opl_epoch_stats *s, opl_err *err) {
   st = lead ? opl_trainer_test(t, &test, err) : OPL_OK;
   if (opl_dist_size() > 1) {
     double v = lead ? test : 0; /* rank 0's value to every rank */
-    if ((st = opl_dist_agree(st, err, &v, 1)) || (st = dist_check_same(t, err))) return st;
+    char after[48];
+    snprintf(after, sizeof after, "train: after epoch %lld", (long long)t->epoch);
+    if ((st = opl_dist_agree(st, err, &v, 1)) || (st = opl_dist_check_same(&t->model.params, after, err))) return st;
     test = v;
   }
   if (st) return st;

@@ -8,7 +8,14 @@
 #   - train: 2 ranks vs 1 on an uneven split (batch 5 = 2 + 3 rows) with several gradient buckets:
 #     the same loss column and weights up to reassociation (max differences printed and bounded),
 #     one CSV writer; resume at P = 1 from a P = 2 checkpoint equals a P = 1 run; a failing rank stops
-#     both with one message and no file; more ranks than a batch is refused.
+#     both with one message and no file; more ranks than a batch is refused;
+#   - generate darcy: the same as the time-dependent equations (cmp, failure, resume at P = 2);
+#   - train sinenet: 2 ranks vs 1 (the trainer's batch shards);
+#   - train pinn: 2 ranks vs 1 with causal weights on resampled points (Adam), and with L-BFGS
+#     after Adam (losses and weights printed and bounded); resume at P = 1 from a P = 2
+#     checkpoint; with 2 time windows (losses and weights bounded); a failing rank; more ranks
+#     than points refused;
+#   - train node: refused under mpirun (its batch is integrated with one adaptive step sequence).
 # Registered only when MPI is built in. Root CI: OMPI_ALLOW_RUN_AS_ROOT(_CONFIRM); 2 cores:
 # --oversubscribe. Under ASan (OPL_SANITIZED=1) LeakSanitizer is off for these processes: Open MPI
 # keeps allocations until exit by design, which LSan reports as leaks.
@@ -66,9 +73,23 @@ resumed=$(sed -n 's/.*solved now, \([0-9]*\) resumed.*/\1/p' out.txt)
 [ $rc -eq 0 ] && [ -n "$resumed" ] && [ "$resumed" -gt 0 ] && cmp -s serial.h5 bad.h5
 ok $? "one process resumes the partial file of 2 ranks ($resumed samples kept) into the serial file"
 
-run mpi2 "$opl" generate darcy --preset fno --n 2 --res 29 --store-res 15 --seed 1 --quiet -o dd.h5
-[ $rc -ne 0 ] && has "runs on one process" err.txt && [ -z "$(ls | grep '^dd\.h5')" ]
-ok $? "generate darcy under mpirun: refused, no file"
+# Darcy: the same rounds (datasets/gen_dist.h)
+dgen="darcy --preset fno --n 9 --res 29 --store-res 15 --seed 1 --quiet"
+run "$opl" generate $dgen -o dserial.h5
+ok $rc "serial generate darcy (exit $rc)"
+run mpi2 "$opl" generate $dgen -o dtwo.h5
+[ $rc -eq 0 ] && [ "$(grep -c 'wrote dtwo.h5' out.txt)" -eq 1 ] && [ ! -e dtwo.h5.partial ] && cmp -s dserial.h5 dtwo.h5
+ok $? "mpirun -np 2 generate darcy: one 'wrote' line, the serial file byte for byte (cmp)"
+[ $rc -eq 0 ] || show_err
+export OPL_DIST_FAULT=generate:1; run mpi2 -x OPL_DIST_FAULT "$opl" generate $dgen -o dbad.h5
+unset OPL_DIST_FAULT
+[ $rc -ne 0 ] && [ ! -e dbad.h5 ] && [ -e dbad.h5.partial ] && [ "$(opl_lines)" -eq 1 ] &&
+    has "^opl rank 1: generate: sample [0-9]*: failure injected" err.txt
+ok $? "generate darcy, rank 1 failing: exit $rc, one message naming rank 1, only dbad.h5.partial"
+run mpi2 "$opl" generate $dgen -o dbad.h5
+resumed=$(sed -n 's/.*solved now, \([0-9]*\) resumed.*/\1/p' out.txt)
+[ $rc -eq 0 ] && [ -n "$resumed" ] && [ "$resumed" -gt 0 ] && cmp -s dserial.h5 dbad.h5
+ok $? "2 ranks resume it ($resumed samples kept) into the serial file"
 
 # --------------------------------------------------------------- train
 run "$opl" generate burgers --preset fno --n 24 --res 128 --store-res 64 --seed 5 --quiet -o tiny.h5
@@ -145,6 +166,94 @@ ok $? "2 ranks on batches of 1 sample: refused with one message, no file"
 run mpi2 "$opl" train fno $common --ntrain 16 --epochs 1 -o big.h5
 [ $rc -ne 0 ] && [ ! -e big.h5 ] && has "the last batch of an epoch holds 1 samples" err.txt
 ok $? "2 ranks when the last batch holds 1 sample (ntrain 16, batch 5): refused"
+# --------------------------------------------------------------- train sinenet (the trainer)
+run "$opl" generate ns --n 5 --res 16 --store-res 16 --nt 5 --T 0.5 --seed 1 --quiet -o ns.h5
+ok $rc "a tiny Navier-Stokes set"
+sn="--data ns.h5 --hidden 4 --hist 2 --batch 2 --ntrain 4 --ntest 1 --warmup 1 --lr 1e-3 --epochs 3 --seed 2"
+run "$opl" train sinenet $sn -o sn1.h5
+ok $rc "train sinenet, 1 process (exit $rc)"
+run mpi2 "$opl" train sinenet $sn -o sn2.h5
+[ $rc -eq 0 ] && [ "$(lines sn2.csv)" -eq 4 ]; ok $? "train sinenet, 2 ranks: one CSV of 3 rows (exit $rc)"
+[ $rc -eq 0 ] || show_err
+lrel=$(colmax sn1.csv sn2.csv)
+if have h5dump; then wd=$(wmax sn1.h5 sn2.h5); else wd=0; fi
+diag "sinenet P = 2 vs P = 1 after 6 steps: train_loss max relative difference $lrel, weights max abs difference $wd"
+lt "$lrel" 1e-4 && lt "$wd" 1e-4; ok $? "sinenet: the same losses ($lrel) and weights ($wd) up to reassociation"
+
+# --------------------------------------------------------------- train pinn (its own trainer)
+# the loss column of the PINN CSV is the third
+pcol() { paste -d, "$1" "$2" | awk -F, -v n=$(( $(head -n 1 "$1" | tr ',' '\n' | wc -l) )) \
+    'NR > 1 { a = $3; b = $(n + 3); d = a - b; if (d < 0) d = -d; s = a < 0 ? -a : a; r = d / (s > 1e-30 ? s : 1e-30); if (r > m) m = r }
+     END { printf "%.3g\n", m + 0 }'; }
+pa="--pde allen-cahn --layers 2x16 --embed none --points 300 --boundary-points 40 --seed 3 --quiet"
+adam="$pa --optimizer adam --iters 40 --collocation resample --causal --chunks 7 --eps 1e-2,1,1e2"
+run "$opl" train pinn $adam -o pa1.h5
+ok $rc "train pinn, causal, resampled points, 1 process: 40 Adam iterations (exit $rc)"
+run mpi2 "$opl" train pinn $adam -o pa2.h5
+[ $rc -eq 0 ] && [ "$(lines pa2.csv)" -eq 41 ]; ok $? "2 ranks (150 points each, chunks across both): one CSV of 40 rows (exit $rc)"
+[ $rc -eq 0 ] || show_err
+lrel=$(pcol pa1.csv pa2.csv)
+wcol=$(paste -d, pa1.csv pa2.csv | awk -F, -v n=$(( $(head -n 1 pa1.csv | tr ',' '\n' | wc -l) )) \
+    'NR > 1 { d = $7 - $(n + 7); if (d < 0) d = -d; if (d > m) m = d } END { printf "%.3g\n", m + 0 }')
+if have h5dump; then wd=$(wmax pa1.h5 pa2.h5); else wd=0; fi
+diag "pinn Adam P = 2 vs P = 1 after 40 iterations: loss max relative difference $lrel, min causal weight max difference $wcol, weights max abs difference $wd"
+lt "$lrel" 1e-4 && lt "$wcol" 1e-4 && lt "$wd" 1e-4
+ok $? "pinn Adam: the same losses ($lrel), causal weights ($wcol) and network ($wd) up to reassociation"
+[ "$(cut -d, -f8 pa1.csv | sort -u | wc -l)" -gt 2 ] && [ "$(cut -d, -f8 pa1.csv | md5sum)" = "$(cut -d, -f8 pa2.csv | md5sum)" ]
+ok $? "pinn Adam: eps moves through its list at the same iterations"
+lb="$pa --optimizer adam+lbfgs --iters 10 --lbfgs-iters 20 --collocation lhs --causal --chunks 5 --checkpoint-every 10"
+run "$opl" train pinn $lb -o pl1.h5
+run mpi2 "$opl" train pinn $lb -o pl2.h5
+[ $rc -eq 0 ] && [ "$(grep -c ',lbfgs,' pl2.csv)" -gt 5 ]; ok $? "pinn L-BFGS after Adam on 2 ranks (exit $rc)"
+[ $rc -eq 0 ] || show_err
+lrel=$(pcol pl1.csv pl2.csv)
+if have h5dump; then wd=$(wmax pl1.h5 pl2.h5); else wd=0; fi
+diag "pinn adam+lbfgs P = 2 vs P = 1 after $(($(lines pl1.csv) - 1)) iterations: loss max relative difference $lrel, weights max abs difference $wd"
+[ "$(lines pl1.csv)" -eq "$(lines pl2.csv)" ] && lt "$lrel" 1e-4 && lt "$wd" 1e-3
+ok $? "pinn L-BFGS: the same iterations, losses ($lrel) and weights ($wd) up to reassociation"
+# time windows: each window's points shared, the gradient sums over that window's parameters
+wl="$pa --optimizer adam+lbfgs --iters 10 --lbfgs-iters 10 --windows 2 --collocation lhs --causal --chunks 5 --checkpoint-every 10"
+run "$opl" train pinn $wl -o pw1.h5
+run mpi2 "$opl" train pinn $wl -o pw2.h5
+wins=$(awk -F, 'NR > 1 { print $NF }' pw2.csv | sort -u | tr '\n' ' ')
+[ $rc -eq 0 ] && [ "$wins" = "0 1 " ] && [ "$(awk -F, 'NR > 1 && $NF == 1 && $2 == "lbfgs"' pw2.csv | wc -l)" -gt 3 ]
+ok $? "pinn --windows 2 (Adam, then L-BFGS, in each) on 2 ranks: both windows in the CSV (windows '$wins', exit $rc)"
+[ $rc -eq 0 ] || show_err
+lrel=$(pcol pw1.csv pw2.csv)
+if have h5dump; then wd=$(wmax pw1.h5 pw2.h5); else wd=0; fi
+diag "pinn --windows 2 P = 2 vs P = 1 after $(($(lines pw1.csv) - 1)) iterations: loss max relative difference $lrel, weights max abs difference $wd"
+[ "$(lines pw1.csv)" -eq "$(lines pw2.csv)" ] && [ "$(cut -d, -f1,2,11 pw1.csv | md5sum)" = "$(cut -d, -f1,2,11 pw2.csv | md5sum)" ] &&
+    lt "$lrel" 1e-4 && lt "$wd" 1e-3
+ok $? "pinn --windows 2: the same iterations and windows, losses ($lrel) and weights ($wd) up to reassociation"
+# resume at P = 1 from a P = 2 checkpoint
+ra="$pa --optimizer adam --collocation resample --causal --chunks 7 --eps 1e-2,1,1e2"
+run mpi2 "$opl" train pinn $ra --iters 20 -o pr.h5
+run "$opl" train pinn $ra --iters 40 --resume -o pr.h5
+lrel=$(pcol pa1.csv pr.csv)
+diag "pinn resumed at P = 1 after 20 iterations on 2 ranks vs P = 1 throughout: loss max relative difference $lrel"
+[ $rc -eq 0 ] && [ "$(lines pr.csv)" -eq 41 ] && lt "$lrel" 1e-4
+ok $? "pinn: 1 process resumes a 2-rank checkpoint; its 40 rows equal the 1-process run's up to reassociation"
+run "$opl" train pinn $ra --iters 20 -o pq.h5
+run mpi2 "$opl" train pinn $ra --iters 40 --resume -o pq.h5
+lrel=$(pcol pa1.csv pq.csv)
+[ $rc -eq 0 ] && [ "$(lines pq.csv)" -eq 41 ] && lt "$lrel" 1e-4
+ok $? "pinn: 2 ranks resume a 1-process checkpoint; rows equal up to reassociation ($lrel)"
+export OPL_DIST_FAULT=train:1; run mpi2 -x OPL_DIST_FAULT "$opl" train pinn $adam -o pf.h5
+unset OPL_DIST_FAULT
+[ $rc -ne 0 ] && [ -z "$(ls | grep '^pf\.')" ] && [ "$(opl_lines)" -eq 1 ] &&
+    has "^opl train pinn: rank 1: pinn: iteration 1: failure injected" err.txt
+ok $? "pinn, rank 1 failing: exit $rc, one message naming rank 1, no file"
+run mpi2 "$opl" train pinn $pa --points 1 --iters 2 -o pbig.h5
+[ $rc -ne 0 ] && [ ! -e pbig.h5 ] && [ "$(opl_lines)" -eq 1 ] && has "2 ranks but 1 collocation points" err.txt
+ok $? "pinn: 2 ranks on 1 collocation point: refused with one message, no file"
+
+# --------------------------------------------------------------- train node: refused
+run "$opl" generate burgers --n 6 --res 64 --store-res 32 --nt 5 --seed 1 --quiet -o traj.h5
+run mpi2 "$opl" train node --data traj.h5 --ntrain 4 --ntest 2 --batch 4 --epochs 1 --vf mlp --hidden 8 --depth 1 \
+    --window 3 --quiet -o node.h5
+[ $rc -ne 0 ] && [ ! -e node.h5 ] && [ "$(opl_lines)" -eq 1 ] && has "one adaptive step sequence" err.txt
+ok $? "train node under mpirun: refused with one message (one adaptive step sequence per batch), no file"
+
 run mpi2 "$opl" info tiny.h5
 [ $rc -ne 0 ] && has "runs on one process" err.txt; ok $? "a verb that does not run on ranks is refused under mpirun"
 

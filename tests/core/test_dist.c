@@ -44,6 +44,16 @@ int main(int argc, char **argv) {
   int st = opl_dist_agree(OPL_OK, &e, s, 3);
   check(st == OPL_OK && s[0] == P && s[1] == 0.5 * P * (P + 1) && s[2] == 0.25 * P * (P - 1),
         "agree: OK everywhere, the sums over ranks");
+  { /* a long list (the causal chunk losses of a PINN: one sum per chunk) */
+    enum { NL = 1000 };
+    double *l = malloc(sizeof(double) * NL);
+    for (int i = 0; i < NL; i++) l[i] = i + 0.5 * R;
+    st = opl_dist_agree(OPL_OK, &e, l, NL);
+    int good = st == OPL_OK;
+    for (int i = 0; i < NL; i++) good &= l[i] == (double)i * P + 0.25 * P * (P - 1);
+    check(good, "agree: 1000 sums over ranks");
+    free(l);
+  }
   opl_err fe = {0};
   int mine = R == P - 1 ? opl_err_set(&fe, OPL_ERR_IO, "disk full on rank %d", R) : OPL_OK;
   st = opl_dist_agree(mine, &fe, NULL, 0);
@@ -124,6 +134,16 @@ int main(int argc, char **argv) {
     check(gs.steps == 2 && gs.started_early == 2.0 * 4, "grads: every bucket started from the reverse pass");
   else
     check(gs.steps == 0, "grads: a single process sums nothing");
+  /* the same parameters everywhere (the summed gradients are the same bits on every rank) */
+  st = opl_dist_check_same(&ps, "test: after the sums", &e);
+  check(st == OPL_OK, "check_same: equal parameters pass");
+  if (R == P - 1) w[2]->data[5] += (opl_real)1;
+  st = opl_dist_check_same(&ps, "test: after a change on the last rank", &e);
+  if (P > 1)
+    check(st == OPL_ERR_STATE && strstr(e.msg, "test: after a change on the last rank the ranks hold different"),
+          "check_same: one rank's changed parameter is found on every rank");
+  else
+    check(st == OPL_OK, "check_same: a single process always passes");
   opl_ctx_free(&c);
   opl_dist_grads_free(&g);
   opl_tensor_free(&x);

@@ -6,6 +6,7 @@
 #   opl-2x1   mpirun -np 2 opl train fno, 2 ranks x 1 thread (core/dist.h: batch shards, bucketed
 #             allreduce during backward); also the fraction of the training time spent in the
 #             gradient sums (opl's own count: time inside MPI calls of the sums, waits included)
+#             and, of it, in the final wait (MPI_Wait on the buckets after backward)
 #   ddp-2x1   PyTorch DistributedDataParallel, gloo, 2 processes x 1 thread (ddp_fno.py)
 #   torch-1x2 PyTorch, 1 process x 2 threads (../torch_fno.py)
 # usage: experiments/bench/mpi/run.sh [ROUNDS] > results.md
@@ -31,8 +32,8 @@ args="--data d1024.h5 --ntrain $ntrain --ntest 2 --batch 20 --epochs $epochs --s
 med() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 csv_rate() { awk -F, 'NR > 2 { print $8 }' "$1" | med; }
 csv_train_s() { awk -F, 'NR > 1 { s += $7 } END { print s }' "$1"; }
-echo "| round | load (1 min) | opl 1x2 samples/s | opl 2x1 samples/s | DDP gloo 2x1 samples/s | torch 1x2 samples/s | opl 2x1 / DDP | opl 2x1 / opl 1x2 | opl 2x1: time in gradient sums |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| round | load (1 min) | opl 1x2 samples/s | opl 2x1 samples/s | DDP gloo 2x1 samples/s | torch 1x2 samples/s | opl 2x1 / DDP | opl 2x1 / opl 1x2 | opl 2x1: time in gradient sums | of which waiting |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 for r in $(seq 1 "$rounds"); do
     load=$(cut -d' ' -f1 /proc/loadavg)
     rm -f a.h5 a.csv b.h5 b.csv
@@ -41,7 +42,9 @@ for r in $(seq 1 "$rounds"); do
     OMP_NUM_THREADS=1 mpirun -np 2 --oversubscribe -x OMP_NUM_THREADS "$opl" train fno $args -o b.h5 > b.out
     b=$(csv_rate b.csv)
     comm=$(sed -n 's/.* \([0-9.]*\) s of the steps in the sums.*/\1/p' b.out)
-    frac=$(awk -v c="$comm" -v t="$(csv_train_s b.csv)" 'BEGIN { printf "%.0f%% (%.2f s of %.2f s)", 100 * c / t, c, t }')
+    wait=$(sed -n 's/.* s of the steps in the sums (\([0-9.]*\) s waiting).*/\1/p' b.out)
+    frac=$(awk -v c="$comm" -v w="$wait" -v t="$(csv_train_s b.csv)" \
+        'BEGIN { printf "%.0f%% (%.2f s of %.2f s) | %.0f%% (%.2f s)", 100 * c / t, c, t, 100 * w / t, w }')
     d=$(OMP_NUM_THREADS=1 "$py" "$here/ddp_fno.py" --procs 2 --threads 1 --iters $((epochs * ntrain / 20)) --warmup 3 |
         tail -n 1 | sed -n 's/.*"samples_per_s": \([0-9.]*\).*/\1/p')
     t=$(OMP_NUM_THREADS=2 "$py" "$root/experiments/bench/torch_fno.py" --case fno1d --s 1024 --batch 20 --threads 2 \
