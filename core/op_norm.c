@@ -34,6 +34,20 @@ typedef struct norm_geo {
   double *rstd;   /* [B*G] 1 / sqrt(var + eps) */
 } norm_geo;
 
+/* The mean and 1/sqrt(variance + eps) of one group xs [M], in double, two passes (mean, then the
+ * centered variance). */
+static void group_stats(const opl_real *xs, int64_t M, double eps, double *mu, double *rs) {
+  double s1 = 0;
+  for (int64_t i = 0; i < M; i++) s1 += xs[i];
+  double m = s1 / (double)M, s2 = 0;
+  for (int64_t i = 0; i < M; i++) {
+    double d = (double)xs[i] - m;
+    s2 += d * d;
+  }
+  *mu = m;
+  *rs = 1.0 / sqrt(s2 / (double)M + eps);
+}
+
 /* Forward: x, y [B, G, Cg, S]; gamma, beta [G*Cg] or NULL (1 and 0); fills q->mean and
  * q->rstd [B*G]. Two passes over each group (mean, then centered variance). */
 static void norm_forward(const norm_geo *q, const opl_real *x, const opl_real *gamma,
@@ -43,14 +57,8 @@ static void norm_forward(const norm_geo *q, const opl_real *x, const opl_real *g
   for (int64_t bg = 0; bg < BG; bg++) {
     const opl_real *xs = x + bg * M;
     opl_real *ys = y + bg * M;
-    double s1 = 0;
-    for (int64_t i = 0; i < M; i++) s1 += xs[i];
-    double mu = s1 / (double)M, s2 = 0;
-    for (int64_t i = 0; i < M; i++) {
-      double d = (double)xs[i] - mu;
-      s2 += d * d;
-    }
-    double rs = 1.0 / sqrt(s2 / (double)M + q->eps);
+    double mu, rs;
+    group_stats(xs, M, q->eps, &mu, &rs);
     q->mean[bg] = mu;
     q->rstd[bg] = rs;
     int64_t p0 = (bg % q->G) * Cg;
@@ -225,14 +233,8 @@ static void gng_forward(const norm_geo *q, const opl_real *x, const opl_real *ga
   for (int64_t bg = 0; bg < BG; bg++) {
     const opl_real *xs = x + bg * M;
     opl_real *ys = y + bg * M;
-    double s1 = 0;
-    for (int64_t i = 0; i < M; i++) s1 += xs[i];
-    double mu = s1 / (double)M, s2 = 0;
-    for (int64_t i = 0; i < M; i++) {
-      double d = (double)xs[i] - mu;
-      s2 += d * d;
-    }
-    double rs = 1.0 / sqrt(s2 / (double)M + q->eps);
+    double mu, rs;
+    group_stats(xs, M, q->eps, &mu, &rs);
     q->mean[bg] = mu;
     q->rstd[bg] = rs;
     int64_t p0 = (bg % q->G) * Cg;
