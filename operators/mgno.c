@@ -505,15 +505,6 @@ fail:
   return err && err->status ? err->status : OPL_ERR_ARG;
 }
 
-static int meta_int(const opl_kv *kv, int n, const char *key, int64_t lo, int64_t hi, int64_t *out, opl_err *err) {
-  const opl_kv *e = opl_kv_find(kv, n, key);
-  if (!e) return opl_err_set(err, OPL_ERR_NOTFOUND, "mgno: attribute '%s' is missing", key);
-  if (e->type != OPL_KV_INT || e->i < lo || e->i > hi)
-    return opl_err_set(err, OPL_ERR_FORMAT, "mgno: attribute '%s' must be an integer in %lld..%lld", key,
-                       (long long)lo, (long long)hi);
-  *out = e->i;
-  return OPL_OK;
-}
 
 /* Version 2's NS attributes into c: "mgno.variant" = "ns", "mgno.ln_x", "mgno.ln_y". */
 static int ns_from_meta(const opl_kv *kv, int n, opl_mgno_config *c, opl_err *err) {
@@ -521,8 +512,8 @@ static int ns_from_meta(const opl_kv *kv, int n, opl_mgno_config *c, opl_err *er
   if (!va || va->type != OPL_KV_STR || !va->s || strcmp(va->s, "ns"))
     return opl_err_set(err, OPL_ERR_FORMAT, "mgno: version 2 needs attribute 'mgno.variant' = 'ns'");
   c->variant = OPL_MGNO_NS;
-  int st = meta_int(kv, n, "mgno.ln_x", 1, 1 << 16, &c->ln_res[0], err);
-  return st ? st : meta_int(kv, n, "mgno.ln_y", 1, 1 << 16, &c->ln_res[1], err);
+  int st = opl_model_meta_int(kv, n, "mgno", "mgno.ln_x", 1, 1 << 16, &c->ln_res[0], err);
+  return st ? st : opl_model_meta_int(kv, n, "mgno", "mgno.ln_y", 1, 1 << 16, &c->ln_res[1], err);
 }
 
 static int kind_from_meta(const opl_kv *kv, int n, void *config, opl_err *err) {
@@ -533,25 +524,25 @@ static int kind_from_meta(const opl_kv *kv, int n, void *config, opl_err *err) {
   memset(&c, 0, sizeof c);
   int64_t v = 0;
   int st;
-  if ((st = meta_int(kv, n, "mgno.version", 1, MGNO_META_VERSION_NS, &v, err))) return st;
+  if ((st = opl_model_meta_int(kv, n, "mgno", "mgno.version", 1, MGNO_META_VERSION_NS, &v, err))) return st;
   if (v == MGNO_META_VERSION_NS && (st = ns_from_meta(kv, n, &c, err))) return st;
-  if ((st = meta_int(kv, n, "mgno.layers", 1, OPL_MGNO_MAX_LAYERS, &v, err))) return st;
+  if ((st = opl_model_meta_int(kv, n, "mgno", "mgno.layers", 1, OPL_MGNO_MAX_LAYERS, &v, err))) return st;
   c.layers = (int)v;
-  if ((st = meta_int(kv, n, "mgno.channels_u", 1, 1 << 16, &c.channels_u, err))) return st;
-  if ((st = meta_int(kv, n, "mgno.in_channels", 1, 1 << 16, &c.in_channels, err))) return st;
-  if ((st = meta_int(kv, n, "mgno.out_channels", 1, 1 << 16, &c.out_channels, err))) return st;
+  if ((st = opl_model_meta_int(kv, n, "mgno", "mgno.channels_u", 1, 1 << 16, &c.channels_u, err))) return st;
+  if ((st = opl_model_meta_int(kv, n, "mgno", "mgno.in_channels", 1, 1 << 16, &c.in_channels, err))) return st;
+  if ((st = opl_model_meta_int(kv, n, "mgno", "mgno.out_channels", 1, 1 << 16, &c.out_channels, err))) return st;
   const opl_kv *it = opl_kv_find(kv, n, "mgno.iters");
   if (!it || it->type != OPL_KV_STR || !it->s)
     return opl_err_set(err, OPL_ERR_FORMAT, "mgno: attribute 'mgno.iters' is missing or not a string");
   if ((st = opl_mgno_parse_iters(it->s, &c, err))) return err ? (err->status = OPL_ERR_FORMAT) : OPL_ERR_FORMAT;
-  if ((st = meta_int(kv, n, "mgno.levels", c.levels, c.levels, &v, err))) return st;
+  if ((st = opl_model_meta_int(kv, n, "mgno", "mgno.levels", c.levels, c.levels, &v, err))) return st;
   const opl_kv *pad = opl_kv_find(kv, n, "mgno.padding");
   if (!pad || pad->type != OPL_KV_STR || !pad->s ||
       (strcmp(pad->s, "zeros") && strcmp(pad->s, "circular") && strcmp(pad->s, "reflect")))
     return opl_err_set(err, OPL_ERR_FORMAT, "mgno: attribute 'mgno.padding' must be 'zeros', 'circular' or 'reflect'");
   c.pad = !strcmp(pad->s, "zeros") ? OPL_PAD_ZERO : !strcmp(pad->s, "circular") ? OPL_PAD_CIRCULAR : OPL_PAD_REFLECT;
   if (opl_mgno_check_config(&c, err)) return err ? (err->status = OPL_ERR_FORMAT) : OPL_ERR_FORMAT;
-  if ((st = meta_int(kv, n, "mgno.param_count", 0, INT64_MAX, &v, err))) return st;
+  if ((st = opl_model_meta_int(kv, n, "mgno", "mgno.param_count", 0, INT64_MAX, &v, err))) return st;
   if (v != opl_mgno_param_count(&c))
     return opl_err_set(err, OPL_ERR_FORMAT, "mgno: attribute 'mgno.param_count' = %lld, the configuration gives %lld",
                        (long long)v, (long long)opl_mgno_param_count(&c));

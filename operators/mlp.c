@@ -144,16 +144,6 @@ static int kind_create(opl_model *m, const void *config, opl_rng *rng, opl_err *
   return OPL_OK;
 }
 
-/* Integer attribute key within [lo, hi]. */
-static int meta_int(const opl_kv *kv, int n, const char *key, int64_t lo, int64_t hi, int64_t *out, opl_err *err) {
-  const opl_kv *e = opl_kv_find(kv, n, key);
-  if (!e) return opl_err_set(err, OPL_ERR_NOTFOUND, "mlp: attribute '%s' is missing", key);
-  if (e->type != OPL_KV_INT || e->i < lo || e->i > hi)
-    return opl_err_set(err, OPL_ERR_FORMAT, "mlp: attribute '%s' must be an integer in %lld..%lld", key,
-                       (long long)lo, (long long)hi);
-  *out = e->i;
-  return OPL_OK;
-}
 
 static int kind_from_meta(const opl_kv *kv, int n, void *config, opl_err *err) {
   const opl_kv *model = opl_kv_find(kv, n, "model");
@@ -163,11 +153,11 @@ static int kind_from_meta(const opl_kv *kv, int n, void *config, opl_err *err) {
   memset(&c, 0, sizeof c);
   int64_t v;
   int st;
-  if ((st = meta_int(kv, n, "mlp.version", 1, MLP_META_VERSION, &v, err))) return st;
-  if ((st = meta_int(kv, n, "mlp.layers", 1, OPL_MLP_MAX_LAYERS, &v, err))) return st;
+  if ((st = opl_model_meta_int(kv, n, "mlp", "mlp.version", 1, MLP_META_VERSION, &v, err))) return st;
+  if ((st = opl_model_meta_int(kv, n, "mlp", "mlp.layers", 1, OPL_MLP_MAX_LAYERS, &v, err))) return st;
   c.nlayers = (int)v;
   for (int i = 0; i <= c.nlayers; i++)
-    if ((st = meta_int(kv, n, k_width[i], 1, 1 << 24, &c.widths[i], err))) return st;
+    if ((st = opl_model_meta_int(kv, n, "mlp", k_width[i], 1, 1 << 24, &c.widths[i], err))) return st;
   const opl_kv *act = opl_kv_find(kv, n, "mlp.activation");
   c.act = OPL_UNARY_COUNT;
   for (int k = 0; act && act->type == OPL_KV_STR && act->s && k < OPL_UNARY_COUNT; k++)
@@ -176,7 +166,7 @@ static int kind_from_meta(const opl_kv *kv, int n, void *config, opl_err *err) {
     return opl_err_set(err, OPL_ERR_FORMAT, "mlp: attribute 'mlp.activation' is missing or names no activation");
   opl_mlp probe = {.nlayers = c.nlayers};
   memcpy(probe.widths, c.widths, sizeof c.widths);
-  if ((st = meta_int(kv, n, "mlp.param_count", 0, INT64_MAX, &v, err))) return st;
+  if ((st = opl_model_meta_int(kv, n, "mlp", "mlp.param_count", 0, INT64_MAX, &v, err))) return st;
   if (v != mlp_count(&probe))
     return opl_err_set(err, OPL_ERR_FORMAT, "mlp: attribute 'mlp.param_count' = %lld, the widths give %lld",
                        (long long)v, (long long)mlp_count(&probe));

@@ -201,3 +201,14 @@ int opl_model_load(const char *path, opl_model *m, opl_err *err) {
   if (st) return opl_err_set(err, st, "model_load: '%s': %s", path, e.msg);
   return OPL_OK;
 }
+
+int opl_model_meta_int(const opl_kv *kv, int n, const char *who, const char *key, int64_t lo, int64_t hi,
+                       int64_t *out, opl_err *err) {
+  const opl_kv *e = opl_kv_find(kv, n, key);
+  if (!e) return opl_err_set(err, OPL_ERR_NOTFOUND, "%s: attribute '%s' is missing", who, key);
+  if (e->type != OPL_KV_INT || e->i < lo || e->i > hi)
+    return opl_err_set(err, OPL_ERR_FORMAT, "%s: attribute '%s' must be an integer in %lld..%lld", who, key,
+                       (long long)lo, (long long)hi);
+  *out = e->i;
+  return OPL_OK;
+}

@@ -125,6 +125,12 @@ int opl_model_summary(const opl_model *m, opl_model_row *rows, int cap, int64_t 
  * model key is OPL_ERR_ARG. */
 int opl_model_save(const char *path, const opl_model *m, const opl_kv *extra, int nextra, opl_err *err);
 
+/* The integer attribute key of kv[0..n) into *out, within [lo, hi]; a missing key is
+ * OPL_ERR_NOTFOUND, a non-integer or out-of-range one OPL_ERR_FORMAT, each message starting with
+ * "who: " (the model kind reading its configuration). */
+int opl_model_meta_int(const opl_kv *kv, int n, const char *who, const char *key, int64_t lo, int64_t hi,
+                       int64_t *out, opl_err *err);
+
 /* The kind a checkpoint's attributes name: attribute "model" (a string naming a registered
  * kind; OPL_ERR_UNSUPPORTED naming it otherwise), or the FNO when there is no such attribute
  * (files written before the attribute existed). */

@@ -360,15 +360,6 @@ fail:
   return st ? st : OPL_ERR_ARG;
 }
 
-static int meta_int(const opl_kv *kv, int n, const char *key, int64_t lo, int64_t hi, int64_t *out, opl_err *err) {
-  const opl_kv *e = opl_kv_find(kv, n, key);
-  if (!e) return opl_err_set(err, OPL_ERR_NOTFOUND, "sinenet: attribute '%s' is missing", key);
-  if (e->type != OPL_KV_INT || e->i < lo || e->i > hi)
-    return opl_err_set(err, OPL_ERR_FORMAT, "sinenet: attribute '%s' must be an integer in %lld..%lld", key,
-                       (long long)lo, (long long)hi);
-  *out = e->i;
-  return OPL_OK;
-}
 
 static int kind_from_meta(const opl_kv *kv, int n, void *config, opl_err *err) {
   const opl_kv *model = opl_kv_find(kv, n, "model");
@@ -378,12 +369,12 @@ static int kind_from_meta(const opl_kv *kv, int n, void *config, opl_err *err) {
   memset(&c, 0, sizeof c);
   int64_t v;
   int st;
-  if ((st = meta_int(kv, n, "sinenet.version", 1, SINENET_META_VERSION, &v, err))) return st;
-  if ((st = meta_int(kv, n, "sinenet.waves", 1, OPL_SINENET_MAX_WAVES, &v, err))) return st;
+  if ((st = opl_model_meta_int(kv, n, "sinenet", "sinenet.version", 1, SINENET_META_VERSION, &v, err))) return st;
+  if ((st = opl_model_meta_int(kv, n, "sinenet", "sinenet.waves", 1, OPL_SINENET_MAX_WAVES, &v, err))) return st;
   c.waves = (int)v;
-  if ((st = meta_int(kv, n, "sinenet.hidden", 1, 1 << 16, &c.hidden, err))) return st;
-  if ((st = meta_int(kv, n, "sinenet.in_channels", 1, 1 << 16, &c.in_channels, err))) return st;
-  if ((st = meta_int(kv, n, "sinenet.out_channels", 1, 1 << 16, &c.out_channels, err))) return st;
+  if ((st = opl_model_meta_int(kv, n, "sinenet", "sinenet.hidden", 1, 1 << 16, &c.hidden, err))) return st;
+  if ((st = opl_model_meta_int(kv, n, "sinenet", "sinenet.in_channels", 1, 1 << 16, &c.in_channels, err))) return st;
+  if ((st = opl_model_meta_int(kv, n, "sinenet", "sinenet.out_channels", 1, 1 << 16, &c.out_channels, err))) return st;
   const opl_kv *mu = opl_kv_find(kv, n, "sinenet.mult");
   if (!mu || mu->type != OPL_KV_REAL)
     return opl_err_set(err, OPL_ERR_FORMAT, "sinenet: attribute 'sinenet.mult' is missing or not a real number");
@@ -393,7 +384,7 @@ static int kind_from_meta(const opl_kv *kv, int n, void *config, opl_err *err) {
     return opl_err_set(err, OPL_ERR_FORMAT, "sinenet: attribute 'sinenet.padding' must be 'zeros' or 'circular'");
   c.pad = strcmp(pad->s, "zeros") ? OPL_PAD_CIRCULAR : OPL_PAD_ZERO;
   if (opl_sinenet_check_config(&c, err)) return err ? (err->status = OPL_ERR_FORMAT) : OPL_ERR_FORMAT;
-  if ((st = meta_int(kv, n, "sinenet.param_count", 0, INT64_MAX, &v, err))) return st;
+  if ((st = opl_model_meta_int(kv, n, "sinenet", "sinenet.param_count", 0, INT64_MAX, &v, err))) return st;
   if (v != opl_sinenet_param_count(&c))
     return opl_err_set(err, OPL_ERR_FORMAT,
                        "sinenet: attribute 'sinenet.param_count' = %lld, the configuration gives %lld", (long long)v,
