@@ -56,6 +56,13 @@ int opl_chlin_backward(opl_ctx *c, int64_t N, int64_t Ci, int64_t Co, int64_t S,
  * for measuring. */
 int64_t opl_conv_set_slab_cols(int64_t cols);
 
+/* The convolutions' Winograd path (core/op_conv.c) for 2-D 3x3 convolutions with stride 1,
+ * dilation 1 and one group: mode -1 chooses per layer shape (the default), 0 always uses
+ * im2col, 2 or 4 use F(2x2, 3x3) or F(4x4, 3x3) wherever they apply. opl_conv_set_wino_tiles sets
+ * the tiles per chunk (default 512). Both return the previous value. For tests and measuring. */
+int opl_conv_set_winograd(int mode);
+int64_t opl_conv_set_wino_tiles(int64_t tiles);
+
 /* Normalize an axis (negative counts from the end); -1 if out of range. */
 static inline int opl_axis_norm(int axis, int rank) {
   if (axis < 0) axis += rank;

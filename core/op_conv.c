@@ -61,6 +61,9 @@ typedef struct conv_geom {
   int64_t ivol, ovol, kvol;  /* products of the above */
   int64_t rows;              /* cu * kvol: rows of the im2col matrix */
   int pointwise;             /* kvol == 1, stride 1, no padding, ue == ve: col is u itself */
+  int unit;                  /* stride 1 and dilation 1 on every axis */
+  int wino;                  /* 0: im2col; 2 or 4: Winograd F(wino x wino, 3 x 3) (wino_pick, fixed
+                                when the op is recorded so its backward takes the same path) */
   const int64_t *tab[3];     /* tab[a][o ke[a] + k] = source index on axis a of (o, k), or -1
                                 for a zero; [ve[a] * ke[a]] each */
   const int64_t *run;        /* [ke[1], 4]: affine_run of tab[1] for each tap k1 (lo, hi, i0, st) */
@@ -115,8 +118,11 @@ static int geom_tables(opl_ctx *c, conv_geom *g, const int64_t *st, const int64_
   g->kvol = g->ke[0] * g->ke[1] * g->ke[2];
   g->rows = g->cu * g->kvol;
   g->pointwise = g->kvol == 1 && g->ivol == g->ovol;
-  for (int a = 0; a < 3; a++)
+  g->unit = 1;
+  for (int a = 0; a < 3; a++) {
     if (st[a] != 1 || p[a] != 0) g->pointwise = 0;
+    if (st[a] != 1 || dl[a] != 1) g->unit = 0;
+  }
   /* cblas takes int dimensions. */
   OPL_ASSERT(g->ovol <= INT_MAX && g->rows <= INT_MAX && g->cv <= INT_MAX,
              "conv: matrix dimensions overflow int");
@@ -397,12 +403,463 @@ static opl_real *col_scratch(opl_ctx *c, const conv_geom *g, int nt) {
   return opl_arena_alloc(c, (size_t)nt * (size_t)(g->rows * slab_width(g)) * sizeof(opl_real));
 }
 
+/* ------------------------------------------------------------ Winograd minimal filtering
+ *
+ * 2-D 3x3 convolutions with stride 1, dilation 1 and one group (any padding mode) can instead
+ * use Winograd's minimal filtering algorithm F(m x m, 3 x 3) (Lavin and Gray, "Fast Algorithms
+ * for Convolutional Neural Networks", CVPR 2016, section 4): the output is cut into m x m tiles,
+ * each read from an (m + 2) x (m + 2) patch d of the padded input, and
+ *
+ *     Y = A^T [ U (.) V ] A,   U = G g G^T (per filter),  V = B^T d B (per patch),
+ *
+ * where (.) is elementwise over the al x al = (m + 2)^2 transform points and, summed over input
+ * channels, becomes one GEMM per transform point: M[xi] (Cout, tiles) = U[xi] (Cout, Cin) V[xi]
+ * (Cin, tiles) (section 4.1). F(2x2, 3x3) takes 16 multiplications per 2x2 output tile instead of
+ * 36, F(4x4, 3x3) 36 instead of 144.
+ *
+ * The two gradients are the adjoints of the same three linear steps, so they reuse the
+ * transforms: with gM[xi] = A gY A^T (the adjoint of the output transform),
+ *     input gradient:  gV[xi] = U[xi]^T gM[xi], gd = B gV B^T scattered back onto the patch (the
+ *                      adjoint of the gather: a padding value read twice receives both terms),
+ *     weight gradient: gU[xi] = sum over tiles gM[xi] V[xi]^T, gg = G^T gU G
+ * (the weight gradient is Lavin and Gray's F(3x3, 2x2) / F(3x3, 4x4) in this adjoint form). The
+ * patch gather goes through the padded index maps built from the geometry's tables, so zeros,
+ * circular, replicate and reflect padding are all exact, and the partial tiles at the right and
+ * bottom edges (odd extents) read zeros and drop the outputs beyond the edge.
+ *
+ * Layout and memory: the tiles are taken in whole tile rows, a chunk of about wino_tiles tiles
+ * at a time (several samples side by side when a sample has fewer tiles, so the GEMMs stay wide);
+ * the transformed chunk V [al al, Cin, tiles] and the products M [al al, Cout, tiles] are scratch
+ * of the calling thread from the arena, returned before the driver returns. Each work item (a
+ * sample, or a group of whole samples) is done by one thread, so the scatter of the input
+ * gradient never races, every output is computed the same way whatever the thread count, and the
+ * weight gradient sums per-thread partials in thread order (deterministic for a thread count, as
+ * the im2col path).
+ *
+ * Accuracy: the transforms of F(2x2) have entries 0, +-1, +-1/2, so float results stay within a
+ * few units in the last place of the direct sum's rounding; F(4x4)'s (+-4, +-5, 1/24, 8) lose
+ * about one more decimal digit in float (tests/core/test_conv.c states the measured bounds). */
+
+typedef struct wino_alg {
+  int m, al;          /* output tile m x m, input patch al x al, al = m + 2 */
+  double BT[6][6];    /* [al, al] */
+  double G[6][3];     /* [al, 3] */
+  double AT[4][6];    /* [m, al] */
+} wino_alg;
+
+/* F(2x2, 3x3) and F(4x4, 3x3) with the interpolation points of Lavin and Gray (0, +-1 and
+ * 0, +-1, +-2, and infinity). */
+static const wino_alg wino_f2 = {
+    2, 4,
+    {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}},
+    {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}},
+    {{1, 1, 1, 0}, {0, 1, -1, -1}}};
+static const wino_alg wino_f4 = {
+    4, 6,
+    {{4, 0, -5, 0, 1, 0},
+     {0, -4, -4, 1, 1, 0},
+     {0, 4, -4, -1, 1, 0},
+     {0, -2, -1, 2, 1, 0},
+     {0, 2, -1, -2, 1, 0},
+     {0, 4, 0, -5, 0, 1}},
+    {{1.0 / 4, 0, 0},
+     {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+     {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+     {1.0 / 24, 1.0 / 12, 1.0 / 6},
+     {1.0 / 24, -1.0 / 12, 1.0 / 6},
+     {0, 0, 1}},
+    {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}}};
+
+/* -1: choose per layer (wino_pick); 0: never; 2 or 4: F(2x2) or F(4x4) wherever possible. */
+static int wino_mode = -1;
+static int64_t wino_tiles = 512;
+
+int opl_conv_set_winograd(int mode) {
+  int old = wino_mode;
+  wino_mode = mode;
+  return old;
+}
+
+int64_t opl_conv_set_wino_tiles(int64_t tiles) {
+  int64_t old = wino_tiles;
+  wino_tiles = tiles > 0 ? tiles : 1;
+  return old;
+}
+
+/* The Winograd tile m for g (2 or 4), or 0 for the im2col path: 2-D, 3x3, stride 1, dilation 1,
+ * one group. Chosen per layer shape when wino_mode is -1 (measurements in the header). */
+static int wino_pick(const conv_geom *g) {
+  if (!g->unit || g->groups != 1 || g->ke[0] != 3 || g->ke[1] != 3 || g->ke[2] != 1 || g->ue[2] != 1 ||
+      g->ve[2] != 1 || g->N < 1)
+    return 0;
+  if (wino_mode >= 0) return wino_mode == 2 || wino_mode == 4 ? wino_mode : 0;
+  return g->ve[0] * g->ve[1] >= 16 * 16 ? 4 : 0;
+}
+
+/* One transform of a row of T tiles side by side, "gather" form:
+ *     out[(a al + b) ps + q] = sum_{i, j < nr} P[a nr + i] P[b nr + j] rows[i ldr + m q + j]
+ * for a, b < al, q < T. With P = B^T (nr = al) this is the input transform B^T d B; with P = A
+ * (nr = m) the adjoint of the output transform, A gY A^T.
+ * P    [al, nr]
+ * rows [nr, ldr], ldr >= m (T - 1) + nr
+ * out  [al al, ps], columns 0 .. T - 1 written
+ * tmp  [al, ldr] scratch */
+static void wino_gather(int al, int nr, int m, const opl_real *P, int64_t T, const opl_real *rows, int64_t ldr,
+                        opl_real *out, int64_t ps, opl_real *tmp) {
+  const int64_t L = m * (T - 1) + nr;
+  for (int a = 0; a < al; a++) {
+    opl_real *restrict t = tmp + a * ldr;
+    int first = 1;
+    for (int i = 0; i < nr; i++) {
+      const opl_real p = P[a * nr + i];
+      if (p == 0) continue;
+      const opl_real *restrict r = rows + i * ldr;
+      if (first)
+        for (int64_t x = 0; x < L; x++) t[x] = p * r[x];
+      else
+        for (int64_t x = 0; x < L; x++) t[x] += p * r[x];
+      first = 0;
+    }
+    if (first) memset(t, 0, (size_t)L * sizeof *t);
+  }
+  for (int a = 0; a < al; a++) {
+    const opl_real *restrict t = tmp + a * ldr;
+    for (int b = 0; b < al; b++) {
+      opl_real *restrict o = out + (a * al + b) * ps;
+      int first = 1;
+      for (int j = 0; j < nr; j++) {
+        const opl_real p = P[b * nr + j];
+        if (p == 0) continue;
+        if (first)
+          for (int64_t q = 0; q < T; q++) o[q] = p * t[m * q + j];
+        else
+          for (int64_t q = 0; q < T; q++) o[q] += p * t[m * q + j];
+        first = 0;
+      }
+      if (first) memset(o, 0, (size_t)T * sizeof *o);
+    }
+  }
+}
+
+/* The "scatter" form, accumulating:
+ *     rows[i ldr + m q + j] += sum_{a, b < al} Q[i al + a] Q[j al + b] X[(a al + b) ps + q]
+ * for i, j < nr, q < T. With Q = A^T (nr = m) this is the output transform A^T M A (tiles side
+ * by side, not overlapping); with Q = B (nr = al) the adjoint of the input transform, B gV B^T,
+ * whose overlapping patches add up in a fixed order.
+ * Q    [nr, al]
+ * X    [al al, ps], columns 0 .. T - 1 read
+ * rows [nr, ldr], ldr >= m (T - 1) + nr, accumulated
+ * tmp  [al nr + 1, T] scratch */
+static void wino_scatter(int al, int nr, int m, const opl_real *Q, int64_t T, const opl_real *X, int64_t ps,
+                         opl_real *rows, int64_t ldr, opl_real *tmp) {
+  for (int a = 0; a < al; a++)
+    for (int j = 0; j < nr; j++) {
+      opl_real *restrict t = tmp + (a * nr + j) * T;
+      int first = 1;
+      for (int b = 0; b < al; b++) {
+        const opl_real p = Q[j * al + b];
+        if (p == 0) continue;
+        const opl_real *restrict x = X + (a * al + b) * ps;
+        if (first)
+          for (int64_t q = 0; q < T; q++) t[q] = p * x[q];
+        else
+          for (int64_t q = 0; q < T; q++) t[q] += p * x[q];
+        first = 0;
+      }
+      if (first) memset(t, 0, (size_t)T * sizeof *t);
+    }
+  opl_real *restrict acc = tmp + al * nr * T;
+  for (int i = 0; i < nr; i++)
+    for (int j = 0; j < nr; j++) {
+      int first = 1;
+      for (int a = 0; a < al; a++) {
+        const opl_real p = Q[i * al + a];
+        if (p == 0) continue;
+        const opl_real *restrict t = tmp + (a * nr + j) * T;
+        if (first)
+          for (int64_t q = 0; q < T; q++) acc[q] = p * t[q];
+        else
+          for (int64_t q = 0; q < T; q++) acc[q] += p * t[q];
+        first = 0;
+      }
+      if (first) continue;
+      opl_real *restrict r = rows + i * ldr + j;
+      for (int64_t q = 0; q < T; q++) r[m * q] += acc[q];
+    }
+}
+
+/* A Winograd evaluation of the map A of g: the transform matrices in opl_real, the padded index
+ * maps, the work split and the transformed filters. */
+typedef struct wino_plan {
+  int m, al;
+  opl_real bt[36], b[36];  /* B^T [al, al] and B [al, al] */
+  opl_real at[24], a[24];  /* A^T [m, al] and A [al, m] */
+  int64_t T0, T1;          /* tile rows and tiles per row of one sample */
+  int64_t ldr;             /* padded row length m T1 + 2 */
+  const int64_t *pm0, *pm1; /* pm_a[x] = source index on axis a of padded position x, or -1;
+                               [m T0 + 2] and [m T1 + 2] */
+  int64_t spc, rpc;        /* samples per work item; tile rows per chunk */
+  int64_t nitems, chunk;   /* work items; tiles in the largest chunk */
+  opl_real *U;             /* [al al, cv, cu] transformed filters, or NULL */
+} wino_plan;
+
+/* Per-thread scratch of a plan, in elements: V, M, rows, tmp (see the chunk functions). */
+static int64_t wino_scratch(const wino_plan *p, const conv_geom *g) {
+  const int64_t al2 = p->al * p->al, tmp = al2 * p->T1 + p->T1 > p->al * p->ldr ? al2 * p->T1 + p->T1 : p->al * p->ldr;
+  return al2 * (g->cu + g->cv) * p->chunk + p->al * p->ldr + tmp;
+}
+
+/* Fill p for g and tile m (from c's arena); transforms w [cv, cu, 3, 3] into p->U when w is not
+ * NULL. nt: threads the work is spread over. Returns 0 when out of memory. */
+static int wino_prepare(opl_ctx *c, const conv_geom *g, int m, const opl_real *w, int nt, wino_plan *p) {
+  const wino_alg *alg = m == 2 ? &wino_f2 : &wino_f4;
+  const int al = alg->al;
+  p->m = m, p->al = al;
+  for (int i = 0; i < al; i++)
+    for (int j = 0; j < al; j++) p->bt[i * al + j] = (opl_real)alg->BT[i][j], p->b[j * al + i] = (opl_real)alg->BT[i][j];
+  for (int s = 0; s < m; s++)
+    for (int j = 0; j < al; j++) p->at[s * al + j] = (opl_real)alg->AT[s][j], p->a[j * m + s] = (opl_real)alg->AT[s][j];
+  p->T0 = (g->ve[0] + m - 1) / m, p->T1 = (g->ve[1] + m - 1) / m;
+  p->ldr = m * p->T1 + 2;
+  for (int ax = 0; ax < 2; ax++) {
+    const int64_t T = ax ? p->T1 : p->T0, ve = g->ve[ax], n = m * T + 2;
+    int64_t *pm = opl_arena_alloc(c, (size_t)n * sizeof *pm);
+    if (!pm) return 0;
+    /* padded position x is input position x - pad: tab[o 3 + k] with o + k = x */
+    for (int64_t x = 0; x < n; x++) {
+      const int64_t o = x < ve ? x : ve - 1, k = x - o;
+      pm[x] = k <= 2 ? g->tab[ax][o * 3 + k] : -1;
+    }
+    if (ax) p->pm1 = pm;
+    else p->pm0 = pm;
+  }
+  const int64_t tps = p->T0 * p->T1, per = (g->N + nt - 1) / nt;
+  p->spc = tps >= wino_tiles ? 1 : wino_tiles / tps;
+  if (p->spc > per) p->spc = per;
+  if (p->spc < 1) p->spc = 1;
+  p->nitems = (g->N + p->spc - 1) / p->spc;
+  if (p->spc == 1) {
+    p->rpc = wino_tiles / p->T1;
+    if (p->rpc < 1) p->rpc = 1;
+    if (p->rpc > p->T0) p->rpc = p->T0;
+  } else {
+    p->rpc = p->spc * p->T0;
+  }
+  p->chunk = p->rpc * p->T1;
+  OPL_ASSERT(p->chunk <= INT_MAX && g->cu <= INT_MAX && g->cv <= INT_MAX, "conv: Winograd dimensions overflow int");
+  p->U = NULL;
+  if (!w) return 1;
+  const int64_t al2 = al * al, cc = g->cv * g->cu;
+  p->U = opl_arena_alloc(c, (size_t)(al2 * cc) * sizeof *p->U);
+  if (!p->U) return 0;
+  /* U[xi = (a, b)] = G g G^T */
+  for (int64_t kc = 0; kc < cc; kc++) {
+    const opl_real *f = w + kc * 9;
+    for (int a = 0; a < al; a++)
+      for (int b = 0; b < al; b++) {
+        double s = 0;
+        for (int i = 0; i < 3; i++)
+          for (int j = 0; j < 3; j++) s += alg->G[a][i] * alg->G[b][j] * f[i * 3 + j];
+        p->U[(a * al + b) * cc + kc] = (opl_real)s;
+      }
+  }
+  return 1;
+}
+
+/* V = B^T d B for the tiles of the global tile rows R in [R0, R1) (sample R / T0, row R % T0),
+ * every input channel.
+ * u    [N, cu, ue0 ue1]
+ * V    [al al, cu, (R1 - R0) T1]
+ * rows [al, ldr], tmp: scratch */
+static void wino_input(const wino_plan *p, const conv_geom *g, const opl_real *u, int64_t R0, int64_t R1,
+                       opl_real *V, opl_real *rows, opl_real *tmp) {
+  const int al = p->al, m = p->m;
+  const int64_t T1 = p->T1, nc = (R1 - R0) * T1, ldr = p->ldr, I0 = g->ue[0], I1 = g->ue[1];
+  for (int64_t ch = 0; ch < g->cu; ch++)
+    for (int64_t R = R0; R < R1; R++) {
+      const int64_t n = R / p->T0, r = R % p->T0;
+      for (int i = 0; i < al; i++) {
+        opl_real *restrict row = rows + i * ldr;
+        const int64_t sy = p->pm0[m * r + i];
+        if (sy < 0) {
+          memset(row, 0, (size_t)ldr * sizeof *row);
+          continue;
+        }
+        const opl_real *restrict src = u + ((n * g->cu + ch) * I0 + sy) * I1;
+        for (int64_t x = 0; x < ldr; x++) {
+          const int64_t ix = p->pm1[x];
+          row[x] = ix >= 0 ? src[ix] : 0;
+        }
+      }
+      wino_gather(al, al, m, p->bt, T1, rows, ldr, V + ch * nc + (R - R0) * T1, g->cu * nc, tmp);
+    }
+}
+
+/* v = beta v + A u over the tile rows [R0, R1).
+ * u [N, cu, ivol], v [N, cv, ovol]; V, M, rows, tmp: the thread's scratch */
+static void wino_fwd_chunk(const wino_plan *p, const conv_geom *g, const opl_real *u, opl_real *v, opl_real beta,
+                           int64_t R0, int64_t R1, opl_real *V, opl_real *M, opl_real *rows, opl_real *tmp) {
+  const int al = p->al, m = p->m;
+  const int64_t T1 = p->T1, nc = (R1 - R0) * T1, ldr = p->ldr, O0 = g->ve[0], O1 = g->ve[1];
+  const int64_t cu = g->cu, cv = g->cv;
+  wino_input(p, g, u, R0, R1, V, rows, tmp);
+  for (int xi = 0; xi < al * al; xi++)
+    opl_gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cv, (int)nc, (int)cu, 1, p->U + xi * cv * cu, (int)cu,
+             V + xi * cu * nc, (int)nc, 0, M + xi * cv * nc, (int)nc);
+  for (int64_t k = 0; k < cv; k++)
+    for (int64_t R = R0; R < R1; R++) {
+      const int64_t n = R / p->T0, r = R % p->T0;
+      memset(rows, 0, (size_t)(m * ldr) * sizeof *rows);
+      wino_scatter(al, m, m, p->at, T1, M + k * nc + (R - R0) * T1, cv * nc, rows, ldr, tmp);
+      for (int s = 0; s < m && m * r + s < O0; s++) {
+        opl_real *restrict dst = v + ((n * cv + k) * O0 + m * r + s) * O1;
+        const opl_real *restrict src = rows + s * ldr;
+        if (beta == 0)
+          memcpy(dst, src, (size_t)O1 * sizeof *dst);
+        else
+          for (int64_t x = 0; x < O1; x++) dst[x] = beta * dst[x] + src[x];
+      }
+    }
+}
+
+/* Over the tile rows [R0, R1), from gv = the gradient on the v side: gU += gM V^T (when gU) and
+ * gu += A^T gv (when gu), gM = A gv A^T.
+ * u [N, cu, ivol] (read when gU), gv [N, cv, ovol], gu [N, cu, ivol] accumulated,
+ * gU [al al, cv, cu] accumulated; V, M, rows, tmp: the thread's scratch */
+static void wino_bwd_chunk(const wino_plan *p, const conv_geom *g, const opl_real *u, const opl_real *gv,
+                           opl_real *gu, opl_real *gU, int64_t R0, int64_t R1, opl_real *V, opl_real *M,
+                           opl_real *rows, opl_real *tmp) {
+  const int al = p->al, m = p->m;
+  const int64_t T1 = p->T1, nc = (R1 - R0) * T1, ldr = p->ldr, O0 = g->ve[0], O1 = g->ve[1];
+  const int64_t I0 = g->ue[0], I1 = g->ue[1], cu = g->cu, cv = g->cv;
+  for (int64_t k = 0; k < cv; k++)
+    for (int64_t R = R0; R < R1; R++) {
+      const int64_t n = R / p->T0, r = R % p->T0;
+      for (int s = 0; s < m; s++) {
+        opl_real *restrict row = rows + s * ldr;
+        if (m * r + s >= O0) {
+          memset(row, 0, (size_t)ldr * sizeof *row);
+          continue;
+        }
+        memcpy(row, gv + ((n * cv + k) * O0 + m * r + s) * O1, (size_t)O1 * sizeof *row);
+        memset(row + O1, 0, (size_t)(ldr - O1) * sizeof *row);
+      }
+      wino_gather(al, m, m, p->a, T1, rows, ldr, M + k * nc + (R - R0) * T1, cv * nc, tmp);
+    }
+  if (gU) {
+    wino_input(p, g, u, R0, R1, V, rows, tmp);
+    for (int xi = 0; xi < al * al; xi++)
+      opl_gemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)cv, (int)cu, (int)nc, 1, M + xi * cv * nc, (int)nc,
+               V + xi * cu * nc, (int)nc, 1, gU + xi * cv * cu, (int)cu);
+  }
+  if (!gu) return;
+  for (int xi = 0; xi < al * al; xi++)
+    opl_gemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)cu, (int)nc, (int)cv, 1, p->U + xi * cv * cu, (int)cu,
+             M + xi * cv * nc, (int)nc, 0, V + xi * cu * nc, (int)nc);
+  for (int64_t ch = 0; ch < cu; ch++)
+    for (int64_t R = R0; R < R1; R++) {
+      const int64_t n = R / p->T0, r = R % p->T0;
+      memset(rows, 0, (size_t)(al * ldr) * sizeof *rows);
+      wino_scatter(al, al, m, p->b, T1, V + ch * nc + (R - R0) * T1, cu * nc, rows, ldr, tmp);
+      for (int i = 0; i < al; i++) {
+        const int64_t sy = p->pm0[m * r + i];
+        if (sy < 0) continue;
+        opl_real *restrict dst = gu + ((n * cu + ch) * I0 + sy) * I1;
+        const opl_real *restrict src = rows + i * ldr;
+        for (int64_t x = 0; x < ldr; x++) {
+          const int64_t ix = p->pm1[x];
+          if (ix >= 0) dst[ix] += src[x];
+        }
+      }
+    }
+}
+
+/* The tile rows of work item it: [*R0, *R1) over whole samples. */
+static void wino_item(const wino_plan *p, const conv_geom *g, int64_t it, int64_t *R0, int64_t *R1) {
+  const int64_t n0 = it * p->spc, n1 = n0 + p->spc < g->N ? n0 + p->spc : g->N;
+  *R0 = n0 * p->T0, *R1 = n1 * p->T0;
+}
+
+/* v = beta v + A u for the batch with F(m x m, 3 x 3). Returns 0 when out of memory.
+ * w [cv, cu, 3, 3], u [N, cu, ivol], v [N, cv, ovol] */
+static int wino_forward(opl_ctx *c, const conv_geom *g, int m, const opl_real *w, const opl_real *u, opl_real *v,
+                        opl_real beta) {
+  const int nt = sample_threads(g);
+  const opl_arena_mark_t mark = opl_arena_mark(c);
+  wino_plan p;
+  if (!wino_prepare(c, g, m, w, nt, &p)) return 0;
+  const int64_t per = wino_scratch(&p, g), al2 = p.al * p.al;
+  opl_real *scr = opl_arena_alloc(c, (size_t)(nt * per) * sizeof *scr);
+  if (!scr) return 0;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    opl_real *V = scr + thread_id() * per, *M = V + al2 * g->cu * p.chunk, *rows = M + al2 * g->cv * p.chunk;
+    opl_real *tmp = rows + p.al * p.ldr;
+#pragma omp for schedule(static)
+    for (int64_t it = 0; it < p.nitems; it++) {
+      int64_t R0, R1;
+      wino_item(&p, g, it, &R0, &R1);
+      for (int64_t a = R0; a < R1; a += p.rpc)
+        wino_fwd_chunk(&p, g, u, v, beta, a, a + p.rpc < R1 ? a + p.rpc : R1, V, M, rows, tmp);
+    }
+  }
+  opl_arena_rewind(c, mark);
+  return 1;
+}
+
+/* From gv = the gradient on the v side of A: gu += A^T gv (gu not NULL; needs w) and
+ * gw += sum_n gv_n im2col(u_n)^T (gw not NULL; needs u), with F(m x m, 3 x 3), in one pass over
+ * the tiles. Returns 0 when out of memory.
+ * w [cv, cu, 3, 3], u [N, cu, ivol], gv [N, cv, ovol], gu [N, cu, ivol], gw [cv, cu, 3, 3] */
+static int wino_backward(opl_ctx *c, const conv_geom *g, int m, const opl_real *w, const opl_real *u,
+                         const opl_real *gv, opl_real *gu, opl_real *gw) {
+  const int nt = sample_threads(g);
+  const opl_arena_mark_t mark = opl_arena_mark(c);
+  wino_plan p;
+  if (!wino_prepare(c, g, m, gu ? w : NULL, nt, &p)) return 0;
+  const int64_t per = wino_scratch(&p, g), al2 = p.al * p.al, nu = al2 * g->cv * g->cu;
+  opl_real *scr = opl_arena_alloc(c, (size_t)(nt * per) * sizeof *scr);
+  opl_real *gU = gw ? opl_arena_calloc(c, (size_t)(nt * nu) * sizeof *gU) : NULL;
+  if (!scr || (gw && !gU)) return 0;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    const int id = thread_id();
+    opl_real *V = scr + id * per, *M = V + al2 * g->cu * p.chunk, *rows = M + al2 * g->cv * p.chunk;
+    opl_real *tmp = rows + p.al * p.ldr, *mygU = gU ? gU + id * nu : NULL;
+#pragma omp for schedule(static)
+    for (int64_t it = 0; it < p.nitems; it++) {
+      int64_t R0, R1;
+      wino_item(&p, g, it, &R0, &R1);
+      for (int64_t a = R0; a < R1; a += p.rpc)
+        wino_bwd_chunk(&p, g, u, gv, gu, mygU, a, a + p.rpc < R1 ? a + p.rpc : R1, V, M, rows, tmp);
+    }
+  }
+  if (gw) {
+    /* the partials in thread order, then gg = G^T gU G */
+    for (int t = 1; t < nt; t++) opl_acc(gU, gU + t * nu, nu);
+    const wino_alg *alg = m == 2 ? &wino_f2 : &wino_f4;
+    const int64_t cc = g->cv * g->cu;
+    for (int64_t kc = 0; kc < cc; kc++)
+      for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++) {
+          double s = 0;
+          for (int a = 0; a < p.al; a++)
+            for (int b = 0; b < p.al; b++) s += alg->G[a][i] * alg->G[b][j] * gU[(a * p.al + b) * cc + kc];
+          gw[kc * 9 + i * 3 + j] += (opl_real)s;
+        }
+  }
+  opl_arena_rewind(c, mark);
+  return 1;
+}
+
 /* v = beta v + A u for the batch. Returns 0 when out of memory.
  * w [cv, cug K]
  * u [N, cu, ivol]
  * v [N, cv, ovol] */
 static int conv_apply(opl_ctx *c, const conv_geom *g, const opl_real *w, const opl_real *u,
                       opl_real *v, opl_real beta) {
+  const int wm = g->wino;
+  if (wm) return wino_forward(c, g, wm, w, u, v, beta);
   int nt = sample_threads(g);
   const opl_arena_mark_t mark = opl_arena_mark(c);
   opl_real *col = col_scratch(c, g, nt);
@@ -426,6 +883,8 @@ static int conv_apply(opl_ctx *c, const conv_geom *g, const opl_real *w, const o
  * u [N, cu, ivol], accumulated */
 static int conv_apply_t(opl_ctx *c, const conv_geom *g, const opl_real *w, const opl_real *v,
                         opl_real *u) {
+  const int wm = g->wino;
+  if (wm) return wino_backward(c, g, wm, w, NULL, v, u, NULL);
   int nt = sample_threads(g);
   const opl_arena_mark_t mark = opl_arena_mark(c);
   opl_real *col = col_scratch(c, g, nt);
@@ -451,6 +910,8 @@ static int conv_apply_t(opl_ctx *c, const conv_geom *g, const opl_real *w, const
  * gw [cv, cug K], accumulated */
 static int conv_wgrad(opl_ctx *c, const conv_geom *g, const opl_real *v, const opl_real *u,
                       opl_real *gw) {
+  const int wm = g->wino;
+  if (wm) return wino_backward(c, g, wm, NULL, u, v, NULL, gw);
   int nt = sample_threads(g);
   const opl_arena_mark_t mark = opl_arena_mark(c);
   opl_real *col = col_scratch(c, g, nt);
@@ -610,6 +1071,11 @@ static void conv_bw(opl_node *nd) {
   opl_real *gx = opl_node_grad(nd, 0), *gw = opl_node_grad(nd, 1);
   opl_real *gb = nd->nin > 2 ? opl_node_grad(nd, 2) : NULL;
   if (gb) bias_grad(s->g.N, s->g.cv, s->g.ovol, gy, gb);
+  const int wm = s->g.wino;
+  if (wm) { /* both gradients in one pass over the tiles */
+    if (gw || gx) wino_backward(nd->ctx, &s->g, wm, w->data, x->data, gy, gx, gw);
+    return;
+  }
   if (gw && !conv_wgrad(nd->ctx, &s->g, gy, x->data, gw)) return;
   if (gx) conv_apply_t(nd->ctx, &s->g, w->data, gy, gx);
 }
@@ -661,6 +1127,7 @@ opl_tensor *opl_conv(opl_ctx *c, opl_tensor *x, opl_tensor *w, opl_tensor *b,
   }
   conv_saved *s = opl_arena_alloc(c, sizeof *s);
   if (!s || !geom_tables(c, &g, a.st, a.p, a.dl, a.mode)) return NULL;
+  g.wino = wino_pick(&g);
   s->g = g;
   opl_tensor *y = opl_new(c, x->rank, yshape);
   if (!y) return NULL;
@@ -735,6 +1202,7 @@ opl_tensor *opl_conv_transpose(opl_ctx *c, opl_tensor *x, opl_tensor *w, opl_ten
   }
   conv_saved *s = opl_arena_alloc(c, sizeof *s);
   if (!s || !geom_tables(c, &g, a.st, a.p, a.dl, OPL_PAD_ZERO)) return NULL;
+  g.wino = wino_pick(&g);
   s->g = g;
   opl_tensor *y = opl_zeros(c, x->rank, yshape);
   if (!y) return NULL;

@@ -25,12 +25,17 @@ typedef struct tc {
   opl_conv_opts o;
   int transpose;   /* opl_conv_transpose instead of opl_conv */
   int bias;        /* in[2] is the bias */
+  int wino;        /* 0: the default path choice; -2: im2col; 2 or 4: Winograd F(2x2) or F(4x4) */
 } tc;
 
 static opl_tensor *f_conv(opl_ctx *c, opl_tensor **x, const void *opt) {
   const tc *t = opt;
   opl_tensor *b = t->bias ? x[2] : NULL;
-  return t->transpose ? opl_conv_transpose(c, x[0], x[1], b, &t->o) : opl_conv(c, x[0], x[1], b, &t->o);
+  /* the path is fixed when the op is recorded: its backward takes the same one */
+  const int old = t->wino ? opl_conv_set_winograd(t->wino == -2 ? 0 : t->wino) : 0;
+  opl_tensor *y = t->transpose ? opl_conv_transpose(c, x[0], x[1], b, &t->o) : opl_conv(c, x[0], x[1], b, &t->o);
+  if (t->wino) opl_conv_set_winograd(old);
+  return y;
 }
 
 #define IN(r, ...) {.rank = r, .shape = {__VA_ARGS__}}
@@ -62,6 +67,16 @@ static const tc Tt_g2 = {.o = {.stride = {2, 1, 2}, .output_padding = {1, 0, 1},
 static const tc Tt_dil = {.o = {.dilation = {2, 2, 2}, .output_padding = {1, 1, 1},
                                 .padding = {1, 1, 1}}, .transpose = 1};
 static const tc Tt_plain = {.transpose = 1};
+/* Winograd F(2x2, 3x3) and F(4x4, 3x3) forced (2-D, 3x3, stride 1) */
+static const tc W2_zero = {.o = {.padding = {1, 1}}, .bias = 1, .wino = 2};
+static const tc W4_zero = {.o = {.padding = {1, 1}}, .bias = 1, .wino = 4};
+static const tc W2_circ = {.o = {.padding = {1, 1}, .pad_mode = OPL_PAD_CIRCULAR}, .bias = 1, .wino = 2};
+static const tc W4_circ = {.o = {.padding = {1, 1}, .pad_mode = OPL_PAD_CIRCULAR}, .bias = 1, .wino = 4};
+static const tc W2_repl = {.o = {.padding = {2, 1}, .pad_mode = OPL_PAD_REPLICATE}, .wino = 2};
+static const tc W4_refl = {.o = {.padding = {1, 2}, .pad_mode = OPL_PAD_REFLECT}, .wino = 4};
+static const tc W4_valid = {.wino = 4};
+static const tc W2_t = {.o = {.padding = {1, 1}}, .transpose = 1, .bias = 1, .wino = 2};
+static const tc W4_t = {.o = {.padding = {1, 1}}, .transpose = 1, .wino = 4};
 
 static const gc_case rows[] = {
     /* 1-D */
@@ -108,6 +123,18 @@ static const gc_case rows[] = {
      {IN(4, 1, 2, 3, 4), IN(4, 2, 2, 2, 3)}},
     {"conv_transpose3d stride 2 output_padding 1", f_conv, &Tt_s2op1, 3,
      {IN(5, 1, 2, 3, 2, 2), IN(5, 2, 2, 3, 2, 3), IN(1, 2)}},
+    /* Winograd paths forced, odd extents (partial tiles at the edges) */
+    {"conv2d F(2x2,3x3) zeros 5x7", f_conv, &W2_zero, 3, {IN(4, 2, 3, 5, 7), IN(4, 4, 3, 3, 3), IN(1, 4)}},
+    {"conv2d F(4x4,3x3) zeros 7x6", f_conv, &W4_zero, 3, {IN(4, 2, 2, 7, 6), IN(4, 3, 2, 3, 3), IN(1, 3)}},
+    {"conv2d F(2x2,3x3) circular 5x6", f_conv, &W2_circ, 3, {IN(4, 2, 2, 5, 6), IN(4, 3, 2, 3, 3), IN(1, 3)}},
+    {"conv2d F(4x4,3x3) circular 6x9", f_conv, &W4_circ, 3, {IN(4, 3, 2, 6, 9), IN(4, 2, 2, 3, 3), IN(1, 2)}},
+    {"conv2d F(2x2,3x3) replicate pad (2,1)", f_conv, &W2_repl, 2, {IN(4, 2, 2, 5, 4), IN(4, 3, 2, 3, 3)}},
+    {"conv2d F(4x4,3x3) reflect pad (1,2)", f_conv, &W4_refl, 2, {IN(4, 2, 2, 5, 6), IN(4, 2, 2, 3, 3)}},
+    {"conv2d F(4x4,3x3) no padding", f_conv, &W4_valid, 2, {IN(4, 2, 2, 7, 5), IN(4, 2, 2, 3, 3)}},
+    {"conv_transpose2d F(2x2,3x3)", f_conv, &W2_t, 3, {IN(4, 2, 3, 5, 4), IN(4, 3, 2, 3, 3), IN(1, 2)}},
+    {"conv_transpose2d F(4x4,3x3)", f_conv, &W4_t, 2, {IN(4, 2, 2, 6, 5), IN(4, 2, 3, 3, 3)}},
+    {"conv2d F(4x4,3x3) batch 4 (threaded path)", f_conv, &W4_circ, 3,
+     {IN(4, 4, 4, 18, 17), IN(4, 5, 4, 3, 3), IN(1, 5)}},
     /* large enough for the samples-over-threads path (with 2+ threads) */
     {"conv2d batch 4 (threaded path)", f_conv, &T_g2, 3,
      {IN(4, 4, 4, 24, 24), IN(4, 8, 2, 3, 3), IN(1, 8)}},
@@ -116,6 +143,13 @@ static const gc_case rows[] = {
 };
 
 static const gc_case adjoint_rows[] = {
+    {"conv2d F(2x2,3x3) circular in x", f_conv, &W2_circ, 2, {IN(4, 2, 3, 7, 5), NG(4, 4, 3, 3, 3)}},
+    {"conv2d F(2x2,3x3) circular in w", f_conv, &W2_circ, 2, {NG(4, 2, 3, 7, 5), IN(4, 4, 3, 3, 3)}},
+    {"conv2d F(4x4,3x3) zeros in x", f_conv, &W4_zero, 2, {IN(4, 3, 2, 9, 6), NG(4, 3, 2, 3, 3)}},
+    {"conv2d F(4x4,3x3) zeros in w", f_conv, &W4_zero, 2, {NG(4, 3, 2, 9, 6), IN(4, 3, 2, 3, 3)}},
+    {"conv2d F(4x4,3x3) reflect in x", f_conv, &W4_refl, 2, {IN(4, 2, 2, 5, 6), NG(4, 2, 2, 3, 3)}},
+    {"conv_transpose2d F(4x4,3x3) in x", f_conv, &W4_t, 2, {IN(4, 2, 2, 6, 5), NG(4, 2, 3, 3, 3)}},
+    {"conv_transpose2d F(4x4,3x3) in w", f_conv, &W4_t, 2, {NG(4, 2, 2, 6, 5), IN(4, 2, 3, 3, 3)}},
     {"conv1d in x", f_conv, &T_s2p1_nb, 2, {IN(3, 2, 3, 10), NG(3, 2, 3, 3)}},
     {"conv1d in w", f_conv, &T_s2p1_nb, 2, {NG(3, 2, 3, 10), IN(3, 2, 3, 3)}},
     {"conv2d circular groups 2 in x", f_conv, &T_circ_g2_s2, 2, {IN(4, 2, 4, 6, 5), NG(4, 2, 2, 3, 3)}},
@@ -495,6 +529,134 @@ static void test_threads_agree(void) {
   }
 }
 
+/* ------------------------------------------------------------ Winograd */
+
+/* y, x.grad, w.grad, b.grad of t on x (shape xs), w (ws), b after a backward pass from a random
+ * seed, with the Winograd mode wino (opl_conv_set_winograd) and tiles per chunk; the arrays'
+ * lengths in len[4]. Caller frees. */
+static double *wino_run(const tc *t, const int64_t *xs, const int64_t *ws, int wino, int64_t tiles, int64_t len[4]) {
+  const int old = opl_conv_set_winograd(wino);
+  const int64_t oldt = opl_conv_set_wino_tiles(tiles);
+  uint64_t s = 31;
+  opl_err err;
+  int64_t co = t->transpose ? ws[1] : ws[0];
+  opl_tensor *x = opl_tensor_alloc(4, xs, OPL_T_REQGRAD, &err);
+  opl_tensor *w = opl_tensor_alloc(4, ws, OPL_T_REQGRAD, &err);
+  opl_tensor *b = opl_tensor_alloc(1, &co, OPL_T_REQGRAD, &err);
+  fill_random(x, &s), fill_random(w, &s), fill_random(b, &s);
+  opl_ctx *c = opl_ctx_new(0);
+  opl_tensor *y = t->transpose ? opl_conv_transpose(c, x, w, b, &t->o) : opl_conv(c, x, w, b, &t->o);
+  OPL_ASSERT(y != NULL, "%s", opl_ctx_errmsg(c));
+  opl_real *seed = malloc((size_t)y->numel * sizeof *seed);
+  for (int64_t i = 0; i < y->numel; i++) seed[i] = (opl_real)(2 * gc_uniform(&s) - 1);
+  opl_backward_seed(c, y, seed);
+  len[0] = y->numel, len[1] = x->numel, len[2] = w->numel, len[3] = b->numel;
+  double *r = malloc((size_t)(len[0] + len[1] + len[2] + len[3]) * sizeof *r);
+  int64_t j = 0;
+  for (int64_t i = 0; i < y->numel; i++) r[j++] = y->data[i];
+  for (int64_t i = 0; i < x->numel; i++) r[j++] = x->grad[i];
+  for (int64_t i = 0; i < w->numel; i++) r[j++] = w->grad[i];
+  for (int64_t i = 0; i < b->numel; i++) r[j++] = b->grad[i];
+  free(seed);
+  opl_ctx_free(&c);
+  opl_tensor_free(&x), opl_tensor_free(&w), opl_tensor_free(&b);
+  opl_conv_set_winograd(old);
+  opl_conv_set_wino_tiles(oldt);
+  return r;
+}
+
+/* max |got - want| / max |want| over n entries */
+static double rel_err(int64_t n, const double *got, const double *want) {
+  double e = 0, m = 0;
+  for (int64_t i = 0; i < n; i++) {
+    double d = fabs(got[i] - want[i]), a = fabs(want[i]);
+    if (d > e) e = d;
+    if (a > m) m = a;
+  }
+  return m > 0 ? e / m : e;
+}
+
+#ifdef OPL_DOUBLE
+#define WINO2_TOL 1e-12
+#define WINO4_TOL 1e-12
+#else
+#define WINO2_TOL 2e-6
+#define WINO4_TOL 2e-5
+#endif
+
+/* The Winograd paths F(2x2, 3x3) and F(4x4, 3x3) against im2col: the forward values, the input
+ * gradient and the weight gradient (and the bias gradient), on odd and even extents, zeros /
+ * circular / replicate / reflect padding, several channel counts, chunks of one tile (a chunk per
+ * tile row), of 7 tiles and of 512 (several samples side by side in one GEMM), and the
+ * transposed convolution. Errors are relative to the largest entry of the im2col result: within
+ * 1e-12 in double; in float within 2e-6 for F(2x2) and 2e-5 for F(4x4) (measured: printed). */
+static void test_winograd_agree(void) {
+  static const struct {
+    const char *name;
+    tc t;
+    int64_t xs[4], ws[4];
+  } cs[] = {
+      {"zeros 1 -> 1 channels 9x9", {.o = {.padding = {1, 1}}}, {3, 1, 9, 9}, {1, 1, 3, 3}},
+      {"zeros 3 -> 5 channels 13x11", {.o = {.padding = {1, 1}}}, {2, 3, 13, 11}, {5, 3, 3, 3}},
+      {"zeros 16 -> 8 channels 16x16", {.o = {.padding = {1, 1}}}, {4, 16, 16, 16}, {8, 16, 3, 3}},
+      {"circular 4 -> 6 channels 7x10", {.o = {.padding = {1, 1}, .pad_mode = OPL_PAD_CIRCULAR}}, {3, 4, 7, 10}, {6, 4, 3, 3}},
+      {"circular 8 -> 3 channels 3x5", {.o = {.padding = {1, 1}, .pad_mode = OPL_PAD_CIRCULAR}}, {5, 8, 3, 5}, {3, 8, 3, 3}},
+      {"replicate pad (2,0) 2 -> 3 channels 6x9", {.o = {.padding = {2, 0}, .pad_mode = OPL_PAD_REPLICATE}}, {2, 2, 6, 9}, {3, 2, 3, 3}},
+      {"reflect 3 -> 2 channels 11x7", {.o = {.padding = {1, 1}, .pad_mode = OPL_PAD_REFLECT}}, {2, 3, 11, 7}, {2, 3, 3, 3}},
+      {"no padding 5 -> 4 channels 10x9", {.o = {.padding = {0, 0}}}, {3, 5, 10, 9}, {4, 5, 3, 3}},
+      {"transposed 4 -> 3 channels 6x7", {.o = {.padding = {1, 1}}, .transpose = 1}, {3, 4, 6, 7}, {4, 3, 3, 3}},
+      {"transposed no padding 2 -> 5 channels 5x5", {.o = {.padding = {0, 0}}, .transpose = 1}, {2, 2, 5, 5}, {2, 5, 3, 3}},
+  };
+  static const char *part[4] = {"forward", "input grad", "weight grad", "bias grad"};
+  static const int64_t tiles[3] = {1, 7, 512};
+  double worst[2] = {0, 0};
+  for (size_t k = 0; k < sizeof cs / sizeof cs[0]; k++) {
+    int64_t len[4];
+    double *ref = wino_run(&cs[k].t, cs[k].xs, cs[k].ws, 0, 512, len);
+    for (int mi = 0; mi < 2; mi++)
+      for (int ti = 0; ti < 3; ti++) {
+        const int m = mi ? 4 : 2;
+        int64_t l2[4];
+        double *got = wino_run(&cs[k].t, cs[k].xs, cs[k].ws, m, tiles[ti], l2);
+        int64_t off = 0;
+        double e[4];
+        for (int q = 0; q < 4; q++) {
+          e[q] = rel_err(len[q], got + off, ref + off);
+          off += len[q];
+          if (e[q] > worst[mi]) worst[mi] = e[q];
+        }
+        const double tol = m == 2 ? WINO2_TOL : WINO4_TOL;
+        ok(e[0] <= tol && e[1] <= tol && e[2] <= tol && e[3] <= tol,
+           "Winograd F(%dx%d,3x3) = im2col, %s, chunks of %lld tiles: relative errors %s %.2g, %s %.2g, %s %.2g, "
+           "%s %.2g (bound %.0e)", m, m, cs[k].name, (long long)tiles[ti], part[0], e[0], part[1], e[1], part[2], e[2],
+           part[3], e[3], tol);
+        free(got);
+      }
+    free(ref);
+  }
+  diag("largest relative error against im2col: F(2x2,3x3) %.3g, F(4x4,3x3) %.3g", worst[0], worst[1]);
+}
+
+/* The default choice uses a Winograd path on a layer it applies to and gives im2col's values;
+ * a stride-2 or grouped layer keeps im2col (the forward matches a forced im2col run bit for bit). */
+static void test_winograd_choice(void) {
+  static const tc t1 = {.o = {.padding = {1, 1}}}, t2 = {.o = {.padding = {1, 1}, .stride = {2, 2}}},
+                  t3 = {.o = {.padding = {1, 1}, .groups = 2}};
+  const int64_t xs[4] = {2, 4, 32, 32}, ws[4] = {4, 4, 3, 3}, ws3[4] = {4, 2, 3, 3};
+  int64_t len[4], l2[4];
+  double *a = wino_run(&t1, xs, ws, -1, 512, len), *b = wino_run(&t1, xs, ws, 0, 512, l2);
+  int64_t n = len[0] + len[1] + len[2] + len[3];
+  ok(rel_err(n, a, b) <= WINO4_TOL && memcmp(a, b, (size_t)len[0] * sizeof *a) != 0,
+     "default path at 32x32 3x3 stride 1: Winograd (differs from im2col in the last bits, within %.0e)", WINO4_TOL);
+  free(a), free(b);
+  a = wino_run(&t2, xs, ws, -1, 512, len), b = wino_run(&t2, xs, ws, 0, 512, l2);
+  ok(memcmp(a, b, (size_t)(len[0] + len[1] + len[2] + len[3]) * sizeof *a) == 0, "default path at stride 2: im2col");
+  free(a), free(b);
+  a = wino_run(&t3, xs, ws3, -1, 512, len), b = wino_run(&t3, xs, ws3, 0, 512, l2);
+  ok(memcmp(a, b, (size_t)(len[0] + len[1] + len[2] + len[3]) * sizeof *a) == 0, "default path with 2 groups: im2col");
+  free(a), free(b);
+}
+
 /* ------------------------------------------------------------ slabs */
 
 /* Lowering a sample in slabs of one axis-0 plane, of several planes (an uneven last slab), or
@@ -715,6 +877,8 @@ int main(void) {
   test_transpose_identity();
   test_threads_agree();
   test_slabs_agree();
+  test_winograd_agree();
+  test_winograd_choice();
   test_scratch_released();
   test_bad_input();
   return tap_end();
