@@ -62,6 +62,10 @@ int64_t opl_conv_set_slab_cols(int64_t cols);
  * the tiles per chunk (default 512). Both return the previous value. For tests and measuring. */
 int opl_conv_set_winograd(int mode);
 int64_t opl_conv_set_wino_tiles(int64_t tiles);
+/* 0: the Winograd transforms use the baseline x86-64 kernels even where AVX2 copies could run
+ * (1, the default, lets them); for tests that check both give the same bits. Returns the previous
+ * value. */
+int opl_conv_set_wino_avx2(int on);
 
 /* Normalize an axis (negative counts from the end); -1 if out of range. */
 static inline int opl_axis_norm(int axis, int rank) {

@@ -62,6 +62,7 @@ typedef struct conv_geom {
   int64_t rows;              /* cu * kvol: rows of the im2col matrix */
   int pointwise;             /* kvol == 1, stride 1, no padding, ue == ve: col is u itself */
   int unit;                  /* stride 1 and dilation 1 on every axis */
+  int64_t pad[3];            /* padding per axis */
   int wino;                  /* 0: im2col; 2 or 4: Winograd F(wino x wino, 3 x 3) (wino_pick, fixed
                                 when the op is recorded so its backward takes the same path) */
   const int64_t *tab[3];     /* tab[a][o ke[a] + k] = source index on axis a of (o, k), or -1
@@ -120,6 +121,7 @@ static int geom_tables(opl_ctx *c, conv_geom *g, const int64_t *st, const int64_
   g->pointwise = g->kvol == 1 && g->ivol == g->ovol;
   g->unit = 1;
   for (int a = 0; a < 3; a++) {
+    g->pad[a] = p[a];
     if (st[a] != 1 || p[a] != 0) g->pointwise = 0;
     if (st[a] != 1 || dl[a] != 1) g->unit = 0;
   }
@@ -473,6 +475,15 @@ static const wino_alg wino_f4 = {
 /* -1: choose per layer (wino_pick); 0: never; 2 or 4: F(2x2) or F(4x4) wherever possible. */
 static int wino_mode = -1;
 static int64_t wino_tiles = 512;
+static int wino_isa_avx2 = 1; /* 0: the baseline kernels only (tests compare the two) */
+static int wino_avx2 = -1;    /* 1 when the AVX2 copies run (set by wino_prepare, outside parallel regions) */
+
+int opl_conv_set_wino_avx2(int on) {
+  int old = wino_isa_avx2;
+  wino_isa_avx2 = on;
+  wino_avx2 = -1;
+  return old;
+}
 
 int opl_conv_set_winograd(int mode) {
   int old = wino_mode;
@@ -493,120 +504,249 @@ static int wino_pick(const conv_geom *g) {
       g->ve[2] != 1 || g->N < 1)
     return 0;
   if (wino_mode >= 0) return wino_mode == 2 || wino_mode == 4 ? wino_mode : 0;
-  return g->ve[0] * g->ve[1] >= 16 * 16 ? 4 : 0;
+  const int64_t e = g->ve[0] < g->ve[1] ? g->ve[0] : g->ve[1];
+  return e >= 32 ? 4 : e >= 8 ? 2 : 0;
 }
 
-/* One transform of a row of T tiles side by side, "gather" form:
- *     out[(a al + b) ps + q] = sum_{i, j < nr} P[a nr + i] P[b nr + j] rows[i ldr + m q + j]
- * for a, b < al, q < T. With P = B^T (nr = al) this is the input transform B^T d B; with P = A
- * (nr = m) the adjoint of the output transform, A gY A^T.
- * P    [al, nr]
- * rows [nr, ldr], ldr >= m (T - 1) + nr
- * out  [al al, ps], columns 0 .. T - 1 written
- * tmp  [al, ldr] scratch */
-static void wino_gather(int al, int nr, int m, const opl_real *P, int64_t T, const opl_real *rows, int64_t ldr,
-                        opl_real *out, int64_t ps, opl_real *tmp) {
-  const int64_t L = m * (T - 1) + nr;
-  for (int a = 0; a < al; a++) {
-    opl_real *restrict t = tmp + a * ldr;
-    int first = 1;
-    for (int i = 0; i < nr; i++) {
-      const opl_real p = P[a * nr + i];
-      if (p == 0) continue;
-      const opl_real *restrict r = rows + i * ldr;
-      if (first)
-        for (int64_t x = 0; x < L; x++) t[x] = p * r[x];
-      else
-        for (int64_t x = 0; x < L; x++) t[x] += p * r[x];
-      first = 0;
-    }
-    if (first) memset(t, 0, (size_t)L * sizeof *t);
+/* The 1-D transforms of Lavin and Gray's F(2, 3) and F(4, 3), written out: o = P x for the
+ * matrices P = B^T, A^T and their transposes B, A (the adjoints), reading x[k xs] and writing
+ * o[k os]. Locals, so that the per-tile arrays below stay in registers. */
+#define WBT2(o, os, x, xs)                                                        \
+  do {                                                                            \
+    const __typeof__((x)[0]) x0 = (x)[0], x1 = (x)[(xs)], x2 = (x)[2 * (xs)], x3 = (x)[3 * (xs)]; \
+    (o)[0] = x0 - x2, (o)[(os)] = x1 + x2, (o)[2 * (os)] = x2 - x1, (o)[3 * (os)] = x1 - x3; \
+  } while (0)
+#define WB2(o, os, x, xs)                                                         \
+  do {                                                                            \
+    const __typeof__((x)[0]) x0 = (x)[0], x1 = (x)[(xs)], x2 = (x)[2 * (xs)], x3 = (x)[3 * (xs)]; \
+    (o)[0] = x0, (o)[(os)] = x1 - x2 + x3, (o)[2 * (os)] = x1 + x2 - x0, (o)[3 * (os)] = -x3; \
+  } while (0)
+#define WAT2(o, os, x, xs)                                                        \
+  do {                                                                            \
+    const __typeof__((x)[0]) x0 = (x)[0], x1 = (x)[(xs)], x2 = (x)[2 * (xs)], x3 = (x)[3 * (xs)]; \
+    (o)[0] = x0 + x1 + x2, (o)[(os)] = x1 - x2 - x3;                              \
+  } while (0)
+#define WA2(o, os, x, xs)                                                         \
+  do {                                                                            \
+    const __typeof__((x)[0]) y0 = (x)[0], y1 = (x)[(xs)];                                   \
+    (o)[0] = y0, (o)[(os)] = y0 + y1, (o)[2 * (os)] = y0 - y1, (o)[3 * (os)] = -y1; \
+  } while (0)
+#define WBT4(o, os, x, xs)                                                        \
+  do {                                                                            \
+    const __typeof__((x)[0]) x0 = (x)[0], x1 = (x)[(xs)], x2 = (x)[2 * (xs)], x3 = (x)[3 * (xs)], \
+                   x4 = (x)[4 * (xs)], x5 = (x)[5 * (xs)];                        \
+    (o)[0] = 4 * x0 - 5 * x2 + x4;                                                \
+    (o)[(os)] = x3 + x4 - 4 * (x1 + x2);                                          \
+    (o)[2 * (os)] = x4 - x3 + 4 * (x1 - x2);                                      \
+    (o)[3 * (os)] = x4 - x2 + 2 * (x3 - x1);                                      \
+    (o)[4 * (os)] = x4 - x2 + 2 * (x1 - x3);                                      \
+    (o)[5 * (os)] = 4 * x1 - 5 * x3 + x5;                                         \
+  } while (0)
+#define WB4(o, os, x, xs)                                                         \
+  do {                                                                            \
+    const __typeof__((x)[0]) r0 = (x)[0], r1 = (x)[(xs)], r2 = (x)[2 * (xs)], r3 = (x)[3 * (xs)], \
+                   r4 = (x)[4 * (xs)], r5 = (x)[5 * (xs)];                        \
+    (o)[0] = 4 * r0;                                                              \
+    (o)[(os)] = 4 * (r2 - r1 + r5) + 2 * (r4 - r3);                               \
+    (o)[2 * (os)] = -5 * r0 - 4 * (r1 + r2) - r3 - r4;                            \
+    (o)[3 * (os)] = r1 - r2 + 2 * (r3 - r4) - 5 * r5;                             \
+    (o)[4 * (os)] = r0 + r1 + r2 + r3 + r4;                                       \
+    (o)[5 * (os)] = r5;                                                           \
+  } while (0)
+#define WAT4(o, os, x, xs)                                                        \
+  do {                                                                            \
+    const __typeof__((x)[0]) x0 = (x)[0], x1 = (x)[(xs)], x2 = (x)[2 * (xs)], x3 = (x)[3 * (xs)], \
+                   x4 = (x)[4 * (xs)], x5 = (x)[5 * (xs)];                        \
+    (o)[0] = x0 + x1 + x2 + x3 + x4;                                              \
+    (o)[(os)] = x1 - x2 + 2 * (x3 - x4);                                          \
+    (o)[2 * (os)] = x1 + x2 + 4 * (x3 + x4);                                      \
+    (o)[3 * (os)] = x1 - x2 + 8 * (x3 - x4) + x5;                                 \
+  } while (0)
+#define WA4(o, os, x, xs)                                                         \
+  do {                                                                            \
+    const __typeof__((x)[0]) y0 = (x)[0], y1 = (x)[(xs)], y2 = (x)[2 * (xs)], y3 = (x)[3 * (xs)]; \
+    (o)[0] = y0;                                                                  \
+    (o)[(os)] = y0 + y1 + y2 + y3;                                                \
+    (o)[2 * (os)] = y0 - y1 + y2 - y3;                                            \
+    (o)[3 * (os)] = y0 + 2 * y1 + 4 * y2 + 8 * y3;                                \
+    (o)[4 * (os)] = y0 - 2 * y1 + 4 * y2 - 8 * y3;                                \
+    (o)[5 * (os)] = y3;                                                           \
+  } while (0)
+#define WREP4(X) X(0) X(1) X(2) X(3)
+#define WREP6(X) X(0) X(1) X(2) X(3) X(4) X(5)
+
+/* The four tile transforms over a row of T tiles side by side, one tile per SIMD lane (GCC
+ * vector extensions, 16 bytes; the remaining tiles one at a time). A padded row is held in m
+ * phases, ph[t P + q] = row[m q + t] (q <= T), so that tap j of tile q is
+ * ph[(j % m) P + q + j / m]: contiguous in q.
+ *   wino_in:    V = B^T d B;   rows [al] pointers to phased padded rows [m, P]; V [al al, ps]
+ *   wino_in_t:  gd = B gV B^T (the adjoint); X [al al, ps]; out [al al, T], out[(i al + j) T + q]
+ *   wino_out:   Y = A^T M A;   X [al al, ps]; out [m m, T], out[(s m + t) T + q]
+ *   wino_out_t: gM = A gY A^T (the adjoint); rows [m] pointers to phased rows of gY [m, P];
+ *               out [al al, ps]
+ * (columns q = 0 .. T - 1 of the [., ps] arrays). */
+typedef opl_real wino_v __attribute__((vector_size(16), aligned(sizeof(opl_real)), may_alias));
+#define WL ((int64_t)(sizeof(wino_v) / sizeof(opl_real)))
+#define WVLD(p) (*(const wino_v *)(p))
+#define WVST(p, v) (*(wino_v *)(p) = (v))
+#define WSLD(p) (*(p))
+#define WSST(p, v) (*(p) = (v))
+#define WLANES(BODY)                                       \
+  int64_t q = 0;                                           \
+  for (; q + WL <= T; q += WL) BODY(wino_v, WVLD, WVST)    \
+  for (; q < T; q++) BODY(opl_real, WSLD, WSST)
+/* The same with 32-byte vectors, for the AVX2 copies of the kernels (chosen at run time when the
+ * processor has AVX2: the build itself targets baseline x86-64). No FMA: every lane does the
+ * same operations in the same order as the 16-byte and scalar code, so results are the same
+ * bits on either kind of processor. */
+typedef opl_real wino_v8 __attribute__((vector_size(32), aligned(sizeof(opl_real)), may_alias));
+#define WL8 ((int64_t)(sizeof(wino_v8) / sizeof(opl_real)))
+#define WV8LD(p) (*(const wino_v8 *)(p))
+#define WV8ST(p, v) (*(wino_v8 *)(p) = (v))
+#define WLANES8(BODY)                                      \
+  int64_t q = 0;                                           \
+  for (; q + WL8 <= T; q += WL8) BODY(wino_v8, WV8LD, WV8ST) \
+  for (; q < T; q++) BODY(opl_real, WSLD, WSST)
+
+#define WDEF_IN(NAME, AL, MM, BT)                                                                       \
+  static void NAME(int64_t T, const opl_real *const *rows, int64_t P, opl_real *restrict V, int64_t ps) { \
+    const opl_real *r[AL];                                                                               \
+    for (int i = 0; i < AL; i++) r[i] = rows[i];                                                         \
+    WLANES(NAME##_body)                                                                                  \
   }
-  for (int a = 0; a < al; a++) {
-    const opl_real *restrict t = tmp + a * ldr;
-    for (int b = 0; b < al; b++) {
-      opl_real *restrict o = out + (a * al + b) * ps;
-      int first = 1;
-      for (int j = 0; j < nr; j++) {
-        const opl_real p = P[b * nr + j];
-        if (p == 0) continue;
-        if (first)
-          for (int64_t q = 0; q < T; q++) o[q] = p * t[m * q + j];
-        else
-          for (int64_t q = 0; q < T; q++) o[q] += p * t[m * q + j];
-        first = 0;
-      }
-      if (first) memset(o, 0, (size_t)T * sizeof *o);
-    }
+#define WBODY_IN(AL, MM, BT, TY, LD, ST)                                                                 \
+  {                                                                                                      \
+    TY d[AL * AL], t[AL * AL];                                                                           \
+    for (int i = 0; i < AL; i++)                                                                         \
+      for (int j = 0; j < AL; j++) d[i * AL + j] = LD(r[i] + (j % MM) * P + q + j / MM);                 \
+    for (int i = 0; i < AL; i++) BT(t + i * AL, 1, d + i * AL, 1);                                       \
+    for (int b = 0; b < AL; b++) BT(d + b, AL, t + b, AL);                                               \
+    for (int k = 0; k < AL * AL; k++) ST(V + k * ps + q, d[k]);                                          \
   }
+#define WBODY_IN_T(AL, B, TY, LD, ST)                                                                    \
+  {                                                                                                      \
+    TY x[AL * AL], t[AL * AL];                                                                           \
+    for (int k = 0; k < AL * AL; k++) x[k] = LD(X + k * ps + q);                                         \
+    for (int a = 0; a < AL; a++) B(t + a * AL, 1, x + a * AL, 1);                                        \
+    for (int j = 0; j < AL; j++) B(x + j, AL, t + j, AL);                                                \
+    for (int k = 0; k < AL * AL; k++) ST(out + k * T + q, x[k]);                                         \
+  }
+#define WBODY_OUT(AL, MM, AT, TY, LD, ST)                                                                \
+  {                                                                                                      \
+    TY x[AL * AL], t[AL * MM], y[MM * MM];                                                               \
+    for (int k = 0; k < AL * AL; k++) x[k] = LD(X + k * ps + q);                                         \
+    for (int a = 0; a < AL; a++) AT(t + a * MM, 1, x + a * AL, 1);                                       \
+    for (int s = 0; s < MM; s++) AT(y + s, MM, t + s, MM);                                               \
+    for (int k = 0; k < MM * MM; k++) ST(out + k * T + q, y[k]);                                         \
+  }
+#define WBODY_OUT_T(AL, MM, A, TY, LD, ST)                                                               \
+  {                                                                                                      \
+    TY g[MM * MM], t[AL * MM], x[AL * AL];                                                               \
+    for (int s = 0; s < MM; s++)                                                                         \
+      for (int u = 0; u < MM; u++) g[s * MM + u] = LD(r[s] + u * P + q);                                 \
+    for (int u = 0; u < MM; u++) A(t + u, MM, g + u, MM);                                                \
+    for (int a = 0; a < AL; a++) A(x + a * AL, 1, t + a * MM, 1);                                        \
+    for (int k = 0; k < AL * AL; k++) ST(out + k * ps + q, x[k]);                                        \
+  }
+#define wino_in2_body(TY, LD, ST) WBODY_IN(4, 2, WBT2, TY, LD, ST)
+#define wino_in4_body(TY, LD, ST) WBODY_IN(6, 4, WBT4, TY, LD, ST)
+#define wino_in_t2_body(TY, LD, ST) WBODY_IN_T(4, WB2, TY, LD, ST)
+#define wino_in_t4_body(TY, LD, ST) WBODY_IN_T(6, WB4, TY, LD, ST)
+#define wino_out2_body(TY, LD, ST) WBODY_OUT(4, 2, WAT2, TY, LD, ST)
+#define wino_out4_body(TY, LD, ST) WBODY_OUT(6, 4, WAT4, TY, LD, ST)
+#define wino_out_t2_body(TY, LD, ST) WBODY_OUT_T(4, 2, WA2, TY, LD, ST)
+#define wino_out_t4_body(TY, LD, ST) WBODY_OUT_T(6, 4, WA4, TY, LD, ST)
+#define WDEF_IN_T(NAME, AL, B)                                                                           \
+  static void NAME(int64_t T, const opl_real *restrict X, int64_t ps, opl_real *restrict out) {          \
+    WLANES(NAME##_body)                                                                                  \
+  }
+#define WDEF_OUT(NAME, AL, MM, AT)                                                                       \
+  static void NAME(int64_t T, const opl_real *restrict X, int64_t ps, opl_real *restrict out) {          \
+    WLANES(NAME##_body)                                                                                  \
+  }
+#define WDEF_OUT_T(NAME, AL, MM, A)                                                                      \
+  static void NAME(int64_t T, const opl_real *const *rows, int64_t P, opl_real *restrict out, int64_t ps) { \
+    const opl_real *r[MM];                                                                               \
+    for (int s = 0; s < MM; s++) r[s] = rows[s];                                                         \
+    WLANES(NAME##_body)                                                                                  \
+  }
+#define WDEF8_IN(NAME, AL, MM, BT)                                                                       \
+  __attribute__((target("avx2"))) static void NAME##_avx2(int64_t T, const opl_real *const *rows, int64_t P, opl_real *restrict V, int64_t ps) { \
+    const opl_real *r[AL];                                                                               \
+    for (int i = 0; i < AL; i++) r[i] = rows[i];                                                         \
+    WLANES8(NAME##_body)                                                                                  \
+  }
+#define WDEF8_IN_T(NAME, AL, B)                                                                           \
+  __attribute__((target("avx2"))) static void NAME##_avx2(int64_t T, const opl_real *restrict X, int64_t ps, opl_real *restrict out) {          \
+    WLANES8(NAME##_body)                                                                                  \
+  }
+#define WDEF8_OUT(NAME, AL, MM, AT)                                                                       \
+  __attribute__((target("avx2"))) static void NAME##_avx2(int64_t T, const opl_real *restrict X, int64_t ps, opl_real *restrict out) {          \
+    WLANES8(NAME##_body)                                                                                  \
+  }
+#define WDEF8_OUT_T(NAME, AL, MM, A)                                                                      \
+  __attribute__((target("avx2"))) static void NAME##_avx2(int64_t T, const opl_real *const *rows, int64_t P, opl_real *restrict out, int64_t ps) { \
+    const opl_real *r[MM];                                                                               \
+    for (int s = 0; s < MM; s++) r[s] = rows[s];                                                         \
+    WLANES8(NAME##_body)                                                                                  \
+  }
+WDEF_IN(wino_in2, 4, 2, WBT2)
+WDEF_IN(wino_in4, 6, 4, WBT4)
+WDEF_IN_T(wino_in_t2, 4, WB2)
+WDEF_IN_T(wino_in_t4, 6, WB4)
+WDEF_OUT(wino_out2, 4, 2, WAT2)
+WDEF_OUT(wino_out4, 6, 4, WAT4)
+WDEF_OUT_T(wino_out_t2, 4, 2, WA2)
+WDEF_OUT_T(wino_out_t4, 6, 4, WA4)
+WDEF8_IN(wino_in2, 4, 2, WBT2)
+WDEF8_IN(wino_in4, 6, 4, WBT4)
+WDEF8_IN_T(wino_in_t2, 4, WB2)
+WDEF8_IN_T(wino_in_t4, 6, WB4)
+WDEF8_OUT(wino_out2, 4, 2, WAT2)
+WDEF8_OUT(wino_out4, 6, 4, WAT4)
+WDEF8_OUT_T(wino_out_t2, 4, 2, WA2)
+WDEF8_OUT_T(wino_out_t4, 6, 4, WA4)
+
+static void wino_in(int m, int64_t T, const opl_real *const *rows, int64_t P, opl_real *V, int64_t ps) {
+  if (wino_avx2) (m == 2 ? wino_in2_avx2 : wino_in4_avx2)(T, rows, P, V, ps);
+  else (m == 2 ? wino_in2 : wino_in4)(T, rows, P, V, ps);
+}
+static void wino_in_t(int m, int64_t T, const opl_real *X, int64_t ps, opl_real *out) {
+  if (wino_avx2) (m == 2 ? wino_in_t2_avx2 : wino_in_t4_avx2)(T, X, ps, out);
+  else (m == 2 ? wino_in_t2 : wino_in_t4)(T, X, ps, out);
+}
+static void wino_out(int m, int64_t T, const opl_real *X, int64_t ps, opl_real *out) {
+  if (wino_avx2) (m == 2 ? wino_out2_avx2 : wino_out4_avx2)(T, X, ps, out);
+  else (m == 2 ? wino_out2 : wino_out4)(T, X, ps, out);
+}
+static void wino_out_t(int m, int64_t T, const opl_real *const *rows, int64_t P, opl_real *out, int64_t ps) {
+  if (wino_avx2) (m == 2 ? wino_out_t2_avx2 : wino_out_t4_avx2)(T, rows, P, out, ps);
+  else (m == 2 ? wino_out_t2 : wino_out_t4)(T, rows, P, out, ps);
 }
 
-/* The "scatter" form, accumulating:
- *     rows[i ldr + m q + j] += sum_{a, b < al} Q[i al + a] Q[j al + b] X[(a al + b) ps + q]
- * for i, j < nr, q < T. With Q = A^T (nr = m) this is the output transform A^T M A (tiles side
- * by side, not overlapping); with Q = B (nr = al) the adjoint of the input transform, B gV B^T,
- * whose overlapping patches add up in a fixed order.
- * Q    [nr, al]
- * X    [al al, ps], columns 0 .. T - 1 read
- * rows [nr, ldr], ldr >= m (T - 1) + nr, accumulated
- * tmp  [al nr + 1, T] scratch */
-static void wino_scatter(int al, int nr, int m, const opl_real *Q, int64_t T, const opl_real *X, int64_t ps,
-                         opl_real *rows, int64_t ldr, opl_real *tmp) {
-  for (int a = 0; a < al; a++)
-    for (int j = 0; j < nr; j++) {
-      opl_real *restrict t = tmp + (a * nr + j) * T;
-      int first = 1;
-      for (int b = 0; b < al; b++) {
-        const opl_real p = Q[j * al + b];
-        if (p == 0) continue;
-        const opl_real *restrict x = X + (a * al + b) * ps;
-        if (first)
-          for (int64_t q = 0; q < T; q++) t[q] = p * x[q];
-        else
-          for (int64_t q = 0; q < T; q++) t[q] += p * x[q];
-        first = 0;
-      }
-      if (first) memset(t, 0, (size_t)T * sizeof *t);
-    }
-  opl_real *restrict acc = tmp + al * nr * T;
-  for (int i = 0; i < nr; i++)
-    for (int j = 0; j < nr; j++) {
-      int first = 1;
-      for (int a = 0; a < al; a++) {
-        const opl_real p = Q[i * al + a];
-        if (p == 0) continue;
-        const opl_real *restrict t = tmp + (a * nr + j) * T;
-        if (first)
-          for (int64_t q = 0; q < T; q++) acc[q] = p * t[q];
-        else
-          for (int64_t q = 0; q < T; q++) acc[q] += p * t[q];
-        first = 0;
-      }
-      if (first) continue;
-      opl_real *restrict r = rows + i * ldr + j;
-      for (int64_t q = 0; q < T; q++) r[m * q] += acc[q];
-    }
-}
-
-/* A Winograd evaluation of the map A of g: the transform matrices in opl_real, the padded index
- * maps, the work split and the transformed filters. */
+/* A Winograd evaluation of the map A of g: the padded index maps, the work split and the
+ * transformed filters. */
 typedef struct wino_plan {
   int m, al;
-  opl_real bt[36], b[36];  /* B^T [al, al] and B [al, al] */
-  opl_real at[24], a[24];  /* A^T [m, al] and A [al, m] */
-  int64_t T0, T1;          /* tile rows and tiles per row of one sample */
-  int64_t ldr;             /* padded row length m T1 + 2 */
+  int64_t T0, T1;           /* tile rows and tiles per row of one sample */
+  int64_t ldr, P;           /* padded row length m T1 + 2; phase length T1 + 1 */
   const int64_t *pm0, *pm1; /* pm_a[x] = source index on axis a of padded position x, or -1;
                                [m T0 + 2] and [m T1 + 2] */
-  int64_t spc, rpc;        /* samples per work item; tile rows per chunk */
-  int64_t nitems, chunk;   /* work items; tiles in the largest chunk */
-  opl_real *U;             /* [al al, cv, cu] transformed filters, or NULL */
+  int64_t pad1;             /* padding on axis 1: position x reads x - pad1 when that is in range */
+  int64_t spc, rpc;         /* samples per work item; tile rows per chunk */
+  int64_t nitems, chunk;    /* work items; tiles in the largest chunk */
+  opl_real *U;              /* [al al, cv, cu] transformed filters, or NULL */
 } wino_plan;
 
-/* Per-thread scratch of a plan, in elements: V, M, rows, tmp (see the chunk functions). */
+/* Padded rows of the phased image of one channel over the tile rows of one sample in a chunk
+ * (m per tile row and the 2 below the last one). */
+static int64_t wino_img_rows(const wino_plan *p) { return p->m * (p->rpc < p->T0 ? p->rpc : p->T0) + 2; }
+
+/* Per-thread scratch of a plan, in elements: V, M, the phased image and the per-tile transform
+ * output (see the chunk functions). */
 static int64_t wino_scratch(const wino_plan *p, const conv_geom *g) {
-  const int64_t al2 = p->al * p->al, tmp = al2 * p->T1 + p->T1 > p->al * p->ldr ? al2 * p->T1 + p->T1 : p->al * p->ldr;
-  return al2 * (g->cu + g->cv) * p->chunk + p->al * p->ldr + tmp;
+  const int64_t al2 = p->al * p->al;
+  return al2 * (g->cu + g->cv) * p->chunk + wino_img_rows(p) * p->m * p->P + al2 * p->T1;
 }
 
 /* Fill p for g and tile m (from c's arena); transforms w [cv, cu, 3, 3] into p->U when w is not
@@ -614,13 +754,11 @@ static int64_t wino_scratch(const wino_plan *p, const conv_geom *g) {
 static int wino_prepare(opl_ctx *c, const conv_geom *g, int m, const opl_real *w, int nt, wino_plan *p) {
   const wino_alg *alg = m == 2 ? &wino_f2 : &wino_f4;
   const int al = alg->al;
+  if (wino_avx2 < 0) wino_avx2 = wino_isa_avx2 && __builtin_cpu_supports("avx2");
   p->m = m, p->al = al;
-  for (int i = 0; i < al; i++)
-    for (int j = 0; j < al; j++) p->bt[i * al + j] = (opl_real)alg->BT[i][j], p->b[j * al + i] = (opl_real)alg->BT[i][j];
-  for (int s = 0; s < m; s++)
-    for (int j = 0; j < al; j++) p->at[s * al + j] = (opl_real)alg->AT[s][j], p->a[j * m + s] = (opl_real)alg->AT[s][j];
   p->T0 = (g->ve[0] + m - 1) / m, p->T1 = (g->ve[1] + m - 1) / m;
-  p->ldr = m * p->T1 + 2;
+  p->ldr = m * p->T1 + 2, p->P = p->T1 + 1;
+  p->pad1 = g->pad[1];
   for (int ax = 0; ax < 2; ax++) {
     const int64_t T = ax ? p->T1 : p->T0, ve = g->ve[ax], n = m * T + 2;
     int64_t *pm = opl_arena_alloc(c, (size_t)n * sizeof *pm);
@@ -666,58 +804,117 @@ static int wino_prepare(opl_ctx *c, const conv_geom *g, int m, const opl_real *w
   return 1;
 }
 
+/* Phase the padded row of src (an input row [ue1], or NULL for a row of zeros) into
+ * ph [m, P]: ph[t P + q] = src[pm1[m q + t]] (0 where the map is -1 or beyond the row). The
+ * positions that read x - pad1 in range are copied without the map. */
+static void wino_load_row(const wino_plan *p, const conv_geom *g, const opl_real *src, opl_real *ph) {
+  const int m = p->m;
+  const int64_t P = p->P, ldr = p->ldr, I1 = g->ue[1];
+  if (!src) {
+    memset(ph, 0, (size_t)(m * P) * sizeof *ph);
+    return;
+  }
+  for (int t = 0; t < m; t++) {
+    opl_real *restrict d = ph + t * P;
+    /* interior q: pad1 <= m q + t < pad1 + I1 */
+    int64_t qlo = p->pad1 - t > 0 ? (p->pad1 - t + m - 1) / m : 0, qhi = (p->pad1 + I1 - t + m - 1) / m;
+    if (qhi > P) qhi = P;
+    if (qlo > qhi) qlo = qhi;
+    int64_t q = 0;
+    for (; q < qlo; q++) {
+      const int64_t x = m * q + t, ix = x < ldr ? p->pm1[x] : -1;
+      d[q] = ix >= 0 ? src[ix] : 0;
+    }
+    const opl_real *restrict s = src + t - p->pad1;
+    for (; q < qhi; q++) d[q] = s[m * q];
+    for (; q < P; q++) {
+      const int64_t x = m * q + t, ix = x < ldr ? p->pm1[x] : -1;
+      d[q] = ix >= 0 ? src[ix] : 0;
+    }
+  }
+}
+
+/* Add the phased padded row ph [m, P] into dst (a row of gu [ue1]): the adjoint of
+ * wino_load_row (positions mapped to -1 or beyond the row are dropped). */
+static void wino_store_row_add(const wino_plan *p, const conv_geom *g, const opl_real *ph, opl_real *dst) {
+  const int m = p->m;
+  const int64_t P = p->P, ldr = p->ldr, I1 = g->ue[1];
+  for (int t = 0; t < m; t++) {
+    const opl_real *restrict d = ph + t * P;
+    int64_t qlo = p->pad1 - t > 0 ? (p->pad1 - t + m - 1) / m : 0, qhi = (p->pad1 + I1 - t + m - 1) / m;
+    if (qhi > P) qhi = P;
+    if (qlo > qhi) qlo = qhi;
+    int64_t q = 0;
+    for (; q < qlo; q++) {
+      const int64_t x = m * q + t, ix = x < ldr ? p->pm1[x] : -1;
+      if (ix >= 0) dst[ix] += d[q];
+    }
+    opl_real *restrict s = dst + t - p->pad1;
+    for (; q < qhi; q++) s[m * q] += d[q];
+    for (; q < P; q++) {
+      const int64_t x = m * q + t, ix = x < ldr ? p->pm1[x] : -1;
+      if (ix >= 0) dst[ix] += d[q];
+    }
+  }
+}
+
+/* The tile rows [r0, *r1) of sample *n that the global tile rows [R, R1) start with. */
+static void wino_segment(const wino_plan *p, int64_t R, int64_t R1, int64_t *n, int64_t *r0, int64_t *r1) {
+  *n = R / p->T0, *r0 = R % p->T0;
+  *r1 = *r0 + (R1 - R) < p->T0 ? *r0 + (R1 - R) : p->T0;
+}
+
 /* V = B^T d B for the tiles of the global tile rows R in [R0, R1) (sample R / T0, row R % T0),
- * every input channel.
- * u    [N, cu, ue0 ue1]
- * V    [al al, cu, (R1 - R0) T1]
- * rows [al, ldr], tmp: scratch */
+ * every input channel. Each padded input row is phased once per channel and sample.
+ * u   [N, cu, ue0 ue1]
+ * V   [al al, cu, (R1 - R0) T1]
+ * img [wino_img_rows, m, P] scratch */
 static void wino_input(const wino_plan *p, const conv_geom *g, const opl_real *u, int64_t R0, int64_t R1,
-                       opl_real *V, opl_real *rows, opl_real *tmp) {
+                       opl_real *V, opl_real *img) {
   const int al = p->al, m = p->m;
-  const int64_t T1 = p->T1, nc = (R1 - R0) * T1, ldr = p->ldr, I0 = g->ue[0], I1 = g->ue[1];
+  const int64_t T1 = p->T1, nc = (R1 - R0) * T1, I0 = g->ue[0], I1 = g->ue[1], P = p->P, rs = m * P;
+  const opl_real *rows[6];
   for (int64_t ch = 0; ch < g->cu; ch++)
-    for (int64_t R = R0; R < R1; R++) {
-      const int64_t n = R / p->T0, r = R % p->T0;
-      for (int i = 0; i < al; i++) {
-        opl_real *restrict row = rows + i * ldr;
-        const int64_t sy = p->pm0[m * r + i];
-        if (sy < 0) {
-          memset(row, 0, (size_t)ldr * sizeof *row);
-          continue;
-        }
-        const opl_real *restrict src = u + ((n * g->cu + ch) * I0 + sy) * I1;
-        for (int64_t x = 0; x < ldr; x++) {
-          const int64_t ix = p->pm1[x];
-          row[x] = ix >= 0 ? src[ix] : 0;
-        }
+    for (int64_t R = R0; R < R1;) {
+      int64_t n, r0, r1;
+      wino_segment(p, R, R1, &n, &r0, &r1);
+      for (int64_t y = m * r0; y < m * (r1 - 1) + al; y++) {
+        const int64_t sy = p->pm0[y];
+        wino_load_row(p, g, sy < 0 ? NULL : u + ((n * g->cu + ch) * I0 + sy) * I1, img + (y - m * r0) * rs);
       }
-      wino_gather(al, al, m, p->bt, T1, rows, ldr, V + ch * nc + (R - R0) * T1, g->cu * nc, tmp);
+      for (int64_t r = r0; r < r1; r++) {
+        for (int i = 0; i < al; i++) rows[i] = img + (m * (r - r0) + i) * rs;
+        wino_in(m, T1, rows, P, V + ch * nc + (R + r - r0 - R0) * T1, g->cu * nc);
+      }
+      R += r1 - r0;
     }
 }
 
 /* v = beta v + A u over the tile rows [R0, R1).
- * u [N, cu, ivol], v [N, cv, ovol]; V, M, rows, tmp: the thread's scratch */
+ * u [N, cu, ivol], v [N, cv, ovol]; V, M, ph, tt: the thread's scratch */
 static void wino_fwd_chunk(const wino_plan *p, const conv_geom *g, const opl_real *u, opl_real *v, opl_real beta,
-                           int64_t R0, int64_t R1, opl_real *V, opl_real *M, opl_real *rows, opl_real *tmp) {
+                           int64_t R0, int64_t R1, opl_real *V, opl_real *M, opl_real *ph, opl_real *tt) {
   const int al = p->al, m = p->m;
-  const int64_t T1 = p->T1, nc = (R1 - R0) * T1, ldr = p->ldr, O0 = g->ve[0], O1 = g->ve[1];
+  const int64_t T1 = p->T1, nc = (R1 - R0) * T1, O0 = g->ve[0], O1 = g->ve[1];
   const int64_t cu = g->cu, cv = g->cv;
-  wino_input(p, g, u, R0, R1, V, rows, tmp);
+  wino_input(p, g, u, R0, R1, V, ph);
   for (int xi = 0; xi < al * al; xi++)
     opl_gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cv, (int)nc, (int)cu, 1, p->U + xi * cv * cu, (int)cu,
              V + xi * cu * nc, (int)nc, 0, M + xi * cv * nc, (int)nc);
   for (int64_t k = 0; k < cv; k++)
     for (int64_t R = R0; R < R1; R++) {
       const int64_t n = R / p->T0, r = R % p->T0;
-      memset(rows, 0, (size_t)(m * ldr) * sizeof *rows);
-      wino_scatter(al, m, m, p->at, T1, M + k * nc + (R - R0) * T1, cv * nc, rows, ldr, tmp);
+      wino_out(m, T1, M + k * nc + (R - R0) * T1, cv * nc, tt);
       for (int s = 0; s < m && m * r + s < O0; s++) {
         opl_real *restrict dst = v + ((n * cv + k) * O0 + m * r + s) * O1;
-        const opl_real *restrict src = rows + s * ldr;
-        if (beta == 0)
-          memcpy(dst, src, (size_t)O1 * sizeof *dst);
-        else
-          for (int64_t x = 0; x < O1; x++) dst[x] = beta * dst[x] + src[x];
+        for (int t = 0; t < m; t++) {
+          const opl_real *restrict src = tt + (s * m + t) * T1;
+          const int64_t nq = (O1 - t + m - 1) / m; /* columns m q + t < O1 */
+          if (beta == 0)
+            for (int64_t q = 0; q < nq; q++) dst[m * q + t] = src[q];
+          else
+            for (int64_t q = 0; q < nq; q++) dst[m * q + t] = beta * dst[m * q + t] + src[q];
+        }
       }
     }
 }
@@ -725,29 +922,35 @@ static void wino_fwd_chunk(const wino_plan *p, const conv_geom *g, const opl_rea
 /* Over the tile rows [R0, R1), from gv = the gradient on the v side: gU += gM V^T (when gU) and
  * gu += A^T gv (when gu), gM = A gv A^T.
  * u [N, cu, ivol] (read when gU), gv [N, cv, ovol], gu [N, cu, ivol] accumulated,
- * gU [al al, cv, cu] accumulated; V, M, rows, tmp: the thread's scratch */
+ * gU [al al, cv, cu] accumulated; V, M, ph, tt, row: the thread's scratch */
 static void wino_bwd_chunk(const wino_plan *p, const conv_geom *g, const opl_real *u, const opl_real *gv,
                            opl_real *gu, opl_real *gU, int64_t R0, int64_t R1, opl_real *V, opl_real *M,
-                           opl_real *rows, opl_real *tmp) {
+                           opl_real *ph, opl_real *tt) {
   const int al = p->al, m = p->m;
-  const int64_t T1 = p->T1, nc = (R1 - R0) * T1, ldr = p->ldr, O0 = g->ve[0], O1 = g->ve[1];
+  const int64_t T1 = p->T1, nc = (R1 - R0) * T1, O0 = g->ve[0], O1 = g->ve[1], P = p->P;
   const int64_t I0 = g->ue[0], I1 = g->ue[1], cu = g->cu, cv = g->cv;
+  const opl_real *rows[4];
+  for (int s = 0; s < m; s++) rows[s] = ph + s * m * P;
   for (int64_t k = 0; k < cv; k++)
     for (int64_t R = R0; R < R1; R++) {
       const int64_t n = R / p->T0, r = R % p->T0;
       for (int s = 0; s < m; s++) {
-        opl_real *restrict row = rows + s * ldr;
+        opl_real *restrict d = ph + s * m * P;
         if (m * r + s >= O0) {
-          memset(row, 0, (size_t)ldr * sizeof *row);
+          memset(d, 0, (size_t)(m * P) * sizeof *d);
           continue;
         }
-        memcpy(row, gv + ((n * cv + k) * O0 + m * r + s) * O1, (size_t)O1 * sizeof *row);
-        memset(row + O1, 0, (size_t)(ldr - O1) * sizeof *row);
+        const opl_real *restrict src = gv + ((n * cv + k) * O0 + m * r + s) * O1;
+        for (int t = 0; t < m; t++) {
+          const int64_t nq = (O1 - t + m - 1) / m;
+          for (int64_t q = 0; q < nq; q++) d[t * P + q] = src[m * q + t];
+          for (int64_t q = nq; q < P; q++) d[t * P + q] = 0;
+        }
       }
-      wino_gather(al, m, m, p->a, T1, rows, ldr, M + k * nc + (R - R0) * T1, cv * nc, tmp);
+      wino_out_t(m, T1, rows, P, M + k * nc + (R - R0) * T1, cv * nc);
     }
   if (gU) {
-    wino_input(p, g, u, R0, R1, V, rows, tmp);
+    wino_input(p, g, u, R0, R1, V, ph);
     for (int xi = 0; xi < al * al; xi++)
       opl_gemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)cv, (int)cu, (int)nc, 1, M + xi * cv * nc, (int)nc,
                V + xi * cu * nc, (int)nc, 1, gU + xi * cv * cu, (int)cu);
@@ -756,21 +959,31 @@ static void wino_bwd_chunk(const wino_plan *p, const conv_geom *g, const opl_rea
   for (int xi = 0; xi < al * al; xi++)
     opl_gemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)cu, (int)nc, (int)cv, 1, p->U + xi * cv * cu, (int)cu,
              M + xi * cv * nc, (int)nc, 0, V + xi * cu * nc, (int)nc);
+  /* per channel and sample: the taps of every tile added into the phased padded image, then
+   * the image added into gu row by row */
+  const int64_t rs = m * P;
   for (int64_t ch = 0; ch < cu; ch++)
-    for (int64_t R = R0; R < R1; R++) {
-      const int64_t n = R / p->T0, r = R % p->T0;
-      memset(rows, 0, (size_t)(al * ldr) * sizeof *rows);
-      wino_scatter(al, al, m, p->b, T1, V + ch * nc + (R - R0) * T1, cu * nc, rows, ldr, tmp);
-      for (int i = 0; i < al; i++) {
-        const int64_t sy = p->pm0[m * r + i];
-        if (sy < 0) continue;
-        opl_real *restrict dst = gu + ((n * cu + ch) * I0 + sy) * I1;
-        const opl_real *restrict src = rows + i * ldr;
-        for (int64_t x = 0; x < ldr; x++) {
-          const int64_t ix = p->pm1[x];
-          if (ix >= 0) dst[ix] += src[x];
+    for (int64_t R = R0; R < R1;) {
+      int64_t n, r0, r1;
+      wino_segment(p, R, R1, &n, &r0, &r1);
+      const int64_t nrow = m * (r1 - r0 - 1) + al;
+      memset(ph, 0, (size_t)(nrow * rs) * sizeof *ph);
+      for (int64_t r = r0; r < r1; r++) {
+        wino_in_t(m, T1, V + ch * nc + (R + r - r0 - R0) * T1, cu * nc, tt);
+        for (int i = 0; i < al; i++) {
+          opl_real *acc = ph + (m * (r - r0) + i) * rs;
+          for (int j = 0; j < al; j++) {
+            opl_real *restrict d = acc + (j % m) * P + j / m;
+            const opl_real *restrict src = tt + (i * al + j) * T1;
+            for (int64_t q = 0; q < T1; q++) d[q] += src[q];
+          }
         }
       }
+      for (int64_t y = 0; y < nrow; y++) {
+        const int64_t sy = p->pm0[m * r0 + y];
+        if (sy >= 0) wino_store_row_add(p, g, ph + y * rs, gu + ((n * cu + ch) * I0 + sy) * I1);
+      }
+      R += r1 - r0;
     }
 }
 
@@ -793,14 +1006,14 @@ static int wino_forward(opl_ctx *c, const conv_geom *g, int m, const opl_real *w
   if (!scr) return 0;
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
-    opl_real *V = scr + thread_id() * per, *M = V + al2 * g->cu * p.chunk, *rows = M + al2 * g->cv * p.chunk;
-    opl_real *tmp = rows + p.al * p.ldr;
+    opl_real *V = scr + thread_id() * per, *M = V + al2 * g->cu * p.chunk, *ph = M + al2 * g->cv * p.chunk;
+    opl_real *tt = ph + wino_img_rows(&p) * p.m * p.P;
 #pragma omp for schedule(static)
     for (int64_t it = 0; it < p.nitems; it++) {
       int64_t R0, R1;
       wino_item(&p, g, it, &R0, &R1);
       for (int64_t a = R0; a < R1; a += p.rpc)
-        wino_fwd_chunk(&p, g, u, v, beta, a, a + p.rpc < R1 ? a + p.rpc : R1, V, M, rows, tmp);
+        wino_fwd_chunk(&p, g, u, v, beta, a, a + p.rpc < R1 ? a + p.rpc : R1, V, M, ph, tt);
     }
   }
   opl_arena_rewind(c, mark);
@@ -824,14 +1037,14 @@ static int wino_backward(opl_ctx *c, const conv_geom *g, int m, const opl_real *
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     const int id = thread_id();
-    opl_real *V = scr + id * per, *M = V + al2 * g->cu * p.chunk, *rows = M + al2 * g->cv * p.chunk;
-    opl_real *tmp = rows + p.al * p.ldr, *mygU = gU ? gU + id * nu : NULL;
+    opl_real *V = scr + id * per, *M = V + al2 * g->cu * p.chunk, *ph = M + al2 * g->cv * p.chunk;
+    opl_real *tt = ph + wino_img_rows(&p) * p.m * p.P, *mygU = gU ? gU + id * nu : NULL;
 #pragma omp for schedule(static)
     for (int64_t it = 0; it < p.nitems; it++) {
       int64_t R0, R1;
       wino_item(&p, g, it, &R0, &R1);
       for (int64_t a = R0; a < R1; a += p.rpc)
-        wino_bwd_chunk(&p, g, u, gv, gu, mygU, a, a + p.rpc < R1 ? a + p.rpc : R1, V, M, rows, tmp);
+        wino_bwd_chunk(&p, g, u, gv, gu, mygU, a, a + p.rpc < R1 ? a + p.rpc : R1, V, M, ph, tt);
     }
   }
   if (gw) {

@@ -649,6 +649,19 @@ static void test_winograd_choice(void) {
   ok(rel_err(n, a, b) <= WINO4_TOL && memcmp(a, b, (size_t)len[0] * sizeof *a) != 0,
      "default path at 32x32 3x3 stride 1: Winograd (differs from im2col in the last bits, within %.0e)", WINO4_TOL);
   free(a), free(b);
+  /* the AVX2 copies of the transforms (where the processor has them) and the baseline ones */
+  static const tc t5 = {.o = {.padding = {1, 1}, .pad_mode = OPL_PAD_CIRCULAR}};
+  const int64_t xs5[4] = {3, 3, 19, 21}, ws5[4] = {5, 3, 3, 3};
+  for (int m = 2; m <= 4; m += 2) {
+    const int old = opl_conv_set_wino_avx2(0);
+    a = wino_run(&t5, xs5, ws5, m, 512, len);
+    opl_conv_set_wino_avx2(1);
+    b = wino_run(&t5, xs5, ws5, m, 512, l2);
+    opl_conv_set_wino_avx2(old);
+    ok(memcmp(a, b, (size_t)(len[0] + len[1] + len[2] + len[3]) * sizeof *a) == 0,
+       "F(%dx%d,3x3): the AVX2 and the baseline transforms give the same bits (values and gradients)", m, m);
+    free(a), free(b);
+  }
   a = wino_run(&t2, xs, ws, -1, 512, len), b = wino_run(&t2, xs, ws, 0, 512, l2);
   ok(memcmp(a, b, (size_t)(len[0] + len[1] + len[2] + len[3]) * sizeof *a) == 0, "default path at stride 2: im2col");
   free(a), free(b);
