@@ -790,16 +790,20 @@ static int wino_prepare(opl_ctx *c, const conv_geom *g, int m, const opl_real *w
   const int64_t al2 = al * al, cc = g->cv * g->cu;
   p->U = opl_arena_alloc(c, (size_t)(al2 * cc) * sizeof *p->U);
   if (!p->U) return 0;
-  /* U[xi = (a, b)] = G g G^T */
+  /* U[xi = (a, b)] = G g G^T, as (G g) then (.) G^T; parallel over the filters */
+  double Gm[6][3];
+  for (int a = 0; a < al; a++)
+    for (int i = 0; i < 3; i++) Gm[a][i] = alg->G[a][i];
+  opl_real *U = p->U;
+#pragma omp parallel for if (cc * al2 > OPL_PAR_MIN) schedule(static)
   for (int64_t kc = 0; kc < cc; kc++) {
     const opl_real *f = w + kc * 9;
+    double h[6][3];
     for (int a = 0; a < al; a++)
-      for (int b = 0; b < al; b++) {
-        double s = 0;
-        for (int i = 0; i < 3; i++)
-          for (int j = 0; j < 3; j++) s += alg->G[a][i] * alg->G[b][j] * f[i * 3 + j];
-        p->U[(a * al + b) * cc + kc] = (opl_real)s;
-      }
+      for (int j = 0; j < 3; j++) h[a][j] = Gm[a][0] * f[j] + Gm[a][1] * f[3 + j] + Gm[a][2] * f[6 + j];
+    for (int a = 0; a < al; a++)
+      for (int b = 0; b < al; b++)
+        U[(a * al + b) * cc + kc] = (opl_real)(h[a][0] * Gm[b][0] + h[a][1] * Gm[b][1] + h[a][2] * Gm[b][2]);
   }
   return 1;
 }
@@ -1048,18 +1052,30 @@ static int wino_backward(opl_ctx *c, const conv_geom *g, int m, const opl_real *
     }
   }
   if (gw) {
-    /* the partials in thread order, then gg = G^T gU G */
+    /* the partials in thread order, then gg = G^T gU G, as G^T (.) then (.) G; parallel over the filters */
     for (int t = 1; t < nt; t++) opl_acc(gU, gU + t * nu, nu);
     const wino_alg *alg = m == 2 ? &wino_f2 : &wino_f4;
+    const int al = p.al;
     const int64_t cc = g->cv * g->cu;
-    for (int64_t kc = 0; kc < cc; kc++)
+    double Gm[6][3];
+    for (int a = 0; a < al; a++)
+      for (int i = 0; i < 3; i++) Gm[a][i] = alg->G[a][i];
+#pragma omp parallel for if (cc * al2 > OPL_PAR_MIN) schedule(static)
+    for (int64_t kc = 0; kc < cc; kc++) {
+      double h[3][6];
+      for (int i = 0; i < 3; i++)
+        for (int b = 0; b < al; b++) {
+          double s = 0;
+          for (int a = 0; a < al; a++) s += Gm[a][i] * gU[(a * al + b) * cc + kc];
+          h[i][b] = s;
+        }
       for (int i = 0; i < 3; i++)
         for (int j = 0; j < 3; j++) {
           double s = 0;
-          for (int a = 0; a < p.al; a++)
-            for (int b = 0; b < p.al; b++) s += alg->G[a][i] * alg->G[b][j] * gU[(a * p.al + b) * cc + kc];
+          for (int b = 0; b < al; b++) s += h[i][b] * Gm[b][j];
           gw[kc * 9 + i * 3 + j] += (opl_real)s;
         }
+    }
   }
   opl_arena_rewind(c, mark);
   return 1;
