@@ -505,7 +505,7 @@ static int wino_pick(const conv_geom *g) {
     return 0;
   if (wino_mode >= 0) return wino_mode == 2 || wino_mode == 4 ? wino_mode : 0;
   const int64_t e = g->ve[0] < g->ve[1] ? g->ve[0] : g->ve[1];
-  return e >= 32 ? 4 : e >= 8 ? 2 : 0;
+  return e >= 32 ? 4 : e >= 4 ? 2 : 0;
 }
 
 /* The 1-D transforms of Lavin and Gray's F(2, 3) and F(4, 3), written out: o = P x for the
@@ -738,6 +738,11 @@ typedef struct wino_plan {
   opl_real *U;              /* [al al, cv, cu] transformed filters, or NULL */
 } wino_plan;
 
+/* The stride of the planes of V [al al, cu, nc] and M [al al, cv, nc]: C nc and one cache line
+ * more, so that the al al planes a tile transform reads or writes do not all map to the same
+ * cache sets (C nc is often a multiple of 4 KiB). */
+#define WPS(C, nc) ((C) * (nc) + 16)
+
 /* Padded rows of the phased image of one channel over the tile rows of one sample in a chunk
  * (m per tile row and the 2 below the last one). */
 static int64_t wino_img_rows(const wino_plan *p) { return p->m * (p->rpc < p->T0 ? p->rpc : p->T0) + 2; }
@@ -746,7 +751,7 @@ static int64_t wino_img_rows(const wino_plan *p) { return p->m * (p->rpc < p->T0
  * output (see the chunk functions). */
 static int64_t wino_scratch(const wino_plan *p, const conv_geom *g) {
   const int64_t al2 = p->al * p->al;
-  return al2 * (g->cu + g->cv) * p->chunk + wino_img_rows(p) * p->m * p->P + al2 * p->T1;
+  return al2 * (WPS(g->cu, p->chunk) + WPS(g->cv, p->chunk)) + wino_img_rows(p) * p->m * p->P + al2 * p->T1;
 }
 
 /* Fill p for g and tile m (from c's arena); transforms w [cv, cu, 3, 3] into p->U when w is not
@@ -888,7 +893,7 @@ static void wino_input(const wino_plan *p, const conv_geom *g, const opl_real *u
       }
       for (int64_t r = r0; r < r1; r++) {
         for (int i = 0; i < al; i++) rows[i] = img + (m * (r - r0) + i) * rs;
-        wino_in(m, T1, rows, P, V + ch * nc + (R + r - r0 - R0) * T1, g->cu * nc);
+        wino_in(m, T1, rows, P, V + ch * nc + (R + r - r0 - R0) * T1, WPS(g->cu, nc));
       }
       R += r1 - r0;
     }
@@ -904,11 +909,11 @@ static void wino_fwd_chunk(const wino_plan *p, const conv_geom *g, const opl_rea
   wino_input(p, g, u, R0, R1, V, ph);
   for (int xi = 0; xi < al * al; xi++)
     opl_gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cv, (int)nc, (int)cu, 1, p->U + xi * cv * cu, (int)cu,
-             V + xi * cu * nc, (int)nc, 0, M + xi * cv * nc, (int)nc);
+             V + xi * WPS(cu, nc), (int)nc, 0, M + xi * WPS(cv, nc), (int)nc);
   for (int64_t k = 0; k < cv; k++)
     for (int64_t R = R0; R < R1; R++) {
       const int64_t n = R / p->T0, r = R % p->T0;
-      wino_out(m, T1, M + k * nc + (R - R0) * T1, cv * nc, tt);
+      wino_out(m, T1, M + k * nc + (R - R0) * T1, WPS(cv, nc), tt);
       for (int s = 0; s < m && m * r + s < O0; s++) {
         opl_real *restrict dst = v + ((n * cv + k) * O0 + m * r + s) * O1;
         for (int t = 0; t < m; t++) {
@@ -951,18 +956,18 @@ static void wino_bwd_chunk(const wino_plan *p, const conv_geom *g, const opl_rea
           for (int64_t q = nq; q < P; q++) d[t * P + q] = 0;
         }
       }
-      wino_out_t(m, T1, rows, P, M + k * nc + (R - R0) * T1, cv * nc);
+      wino_out_t(m, T1, rows, P, M + k * nc + (R - R0) * T1, WPS(cv, nc));
     }
   if (gU) {
     wino_input(p, g, u, R0, R1, V, ph);
     for (int xi = 0; xi < al * al; xi++)
-      opl_gemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)cv, (int)cu, (int)nc, 1, M + xi * cv * nc, (int)nc,
-               V + xi * cu * nc, (int)nc, 1, gU + xi * cv * cu, (int)cu);
+      opl_gemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)cv, (int)cu, (int)nc, 1, M + xi * WPS(cv, nc), (int)nc,
+               V + xi * WPS(cu, nc), (int)nc, 1, gU + xi * cv * cu, (int)cu);
   }
   if (!gu) return;
   for (int xi = 0; xi < al * al; xi++)
     opl_gemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)cu, (int)nc, (int)cv, 1, p->U + xi * cv * cu, (int)cu,
-             M + xi * cv * nc, (int)nc, 0, V + xi * cu * nc, (int)nc);
+             M + xi * WPS(cv, nc), (int)nc, 0, V + xi * WPS(cu, nc), (int)nc);
   /* per channel and sample: the taps of every tile added into the phased padded image, then
    * the image added into gu row by row */
   const int64_t rs = m * P;
@@ -973,7 +978,7 @@ static void wino_bwd_chunk(const wino_plan *p, const conv_geom *g, const opl_rea
       const int64_t nrow = m * (r1 - r0 - 1) + al;
       memset(ph, 0, (size_t)(nrow * rs) * sizeof *ph);
       for (int64_t r = r0; r < r1; r++) {
-        wino_in_t(m, T1, V + ch * nc + (R + r - r0 - R0) * T1, cu * nc, tt);
+        wino_in_t(m, T1, V + ch * nc + (R + r - r0 - R0) * T1, WPS(cu, nc), tt);
         for (int i = 0; i < al; i++) {
           opl_real *acc = ph + (m * (r - r0) + i) * rs;
           for (int j = 0; j < al; j++) {
@@ -1010,7 +1015,7 @@ static int wino_forward(opl_ctx *c, const conv_geom *g, int m, const opl_real *w
   if (!scr) return 0;
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
-    opl_real *V = scr + thread_id() * per, *M = V + al2 * g->cu * p.chunk, *ph = M + al2 * g->cv * p.chunk;
+    opl_real *V = scr + thread_id() * per, *M = V + al2 * WPS(g->cu, p.chunk), *ph = M + al2 * WPS(g->cv, p.chunk);
     opl_real *tt = ph + wino_img_rows(&p) * p.m * p.P;
 #pragma omp for schedule(static)
     for (int64_t it = 0; it < p.nitems; it++) {
@@ -1041,7 +1046,7 @@ static int wino_backward(opl_ctx *c, const conv_geom *g, int m, const opl_real *
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     const int id = thread_id();
-    opl_real *V = scr + id * per, *M = V + al2 * g->cu * p.chunk, *ph = M + al2 * g->cv * p.chunk;
+    opl_real *V = scr + id * per, *M = V + al2 * WPS(g->cu, p.chunk), *ph = M + al2 * WPS(g->cv, p.chunk);
     opl_real *tt = ph + wino_img_rows(&p) * p.m * p.P, *mygU = gU ? gU + id * nu : NULL;
 #pragma omp for schedule(static)
     for (int64_t it = 0; it < p.nitems; it++) {
