@@ -795,20 +795,30 @@ static int wino_prepare(opl_ctx *c, const conv_geom *g, int m, const opl_real *w
   const int64_t al2 = al * al, cc = g->cv * g->cu;
   p->U = opl_arena_alloc(c, (size_t)(al2 * cc) * sizeof *p->U);
   if (!p->U) return 0;
-  /* U[xi = (a, b)] = G g G^T, as (G g) then (.) G^T; parallel over the filters */
+  /* U[xi = (a, b)] = G g G^T, as (G g) then (.) G^T, in blocks of 64 filters (so that each of
+   * the al al planes of U is written 64 entries at a time); parallel over the blocks */
   double Gm[6][3];
   for (int a = 0; a < al; a++)
     for (int i = 0; i < 3; i++) Gm[a][i] = alg->G[a][i];
   opl_real *U = p->U;
+  const int64_t nb = (cc + 63) / 64;
 #pragma omp parallel for if (cc * al2 > OPL_PAR_MIN) schedule(static)
-  for (int64_t kc = 0; kc < cc; kc++) {
-    const opl_real *f = w + kc * 9;
-    double h[6][3];
+  for (int64_t blk = 0; blk < nb; blk++) {
+    const int64_t k0 = blk * 64, k1 = k0 + 64 < cc ? k0 + 64 : cc;
+    double h[64][6][3];
+    for (int64_t kc = k0; kc < k1; kc++) {
+      const opl_real *f = w + kc * 9;
+      for (int a = 0; a < al; a++)
+        for (int j = 0; j < 3; j++) h[kc - k0][a][j] = Gm[a][0] * f[j] + Gm[a][1] * f[3 + j] + Gm[a][2] * f[6 + j];
+    }
     for (int a = 0; a < al; a++)
-      for (int j = 0; j < 3; j++) h[a][j] = Gm[a][0] * f[j] + Gm[a][1] * f[3 + j] + Gm[a][2] * f[6 + j];
-    for (int a = 0; a < al; a++)
-      for (int b = 0; b < al; b++)
-        U[(a * al + b) * cc + kc] = (opl_real)(h[a][0] * Gm[b][0] + h[a][1] * Gm[b][1] + h[a][2] * Gm[b][2]);
+      for (int b = 0; b < al; b++) {
+        opl_real *u = U + (a * al + b) * cc;
+        for (int64_t kc = k0; kc < k1; kc++) {
+          const double *hk = h[kc - k0][a];
+          u[kc] = (opl_real)(hk[0] * Gm[b][0] + hk[1] * Gm[b][1] + hk[2] * Gm[b][2]);
+        }
+      }
   }
   return 1;
 }
@@ -1065,21 +1075,31 @@ static int wino_backward(opl_ctx *c, const conv_geom *g, int m, const opl_real *
     double Gm[6][3];
     for (int a = 0; a < al; a++)
       for (int i = 0; i < 3; i++) Gm[a][i] = alg->G[a][i];
+    const int64_t nb = (cc + 63) / 64;
 #pragma omp parallel for if (cc * al2 > OPL_PAR_MIN) schedule(static)
-    for (int64_t kc = 0; kc < cc; kc++) {
-      double h[3][6];
-      for (int i = 0; i < 3; i++)
+    for (int64_t blk = 0; blk < nb; blk++) {
+      const int64_t k0 = blk * 64, k1 = k0 + 64 < cc ? k0 + 64 : cc;
+      double x[64][6][6];
+      for (int a = 0; a < al; a++)
         for (int b = 0; b < al; b++) {
-          double s = 0;
-          for (int a = 0; a < al; a++) s += Gm[a][i] * gU[(a * al + b) * cc + kc];
-          h[i][b] = s;
+          const opl_real *u = gU + (a * al + b) * cc;
+          for (int64_t kc = k0; kc < k1; kc++) x[kc - k0][a][b] = u[kc];
         }
-      for (int i = 0; i < 3; i++)
-        for (int j = 0; j < 3; j++) {
-          double s = 0;
-          for (int b = 0; b < al; b++) s += h[i][b] * Gm[b][j];
-          gw[kc * 9 + i * 3 + j] += (opl_real)s;
-        }
+      for (int64_t kc = k0; kc < k1; kc++) {
+        double h[3][6];
+        for (int i = 0; i < 3; i++)
+          for (int b = 0; b < al; b++) {
+            double s = 0;
+            for (int a = 0; a < al; a++) s += Gm[a][i] * x[kc - k0][a][b];
+            h[i][b] = s;
+          }
+        for (int i = 0; i < 3; i++)
+          for (int j = 0; j < 3; j++) {
+            double s = 0;
+            for (int b = 0; b < al; b++) s += h[i][b] * Gm[b][j];
+            gw[kc * 9 + i * 3 + j] += (opl_real)s;
+          }
+      }
     }
   }
   opl_arena_rewind(c, mark);
