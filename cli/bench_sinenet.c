@@ -20,9 +20,9 @@
  * forward pass without the tape (the inference path); cpu_ms_median and infer_cpu_ms_median the
  * median CPU time of the process (every thread) per step and per pass; arena and peak memory as
  * in opl bench mgno; openblas_coretype the OPENBLAS_CORETYPE of the environment ("" if unset).
- * Convolutions go through opl_conv (im2col + OpenBLAS sgemm per sample, in slabs of about 512
- * output points, samples spread over the threads; core/op_conv.c). --quick: s 16, batch 2, K 1,
- * hidden 4, 2 iterations, 1 warm-up (a smoke test of the output). --no-release: opl_release does
+ * The 3x3 convolutions go through opl_conv (core/op_conv.c), which takes Winograd F(4x4, 3x3)
+ * at 64^2 and 32^2 and F(2x2, 3x3) at 16^2 .. 4^2. --quick: s 16, batch 2, K 1, hidden 4,
+ * 2 iterations, 1 warm-up (a smoke test of the output). --no-release: opl_release does
  * nothing (opl_ctx_set_release), so every activation is kept until the step ends (for measuring
  * what releasing saves; "release": 0 in the JSON line). Exit status 0, 1 on a runtime
  * failure, 2 on a usage error. */

@@ -1,7 +1,7 @@
 /* Convolutions (opl_conv, opl_conv_transpose): gradient checks (table), adjoint checks
  * (table), the defining identity <conv_transpose(y), x> = <y, conv(x)>, forward values
  * against naive direct loops written here, output sizes, threaded vs sequential paths, the
- * im2col scratch returned to the arena, and bad input. */
+ * Winograd paths against im2col, the im2col scratch returned to the arena, and bad input. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
