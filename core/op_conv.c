@@ -835,58 +835,87 @@ static int wino_prepare(opl_ctx *c, const conv_geom *g, int m, const opl_real *w
   return 1;
 }
 
+/* Split n groups of m consecutive values into m phases: ph[t P + q] = src[m q + t], q < n, t < m
+ * (written out for m = 2 and 4 so that the compiler turns it into shuffles). */
+static void wino_deint(int m, const opl_real *restrict src, int64_t n, opl_real *restrict ph, int64_t P) {
+  if (m == 2) {
+    opl_real *restrict d0 = ph, *restrict d1 = ph + P;
+    for (int64_t q = 0; q < n; q++) d0[q] = src[2 * q], d1[q] = src[2 * q + 1];
+  } else {
+    opl_real *restrict d0 = ph, *restrict d1 = ph + P, *restrict d2 = ph + 2 * P, *restrict d3 = ph + 3 * P;
+    for (int64_t q = 0; q < n; q++)
+      d0[q] = src[4 * q], d1[q] = src[4 * q + 1], d2[q] = src[4 * q + 2], d3[q] = src[4 * q + 3];
+  }
+}
+
+/* The inverse of wino_deint, accumulating or scaling: dst[m q + t] = beta dst[m q + t] + ph[t P + q]
+ * (beta 0: a plain store), q < n, t < m. */
+static void wino_int(int m, const opl_real *restrict ph, int64_t P, int64_t n, opl_real *restrict dst, opl_real beta) {
+  if (m == 2) {
+    const opl_real *restrict s0 = ph, *restrict s1 = ph + P;
+    if (beta == 0)
+      for (int64_t q = 0; q < n; q++) dst[2 * q] = s0[q], dst[2 * q + 1] = s1[q];
+    else
+      for (int64_t q = 0; q < n; q++)
+        dst[2 * q] = beta * dst[2 * q] + s0[q], dst[2 * q + 1] = beta * dst[2 * q + 1] + s1[q];
+  } else {
+    const opl_real *restrict s0 = ph, *restrict s1 = ph + P, *restrict s2 = ph + 2 * P, *restrict s3 = ph + 3 * P;
+    if (beta == 0)
+      for (int64_t q = 0; q < n; q++)
+        dst[4 * q] = s0[q], dst[4 * q + 1] = s1[q], dst[4 * q + 2] = s2[q], dst[4 * q + 3] = s3[q];
+    else
+      for (int64_t q = 0; q < n; q++)
+        dst[4 * q] = beta * dst[4 * q] + s0[q], dst[4 * q + 1] = beta * dst[4 * q + 1] + s1[q],
+        dst[4 * q + 2] = beta * dst[4 * q + 2] + s2[q], dst[4 * q + 3] = beta * dst[4 * q + 3] + s3[q];
+  }
+}
+
+/* The groups q of a padded row whose m positions m q .. m q + m - 1 all read x - pad1 in range:
+ * [*lo, *hi). */
+static void wino_inner(const wino_plan *p, const conv_geom *g, int64_t *lo, int64_t *hi) {
+  const int64_t m = p->m, a = (p->pad1 + m - 1) / m, b = p->pad1 + g->ue[1] >= m ? (p->pad1 + g->ue[1] - m) / m + 1 : 0;
+  *lo = a < p->P ? a : p->P;
+  *hi = b < *lo ? *lo : (b < p->P ? b : p->P);
+}
+
 /* Phase the padded row of src (an input row [ue1], or NULL for a row of zeros) into
  * ph [m, P]: ph[t P + q] = src[pm1[m q + t]] (0 where the map is -1 or beyond the row). The
  * positions that read x - pad1 in range are copied without the map. */
 static void wino_load_row(const wino_plan *p, const conv_geom *g, const opl_real *src, opl_real *ph) {
   const int m = p->m;
-  const int64_t P = p->P, ldr = p->ldr, I1 = g->ue[1];
+  const int64_t P = p->P, ldr = p->ldr;
   if (!src) {
     memset(ph, 0, (size_t)(m * P) * sizeof *ph);
     return;
   }
-  for (int t = 0; t < m; t++) {
-    opl_real *restrict d = ph + t * P;
-    /* interior q: pad1 <= m q + t < pad1 + I1 */
-    int64_t qlo = p->pad1 - t > 0 ? (p->pad1 - t + m - 1) / m : 0, qhi = (p->pad1 + I1 - t + m - 1) / m;
-    if (qhi > P) qhi = P;
-    if (qlo > qhi) qlo = qhi;
-    int64_t q = 0;
-    for (; q < qlo; q++) {
+  int64_t lo, hi;
+  wino_inner(p, g, &lo, &hi);
+  /* the edges through the map, the inner groups copied */
+  for (int t = 0; t < m; t++)
+    for (int64_t q = 0; q < P; q++) {
+      if (q == lo) q = hi;
+      if (q >= P) break;
       const int64_t x = m * q + t, ix = x < ldr ? p->pm1[x] : -1;
-      d[q] = ix >= 0 ? src[ix] : 0;
+      ph[t * P + q] = ix >= 0 ? src[ix] : 0;
     }
-    const opl_real *restrict s = src + t - p->pad1;
-    for (; q < qhi; q++) d[q] = s[m * q];
-    for (; q < P; q++) {
-      const int64_t x = m * q + t, ix = x < ldr ? p->pm1[x] : -1;
-      d[q] = ix >= 0 ? src[ix] : 0;
-    }
-  }
+  wino_deint(m, src + m * lo - p->pad1, hi - lo, ph + lo, P);
 }
 
 /* Add the phased padded row ph [m, P] into dst (a row of gu [ue1]): the adjoint of
  * wino_load_row (positions mapped to -1 or beyond the row are dropped). */
 static void wino_store_row_add(const wino_plan *p, const conv_geom *g, const opl_real *ph, opl_real *dst) {
   const int m = p->m;
-  const int64_t P = p->P, ldr = p->ldr, I1 = g->ue[1];
-  for (int t = 0; t < m; t++) {
-    const opl_real *restrict d = ph + t * P;
-    int64_t qlo = p->pad1 - t > 0 ? (p->pad1 - t + m - 1) / m : 0, qhi = (p->pad1 + I1 - t + m - 1) / m;
-    if (qhi > P) qhi = P;
-    if (qlo > qhi) qlo = qhi;
-    int64_t q = 0;
-    for (; q < qlo; q++) {
+  const int64_t P = p->P, ldr = p->ldr;
+  int64_t lo, hi;
+  wino_inner(p, g, &lo, &hi);
+  for (int t = 0; t < m; t++)
+    for (int64_t q = 0; q < P; q++) {
+      if (q == lo) q = hi;
+      if (q >= P) break;
       const int64_t x = m * q + t, ix = x < ldr ? p->pm1[x] : -1;
-      if (ix >= 0) dst[ix] += d[q];
+      if (ix >= 0) dst[ix] += ph[t * P + q];
     }
-    opl_real *restrict s = dst + t - p->pad1;
-    for (; q < qhi; q++) s[m * q] += d[q];
-    for (; q < P; q++) {
-      const int64_t x = m * q + t, ix = x < ldr ? p->pm1[x] : -1;
-      if (ix >= 0) dst[ix] += d[q];
-    }
-  }
+  wino_int(m, ph + lo, P, hi - lo, dst + m * lo - p->pad1, 1);
 }
 
 /* The tile rows [r0, *r1) of sample *n that the global tile rows [R, R1) start with. */
@@ -938,13 +967,12 @@ static void wino_fwd_chunk(const wino_plan *p, const conv_geom *g, const opl_rea
       wino_out(m, T1, M + k * nc + (R - R0) * T1, WPS(cv, nc), tt);
       for (int s = 0; s < m && m * r + s < O0; s++) {
         opl_real *restrict dst = v + ((n * cv + k) * O0 + m * r + s) * O1;
-        for (int t = 0; t < m; t++) {
-          const opl_real *restrict src = tt + (s * m + t) * T1;
-          const int64_t nq = (O1 - t + m - 1) / m; /* columns m q + t < O1 */
-          if (beta == 0)
-            for (int64_t q = 0; q < nq; q++) dst[m * q + t] = src[q];
-          else
-            for (int64_t q = 0; q < nq; q++) dst[m * q + t] = beta * dst[m * q + t] + src[q];
+        /* whole tiles interleaved, then the columns of a partial last tile */
+        const int64_t nf = O1 / m;
+        wino_int(m, tt + s * m * T1, T1, nf, dst, beta);
+        for (int t = 0; t < O1 - m * nf; t++) {
+          const opl_real v = tt[(s * m + t) * T1 + nf];
+          dst[m * nf + t] = beta == 0 ? v : beta * dst[m * nf + t] + v;
         }
       }
     }
@@ -972,10 +1000,11 @@ static void wino_bwd_chunk(const wino_plan *p, const conv_geom *g, const opl_rea
           continue;
         }
         const opl_real *restrict src = gv + ((n * cv + k) * O0 + m * r + s) * O1;
+        const int64_t nf = O1 / m;
+        wino_deint(m, src, nf, d, P);
         for (int t = 0; t < m; t++) {
-          const int64_t nq = (O1 - t + m - 1) / m;
-          for (int64_t q = 0; q < nq; q++) d[t * P + q] = src[m * q + t];
-          for (int64_t q = nq; q < P; q++) d[t * P + q] = 0;
+          d[t * P + nf] = m * nf + t < O1 ? src[m * nf + t] : 0;
+          for (int64_t q = nf + 1; q < P; q++) d[t * P + q] = 0;
         }
       }
       wino_out_t(m, T1, rows, P, M + k * nc + (R - R0) * T1, WPS(cv, nc));
