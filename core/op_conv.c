@@ -618,6 +618,7 @@ typedef opl_real wino_v8 __attribute__((vector_size(32), aligned(sizeof(opl_real
 #define WLANES8(BODY)                                      \
   int64_t q = 0;                                           \
   for (; q + WL8 <= T; q += WL8) BODY(wino_v8, WV8LD, WV8ST) \
+  for (; q + WL <= T; q += WL) BODY(wino_v, WVLD, WVST)    \
   for (; q < T; q++) BODY(opl_real, WSLD, WSST)
 
 #define WDEF_IN(NAME, AL, MM, BT)                                                                       \
