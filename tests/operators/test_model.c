@@ -7,8 +7,10 @@
 #include <string.h>
 #include "core/io.h"
 #include "operators/fno.h"
+#include "operators/mgno.h"
 #include "operators/mlp.h"
 #include "operators/model.h"
+#include "operators/sinenet.h"
 #include "tests/tap.h"
 #include "tests/tmpdir.h"
 
@@ -182,6 +184,26 @@ static void test_mlp_ops(void) {
 }
 
 /* Checkpoints: any kind by its "model" attribute; none means FNO; an unknown kind is refused. */
+/* set_io of the 2-D kinds (opl_model_set_io_2d): the channels set on 2 axes, other ranks refused
+ * naming the kind and leaving the configuration alone. */
+static void test_set_io_2d(void) {
+  opl_err e;
+  opl_mgno_config mg;
+  memset(&mg, 0, sizeof mg);
+  ok(!opl_mgno_kind.set_io(&mg, 2, 3, 2, &e) && mg.in_channels == 3 && mg.out_channels == 2,
+     "mgno set_io: 2 axes, 3 -> 2 channels");
+  ok(opl_mgno_kind.set_io(&mg, 1, 5, 5, &e) == OPL_ERR_UNSUPPORTED &&
+         !strcmp(e.msg, "mgno: a 2-D operator; the task has 1 spatial axes") && mg.in_channels == 3,
+     "mgno set_io: 1 axis refused: %s", e.msg);
+  opl_sinenet_config sn;
+  memset(&sn, 0, sizeof sn);
+  ok(!opl_sinenet_kind.set_io(&sn, 2, 4, 1, &e) && sn.in_channels == 4 && sn.out_channels == 1,
+     "sinenet set_io: 2 axes, 4 -> 1 channels");
+  ok(opl_sinenet_kind.set_io(&sn, 3, 5, 5, &e) == OPL_ERR_UNSUPPORTED &&
+         !strcmp(e.msg, "sinenet: a 2-D operator; the task has 3 spatial axes") && sn.out_channels == 1,
+     "sinenet set_io: 3 axes refused: %s", e.msg);
+}
+
 static void test_files(void) {
   opl_fno_config cfg = opl_fno_config_default(2);
   cfg.width = 4, cfg.layers = 1, cfg.proj_channels = 4, cfg.modes[0] = cfg.modes[1] = 2;
@@ -237,6 +259,7 @@ int main(void) {
   test_fno_counts();
   test_fno_ops();
   test_mlp_ops();
+  test_set_io_2d();
   test_files();
   test_tmpdir_remove(dir);
   return tap_end();
