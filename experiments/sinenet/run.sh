@@ -7,14 +7,17 @@
 #   D. K = 4 with zero padding (the padding ablation: periodic data)
 #   E. FNO-2d beside (fourier_2d_time.py's model, width 20, modes 12), trained by its own recipe:
 #      the first 4 frames in, the other 16 rolled out, loss through the rollout
+#   G. B, C and D again for each seed of SEEDS (default "1 2 3"; --seed, which sets the initial
+#      weights and the windows drawn), and a table of each seed's errors with the mean and the
+#      sample standard deviation over seeds (file seeds.md)
 # Each SineNet run: 4 history frames -> the next, one-step teacher forcing from a random start
 # per batch, 80 training trajectories, AdamW lr 1e-3 (weight decay 1e-5), 1 warmup epoch then
 # cosine, batch 8, EPOCHS epochs (default 12). Every model is then evaluated by `opl eval` on the
 # last 20 trajectories (never trained on): the rollout relative L2 over the 16 frames after the
 # first 4, and for SineNet the one-step relative L2 from every start time.
 #
-# usage: experiments/sinenet/run.sh [A B C D E F ...]   (default: all; A = data, F = table)
-# environment: OPL, OUT (default build/experiments/sinenet), THREADS (2), EPOCHS (12),
+# usage: experiments/sinenet/run.sh [A B C D E F G ...]   (default: A-F; A = data, F = table)
+# environment: OPL, OUT (default build/experiments/sinenet), THREADS (2), EPOCHS (12), SEEDS (G),
 #              SMOKE=1 (tiny sizes to test the script: the numbers then mean nothing)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -54,4 +57,40 @@ if has F; then
         done
     } > table.md
     cat table.md
+fi
+if has G; then
+    seeds=${SEEDS:-1 2 3}
+    for sd in $seeds; do
+        for m in k1_circ k4_circ k4_zeros; do
+            case $m in
+                k1_circ) a="--preset ns-k1" ;;
+                k4_circ) a="--preset ns-k4" ;;
+                *) a="--preset ns-k4 --padding zeros" ;;
+            esac
+            [ -f ${m}_s$sd.h5 ] || timed ${m}_s$sd.log $SN $a --seed "$sd" -o ${m}_s$sd.h5
+            [ -f eval_${m}_s$sd.log ] || runlog eval_${m}_s$sd.log "$opl" eval ${m}_s$sd.h5 ns64.h5 --ntest $evaln \
+                --threads "$threads"
+        done
+    done
+    {
+        echo "| model | seed | rollout rel. L2 (mean over $evaln) | one-step rel. L2 | train time |"
+        echo "|---|---|---|---|---|"
+        for m in k1_circ k4_circ k4_zeros; do
+            for sd in $seeds; do
+                echo "| $m | $sd | $(l2_of eval_${m}_s$sd.log | awk '{print $1}') |" \
+                    "$(awk '/^one-step/ {print $5}' eval_${m}_s$sd.log) | $(wall_of ${m}_s$sd.log) |"
+            done
+        done
+        echo
+        echo "| model | seeds | rollout rel. L2 mean ± sd | one-step rel. L2 mean ± sd |"
+        echo "|---|---|---|---|"
+        for m in k1_circ k4_circ k4_zeros; do
+            for sd in $seeds; do
+                echo "$(l2_of eval_${m}_s$sd.log | awk '{print $1}') $(awk '/^one-step/ {print $5}' eval_${m}_s$sd.log)"
+            done | awk -v m=$m '{ n++; a += $1; aa += $1 * $1; b += $2; bb += $2 * $2 }
+                END { sa = n > 1 ? sqrt((aa - a * a / n) / (n - 1)) : 0; sb = n > 1 ? sqrt((bb - b * b / n) / (n - 1)) : 0
+                      printf "| %s | %d | %.4f ± %.4f | %.4f ± %.4f |\n", m, n, a / n, sa, b / n, sb }'
+        done
+    } > seeds.md
+    cat seeds.md
 fi

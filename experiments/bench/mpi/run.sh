@@ -10,7 +10,7 @@
 #   ddp-2x1   PyTorch DistributedDataParallel, gloo, 2 processes x 1 thread (ddp_fno.py)
 #   torch-1x2 PyTorch, 1 process x 2 threads (../torch_fno.py)
 # usage: experiments/bench/mpi/run.sh [ROUNDS] > results.md
-#        (environment: OPL, PYTHON, WORK; OMP_WAIT_POLICY, default passive: on a busy machine
+#        (environment: OPL, PYTHON, WORK; EPOCHS, default 20 (5 steps each, 100 steps in all); OMP_WAIT_POLICY, default passive: on a busy machine
 #        spinning OpenMP threads are much slower than sleeping ones, see README.md "Threads")
 # Samples/s: opl, the median over epochs 2.. of the CSV's samples_per_s (an epoch's samples over
 # its training seconds, batch loading included); torch, the global batch over the median step.
@@ -25,7 +25,7 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 cd "$work"
 ntrain=100
-epochs=5
+epochs=${EPOCHS:-20}
 [ -f d1024.h5 ] || OMP_NUM_THREADS=2 "$opl" generate burgers --preset fno --n $((ntrain + 2)) --res 1024 \
     --store-res 1024 --T 0.05 --seed 1 --quiet -o d1024.h5 >&2
 args="--data d1024.h5 --ntrain $ntrain --ntest 2 --batch 20 --epochs $epochs --seed 1"
@@ -34,6 +34,7 @@ csv_rate() { awk -F, 'NR > 2 { print $8 }' "$1" | med; }
 csv_train_s() { awk -F, 'NR > 1 { s += $7 } END { print s }' "$1"; }
 echo "| round | load (1 min) | opl 1x2 samples/s | opl 2x1 samples/s | DDP gloo 2x1 samples/s | torch 1x2 samples/s | opl 2x1 / DDP | opl 2x1 / opl 1x2 | opl 2x1: time in gradient sums | of which waiting |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
+: > ratios
 for r in $(seq 1 "$rounds"); do
     load=$(cut -d' ' -f1 /proc/loadavg)
     rm -f a.h5 a.csv b.h5 b.csv
@@ -51,7 +52,13 @@ for r in $(seq 1 "$rounds"); do
         --mode train --iters $((epochs * ntrain / 20)) --warmup 3 | tail -n 1 | sed -n 's/.*"samples_per_s": \([0-9.]*\).*/\1/p')
     awk -v r="$r" -v l="$load" -v a="$a" -v b="$b" -v d="$d" -v t="$t" -v f="$frac" 'BEGIN {
         printf "| %d | %s | %.1f | %.1f | %.1f | %.1f | %.2fx | %.2fx | %s |\n", r, l, a, b, d, t, b / d, b / a, f }'
+    awk -v b="$b" -v d="$d" -v a="$a" -v c="$comm" -v t="$(csv_train_s b.csv)" \
+        'BEGIN { printf "%g %g %g\n", b / d, b / a, 100 * c / t }' >> ratios
 done
 echo
+echo "Median over the $rounds rounds: opl 2x1 / DDP $(cut -d' ' -f1 ratios | med | awk '{ printf "%.2fx", $1 }')," \
+    "opl 2x1 / opl 1x2 $(cut -d' ' -f2 ratios | med | awk '{ printf "%.2fx", $1 }')," \
+    "time in gradient sums $(cut -d' ' -f3 ratios | med | awk '{ printf "%.0f%%", $1 }')"
+echo
 echo "opl: $("$opl" version); $(grep 'ranks; gradients' b.out | sed 's/^opl train: //')"
-echo "torch: $("$py" -c 'import torch; print(torch.__version__)'); $(nproc) cores; OMP_WAIT_POLICY=$OMP_WAIT_POLICY; work directory $work"
+echo "torch: $("$py" -c 'import torch; print(torch.__version__)'); $(nproc) cores; OMP_WAIT_POLICY=$OMP_WAIT_POLICY"
