@@ -47,8 +47,11 @@ ok $? "burgers, hard conditions, L-BFGS on a grid: no initial or boundary loss"
 
 # --------------------------------------------------------------- determinism and resume
 com="train pinn --pde allen-cahn --layers 3x16 --points 2000 --boundary-points 40 --iters 40 --checkpoint-every 10 --quiet --threads 2"
-"$opl" $com -o d1.h5 > /dev/null 2>&1
+# (the two runs at the same time, each in its own files)
+"$opl" $com -o d1.h5 > /dev/null 2>&1 &
+dpid=$!
 "$opl" $com -o d2.h5 > /dev/null 2>&1
+wait $dpid
 same_run() { cmp -s "$1.h5" "$2.h5" && cut -d, -f1-9 "$1.csv" > a.cut && cut -d, -f1-9 "$2.csv" > b.cut && cmp -s a.cut b.cut; }
 same_run d1 d2
 ok $? "two identical commands: byte-identical checkpoints, identical CSV metrics"
