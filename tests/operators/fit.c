@@ -25,3 +25,13 @@ int test_adam_fit(opl_ctx *c, opl_model *m, opl_tensor *x, opl_tensor *y, int st
   opl_optim_free(&o);
   return shape_ok && s == steps;
 }
+
+int test_same_params(const opl_model *a, const opl_model *b) {
+  int same = a->ops == b->ops && a->params.n == b->params.n;
+  for (int i = 0; same && i < a->params.n; i++) {
+    const opl_tensor *p = a->params.t[i], *q = b->params.t[i];
+    same = !strcmp(p->name, q->name) && opl_nreal(p) == opl_nreal(q) &&
+           !memcmp(p->data, q->data, sizeof(opl_real) * (size_t)opl_nreal(p));
+  }
+  return same;
+}

@@ -12,4 +12,8 @@
 int test_adam_fit(opl_ctx *c, opl_model *m, opl_tensor *x, opl_tensor *y, int steps, double lr, double *first,
                   double *last);
 
+/* 1 when b is a model of a's kind (the same ops) with the same parameters: count, names and
+ * values bit for bit (a checkpoint round trip), else 0. */
+int test_same_params(const opl_model *a, const opl_model *b);
+
 #endif
