@@ -184,24 +184,24 @@ static void test_mlp_ops(void) {
 }
 
 /* Checkpoints: any kind by its "model" attribute; none means FNO; an unknown kind is refused. */
-/* set_io of the 2-D kinds (opl_model_set_io_2d): the channels set on 2 axes, other ranks refused
- * naming the kind and leaving the configuration alone. */
-static void test_set_io_2d(void) {
+/* set_io of a 2-D kind (opl_model_set_io_2d) on its zeroed configuration cfg, whose channel
+ * counts are *in and *out: set on 2 axes; another rank refused naming the kind, cfg unchanged. */
+static void set_io_2d_case(const opl_model_kind *k, void *cfg, const int64_t *in, const int64_t *out) {
   opl_err e;
+  ok(!k->set_io(cfg, 2, 3, 2, &e) && *in == 3 && *out == 2, "%s set_io: 2 axes, 3 -> 2 channels", k->name);
+  char want[96];
+  snprintf(want, sizeof want, "%s: a 2-D operator; the task has 1 spatial axes", k->name);
+  ok(k->set_io(cfg, 1, 5, 5, &e) == OPL_ERR_UNSUPPORTED && !strcmp(e.msg, want) && *in == 3 && *out == 2,
+     "%s set_io: 1 axis refused: %s", k->name, e.msg);
+}
+
+static void test_set_io_2d(void) {
   opl_mgno_config mg;
   memset(&mg, 0, sizeof mg);
-  ok(!opl_mgno_kind.set_io(&mg, 2, 3, 2, &e) && mg.in_channels == 3 && mg.out_channels == 2,
-     "mgno set_io: 2 axes, 3 -> 2 channels");
-  ok(opl_mgno_kind.set_io(&mg, 1, 5, 5, &e) == OPL_ERR_UNSUPPORTED &&
-         !strcmp(e.msg, "mgno: a 2-D operator; the task has 1 spatial axes") && mg.in_channels == 3,
-     "mgno set_io: 1 axis refused: %s", e.msg);
+  set_io_2d_case(&opl_mgno_kind, &mg, &mg.in_channels, &mg.out_channels);
   opl_sinenet_config sn;
   memset(&sn, 0, sizeof sn);
-  ok(!opl_sinenet_kind.set_io(&sn, 2, 4, 1, &e) && sn.in_channels == 4 && sn.out_channels == 1,
-     "sinenet set_io: 2 axes, 4 -> 1 channels");
-  ok(opl_sinenet_kind.set_io(&sn, 3, 5, 5, &e) == OPL_ERR_UNSUPPORTED &&
-         !strcmp(e.msg, "sinenet: a 2-D operator; the task has 3 spatial axes") && sn.out_channels == 1,
-     "sinenet set_io: 3 axes refused: %s", e.msg);
+  set_io_2d_case(&opl_sinenet_kind, &sn, &sn.in_channels, &sn.out_channels);
 }
 
 static void test_files(void) {
