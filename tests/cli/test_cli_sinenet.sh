@@ -17,6 +17,9 @@ cd "$tmp" || exit 1
 run "$opl" generate ns --n 6 --res 32 --store-res 32 --nt 8 --T 1 --dt 1e-3 --seed 1 --quiet -o ns.h5
 ok $rc "generate a small trajectory set (NS, 32 x 32, 8 frames)"
 small="--hidden 4 --hist 2 --batch 2 --ntest 2 --warmup 1 --lr 1e-3"
+# (the same command a second time, for the determinism case below, runs beside the first)
+"$opl" train sinenet --data ns.h5 $small --epochs 4 -o m2.h5 > m2_out.txt 2>&1 &
+m2pid=$!
 run "$opl" train sinenet --data ns.h5 $small --epochs 4 -o m.h5
 cp out.txt m_out.txt
 [ $rc -eq 0 ] && has "SineNet (1 waves, hidden 4, multiplier 2: widths 4-8-16-32-64, 2 -> 1 channels, circular padding)" out.txt &&
@@ -28,7 +31,8 @@ awk -v a="$l1" -v b="$l4" 'BEGIN {exit !(b < a)}'; ok $? "the one-step training 
 lr1=$(awk -F, 'NR == 2 {print $5}' m.csv); lr2=$(awk -F, 'NR == 3 {print $5}' m.csv); lr4=$(awk -F, 'NR == 5 {print $5}' m.csv)
 awk -v a="$lr1" -v b="$lr2" -v c="$lr4" 'BEGIN {exit !(a < b && c < b && b == 0.001)}'
 ok $? "warmup then cosine: lr $lr1, $lr2 (the peak), ..., $lr4"
-run "$opl" train sinenet --data ns.h5 $small --epochs 4 -o m2.h5
+wait $m2pid
+rc=$?
 cut -d, -f1-5 m.csv > a.txt; cut -d, -f1-5 m2.csv > b.txt
 [ $rc -eq 0 ] && cmp -s a.txt b.txt; ok $? "the same command twice: the same losses and test errors (deterministic start times)"
 run "$opl" summary m.h5
@@ -69,9 +73,12 @@ ok $? "train sinenet --waves 2 --padding zeros: the paper's multiplier 1.8075"
 
 # --resume (the common trainer's checkpoints: model, AdamW moments, schedule position, the start
 # times drawn from (seed, epoch, batch)): 2 epochs straight == 1 epoch + 1 resumed, byte for byte
-run "$opl" train sinenet --data ns.h5 $small --epochs 2 --schedule-epochs 2 --quiet -o s2.h5
+# (the straight run beside the interrupted one)
+"$opl" train sinenet --data ns.h5 $small --epochs 2 --schedule-epochs 2 --quiet -o s2.h5 > /dev/null 2>&1 &
+s2pid=$!
 run "$opl" train sinenet --data ns.h5 $small --epochs 1 --schedule-epochs 2 --quiet -o r2.h5
 run "$opl" train sinenet --data ns.h5 --resume --epochs 2 -o r2.h5
+wait $s2pid
 [ $rc -eq 0 ] && has "resuming 'r2.h5' after epoch 1" out.txt && has "^epoch 2/2  train one-step L2" out.txt
 ok $? "train sinenet --resume: continues after epoch 1 with the stored settings"
 [ $rc -eq 0 ] && cmp -s s2.h5 r2.h5; ok $? "2 epochs == 1 epoch + resume 1: the same checkpoint, byte for byte"
