@@ -139,8 +139,9 @@ ok $? "2 epochs + --resume to 4 == 4 epochs (constant lambda): byte-identical ch
 run "$opl" train node --resume --rtol 1e-4 -o s3.h5
 [ $rc -ne 0 ] && has "node.rtol" err.txt; ok $? "resume with another --rtol is refused, naming node.rtol"
 if [ "$san" = 1 ]; then de=12; else de=40; fi
-run "$opl" train node $com --epochs $de -o u.h5
-ok $rc "an uninterrupted run of $de epochs (exit $rc)"
+# (the uninterrupted run beside the one killed, each in its own files)
+"$opl" train node $com --epochs $de -o u.h5 > u_out.txt 2>&1 &
+upid=$!
 rm -f k.h5 k.csv
 "$opl" train node $com --epochs $de --checkpoint-every 1 -o k.h5 > /dev/null 2>&1 &
 kpid=$!
@@ -148,6 +149,9 @@ i=0
 while [ ! -f k.h5 ] && [ $i -lt 3000 ] && kill -0 $kpid 2> /dev/null; do sleep 0.01; i=$((i + 1)); done
 kill -9 $kpid 2> /dev/null
 wait $kpid 2> /dev/null
+wait $upid
+rc=$?
+ok $rc "an uninterrupted run of $de epochs (exit $rc)"
 kdone=$("$opl" info k.h5 2>/dev/null | awk '$1 == "train.epoch" {print $2}')
 diag "killed after epoch ${kdone:-none} of $de"
 if [ -z "$kdone" ] || [ "$kdone" -ge $de ]; then
