@@ -140,19 +140,25 @@ static void wrms_blocks(void *ctx, int64_t b0, int64_t b1, double *acc) {
   wrms_range(a->e, a->ya, a->yb, a->rtol, a->atol, lo, hi, &acc[0], &acc[1]);
 }
 
-double opl_wrms_value(int64_t n, const opl_real *e, const opl_real *ya, const opl_real *yb,
-                      double rtol, double atol) {
-  double sc[2];
+void opl_wrms_sums(int64_t n, const opl_real *e, const opl_real *ya, const opl_real *yb, double rtol,
+                   double atol, double sc[2]) {
   if (n < OPL_PAR_MIN) {
     wrms_range(e, ya, yb, rtol, atol, 0, n, &sc[0], &sc[1]);
   } else { /* the same blocks and groups as dv_wrms in solvers/rk.c (core/par.h) */
     struct wrms_args a = {e, ya, yb, rtol, atol, n};
     opl_par_sums((n + LC_BLOCK - 1) / LC_BLOCK, 2, 1, wrms_blocks, &a, sc);
   }
+}
+
+double opl_wrms_value(int64_t n, const opl_real *e, const opl_real *ya, const opl_real *yb,
+                      double rtol, double atol) {
+  double sc[2];
+  opl_wrms_sums(n, e, ya, yb, rtol, atol, sc);
   return sqrt(sc[0] / (double)n) + sc[1];
 }
 
-/* v = sqrt(S / n), S = sum r_i^2, r_i = e_i / w_i. With gv = dL/dv and v > 0:
+/* v = sqrt(S / n), S = sum r_i^2, r_i = e_i / w_i. n is farg[2] when set (opl_wrms_reduced: the
+ * count of the whole vector of which e holds a part), else e's size. With gv = dL/dv and v > 0:
  *   ge_i  += gv r_i / (n v w_i)
  *   gw_i   = -gv r_i^2 / (n v w_i), passed to the larger of |ya_i|, |yb_i| (ya on a tie):
  *   gya_i += gw_i rtol sign(ya_i)   (or gyb_i likewise).
@@ -160,11 +166,12 @@ double opl_wrms_value(int64_t n, const opl_real *e, const opl_real *ya, const op
 static void wrms_bw(opl_node *nd) {
   const int64_t n = nd->in[0]->numel;
   const double rtol = nd->farg[0], atol = nd->farg[1], v = nd->out->data[0];
+  const double ntot = nd->farg[2] > 0 ? nd->farg[2] : (double)n;
   const double gv = nd->out->grad[0];
   if (!(v > 0) || gv == 0) return;
   const opl_real *e = nd->in[0]->data, *ya = nd->in[1]->data, *yb = nd->in[2]->data;
   opl_real *ge = opl_node_grad(nd, 0), *gya = opl_node_grad(nd, 1), *gyb = opl_node_grad(nd, 2);
-  const double scale = gv / ((double)n * v);
+  const double scale = gv / (ntot * v);
   for (int64_t i = 0; i < n; i++) {
     double p = fabs((double)ya[i]), q = fabs((double)yb[i]);
     double w = atol + rtol * (p > q ? p : q);
@@ -180,8 +187,10 @@ static void wrms_bw(opl_node *nd) {
   }
 }
 
-opl_tensor *opl_wrms(opl_ctx *c, opl_tensor *e, opl_tensor *ya, opl_tensor *yb, double rtol,
-                     double atol) {
+/* opl_wrms and opl_wrms_reduced: check the inputs, then record the node with output value v of
+ * a vector of ntot elements (0: e's own size, value computed here). */
+static opl_tensor *wrms_node(opl_ctx *c, opl_tensor *e, opl_tensor *ya, opl_tensor *yb, double rtol, double atol,
+                             double v, double ntot) {
   if (!opl_check_input(c, "wrms", "e", e, -1, 0) || !opl_check_input(c, "wrms", "ya", ya, -1, 0) ||
       !opl_check_input(c, "wrms", "yb", yb, -1, 0))
     return NULL;
@@ -198,11 +207,31 @@ opl_tensor *opl_wrms(opl_ctx *c, opl_tensor *e, opl_tensor *ya, opl_tensor *yb, 
                   rtol, atol);
     return NULL;
   }
+  if (ntot != 0 && !(ntot >= (double)e->numel && isfinite(ntot))) {
+    opl_ctx_error(c, OPL_ERR_ARG, "wrms: the whole vector's %g elements are fewer than the part's %lld", ntot,
+                  (long long)e->numel);
+    return NULL;
+  }
   opl_tensor *y = opl_new(c, OPL_DIMS(1));
   if (!y) return NULL;
-  y->data[0] = (opl_real)opl_wrms_value(e->numel, e->data, ya->data, yb->data, rtol, atol);
+  y->data[0] = (opl_real)(ntot > 0 ? v : opl_wrms_value(e->numel, e->data, ya->data, yb->data, rtol, atol));
   opl_tensor *in[3] = {e, ya, yb};
   opl_node *nd = opl_record(c, "wrms", wrms_bw, y, 3, in);
-  if (nd) nd->farg[0] = rtol, nd->farg[1] = atol;
+  if (nd) nd->farg[0] = rtol, nd->farg[1] = atol, nd->farg[2] = ntot;
   return y;
+}
+
+opl_tensor *opl_wrms(opl_ctx *c, opl_tensor *e, opl_tensor *ya, opl_tensor *yb, double rtol,
+                     double atol) {
+  return wrms_node(c, e, ya, yb, rtol, atol, 0, 0);
+}
+
+opl_tensor *opl_wrms_reduced(opl_ctx *c, opl_tensor *e, opl_tensor *ya, opl_tensor *yb, double rtol, double atol,
+                             double value, double ntot) {
+  if (opl_ctx_status(c)) return NULL;
+  if (!(ntot >= 1)) {
+    opl_ctx_error(c, OPL_ERR_ARG, "wrms_reduced: the whole vector has %g elements (must be >= 1)", ntot);
+    return NULL;
+  }
+  return wrms_node(c, e, ya, yb, rtol, atol, value, ntot);
 }

@@ -246,5 +246,17 @@ opl_tensor *opl_wrms(opl_ctx *c, opl_tensor *e, opl_tensor *ya, opl_tensor *yb, 
  * result. */
 double opl_wrms_value(int64_t n, const opl_real *e, const opl_real *ya, const opl_real *yb,
                       double rtol, double atol);
+/* The two sums behind opl_wrms_value: sc[0] = sum_i (e_i / w_i)^2 and sc[1] = sum_i (ya_i - ya_i) +
+ * (yb_i - yb_i) (0 when finite, NaN otherwise), so that opl_wrms_value = sqrt(sc[0] / n) + sc[1].
+ * A vector cut into parts (one per process) has the norm sqrt(sum S / sum n) + sum chk. */
+void opl_wrms_sums(int64_t n, const opl_real *e, const opl_real *ya, const opl_real *yb, double rtol,
+                   double atol, double sc[2]);
+/* opl_wrms of a vector of ntot elements of which e, ya, yb hold a part (one process's rows of a
+ * batch split among processes), whose value the caller computed over the whole vector (from the
+ * parts' opl_wrms_sums): the output is value; the backward is opl_wrms's on the part with that
+ * value and n = ntot, so the parts' gradients together are the whole vector's gradient. Errors as
+ * opl_wrms, and OPL_ERR_ARG for ntot < e's size. */
+opl_tensor *opl_wrms_reduced(opl_ctx *c, opl_tensor *e, opl_tensor *ya, opl_tensor *yb, double rtol, double atol,
+                             double value, double ntot);
 
 #endif

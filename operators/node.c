@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "operators/node.h"
+#include "core/dist.h"
 #include "core/rng.h"
 
 #define NDE_MAX_PARAMS 256
@@ -25,6 +26,7 @@ struct opl_nde {
   opl_nde_memory mode;
   opl_nde_adjoint adj;
   opl_nde_saveat saveat;
+  int dist;                   /* opl_nde_set_dist: the state is this process's rows of a batch */
   opl_tensor **params;
   int nparams;
   opl_ctx *ci;                /* the nde's own context: tape-free forward and step replays */
@@ -69,6 +71,8 @@ typedef struct tspace {
   opl_ctx *c;                 /* context of the records: the caller's (tape) or nd->ci */
   int tape;                   /* record on c's tape */
   int record_steps;           /* the main solve: append step records */
+  int dist;                   /* the vectors are this rank's rows: norms and decisions are agreed */
+  double nglob;               /* elements of a whole vector over all ranks (dist; set by a norm) */
   int rank;
   int64_t shape[OPL_MAX_RANK], N;
   opl_tape_mark_t mark;
@@ -133,15 +137,33 @@ static void tv_lincomb(const opl_rk_vops *o, int m, const double *a, const void 
   }
 }
 
-static double tv_wrms(const opl_rk_vops *o, const void *e, const void *ya, const void *yb,
-                      double rtol, double atol) {
-  tspace *sp = o->vspace;
-  const opl_tensor *te = ((const tslot *)e)->t, *ta = ((const tslot *)ya)->t, *tb = ((const tslot *)yb)->t;
-  if (!te || !ta || !tb) return NAN;
-  return opl_wrms_value(sp->N, te->data, ta->data, tb->data, rtol, atol);
+/* The norm of rk.h over the whole vector. On one process: opl_wrms_value. Distributed (every
+ * rank calls it at the same point, the parallel N_Vector of SUNDIALS): this rank's two sums of
+ * opl_wrms_sums and its element count, summed over the ranks in one reduction (every rank gets the
+ * same bits), so a NaN or Inf on any rank makes every rank's result non-finite. */
+static double ts_norm(tspace *sp, const tslot *e, const tslot *ya, const tslot *yb, double rtol, double atol) {
+  const opl_tensor *te = e->t, *ta = ya->t, *tb = yb->t;
+  if (!sp->dist) {
+    if (!te || !ta || !tb) return NAN;
+    return opl_wrms_value(sp->N, te->data, ta->data, tb->data, rtol, atol);
+  }
+  double sc[3] = {NAN, 0, (double)sp->N};
+  if (te && ta && tb) opl_wrms_sums(sp->N, te->data, ta->data, tb->data, rtol, atol, sc);
+  opl_err ae = {0};
+  if (opl_dist_agree(OPL_OK, &ae, sc, 3)) {
+    ts_fail(sp, ae.status, "the error norm's sum over ranks failed at t = %.17g", NAN);
+    return NAN;
+  }
+  sp->nglob = sc[2];
+  return sqrt(sc[0] / sc[2]) + sc[1];
 }
 
-static int tv_rhs(void *user, double t, const void *yv, void *dyv) {
+static double tv_wrms(const opl_rk_vops *o, const void *e, const void *ya, const void *yb,
+                      double rtol, double atol) {
+  return ts_norm(o->vspace, e, ya, yb, rtol, atol);
+}
+
+static int tv_rhs_local(void *user, double t, const void *yv, void *dyv) {
   tspace *sp = user;
   opl_nde *nd = sp->nd;
   const tslot *y = yv;
@@ -187,6 +209,30 @@ static int tv_rhs(void *user, double t, const void *yv, void *dyv) {
   return 0;
 }
 
+/* The right-hand side. Distributed, the ranks agree on its outcome before the core acts on it
+ * (a rank that rejected an attempt alone would wait in a norm the others never reach): fatal on
+ * any rank is fatal on every rank, with the message of the lowest failing rank; otherwise
+ * recoverable on any rank is recoverable on every rank. */
+static int tv_rhs(void *user, double t, const void *yv, void *dyv) {
+  tspace *sp = user;
+  int rv = tv_rhs_local(user, t, yv, dyv);
+  if (!sp->dist) return rv;
+  opl_err ae = {0};
+  double rec = rv > 0;
+  int mine = OPL_OK;
+  if (rv < 0) {
+    mine = sp->status ? sp->status : OPL_ERR_STATE;
+    snprintf(ae.msg, sizeof ae.msg, "%s", sp->status ? sp->msg : "the vector field failed");
+  }
+  int st = opl_dist_agree(mine, &ae, &rec, 1);
+  if (st) {
+    sp->status = st;
+    snprintf(sp->msg, sizeof sp->msg, "%.390s", ae.msg);
+    return -1;
+  }
+  return rec > 0 ? 1 : 0;
+}
+
 static void tv_mark(const opl_rk_vops *o) {
   tspace *sp = o->vspace;
   sp->mark = opl_tape_mark(sp->c);
@@ -197,9 +243,17 @@ static void tv_discard(const opl_rk_vops *o) {
   opl_tape_rewind(sp->c, sp->mark);
 }
 
-/* rho = ||dk|| / ||dg|| as a tensor: 0 (a constant) when ||dg|| = 0, so no NaN can appear. */
+/* rho = ||dk|| / ||dg|| as a tensor: 0 (a constant) when ||dg|| = 0, so no NaN can appear.
+ * Distributed: both norms over all ranks (opl_wrms_reduced). */
 static opl_tensor *stiff_tensor(tspace *sp, const opl_rk_step_info *in) {
   opl_tensor *dk = ((const tslot *)in->dk)->t, *dg = ((const tslot *)in->dg)->t;
+  if (sp->dist) {
+    const double ng = ts_norm(sp, in->dg, in->dg, in->dg, 0, 1);
+    if (!(ng > 0)) return opl_zeros(sp->c, OPL_DIMS(1));
+    const double nk = ts_norm(sp, in->dk, in->dk, in->dk, 0, 1);
+    return opl_div(sp->c, opl_wrms_reduced(sp->c, dk, dk, dk, 0, 1, nk, sp->nglob),
+                   opl_wrms_reduced(sp->c, dg, dg, dg, 0, 1, ng, sp->nglob));
+  }
   if (opl_wrms_value(sp->N, dg->data, dg->data, dg->data, 0, 1) > 0)
     return opl_div(sp->c, opl_wrms(sp->c, dk, dk, dk, 0, 1), opl_wrms(sp->c, dg, dg, dg, 0, 1));
   return opl_zeros(sp->c, OPL_DIMS(1));
@@ -252,7 +306,10 @@ static void tv_accepted(const opl_rk_vops *o, void *user, const opl_rk_step_info
   const tslot *y0 = in->y0, *y1 = in->y1, *k0 = in->k[0], *k1 = in->k[in->s - 1];
   sp->last_eest = sp->last_stiff = NULL;
   if (sp->tape) {
-    sp->last_eest = opl_wrms(sp->c, ((const tslot *)in->e)->t, y0->t, y1->t, in->rtol, in->atol);
+    /* distributed: the core's norm is already the whole batch's (a sum over ranks) */
+    sp->last_eest = sp->dist ? opl_wrms_reduced(sp->c, ((const tslot *)in->e)->t, y0->t, y1->t, in->rtol, in->atol,
+                                                in->err, sp->nglob)
+                             : opl_wrms(sp->c, ((const tslot *)in->e)->t, y0->t, y1->t, in->rtol, in->atol);
     sp->last_stiff = in->dk ? stiff_tensor(sp, in) : opl_zeros(sp->c, OPL_DIMS(1));
     if (!sp->last_eest || !sp->last_stiff)
       ts_fail(sp, opl_ctx_status(sp->c) ? opl_ctx_status(sp->c) : OPL_ERR_NOMEM,
@@ -299,6 +356,7 @@ static opl_rk *make_rk(opl_nde *nd, tspace *sp, opl_ctx *c, int tape, const opl_
   sp->rank = u->rank;
   memcpy(sp->shape, u->shape, sizeof sp->shape);
   sp->N = u->numel;
+  sp->dist = nd->dist && opl_dist_size() > 1;
   opl_rk_vops ops = {.n = u->numel, .vspace = sp, .vnew = tv_new, .vfree = tv_free,
                      .lincomb = tv_lincomb, .wrms = tv_wrms, .rhs = tv_rhs,
                      .accepted = tv_accepted};
@@ -430,6 +488,13 @@ int opl_nde_set_adjoint(opl_nde *nd, opl_nde_adjoint adj, opl_err *err) {
   return OPL_OK;
 }
 
+int opl_nde_set_dist(opl_nde *nd, int on) {
+  OPL_ASSERT(nd);
+  int was = nd->dist;
+  nd->dist = on != 0;
+  return was;
+}
+
 int opl_nde_set_saveat(opl_nde *nd, opl_nde_saveat mode, opl_err *err) {
   OPL_ASSERT(nd);
   if (mode != OPL_NDE_SAVEAT_STEP && mode != OPL_NDE_SAVEAT_DENSE)
@@ -545,9 +610,13 @@ typedef struct adj_space {
   opl_real *ubuf;             /* [N] the interpolated state */
   int status;
   char msg[400];
+  /* Distributed (nd->dist on several ranks): u and a are this rank's rows, g is the whole
+   * batch's (the ranks' dg are summed in every evaluation, so g is the same on every rank). */
+  int dist;
+  double *sums;               /* [P + 1] scratch of that sum */
 } adj_space;
 
-static int adj_rhs(void *user, double s, const void *zv, void *dzv) {
+static int adj_rhs_local(void *user, double s, const void *zv, void *dzv) {
   adj_space *A = user;
   opl_nde *nd = A->nd;
   opl_ctx *ci = nd->ci;
@@ -602,6 +671,55 @@ static int adj_rhs(void *user, double s, const void *zv, void *dzv) {
   return 0;
 }
 
+/* The augmented right-hand side. Distributed: the ranks' parameter parts dg are summed (dg of the
+ * whole batch: the sum over samples of a^T dF/dtheta), together with the agreement on the outcome
+ * (fatal anywhere: fatal everywhere with the lowest failing rank's message; else recoverable
+ * anywhere: recoverable everywhere), in one reduction per evaluation. */
+static int adj_rhs(void *user, double s, const void *zv, void *dzv) {
+  adj_space *A = user;
+  int rv = adj_rhs_local(user, s, zv, dzv);
+  if (!A->dist) return rv;
+  double *dg = (double *)dzv + (A->backsolve ? 2 * A->N : A->N);
+  for (int64_t i = 0; i < A->P; i++) A->sums[i] = rv == 0 ? dg[i] : 0;
+  A->sums[A->P] = rv > 0;
+  opl_err ae = {0};
+  int mine = OPL_OK;
+  if (rv < 0) {
+    mine = A->status ? A->status : OPL_ERR_STATE;
+    snprintf(ae.msg, sizeof ae.msg, "%s", A->status ? A->msg : "the vector field failed");
+  }
+  int st = opl_dist_agree(mine, &ae, A->sums, (int)(A->P + 1));
+  if (st) {
+    A->status = st;
+    snprintf(A->msg, sizeof A->msg, "%.390s", ae.msg);
+    return -1;
+  }
+  if (A->sums[A->P] > 0) return 1;
+  memcpy(dg, A->sums, (size_t)A->P * sizeof(double));
+  return 0;
+}
+
+/* The augmented error norm (rk.h) of the distributed adjoint: the rows u, a of every rank and
+ * the parameter part g once (rank 0's; g is the same on every rank), summed in one reduction:
+ * the norm of the whole batch's augmented state. e, ya, yb [n]. */
+static double adj_wrms(const opl_rk_vops *o, const void *ev, const void *yav, const void *ybv, double rtol,
+                       double atol) {
+  const adj_space *A = o->vspace;
+  const double *e = ev, *ya = yav, *yb = ybv;
+  const int64_t nrow = (A->backsolve ? 2 : 1) * A->N, n = opl_dist_rank() == 0 ? o->n : nrow;
+  double sc[3] = {0, 0, (double)n};
+  for (int64_t i = 0; i < n; i++) { /* the statements of dv_wrms_range (solvers/rk.c) */
+    double p = fabs(ya[i]), q = fabs(yb[i]);
+    double w = atol + rtol * (p > q ? p : q);
+    double r = e[i] / w;
+    sc[0] += r * r;
+    sc[1] += (ya[i] - ya[i]) + (yb[i] - yb[i]);
+  }
+  opl_err ae = {0};
+  if (opl_dist_agree(OPL_OK, &ae, sc, 3)) return NAN;
+  return sqrt(sc[0] / sc[2]) + sc[1];
+}
+
 /* Backward of a solve with a continuous adjoint (OPL_NDE_ADJ_BACKSOLVE / _INTERP): a(T) is the
  * gradient of the last output; the augmented system is integrated from T back to t0 with the
  * nde's method and tolerances; at each earlier output time t_i the core stops on it and the
@@ -645,6 +763,16 @@ static void cont_bw(opl_node *node) {
     memcpy(saved + off, ps[k]->grad, (size_t)ps[k]->numel * sizeof(opl_real));
   opl_rk_vops ops = opl_rk_vops_double(n);
   ops.rhs = adj_rhs;
+  A.dist = nd->dist && opl_dist_size() > 1;
+  if (A.dist) {
+    ops.vspace = &A;
+    ops.wrms = adj_wrms;
+    if (!(A.sums = malloc(((size_t)A.P + 1) * sizeof *A.sums))) {
+      free(z), free(saved);
+      opl_ctx_error(c, OPL_ERR_NOMEM, "opl_nde: out of memory for the %s adjoint", name);
+      return;
+    }
+  }
   opl_err e = {0};
   opl_rk *rk = opl_rk_create(&ops, &A, nd->m, &e);
   if (rk && (opl_rk_set_tolerances(rk, nd->rtol, nd->atol, &e) || opl_rk_set_max_steps(rk, nd->max_steps, &e) ||
@@ -681,9 +809,11 @@ static void cont_bw(opl_node *node) {
   }
   opl_ctx_reset(nd->ci);
   opl_ctx_set_grad_enabled(nd->ci, oldg);
+  /* distributed: g is the whole batch's on every rank; rank 0 alone adds it, so the trainer's sum
+   * of the gradients over ranks counts it once */
   for (int k = 0, off = 0; k < A.np; off += (int)ps[k]->numel, k++)
     for (int64_t i = 0; i < ps[k]->numel; i++)
-      ps[k]->grad[i] = saved[off + i] + (st ? 0 : (opl_real)z[off_a + N + off + i]);
+      ps[k]->grad[i] = saved[off + i] + (st || (A.dist && opl_dist_rank() != 0) ? 0 : (opl_real)z[off_a + N + off + i]);
   if (st) {
     if (A.status)
       opl_ctx_error(c, A.status, "opl_nde %s adjoint: %s (backward solve stopped at t = %.17g)", name,
@@ -699,6 +829,7 @@ static void cont_bw(opl_node *node) {
   opl_rk_free(&rk);
   free(z);
   free(saved);
+  free(A.sums);
 }
 
 /* Backward of the checkpointed solve: for j = nsteps-1 .. 0, replay step j from its checkpoint
@@ -939,6 +1070,15 @@ int opl_nde_solve(opl_nde *nd, opl_ctx *c, double t0, opl_tensor *u0, int nt, co
   nd->st.nfev = rs.nfev, nd->st.accepted = rs.accepted, nd->st.rejected = rs.rejected;
   nd->st.t = opl_rk_time(rk);
   if (!st && sp.status) st = sp.status; /* a failure the core did not see (a record) */
+  if (sp.dist) { /* a failure on one rank only (a record) stops the solve on every rank */
+    opl_err ae = {0};
+    snprintf(ae.msg, sizeof ae.msg, "%s", sp.status ? sp.msg : e.msg);
+    int ag = opl_dist_agree(st, &ae, NULL, 0);
+    if (ag && !st) {
+      st = sp.status = ag;
+      snprintf(sp.msg, sizeof sp.msg, "%.390s", ae.msg);
+    }
+  }
   if (st) {
     int rc = sp.status ? sp.status : st;
     if (sp.status)
@@ -985,6 +1125,18 @@ int opl_nde_solve(opl_nde *nd, opl_ctx *c, double t0, opl_tensor *u0, int nt, co
           /* u0 only: the parameters receive their gradients from the replay directly. */
           node->nin = r->u0 ? 1 : 0;
           if (!r->u0) node->in[0] = NULL;
+          /* Distributed: the full list as the node's every input (node->more), so that the
+           * gradient sums over ranks (core/dist.h) see that the replay writes the parameters'
+           * gradients and start their buckets only after it. */
+          opl_tensor **all = nd->dist && opl_dist_size() > 1 ? opl_arena_alloc(c, sizeof *all * (size_t)(nd->nparams + 1))
+                                                             : NULL;
+          if (all) {
+            int na = 0;
+            if (r->u0) all[na++] = u0;
+            for (int i = 0; i < nd->nparams; i++)
+              if (opl_requires_grad(nd->params[i])) all[na++] = nd->params[i];
+            node->more = all, node->nmore = na;
+          }
         }
       }
       for (int i = 0; i < nt; i++)

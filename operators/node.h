@@ -156,6 +156,20 @@ int opl_nde_set_memory(opl_nde *nd, opl_nde_memory mode, opl_err *err);
 int opl_nde_set_adjoint(opl_nde *nd, opl_nde_adjoint adj, opl_err *err);
 /* How later solves give their outputs (above); OPL_ERR_ARG for a value outside the enum. */
 int opl_nde_set_saveat(opl_nde *nd, opl_nde_saveat mode, opl_err *err);
+/* on = 1: later solves, local regularizers and their backward passes are distributed — every
+ * process (core/dist.h) holds its own rows of one batch as the state, and every one calls them at
+ * the same points with the same settings and times. The whole batch then takes ONE adaptive step
+ * sequence, the same on every rank and the same as one process's up to the order of the sums
+ * (SUNDIALS' parallel N_Vector): every error and stiffness norm sums the ranks' parts in one
+ * reduction (opl_wrms_sums; NaN or Inf on any rank is non-finite on all), the outcome of every
+ * field evaluation (failed, recoverable) is agreed before the core acts on it, EEst_j and rho_j
+ * are opl_wrms_reduced tensors (the same value on every rank; each rank's backward gives its rows'
+ * part of the gradient, so the ranks' parameter gradients sum to the whole batch's: a term in
+ * them, e.g. a regularizer, must be seeded on every rank as on one process, but its value counted
+ * once), and the continuous adjoints sum the parameter part of the augmented right-hand side over
+ * the ranks in every evaluation (rank 0 alone then adds it to the parameters' gradients). On one
+ * process (opl_dist_size() = 1) it changes nothing. Returns the previous setting. */
+int opl_nde_set_dist(opl_nde *nd, int on);
 /* The heap parameters the field reads (n <= 256 pointers, copied): the checkpointed solve's
  * tape node lists them so that it is recorded when only they require a gradient. */
 int opl_nde_set_params(opl_nde *nd, int n, opl_tensor *const *params, opl_err *err);

@@ -518,6 +518,10 @@ const opl_nde *opl_node_model_nde(const opl_model *m) {
   return opl_node_model_is(m) ? ((const node_self *)m->self)->nde : NULL;
 }
 
+int opl_node_model_set_dist(const opl_model *m, int on) {
+  return opl_node_model_is(m) ? opl_nde_set_dist(((const node_self *)m->self)->nde, on) : 0;
+}
+
 double opl_node_model_lambda(const opl_node_config *c, int64_t e, int64_t E) {
   if (!c) return 0;
   if (E <= 1 || c->lambda1 == c->lambda0 || !(c->lambda0 > 0)) return c->lambda0;

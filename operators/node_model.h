@@ -119,6 +119,10 @@ int opl_node_model_stats(const opl_model *m, opl_nde_stats *st, opl_err *err);
 /* The model's solver (read only: opl_nde_num_steps, opl_nde_step give the last forward's accepted
  * steps t_j, h_j, EEst_j), or NULL if m is no node. */
 const opl_nde *opl_node_model_nde(const opl_model *m);
+/* Distribute later forwards and their backward passes over the ranks (opl_nde_set_dist, node.h:
+ * each rank's input is its rows of one batch; every rank calls them together); on = 0 returns to
+ * single-process solves. Returns the previous setting (0 for a model that is no node). */
+int opl_node_model_set_dist(const opl_model *m, int on);
 
 /* The regularizer weight at epoch e of E (1-based): lambda0 when E = 1 or lambda1 = lambda0,
  * else the exponential decay lambda0 (lambda1 / lambda0)^((e - 1) / (E - 1)) (both > 0). */

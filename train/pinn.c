@@ -236,6 +236,7 @@ struct opl_pinn_trainer {
    * the buckets are started from the reverse pass as their parameters' gradients become final,
    * so they hold exactly the parameters the window's loss differentiates */
   opl_dist_grads *dg;
+  opl_dist_grads_stats dg_done; /* the statistics of the earlier windows' gradient sums */
 };
 
 static double now_s(void) {
@@ -333,6 +334,14 @@ static void collocate(opl_pinn_trainer *t, int64_t it) {
 static int window_optim(opl_pinn_trainer *t, int k, opl_err *err) {
   if (t->adam && t->adam_win == k) return OPL_OK;
   opl_optim_free(&t->adam);
+  if (t->dg) { /* keep the run's totals */
+    opl_dist_grads_stats ds;
+    opl_dist_grads_get_stats(t->dg, &ds);
+    t->dg_done.steps += ds.steps;
+    t->dg_done.started_early += ds.started_early;
+    t->dg_done.comm_seconds += ds.comm_seconds;
+    t->dg_done.wait_seconds += ds.wait_seconds;
+  }
   opl_dist_grads_free(&t->dg);
   free(t->shadow_t);
   free(t->shadow_p);
@@ -903,6 +912,16 @@ int opl_pinn_trainer_resume(opl_pinn_trainer *t, const char *path, opl_err *err)
 }
 
 int64_t opl_pinn_trainer_iter(const opl_pinn_trainer *t) { return t->iter; }
+
+int opl_pinn_trainer_dist_stats(const opl_pinn_trainer *t, opl_dist_grads_stats *s) {
+  if (!t || !t->dg || !s) return 0;
+  opl_dist_grads_get_stats(t->dg, s);
+  s->steps += t->dg_done.steps;
+  s->started_early += t->dg_done.started_early;
+  s->comm_seconds += t->dg_done.comm_seconds;
+  s->wait_seconds += t->dg_done.wait_seconds;
+  return 1;
+}
 const opl_model *opl_pinn_trainer_model(const opl_pinn_trainer *t) { return &t->model; }
 
 /* ---------------------------------------------------------------- optimization */

@@ -83,6 +83,7 @@
 #define OPL_TRAIN_PINN_H
 
 #include <stdint.h>
+#include "core/dist.h"
 #include "core/jet.h"
 #include "operators/pinn.h"
 
@@ -181,6 +182,10 @@ int opl_pinn_trainer_run(opl_pinn_trainer *t, opl_pinn_progress_fn cb, void *use
 /* Write a checkpoint now (path NULL: cfg.checkpoint). */
 int opl_pinn_trainer_save(opl_pinn_trainer *t, const char *path, opl_err *err);
 int64_t opl_pinn_trainer_iter(const opl_pinn_trainer *t);
+/* On more than one rank: 1 and the statistics of the gradient sums over ranks (core/dist.h) of
+ * the run so far in *s (buckets and bytes those of the current window, the rest summed over the
+ * windows); 0 on one process. */
+int opl_pinn_trainer_dist_stats(const opl_pinn_trainer *t, opl_dist_grads_stats *s);
 const opl_model *opl_pinn_trainer_model(const opl_pinn_trainer *t);
 /* The objective at the current parameters on the current points (no update), and its parts. */
 int opl_pinn_trainer_eval_loss(opl_pinn_trainer *t, opl_pinn_iter_stats *s, opl_err *err);

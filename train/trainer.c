@@ -15,13 +15,17 @@
  * started during backward) is the single-process gradient up to the order of the additions.
  * The ranks agree on the step's status and loss sums after the forward pass and on the status
  * after the gradient sums, so a failure of one rank stops all with its message; only rank 0
- * evaluates the test split, writes the metrics and the checkpoints. */
+ * evaluates the test split, writes the metrics and the checkpoints. A trajectory task's batch is
+ * one solve: its norms and step decisions are summed and agreed over the ranks (node.h,
+ * opl_nde_set_dist), so every rank takes the single-process step sequence, and its regularizer,
+ * the whole batch's on every rank, is seeded on every rank but counted once in the sums. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "operators/node_model.h"
 #include "train/trainer_internal.h"
 
 static double now_s(void) {
@@ -143,8 +147,10 @@ static int check_model_input(const opl_model *m, const opl_task *task, const opl
 }
 
 /* Data-parallel training on opl_dist_size() > 1 ranks: refuse what cannot be shared (a batch
- * with fewer samples than ranks; a trajectory task, whose batch is integrated with one adaptive
- * step sequence, so its loss is not a sum of per-sample terms), make the gradient buckets. */
+ * with fewer samples than ranks; a trajectory task with per-sample times, whose solve stops at
+ * the union of the batch's times), make the gradient buckets. A trajectory task's batch is
+ * integrated with one adaptive step sequence: its solves are distributed (opl_node_model_set_dist
+ * during each step), so every rank takes the whole batch's steps. */
 static int dist_setup(opl_trainer *t, opl_err *err) {
   const int64_t P = opl_dist_size(), nb = t->li->nbatch[0], last = t->li->n[0] - (nb - 1) * t->li->batch;
   const int64_t least = last < t->li->batch ? last : t->li->batch;
@@ -154,10 +160,11 @@ static int dist_setup(opl_trainer *t, opl_err *err) {
                        "%lld ranks (or a larger --batch, or an --ntrain that batch divides)",
                        (long long)P, last < t->li->batch ? "the last batch of an epoch" : "a batch (--batch)",
                        (long long)least, (long long)least);
-  if (t->cfg.task.kind == OPL_TASK_TRAJECTORY)
+  if (t->cfg.task.kind == OPL_TASK_TRAJECTORY && t->cfg.task.times_ps)
     return opl_err_set(err, OPL_ERR_ARG,
-                       "train: the trajectory task integrates a whole batch with one adaptive step sequence, so it "
-                       "cannot be split among %lld ranks; run it on one process", (long long)P);
+                       "train: the trajectory task with per-sample times stops its one solve of a batch at the union "
+                       "of the batch's times, which %lld ranks holding a share each cannot form; run it on one process",
+                       (long long)P);
   t->order = malloc(sizeof(int64_t) * (size_t)t->li->n[0]);
   t->order_epoch = -1;
   if (!t->order) return opl_err_set(err, OPL_ERR_NOMEM, "train: out of memory");
@@ -456,8 +463,7 @@ static void explain_nonfinite_grad(opl_trainer *t, int64_t k, int64_t B, int64_t
   }
 }
 
-int opl_trainer_step(opl_trainer *t, int64_t k, opl_step_stats *s, opl_err *err) {
-  if (!t) return opl_err_set(err, OPL_ERR_ARG, "train: NULL trainer");
+static int trainer_step(opl_trainer *t, int64_t k, opl_step_stats *s, opl_err *err) {
   const opl_loader_info *li = t->li;
   int64_t nb = li->nbatch[0], e = t->epoch + 1;
   if (k < 0 || k >= nb)
@@ -486,7 +492,9 @@ int opl_trainer_step(opl_trainer *t, int64_t k, opl_step_stats *s, opl_err *err)
     for (int64_t j = 0; j < Bl; j++) l2 += t->rel[j];
   }
   if (P > 1) { /* every rank stops when one failed; the batch's sums over ranks */
-    double sums[6] = {lv, tv, l2, reg, pde, ic};
+    /* A continuous task's regularizer is the whole batch's on every rank (its solve is
+     * distributed): rank 0 alone counts its value. */
+    double sums[6] = {lv, R == 0 || reg == 0 ? tv : tv - reg, l2, R == 0 ? reg : 0, pde, ic};
     if ((st = opl_dist_agree(st, err, sums, 6))) return st;
     lv = sums[0], tv = sums[1], l2 = sums[2], reg = sums[3], pde = sums[4], ic = sums[5];
   }
@@ -532,6 +540,17 @@ int opl_trainer_step(opl_trainer *t, int64_t k, opl_step_stats *s, opl_err *err)
     s->ic_sum = ic;
   }
   return OPL_OK;
+}
+
+int opl_trainer_step(opl_trainer *t, int64_t k, opl_step_stats *s, opl_err *err) {
+  if (!t) return opl_err_set(err, OPL_ERR_ARG, "train: NULL trainer");
+  /* on several ranks a continuous task's solves (forward and backward) are distributed during the
+   * step only: the test pass runs on rank 0 alone */
+  const int dist = opl_dist_size() > 1 && opl_task_continuous(&t->cfg.task);
+  if (dist) opl_node_model_set_dist(&t->model, 1);
+  int st = trainer_step(t, k, s, err);
+  if (dist) opl_node_model_set_dist(&t->model, 0);
+  return st;
 }
 
 int opl_trainer_test(opl_trainer *t, double *test_l2, opl_err *err) {

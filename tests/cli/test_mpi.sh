@@ -1,7 +1,10 @@
 #!/bin/sh
 # opl under mpirun -np 2 (TAP on stdout): data-parallel training and distributed generation.
-# usage: sh tests/cli/test_mpi.sh path/to/opl path/to/core_test_dist
+# usage: sh tests/cli/test_mpi.sh path/to/opl path/to/core_test_dist path/to/operators_test_node_dist
 #   - the MPI layer's own cases (core/test_dist under mpirun: agreement, gathers, bucketed sums);
+#   - distributed neural-ODE solves (operators/test_node_dist under mpirun: one step sequence, rows,
+#     regularizers and summed gradients against the whole batch on one process, for every adjoint;
+#     a field failing on one rank);
 #   - generate: 2 ranks give the serial file byte for byte (cmp); a rank failing in its last round
 #     stops both with one message, leaves only the partial file, which one process resumes into the
 #     serial file;
@@ -15,16 +18,22 @@
 #     after Adam (losses and weights printed and bounded); resume at P = 1 from a P = 2
 #     checkpoint; with 2 time windows (losses and weights bounded); a failing rank; more ranks
 #     than points refused;
-#   - train node: refused under mpirun (its batch is integrated with one adaptive step sequence).
+#   - train node: the batch's one adaptive solve distributed (norms summed, decisions agreed): 2 ranks
+#     vs 1 with the checkpointed adjoint and the global regularizers (the same steps, losses and
+#     weights up to reassociation); the interpolating adjoint with the local regularizer on 2 ranks
+#     resumed at P = 1; a failing rank; per-sample times refused;
+#   - every train verb (fno, node, pinn) prints one communication summary line on 2 ranks.
 # Registered only when MPI is built in. Root CI: OMPI_ALLOW_RUN_AS_ROOT(_CONFIRM); 2 cores:
 # --oversubscribe. Under ASan (OPL_SANITIZED=1) LeakSanitizer is off for these processes: Open MPI
 # keeps allocations until exit by design, which LSan reports as leaks.
 set -u
 tap=$(cd "$(dirname "$0")" && pwd)/tap.sh
-opl=${1:?usage: test_mpi.sh path/to/opl path/to/core_test_dist}
-tdist=${2:?usage: test_mpi.sh path/to/opl path/to/core_test_dist}
+opl=${1:?usage: test_mpi.sh path/to/opl path/to/core_test_dist path/to/operators_test_node_dist}
+tdist=${2:?usage: test_mpi.sh path/to/opl path/to/core_test_dist path/to/operators_test_node_dist}
+tnode=${3:?usage: test_mpi.sh path/to/opl path/to/core_test_dist path/to/operators_test_node_dist}
 case "$opl" in /*) ;; *) opl=$(pwd)/$opl ;; esac
 case "$tdist" in /*) ;; *) tdist=$(pwd)/$tdist ;; esac
+case "$tnode" in /*) ;; *) tnode=$(pwd)/$tnode ;; esac
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/opl_mpi.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
@@ -51,6 +60,12 @@ rc=$?
 [ $rc -eq 0 ] && grep -q '^1\.\.' dist.out && ! grep -q '^not ok' dist.out
 ok $? "core/test_dist under mpirun -np 2: $(grep -c '^ok' dist.out) cases pass (exit $rc)"
 [ $rc -eq 0 ] || { sed 's/^/#   /' dist.out | grep -v '^#   ok' | head -n 10; sed 's/^/#   /' dist.err | head -n 5; }
+mpi2 "$tnode" > node.out 2> node.err
+rc=$?
+[ $rc -eq 0 ] && grep -q '^1\.\.' node.out && ! grep -q '^not ok' node.out
+ok $? "operators/test_node_dist under mpirun -np 2: $(grep -c '^ok' node.out) cases pass (exit $rc)"
+grep '^# [a-z]' node.out | sed -n '2,6p' | while read -r l; do diag "${l#\# }"; done
+[ $rc -eq 0 ] || { sed 's/^/#   /' node.out | grep -v '^#   ok' | head -n 10; sed 's/^/#   /' node.err | head -n 5; }
 
 # --------------------------------------------------------------- generate
 gen="burgers --preset fno --n 10 --res 128 --store-res 64 --seed 7 --quiet"
@@ -185,7 +200,8 @@ lt "$lrel" 1e-4 && lt "$wd" 1e-4; ok $? "sinenet: the same losses ($lrel) and we
 pcol() { paste -d, "$1" "$2" | awk -F, -v n=$(( $(head -n 1 "$1" | tr ',' '\n' | wc -l) )) \
     'NR > 1 { a = $3; b = $(n + 3); d = a - b; if (d < 0) d = -d; s = a < 0 ? -a : a; r = d / (s > 1e-30 ? s : 1e-30); if (r > m) m = r }
      END { printf "%.3g\n", m + 0 }'; }
-pa="--pde allen-cahn --layers 2x16 --embed none --points 300 --boundary-points 40 --seed 3 --quiet"
+pa0="--pde allen-cahn --layers 2x16 --embed none --points 300 --boundary-points 40 --seed 3"
+pa="$pa0 --quiet"
 adam="$pa --optimizer adam --iters 40 --collocation resample --causal --chunks 7 --eps 1e-2,1,1e2"
 run "$opl" train pinn $adam -o pa1.h5
 ok $rc "train pinn, causal, resampled points, 1 process: 40 Adam iterations (exit $rc)"
@@ -201,11 +217,15 @@ lt "$lrel" 1e-4 && lt "$wcol" 1e-4 && lt "$wd" 1e-4
 ok $? "pinn Adam: the same losses ($lrel), causal weights ($wcol) and network ($wd) up to reassociation"
 [ "$(cut -d, -f8 pa1.csv | sort -u | wc -l)" -gt 2 ] && [ "$(cut -d, -f8 pa1.csv | md5sum)" = "$(cut -d, -f8 pa2.csv | md5sum)" ]
 ok $? "pinn Adam: eps moves through its list at the same iterations"
-lb="$pa --optimizer adam+lbfgs --iters 10 --lbfgs-iters 20 --collocation lhs --causal --chunks 5 --checkpoint-every 10"
+lb="$pa0 --print-every 1000 --optimizer adam+lbfgs --iters 10 --lbfgs-iters 20 --collocation lhs --causal --chunks 5 --checkpoint-every 10"
 run "$opl" train pinn $lb -o pl1.h5
 run mpi2 "$opl" train pinn $lb -o pl2.h5
 [ $rc -eq 0 ] && [ "$(grep -c ',lbfgs,' pl2.csv)" -gt 5 ]; ok $? "pinn L-BFGS after Adam on 2 ranks (exit $rc)"
 [ $rc -eq 0 ] || show_err
+nb=$(sed -n 's/^opl train pinn: 2 ranks; gradients summed in \([0-9]*\) buckets .* \([0-9.]*\) ms per step$/\1/p' out.txt)
+[ "$(grep -c 'ranks; gradients' out.txt)" -eq 1 ] && [ -n "$nb" ] && [ "$nb" -ge 1 ]
+ok $? "train pinn on 2 ranks: one communication summary line (${nb:-?} buckets)"
+diag "$(grep 'ranks; gradients' out.txt)"
 lrel=$(pcol pl1.csv pl2.csv)
 if have h5dump; then wd=$(wmax pl1.h5 pl2.h5); else wd=0; fi
 diag "pinn adam+lbfgs P = 2 vs P = 1 after $(($(lines pl1.csv) - 1)) iterations: loss max relative difference $lrel, weights max abs difference $wd"
@@ -247,12 +267,54 @@ run mpi2 "$opl" train pinn $pa --points 1 --iters 2 -o pbig.h5
 [ $rc -ne 0 ] && [ ! -e pbig.h5 ] && [ "$(opl_lines)" -eq 1 ] && has "2 ranks but 1 collocation points" err.txt
 ok $? "pinn: 2 ranks on 1 collocation point: refused with one message, no file"
 
-# --------------------------------------------------------------- train node: refused
+# --------------------------------------------------------------- train node: one solve per batch
+# The batch (3 = 1 + 2 rows) takes one adaptive step sequence: norms summed, decisions agreed over
+# the ranks. P = 2 vs P = 1: the same solver columns (nfe, accepted, rejected, local-regularizer
+# nfe: 9-11, 13) row for row, losses and weights up to reassociation.
 run "$opl" generate burgers --n 6 --res 64 --store-res 32 --nt 5 --seed 1 --quiet -o traj.h5
-run mpi2 "$opl" train node --data traj.h5 --ntrain 4 --ntest 2 --batch 4 --epochs 1 --vf mlp --hidden 8 --depth 1 \
-    --window 3 --quiet -o node.h5
-[ $rc -ne 0 ] && [ ! -e node.h5 ] && [ "$(opl_lines)" -eq 1 ] && has "one adaptive step sequence" err.txt
-ok $? "train node under mpirun: refused with one message (one adaptive step sequence per batch), no file"
+nd="--data traj.h5 --ntrain 3 --ntest 2 --batch 3 --vf mlp --hidden 8 --depth 1 --window 3 --seed 4 --quiet"
+node_pair() { # name what options...: one process, then 2 ranks, compared
+    name=$1 what=$2; shift 2
+    run "$opl" train node $nd "$@" -o ${name}1.h5
+    r1=$rc
+    run mpi2 "$opl" train node $nd "$@" -o ${name}2.h5
+    [ $rc -eq 0 ] || show_err
+    lrel=$(colmax ${name}1.csv ${name}2.csv)
+    if have h5dump; then wd=$(wmax ${name}1.h5 ${name}2.h5); else wd=0; fi
+    diag "node $what: P = 2 vs P = 1 after 3 steps: train_loss max relative difference $lrel, weights max abs difference $wd"
+    [ $r1 -eq 0 ] && [ $rc -eq 0 ] && [ "$(lines ${name}2.csv)" -eq 4 ] &&
+        [ "$(cut -d, -f9-11,13 ${name}1.csv | md5sum)" = "$(cut -d, -f9-11,13 ${name}2.csv | md5sum)" ] &&
+        lt "$lrel" 1e-4 && lt "$wd" 1e-4
+    ok $? "train node, $what, 2 ranks: the same steps, evaluations and rejections ($(sed -n 2p ${name}2.csv | cut -d, -f9-11)), losses ($lrel) and weights ($wd)"
+}
+node_pair nc "checkpointed adjoint, global error+stiff regularizers" --epochs 3 --adjoint checkpoint \
+    --reg error+stiff --lambda 0.1
+[ "$(grep -c 'ranks; gradients' out.txt)" -eq 1 ]; ok $? "train node on 2 ranks: one communication summary line"
+# the interpolating continuous adjoint with the local regularizer's error term (its stiffness ratio
+# of one tiny step is float32 rounding noise): 2 epochs on 2 ranks, resumed to 3 by one process,
+# against one process throughout
+ni="--adjoint interp --reg error --reg-mode local-unbiased --lambda 0.1"
+run "$opl" train node $nd $ni --epochs 3 -o ni1.h5
+run mpi2 "$opl" train node $nd $ni --epochs 2 -o nr.h5
+r2=$rc
+[ $rc -eq 0 ] || show_err
+run "$opl" train node $nd $ni --epochs 3 --resume -o nr.h5
+lrel=$(colmax ni1.csv nr.csv)
+if have h5dump; then wd=$(wmax ni1.h5 nr.h5); else wd=0; fi
+diag "node interpolating adjoint, local regularizer, 2 epochs on 2 ranks + 1 resumed on 1 vs 3 on 1: train_loss max relative difference $lrel, weights max abs difference $wd"
+[ $r2 -eq 0 ] && [ $rc -eq 0 ] && [ "$(lines nr.csv)" -eq 4 ] && lt "$lrel" 1e-4 && lt "$wd" 1e-4 &&
+    [ "$(cut -d, -f9-11,13 ni1.csv | md5sum)" = "$(cut -d, -f9-11,13 nr.csv | md5sum)" ]
+ok $? "train node, interpolating adjoint and local regularizer: 2 ranks, then 1 process resumes; the same steps, losses ($lrel) and weights ($wd) as 1 process"
+export OPL_DIST_FAULT=train:1; run mpi2 -x OPL_DIST_FAULT "$opl" train node $nd --epochs 2 --checkpoint-every 1 -o nf.h5
+unset OPL_DIST_FAULT
+[ $rc -ne 0 ] && [ -z "$(ls | grep '^nf\.')" ] && [ "$(opl_lines)" -eq 1 ] &&
+    has "rank 1: train: epoch 1, batch 1: failure injected" err.txt
+ok $? "train node, rank 1 failing: exit $rc, one message naming rank 1, no file"
+run "$opl" generate kdv --n 4 --res 32 --nt 4 --seed 2 --quiet -o kdv.h5
+run mpi2 "$opl" train node --data kdv.h5 --ntrain 2 --ntest 1 --batch 2 --epochs 1 --vf mlp --hidden 8 --depth 1 \
+    --window 3 --quiet -o nk.h5
+[ $rc -ne 0 ] && [ ! -e nk.h5 ] && [ "$(opl_lines)" -eq 1 ] && has "per-sample times" err.txt
+ok $? "train node on per-sample times under mpirun: refused with one message, no file"
 
 run mpi2 "$opl" info tiny.h5
 [ $rc -ne 0 ] && has "runs on one process" err.txt; ok $? "a verb that does not run on ranks is refused under mpirun"

@@ -1,6 +1,7 @@
 /* Ops of Runge-Kutta steps on the tape (core/op_ode.c): gradient checks of opl_lincomb and
  * opl_wrms (table), the adjoint identity of lincomb, forward values against naive double loops,
- * non-finite detection, bad input, and tape marks (opl_tape_mark / opl_tape_rewind). */
+ * non-finite detection, bad input, tape marks (opl_tape_mark / opl_tape_rewind), and the norm of a
+ * vector cut into parts (opl_wrms_sums, opl_wrms_reduced). */
 #include <math.h>
 #include <string.h>
 #include "tests/gradcheck.h"
@@ -195,8 +196,63 @@ static void test_tape_mark(void) {
   opl_ctx_free(&c);
 }
 
+/* A vector cut into parts (one per process): the norm from the parts' opl_wrms_sums is the
+ * whole's, and the parts' opl_wrms_reduced gradients, side by side, are the whole's opl_wrms
+ * gradient (a sum over ranks gives the whole vector's gradient). */
+static void test_reduced(void) {
+  opl_ctx *c = opl_ctx_new(0);
+  uint64_t s = 7;
+  const int n = 23, cut = 9;
+  opl_tensor *e = opl_new(c, OPL_DIMS(n)), *ya = opl_new(c, OPL_DIMS(n)), *yb = opl_new(c, OPL_DIMS(n));
+  for (int i = 0; i < n; i++) {
+    e->data[i] = (opl_real)(2 * gc_uniform(&s) - 1);
+    ya->data[i] = (opl_real)(4 * gc_uniform(&s) - 2);
+    yb->data[i] = (opl_real)(4 * gc_uniform(&s) - 2);
+  }
+  opl_set_requires_grad(e), opl_set_requires_grad(ya), opl_set_requires_grad(yb);
+  opl_tensor *v = opl_wrms(c, e, ya, yb, 0.3, 0.1);
+  double sa[2], sb[2];
+  opl_wrms_sums(cut, e->data, ya->data, yb->data, 0.3, 0.1, sa);
+  opl_wrms_sums(n - cut, e->data + cut, ya->data + cut, yb->data + cut, 0.3, 0.1, sb);
+  const double whole = sqrt((sa[0] + sb[0]) / n) + sa[1] + sb[1];
+  is_close(whole, opl_wrms_value(n, e->data, ya->data, yb->data, 0.3, 0.1), 1e-14, 0,
+           "wrms_sums of two parts give the whole vector's norm");
+  ok(opl_backward(c, v) == OPL_OK, "backward of the whole");
+  double want[3][23];
+  opl_tensor *in[3] = {e, ya, yb};
+  for (int k = 0; k < 3; k++)
+    for (int i = 0; i < n; i++) want[k][i] = in[k]->grad[i];
+  opl_tensor *part[2][3];
+  opl_ctx *cp[2] = {opl_ctx_new(0), opl_ctx_new(0)};
+  for (int p = 0; p < 2; p++)
+    for (int k = 0; k < 3; k++) {
+      part[p][k] = opl_new(cp[p], OPL_DIMS(p ? n - cut : cut));
+      memcpy(part[p][k]->data, in[k]->data + (p ? cut : 0), sizeof(opl_real) * (size_t)part[p][k]->numel);
+    }
+  double maxd = 0, vals[2];
+  for (int p = 0; p < 2; p++) {
+    for (int k = 0; k < 3; k++) opl_set_requires_grad(part[p][k]);
+    opl_tensor *vp = opl_wrms_reduced(cp[p], part[p][0], part[p][1], part[p][2], 0.3, 0.1, whole, n);
+    vals[p] = vp ? vp->data[0] : NAN;
+    if (!vp || opl_backward(cp[p], vp)) maxd = INFINITY;
+    for (int k = 0; k < 3 && isfinite(maxd); k++)
+      for (int i = 0; i < part[p][k]->numel; i++)
+        maxd = fmax(maxd, fabs((double)part[p][k]->grad[i] - want[k][p ? cut + i : i]));
+  }
+  ok(vals[0] == (opl_real)whole && vals[1] == (opl_real)whole, "wrms_reduced's value is the whole's on each part");
+  ok(maxd <= 1e-6 * (1 + fabs(want[0][0])), "the parts' wrms_reduced gradients are the whole's (max difference %.3g)",
+     maxd);
+  ok(!opl_wrms_reduced(cp[0], part[0][0], part[0][1], part[0][2], 0.3, 0.1, whole, cut - 1) &&
+         opl_ctx_status(cp[0]) == OPL_ERR_ARG && strstr(opl_ctx_errmsg(cp[0]), "fewer than the part's 9"),
+     "wrms_reduced of a whole smaller than the part: %s", opl_ctx_errmsg(cp[0]));
+  opl_ctx_free(&cp[0]);
+  opl_ctx_free(&cp[1]);
+  opl_ctx_free(&c);
+}
+
 int main(void) {
   tap_begin();
+  test_reduced();
   gc_run_table(rows, (int)(sizeof rows / sizeof rows[0]));
   gc_run_adjoint_table(adj_rows, 1);
   test_forward();
