@@ -552,11 +552,7 @@ static int kind_from_meta(const opl_kv *kv, int n, void *config, opl_err *err) {
 
 static int kind_set_io(void *config, int sdim, int64_t cin, int64_t cout, opl_err *err) {
   opl_mgno_config *cfg = config;
-  if (sdim != 2)
-    return opl_err_set(err, OPL_ERR_UNSUPPORTED, "mgno: a 2-D operator; the task has %d spatial axes", sdim);
-  cfg->in_channels = cin;
-  cfg->out_channels = cout;
-  return OPL_OK;
+  return opl_model_set_io_2d("mgno", sdim, cin, cout, &cfg->in_channels, &cfg->out_channels, err);
 }
 
 const opl_model_kind opl_mgno_kind = {

@@ -212,3 +212,11 @@ int opl_model_meta_int(const opl_kv *kv, int n, const char *who, const char *key
   *out = e->i;
   return OPL_OK;
 }
+
+int opl_model_set_io_2d(const char *who, int sdim, int64_t cin, int64_t cout, int64_t *in, int64_t *out, opl_err *err) {
+  if (sdim != 2)
+    return opl_err_set(err, OPL_ERR_UNSUPPORTED, "%s: a 2-D operator; the task has %d spatial axes", who, sdim);
+  *in = cin;
+  *out = cout;
+  return OPL_OK;
+}

@@ -131,6 +131,11 @@ int opl_model_save(const char *path, const opl_model *m, const opl_kv *extra, in
 int opl_model_meta_int(const opl_kv *kv, int n, const char *who, const char *key, int64_t lo, int64_t hi,
                        int64_t *out, opl_err *err);
 
+/* set_io (opl_model_kind) of a 2-D operator kind: sdim must be 2, else OPL_ERR_UNSUPPORTED
+ * "who: a 2-D operator; the task has <sdim> spatial axes" and nothing is set; then *in = cin and
+ * *out = cout (the kind's configuration's channel counts). */
+int opl_model_set_io_2d(const char *who, int sdim, int64_t cin, int64_t cout, int64_t *in, int64_t *out, opl_err *err);
+
 /* The kind a checkpoint's attributes name: attribute "model" (a string naming a registered
  * kind; OPL_ERR_UNSUPPORTED naming it otherwise), or the FNO when there is no such attribute
  * (files written before the attribute existed). */

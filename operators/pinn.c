@@ -425,14 +425,12 @@ static int kind_create(opl_model *m, const void *config, opl_rng *rng, opl_err *
   return OPL_OK;
 }
 
+/* opl_model_meta_int of "pinn" into an int (lo and hi within the int range). */
 static int meta_int(const opl_kv *kv, int n, const char *key, int64_t lo, int64_t hi, int *out, opl_err *err) {
-  const opl_kv *e = opl_kv_find(kv, n, key);
-  if (!e) return opl_err_set(err, OPL_ERR_NOTFOUND, "pinn: attribute '%s' is missing", key);
-  if (e->type != OPL_KV_INT || e->i < lo || e->i > hi)
-    return opl_err_set(err, OPL_ERR_FORMAT, "pinn: attribute '%s' must be an integer in %lld..%lld", key, (long long)lo,
-                       (long long)hi);
-  *out = (int)e->i;
-  return OPL_OK;
+  int64_t v = 0;
+  int st = opl_model_meta_int(kv, n, "pinn", key, lo, hi, &v, err);
+  if (!st) *out = (int)v;
+  return st;
 }
 
 static int kind_from_meta(const opl_kv *kv, int n, void *config, opl_err *err) {

@@ -6,7 +6,8 @@
 # programs only; the command-line and experiment scripts (meson suite "scripts") run in the
 # release and sanitizer builds, which is where their code paths differ; the experiment scripts
 # (suite "experiments": end-to-end runs of experiments/ at tiny sizes, over the same code as the
-# command-line tests) run in the release build.
+# command-line tests) run in the release build. Meson runs as many tests at a time as there are
+# cores, the longest first (their priorities in meson.build).
 set -e
 cd "$(dirname "$0")/.."
 sh scripts/setup.sh

@@ -22,29 +22,9 @@
 #            [--runs "plain causal causal-mod"]   (default "plain causal")
 # environment: OPL (default build/release/opl)
 set -eu
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-opl=${OPL:-$root/build/release/opl}
-out=$root/build/pinn
-iters=10000
-threads=2
-seed=0
-runs="plain causal"
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --out) out=$2; shift ;;
-        --iters) iters=$2; shift ;;
-        --threads) threads=$2; shift ;;
-        --seed) seed=$2; shift ;;
-        --runs) runs=$2; shift ;;
-        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
-        *) echo "run_allen_cahn.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
-    esac
-    shift
-done
-[ -x "$opl" ] || { echo "run_allen_cahn.sh: $opl not built (sh scripts/build.sh release)" >&2; exit 1; }
-mkdir -p "$out"
-export OMP_NUM_THREADS=$threads OMP_WAIT_POLICY=passive
+name=run_allen_cahn.sh help=2,23p iters=10000 runs="plain causal"
+extra_opt() { case "$1" in --runs) runs=$2 ;; *) return 1 ;; esac; }
+. "$(dirname "$0")/args.sh"
 common="--pde allen-cahn --layers 4x64 --nfreq 10 --optimizer adam --iters $iters --points 2048
         --hard --collocation resample --seed $seed --print-every 500
         --checkpoint-every 1000 --threads $threads"

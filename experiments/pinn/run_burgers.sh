@@ -10,29 +10,9 @@
 # usage: experiments/pinn/run_burgers.sh [--out DIR] [--iters N] [--threads T] [--seed K] [--history M]
 # environment: OPL (default build/release/opl)
 set -eu
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-opl=${OPL:-$root/build/release/opl}
-out=$root/build/pinn
-iters=30000
-threads=2
-seed=0
-history=50
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --out) out=$2; shift ;;
-        --iters) iters=$2; shift ;;
-        --threads) threads=$2; shift ;;
-        --seed) seed=$2; shift ;;
-        --history) history=$2; shift ;;
-        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
-        *) echo "run_burgers.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
-    esac
-    shift
-done
-[ -x "$opl" ] || { echo "run_burgers.sh: $opl not built (sh scripts/build.sh release)" >&2; exit 1; }
-mkdir -p "$out"
-export OMP_NUM_THREADS=$threads OMP_WAIT_POLICY=passive
+name=run_burgers.sh help=2,11p iters=30000 history=50
+extra_opt() { case "$1" in --history) history=$2 ;; *) return 1 ;; esac; }
+. "$(dirname "$0")/args.sh"
 model=$out/burgers_raissi_h${history}_s$seed.h5
 resume=
 [ -f "$model" ] && resume=--resume

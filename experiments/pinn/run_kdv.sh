@@ -17,27 +17,8 @@
 # usage: experiments/pinn/run_kdv.sh [--out DIR] [--iters N] [--threads T] [--seed K]
 # environment: OPL (default build/release/opl)
 set -eu
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-opl=${OPL:-$root/build/release/opl}
-out=$root/build/pinn
-iters=8000
-threads=2
-seed=0
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --out) out=$2; shift ;;
-        --iters) iters=$2; shift ;;
-        --threads) threads=$2; shift ;;
-        --seed) seed=$2; shift ;;
-        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
-        *) echo "run_kdv.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
-    esac
-    shift
-done
-[ -x "$opl" ] || { echo "run_kdv.sh: $opl not built (sh scripts/build.sh release)" >&2; exit 1; }
-mkdir -p "$out"
-export OMP_NUM_THREADS=$threads OMP_WAIT_POLICY=passive
+name=run_kdv.sh help=2,19p iters=8000
+. "$(dirname "$0")/args.sh"
 model=$out/kdv_causal_s$seed.h5
 resume=
 [ -f "$model" ] && resume=--resume

@@ -7,6 +7,8 @@
 #   have CMD                CMD is on the PATH
 #   lines FILE              its line count
 #   show_err                the first lines of err.txt as TAP comments
+#   field FILE KEY          the value of the numeric JSON field KEY in FILE (opl bench's lines)
+#   usage_error MSG DESC CMD...  CMD exits 2 with MSG in its stderr (a case named "DESC: exit 2 naming it")
 # The script ends with: echo "1..$n"
 n=0
 failed=0
@@ -21,3 +23,12 @@ has() { grep -q -- "$1" "$2"; }
 have() { command -v "$1" > /dev/null 2>&1; }
 lines() { wc -l < "$1" | tr -d ' '; }
 show_err() { sed 's/^/#   /' err.txt | head -n 5; }
+field() { sed -n "s/.*\"$2\": \([-0-9.e+]*\).*/\1/p" "$1"; }
+usage_error() {
+    _msg=$1 _desc=$2
+    shift 2
+    run "$@"
+    [ $rc -eq 2 ] && has "$_msg" err.txt
+    ok $? "$_desc: exit 2 naming it (exit $rc)"
+    [ $rc -eq 2 ] || show_err
+}

@@ -18,9 +18,6 @@ num='[0-9][0-9.]*'
 line='^\{"side": "opl", "model": "mgno", "preset": "darcy-rough", "params": 572661, "s": 32, "batch": 2, '
 line="$line\"threads\": 1, \"samples_per_s\": $num, \"ms_median\": $num, \"ms_min\": $num, \"arena_mib\": $num, \"arena_forward_mib\": $num, \"grad_high_mib\": $num, \"release\": 1, "
 line="$line\"peak_rss_mib\": $num, \"loss_first\": $num(e[-+][0-9]+)?, \"iters\": 2, \"warmup\": 1, \"precision\": \"(single|double)\"\\}$"
-field() { # file key: the value of a numeric JSON field
-    sed -n "s/.*\"$2\": \([-0-9.e+]*\).*/\1/p" "$1"
-}
 run "$opl" bench mgno --quick --threads 1
 ok $rc "bench mgno --quick (exit $rc)"
 [ $rc -eq 0 ] || show_err
@@ -66,11 +63,9 @@ run "$opl" bench --help
 
 # bad input: exit 2, the message names the flag and the value
 bad() { # expected-message description args...
-    msg=$1; desc=$2; shift 2
-    run "$opl" bench mgno "$@"
-    [ $rc -eq 2 ] && has "$msg" err.txt
-    ok $? "$desc: exit 2 naming it (exit $rc)"
-    [ $rc -eq 2 ] || show_err
+    m=$1 d=$2
+    shift 2
+    usage_error "$m" "$d" "$opl" bench mgno "$@"
 }
 bad "--s 48: MgNO darcy-rough has 6 levels, so s must be a multiple of 32" "--s 48" --s 48 --iters 1
 bad "unknown preset 'fno'" "--preset fno" --preset fno

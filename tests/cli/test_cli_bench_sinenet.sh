@@ -22,9 +22,6 @@ line="$line\"arena_mib\": $num, \"arena_forward_mib\": $num, \"release\": 1, \"p
 line="$line\"infer_samples_per_s\": $num, \"loss_first\": $num(e[-+][0-9]+)?, \"cpu_ms_median\": $num, "
 line="$line\"infer_cpu_ms_median\": $num, \"iters\": 2, \"warmup\": 1, \"precision\": \"(single|double)\", "
 line="$line\"openblas_coretype\": \"[A-Za-z0-9]*\"\\}$"
-field() { # file key: the value of a numeric JSON field
-    sed -n "s/.*\"$2\": \([-0-9.e+]*\).*/\1/p" "$1"
-}
 run "$opl" bench sinenet --quick --threads 1
 ok $rc "bench sinenet --quick (exit $rc)"
 [ $rc -eq 0 ] || show_err
@@ -59,11 +56,9 @@ run "$opl" bench sinenet --help
 
 # bad input: exit 2, the message names the flag and the value
 bad() { # expected-message description args...
-    msg=$1; desc=$2; shift 2
-    run "$opl" bench sinenet "$@"
-    [ $rc -eq 2 ] && has "$msg" err.txt
-    ok $? "$desc: exit 2 naming it (exit $rc)"
-    [ $rc -eq 2 ] || show_err
+    m=$1 d=$2
+    shift 2
+    usage_error "$m" "$d" "$opl" bench sinenet "$@"
 }
 bad "--s a multiple of 16" "--s 24" --s 24 --iters 1
 bad "--padding expects zeros or circular, got 'reflect'" "--padding reflect" --quick --padding reflect

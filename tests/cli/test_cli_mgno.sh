@@ -12,7 +12,8 @@ cd "$tmp" || exit 1
 
 . "$tap"
 
-run "$opl" generate ns --n 10 --res 32 --store-res 32 --nt 2 --T 0.5 --seed 1 --quiet -o ns.h5
+# (time step 1e-3, 10x the preset's: Courant number ~0.003)
+run "$opl" generate ns --n 10 --res 32 --store-res 32 --nt 2 --T 0.5 --dt 1e-3 --seed 1 --quiet -o ns.h5
 ok $rc "generate a small 2-D data set (NS, 32 x 32, a -> u(0.5))"
 small="--ntrain 8 --ntest 2 --batch 4 --layers 2 --channels-u 8 --num-iteration 1,0;1,1;2,0 --padding circular --target-time 0.5"
 run "$opl" train mgno --data ns.h5 $small --epochs 4 -o m.h5

@@ -26,7 +26,8 @@ ok $? "bench mgno --preset ns --s 16: LayerNorms sized for 16 x 16 (1251300 para
 run "$opl" summary mgno --padding mirror
 [ $rc -eq 2 ] && has "reflect" err.txt; ok $? "--padding mirror: exit 2 naming the modes"
 
-run "$opl" generate ns --n 6 --res 32 --store-res 16 --nt 5 --T 1 --seed 1 --quiet -o ns.h5
+# (time step 1e-3, 10x the preset's: Courant number ~0.003)
+run "$opl" generate ns --n 6 --res 32 --store-res 16 --nt 5 --T 1 --dt 1e-3 --seed 1 --quiet -o ns.h5
 ok $rc "generate a tiny Navier-Stokes set (16 x 16, 5 frames)"
 small="--preset ns --layers 2 --channels-u 4 --num-iteration 1,0;1,0;2,0 --T 3 --ntrain 4 --ntest 2 --batch 2"
 run "$opl" train mgno --data ns.h5 $small --epochs 3 -o m.h5

@@ -47,8 +47,11 @@ ok $? "burgers, hard conditions, L-BFGS on a grid: no initial or boundary loss"
 
 # --------------------------------------------------------------- determinism and resume
 com="train pinn --pde allen-cahn --layers 3x16 --points 2000 --boundary-points 40 --iters 40 --checkpoint-every 10 --quiet --threads 2"
-"$opl" $com -o d1.h5 > /dev/null 2>&1
+# (the two runs at the same time, each in its own files)
+"$opl" $com -o d1.h5 > /dev/null 2>&1 &
+dpid=$!
 "$opl" $com -o d2.h5 > /dev/null 2>&1
+wait $dpid
 same_run() { cmp -s "$1.h5" "$2.h5" && cut -d, -f1-9 "$1.csv" > a.cut && cut -d, -f1-9 "$2.csv" > b.cut && cmp -s a.cut b.cut; }
 same_run d1 d2
 ok $? "two identical commands: byte-identical checkpoints, identical CSV metrics"
@@ -135,7 +138,9 @@ run "$opl" eval w1.h5 --nx 32 --nt 31
 ok $? "eval of a 3-window model (the piecewise network)"
 # killed inside the second window (after its checkpoint at iteration 40 or later), resumed
 kcom="train pinn --pde allen-cahn --layers 3x32 --points 4000 --boundary-points 40 --iters 20 --windows 3 --checkpoint-every 10 --quiet --threads 2"
-"$opl" $kcom -o w2.h5 > /dev/null 2>&1
+# (the uninterrupted run beside the one killed, each in its own files)
+"$opl" $kcom -o w2.h5 > /dev/null 2>&1 &
+w2pid=$!
 rm -f wk.h5 wk.csv
 "$opl" $kcom -o wk.h5 > /dev/null 2>&1 &
 kpid=$!
@@ -144,6 +149,7 @@ while { [ ! -f wk.h5 ] || [ "$(attr pinn_train.iteration wk.h5)" -lt 40 ] 2>/dev
     kill -0 $kpid 2> /dev/null; do sleep 0.01; i=$((i + 1)); done
 kill -9 $kpid 2> /dev/null
 wait $kpid 2> /dev/null
+wait $w2pid
 kdone=$(attr pinn_train.iteration wk.h5)
 diag "3 windows: killed after iteration ${kdone:-none} of 120"
 if [ -z "$kdone" ] || [ "$kdone" -ge 120 ]; then

@@ -76,7 +76,8 @@ run "$opl" train fno --data k.h5 --dim 2 --ntrain 4 --ntest 2 --batch 2 --modes 
     --epochs 1 --pde-weight 1 -o k_m.h5
 ok $rc "KdV: one epoch with --pde-weight (exit $rc)"
 [ $rc -eq 0 ] || show_err
-run "$opl" generate ns --n 6 --res 32 --store-res 16 --nt 4 --T 0.4 --seed 1 --quiet -o ns.h5
+# (time step 1e-3, 10x the preset's: Courant number ~0.003)
+run "$opl" generate ns --n 6 --res 32 --store-res 16 --nt 4 --T 0.4 --dt 1e-3 --seed 1 --quiet -o ns.h5
 ok $rc "a Navier-Stokes set (exit $rc)"
 run "$opl" train fno --data ns.h5 --dim 3 --T-in 0 --T 4 --ntrain 4 --ntest 2 --batch 2 --modes 4 --width 8 \
     --layers 2 --proj 8 --epochs 1 --pde-weight 1 --ic-weight 1 -o n_m.h5
@@ -93,7 +94,7 @@ run "$opl" train fno --data b.h5 --dim 1 --ntrain 8 --ntest 4 --epochs 1 --pde-w
 [ $rc -eq 2 ] && has "space-time task" err.txt; ok $? "--pde-weight with a one-shot FNO-1d: exit 2"
 run "$opl" train fno $common --T-in 1 --epochs 1 --ic-weight 1 -o x.h5
 [ $rc -eq 2 ] && has "t = 0" err.txt; ok $? "--ic-weight without the frame t = 0 (--T-in 1): exit 2"
-run "$opl" generate kdv --n 2 --res 64 --nt 4 --seed 1 --quiet -o kp.h5
+run "$opl" generate kdv --n 2 --res 64 --nt 4 --dt 0.05 --seed 1 --quiet -o kp.h5
 run "$opl" train fno --data kp.h5 --dim 2 --ntrain 1 --ntest 1 --batch 1 --modes 2 --width 4 --layers 1 --proj 4 \
     --epochs 1 --pde-weight 1 --normalize none -o x.h5
 [ $rc -eq 2 ] && has "per-sample" err.txt; ok $? "a KdV set whose domain varies per sample: exit 2 naming why"

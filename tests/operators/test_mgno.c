@@ -7,7 +7,7 @@
 #include <string.h>
 #include "tests/tap.h"
 #include "tests/tmpdir.h"
-#include "core/optim.h"
+#include "tests/operators/fit.h"
 #include "operators/mgno.h"
 
 int main(void) {
@@ -115,24 +115,8 @@ int main(void) {
   opl_tensor *x = opl_tensor_alloc(OPL_DIMS(3, 2, 16, 8), 0, &e), *y = opl_tensor_alloc(OPL_DIMS(3, 1, 16, 8), 0, &e);
   for (int64_t i = 0; i < 3 * 2 * 16 * 8; i++) x->data[i] = (opl_real)((i * 37 % 101) / 50.0 - 1);
   for (int64_t i = 0; i < 3 * 16 * 8; i++) y->data[i] = (opl_real)((i * 13 % 29) / 14.0 - 1);
-  opl_optim_config oc = opl_optim_defaults(OPL_OPTIM_ADAM);
-  oc.lr = 1e-2;
-  opl_optim *o = opl_optim_create(OPL_OPTIM_ADAM, &m.params, &oc, &e);
-  double first = 0, last = 0;
-  int shape_ok = 0;
-  for (int s = 0; s < 20; s++) {
-    opl_ctx_reset(c);
-    opl_params_zero_grad(&m.params);
-    opl_tensor *p = opl_model_forward(c, &m, x);
-    if (!p) break;
-    shape_ok = p->rank == 4 && p->shape[0] == 3 && p->shape[1] == 1 && p->shape[2] == 16 && p->shape[3] == 8;
-    opl_tensor *loss = opl_mse_loss(c, p, y);
-    if (opl_backward(c, loss)) break;
-    if (s == 0) first = loss->data[0];
-    last = loss->data[0];
-    opl_optim_step(o, NULL);
-  }
-  ok(shape_ok, "forward (3, 2, 16, 8) -> (3, 1, 16, 8)");
+  double first, last;
+  ok(test_adam_fit(c, &m, x, y, 20, 1e-2, &first, &last), "forward (3, 2, 16, 8) -> (3, 1, 16, 8)");
   ok(last < 0.8 * first, "20 Adam steps lower the loss: %.4g -> %.4g", first, last);
   /* The temporaries the forward releases: the same loss and gradients as with opl_release off,
    * bit for bit, a smaller arena, and every activation either read by a backward or released
@@ -182,12 +166,8 @@ int main(void) {
   ok(opl_model_save(path, &m, NULL, 0, &e) == OPL_OK, "save: %s", e.msg);
   opl_model m2;
   ok(opl_model_load(path, &m2, &e) == OPL_OK, "load: %s", e.msg);
-  int same = m2.ops == &opl_mgno_ops && m2.params.n == m.params.n;
-  for (int i = 0; same && i < m.params.n; i++)
-    same = !memcmp(m.params.t[i]->data, m2.params.t[i]->data, sizeof(opl_real) * (size_t)opl_nreal(m.params.t[i]));
-  ok(same, "loaded parameters equal, bit for bit");
+  ok(m2.ops == &opl_mgno_ops && test_same_params(&m, &m2), "loaded parameters equal, bit for bit");
   opl_model_free(&m2);
-  opl_optim_free(&o);
   opl_tensor_free(&x);
   opl_tensor_free(&y);
   opl_ctx_free(&c);

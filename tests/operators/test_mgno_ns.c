@@ -6,6 +6,7 @@
 #include <string.h>
 #include "tests/tap.h"
 #include "tests/tmpdir.h"
+#include "tests/operators/fit.h"
 #include "core/optim.h"
 #include "operators/mgno.h"
 
@@ -26,12 +27,9 @@ static int round_trip(const char *dir, const char *name, const opl_model *m, con
     return 0;
   }
   const opl_mgno *g = m2.self;
-  int same = m2.ops == &opl_mgno_ops && m2.params.n == m->params.n && g->cfg.variant == cfg->variant &&
+  int same = m2.ops == &opl_mgno_ops && test_same_params(m, &m2) && g->cfg.variant == cfg->variant &&
              g->cfg.pad == cfg->pad &&
              (cfg->variant != OPL_MGNO_NS || (g->cfg.ln_res[0] == cfg->ln_res[0] && g->cfg.ln_res[1] == cfg->ln_res[1]));
-  for (int i = 0; same && i < m->params.n; i++)
-    same = !strcmp(m->params.t[i]->name, m2.params.t[i]->name) &&
-           !memcmp(m->params.t[i]->data, m2.params.t[i]->data, sizeof(opl_real) * (size_t)opl_nreal(m->params.t[i]));
   opl_model_free(&m2);
   return same;
 }

@@ -7,8 +7,10 @@
 #include <string.h>
 #include "core/io.h"
 #include "operators/fno.h"
+#include "operators/mgno.h"
 #include "operators/mlp.h"
 #include "operators/model.h"
+#include "operators/sinenet.h"
 #include "tests/tap.h"
 #include "tests/tmpdir.h"
 
@@ -182,6 +184,26 @@ static void test_mlp_ops(void) {
 }
 
 /* Checkpoints: any kind by its "model" attribute; none means FNO; an unknown kind is refused. */
+/* set_io of a 2-D kind (opl_model_set_io_2d) on its zeroed configuration cfg, whose channel
+ * counts are *in and *out: set on 2 axes; another rank refused naming the kind, cfg unchanged. */
+static void set_io_2d_case(const opl_model_kind *k, void *cfg, const int64_t *in, const int64_t *out) {
+  opl_err e;
+  ok(!k->set_io(cfg, 2, 3, 2, &e) && *in == 3 && *out == 2, "%s set_io: 2 axes, 3 -> 2 channels", k->name);
+  char want[96];
+  snprintf(want, sizeof want, "%s: a 2-D operator; the task has 1 spatial axes", k->name);
+  ok(k->set_io(cfg, 1, 5, 5, &e) == OPL_ERR_UNSUPPORTED && !strcmp(e.msg, want) && *in == 3 && *out == 2,
+     "%s set_io: 1 axis refused: %s", k->name, e.msg);
+}
+
+static void test_set_io_2d(void) {
+  opl_mgno_config mg;
+  memset(&mg, 0, sizeof mg);
+  set_io_2d_case(&opl_mgno_kind, &mg, &mg.in_channels, &mg.out_channels);
+  opl_sinenet_config sn;
+  memset(&sn, 0, sizeof sn);
+  set_io_2d_case(&opl_sinenet_kind, &sn, &sn.in_channels, &sn.out_channels);
+}
+
 static void test_files(void) {
   opl_fno_config cfg = opl_fno_config_default(2);
   cfg.width = 4, cfg.layers = 1, cfg.proj_channels = 4, cfg.modes[0] = cfg.modes[1] = 2;
@@ -237,6 +259,7 @@ int main(void) {
   test_fno_counts();
   test_fno_ops();
   test_mlp_ops();
+  test_set_io_2d();
   test_files();
   test_tmpdir_remove(dir);
   return tap_end();

@@ -163,6 +163,23 @@ static void test_interface(void) {
   ok(opl_model_create(&z, &opl_pinn_kind, &cfg, NULL, &e) == OPL_ERR_ARG && strstr(e.msg, "depth 0"),
      "depth 0 refused: %s", e.msg);
   ok(opl_pinn_kind.set_io(&cfg, 1, 1, 1, &e) == OPL_ERR_UNSUPPORTED, "set_io: fields refused: %s", e.msg);
+  { /* the configuration's integer attributes: missing and out of range, each named */
+    opl_kv kv[OPL_MODEL_META_MAX];
+    int n = m.ops->to_meta(m.self, kv);
+    opl_pinn_config rc;
+    ok(!opl_pinn_kind.config_from_meta(kv, n, &rc, &e) && rc.depth == 3 && rc.width == 12,
+       "config_from_meta of to_meta: depth 3, width 12 (%s)", e.msg);
+    opl_kv *d = (opl_kv *)opl_kv_find(kv, n, "pinn.depth");
+    d->i = OPL_PINN_MAX_DEPTH + 1;
+    int st = opl_pinn_kind.config_from_meta(kv, n, &rc, &e);
+    char want[96];
+    snprintf(want, sizeof want, "pinn: attribute 'pinn.depth' must be an integer in 1..%d", OPL_PINN_MAX_DEPTH);
+    ok(st == OPL_ERR_FORMAT && !strcmp(e.msg, want), "pinn.depth %d: %s", OPL_PINN_MAX_DEPTH + 1, e.msg);
+    d->key = "pinn.depth_";
+    st = opl_pinn_kind.config_from_meta(kv, n, &rc, &e);
+    ok(st == OPL_ERR_NOTFOUND && !strcmp(e.msg, "pinn: attribute 'pinn.depth' is missing"), "no pinn.depth: %s",
+       e.msg);
+  }
   opl_model_free(&m);
   test_tmpdir_remove(dir);
 }

@@ -7,7 +7,7 @@
 #include <string.h>
 #include "tests/tap.h"
 #include "tests/tmpdir.h"
-#include "core/optim.h"
+#include "tests/operators/fit.h"
 #include "operators/sinenet.h"
 
 /* Fill every parameter by a rule of its own shape only (so the authors' torch model, filled by
@@ -233,24 +233,8 @@ static void test_train_and_save(void) {
   opl_tensor *x = opl_tensor_alloc(OPL_DIMS(3, 2, 16, 32), 0, &e), *y = opl_tensor_alloc(OPL_DIMS(3, 2, 16, 32), 0, &e);
   fill_input(x);
   for (int64_t i = 0; i < y->numel; i++) y->data[i] = (opl_real)((i * 13 % 29) / 14.0 - 1);
-  opl_optim_config oc = opl_optim_defaults(OPL_OPTIM_ADAM);
-  oc.lr = 1e-2;
-  opl_optim *o = opl_optim_create(OPL_OPTIM_ADAM, &m.params, &oc, &e);
-  double first = 0, last = 0;
-  int shape_ok = 0;
-  for (int s = 0; s < 15; s++) {
-    opl_ctx_reset(c);
-    opl_params_zero_grad(&m.params);
-    opl_tensor *p = opl_model_forward(c, &m, x);
-    if (!p) break;
-    shape_ok = p->rank == 4 && p->shape[0] == 3 && p->shape[1] == 2 && p->shape[2] == 16 && p->shape[3] == 32;
-    opl_tensor *loss = opl_mse_loss(c, p, y);
-    if (opl_backward(c, loss)) break;
-    if (s == 0) first = loss->data[0];
-    last = loss->data[0];
-    opl_optim_step(o, NULL);
-  }
-  ok(shape_ok, "forward (3, 2, 16, 32) -> (3, 2, 16, 32)");
+  double first, last;
+  ok(test_adam_fit(c, &m, x, y, 15, 1e-2, &first, &last), "forward (3, 2, 16, 32) -> (3, 2, 16, 32)");
   ok(last < 0.8 * first, "15 Adam steps lower the loss: %.4g -> %.4g", first, last);
   char dir[256], path[300];
   test_tmpdir_make(dir, "sinenet");
@@ -258,18 +242,14 @@ static void test_train_and_save(void) {
   ok(opl_model_save(path, &m, NULL, 0, &e) == OPL_OK, "save: %s", e.msg);
   opl_model m2;
   ok(opl_model_load(path, &m2, &e) == OPL_OK, "load: %s", e.msg);
-  int same = m2.ops == &opl_sinenet_ops && m2.params.n == m.params.n;
-  for (int i = 0; same && i < m.params.n; i++)
-    same = !memcmp(m.params.t[i]->data, m2.params.t[i]->data, sizeof(opl_real) * (size_t)opl_nreal(m.params.t[i]));
   const opl_sinenet *s2 = m2.self;
-  ok(same && s2->cfg.mult == 1.5 && s2->cfg.pad == OPL_PAD_CIRCULAR && s2->cfg.waves == 1,
+  ok(m2.ops == &opl_sinenet_ops && test_same_params(&m, &m2) && s2->cfg.mult == 1.5 && s2->cfg.pad == OPL_PAD_CIRCULAR && s2->cfg.waves == 1,
      "loaded configuration and parameters equal, bit for bit");
   /* the same forward after loading */
   opl_ctx_reset(c);
   opl_tensor *p1 = opl_model_forward(c, &m, x), *p2 = opl_model_forward(c, &m2, x);
   ok(p1 && p2 && !memcmp(p1->data, p2->data, sizeof(opl_real) * (size_t)p1->numel), "loaded model: same outputs");
   opl_model_free(&m2);
-  opl_optim_free(&o);
   opl_tensor_free(&x);
   opl_tensor_free(&y);
   opl_ctx_free(&c);
