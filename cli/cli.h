@@ -46,6 +46,10 @@ double cli_bench_peak_rss_mib(void);
 int cli_bench_cmp_double(const void *a, const void *b);
 int cli_summary(int argc, char **argv);  /* cli/summary.c: the layer table of a model */
 int cli_train_pinn(int argc, char **argv); /* cli/train_pinn.c: opl train pinn (argv[0] = "train") */
+struct opl_dist_grads_stats;
+/* cli/train.c: print the communication summary line of a data-parallel run ("WHO: P ranks;
+ * gradients summed in N buckets ..."), read by users' scripts and tests/cli/test_mpi.sh. */
+void cli_print_dist_line(const char *who, const struct opl_dist_grads_stats *ds);
 int cli_predict(int argc, char **argv);  /* cli/predict.c: a PINN on the grid of its domain */
 int cli_eval_pinn(int argc, char **argv); /* cli/eval_pinn.c: opl eval of a PINN against the reference */
 /* 1 if path is an opl checkpoint of a PINN model (cli/eval_pinn.c). */

@@ -185,13 +185,16 @@ static int run_and_report(opl_trainer *t, opl_train_progress_fn cb, void *user, 
   printf("opl train: saved '%s' (epoch %lld) and metrics '%s'; %s relative L2 %.4e\n", out, (long long)done, csv,
          test_what, *last_test);
   opl_dist_grads_stats ds;
-  if (opl_trainer_dist_stats(t, &ds) && ds.steps > 0)
-    printf("opl train: %d ranks; gradients summed in %d buckets of %.3g MB in all per step, %.0f%% of them started "
-           "during backward; %.3f s of the steps in the sums (%.3f s waiting), %.3f ms per step\n",
-           opl_dist_size(), ds.buckets, (double)ds.bytes / 1e6,
-           100.0 * ds.started_early / ((double)ds.steps * ds.buckets), ds.comm_seconds, ds.wait_seconds,
-           1e3 * ds.comm_seconds / (double)ds.steps);
+  if (opl_trainer_dist_stats(t, &ds) && ds.steps > 0) cli_print_dist_line("opl train", &ds);
   return 0;
+}
+
+void cli_print_dist_line(const char *who, const opl_dist_grads_stats *ds) {
+  printf("%s: %d ranks; gradients summed in %d buckets of %.3g MB in all per step, %.0f%% of them started "
+         "during backward; %.3f s of the steps in the sums (%.3f s waiting), %.3f ms per step\n",
+         who, opl_dist_size(), ds->buckets, (double)ds->bytes / 1e6,
+         100.0 * ds->started_early / ((double)ds->steps * ds->buckets), ds->comm_seconds, ds->wait_seconds,
+         1e3 * ds->comm_seconds / (double)ds->steps);
 }
 
 static int file_exists(const char *path) {

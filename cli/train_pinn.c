@@ -304,13 +304,8 @@ int cli_train_pinn(int argc, char **argv) {
     if (!opl_pinn_trainer_eval_loss(t, &s, &e))
       printf("opl train pinn: %s after %lld iterations: loss %.4e; model '%s'\n",
              stop_requested ? "stopped" : "done", (long long)opl_pinn_trainer_iter(t), s.loss, out);
-    opl_dist_grads_stats ds; /* the communication summary of the other train verbs (cli/train.c) */
-    if (opl_pinn_trainer_dist_stats(t, &ds) && ds.steps > 0)
-      printf("opl train pinn: %d ranks; gradients summed in %d buckets of %.3g MB in all per step, %.0f%% of them "
-             "started during backward; %.3f s of the steps in the sums (%.3f s waiting), %.3f ms per step\n",
-             opl_dist_size(), ds.buckets, (double)ds.bytes / 1e6,
-             100.0 * ds.started_early / ((double)ds.steps * ds.buckets), ds.comm_seconds, ds.wait_seconds,
-             1e3 * ds.comm_seconds / (double)ds.steps);
+    opl_dist_grads_stats ds; /* the communication summary of the other train verbs */
+    if (opl_pinn_trainer_dist_stats(t, &ds) && ds.steps > 0) cli_print_dist_line("opl train pinn", &ds);
   }
   opl_pinn_trainer_free(&t);
   return st ? 1 : 0;
