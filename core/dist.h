@@ -58,7 +58,8 @@ int opl_dist_check_same(const opl_params *p, const char *what, opl_err *err);
 
 /* Test hook for the failure paths: 1 when the environment variable OPL_DIST_FAULT equals
  * "<where>:<this rank>", 0 otherwise and always on a single process. The callers: "train" fails
- * the rank's training steps, "generate" the last round of samples the rank solves. */
+ * the rank's training steps (after the forward), "read" its batch reads (before the forward),
+ * "generate" the last round of samples the rank solves. */
 int opl_dist_fault(const char *where);
 
 /* ---------------------------------------------------------------- gradient sums in buckets

@@ -385,18 +385,30 @@ static int step_forward(opl_trainer *t, int64_t k, int64_t B, int64_t r0, int64_
   opl_ctx_clear_error(c);
   opl_ctx_set_grad_enabled(c, 1);
   int64_t bs = 0;
-  opl_tensor *x, *y;
-  if (!batch_tensors(c, li, B, &x, &y)) return ctx_take(c, err, "train");
+  opl_tensor *x = NULL, *y = NULL;
   int st;
+  t->read_agreed = 0;
   if (t->order) { /* a rank's rows [r0, r0 + B) of the global batch k */
-    if (t->order_epoch != t->epoch) {
-      if ((st = opl_loader_order(t->loader, OPL_SPLIT_TRAIN, t->epoch, t->order, err))) return st;
-      t->order_epoch = t->epoch;
+    st = batch_tensors(c, li, B, &x, &y) ? OPL_OK : ctx_take(c, err, "train");
+    if (!st && t->order_epoch != t->epoch) {
+      if (!(st = opl_loader_order(t->loader, OPL_SPLIT_TRAIN, t->epoch, t->order, err))) t->order_epoch = t->epoch;
     }
-    memcpy(t->bsamp, t->order + k * li->batch + r0, sizeof(int64_t) * (size_t)B);
-    st = opl_loader_read(t->loader, t->bsamp, B, x->data, y->data, err);
+    if (!st) {
+      memcpy(t->bsamp, t->order + k * li->batch + r0, sizeof(int64_t) * (size_t)B);
+      st = opl_loader_read(t->loader, t->bsamp, B, x->data, y->data, err);
+    }
+    if (!st && opl_dist_fault("read"))
+      st = opl_err_set(err, OPL_ERR_IO, "train: epoch %lld, batch %lld: read failure injected by OPL_DIST_FAULT",
+                       (long long)e, (long long)(k + 1));
+    /* A trajectory task's forward holds collectives (the solve's norms are sums over ranks):
+     * a rank whose read failed must stop the others before it, or they would wait there. */
+    if (t->cfg.task.kind == OPL_TASK_TRAJECTORY && (st = opl_dist_agree(st, err, NULL, 0))) {
+      t->read_agreed = 1;
+      return st;
+    }
     bs = B;
   } else {
+    if (!batch_tensors(c, li, B, &x, &y)) return ctx_take(c, err, "train");
     st = opl_loader_batch(t->loader, OPL_SPLIT_TRAIN, t->epoch, k, x->data, y->data, &bs, t->bsamp, err);
   }
   if (st) return st;
@@ -479,7 +491,7 @@ static int trainer_step(opl_trainer *t, int64_t k, opl_step_stats *s, opl_err *e
   int64_t solver[4] = {-1, -1, -1, -1};
   double reg = 0, phys[2];
   int st = step_forward(t, k, Bl, r0, e, &pred, &yt, &loss, &total, solver, &reg, phys, err);
-  if (st && P == 1) return st;
+  if (st && (P == 1 || t->read_agreed)) return st; /* (every rank returns: the read failure was agreed) */
   if (!st && opl_dist_fault("train"))
     st = opl_err_set(err, OPL_ERR_IO, "train: epoch %lld, batch %lld: failure injected by OPL_DIST_FAULT", (long long)e,
                      (long long)(k + 1));

@@ -36,6 +36,7 @@ struct opl_trainer {
   opl_dist_grads *dg;         /* the gradient buckets */
   int64_t *order;             /* [ntrain] the sample order of epoch order_epoch */
   int64_t order_epoch;
+  int read_agreed;            /* the last step_forward failed in its read, agreed over ranks */
 };
 
 /* Set the optimizer's rate for the trainer's position (epoch, and step within the schedule's

@@ -21,7 +21,8 @@
 #   - train node: the batch's one adaptive solve distributed (norms summed, decisions agreed): 2 ranks
 #     vs 1 with the checkpointed adjoint and the global regularizers (the same steps, losses and
 #     weights up to reassociation); the interpolating adjoint with the local regularizer on 2 ranks
-#     resumed at P = 1; a failing rank; per-sample times refused;
+#     resumed at P = 1; a failing rank (after the forward, and in its batch read before the
+#     forward, which holds sums over ranks: no hang); per-sample times refused;
 #   - every train verb (fno, node, pinn) prints one communication summary line on 2 ranks.
 # Registered only when MPI is built in. Root CI: OMPI_ALLOW_RUN_AS_ROOT(_CONFIRM); 2 cores:
 # --oversubscribe. Under ASan (OPL_SANITIZED=1) LeakSanitizer is off for these processes: Open MPI
@@ -310,6 +311,14 @@ unset OPL_DIST_FAULT
 [ $rc -ne 0 ] && [ -z "$(ls | grep '^nf\.')" ] && [ "$(opl_lines)" -eq 1 ] &&
     has "rank 1: train: epoch 1, batch 1: failure injected" err.txt
 ok $? "train node, rank 1 failing: exit $rc, one message naming rank 1, no file"
+# rank 1's batch read fails before the forward, whose solve holds sums over ranks: rank 0 must not
+# wait there (a hang ends at the timeout, exit 124)
+export OPL_DIST_FAULT=read:1; run timeout 120 mpirun -np 2 --oversubscribe -x OMP_NUM_THREADS -x ASAN_OPTIONS \
+    -x UBSAN_OPTIONS -x OPL_DIST_FAULT "$opl" train node $nd --epochs 1 -o nq.h5
+unset OPL_DIST_FAULT
+[ $rc -ne 0 ] && [ $rc -ne 124 ] && [ -z "$(ls | grep '^nq\.')" ] && [ "$(opl_lines)" -eq 1 ] &&
+    has "rank 1: train: epoch 1, batch 1: read failure injected" err.txt
+ok $? "train node, rank 1's batch read failing: exit $rc (not a hang), one message naming rank 1, no file"
 run "$opl" generate kdv --n 4 --res 32 --nt 4 --seed 2 --quiet -o kdv.h5
 run mpi2 "$opl" train node --data kdv.h5 --ntrain 2 --ntest 1 --batch 2 --epochs 1 --vf mlp --hidden 8 --depth 1 \
     --window 3 --quiet -o nk.h5
