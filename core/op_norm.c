@@ -152,9 +152,15 @@ static int check_affine(opl_ctx *c, const char *op, const char *what, const opl_
   return 1;
 }
 
-/* Common tail: allocate statistics and output, run forward, record the node. */
+static void gng_forward(const norm_geo *q, const opl_real *x, const opl_real *gamma, const opl_real *beta,
+                        opl_real *y);
+static void gng_bw(opl_node *nd);
+
+/* Common tail: allocate statistics and output, run forward, record the node. gelu = 1: the
+ * fused gelu(norm(x)) (opl_group_norm_gelu), whose node saves x, gamma and beta only (backward
+ * recomputes the normalized values), so its output can be released. */
 static opl_tensor *norm_run(opl_ctx *c, const char *op, opl_tensor *x, opl_tensor *gamma,
-                            opl_tensor *beta, norm_geo *geo) {
+                            opl_tensor *beta, norm_geo *geo, int gelu) {
   if (!(geo->eps >= 0) || !isfinite(geo->eps)) {
     opl_ctx_error(c, OPL_ERR_ARG, "%s: eps = %g must be finite and >= 0", op, geo->eps);
     return NULL;
@@ -166,17 +172,18 @@ static opl_tensor *norm_run(opl_ctx *c, const char *op, opl_tensor *x, opl_tenso
   q->mean = opl_arena_alloc(c, (size_t)(q->B * q->G) * sizeof(double));
   q->rstd = opl_arena_alloc(c, (size_t)(q->B * q->G) * sizeof(double));
   if (!q->mean || !q->rstd) return NULL;
-  norm_forward(q, x->data, gamma ? gamma->data : NULL, beta ? beta->data : NULL, y->data);
+  (gelu ? gng_forward : norm_forward)(q, x->data, gamma ? gamma->data : NULL, beta ? beta->data : NULL, y->data);
   opl_tensor *in[3] = {x, gamma, beta};
-  opl_node *nd = opl_record(c, op, norm_bw, y, 3, in);
+  opl_node *nd = gelu ? opl_record_saves(c, op, gng_bw, y, 3, in, OPL_SAVES_IN(0) | OPL_SAVES_IN(1) | OPL_SAVES_IN(2))
+                      : opl_record(c, op, norm_bw, y, 3, in);
   if (nd) nd->saved = q, nd->farg[0] = q->eps;
   return y;
 }
 
-/* Shared by group and instance norm: x (N, C, *S) real with rank >= 2, groups dividing C,
- * gamma / beta (C) or NULL. */
+/* Shared by group norm, instance norm and the fused group norm + GELU (gelu = 1): x (N, C, *S)
+ * real with rank >= 2, groups dividing C, gamma / beta (C) or NULL. */
 static opl_tensor *group_norm_impl(opl_ctx *c, const char *op, opl_tensor *x, int groups,
-                                   opl_tensor *gamma, opl_tensor *beta, double eps) {
+                                   opl_tensor *gamma, opl_tensor *beta, double eps, int gelu) {
   if (!opl_check_input(c, op, "x", x, -1, 0)) return NULL;
   char b[96];
   if (x->rank < 2) {
@@ -198,7 +205,7 @@ static opl_tensor *group_norm_impl(opl_ctx *c, const char *op, opl_tensor *x, in
     return NULL;
   norm_geo geo = {.B = x->shape[0], .G = groups, .Cg = C / groups,
                   .S = opl_prod(x->shape, 2, x->rank), .eps = eps};
-  return norm_run(c, op, x, gamma, beta, &geo);
+  return norm_run(c, op, x, gamma, beta, &geo, gelu);
 }
 
 /* Group norm (Wu & He 2018; PyTorch F.group_norm): x (N, C, *S) real, rank >= 2; the C
@@ -208,7 +215,7 @@ static opl_tensor *group_norm_impl(opl_ctx *c, const char *op, opl_tensor *x, in
  * 1 and 0). Out: the shape of x. */
 opl_tensor *opl_group_norm(opl_ctx *c, opl_tensor *x, int groups, opl_tensor *gamma,
                            opl_tensor *beta, double eps) {
-  return group_norm_impl(c, "group_norm", x, groups, gamma, beta, eps);
+  return group_norm_impl(c, "group_norm", x, groups, gamma, beta, eps, 0);
 }
 
 /* ------------------------------------------------------------ group norm + GELU */
@@ -293,40 +300,7 @@ static void gng_bw(opl_node *nd) {
  * beta (not the normalized values, which backward recomputes), so the output can be released. */
 opl_tensor *opl_group_norm_gelu(opl_ctx *c, opl_tensor *x, int groups, opl_tensor *gamma, opl_tensor *beta,
                                 double eps) {
-  const char *op = "group_norm_gelu";
-  if (!opl_check_input(c, op, "x", x, -1, 0)) return NULL;
-  char b[96];
-  if (x->rank < 2) {
-    opl_ctx_error(c, OPL_ERR_SHAPE, "%s: x %s must be (N, C, ...)", op, opl_shape_str(b, x->rank, x->shape));
-    return NULL;
-  }
-  int64_t C = x->shape[1];
-  if (groups < 1) {
-    opl_ctx_error(c, OPL_ERR_ARG, "%s: groups = %d must be >= 1", op, groups);
-    return NULL;
-  }
-  if (C % groups != 0) {
-    opl_ctx_error(c, OPL_ERR_SHAPE, "%s: %d groups do not divide the %lld channels of x %s", op, groups,
-                  (long long)C, opl_shape_str(b, x->rank, x->shape));
-    return NULL;
-  }
-  if (!check_affine(c, op, "gamma", gamma, 1, &C, x) || !check_affine(c, op, "beta", beta, 1, &C, x)) return NULL;
-  if (!(eps >= 0) || !isfinite(eps)) {
-    opl_ctx_error(c, OPL_ERR_ARG, "%s: eps = %g must be finite and >= 0", op, eps);
-    return NULL;
-  }
-  opl_tensor *y = opl_new_like(c, x);
-  norm_geo *q = opl_arena_alloc(c, sizeof *q);
-  if (!y || !q) return NULL;
-  *q = (norm_geo){.B = x->shape[0], .G = groups, .Cg = C / groups, .S = opl_prod(x->shape, 2, x->rank), .eps = eps};
-  q->mean = opl_arena_alloc(c, (size_t)(q->B * q->G) * sizeof(double));
-  q->rstd = opl_arena_alloc(c, (size_t)(q->B * q->G) * sizeof(double));
-  if (!q->mean || !q->rstd) return NULL;
-  gng_forward(q, x->data, gamma ? gamma->data : NULL, beta ? beta->data : NULL, y->data);
-  opl_tensor *in[3] = {x, gamma, beta};
-  opl_node *nd = opl_record_saves(c, op, gng_bw, y, 3, in, OPL_SAVES_IN(0) | OPL_SAVES_IN(1) | OPL_SAVES_IN(2));
-  if (nd) nd->saved = q, nd->farg[0] = eps;
-  return y;
+  return group_norm_impl(c, "group_norm_gelu", x, groups, gamma, beta, eps, 1);
 }
 
 /* Instance norm (Ulyanov et al. 2016; PyTorch F.instance_norm without running statistics):
@@ -334,13 +308,13 @@ opl_tensor *opl_group_norm_gelu(opl_ctx *c, opl_tensor *x, int groups, opl_tenso
 opl_tensor *opl_instance_norm(opl_ctx *c, opl_tensor *x, opl_tensor *gamma, opl_tensor *beta,
                               double eps) {
   if (!opl_check_input(c, "instance_norm", "x", x, -1, 0)) return NULL;
-  if (x->rank < 2) return group_norm_impl(c, "instance_norm", x, 1, gamma, beta, eps);
+  if (x->rank < 2) return group_norm_impl(c, "instance_norm", x, 1, gamma, beta, eps, 0);
   int64_t C = x->shape[1];
   if (C > INT32_MAX) {
     opl_ctx_error(c, OPL_ERR_SHAPE, "instance_norm: too many channels (%lld)", (long long)C);
     return NULL;
   }
-  return group_norm_impl(c, "instance_norm", x, (int)C, gamma, beta, eps);
+  return group_norm_impl(c, "instance_norm", x, (int)C, gamma, beta, eps, 0);
 }
 
 /* Layer norm (Ba et al. 2016; PyTorch F.layer_norm with normalized_shape = the trailing nd
@@ -362,5 +336,5 @@ opl_tensor *opl_layer_norm(opl_ctx *c, opl_tensor *x, int nd, opl_tensor *gamma,
     return NULL;
   norm_geo geo = {.B = opl_prod(x->shape, 0, x->rank - nd), .G = 1,
                   .Cg = opl_prod(x->shape, x->rank - nd, x->rank), .S = 1, .eps = eps};
-  return norm_run(c, "layer_norm", x, gamma, beta, &geo);
+  return norm_run(c, "layer_norm", x, gamma, beta, &geo, 0);
 }
