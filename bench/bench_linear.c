@@ -24,17 +24,7 @@
 #include <time.h>
 #include <omp.h>
 #include "core/ops.h"
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
+#include "bench/bench.h"
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 static opl_real urand(void) {
@@ -150,8 +140,7 @@ static void time_medians(int nv, void (*const *fn)(bstate *), bstate *s, int rep
     }
   for (int v = 0; v < nv; v++) {
     double *tv = t + v * reps;
-    qsort(tv, (size_t)reps, sizeof *tv, cmp_double);
-    med[v] = reps % 2 ? tv[reps / 2] : 0.5 * (tv[reps / 2 - 1] + tv[reps / 2]);
+    med[v] = median(tv, reps); /* sorts tv */
     best[v] = tv[0];
   }
   free(t);

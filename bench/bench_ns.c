@@ -39,25 +39,9 @@
 #include "pde/grid.h"
 #include "pde/ns2d.h"
 #include "pde/solve.h"
+#include "bench/bench.h"
 
 /* Monotonic wall-clock time in seconds. */
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-/* Median of v[n] (sorts v). */
-static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, cmp_double);
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 /* Median time (s) per trajectory of one evaluation's transforms (4 batched inverse + 1 forward)
  * on grid g, over reps rounds. batch == 1: one evaluation per round (its plans may use threads);
  * batch > 1: each round runs batch evaluations spread over `threads` threads, one per trajectory,
