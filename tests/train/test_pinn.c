@@ -121,6 +121,20 @@ static void test_collocation(void) {
 
 /* ---------------------------------------------------------------- training */
 
+/* 1 when files a and b exist and hold the same bytes. */
+static int same_file(const char *a, const char *b) {
+  FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+  int same = fa && fb;
+  while (same) {
+    int x = fgetc(fa), y = fgetc(fb);
+    if (x != y) same = 0;
+    if (x == EOF || y == EOF) break;
+  }
+  if (fa) fclose(fa);
+  if (fb) fclose(fb);
+  return same;
+}
+
 /* Progress callback stopping the run after iteration *user. */
 static int stop_after(const opl_pinn_iter_stats *s, void *user) { return s->iter >= *(const int64_t *)user; }
 
@@ -158,15 +172,7 @@ static void test_training(void) {
   int64_t at = v ? opl_pinn_trainer_iter(v) : -1;
   st = st ? st : opl_pinn_trainer_run(v, NULL, NULL, &e);
   opl_pinn_trainer_free(&v);
-  FILE *fa = fopen(p1, "rb"), *fb = fopen(p2, "rb");
-  int same = fa && fb;
-  while (same) {
-    int x = fgetc(fa), y = fgetc(fb);
-    if (x != y) same = 0;
-    if (x == EOF || y == EOF) break;
-  }
-  if (fa) fclose(fa);
-  if (fb) fclose(fb);
+  int same = same_file(p1, p2);
   ok(!st && at == 12 && same, "stopped at iteration 12, resumed, the final checkpoint equals the uninterrupted run's byte "
                               "for byte: %s", st ? e.msg : "");
   c.seed = 5;
@@ -221,19 +227,6 @@ static void test_eps_schedule(void) {
 }
 
 /* ---------------------------------------------------------------- time windows */
-
-static int same_file(const char *a, const char *b) {
-  FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
-  int same = fa && fb;
-  while (same) {
-    int x = fgetc(fa), y = fgetc(fb);
-    if (x != y) same = 0;
-    if (x == EOF || y == EOF) break;
-  }
-  if (fa) fclose(fa);
-  if (fb) fclose(fb);
-  return same;
-}
 
 /* u of window k's network at (t, x[i]), i < n. */
 static void window_u(const opl_pinn *net, int k, double t, const double *x, int n, double *u) {
