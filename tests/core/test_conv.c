@@ -480,6 +480,24 @@ static void test_transpose_identity(void) {
   }
 }
 
+/* A backward pass through y from a random seed drawn from *s, then y, x.grad, w.grad and b.grad
+ * packed into one new array (caller frees); their lengths in len[4]. */
+static double *backward_packed(opl_ctx *c, opl_tensor *y, const opl_tensor *x, const opl_tensor *w,
+                               const opl_tensor *b, uint64_t *s, int64_t len[4]) {
+  opl_real *seed = malloc((size_t)y->numel * sizeof *seed);
+  for (int64_t i = 0; i < y->numel; i++) seed[i] = (opl_real)(2 * gc_uniform(s) - 1);
+  opl_backward_seed(c, y, seed);
+  free(seed);
+  len[0] = y->numel, len[1] = x->numel, len[2] = w->numel, len[3] = b->numel;
+  double *r = malloc((size_t)(len[0] + len[1] + len[2] + len[3]) * sizeof *r);
+  int64_t j = 0;
+  for (int64_t i = 0; i < y->numel; i++) r[j++] = y->data[i];
+  for (int64_t i = 0; i < x->numel; i++) r[j++] = x->grad[i];
+  for (int64_t i = 0; i < w->numel; i++) r[j++] = w->grad[i];
+  for (int64_t i = 0; i < b->numel; i++) r[j++] = b->grad[i];
+  return r;
+}
+
 /* ------------------------------------------------------------ threads */
 
 /* The samples-over-threads path and the sequential path give the same values and gradients. */
@@ -507,17 +525,9 @@ static void test_threads_agree(void) {
       opl_tensor *in[3] = {x, w, b};
       opl_tensor *y = f_conv(c, in, ts[k]);
       OPL_ASSERT(y != NULL, "%s", opl_ctx_errmsg(c));
-      opl_real *seed = malloc((size_t)y->numel * sizeof *seed);
-      for (int64_t i = 0; i < y->numel; i++) seed[i] = (opl_real)(2 * gc_uniform(&s) - 1);
-      opl_backward_seed(c, y, seed);
-      nres = y->numel + x->numel + w->numel + b->numel;
-      res[run] = malloc((size_t)nres * sizeof(double));
-      int64_t j = 0;
-      for (int64_t i = 0; i < y->numel; i++) res[run][j++] = y->data[i];
-      for (int64_t i = 0; i < x->numel; i++) res[run][j++] = x->grad[i];
-      for (int64_t i = 0; i < w->numel; i++) res[run][j++] = w->grad[i];
-      for (int64_t i = 0; i < b->numel; i++) res[run][j++] = b->grad[i];
-      free(seed);
+      int64_t len[4];
+      res[run] = backward_packed(c, y, x, w, b, &s, len);
+      nres = len[0] + len[1] + len[2] + len[3];
       opl_ctx_free(&c);
       opl_tensor_free(&x), opl_tensor_free(&w), opl_tensor_free(&b);
     }
@@ -547,17 +557,7 @@ static double *wino_run(const tc *t, const int64_t *xs, const int64_t *ws, int w
   opl_ctx *c = opl_ctx_new(0);
   opl_tensor *y = t->transpose ? opl_conv_transpose(c, x, w, b, &t->o) : opl_conv(c, x, w, b, &t->o);
   OPL_ASSERT(y != NULL, "%s", opl_ctx_errmsg(c));
-  opl_real *seed = malloc((size_t)y->numel * sizeof *seed);
-  for (int64_t i = 0; i < y->numel; i++) seed[i] = (opl_real)(2 * gc_uniform(&s) - 1);
-  opl_backward_seed(c, y, seed);
-  len[0] = y->numel, len[1] = x->numel, len[2] = w->numel, len[3] = b->numel;
-  double *r = malloc((size_t)(len[0] + len[1] + len[2] + len[3]) * sizeof *r);
-  int64_t j = 0;
-  for (int64_t i = 0; i < y->numel; i++) r[j++] = y->data[i];
-  for (int64_t i = 0; i < x->numel; i++) r[j++] = x->grad[i];
-  for (int64_t i = 0; i < w->numel; i++) r[j++] = w->grad[i];
-  for (int64_t i = 0; i < b->numel; i++) r[j++] = b->grad[i];
-  free(seed);
+  double *r = backward_packed(c, y, x, w, b, &s, len);
   opl_ctx_free(&c);
   opl_tensor_free(&x), opl_tensor_free(&w), opl_tensor_free(&b);
   opl_conv_set_winograd(old);
@@ -710,17 +710,9 @@ static void test_slabs_agree(void) {
       OPL_ASSERT(y != NULL, "%s", opl_ctx_errmsg(c));
       if (run == 0)
         for (int a = 3; a < y->rank; a++) plane *= y->shape[a];
-      opl_real *seed = malloc((size_t)y->numel * sizeof *seed);
-      for (int64_t i = 0; i < y->numel; i++) seed[i] = (opl_real)(2 * gc_uniform(&s) - 1);
-      opl_backward_seed(c, y, seed);
-      nres = y->numel + x->numel + w->numel + b->numel;
-      res[run] = malloc((size_t)nres * sizeof(double));
-      int64_t j = 0;
-      for (int64_t i = 0; i < y->numel; i++) res[run][j++] = y->data[i];
-      for (int64_t i = 0; i < x->numel; i++) res[run][j++] = x->grad[i];
-      for (int64_t i = 0; i < w->numel; i++) res[run][j++] = w->grad[i];
-      for (int64_t i = 0; i < b->numel; i++) res[run][j++] = b->grad[i];
-      free(seed);
+      int64_t len[4];
+      res[run] = backward_packed(c, y, x, w, b, &s, len);
+      nres = len[0] + len[1] + len[2] + len[3];
       opl_ctx_free(&c);
       opl_tensor_free(&x), opl_tensor_free(&w), opl_tensor_free(&b);
       opl_conv_set_slab_cols(old);
