@@ -708,13 +708,7 @@ static double adj_wrms(const opl_rk_vops *o, const void *ev, const void *yav, co
   const double *e = ev, *ya = yav, *yb = ybv;
   const int64_t nrow = (A->backsolve ? 2 : 1) * A->N, n = opl_dist_rank() == 0 ? o->n : nrow;
   double sc[3] = {0, 0, (double)n};
-  for (int64_t i = 0; i < n; i++) { /* the statements of dv_wrms_range (solvers/rk.c) */
-    double p = fabs(ya[i]), q = fabs(yb[i]);
-    double w = atol + rtol * (p > q ? p : q);
-    double r = e[i] / w;
-    sc[0] += r * r;
-    sc[1] += (ya[i] - ya[i]) + (yb[i] - yb[i]);
-  }
+  opl_rk_wrms_sums(n, e, ya, yb, rtol, atol, sc);
   opl_err ae = {0};
   if (opl_dist_agree(OPL_OK, &ae, sc, 3)) return NAN;
   return sqrt(sc[0] / sc[2]) + sc[1];

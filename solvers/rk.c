@@ -181,17 +181,21 @@ static void dv_wrms_blocks(void *ctx, int64_t b0, int64_t b1, double *acc) {
   dv_wrms_range(a->e, a->ya, a->yb, a->rtol, a->atol, lo, hi, &acc[0], &acc[1]);
 }
 
-static double dv_wrms(const opl_rk_vops *o, const void *ev, const void *yav, const void *ybv,
-                      double rtol, double atol) {
-  const int64_t n = o->n;
-  double sc[2];
+void opl_rk_wrms_sums(int64_t n, const double *e, const double *ya, const double *yb, double rtol, double atol,
+                      double sc[2]) {
   if (n < OPL_PAR_MIN) {
-    dv_wrms_range(ev, yav, ybv, rtol, atol, 0, n, &sc[0], &sc[1]);
+    dv_wrms_range(e, ya, yb, rtol, atol, 0, n, &sc[0], &sc[1]);
   } else { /* a fixed summation order (core/par.h): the same bits at every thread count */
-    struct dv_wrms_args a = {ev, yav, ybv, rtol, atol, n};
+    struct dv_wrms_args a = {e, ya, yb, rtol, atol, n};
     opl_par_sums((n + DV_BLOCK - 1) / DV_BLOCK, 2, 1, dv_wrms_blocks, &a, sc);
   }
-  return sqrt(sc[0] / (double)n) + sc[1];
+}
+
+static double dv_wrms(const opl_rk_vops *o, const void *ev, const void *yav, const void *ybv,
+                      double rtol, double atol) {
+  double sc[2];
+  opl_rk_wrms_sums(o->n, ev, yav, ybv, rtol, atol, sc);
+  return sqrt(sc[0] / (double)o->n) + sc[1];
 }
 
 opl_rk_vops opl_rk_vops_double(int64_t n) {

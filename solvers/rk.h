@@ -152,6 +152,12 @@ struct opl_rk_vops {
 /* Vector operations for plain double arrays of length n >= 1 (vectors are double*, 64-byte
  * aligned, zeroed at creation; loops use OpenMP for n >= 32768). rhs is NULL: set it. */
 opl_rk_vops opl_rk_vops_double(int64_t n);
+/* The two sums behind the double-array vops' error norm: sc[0] = sum_i (e_i / w_i)^2 and
+ * sc[1] = sum_i (ya_i - ya_i) + (yb_i - yb_i) (0 when finite, NaN otherwise), so the norm is
+ * sqrt(sc[0] / n) + sc[1]; e, ya, yb [n]. Summed in a fixed order (the same bits at every thread
+ * count). A vector cut into parts (one per process) has the norm sqrt(sum S / sum n) + sum chk. */
+void opl_rk_wrms_sums(int64_t n, const double *e, const double *ya, const double *yb, double rtol, double atol,
+                      double sc[2]);
 
 typedef struct opl_rk opl_rk;
 
