@@ -209,6 +209,28 @@ static int tv_rhs_local(void *user, double t, const void *yv, void *dyv) {
   return 0;
 }
 
+/* Distributed: the ranks agree on a field evaluation's outcome rv (0; > 0 recoverable; < 0
+ * fatal, described by *status and msg[400]) in one reduction that also sums sums[0..n) over the
+ * ranks (sums has n + 1 entries: the last carries the recoverable flag). Returns -1 when it was
+ * fatal on some rank (*status and msg then the lowest failing rank's), else 1 when it was
+ * recoverable on some rank, else 0. */
+static int agree_outcome(int rv, int *status, char *msg, double *sums, int n) {
+  opl_err ae = {0};
+  int mine = OPL_OK;
+  if (rv < 0) {
+    mine = *status ? *status : OPL_ERR_STATE;
+    snprintf(ae.msg, sizeof ae.msg, "%s", *status ? msg : "the vector field failed");
+  }
+  sums[n] = rv > 0;
+  int st = opl_dist_agree(mine, &ae, sums, n + 1);
+  if (st) {
+    *status = st;
+    snprintf(msg, 400, "%.390s", ae.msg);
+    return -1;
+  }
+  return sums[n] > 0 ? 1 : 0;
+}
+
 /* The right-hand side. Distributed, the ranks agree on its outcome before the core acts on it
  * (a rank that rejected an attempt alone would wait in a norm the others never reach): fatal on
  * any rank is fatal on every rank, with the message of the lowest failing rank; otherwise
@@ -217,20 +239,8 @@ static int tv_rhs(void *user, double t, const void *yv, void *dyv) {
   tspace *sp = user;
   int rv = tv_rhs_local(user, t, yv, dyv);
   if (!sp->dist) return rv;
-  opl_err ae = {0};
-  double rec = rv > 0;
-  int mine = OPL_OK;
-  if (rv < 0) {
-    mine = sp->status ? sp->status : OPL_ERR_STATE;
-    snprintf(ae.msg, sizeof ae.msg, "%s", sp->status ? sp->msg : "the vector field failed");
-  }
-  int st = opl_dist_agree(mine, &ae, &rec, 1);
-  if (st) {
-    sp->status = st;
-    snprintf(sp->msg, sizeof sp->msg, "%.390s", ae.msg);
-    return -1;
-  }
-  return rec > 0 ? 1 : 0;
+  double rec;
+  return agree_outcome(rv, &sp->status, sp->msg, &rec, 0);
 }
 
 static void tv_mark(const opl_rk_vops *o) {
@@ -681,22 +691,9 @@ static int adj_rhs(void *user, double s, const void *zv, void *dzv) {
   if (!A->dist) return rv;
   double *dg = (double *)dzv + (A->backsolve ? 2 * A->N : A->N);
   for (int64_t i = 0; i < A->P; i++) A->sums[i] = rv == 0 ? dg[i] : 0;
-  A->sums[A->P] = rv > 0;
-  opl_err ae = {0};
-  int mine = OPL_OK;
-  if (rv < 0) {
-    mine = A->status ? A->status : OPL_ERR_STATE;
-    snprintf(ae.msg, sizeof ae.msg, "%s", A->status ? A->msg : "the vector field failed");
-  }
-  int st = opl_dist_agree(mine, &ae, A->sums, (int)(A->P + 1));
-  if (st) {
-    A->status = st;
-    snprintf(A->msg, sizeof A->msg, "%.390s", ae.msg);
-    return -1;
-  }
-  if (A->sums[A->P] > 0) return 1;
-  memcpy(dg, A->sums, (size_t)A->P * sizeof(double));
-  return 0;
+  const int out = agree_outcome(rv, &A->status, A->msg, A->sums, (int)A->P);
+  if (out == 0) memcpy(dg, A->sums, (size_t)A->P * sizeof(double));
+  return out;
 }
 
 /* The augmented error norm (rk.h) of the distributed adjoint: the rows u, a of every rank and
