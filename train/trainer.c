@@ -400,9 +400,10 @@ static int step_forward(opl_trainer *t, int64_t k, int64_t B, int64_t r0, int64_
     if (!st && opl_dist_fault("read"))
       st = opl_err_set(err, OPL_ERR_IO, "train: epoch %lld, batch %lld: read failure injected by OPL_DIST_FAULT",
                        (long long)e, (long long)(k + 1));
-    /* A trajectory task's forward holds collectives (the solve's norms are sums over ranks):
-     * a rank whose read failed must stop the others before it, or they would wait there. */
-    if (t->cfg.task.kind == OPL_TASK_TRAJECTORY && (st = opl_dist_agree(st, err, NULL, 0))) {
+    /* A continuous task's forward holds collectives (its distributed solve's norms are sums
+     * over ranks, opl_trainer_step): a rank whose read failed must stop the others before it,
+     * or they would wait there. */
+    if (opl_task_continuous(&t->cfg.task) && (st = opl_dist_agree(st, err, NULL, 0))) {
       t->read_agreed = 1;
       return st;
     }
