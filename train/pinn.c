@@ -328,6 +328,14 @@ static void collocate(opl_pinn_trainer *t, int64_t it) {
 
 /* ---------------------------------------------------------------- time windows */
 
+/* to += from for the counters that grow over a run (steps, buckets started early, seconds). */
+static void dist_stats_add(opl_dist_grads_stats *to, const opl_dist_grads_stats *from) {
+  to->steps += from->steps;
+  to->started_early += from->started_early;
+  to->comm_seconds += from->comm_seconds;
+  to->wait_seconds += from->wait_seconds;
+}
+
 /* Adam over the parameters of window k (a new state; nothing to do if it is already window k's),
  * the checkpoint names of its state (see the struct) and, on more than one rank, the gradient
  * sums over the window's parameters (not collective: every rank calls it at the same iteration). */
@@ -337,10 +345,7 @@ static int window_optim(opl_pinn_trainer *t, int k, opl_err *err) {
   if (t->dg) { /* keep the run's totals */
     opl_dist_grads_stats ds;
     opl_dist_grads_get_stats(t->dg, &ds);
-    t->dg_done.steps += ds.steps;
-    t->dg_done.started_early += ds.started_early;
-    t->dg_done.comm_seconds += ds.comm_seconds;
-    t->dg_done.wait_seconds += ds.wait_seconds;
+    dist_stats_add(&t->dg_done, &ds);
   }
   opl_dist_grads_free(&t->dg);
   free(t->shadow_t);
@@ -916,10 +921,7 @@ int64_t opl_pinn_trainer_iter(const opl_pinn_trainer *t) { return t->iter; }
 int opl_pinn_trainer_dist_stats(const opl_pinn_trainer *t, opl_dist_grads_stats *s) {
   if (!t || !t->dg || !s) return 0;
   opl_dist_grads_get_stats(t->dg, s);
-  s->steps += t->dg_done.steps;
-  s->started_early += t->dg_done.started_early;
-  s->comm_seconds += t->dg_done.comm_seconds;
-  s->wait_seconds += t->dg_done.wait_seconds;
+  dist_stats_add(s, &t->dg_done);
   return 1;
 }
 const opl_model *opl_pinn_trainer_model(const opl_pinn_trainer *t) { return &t->model; }
