@@ -34,18 +34,66 @@ typedef struct norm_geo {
   double *rstd;   /* [B*G] 1 / sqrt(var + eps) */
 } norm_geo;
 
+/* Sums in double over NL lanes: lane l adds the entries i = l mod NL, and the lanes are added in
+ * order at the end. A fixed order for every build and processor (so results stay deterministic),
+ * and NL independent chains instead of one, which the compiler turns into vector adds. */
+#define NL 8
+
+/* sum of xs [M] */
+static double lane_sum(const opl_real *restrict xs, int64_t M) {
+  double a[NL] = {0};
+  int64_t i = 0;
+  for (; i + NL <= M; i += NL)
+    for (int l = 0; l < NL; l++) a[l] += xs[i + l];
+  for (int l = 0; i < M; i++, l++) a[l] += xs[i];
+  double s = 0;
+  for (int l = 0; l < NL; l++) s += a[l];
+  return s;
+}
+
+/* sum of (xs - m)^2 over xs [M] */
+static double lane_sq(const opl_real *restrict xs, int64_t M, double m) {
+  double a[NL] = {0};
+  int64_t i = 0;
+  for (; i + NL <= M; i += NL)
+    for (int l = 0; l < NL; l++) {
+      const double d = (double)xs[i + l] - m;
+      a[l] += d * d;
+    }
+  for (int l = 0; i < M; i++, l++) a[l] += ((double)xs[i] - m) * ((double)xs[i] - m);
+  double s = 0;
+  for (int l = 0; l < NL; l++) s += a[l];
+  return s;
+}
+
+/* *sd += sum of gs g, *sdx += sum of gs g (xs - mu) over xs, gs [n] (the backward's two sums
+ * for one row of one affine parameter g) */
+static void lane_dsum(const opl_real *restrict xs, const opl_real *restrict gs, int64_t n, double g, double mu,
+                      double *sd, double *sdx) {
+  double a[NL] = {0}, b[NL] = {0};
+  int64_t i = 0;
+  for (; i + NL <= n; i += NL)
+    for (int l = 0; l < NL; l++) {
+      const double d = (double)gs[i + l] * g;
+      a[l] += d;
+      b[l] += d * ((double)xs[i + l] - mu);
+    }
+  for (int l = 0; i < n; i++, l++) {
+    const double d = (double)gs[i] * g;
+    a[l] += d;
+    b[l] += d * ((double)xs[i] - mu);
+  }
+  double s = 0, t = 0;
+  for (int l = 0; l < NL; l++) s += a[l], t += b[l];
+  *sd += s, *sdx += t;
+}
+
 /* The mean and 1/sqrt(variance + eps) of one group xs [M], in double, two passes (mean, then the
  * centered variance). */
 static void group_stats(const opl_real *xs, int64_t M, double eps, double *mu, double *rs) {
-  double s1 = 0;
-  for (int64_t i = 0; i < M; i++) s1 += xs[i];
-  double m = s1 / (double)M, s2 = 0;
-  for (int64_t i = 0; i < M; i++) {
-    double d = (double)xs[i] - m;
-    s2 += d * d;
-  }
+  const double m = lane_sum(xs, M) / (double)M;
   *mu = m;
-  *rs = 1.0 / sqrt(s2 / (double)M + eps);
+  *rs = 1.0 / sqrt(lane_sq(xs, M, m) / (double)M + eps);
 }
 
 /* Forward: x, y [B, G, Cg, S]; gamma, beta [G*Cg] or NULL (1 and 0); fills q->mean and
@@ -83,16 +131,10 @@ static void norm_backward_x(const norm_geo *q, const opl_real *x, const opl_real
     opl_real *gxs = gx + bg * M;
     double mu = q->mean[bg], rs = q->rstd[bg];
     int64_t p0 = (bg % q->G) * Cg;
-    double sd = 0, sdx = 0; /* sum dxhat, sum dxhat * xhat */
-    for (int64_t cg = 0; cg < Cg; cg++) {
-      double gm = gamma ? (double)gamma[p0 + cg] : 1.0;
-      for (int64_t s = 0; s < S; s++) {
-        double dxh = (double)gs[cg * S + s] * gm;
-        sd += dxh;
-        sdx += dxh * ((double)xs[cg * S + s] - mu) * rs;
-      }
-    }
-    double md = sd / (double)M, mdx = sdx / (double)M;
+    double sd = 0, sdx = 0; /* sum dxhat, sum dxhat (x - mu); times rs: sum dxhat xhat */
+    for (int64_t cg = 0; cg < Cg; cg++)
+      lane_dsum(xs + cg * S, gs + cg * S, S, gamma ? (double)gamma[p0 + cg] : 1.0, mu, &sd, &sdx);
+    double md = sd / (double)M, mdx = sdx * rs / (double)M;
     for (int64_t cg = 0; cg < Cg; cg++) {
       double gm = gamma ? (double)gamma[p0 + cg] : 1.0;
       for (int64_t s = 0; s < S; s++) {
@@ -114,12 +156,10 @@ static void norm_backward_affine(const norm_geo *q, const opl_real *x, const opl
     int64_t g = p / q->Cg;
     double sg = 0, sb = 0;
     for (int64_t b = 0; b < B; b++) {
-      const opl_real *xr = x + (b * P + p) * S, *gr = gy + (b * P + p) * S;
-      double mu = q->mean[b * G + g], rs = q->rstd[b * G + g];
-      for (int64_t s = 0; s < S; s++) {
-        sg += (double)gr[s] * ((double)xr[s] - mu) * rs;
-        sb += gr[s];
-      }
+      double d = 0, dx = 0;
+      lane_dsum(x + (b * P + p) * S, gy + (b * P + p) * S, S, 1.0, q->mean[b * G + g], &d, &dx);
+      sg += dx * q->rstd[b * G + g];
+      sb += d;
     }
     if (ggamma) ggamma[p] += (opl_real)sg;
     if (gbeta) gbeta[p] += (opl_real)sb;

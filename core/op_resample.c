@@ -44,6 +44,12 @@ typedef struct pool_geo {
   int64_t s[3];   /* stride (1 on padded axes) */
 } pool_geo;
 
+/* 1 for the 2-D 2 x 2 window moved by 2 (the U-Nets' pooling), which the kernels below run
+ * without the general loops. */
+static int pool_2x2(const pool_geo *p) {
+  return p->k[0] == 2 && p->k[1] == 2 && p->s[0] == 2 && p->s[1] == 2 && p->g.n[2] == 1 && p->k[2] == 1;
+}
+
 /* Forward: x [B, n0, n1, n2] -> y [B, m0, m1, m2], y = mean of the k0 x k1 x k2 window
  * starting at (i0 s0, i1 s1, i2 s2). */
 static void avgpool_forward(const pool_geo *p, const opl_real *x, opl_real *y) {
@@ -55,6 +61,15 @@ static void avgpool_forward(const pool_geo *p, const opl_real *x, opl_real *y) {
   for (int64_t b = 0; b < p->g.B; b++) {
     const opl_real *xb = x + b * nin;
     opl_real *yb = y + b * nout;
+    if (pool_2x2(p)) { /* the same sums in the same order, written out */
+      for (int64_t i0 = 0; i0 < m[0]; i0++) {
+        const opl_real *restrict r0 = xb + 2 * i0 * n[1], *restrict r1 = r0 + n[1];
+        opl_real *restrict yr = yb + i0 * m[1];
+        for (int64_t i1 = 0; i1 < m[1]; i1++)
+          yr[i1] = (opl_real)(((((double)r0[2 * i1] + r0[2 * i1 + 1]) + r1[2 * i1]) + r1[2 * i1 + 1]) * inv);
+      }
+      continue;
+    }
     for (int64_t i0 = 0; i0 < m[0]; i0++)
       for (int64_t i1 = 0; i1 < m[1]; i1++)
         for (int64_t i2 = 0; i2 < m[2]; i2++) {
@@ -80,6 +95,17 @@ static void avgpool_backward(const pool_geo *p, const opl_real *gy, opl_real *gx
   for (int64_t b = 0; b < p->g.B; b++) {
     opl_real *xb = gx + b * nin;
     const opl_real *yb = gy + b * nout;
+    if (pool_2x2(p)) {
+      for (int64_t i0 = 0; i0 < m[0]; i0++) {
+        opl_real *restrict r0 = xb + 2 * i0 * n[1], *restrict r1 = r0 + n[1];
+        const opl_real *restrict yr = yb + i0 * m[1];
+        for (int64_t i1 = 0; i1 < m[1]; i1++) {
+          const opl_real g = yr[i1] * inv;
+          r0[2 * i1] += g, r0[2 * i1 + 1] += g, r1[2 * i1] += g, r1[2 * i1 + 1] += g;
+        }
+      }
+      continue;
+    }
     for (int64_t i0 = 0; i0 < m[0]; i0++)
       for (int64_t i1 = 0; i1 < m[1]; i1++)
         for (int64_t i2 = 0; i2 < m[2]; i2++) {
@@ -158,7 +184,31 @@ typedef struct interp_plan {
   int taps[3];
   int64_t *idx[3][INTERP_TAPS];   /* [m[i]] */
   opl_real *w[3][INTERP_TAPS];    /* [m[i]] */
+  int x2;                         /* 1: axis 1 is the 4-tap doubling of row2x_check */
 } interp_plan;
+
+/* 1 when axis 1 of p (2-D: the last axis) doubles its extent with 4 taps whose weights repeat
+ * with period 2 and whose taps are consecutive clamped indices: output 2i reads i - 2 .. i + 1,
+ * output 2i + 1 reads i - 1 .. i + 2 (bicubic x2, align_corners = False). The kernels then read
+ * a row padded by 2 clamped values on each side instead of gathering through idx. */
+static int row2x_check(const interp_plan *p) {
+  const int64_t n = p->g.n[1], m = p->g.m[1];
+  if (p->taps[1] != 4 || m != 2 * n || p->g.n[2] != 1 || p->g.m[2] != 1) return 0;
+  for (int64_t j = 0; j < m; j++)
+    for (int t = 0; t < 4; t++) {
+      int64_t i = j / 2 - 2 + (j & 1) + t;
+      i = i < 0 ? 0 : (i > n - 1 ? n - 1 : i);
+      if (p->idx[1][t][j] != i || p->w[1][t][j] != p->w[1][t][j & 1]) return 0;
+    }
+  return 1;
+}
+
+/* The row A [n] padded by 2 clamped values on each side: ap [n + 4], ap[k + 2] = A[clamp(k)]. */
+static void row_pad2(const opl_real *A, int64_t n, opl_real *ap) {
+  ap[0] = ap[1] = A[0];
+  for (int64_t i = 0; i < n; i++) ap[i + 2] = A[i];
+  ap[n + 2] = ap[n + 3] = A[n - 1];
+}
 
 /* Keys' cubic convolution kernel with a = -0.75 (R. Keys, "Cubic convolution interpolation
  * for digital image processing", IEEE Trans. ASSP 29(6), 1981; PyTorch's
@@ -245,6 +295,17 @@ static void interp_forward(const interp_plan *p, const opl_real *x, opl_real *y)
           const opl_real w0 = p->w[0][t0][j0], *xr = xb + p->idx[0][t0][j0] * plane;
           for (int64_t i = 0; i < plane; i++) A[i] += w0 * xr[i];
         }
+        if (flat2 && p->x2) { /* the same products and sums as below, without the gathers */
+          opl_real *restrict yr = yb + j0 * m[1], ap[INTERP_PLANE_MAX + 4];
+          const opl_real e0 = p->w[1][0][0], e1 = p->w[1][1][0], e2 = p->w[1][2][0], e3 = p->w[1][3][0];
+          const opl_real o0 = p->w[1][0][1], o1 = p->w[1][1][1], o2 = p->w[1][2][1], o3 = p->w[1][3][1];
+          row_pad2(A, n[1], ap);
+          for (int64_t i = 0; i < n[1]; i++) {
+            yr[2 * i] = e0 * ap[i] + e1 * ap[i + 1] + e2 * ap[i + 2] + e3 * ap[i + 3];
+            yr[2 * i + 1] = o0 * ap[i + 1] + o1 * ap[i + 2] + o2 * ap[i + 3] + o3 * ap[i + 4];
+          }
+          continue;
+        }
         if (flat2) { /* 2-D: axis 2 is a placeholder (one tap of weight 1 at index 0) */
           opl_real *yr = yb + j0 * m[1];
           for (int64_t j1 = 0; j1 < m[1]; j1++) {
@@ -306,7 +367,32 @@ static void interp_backward(const interp_plan *p, const opl_real *gy, opl_real *
       opl_real A[INTERP_PLANE_MAX];
       for (int64_t j0 = 0; j0 < m[0]; j0++) {
         for (int64_t i = 0; i < plane; i++) A[i] = 0;
-        if (flat2) { /* 2-D: axis 2 is a placeholder (one tap of weight 1 at index 0) */
+        if (flat2 && p->x2) { /* scatter into the padded row, then fold its 4 border values */
+          const opl_real *restrict yr = yb + j0 * m[1];
+          const opl_real e0 = p->w[1][0][0], e1 = p->w[1][1][0], e2 = p->w[1][2][0], e3 = p->w[1][3][0];
+          const opl_real o0 = p->w[1][0][1], o1 = p->w[1][1][1], o2 = p->w[1][2][1], o3 = p->w[1][3][1];
+          const int64_t n1 = n[1];
+          opl_real ap[INTERP_PLANE_MAX + 4];
+          /* ap[k] for k = i .. i + 4 collects from outputs 2i (k = i .. i + 3) and 2i + 1 (i + 1 .. i + 4);
+           * as a gather over k: ap[k] = e0 y[2k] + e1 y[2k - 2] + e2 y[2k - 4] + e3 y[2k - 6]
+           *                        + o0 y[2k - 1] + o1 y[2k - 3] + o2 y[2k - 5] + o3 y[2k - 7] */
+          for (int64_t k = 0; k < n1 + 4; k++) {
+            if (k == 4 && n1 > 4) /* the interior, where every term is in range */
+              for (; k < n1; k++)
+                ap[k] = e0 * yr[2 * k] + e1 * yr[2 * k - 2] + o0 * yr[2 * k - 1] + e2 * yr[2 * k - 4] +
+                        o1 * yr[2 * k - 3] + e3 * yr[2 * k - 6] + o2 * yr[2 * k - 5] + o3 * yr[2 * k - 7];
+            opl_real acc = 0;
+            if (k < n1) acc += e0 * yr[2 * k];
+            if (k >= 1 && k - 1 < n1) acc += e1 * yr[2 * k - 2] + o0 * yr[2 * k - 1];
+            if (k >= 2 && k - 2 < n1) acc += e2 * yr[2 * k - 4] + o1 * yr[2 * k - 3];
+            if (k >= 3 && k - 3 < n1) acc += e3 * yr[2 * k - 6] + o2 * yr[2 * k - 5];
+            if (k >= 4) acc += o3 * yr[2 * k - 7];
+            ap[k] = acc;
+          }
+          A[0] += ap[0] + ap[1];
+          for (int64_t i = 0; i < n1; i++) A[i] += ap[i + 2];
+          A[n1 - 1] += ap[n1 + 2] + ap[n1 + 3];
+        } else if (flat2) { /* 2-D: axis 2 is a placeholder (one tap of weight 1 at index 0) */
           const opl_real *yr = yb + j0 * m[1];
           for (int64_t j1 = 0; j1 < m[1]; j1++)
             for (int t1 = 0; t1 < p->taps[1]; t1++) A[p->idx[1][t1][j1]] += p->w[1][t1][j1] * yr[j1];
@@ -395,6 +481,7 @@ opl_tensor *opl_interp(opl_ctx *c, opl_tensor *x, const int64_t *size, opl_inter
     }
     p->taps[i] = interp_axis(p->g.n[i], mi, i < d ? mode : OPL_INTERP_NEAREST, p->idx[i], p->w[i]);
   }
+  p->x2 = row2x_check(p);
   interp_forward(p, x->data, y->data);
   static const char *names[] = {"interp nearest", "interp linear", "interp cubic"};
   /* linear: the backward reads only the plan, so x and y can be released */

@@ -33,7 +33,9 @@ static const interp_opt in1u = {{11}, LIN}, in1d = {{4}, LIN}, in1x = {{13}, LIN
                         nn2big = {{96, 80}, NEAR}, cu2up = {{8, 10}, CUB}, cu2m = {{3, 7}, CUB},
                         cu1u = {{11}, CUB}, cu1d = {{3}, CUB}, cu3 = {{5, 3, 8}, CUB},
                         cu2one = {{4, 2}, CUB}, cu2big = {{66, 80}, CUB},
-                        cu3wide = {{3, 20, 30}, CUB}; /* plane 65 x 70 > 4096: the direct kernels */
+                        cu3wide = {{3, 20, 30}, CUB}, /* plane 65 x 70 > 4096: the direct kernels */
+                        cu2x1 = {{6, 2}, CUB}, cu2x3 = {{4, 6}, CUB}, cu2x4 = {{10, 8}, CUB},
+                        cu2x64 = {{32, 128}, CUB}; /* the doubling rows of row2x_check, widths 1, 3, 4, 64 */
 
 #define IN(r, ...) {.rank = r, .shape = {__VA_ARGS__}}
 /* Rows with ~4e4 outputs: the finite difference of sum(r * y) over that many terms carries
@@ -74,6 +76,10 @@ static const gc_case rows[] = {
     {"cubic 3-D (3,4,5)->(5,3,8)", f_interp, &cu3, 1, {IN(5, 1, 2, 3, 4, 5)}},
     {"bicubic large (parallel)", f_interp, &cu2big, 1, {IN(4, 4, 8, 33, 40)}, BIG_RTOL},
     {"cubic 3-D, plane wider than 4096 (direct kernels)", f_interp, &cu3wide, 1, {IN(5, 1, 1, 2, 65, 70)}},
+    {"bicubic x2 of width 1 (3,1)->(6,2)", f_interp, &cu2x1, 1, {IN(4, 2, 2, 3, 1)}},
+    {"bicubic x2 of width 3 (2,3)->(4,6)", f_interp, &cu2x3, 1, {IN(4, 1, 2, 2, 3)}},
+    {"bicubic x2 of width 4 (5,4)->(10,8)", f_interp, &cu2x4, 1, {IN(4, 2, 1, 5, 4)}},
+    {"bicubic x2 of width 64 (16,64)->(32,128)", f_interp, &cu2x64, 1, {IN(4, 1, 2, 16, 64)}, BIG_RTOL},
 };
 
 static const gc_case adjoint_rows[] = {
@@ -97,6 +103,10 @@ static const gc_case adjoint_rows[] = {
     {"cubic 3-D", f_interp, &cu3, 1, {IN(5, 1, 2, 3, 4, 5)}},
     {"bicubic large", f_interp, &cu2big, 1, {IN(4, 4, 8, 33, 40)}},
     {"cubic 3-D, plane wider than 4096", f_interp, &cu3wide, 1, {IN(5, 1, 1, 2, 65, 70)}},
+    {"bicubic x2 of width 1", f_interp, &cu2x1, 1, {IN(4, 2, 2, 3, 1)}},
+    {"bicubic x2 of width 3", f_interp, &cu2x3, 1, {IN(4, 1, 2, 2, 3)}},
+    {"bicubic x2 of width 4", f_interp, &cu2x4, 1, {IN(4, 2, 1, 5, 4)}},
+    {"bicubic x2 of width 64", f_interp, &cu2x64, 1, {IN(4, 4, 8, 16, 64)}},
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -331,6 +341,54 @@ static void test_interp_naive(void) {
     }
 }
 
+/* Keys' weight (a = -0.75) of a tap at distance s, written from the formula. */
+static double keys(double s) {
+  const double a = -0.75;
+  s = fabs(s);
+  return s <= 1 ? ((a + 2) * s - (a + 3)) * s * s + 1 : s < 2 ? ((a * s - 5 * a) * s + 8 * a) * s - 4 * a : 0;
+}
+
+/* Naive bicubic resize (align_corners = False) of x (B, n0, n1) to (m0, m1): per output, the 4 x 4
+ * taps floor(src) - 1 .. floor(src) + 2 clamped into the grid, weights keys(src - tap). */
+static void naive_bicubic(const opl_tensor *x, const int64_t *m, double *y) {
+  const int64_t n0 = x->shape[2], n1 = x->shape[3], B = x->shape[0] * x->shape[1];
+  int64_t o = 0;
+  for (int64_t b = 0; b < B; b++)
+    for (int64_t i = 0; i < m[0]; i++)
+      for (int64_t j = 0; j < m[1]; j++, o++) {
+        const double si = (i + 0.5) * n0 / m[0] - 0.5, sj = (j + 0.5) * n1 / m[1] - 0.5;
+        const int64_t fi = (int64_t)floor(si), fj = (int64_t)floor(sj);
+        double acc = 0;
+        for (int64_t p = fi - 1; p <= fi + 2; p++)
+          for (int64_t q = fj - 1; q <= fj + 2; q++) {
+            const int64_t pc = p < 0 ? 0 : p > n0 - 1 ? n0 - 1 : p, qc = q < 0 ? 0 : q > n1 - 1 ? n1 - 1 : q;
+            acc += keys(si - p) * keys(sj - q) * x->data[(b * n0 + pc) * n1 + qc];
+          }
+        y[o] = acc;
+      }
+}
+
+/* Bicubic doubling (the padded-row kernels) and other sizes (the gathers) against the formula. */
+static void test_bicubic_naive(void) {
+  const int64_t cases[][4] = {{3, 1, 6, 2}, {2, 2, 4, 4}, {2, 3, 4, 6}, {5, 4, 10, 8},
+                              {4, 5, 8, 10}, {16, 64, 32, 128}, {5, 7, 9, 13}, {8, 8, 16, 12}};
+  for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+    opl_ctx *c = opl_ctx_new(0);
+    opl_tensor *x = opl_new(c, 4, (const int64_t[]){2, 3, cases[t][0], cases[t][1]});
+    fill(x);
+    opl_tensor *y = opl_interp(c, x, cases[t] + 2, OPL_INTERP_CUBIC);
+    ok(y && y->shape[2] == cases[t][2] && y->shape[3] == cases[t][3], "bicubic (%lld,%lld)->(%lld,%lld): shape",
+       (long long)cases[t][0], (long long)cases[t][1], (long long)cases[t][2], (long long)cases[t][3]);
+    if (y) {
+      double *want = malloc((size_t)y->numel * sizeof *want), *got = to_double(y);
+      naive_bicubic(x, cases[t] + 2, want);
+      arrays_close(y->numel, got, want, TOL, TOL, "bicubic (%lld,%lld)->(%lld,%lld) = Keys' formula",
+                   (long long)cases[t][0], (long long)cases[t][1], (long long)cases[t][2], (long long)cases[t][3]);
+      free(want), free(got);
+    }
+    opl_ctx_free(&c);
+  }
+}
 
 /* ------------------------------------------------------------ bicubic against torch 1.13 */
 
@@ -472,6 +530,7 @@ int main(void) {
   test_pool_known();
   test_pool_naive();
   test_interp_naive();
+  test_bicubic_naive();
   test_bad_input();
   return tap_end();
 }
