@@ -44,10 +44,11 @@
  *
  * 2-D 3x3 convolutions with stride 1, dilation 1 and one group take Winograd's minimal filtering
  * instead (section "Winograd minimal filtering" below): F(4x4, 3x3) when both output extents are
- * at least 32, F(2x2, 3x3) from 4 to 31, im2col below. Forward + backward CPU time of one such
+ * at least 16, F(2x2, 3x3) from 4 to 15, im2col below. Forward + backward CPU time of one such
  * layer, batch 16, 1 thread, padding 1 (ms; im2col / F(2x2) / F(4x4)): 32 -> 32 channels at 64^2
- * 52 / 31 / 26; 51 -> 51 at 32^2 32 / 18 / 17; 83 -> 83 at 16^2 19 / 11 / 13; 133 -> 133 at 8^2
- * 11.5 / 7.5 / 7.7; 214 -> 214 at 4^2 9.6 / 7.5 / 10. */
+ * 52 / 31 / 26; 51 -> 51 at 32^2 32 / 18 / 17; 133 -> 133 at 8^2 11.5 / 7.5 / 7.7; 214 -> 214 at
+ * 4^2 9.6 / 7.5 / 10. At 16^2, once the transforms ran on AVX2: 83 -> 83 20.2 / 11.0 / 9.7 and
+ * 216 -> 83 51.4 / 28.3 / 27.3 (forward alone 6.0 / 3.0 / 2.5 and 16.0 / 8.0 / 7.0). */
 #include <limits.h>
 #include <string.h>
 #ifdef _OPENMP
@@ -517,7 +518,7 @@ static int wino_pick(const conv_geom *g) {
     return 0;
   if (wino_mode >= 0) return wino_mode == 2 || wino_mode == 4 ? wino_mode : 0;
   const int64_t e = g->ve[0] < g->ve[1] ? g->ve[0] : g->ve[1];
-  return e >= 32 ? 4 : e >= 4 ? 2 : 0;
+  return e >= 16 ? 4 : e >= 4 ? 2 : 0;
 }
 
 /* The 1-D transforms of Lavin and Gray's F(2, 3) and F(4, 3), written out: o = P x for the
@@ -767,6 +768,70 @@ static int64_t wino_scratch(const wino_plan *p, const conv_geom *g) {
   return al2 * (WPS(g->cu, p->chunk) + WPS(g->cv, p->chunk)) + wino_img_rows(p) * p->m * p->P + al2 * p->T1;
 }
 
+/* The filter transform and its adjoint for the filters [k0, k1) (k1 - k0 <= 64) of a block:
+ *   wino_filters:   U[xi = (a, b)] = G g G^T, as h = G g then h G^T;
+ *                   w [cc, 3, 3] -> U [al al, cc] (entries k0 .. k1 - 1 of each plane)
+ *   wino_filters_t: gg += G^T gU G, as h = G^T gU then h G;
+ *                   gU [al al, cc] -> gw [cc, 3, 3] accumulated
+ * in double, with the filters of the block in the vector lanes (contiguous along k). The AVX2
+ * copies (chosen at run time, no FMA) do the same operations in the same order, so give the
+ * same bits. */
+#define WFILT_BODY                                                                                   \
+  const int al = alg->al;                                                                           \
+  const int64_t nk = k1 - k0;                                                                       \
+  double f[9][64], h[3][64];                                                                        \
+  for (int64_t k = 0; k < nk; k++)                                                                  \
+    for (int t = 0; t < 9; t++) f[t][k] = w[(k0 + k) * 9 + t];                                      \
+  for (int a = 0; a < al; a++) {                                                                    \
+    const double g0 = alg->G[a][0], g1 = alg->G[a][1], g2 = alg->G[a][2];                           \
+    for (int j = 0; j < 3; j++)                                                                     \
+      for (int64_t k = 0; k < nk; k++) h[j][k] = g0 * f[j][k] + g1 * f[3 + j][k] + g2 * f[6 + j][k]; \
+    for (int b = 0; b < al; b++) {                                                                  \
+      const double e0 = alg->G[b][0], e1 = alg->G[b][1], e2 = alg->G[b][2];                         \
+      opl_real *restrict u = U + (a * al + b) * cc + k0;                                            \
+      for (int64_t k = 0; k < nk; k++) u[k] = (opl_real)(h[0][k] * e0 + h[1][k] * e1 + h[2][k] * e2); \
+    }                                                                                               \
+  }
+#define WFILT_T_BODY                                                                                 \
+  const int al = alg->al;                                                                           \
+  const int64_t nk = k1 - k0;                                                                       \
+  double h[3][6][64], o[9][64];                                                                     \
+  for (int i = 0; i < 3; i++)                                                                       \
+    for (int b = 0; b < al; b++) {                                                                  \
+      double *restrict hb = h[i][b];                                                                \
+      for (int64_t k = 0; k < nk; k++) hb[k] = 0;                                                   \
+      for (int a = 0; a < al; a++) {                                                                \
+        const double ga = alg->G[a][i];                                                             \
+        const opl_real *restrict x = gU + (a * al + b) * cc + k0;                                   \
+        for (int64_t k = 0; k < nk; k++) hb[k] += ga * x[k];                                        \
+      }                                                                                             \
+    }                                                                                               \
+  for (int i = 0; i < 3; i++)                                                                       \
+    for (int j = 0; j < 3; j++) {                                                                   \
+      double *restrict ob = o[i * 3 + j];                                                           \
+      for (int64_t k = 0; k < nk; k++) ob[k] = 0;                                                   \
+      for (int b = 0; b < al; b++) {                                                                \
+        const double gb = alg->G[b][j];                                                             \
+        for (int64_t k = 0; k < nk; k++) ob[k] += h[i][b][k] * gb;                                  \
+      }                                                                                             \
+    }                                                                                               \
+  for (int64_t k = 0; k < nk; k++)                                                                  \
+    for (int t = 0; t < 9; t++) gw[(k0 + k) * 9 + t] += (opl_real)o[t][k];
+static void wino_filters(const wino_alg *alg, const opl_real *w, int64_t cc, int64_t k0, int64_t k1, opl_real *U) {
+  WFILT_BODY
+}
+__attribute__((target("avx2"))) static void wino_filters_avx2(const wino_alg *alg, const opl_real *w, int64_t cc,
+                                                              int64_t k0, int64_t k1, opl_real *U) {
+  WFILT_BODY
+}
+static void wino_filters_t(const wino_alg *alg, const opl_real *gU, int64_t cc, int64_t k0, int64_t k1, opl_real *gw) {
+  WFILT_T_BODY
+}
+__attribute__((target("avx2"))) static void wino_filters_t_avx2(const wino_alg *alg, const opl_real *gU, int64_t cc,
+                                                                int64_t k0, int64_t k1, opl_real *gw) {
+  WFILT_T_BODY
+}
+
 /* Fill p for g and tile m (from c's arena); transforms w [cv, cu, 3, 3] into p->U when w is not
  * NULL. nt: threads the work is spread over. Returns 0 when out of memory. */
 static int wino_prepare(opl_ctx *c, const conv_geom *g, int m, const opl_real *w, int nt, wino_plan *p) {
@@ -808,30 +873,13 @@ static int wino_prepare(opl_ctx *c, const conv_geom *g, int m, const opl_real *w
   const int64_t al2 = al * al, cc = g->cv * g->cu;
   p->U = opl_arena_alloc(c, (size_t)(al2 * cc) * sizeof *p->U);
   if (!p->U) return 0;
-  /* U[xi = (a, b)] = G g G^T, as (G g) then (.) G^T, in blocks of 64 filters (so that each of
-   * the al al planes of U is written 64 entries at a time); parallel over the blocks */
-  double Gm[6][3];
-  for (int a = 0; a < al; a++)
-    for (int i = 0; i < 3; i++) Gm[a][i] = alg->G[a][i];
-  opl_real *U = p->U;
+  /* U[xi = (a, b)] = G g G^T in blocks of 64 filters, parallel over the blocks */
   const int64_t nb = (cc + 63) / 64;
+  const int avx2 = wino_avx2;
 #pragma omp parallel for if (cc * al2 > OPL_PAR_MIN) schedule(static)
   for (int64_t blk = 0; blk < nb; blk++) {
     const int64_t k0 = blk * 64, k1 = k0 + 64 < cc ? k0 + 64 : cc;
-    double h[64][6][3];
-    for (int64_t kc = k0; kc < k1; kc++) {
-      const opl_real *f = w + kc * 9;
-      for (int a = 0; a < al; a++)
-        for (int j = 0; j < 3; j++) h[kc - k0][a][j] = Gm[a][0] * f[j] + Gm[a][1] * f[3 + j] + Gm[a][2] * f[6 + j];
-    }
-    for (int a = 0; a < al; a++)
-      for (int b = 0; b < al; b++) {
-        opl_real *u = U + (a * al + b) * cc;
-        for (int64_t kc = k0; kc < k1; kc++) {
-          const double *hk = h[kc - k0][a];
-          u[kc] = (opl_real)(hk[0] * Gm[b][0] + hk[1] * Gm[b][1] + hk[2] * Gm[b][2]);
-        }
-      }
+    (avx2 ? wino_filters_avx2 : wino_filters)(alg, w, cc, k0, k1, p->U);
   }
   return 1;
 }
@@ -1112,36 +1160,12 @@ static int wino_backward(opl_ctx *c, const conv_geom *g, int m, const opl_real *
     /* the partials in thread order, then gg = G^T gU G, as G^T (.) then (.) G; parallel over the filters */
     for (int t = 1; t < nt; t++) opl_acc(gU, gU + t * nu, nu);
     const wino_alg *alg = m == 2 ? &wino_f2 : &wino_f4;
-    const int al = p.al;
-    const int64_t cc = g->cv * g->cu;
-    double Gm[6][3];
-    for (int a = 0; a < al; a++)
-      for (int i = 0; i < 3; i++) Gm[a][i] = alg->G[a][i];
-    const int64_t nb = (cc + 63) / 64;
+    const int64_t cc = g->cv * g->cu, nb = (cc + 63) / 64;
+    const int avx2 = wino_avx2;
 #pragma omp parallel for if (cc * al2 > OPL_PAR_MIN) schedule(static)
     for (int64_t blk = 0; blk < nb; blk++) {
       const int64_t k0 = blk * 64, k1 = k0 + 64 < cc ? k0 + 64 : cc;
-      double x[64][6][6];
-      for (int a = 0; a < al; a++)
-        for (int b = 0; b < al; b++) {
-          const opl_real *u = gU + (a * al + b) * cc;
-          for (int64_t kc = k0; kc < k1; kc++) x[kc - k0][a][b] = u[kc];
-        }
-      for (int64_t kc = k0; kc < k1; kc++) {
-        double h[3][6];
-        for (int i = 0; i < 3; i++)
-          for (int b = 0; b < al; b++) {
-            double s = 0;
-            for (int a = 0; a < al; a++) s += Gm[a][i] * x[kc - k0][a][b];
-            h[i][b] = s;
-          }
-        for (int i = 0; i < 3; i++)
-          for (int j = 0; j < 3; j++) {
-            double s = 0;
-            for (int b = 0; b < al; b++) s += h[i][b] * Gm[b][j];
-            gw[kc * 9 + i * 3 + j] += (opl_real)s;
-          }
-      }
+      (avx2 ? wino_filters_t_avx2 : wino_filters_t)(alg, gU, cc, k0, k1, gw);
     }
   }
   opl_arena_rewind(c, mark);

@@ -290,10 +290,17 @@ static void interp_forward(const interp_plan *p, const opl_real *x, opl_real *y)
     if (plane <= INTERP_PLANE_MAX) {
       opl_real A[INTERP_PLANE_MAX];
       for (int64_t j0 = 0; j0 < m[0]; j0++) {
-        for (int64_t i = 0; i < plane; i++) A[i] = 0;
-        for (int t0 = 0; t0 < p->taps[0]; t0++) {
-          const opl_real w0 = p->w[0][t0][j0], *xr = xb + p->idx[0][t0][j0] * plane;
-          for (int64_t i = 0; i < plane; i++) A[i] += w0 * xr[i];
+        if (p->taps[0] == 4) { /* the same sums as the loop below, in one pass */
+          const opl_real *restrict r0 = xb + p->idx[0][0][j0] * plane, *restrict r1 = xb + p->idx[0][1][j0] * plane,
+                                   *restrict r2 = xb + p->idx[0][2][j0] * plane, *restrict r3 = xb + p->idx[0][3][j0] * plane;
+          const opl_real a0 = p->w[0][0][j0], a1 = p->w[0][1][j0], a2 = p->w[0][2][j0], a3 = p->w[0][3][j0];
+          for (int64_t i = 0; i < plane; i++) A[i] = a0 * r0[i] + a1 * r1[i] + a2 * r2[i] + a3 * r3[i];
+        } else {
+          for (int64_t i = 0; i < plane; i++) A[i] = 0;
+          for (int t0 = 0; t0 < p->taps[0]; t0++) {
+            const opl_real w0 = p->w[0][t0][j0], *xr = xb + p->idx[0][t0][j0] * plane;
+            for (int64_t i = 0; i < plane; i++) A[i] += w0 * xr[i];
+          }
         }
         if (flat2 && p->x2) { /* the same products and sums as below, without the gathers */
           opl_real *restrict yr = yb + j0 * m[1], ap[INTERP_PLANE_MAX + 4];
