@@ -623,10 +623,13 @@ typedef opl_real wino_v8 __attribute__((vector_size(32), aligned(sizeof(opl_real
   for (; q < T; q++) BODY(opl_real, WSLD, WSST)
 
 #define WDEF_IN(NAME, AL, MM, BT)                                                                       \
-  static void NAME(int64_t T, const opl_real *const *rows, int64_t P, opl_real *restrict V, int64_t ps) { \
-    const opl_real *r[AL];                                                                               \
-    for (int i = 0; i < AL; i++) r[i] = rows[i];                                                         \
-    WLANES(NAME##_body)                                                                                  \
+  static void NAME(int64_t T, int64_t nr, const opl_real *img, int64_t rs, int64_t P, opl_real *restrict V, \
+                   int64_t ps) {                                                                         \
+    for (int64_t rr = 0; rr < nr; rr++, V += T) {                                                        \
+      const opl_real *r[AL];                                                                             \
+      for (int i = 0; i < AL; i++) r[i] = img + (MM * rr + i) * rs;                                      \
+      WLANES(NAME##_body)                                                                                \
+    }                                                                                                    \
   }
 #define WBODY_IN(AL, MM, BT, TY, LD, ST)                                                                 \
   {                                                                                                      \
@@ -685,10 +688,13 @@ typedef opl_real wino_v8 __attribute__((vector_size(32), aligned(sizeof(opl_real
     WLANES(NAME##_body)                                                                                  \
   }
 #define WDEF8_IN(NAME, AL, MM, BT)                                                                       \
-  __attribute__((target("avx2"))) static void NAME##_avx2(int64_t T, const opl_real *const *rows, int64_t P, opl_real *restrict V, int64_t ps) { \
-    const opl_real *r[AL];                                                                               \
-    for (int i = 0; i < AL; i++) r[i] = rows[i];                                                         \
-    WLANES8(NAME##_body)                                                                                  \
+  __attribute__((target("avx2"))) static void NAME##_avx2(int64_t T, int64_t nr, const opl_real *img, int64_t rs, \
+                                                          int64_t P, opl_real *restrict V, int64_t ps) {  \
+    for (int64_t rr = 0; rr < nr; rr++, V += T) {                                                        \
+      const opl_real *r[AL];                                                                             \
+      for (int i = 0; i < AL; i++) r[i] = img + (MM * rr + i) * rs;                                      \
+      WLANES8(NAME##_body)                                                                               \
+    }                                                                                                    \
   }
 #define WDEF8_IN_T(NAME, AL, B)                                                                           \
   __attribute__((target("avx2"))) static void NAME##_avx2(int64_t T, const opl_real *restrict X, int64_t ps, opl_real *restrict out) {          \
@@ -721,9 +727,10 @@ WDEF8_OUT(wino_out4, 6, 4, WAT4)
 WDEF8_OUT_T(wino_out_t2, 4, 2, WA2)
 WDEF8_OUT_T(wino_out_t4, 6, 4, WA4)
 
-static void wino_in(int m, int64_t T, const opl_real *const *rows, int64_t P, opl_real *V, int64_t ps) {
-  if (wino_avx2) (m == 2 ? wino_in2_avx2 : wino_in4_avx2)(T, rows, P, V, ps);
-  else (m == 2 ? wino_in2 : wino_in4)(T, rows, P, V, ps);
+static void wino_in(int m, int64_t T, int64_t nr, const opl_real *img, int64_t rs, int64_t P, opl_real *V,
+                    int64_t ps) {
+  if (wino_avx2) (m == 2 ? wino_in2_avx2 : wino_in4_avx2)(T, nr, img, rs, P, V, ps);
+  else (m == 2 ? wino_in2 : wino_in4)(T, nr, img, rs, P, V, ps);
 }
 static void wino_in_t(int m, int64_t T, const opl_real *X, int64_t ps, opl_real *out) {
   if (wino_avx2) (m == 2 ? wino_in_t2_avx2 : wino_in_t4_avx2)(T, X, ps, out);
@@ -982,7 +989,6 @@ static void wino_input(const wino_plan *p, const conv_geom *g, const opl_real *u
                        opl_real *V, opl_real *img) {
   const int al = p->al, m = p->m;
   const int64_t T1 = p->T1, nc = (R1 - R0) * T1, I0 = g->ue[0], I1 = g->ue[1], P = p->P, rs = m * P;
-  const opl_real *rows[6];
   for (int64_t ch = 0; ch < g->cu; ch++)
     for (int64_t R = R0; R < R1;) {
       int64_t n, r0, r1;
@@ -991,10 +997,7 @@ static void wino_input(const wino_plan *p, const conv_geom *g, const opl_real *u
         const int64_t sy = p->pm0[y];
         wino_load_row(p, g, sy < 0 ? NULL : u + ((n * g->cu + ch) * I0 + sy) * I1, img + (y - m * r0) * rs);
       }
-      for (int64_t r = r0; r < r1; r++) {
-        for (int i = 0; i < al; i++) rows[i] = img + (m * (r - r0) + i) * rs;
-        wino_in(m, T1, rows, P, V + ch * nc + (R + r - r0 - R0) * T1, WPS(g->cu, nc));
-      }
+      wino_in(m, T1, r1 - r0, img, rs, P, V + ch * nc + (R - R0) * T1, WPS(g->cu, nc));
       R += r1 - r0;
     }
 }
