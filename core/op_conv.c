@@ -839,6 +839,8 @@ __attribute__((target("avx2"))) static void wino_filters_t_avx2(const wino_alg *
   WFILT_T_BODY
 }
 
+static void wino_filter_blocks(const wino_plan *p, const conv_geom *g, const opl_real *w);
+
 /* Fill p for g and tile m (from c's arena); transforms w [cv, cu, 3, 3] into p->U when w is not
  * NULL. nt: threads the work is spread over. Returns 0 when out of memory. */
 static int wino_prepare(opl_ctx *c, const conv_geom *g, int m, const opl_real *w, int nt, wino_plan *p) {
@@ -880,15 +882,27 @@ static int wino_prepare(opl_ctx *c, const conv_geom *g, int m, const opl_real *w
   const int64_t al2 = al * al, cc = g->cv * g->cu;
   p->U = opl_arena_alloc(c, (size_t)(al2 * cc) * sizeof *p->U);
   if (!p->U) return 0;
-  /* U[xi = (a, b)] = G g G^T in blocks of 64 filters, parallel over the blocks */
-  const int64_t nb = (cc + 63) / 64;
+  /* with one thread for the tiles, the filters are transformed here over all threads; otherwise
+   * inside the driver's parallel region (wino_filter_blocks), which saves starting one */
+  if (nt == 1) {
+#pragma omp parallel if (cc * al2 > OPL_PAR_MIN)
+    wino_filter_blocks(p, g, w);
+  }
+  return 1;
+}
+
+/* U[xi = (a, b)] = G g G^T for w [cv, cu, 3, 3] into p->U, in blocks of 64 filters shared out over
+ * the threads of the enclosing parallel region (an orphaned `omp for`, with its barrier), or all
+ * by the caller outside one. */
+static void wino_filter_blocks(const wino_plan *p, const conv_geom *g, const opl_real *w) {
+  const wino_alg *alg = p->m == 2 ? &wino_f2 : &wino_f4;
+  const int64_t cc = g->cv * g->cu, nb = (cc + 63) / 64;
   const int avx2 = wino_avx2;
-#pragma omp parallel for if (cc * al2 > OPL_PAR_MIN) schedule(static)
+#pragma omp for schedule(static)
   for (int64_t blk = 0; blk < nb; blk++) {
     const int64_t k0 = blk * 64, k1 = k0 + 64 < cc ? k0 + 64 : cc;
     (avx2 ? wino_filters_avx2 : wino_filters)(alg, w, cc, k0, k1, p->U);
   }
-  return 1;
 }
 
 /* Split n groups of m consecutive values into m phases: ph[t P + q] = src[m q + t], q < n, t < m
@@ -1002,10 +1016,11 @@ static void wino_input(const wino_plan *p, const conv_geom *g, const opl_real *u
     }
 }
 
-/* v = beta v + A u over the tile rows [R0, R1).
+/* v = beta v + A u (+ bias[k] on output channel k when bias is not NULL) over the tile rows [R0, R1).
  * u [N, cu, ivol], v [N, cv, ovol]; V, M, ph, tt: the thread's scratch */
 static void wino_fwd_chunk(const wino_plan *p, const conv_geom *g, const opl_real *u, opl_real *v, opl_real beta,
-                           int64_t R0, int64_t R1, opl_real *V, opl_real *M, opl_real *ph, opl_real *tt) {
+                           const opl_real *bias, int64_t R0, int64_t R1, opl_real *V, opl_real *M, opl_real *ph,
+                           opl_real *tt) {
   const int al = p->al, m = p->m;
   const int64_t T1 = p->T1, nc = (R1 - R0) * T1, O0 = g->ve[0], O1 = g->ve[1];
   const int64_t cu = g->cu, cv = g->cv;
@@ -1026,6 +1041,8 @@ static void wino_fwd_chunk(const wino_plan *p, const conv_geom *g, const opl_rea
           const opl_real v = tt[(s * m + t) * T1 + nf];
           dst[m * nf + t] = beta == 0 ? v : beta * dst[m * nf + t] + v;
         }
+        if (bias)
+          for (int64_t x = 0; x < O1; x++) dst[x] += bias[k];
       }
     }
 }
@@ -1105,10 +1122,11 @@ static void wino_item(const wino_plan *p, const conv_geom *g, int64_t it, int64_
   *R0 = n0 * p->T0, *R1 = n1 * p->T0;
 }
 
-/* v = beta v + A u for the batch with F(m x m, 3 x 3). Returns 0 when out of memory.
- * w [cv, cu, 3, 3], u [N, cu, ivol], v [N, cv, ovol] */
+/* v = beta v + A u (+ bias, added as each output row is stored, when not NULL) for the batch with
+ * F(m x m, 3 x 3). Returns 0 when out of memory.
+ * w [cv, cu, 3, 3], u [N, cu, ivol], v [N, cv, ovol], bias [cv] or NULL */
 static int wino_forward(opl_ctx *c, const conv_geom *g, int m, const opl_real *w, const opl_real *u, opl_real *v,
-                        opl_real beta) {
+                        opl_real beta, const opl_real *bias) {
   const int nt = sample_threads(g);
   const opl_arena_mark_t mark = opl_arena_mark(c);
   wino_plan p;
@@ -1120,12 +1138,13 @@ static int wino_forward(opl_ctx *c, const conv_geom *g, int m, const opl_real *w
   {
     opl_real *V = scr + thread_id() * per, *M = V + al2 * WPS(g->cu, p.chunk), *ph = M + al2 * WPS(g->cv, p.chunk);
     opl_real *tt = ph + wino_img_rows(&p) * p.m * p.P;
+    if (nt > 1) wino_filter_blocks(&p, g, w);
 #pragma omp for schedule(static)
     for (int64_t it = 0; it < p.nitems; it++) {
       int64_t R0, R1;
       wino_item(&p, g, it, &R0, &R1);
       for (int64_t a = R0; a < R1; a += p.rpc)
-        wino_fwd_chunk(&p, g, u, v, beta, a, a + p.rpc < R1 ? a + p.rpc : R1, V, M, ph, tt);
+        wino_fwd_chunk(&p, g, u, v, beta, bias, a, a + p.rpc < R1 ? a + p.rpc : R1, V, M, ph, tt);
     }
   }
   opl_arena_rewind(c, mark);
@@ -1151,6 +1170,7 @@ static int wino_backward(opl_ctx *c, const conv_geom *g, int m, const opl_real *
     const int id = thread_id();
     opl_real *V = scr + id * per, *M = V + al2 * WPS(g->cu, p.chunk), *ph = M + al2 * WPS(g->cv, p.chunk);
     opl_real *tt = ph + wino_img_rows(&p) * p.m * p.P, *mygU = gU ? gU + id * nu : NULL;
+    if (nt > 1 && gu) wino_filter_blocks(&p, g, w);
 #pragma omp for schedule(static)
     for (int64_t it = 0; it < p.nitems; it++) {
       int64_t R0, R1;
@@ -1175,14 +1195,17 @@ static int wino_backward(opl_ctx *c, const conv_geom *g, int m, const opl_real *
   return 1;
 }
 
-/* v = beta v + A u for the batch. Returns 0 when out of memory.
+/* v = beta v + A u for the batch, then + bias on each output channel when bias is not NULL.
+ * Returns 0 when out of memory.
  * w [cv, cug K]
  * u [N, cu, ivol]
- * v [N, cv, ovol] */
+ * v [N, cv, ovol]
+ * bias [cv] or NULL */
+static void bias_add(int64_t N, int64_t C, int64_t S, opl_real *y, const opl_real *b);
 static int conv_apply(opl_ctx *c, const conv_geom *g, const opl_real *w, const opl_real *u,
-                      opl_real *v, opl_real beta) {
+                      opl_real *v, opl_real beta, const opl_real *bias) {
   const int wm = g->wino;
-  if (wm) return wino_forward(c, g, wm, w, u, v, beta);
+  if (wm) return wino_forward(c, g, wm, w, u, v, beta, bias);
   int nt = sample_threads(g);
   const opl_arena_mark_t mark = opl_arena_mark(c);
   opl_real *col = col_scratch(c, g, nt);
@@ -1197,6 +1220,7 @@ static int conv_apply(opl_ctx *c, const conv_geom *g, const opl_real *w, const o
       apply_sample(g, w, u + n * g->cu * g->ivol, v + n * g->cv * g->ovol, beta, mycol, par);
   }
   opl_arena_rewind(c, mark);
+  if (bias) bias_add(g->N, g->cv, g->ovol, v, bias);
   return 1;
 }
 
@@ -1454,8 +1478,7 @@ opl_tensor *opl_conv(opl_ctx *c, opl_tensor *x, opl_tensor *w, opl_tensor *b,
   s->g = g;
   opl_tensor *y = opl_new(c, x->rank, yshape);
   if (!y) return NULL;
-  if (!conv_apply(c, &s->g, w->data, x->data, y->data, 0)) return NULL;
-  if (b) bias_add(g.N, co, g.ovol, y->data, b->data);
+  if (!conv_apply(c, &s->g, w->data, x->data, y->data, 0, b ? b->data : NULL)) return NULL;
   opl_tensor *in[3] = {x, w, b};
   opl_node *nd = opl_record_saves(c, op, conv_bw, y, b ? 3 : 2, in, OPL_SAVES_IN(0) | OPL_SAVES_IN(1));
   if (nd) nd->saved = s;
@@ -1475,7 +1498,7 @@ static void conv_t_bw(opl_node *nd) {
   /* Here the u side is y and the v side is x. */
   if (gb) bias_grad(s->g.N, s->g.cu, s->g.ivol, gy, gb);
   if (gw && !conv_wgrad(nd->ctx, &s->g, x->data, gy, gw)) return;
-  if (gx) conv_apply(nd->ctx, &s->g, w->data, gy, gx, 1);
+  if (gx) conv_apply(nd->ctx, &s->g, w->data, gy, gx, 1, NULL);
 }
 
 /* See ops.h. Requires pad_mode zeros and output_padding < stride or < dilation per axis. */

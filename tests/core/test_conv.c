@@ -507,10 +507,15 @@ static void test_threads_agree(void) {
     skip("only one thread", "threaded and sequential paths agree");
     return;
   }
-  static const tc *ts[2] = {&T_g2, &Tt_s2op1};
-  static const int64_t xs[2][4] = {{6, 4, 20, 20}, {6, 8, 14, 14}}, ws[2][4] = {{8, 2, 3, 3}, {8, 4, 3, 3}};
-  static const int64_t bn[2] = {8, 4};
-  for (int k = 0; k < 2; k++) {
+  /* the third: the default path's Winograd F(4x4) (filters transformed inside the parallel region
+   * with 2+ threads, by their own region with 1; the bias added as the rows are stored) */
+  static const tc T_wino = {.o = {.padding = {1, 1}}, .bias = 1};
+  static const tc *ts[3] = {&T_g2, &Tt_s2op1, &T_wino};
+  static const int64_t xs[3][4] = {{6, 4, 20, 20}, {6, 8, 14, 14}, {6, 5, 21, 18}},
+                       ws[3][4] = {{8, 2, 3, 3}, {8, 4, 3, 3}, {7, 5, 3, 3}};
+  static const int64_t bn[3] = {8, 4, 7};
+  static const char *names[3] = {"conv2d", "conv_transpose2d", "conv2d 3x3 (Winograd)"};
+  for (int k = 0; k < 3; k++) {
     double *res[2];
     int64_t nres = 0;
     for (int run = 0; run < 2; run++) {
@@ -533,8 +538,7 @@ static void test_threads_agree(void) {
     }
     opl_set_num_threads(nt);
     arrays_close(nres, res[1], res[0], VAL_RTOL * 10, VAL_ATOL * 10,
-                 "%s: %d threads and 1 thread agree (values and gradients)",
-                 k ? "conv_transpose2d" : "conv2d", nt);
+                 "%s: %d threads and 1 thread agree (values and gradients)", names[k], nt);
     free(res[0]), free(res[1]);
   }
 }
