@@ -8,7 +8,8 @@
 # Prints the JSON lines, then a markdown table of medians: samples/s of training and inference
 # both sides and their ratios, peak RSS both sides, opl's arena high-water mark; then the CPU
 # seconds per training step and per inference pass (every thread of the process; less sensitive
-# than wall time to other load on the machine) and their ratios. OPENBLAS_CORETYPE, if set, is
+# than wall time to other load on the machine) and their ratios; then the ratio within each
+# repetition's back-to-back pair and the median of those. OPENBLAS_CORETYPE, if set, is
 # passed to both sides (torch's own convolutions at batch 16 are oneDNN's, not OpenBLAS's).
 #
 # usage: experiments/sinenet/bench.sh PEER_DIR [--reps 3] [--threads 2] [--iters 3] [--warmup 1]
@@ -20,7 +21,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 opl=${OPL:-$root/build/release/opl}
 py=${PYTHON:-/usr/bin/python3}
-[ $# -ge 1 ] || { sed -n '2,14p' "$0"; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,16p' "$0"; exit 2; }
 peer=$1; shift
 reps=3 threads_list=2 iters=3 warmup=1 out=
 while [ $# -gt 0 ]; do
@@ -95,4 +96,22 @@ if all('cpu_ms_median' in r for r in rows):
         oc, tc = med(o, 'cpu_ms_median') / 1e3, med(t, 'cpu_ms_median') / 1e3
         oi, ti = med(o, 'infer_cpu_ms_median') / 1e3, med(t, 'infer_cpu_ms_median') / 1e3
         print('| %d | %.2f | %.2f | %.2fx | %.2f | %.2f | %.2fx |' % (th, oc, tc, tc / oc, oi, ti, ti / oi))
+# the two sides of one repetition run back to back, so the ratio within a pair shares the machine's
+# state of that moment; the median of those ratios is the steadier figure on a shared machine
+pairs = [(rows[i], rows[i + 1]) for i in range(0, len(rows) - 1, 2)
+         if rows[i]['threads'] == rows[i + 1]['threads'] and rows[i]['side'] != rows[i + 1]['side']]
+if pairs:
+    print()
+    print('| threads | train ratio per repetition | median | inference ratio per repetition | median |')
+    print('|---|---|---|---|---|')
+    for th in sorted({a['threads'] for a, b in pairs}):
+        tr, ir = [], []
+        for a, b in pairs:
+            if a['threads'] != th:
+                continue
+            o, t = (a, b) if a['side'] == 'opl' else (b, a)
+            tr.append(o['samples_per_s'] / t['samples_per_s'])
+            ir.append(o['infer_samples_per_s'] / t['infer_samples_per_s'])
+        print('| %d | %s | %.2fx | %s | %.2fx |' % (th, ' '.join('%.2f' % v for v in tr), statistics.median(tr),
+                                                  ' '.join('%.2f' % v for v in ir), statistics.median(ir)))
 PY
