@@ -193,14 +193,16 @@ static int check_affine(opl_ctx *c, const char *op, const char *what, const opl_
 }
 
 static void gng_forward(const norm_geo *q, const opl_real *x, const opl_real *gamma, const opl_real *beta,
-                        opl_real *y);
+                        const opl_real *r, opl_real *y);
 static void gng_bw(opl_node *nd);
 
 /* Common tail: allocate statistics and output, run forward, record the node. gelu = 1: the
  * fused gelu(norm(x)) (opl_group_norm_gelu), whose node saves x, gamma and beta only (backward
- * recomputes the normalized values), so its output can be released. */
+ * recomputes the normalized values), so its output can be released; r (gelu only, or NULL): a
+ * tensor of x's shape added to the output (opl_group_norm_gelu_add), an input the node lists but
+ * does not save. */
 static opl_tensor *norm_run(opl_ctx *c, const char *op, opl_tensor *x, opl_tensor *gamma,
-                            opl_tensor *beta, norm_geo *geo, int gelu) {
+                            opl_tensor *beta, norm_geo *geo, int gelu, opl_tensor *r) {
   if (!(geo->eps >= 0) || !isfinite(geo->eps)) {
     opl_ctx_error(c, OPL_ERR_ARG, "%s: eps = %g must be finite and >= 0", op, geo->eps);
     return NULL;
@@ -212,9 +214,13 @@ static opl_tensor *norm_run(opl_ctx *c, const char *op, opl_tensor *x, opl_tenso
   q->mean = opl_arena_alloc(c, (size_t)(q->B * q->G) * sizeof(double));
   q->rstd = opl_arena_alloc(c, (size_t)(q->B * q->G) * sizeof(double));
   if (!q->mean || !q->rstd) return NULL;
-  (gelu ? gng_forward : norm_forward)(q, x->data, gamma ? gamma->data : NULL, beta ? beta->data : NULL, y->data);
-  opl_tensor *in[3] = {x, gamma, beta};
-  opl_node *nd = gelu ? opl_record_saves(c, op, gng_bw, y, 3, in, OPL_SAVES_IN(0) | OPL_SAVES_IN(1) | OPL_SAVES_IN(2))
+  if (gelu)
+    gng_forward(q, x->data, gamma ? gamma->data : NULL, beta ? beta->data : NULL, r ? r->data : NULL, y->data);
+  else
+    norm_forward(q, x->data, gamma ? gamma->data : NULL, beta ? beta->data : NULL, y->data);
+  opl_tensor *in[4] = {x, gamma, beta, r};
+  opl_node *nd = gelu ? opl_record_saves(c, op, gng_bw, y, r ? 4 : 3, in,
+                                         OPL_SAVES_IN(0) | OPL_SAVES_IN(1) | OPL_SAVES_IN(2))
                       : opl_record(c, op, norm_bw, y, 3, in);
   if (nd) nd->saved = q, nd->farg[0] = q->eps;
   return y;
@@ -223,7 +229,7 @@ static opl_tensor *norm_run(opl_ctx *c, const char *op, opl_tensor *x, opl_tenso
 /* Shared by group norm, instance norm and the fused group norm + GELU (gelu = 1): x (N, C, *S)
  * real with rank >= 2, groups dividing C, gamma / beta (C) or NULL. */
 static opl_tensor *group_norm_impl(opl_ctx *c, const char *op, opl_tensor *x, int groups,
-                                   opl_tensor *gamma, opl_tensor *beta, double eps, int gelu) {
+                                   opl_tensor *gamma, opl_tensor *beta, double eps, int gelu, opl_tensor *r) {
   if (!opl_check_input(c, op, "x", x, -1, 0)) return NULL;
   char b[96];
   if (x->rank < 2) {
@@ -245,7 +251,7 @@ static opl_tensor *group_norm_impl(opl_ctx *c, const char *op, opl_tensor *x, in
     return NULL;
   norm_geo geo = {.B = x->shape[0], .G = groups, .Cg = C / groups,
                   .S = opl_prod(x->shape, 2, x->rank), .eps = eps};
-  return norm_run(c, op, x, gamma, beta, &geo, gelu);
+  return norm_run(c, op, x, gamma, beta, &geo, gelu, r);
 }
 
 /* Group norm (Wu & He 2018; PyTorch F.group_norm): x (N, C, *S) real, rank >= 2; the C
@@ -255,7 +261,7 @@ static opl_tensor *group_norm_impl(opl_ctx *c, const char *op, opl_tensor *x, in
  * 1 and 0). Out: the shape of x. */
 opl_tensor *opl_group_norm(opl_ctx *c, opl_tensor *x, int groups, opl_tensor *gamma,
                            opl_tensor *beta, double eps) {
-  return group_norm_impl(c, "group_norm", x, groups, gamma, beta, eps, 0);
+  return group_norm_impl(c, "group_norm", x, groups, gamma, beta, eps, 0, NULL);
 }
 
 /* ------------------------------------------------------------ group norm + GELU */
@@ -270,11 +276,12 @@ static void gn_row(int64_t n, const opl_real *x, opl_real mu, opl_real scale, op
   for (int64_t i = 0; i < n; i++) z[i] = (x[i] - mu) * scale + shift;
 }
 
-/* Forward of y = gelu(GN(x)): statistics of each group as norm_forward (double, two passes),
- * then z = GN(x) a chunk at a time on the stack and y = gelu(z): GN's output is never stored.
- * x, y [B, G, Cg, S]; gamma, beta [G*Cg] or NULL; fills q->mean, q->rstd [B*G]. */
+/* Forward of y = gelu(GN(x)) (+ r): statistics of each group as norm_forward (double, two
+ * passes), then z = GN(x) a chunk at a time on the stack and y = gelu(z) (+ r, added to the chunk
+ * just written): GN's output is never stored.
+ * x, y [B, G, Cg, S]; gamma, beta [G*Cg] or NULL; r [B, G, Cg, S] or NULL; fills q->mean, q->rstd [B*G]. */
 static void gng_forward(const norm_geo *q, const opl_real *x, const opl_real *gamma, const opl_real *beta,
-                        opl_real *y) {
+                        const opl_real *r, opl_real *y) {
   int64_t BG = q->B * q->G, M = q->Cg * q->S, S = q->S, Cg = q->Cg;
 #pragma omp parallel for if (BG * M > OPL_PAR_MIN && BG > 1) schedule(static)
   for (int64_t bg = 0; bg < BG; bg++) {
@@ -293,6 +300,11 @@ static void gng_forward(const norm_geo *q, const opl_real *x, const opl_real *ga
         int64_t n = S - s0 < GNG_CHUNK ? S - s0 : GNG_CHUNK;
         gn_row(n, xs + cg * S + s0, (opl_real)mu, scale, shift, z);
         opl_unary_forward_1t(OPL_GELU, n, z, ys + cg * S + s0);
+        if (r) {
+          opl_real *restrict yr = ys + cg * S + s0;
+          const opl_real *restrict rr = r + bg * M + cg * S + s0;
+          for (int64_t i = 0; i < n; i++) yr[i] += rr[i];
+        }
       }
     }
   }
@@ -326,6 +338,8 @@ static void gng_bw(opl_node *nd) {
   const opl_tensor *x = nd->in[0], *gamma = nd->in[1], *beta = nd->in[2];
   opl_real *gx = opl_node_grad(nd, 0);
   opl_real *gg = opl_node_grad(nd, 1), *gb = opl_node_grad(nd, 2);
+  opl_real *gr = nd->nin > 3 ? opl_node_grad(nd, 3) : NULL;
+  if (gr) opl_acc(gr, nd->out->grad, x->numel);
   if (!gx && !gg && !gb) return;
   const opl_arena_mark_t mark = opl_arena_mark(nd->ctx);
   opl_real *gz = opl_arena_alloc(nd->ctx, (size_t)x->numel * sizeof *gz);
@@ -340,7 +354,22 @@ static void gng_bw(opl_node *nd) {
  * beta (not the normalized values, which backward recomputes), so the output can be released. */
 opl_tensor *opl_group_norm_gelu(opl_ctx *c, opl_tensor *x, int groups, opl_tensor *gamma, opl_tensor *beta,
                                 double eps) {
-  return group_norm_impl(c, "group_norm_gelu", x, groups, gamma, beta, eps, 1);
+  return group_norm_impl(c, "group_norm_gelu", x, groups, gamma, beta, eps, 1, NULL);
+}
+
+/* gelu(group_norm(x)) + r (see ops.h): checks as opl_group_norm_gelu, and r real with the shape of
+ * x; the residual is added as each chunk of the output is written. */
+opl_tensor *opl_group_norm_gelu_add(opl_ctx *c, opl_tensor *x, int groups, opl_tensor *gamma, opl_tensor *beta,
+                                    double eps, opl_tensor *r) {
+  const char *op = "group_norm_gelu_add";
+  if (!opl_check_input(c, op, "x", x, -1, 0) || !opl_check_input(c, op, "r", r, -1, 0)) return NULL;
+  if (!opl_shape_eq(r->rank, r->shape, x->rank, x->shape)) {
+    char b1[96], b2[96];
+    opl_ctx_error(c, OPL_ERR_SHAPE, "%s: r %s must have the shape of x %s", op, opl_shape_str(b1, r->rank, r->shape),
+                  opl_shape_str(b2, x->rank, x->shape));
+    return NULL;
+  }
+  return group_norm_impl(c, op, x, groups, gamma, beta, eps, 1, r);
 }
 
 /* Instance norm (Ulyanov et al. 2016; PyTorch F.instance_norm without running statistics):
@@ -348,13 +377,13 @@ opl_tensor *opl_group_norm_gelu(opl_ctx *c, opl_tensor *x, int groups, opl_tenso
 opl_tensor *opl_instance_norm(opl_ctx *c, opl_tensor *x, opl_tensor *gamma, opl_tensor *beta,
                               double eps) {
   if (!opl_check_input(c, "instance_norm", "x", x, -1, 0)) return NULL;
-  if (x->rank < 2) return group_norm_impl(c, "instance_norm", x, 1, gamma, beta, eps, 0);
+  if (x->rank < 2) return group_norm_impl(c, "instance_norm", x, 1, gamma, beta, eps, 0, NULL);
   int64_t C = x->shape[1];
   if (C > INT32_MAX) {
     opl_ctx_error(c, OPL_ERR_SHAPE, "instance_norm: too many channels (%lld)", (long long)C);
     return NULL;
   }
-  return group_norm_impl(c, "instance_norm", x, (int)C, gamma, beta, eps, 0);
+  return group_norm_impl(c, "instance_norm", x, (int)C, gamma, beta, eps, 0, NULL);
 }
 
 /* Layer norm (Ba et al. 2016; PyTorch F.layer_norm with normalized_shape = the trailing nd
@@ -376,5 +405,5 @@ opl_tensor *opl_layer_norm(opl_ctx *c, opl_tensor *x, int nd, opl_tensor *gamma,
     return NULL;
   norm_geo geo = {.B = opl_prod(x->shape, 0, x->rank - nd), .G = 1,
                   .Cg = opl_prod(x->shape, x->rank - nd, x->rank), .S = 1, .eps = eps};
-  return norm_run(c, "layer_norm", x, gamma, beta, &geo, 0);
+  return norm_run(c, "layer_norm", x, gamma, beta, &geo, 0, NULL);
 }

@@ -154,6 +154,11 @@ opl_tensor *opl_group_norm(opl_ctx *c, opl_tensor *x, int groups, opl_tensor *ga
  * the two ops keep two, and saves a pass over memory each way. */
 opl_tensor *opl_group_norm_gelu(opl_ctx *c, opl_tensor *x, int groups, opl_tensor *gamma,
                                 opl_tensor *beta, double eps);
+/* gelu(group_norm(x)) + r in one op (a U-Net block's output with its shortcut added): r has the
+ * shape of x and is added as the output is written, saving the separate add's pass over memory;
+ * gradients as opl_group_norm_gelu's, and r's is the output's. */
+opl_tensor *opl_group_norm_gelu_add(opl_ctx *c, opl_tensor *x, int groups, opl_tensor *gamma, opl_tensor *beta,
+                                    double eps, opl_tensor *r);
 /* Instance norm (group norm with C groups). */
 opl_tensor *opl_instance_norm(opl_ctx *c, opl_tensor *x, opl_tensor *gamma, opl_tensor *beta,
                               double eps);

@@ -97,19 +97,16 @@ static opl_tensor *conv3(opl_ctx *c, const opl_sinenet *m, opl_tensor *x, opl_te
   return opl_conv(c, x, w, b, &o);
 }
 
-/* B(x): x (N, Ci, X, Y) -> (N, Co, X, Y), two [conv3 -> GroupNorm(1) -> GELU]; each norm and
- * its activation are one op (opl_group_norm_gelu), which keeps the convolution's output for
- * backward but not the normalized values. */
-static opl_tensor *block(opl_ctx *c, const opl_sinenet *m, const opl_sinenet_block *b, opl_tensor *x) {
-  opl_tensor *h = opl_group_norm_gelu(c, conv3(c, m, x, b->w1, b->b1), 1, b->g1, b->be1, GN_EPS);
-  return opl_group_norm_gelu(c, conv3(c, m, h, b->w2, b->b2), 1, b->g2, b->be2, GN_EPS);
-}
-
-/* B(in) + L(s) with the two addends released once summed (no backward reads them). */
+/* B(in) + L(s): B is two [conv3 -> GroupNorm(1) -> GELU], L the 1x1 shortcut. Each norm and its
+ * activation are one op (opl_group_norm_gelu), which keeps the convolution's output for backward
+ * but not the normalized values; the second also adds L(s) as it writes (opl_group_norm_gelu_add),
+ * and L(s) is released once added (no backward reads it).
+ * in (N, Ci, X, Y), s (N, Cs, X, Y) -> (N, Co, X, Y) */
 static opl_tensor *block_res(opl_ctx *c, const opl_sinenet *m, const opl_sinenet_block *b, opl_tensor *in,
                              opl_tensor *s) {
-  opl_tensor *h = block(c, m, b, in), *l = opl_channel_linear(c, s, b->sw, b->sb), *y = opl_add(c, h, l);
-  opl_release(c, h);
+  opl_tensor *h = opl_group_norm_gelu(c, conv3(c, m, in, b->w1, b->b1), 1, b->g1, b->be1, GN_EPS);
+  opl_tensor *l = opl_channel_linear(c, s, b->sw, b->sb);
+  opl_tensor *y = opl_group_norm_gelu_add(c, conv3(c, m, h, b->w2, b->b2), 1, b->g2, b->be2, GN_EPS, l);
   opl_release(c, l);
   return y;
 }

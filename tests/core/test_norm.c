@@ -33,6 +33,10 @@ static opl_tensor *f_group_gelu(opl_ctx *c, opl_tensor **x, const void *o) {
   affine_args(x, p->affine, &g, &b);
   return opl_group_norm_gelu(c, x[0], p->groups, g, b, p->eps);
 }
+static opl_tensor *f_group_gelu_add(opl_ctx *c, opl_tensor **x, const void *o) {
+  const norm_opt *p = o;
+  return opl_group_norm_gelu_add(c, x[0], p->groups, x[1], x[2], p->eps, x[3]);
+}
 static opl_tensor *f_instance(opl_ctx *c, opl_tensor **x, const void *o) {
   const norm_opt *p = o;
   opl_tensor *g, *b;
@@ -83,6 +87,14 @@ static const gc_case rows[] = {
     {"group_norm_gelu gamma/beta without grad", f_group_gelu, &g2, 3, {IN(3, 2, 4, 5), INNG(1, 4), INNG(1, 4)}},
     {"group_norm_gelu large (parallel, rows of several chunks)", f_group_gelu, &g1, 3,
      {IN(4, 4, 8, 17, 33), IN(1, 8), IN(1, 8)}, BIG_RTOL},
+    {"group_norm_gelu_add (2,4,5) G2 affine", f_group_gelu_add, &g2, 4,
+     {IN(3, 2, 4, 5), IN(1, 4), IN(1, 4), IN(3, 2, 4, 5)}},
+    {"group_norm_gelu_add (3,6,3,5) G1, r without grad", f_group_gelu_add, &g1, 4,
+     {IN(4, 3, 6, 3, 5), IN(1, 6), IN(1, 6), INNG(4, 3, 6, 3, 5)}},
+    {"group_norm_gelu_add x without grad", f_group_gelu_add, &g2, 4,
+     {INNG(3, 2, 4, 5), IN(1, 4), IN(1, 4), IN(3, 2, 4, 5)}},
+    {"group_norm_gelu_add large (parallel, rows of several chunks)", f_group_gelu_add, &g1, 4,
+     {IN(4, 4, 8, 17, 33), IN(1, 8), IN(1, 8), IN(4, 4, 8, 17, 33)}, BIG_RTOL},
     {"instance_norm 1-D affine", f_instance, &i_aff, 3, {IN(3, 2, 3, 9), IN(1, 3), IN(1, 3)}},
     {"instance_norm 2-D", f_instance, &i_none, 1, {IN(4, 2, 3, 4, 5)}},
     {"instance_norm 3-D affine", f_instance, &i_aff, 3, {IN(5, 2, 2, 3, 3, 4), IN(1, 2), IN(1, 2)}},
@@ -326,6 +338,40 @@ static void test_group_gelu_matches(void) {
   }
 }
 
+/* opl_group_norm_gelu_add equals opl_add(opl_group_norm_gelu(...), r): values and the gradients of
+ * x, gamma, beta and r for a random output seed. */
+static void test_group_gelu_add_matches(void) {
+  const int64_t shape[4] = {3, 4, 19, 23}, C = 4;
+  double *res[2];
+  int64_t n = 0;
+  for (int fused = 0; fused < 2; fused++) {
+    rng = 4321;
+    opl_tensor *x = opl_tensor_alloc(4, shape, OPL_T_REQGRAD, NULL), *r = opl_tensor_alloc(4, shape, OPL_T_REQGRAD, NULL);
+    opl_tensor *gm = opl_tensor_alloc(1, &C, OPL_T_REQGRAD, NULL), *bt = opl_tensor_alloc(1, &C, OPL_T_REQGRAD, NULL);
+    fill(x, -2, 3), fill(r, -1, 1), fill(gm, 0.5, 1.5), fill(bt, -1, 1);
+    opl_ctx *c = opl_ctx_new(0);
+    opl_tensor *y = fused ? opl_group_norm_gelu_add(c, x, 2, gm, bt, 1e-5, r)
+                          : opl_add(c, opl_group_norm_gelu(c, x, 2, gm, bt, 1e-5), r);
+    OPL_ASSERT(y != NULL, "%s", opl_ctx_errmsg(c));
+    opl_real *seed = malloc((size_t)y->numel * sizeof *seed);
+    for (int64_t i = 0; i < y->numel; i++) seed[i] = (opl_real)(2 * gc_uniform(&rng) - 1);
+    opl_backward_seed(c, y, seed);
+    n = y->numel + 2 * x->numel + 2 * C;
+    res[fused] = malloc((size_t)n * sizeof(double));
+    int64_t j = 0;
+    for (int64_t i = 0; i < y->numel; i++) res[fused][j++] = y->data[i];
+    for (int64_t i = 0; i < x->numel; i++) res[fused][j++] = x->grad[i];
+    for (int64_t i = 0; i < x->numel; i++) res[fused][j++] = r->grad[i];
+    for (int64_t i = 0; i < C; i++) res[fused][j++] = gm->grad[i];
+    for (int64_t i = 0; i < C; i++) res[fused][j++] = bt->grad[i];
+    free(seed);
+    opl_ctx_free(&c);
+    opl_tensor_free(&x), opl_tensor_free(&r), opl_tensor_free(&gm), opl_tensor_free(&bt);
+  }
+  arrays_close(n, res[1], res[0], TOL, TOL, "group_norm_gelu_add = group_norm_gelu + r: values and gradients");
+  free(res[0]), free(res[1]);
+}
+
 /* The fused op keeps x, not its output: the output can be released before backward, which then
  * gives the same gradients. */
 static void test_group_gelu_release(void) {
@@ -399,6 +445,15 @@ static void test_bad_input(void) {
   err_is(c, opl_group_norm_gelu(c, x, 2, NULL, NULL, -1), OPL_ERR_ARG, "eps", NULL, "group_norm_gelu eps < 0");
   err_is(c, opl_group_norm_gelu(c, x1, 1, NULL, NULL, 1e-5), OPL_ERR_SHAPE, "(6)", NULL,
          "group_norm_gelu of rank 1");
+  opl_tensor *r65 = opl_new(c, OPL_DIMS(2, 6, 4)), *rc = opl_new_flags(c, OPL_DIMS(2, 6, 5), OPL_T_COMPLEX);
+  err_is(c, opl_group_norm_gelu_add(c, x, 2, NULL, NULL, 1e-5, r65), OPL_ERR_SHAPE, "(2, 6, 4)", "(2, 6, 5)",
+         "group_norm_gelu_add r of another shape");
+  err_is(c, opl_group_norm_gelu_add(c, x, 2, NULL, NULL, 1e-5, NULL), OPL_ERR_ARG, "NULL", NULL,
+         "group_norm_gelu_add r NULL");
+  err_is(c, opl_group_norm_gelu_add(c, x, 2, NULL, NULL, 1e-5, rc), OPL_ERR_ARG, "complex", NULL,
+         "group_norm_gelu_add complex r");
+  err_is(c, opl_group_norm_gelu_add(c, x, 4, NULL, NULL, 1e-5, x), OPL_ERR_SHAPE, "4 groups", NULL,
+         "group_norm_gelu_add 4 groups of 6 channels");
   opl_ctx_free(&c);
 }
 
@@ -410,6 +465,7 @@ int main(void) {
   test_uniform_seed_grad();
   test_group_gelu_matches();
   test_group_gelu_release();
+  test_group_gelu_add_matches();
   test_bad_input();
   return tap_end();
 }
