@@ -940,6 +940,18 @@ static void wino_int(int m, const opl_real *restrict ph, int64_t P, int64_t n, o
   }
 }
 
+/* wino_int with beta 0 and a constant added: dst[m q + t] = ph[t P + q] + b, q < n, t < m. */
+static void wino_int_add(int m, const opl_real *restrict ph, int64_t P, int64_t n, opl_real *restrict dst, opl_real b) {
+  if (m == 2) {
+    const opl_real *restrict s0 = ph, *restrict s1 = ph + P;
+    for (int64_t q = 0; q < n; q++) dst[2 * q] = s0[q] + b, dst[2 * q + 1] = s1[q] + b;
+  } else {
+    const opl_real *restrict s0 = ph, *restrict s1 = ph + P, *restrict s2 = ph + 2 * P, *restrict s3 = ph + 3 * P;
+    for (int64_t q = 0; q < n; q++)
+      dst[4 * q] = s0[q] + b, dst[4 * q + 1] = s1[q] + b, dst[4 * q + 2] = s2[q] + b, dst[4 * q + 3] = s3[q] + b;
+  }
+}
+
 /* The groups q of a padded row whose m positions m q .. m q + m - 1 all read x - pad1 in range:
  * [*lo, *hi). */
 static void wino_inner(const wino_plan *p, const conv_geom *g, int64_t *lo, int64_t *hi) {
@@ -1036,13 +1048,19 @@ static void wino_fwd_chunk(const wino_plan *p, const conv_geom *g, const opl_rea
         opl_real *restrict dst = v + ((n * cv + k) * O0 + m * r + s) * O1;
         /* whole tiles interleaved, then the columns of a partial last tile */
         const int64_t nf = O1 / m;
+        const opl_real bk = bias ? bias[k] : 0;
+        if (bias && beta == 0) { /* the bias added in the same stores (reading dst back stalls) */
+          wino_int_add(m, tt + s * m * T1, T1, nf, dst, bk);
+          for (int t = 0; t < O1 - m * nf; t++) dst[m * nf + t] = tt[(s * m + t) * T1 + nf] + bk;
+          continue;
+        }
         wino_int(m, tt + s * m * T1, T1, nf, dst, beta);
         for (int t = 0; t < O1 - m * nf; t++) {
           const opl_real v = tt[(s * m + t) * T1 + nf];
           dst[m * nf + t] = beta == 0 ? v : beta * dst[m * nf + t] + v;
         }
         if (bias)
-          for (int64_t x = 0; x < O1; x++) dst[x] += bias[k];
+          for (int64_t x = 0; x < O1; x++) dst[x] += bk;
       }
     }
 }
