@@ -4,11 +4,12 @@
 #include "train/schedule.h"
 
 const char *opl_schedule_name(int k) {
-  return k == OPL_SCHEDULE_STEP ? "step" : k == OPL_SCHEDULE_ONECYCLE ? "onecycle" : k == OPL_SCHEDULE_COSINE ? "cosine" : "unknown";
+  static const char *const names[] = {"step", "onecycle", "cosine", "warmup-cosine"};
+  return k >= 0 && k <= OPL_SCHEDULE_WARMUP_COSINE ? names[k] : "unknown";
 }
 
 int opl_schedule_parse(const char *s) {
-  for (int k = 0; k <= OPL_SCHEDULE_COSINE; k++)
+  for (int k = 0; k <= OPL_SCHEDULE_WARMUP_COSINE; k++)
     if (s && !strcmp(s, opl_schedule_name(k))) return k;
   return -1;
 }
@@ -29,4 +30,11 @@ double opl_cosine_warmup_lr(double base_lr, int64_t warmup, int64_t total, int64
   if (s < warmup) return base_lr * (double)s / (double)warmup;
   double den = (double)(total - warmup > 1 ? total - warmup : 1), p = (double)(s - warmup) / den;
   return base_lr * (1 + cos(M_PI * (p < 1 ? p : 1))) / 2;
+}
+
+double opl_warmup_cosine_lr(double base_lr, int64_t warmup, int64_t total, double start_lr, double eta_min, int64_t s) {
+  if (s < warmup) return start_lr + (double)s * (base_lr - start_lr) / (double)(warmup > 1 ? warmup - 1 : 1);
+  double den = (double)(total - warmup > 1 ? total - warmup : 1), p = (double)(s - warmup) / den;
+  if (p >= 1) return eta_min;
+  return eta_min + (base_lr - eta_min) * (1 + cos(M_PI * p)) / 2;
 }
