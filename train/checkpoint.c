@@ -55,6 +55,9 @@
 #define K_FDIV "train.sched.final_div_factor"
 #define K_WARM "train.sched.warmup"
 #define K_SEPOCHS "train.sched.epochs"
+/* Absent in checkpoints written before the warmup-cosine schedule: 0 then (its defaults). */
+#define K_WSTART "train.sched.warmup_start_lr"
+#define K_ETAMIN "train.sched.eta_min"
 #define TRAIN_META_MAX 56
 
 static const char *norm_name(int n) {
@@ -180,6 +183,8 @@ int opl_trainer_save(opl_trainer *t, const char *path, opl_err *err) {
       OPL_KVD(K_DIV, t->cfg.div_factor),
       OPL_KVD(K_FDIV, t->cfg.final_div_factor),
       OPL_KVI(K_WARM, t->cfg.warmup),
+      OPL_KVD(K_WSTART, t->cfg.warmup_start_lr),
+      OPL_KVD(K_ETAMIN, t->cfg.eta_min),
       OPL_KVI(K_SEPOCHS, t->cfg.sched_epochs),
       OPL_KVD(K_LR, t->cfg.lr),
       OPL_KVD(K_WD, t->cfg.weight_decay),
@@ -318,8 +323,9 @@ int opl_ckpt_parse_state(const opl_kv *kv, int n, const char *path, opl_ckpt_sta
   if (!kv_str(kv, n, path, K_SCHED, &schedn, NULL)) {
     int64_t pu = 0;
     if (opl_schedule_parse(schedn) < 0)
-      return opl_err_set(err, OPL_ERR_FORMAT, "train: '%s': attribute '%s' = '%s', expected step, onecycle or cosine",
-                         path, K_SCHED, schedn);
+      return opl_err_set(err, OPL_ERR_FORMAT,
+                         "train: '%s': attribute '%s' = '%s', expected step, onecycle, cosine or warmup-cosine", path,
+                         K_SCHED, schedn);
     s->cfg.schedule = opl_schedule_parse(schedn);
     if ((st = kv_int(kv, n, path, K_SUNIT, &pu, err)) || (st = kv_dbl(kv, n, path, K_PCT, &s->cfg.pct_start, err)) ||
         (st = kv_int(kv, n, path, K_WARM, &s->cfg.warmup, err)) ||
@@ -332,6 +338,13 @@ int opl_ckpt_parse_state(const opl_kv *kv, int n, const char *path, opl_ckpt_sta
           s->cfg.final_div_factor > 0))
       return opl_err_set(err, OPL_ERR_FORMAT, "train: '%s': attributes %s = %g, %s = %g, expected finite values > 0",
                          path, K_DIV, s->cfg.div_factor, K_FDIV, s->cfg.final_div_factor);
+    if ((opl_kv_find(kv, n, K_WSTART) && (st = kv_dbl(kv, n, path, K_WSTART, &s->cfg.warmup_start_lr, err))) ||
+        (opl_kv_find(kv, n, K_ETAMIN) && (st = kv_dbl(kv, n, path, K_ETAMIN, &s->cfg.eta_min, err))))
+      return st;
+    if (!(isfinite(s->cfg.warmup_start_lr) && s->cfg.warmup_start_lr >= 0 && isfinite(s->cfg.eta_min) &&
+          s->cfg.eta_min >= 0))
+      return opl_err_set(err, OPL_ERR_FORMAT, "train: '%s': attributes %s = %g, %s = %g, expected finite values >= 0",
+                         path, K_WSTART, s->cfg.warmup_start_lr, K_ETAMIN, s->cfg.eta_min);
     s->cfg.sched_per_step = pu != 0;
   }
   if (strcmp(norm, "none") && strcmp(norm, "gaussian") && strcmp(norm, "scalar-u"))
@@ -448,7 +461,8 @@ static int compare_state(const opl_trainer *t, const opl_ckpt_state *s, const op
       {K_GAMMA, t->cfg.gamma, s->cfg.gamma}, {K_CLIP, t->cfg.clip_grad, s->cfg.clip_grad},
       {K_PDEW, t->cfg.pde_weight, s->cfg.pde_weight}, {K_ICW, t->cfg.ic_weight, s->cfg.ic_weight},
       {K_PCT, t->cfg.pct_start, s->cfg.pct_start}, {K_DIV, t->cfg.div_factor, s->cfg.div_factor},
-      {K_FDIV, t->cfg.final_div_factor, s->cfg.final_div_factor}};
+      {K_FDIV, t->cfg.final_div_factor, s->cfg.final_div_factor},
+      {K_WSTART, t->cfg.warmup_start_lr, s->cfg.warmup_start_lr}, {K_ETAMIN, t->cfg.eta_min, s->cfg.eta_min}};
   for (size_t i = 0; i < sizeof dbls / sizeof dbls[0]; i++)
     if (dbls[i].mine != dbls[i].theirs)
       return opl_err_set(err, OPL_ERR_ARG, "train: cannot resume from '%s': %s = %.17g there, %.17g in this run", path,

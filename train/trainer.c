@@ -115,6 +115,10 @@ static int config_check(const opl_trainer_config *c, opl_err *err) {
     return opl_err_set(err, OPL_ERR_ARG,
                        "train: normalize = %d, expected -1 (auto), 0 (none), 1 (gaussian) or 2 (scalar-u)",
                        c->normalize);
+  if (!(isfinite(c->warmup_start_lr) && c->warmup_start_lr >= 0))
+    return opl_err_set(err, OPL_ERR_ARG, "train: warmup_start_lr = %g, expected a finite value >= 0", c->warmup_start_lr);
+  if (!(isfinite(c->eta_min) && c->eta_min >= 0))
+    return opl_err_set(err, OPL_ERR_ARG, "train: eta_min = %g, expected a finite value >= 0", c->eta_min);
   if (c->shuffle != 0 && c->shuffle != 1) return opl_err_set(err, OPL_ERR_ARG, "train: shuffle = %d, expected 0 or 1", c->shuffle);
   int st = opl_pino_check_weights(c->pde_weight, c->ic_weight, err);
   return st ? st : opl_task_check(&c->task, err);
@@ -270,8 +274,9 @@ opl_trainer *opl_trainer_new(const opl_trainer_config *cfg, const opl_model_kind
   }
   if (opl_schedule_parse(opl_schedule_name(cfg->schedule)) < 0 || !(cfg->pct_start > 0 && cfg->pct_start < 1) ||
       cfg->warmup < 0) {
-    opl_err_set(err, OPL_ERR_ARG, "train: schedule %d, pct_start %g, warmup %lld: expected step|onecycle|cosine, "
-                "0 < pct_start < 1, warmup >= 0", cfg->schedule, cfg->pct_start, (long long)cfg->warmup);
+    opl_err_set(err, OPL_ERR_ARG, "train: schedule %d, pct_start %g, warmup %lld: expected "
+                "step|onecycle|cosine|warmup-cosine, 0 < pct_start < 1, warmup >= 0", cfg->schedule, cfg->pct_start,
+                (long long)cfg->warmup);
     goto fail;
   }
   if (!(isfinite(cfg->div_factor) && cfg->div_factor > 0 && isfinite(cfg->final_div_factor) &&
@@ -333,12 +338,14 @@ int opl_trainer_dist_stats(const opl_trainer *t, opl_dist_grads_stats *s) {
   return 1;
 }
 
-/* The ONECYCLE / COSINE rate at step s of the schedule (base or maximum rate: the StepLR
- * scheduler's base_lr, so opl_trainer_set_lr and checkpoints treat every schedule alike). */
+/* The ONECYCLE / COSINE / WARMUP_COSINE rate at step s of the schedule (base or maximum rate: the
+ * StepLR scheduler's base_lr, so opl_trainer_set_lr and checkpoints treat every schedule alike). */
 static double sched_lr(const opl_trainer *t, int64_t s) {
   int64_t total = t->cfg.sched_epochs * (t->cfg.sched_per_step ? t->li->nbatch[0] : 1);
   if (t->cfg.schedule == OPL_SCHEDULE_ONECYCLE)
     return opl_onecycle_lr(t->sched.base_lr, total, t->cfg.pct_start, t->cfg.div_factor, t->cfg.final_div_factor, s);
+  if (t->cfg.schedule == OPL_SCHEDULE_WARMUP_COSINE)
+    return opl_warmup_cosine_lr(t->sched.base_lr, t->cfg.warmup, total, t->cfg.warmup_start_lr, t->cfg.eta_min, s);
   return opl_cosine_warmup_lr(t->sched.base_lr, t->cfg.warmup, total, s);
 }
 

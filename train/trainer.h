@@ -115,13 +115,17 @@ typedef struct opl_trainer_config {
   int loss;                 /* opl_loss_kind (train/loss.h): L2 (default) or H1 (STATIC 2-D tasks) */
   int adamw;                /* 1: AdamW (decoupled weight decay); 0: Adam, decay added to the gradient */
   int schedule;             /* opl_schedule_kind (train/schedule.h): STEP (StepLR, default), ONECYCLE
-                             * (max rate lr), COSINE (base rate lr, warmup) */
-  int sched_per_step;       /* ONECYCLE / COSINE: advance per optimizer step (1) or per epoch (0) */
+                             * (max rate lr), COSINE (base rate lr, warmup), WARMUP_COSINE (base rate
+                             * lr, warmup from warmup_start_lr, cosine to eta_min) */
+  int sched_per_step;       /* ONECYCLE / COSINE / WARMUP_COSINE: advance per optimizer step (1) or
+                             * per epoch (0) */
   double pct_start;         /* ONECYCLE: fraction of the steps spent rising, in (0, 1) (0.3) */
   double div_factor;        /* ONECYCLE: the first rate is lr / div_factor, finite > 0 (25) */
   double final_div_factor;  /* ONECYCLE: the last is lr / div_factor / final_div_factor, finite > 0 (1e4) */
-  int64_t warmup;           /* COSINE: warmup length in the schedule's unit, >= 0 */
-  int64_t sched_epochs;     /* ONECYCLE / COSINE: the epochs the schedule spans (0: epochs); a run
+  int64_t warmup;           /* COSINE / WARMUP_COSINE: warmup length in the schedule's unit, >= 0 */
+  double warmup_start_lr;   /* WARMUP_COSINE: the rate of the first step, finite >= 0 (0) */
+  double eta_min;           /* WARMUP_COSINE: the rate at the end of the cosine, finite >= 0 (0) */
+  int64_t sched_epochs;     /* every schedule but STEP: the epochs the schedule spans (0: epochs); a run
                              * resumed to more epochs keeps its span, so it equals a straight run
                              * given the same span */
   uint64_t seed;            /* model initialization and shuffling */

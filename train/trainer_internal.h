@@ -40,7 +40,7 @@ struct opl_trainer {
 };
 
 /* Set the optimizer's rate for the trainer's position (epoch, and step within the schedule's
- * unit): StepLR's, or the ONECYCLE / COSINE formula at the step count (trainer.c). */
+ * unit): StepLR's, or the ONECYCLE / COSINE / WARMUP_COSINE formula at the step count (trainer.c). */
 void opl_trainer_sync_lr(opl_trainer *t);
 
 /* The training state recorded in a checkpoint (checkpoint.c). */

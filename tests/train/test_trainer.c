@@ -8,7 +8,11 @@
  *   the mean over ntrain), the test metric likewise; per-sample metrics and summaries against
  *   direct loops;
  * - resume: 2N epochs == N epochs + resume N more, parameters and Adam state bit for bit
- *   (one-shot 1-D, and 2-D rollout), and the metrics CSV rows equal;
+ *   (one-shot 1-D, 2-D rollout, and the warmup-cosine schedule per step resumed inside its
+ *   warmup), and the metrics CSV rows equal; a checkpoint written before the warmup-cosine
+ *   schedule's two rates existed resumes with both 0;
+ * - the warmup-cosine schedule's rates per step and per epoch equal the authors' scheduler's
+ *   (the table of tests/train/test_schedule.c);
  * - divergence guard: a blown-up learning rate stops with OPL_ERR_NONFINITE and the last
  *   good checkpoint stays byte-identical;
  * - the CSV log beside the checkpoint; the loss decreasing on a tiny problem; evaluation
@@ -24,9 +28,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <hdf5.h>
+
+#include "core/io.h"
 #include "core/rng.h"
 #include "operators/fno.h"
 #include "train/evaluate.h"
+#include "train/schedule.h"
 #include "train/trainer.h"
 #include "tests/gradcheck.h"
 #include "tests/tap.h"
@@ -598,6 +606,56 @@ out:
   opl_ds_close(&ds);
 }
 
+/* A copy of the checkpoint src at dst without the root attributes keys[0..nk), its checksum
+ * rewritten: a checkpoint as an older opl wrote it. 0 on success. */
+static int strip_attrs(const char *src, const char *dst, const char *const *keys, int nk) {
+  long len = 0;
+  char *buf = slurp(src, &len);
+  FILE *f = buf ? fopen(dst, "wb") : NULL;
+  int bad = !f || fwrite(buf, 1, (size_t)len, f) != (size_t)len;
+  if (f) bad |= fclose(f) != 0;
+  free(buf);
+  if (bad) return 1;
+  hid_t h = H5Fopen(dst, H5F_ACC_RDWR, H5P_DEFAULT);
+  if (h < 0) return 1;
+  for (int i = 0; i < nk; i++) bad |= H5Adelete_by_name(h, "/", keys[i], H5P_DEFAULT) < 0;
+  bad |= H5Fclose(h) < 0;
+  return bad || opl_h5_stamp(dst, NULL) != OPL_OK;
+}
+
+/* A checkpoint written before the warmup-cosine schedule (no train.sched.warmup_start_lr, no
+ * train.sched.eta_min) reads both as 0: it resumes into a run whose rates are 0 (c: the
+ * configuration of resB_static1d.h5, which the resumed run left at epoch 4), and a run with
+ * another eta_min is refused. */
+static void test_resume_legacy(opl_ds *ds, opl_trainer_config c) {
+  static const char *const keys[] = {"train.sched.warmup_start_lr", "train.sched.eta_min"};
+  char oldp[256];
+  snprintf(oldp, sizeof oldp, "%s", tpath("legacy.h5"));
+  if (!ok(strip_attrs(tpath("resB_static1d.h5"), oldp, keys, 2) == 0, "a checkpoint without the two rates' attributes"))
+    return;
+  opl_kv *kv = NULL;
+  int n = 0;
+  opl_err e = {0};
+  int st = opl_checkpoint_read_meta(oldp, &kv, &n, &e);
+  ok(st == OPL_OK && !opl_kv_find(kv, n, keys[0]) && !opl_kv_find(kv, n, keys[1]) && opl_kv_find(kv, n, "train.sched.warmup"),
+     "its checksum verifies and it has no %s, no %s: %s", keys[0], keys[1], st ? e.msg : "");
+  opl_kv_free(&kv, n);
+  opl_trainer_config rc;
+  st = opl_trainer_read_config(oldp, &rc, NULL, NULL, NULL, 0, &e);
+  ok(st == OPL_OK && rc.warmup_start_lr == 0 && rc.eta_min == 0, "read_config: both rates 0 (%s)", st ? e.msg : "");
+  opl_fno_config m = tiny_model(4, 6);
+  c.epochs = 4;
+  opl_trainer *t = opl_trainer_new(&c, &opl_fno_kind, &m, ds, &e);
+  st = t ? opl_trainer_resume(t, oldp, &e) : -1;
+  ok(st == OPL_OK && opl_trainer_epochs_done(t) == 4, "it resumes after epoch 4: %s", st ? e.msg : "");
+  opl_trainer_free(&t);
+  c.eta_min = 1e-7;
+  t = opl_trainer_new(&c, &opl_fno_kind, &m, ds, &e);
+  st = t ? opl_trainer_resume(t, oldp, &e) : -1;
+  ok(st == OPL_ERR_ARG && strstr(e.msg, "train.sched.eta_min = 0 there"), "with another eta_min it is refused: %s", e.msg);
+  opl_trainer_free(&t);
+}
+
 static void test_resume(const char *d1, const char *d2) {
   opl_trainer_config c = base_config(10, 4, 4, 0);
   c.lr = 5e-3;
@@ -612,6 +670,17 @@ static void test_resume(const char *d1, const char *d2) {
   opl_fno_config m3 = tiny_model(1, 3);
   m3.pad[2] = 1;
   resume_case("spacetime3d", d2, s, m3, 1);
+  /* warmup-cosine per step: 3 batches per epoch, 8 warmup steps of 12; the run is resumed at
+   * step 6, inside the warmup, and crosses into the cosine after it */
+  opl_trainer_config w = base_config(10, 4, 4, 0);
+  w.lr = 5e-3;
+  w.schedule = OPL_SCHEDULE_WARMUP_COSINE;
+  w.sched_per_step = 1;
+  w.warmup = 8;
+  w.sched_epochs = 4;
+  w.warmup_start_lr = 1e-4;
+  w.eta_min = 1e-5;
+  resume_case("warmupcos", d1, w, tiny_model(4, 6), 2);
 
   /* A checkpoint of another configuration is refused, naming what differs. */
   opl_err e = {0};
@@ -632,6 +701,21 @@ static void test_resume(const char *d1, const char *d2) {
   st = t ? opl_trainer_resume(t, tpath("missing.h5"), &e) : -1;
   ok(st == OPL_ERR_NOTFOUND, "resume from a missing file: OPL_ERR_NOTFOUND (%s)", e.msg);
   opl_trainer_free(&t);
+  /* The warmup-cosine rates are part of the schedule: another one is refused, naming it. */
+  opl_fno_config mw = tiny_model(4, 6);
+  w.epochs = 4;
+  for (int k = 0; k < 2; k++) {
+    opl_trainer_config w2 = w;
+    if (k == 0) w2.eta_min = 2e-5;
+    else w2.warmup_start_lr = 0;
+    t = opl_trainer_new(&w2, &opl_fno_kind, &mw, ds, &e);
+    st = t ? opl_trainer_resume(t, tpath("resB_warmupcos.h5"), &e) : -1;
+    ok(st == OPL_ERR_ARG && strstr(e.msg, k == 0 ? "train.sched.eta_min = 1.0000000000000001e-05 there, 2.0000000000000002e-05"
+                                                 : "train.sched.warmup_start_lr = 0.0001 there, 0 in this run"),
+       "resume with another %s: %s", k == 0 ? "eta_min" : "warmup_start_lr", e.msg);
+    opl_trainer_free(&t);
+  }
+  test_resume_legacy(ds, c);
   /* The configuration reader (used by opl train --resume). */
   opl_trainer_config rc;
   opl_model_spec rs;
@@ -643,6 +727,68 @@ static void test_resume(const char *d1, const char *d2) {
   ok(st == OPL_OK && done == 4 && rc.batch == 4 && rc.ntrain == 10 && rc.lr == 5e-3 && rc.step_size == 2 &&
          rm.width == 6 && rm.modes[0] == 4 && rc.seed == 42 && !strcmp(dsname, d1),
      "read_config returns the stored configuration: %s", st ? e.msg : "");
+  opl_ds_close(&ds);
+}
+
+/* The warmup-cosine schedule in the trainer, against the rates printed by the authors' scheduler
+ * (tests/train/test_schedule.c). Per step (16 samples in batches of 4: 4 steps per epoch, 3
+ * epochs, 6 warmup steps, 1e-7 -> 1e-3 -> 1e-7): the rate after each step of epoch 0, at the
+ * start of each epoch (the metrics), after each step of epoch 1 (across the end of the warmup)
+ * and after the run. Per epoch (1 warmup epoch of 3): the epochs' rates and the last. */
+static void test_warmup_cosine(const char *data) {
+  static const double per_step[13] = {1e-07, 0.00020008, 0.00040006, 0.00060004, 0.00080002, 0.001, 0.001,
+                                      0.0009330194006220301, 0.000750025, 0.0005000499999999999, 0.0002500750000000001,
+                                      6.708059937796987e-05, 1e-07};
+  static const double per_epoch[4] = {1e-07, 0.001, 0.0005000499999999999, 1e-07};
+  opl_err e = {0};
+  opl_ds *ds = opl_ds_open(data, NULL, &e);
+  opl_trainer_config c = base_config(16, 4, 4, 3);
+  c.lr = 1e-3;
+  c.schedule = OPL_SCHEDULE_WARMUP_COSINE;
+  c.sched_per_step = 1;
+  c.warmup = 6;
+  c.warmup_start_lr = 1e-7;
+  c.eta_min = 1e-7;
+  opl_fno_config m = tiny_model(4, 6);
+#define RATE_IS(got, want) (fabs((got) - (want)) <= 1e-13 * (want))
+  opl_trainer *t = ds ? opl_trainer_new(&c, &opl_fno_kind, &m, ds, &e) : NULL;
+  if (!ok(t && opl_trainer_train_batches(t) == 4, "warmup-cosine trainer, 4 steps per epoch: %s", t ? "" : e.msg)) goto out;
+  int same = RATE_IS(opl_trainer_lr(t), per_step[0]), st = OPL_OK;
+  for (int64_t k = 0; k < 4 && !st; k++) {
+    st = opl_trainer_step(t, k, NULL, &e);
+    same &= RATE_IS(opl_trainer_lr(t), per_step[k + 1]);
+  }
+  ok(!st && same, "per step: the start rate, then after steps 1..4 of the warmup the authors' rates (%.17g): %s",
+     opl_trainer_lr(t), st ? e.msg : "");
+  st = st ? st : opl_trainer_epoch(t, NULL, &e);
+  same = RATE_IS(opl_trainer_lr(t), per_step[4]);
+  for (int64_t k = 0; k < 4 && !st; k++) {
+    st = opl_trainer_step(t, k, NULL, &e);
+    same &= RATE_IS(opl_trainer_lr(t), per_step[5 + k]);
+  }
+  ok(!st && same, "per step, epoch 1: steps 5..8 across the end of the warmup (%.17g): %s", opl_trainer_lr(t),
+     st ? e.msg : "");
+  opl_trainer_free(&t);
+  cb_log log = {0};
+  t = opl_trainer_new(&c, &opl_fno_kind, &m, ds, &e);
+  st = t ? opl_trainer_run(t, record_cb, &log, &e) : -1;
+  ok(!st && log.n == 3 && RATE_IS(log.s[0].lr, per_step[0]) && RATE_IS(log.s[1].lr, per_step[4]) &&
+         RATE_IS(log.s[2].lr, per_step[8]) && RATE_IS(opl_trainer_lr(t), per_step[12]),
+     "per step, a 3-epoch run: epochs at steps 0, 4, 8, and the floor at step 12 (%g %g %g, %g): %s",
+     log.n > 2 ? log.s[0].lr : NAN, log.n > 2 ? log.s[1].lr : NAN, log.n > 2 ? log.s[2].lr : NAN, t ? opl_trainer_lr(t) : NAN,
+     st ? e.msg : "");
+  opl_trainer_free(&t);
+  c.sched_per_step = 0;
+  c.warmup = 1;
+  memset(&log, 0, sizeof log);
+  t = opl_trainer_new(&c, &opl_fno_kind, &m, ds, &e);
+  st = t ? opl_trainer_run(t, record_cb, &log, &e) : -1;
+  ok(!st && log.n == 3 && RATE_IS(log.s[0].lr, per_epoch[0]) && RATE_IS(log.s[1].lr, per_epoch[1]) &&
+         RATE_IS(log.s[2].lr, per_epoch[2]) && RATE_IS(opl_trainer_lr(t), per_epoch[3]),
+     "per epoch, warmup 1 of 3: the authors' 1e-7, 1e-3, 5.0005e-4, then 1e-7: %s", st ? e.msg : "");
+  opl_trainer_free(&t);
+#undef RATE_IS
+out:
   opl_ds_close(&ds);
 }
 
@@ -835,6 +981,15 @@ static void test_bad_configs(const char *d1, const char *d2) {
   c.lr = -1;
   t = opl_trainer_new(&c, &opl_fno_kind, &m, ds1, &e);
   ok(!t && e.status == OPL_ERR_ARG && strstr(e.msg, "lr = -1"), "negative lr: %s", e.msg);
+  for (int k = 0; k < 2; k++) {
+    c = base_config(8, 2, 4, 1);
+    c.schedule = OPL_SCHEDULE_WARMUP_COSINE;
+    if (k == 0) c.warmup_start_lr = -1e-7;
+    else c.eta_min = NAN;
+    t = opl_trainer_new(&c, &opl_fno_kind, &m, ds1, &e);
+    ok(!t && e.status == OPL_ERR_ARG && strstr(e.msg, k == 0 ? "warmup_start_lr = -1e-07" : "eta_min = nan"),
+       "%s: %s", k == 0 ? "negative warmup_start_lr" : "NaN eta_min", e.msg);
+  }
   c = base_config(8, 2, 4, 1);
   c.gamma = 0;
   t = opl_trainer_new(&c, &opl_fno_kind, &m, ds1, &e);
@@ -905,6 +1060,7 @@ int main(void) {
   test_partial_batch(d1);
   test_learns_and_csv(d1);
   test_resume(d1, d2);
+  test_warmup_cosine(d1);
   test_divergence(d1);
   test_no_malloc(d1);
   test_bad_configs(d1, d2);
