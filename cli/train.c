@@ -40,9 +40,10 @@
  *
  * SineNet (operators/sinenet.h) on the one-step task (train/task.h, STEP): one-step teacher forcing
  * from a random start time per batch (T history frames -> the next), per-field normalization, the
- * paper's scaled relative L2 (train/loss.h, l2-field); AdamW, linear warmup then cosine decay per
- * epoch (the authors' navierstokes2d.yaml: lr 2e-4, weight decay 1e-5, 5 warmup epochs, 50 epochs,
- * batch 8, 4 history frames): the row's recipe, every value overridable by the common options.
+ * paper's scaled relative L2 (train/loss.h, l2-field); AdamW, linear warmup from 1e-7 then cosine
+ * decay to 1e-7 per epoch (the authors' navierstokes2d.yaml: lr 2e-4, weight decay 1e-5, 5 warmup
+ * epochs, 50 epochs, LinearWarmupCosineAnnealingLR, batch 8, 4 history frames): the row's recipe,
+ * every value overridable by the common options.
  * The test error printed each epoch is the relative L2 of the autoregressive rollout over every
  * stored frame after the first T. Architecture: the preset (default ns-k1), then the flags;
  * --waves without --mult takes the paper's multiplier for that K (1: 2, 2: 1.8075, 4: 1.611,
@@ -345,14 +346,16 @@ static int sinenet_arch(const train_arch_flags *f, const void *stored, void *con
  * paper's (opl_trainer_defaults; the FNO and MgNO rows have none). */
 typedef struct train_recipe {
   int64_t epochs, batch, warmup;
-  double lr, wd;
+  double lr, wd, warmup_start_lr, eta_min;
   const char *optimizer, *schedule, *loss;
 } train_recipe;
 
 /* SineNet's: the authors' navierstokes2d.yaml (AdamW lr 2e-4, weight decay 1e-5, 5 warmup epochs
- * then cosine per epoch over 50 epochs, batch 8) and their training criterion "scaledl2". */
+ * from 1e-7 then cosine to 1e-7 per epoch over 50 epochs, batch 8) and their training criterion
+ * "scaledl2". */
 static const train_recipe sinenet_recipe = {.epochs = 50, .batch = 8, .warmup = 5, .lr = 2e-4, .wd = 1e-5,
-                                            .optimizer = "adamw", .schedule = "cosine", .loss = "l2-field"};
+                                            .warmup_start_lr = 1e-7, .eta_min = 1e-7, .optimizer = "adamw",
+                                            .schedule = "warmup-cosine", .loss = "l2-field"};
 
 /* The model kinds opl train builds, by kind: arch makes the kind's configuration from the flags
  * (NULL: the FNO, whose configuration depends on the task and is made from --modes, --width,
@@ -410,7 +413,7 @@ static int train_main(int argc, char **argv) {
   int64_t mg_cu = -1, warmup = 0, sched_epochs = 0;
   static const char *loss_s, *optim_s, *sched_s, *sunit_s;
   loss_s = optim_s = sched_s = sunit_s = NULL;
-  double pct_start = 0.3, div_factor = 25, final_div_factor = 1e4;
+  double pct_start = 0.3, div_factor = 25, final_div_factor = 1e4, warmup_start_lr = 0, eta_min = 0;
   opl_model_spec stored = {0}; /* --resume: the stored kind and configuration */
   int64_t ntrain = -1, ntest = -1, epochs = 500, batch = 20, step_size = 100, modes = -1, width = -1, layers = 4,
           proj = 128, sub = 1, dim = 0, t_in = -1, T = -1, seed = 0, every_ckpt = 0, threads = 0, every = 1;
@@ -425,6 +428,7 @@ static int train_main(int argc, char **argv) {
   if (pre && pre->recipe) {
     const train_recipe *r = pre->recipe;
     epochs = r->epochs, batch = r->batch, warmup = r->warmup, lr = r->lr, wd = r->wd;
+    warmup_start_lr = r->warmup_start_lr, eta_min = r->eta_min;
     optim_s = r->optimizer, sched_s = r->schedule, loss_s = r->loss;
   }
 
@@ -464,6 +468,7 @@ static int train_main(int argc, char **argv) {
     sched_s = opl_schedule_name(rc.schedule), sunit_s = rc.sched_per_step ? "step" : "epoch";
     pct_start = rc.pct_start, warmup = rc.warmup, sched_epochs = rc.sched_epochs;
     div_factor = rc.div_factor, final_div_factor = rc.final_div_factor;
+    warmup_start_lr = rc.warmup_start_lr, eta_min = rc.eta_min;
     dim = rc.task.kind == OPL_TASK_ROLLOUT || rc.task.kind == OPL_TASK_ONESTEP ? 2 : rm.d; /* the space-time model's d is the data's + 1 */
     if (rc.task.kind == OPL_TASK_ROLLOUT || rc.task.kind == OPL_TASK_ONESTEP) task_s = opl_task_name(rc.task.kind);
     pde_weight = rc.pde_weight, ic_weight = rc.ic_weight;
@@ -484,14 +489,20 @@ static int train_main(int argc, char **argv) {
                                     "k = 1; 2-D a -> u) or l2-field (relative L2 per field of the normalized fields, "
                                     "SineNet's scaled L2)"},
       {"optimizer", CLI_STRING, &optim_s, "adam (weight decay added to the gradient, default) or adamw (decoupled)"},
-      {"schedule", CLI_STRING, &sched_s, "step (StepLR, default), onecycle (OneCycleLR, --lr the maximum) or cosine (with --warmup)"},
-      {"schedule-unit", CLI_STRING, &sunit_s, "onecycle / cosine: advance per epoch (default) or per optimizer step"},
+      {"schedule", CLI_STRING, &sched_s, "step (StepLR, default), onecycle (OneCycleLR, --lr the maximum), cosine (with "
+                                         "--warmup from 0, to 0) or warmup-cosine (LinearWarmupCosineAnnealingLR: "
+                                         "--warmup from --warmup-start-lr to --lr, cosine to --eta-min; sinenet's)"},
+      {"schedule-unit", CLI_STRING, &sunit_s, "onecycle / cosine / warmup-cosine: advance per epoch (default) or per "
+                                              "optimizer step"},
       {"pct-start", CLI_DOUBLE, &pct_start, "onecycle: fraction of the steps spent rising"},
       {"div-factor", CLI_DOUBLE, &div_factor, "onecycle: start at --lr / this (PyTorch's div_factor)"},
       {"final-div-factor", CLI_DOUBLE, &final_div_factor,
        "onecycle: end at --lr / div-factor / this (PyTorch's final_div_factor)"},
-      {"warmup", CLI_INT, &warmup, "cosine: linear warmup length in the schedule's unit"},
-      {"schedule-epochs", CLI_INT, &sched_epochs, "onecycle / cosine: epochs the schedule spans (0: --epochs; kept by --resume)"},
+      {"warmup", CLI_INT, &warmup, "cosine / warmup-cosine: linear warmup length in the schedule's unit"},
+      {"warmup-start-lr", CLI_DOUBLE, &warmup_start_lr, "warmup-cosine: the rate of the first step (sinenet: 1e-7)"},
+      {"eta-min", CLI_DOUBLE, &eta_min, "warmup-cosine: the rate the cosine ends at (sinenet: 1e-7)"},
+      {"schedule-epochs", CLI_INT, &sched_epochs, "onecycle / cosine / warmup-cosine: epochs the schedule spans (0: "
+                                                  "--epochs; kept by --resume)"},
       {"step-size", CLI_INT, &step_size, "StepLR: multiply the learning rate by gamma every this many epochs"},
       {"gamma", CLI_DOUBLE, &gamma, "StepLR factor"},
       {"clip-grad", CLI_DOUBLE, &clip, "clip the global gradient norm to this (0: no clipping)"},
@@ -657,8 +668,8 @@ static int train_main(int argc, char **argv) {
   }
   if ((loss_s && opl_loss_parse(loss_s) < 0) || (optim_s && strcmp(optim_s, "adam") && strcmp(optim_s, "adamw")) ||
       (sched_s && opl_schedule_parse(sched_s) < 0) || (sunit_s && strcmp(sunit_s, "epoch") && strcmp(sunit_s, "step"))) {
-    fprintf(stderr, "opl train: --loss expects l2|h1|l2-field, --optimizer adam|adamw, --schedule step|onecycle|cosine, "
-                    "--schedule-unit epoch|step (got %s, %s, %s, %s)\n", loss_s ? loss_s : "-", optim_s ? optim_s : "-",
+    fprintf(stderr, "opl train: --loss expects l2|h1|l2-field, --optimizer adam|adamw, --schedule "
+                    "step|onecycle|cosine|warmup-cosine, --schedule-unit epoch|step (got %s, %s, %s, %s)\n", loss_s ? loss_s : "-", optim_s ? optim_s : "-",
             sched_s ? sched_s : "-", sunit_s ? sunit_s : "-");
     return 2;
   }
@@ -669,6 +680,14 @@ static int train_main(int argc, char **argv) {
   if (!(isfinite(div_factor) && div_factor > 0 && isfinite(final_div_factor) && final_div_factor > 0)) {
     fprintf(stderr, "opl train: --div-factor and --final-div-factor expect finite values > 0 (got %g, %g)\n", div_factor,
             final_div_factor);
+    return 2;
+  }
+  if (!(isfinite(warmup_start_lr) && warmup_start_lr >= 0)) {
+    fprintf(stderr, "opl train: --warmup-start-lr expects a finite value >= 0, got %g\n", warmup_start_lr);
+    return 2;
+  }
+  if (!(isfinite(eta_min) && eta_min >= 0)) {
+    fprintf(stderr, "opl train: --eta-min expects a finite value >= 0, got %g\n", eta_min);
     return 2;
   }
   if (target_time_s) {
@@ -823,6 +842,8 @@ static int train_main(int argc, char **argv) {
   tc.div_factor = div_factor;
   tc.final_div_factor = final_div_factor;
   tc.warmup = warmup;
+  tc.warmup_start_lr = warmup_start_lr;
+  tc.eta_min = eta_min;
   tc.sched_epochs = sched_epochs;
   opl_trainer *t = opl_trainer_new(&tc, kind, arch->arch ? (const void *)spec.config.bytes : (const void *)&mc, ds, &e);
   if (!t) {
@@ -865,12 +886,15 @@ static int train_main(int argc, char **argv) {
                                                                        : ", per-point Gaussian normalization")
            : cfg->normalize == OPL_NORMALIZE_SCALAR_U ? ", the target normalized by one scalar mean and std"
                                                       : "");
-    char sched[96] = "";
+    char sched[128] = "";
     if (cfg->schedule == OPL_SCHEDULE_STEP)
       snprintf(sched, sizeof sched, "StepLR every %lld epochs x %g, ", (long long)step_size, gamma);
     else if (cfg->schedule == OPL_SCHEDULE_COSINE)
       snprintf(sched, sizeof sched, "%lld warmup %s then cosine, ", (long long)cfg->warmup,
                cfg->sched_per_step ? "steps" : "epochs");
+    else if (cfg->schedule == OPL_SCHEDULE_WARMUP_COSINE)
+      snprintf(sched, sizeof sched, "%lld warmup %s from %g then cosine to %g, ", (long long)cfg->warmup,
+               cfg->sched_per_step ? "steps" : "epochs", cfg->warmup_start_lr, cfg->eta_min);
     printf("  %s lr %g%s (weight decay %g), %sbatch %lld, %lld epochs, %d thread%s, %s precision\n",
            cfg->adamw ? "AdamW" : "Adam", lr, cfg->schedule == OPL_SCHEDULE_ONECYCLE ? " (the maximum)" : "", wd, sched,
            (long long)batch, (long long)epochs, opl_get_num_threads(), opl_get_num_threads() == 1 ? "" : "s",
@@ -882,6 +906,8 @@ static int train_main(int argc, char **argv) {
       if (cfg->schedule == OPL_SCHEDULE_ONECYCLE)
         printf(", pct_start %g, div_factor %g, final_div_factor %g", cfg->pct_start, cfg->div_factor,
                cfg->final_div_factor);
+      if (cfg->schedule == OPL_SCHEDULE_WARMUP_COSINE)
+        printf(", warmup_start_lr %g, eta_min %g", cfg->warmup_start_lr, cfg->eta_min);
       printf("\n");
     }
     if (resume) {

@@ -1,6 +1,6 @@
 #!/bin/sh
 # `opl train sinenet` (one-step teacher forcing from random start times, per-field normalization,
-# AdamW with warmup then cosine) and `opl eval` of the step task (rollout over the whole stored
+# AdamW with the authors' linear warmup from 1e-7 then cosine to 1e-7) and `opl eval` of the step task (rollout over the whole stored
 # trajectory, one-step error, error per step, a figure of chosen steps); bad input (TAP on stdout).
 # usage: sh tests/cli/test_cli_sinenet.sh path/to/opl
 set -u
@@ -31,6 +31,22 @@ awk -v a="$l1" -v b="$l4" 'BEGIN {exit !(b < a)}'; ok $? "the one-step training 
 lr1=$(awk -F, 'NR == 2 {print $5}' m.csv); lr2=$(awk -F, 'NR == 3 {print $5}' m.csv); lr4=$(awk -F, 'NR == 5 {print $5}' m.csv)
 awk -v a="$lr1" -v b="$lr2" -v c="$lr4" 'BEGIN {exit !(a < b && c < b && b == 0.001)}'
 ok $? "warmup then cosine: lr $lr1, $lr2 (the peak), ..., $lr4"
+# the authors' schedule by default (LinearWarmupCosineAnnealingLR from 1e-7 to 1e-7): over 3 epochs
+# with 1 warmup epoch the rates their scheduler prints (tests/train/test_schedule.c):
+# 1e-07, 0.001, 0.0005000499999999999
+run "$opl" train sinenet --data ns.h5 $small --epochs 3 -o w.h5
+[ $rc -eq 0 ] && has "1 warmup epochs from 1e-07 then cosine to 1e-07" out.txt &&
+    has "schedule warmup-cosine (per epoch), warmup_start_lr 1e-07, eta_min 1e-07" out.txt
+ok $? "train sinenet: the default schedule is warmup-cosine from 1e-07 to 1e-07, named with both rates"
+[ "$(cut -d, -f5 w.csv | tr '\n' ' ')" = "lr 1e-07 0.001 0.00050005 " ]
+ok $? "train sinenet over 3 epochs, 1 warmup: lr $(cut -d, -f5 w.csv | tail -n +2 | tr '\n' ' ')(the authors' scheduler's)"
+run "$opl" train sinenet --data ns.h5 $small --epochs 3 --schedule cosine -o c.h5
+[ $rc -eq 0 ] && has "schedule cosine (per epoch)" out.txt && ! has "eta_min" out.txt &&
+    [ "$(cut -d, -f5 c.csv | tr '\n' ' ')" = "lr 0 0.001 0.0005 " ]
+ok $? "train sinenet --schedule cosine: the former schedule from 0 to 0 (lr $(cut -d, -f5 c.csv | tail -n +2 | tr '\n' ' '))"
+run "$opl" train sinenet --data ns.h5 $small --epochs 3 --warmup-start-lr 1e-5 --eta-min 0 --quiet -o w2.h5
+[ $rc -eq 0 ] && [ "$(cut -d, -f5 w2.csv | tr '\n' ' ')" = "lr 1e-05 0.001 0.0005 " ]
+ok $? "--warmup-start-lr 1e-5 --eta-min 0: lr $(cut -d, -f5 w2.csv | tail -n +2 | tr '\n' ' ')"
 wait $m2pid
 rc=$?
 cut -d, -f1-5 m.csv > a.txt; cut -d, -f1-5 m2.csv > b.txt
@@ -72,18 +88,23 @@ run "$opl" train sinenet --data ns.h5 $small --epochs 1 --waves 2 --padding zero
 ok $? "train sinenet --waves 2 --padding zeros: the paper's multiplier 1.8075"
 
 # --resume (the common trainer's checkpoints: model, AdamW moments, schedule position, the start
-# times drawn from (seed, epoch, batch)): 2 epochs straight == 1 epoch + 1 resumed, byte for byte
-# (the straight run beside the interrupted one)
-"$opl" train sinenet --data ns.h5 $small --epochs 2 --schedule-epochs 2 --quiet -o s2.h5 > /dev/null 2>&1 &
+# times drawn from (seed, epoch, batch)): 3 epochs straight == 1 epoch (the warmup) + 2 resumed
+# (the cosine), byte for byte (the straight run beside the interrupted one)
+"$opl" train sinenet --data ns.h5 $small --epochs 3 --schedule-epochs 3 --quiet -o s2.h5 > /dev/null 2>&1 &
 s2pid=$!
-run "$opl" train sinenet --data ns.h5 $small --epochs 1 --schedule-epochs 2 --quiet -o r2.h5
-run "$opl" train sinenet --data ns.h5 --resume --epochs 2 -o r2.h5
+run "$opl" train sinenet --data ns.h5 $small --epochs 1 --schedule-epochs 3 --quiet -o r2.h5
+run "$opl" train sinenet --data ns.h5 --resume --epochs 3 -o r2.h5
 wait $s2pid
-[ $rc -eq 0 ] && has "resuming 'r2.h5' after epoch 1" out.txt && has "^epoch 2/2  train one-step L2" out.txt
-ok $? "train sinenet --resume: continues after epoch 1 with the stored settings"
-[ $rc -eq 0 ] && cmp -s s2.h5 r2.h5; ok $? "2 epochs == 1 epoch + resume 1: the same checkpoint, byte for byte"
+[ $rc -eq 0 ] && has "resuming 'r2.h5' after epoch 1" out.txt && has "^epoch 3/3  train one-step L2" out.txt &&
+    has "schedule warmup-cosine (per epoch), warmup_start_lr 1e-07, eta_min 1e-07" out.txt
+ok $? "train sinenet --resume: continues after epoch 1 with the stored settings (the schedule's rates too)"
+[ $rc -eq 0 ] && cmp -s s2.h5 r2.h5; ok $? "3 epochs == 1 warmup epoch + resume 2 across the warmup's end: the same checkpoint, byte for byte"
 cut -d, -f1-5 s2.csv > a.txt; cut -d, -f1-5 r2.csv > b.txt
-cmp -s a.txt b.txt; ok $? "and the same losses, test errors and learning rates in the metrics"
+cmp -s a.txt b.txt && [ "$(cut -d, -f5 r2.csv | tr '\n' ' ')" = "lr 1e-07 0.001 0.00050005 " ]
+ok $? "and the same losses, test errors and learning rates in the metrics"
+run "$opl" train sinenet --data ns.h5 --resume --epochs 4 --eta-min 2e-7 -o r2.h5
+[ $rc -ne 0 ] && has "train.sched.eta_min = 9.9999999999999995e-08 there, 1.9999999999999999e-07 in this run" err.txt
+ok $? "--resume with another --eta-min: refused naming train.sched.eta_min"
 run "$opl" train sinenet --data ns.h5 $small --resume --epochs 3 --hist 3 -o r2.h5
 [ $rc -ne 0 ] && has "in_channels" err.txt; ok $? "--resume with another --hist: refused naming the model's input channels"
 
@@ -107,6 +128,12 @@ run "$opl" train sinenet --data ns.h5 $small --waves 3 -o bad.h5
 [ $rc -eq 2 ] && has "mult" err.txt; ok $? "--waves 3 without --mult: exit 2 asking for --mult"
 run "$opl" train sinenet --data ns.h5 $small --hist 8 -o bad.h5
 [ $rc -eq 2 ] && has "8 frames" err.txt; ok $? "--hist 8 on 8 frames: exit 2 naming the frame count"
+run "$opl" train sinenet --data ns.h5 $small --warmup-start-lr -1e-7 -o bad.h5
+[ $rc -eq 2 ] && has "warmup-start-lr" err.txt; ok $? "--warmup-start-lr -1e-7: exit 2 naming the flag"
+run "$opl" train sinenet --data ns.h5 $small --eta-min nan -o bad.h5
+[ $rc -eq 2 ] && has "eta-min" err.txt; ok $? "--eta-min nan: exit 2 naming the flag"
+run "$opl" train sinenet --data ns.h5 $small --eta-min inf -o bad.h5
+[ $rc -eq 2 ] && has "eta-min" err.txt; ok $? "--eta-min inf: exit 2 naming the flag"
 run "$opl" train sinenet --data ns.h5 $small --normalize pointwise -o bad.h5
 [ $rc -eq 2 ] && has "field or none" err.txt; ok $? "--normalize pointwise: exit 2"
 run "$opl" train sinenet $small -o bad.h5
