@@ -135,18 +135,19 @@ static void naive_group_norm(const opl_tensor *x, int G, const opl_tensor *gamma
   for (int64_t n = 0; n < N; n++)
     for (int64_t c = 0; c < C; c++) {
       int64_t g = c / Cg;
-      double sum = 0, sq = 0, cnt = 0;
+      /* long double sums: the reference stays exact enough for values 1e4 +- 1 in the double build */
+      long double sum = 0, sq = 0, cnt = 0;
       for (int64_t c2 = g * Cg; c2 < (g + 1) * Cg; c2++)
         for (int64_t s = 0; s < S; s++) sum += x->data[(n * C + c2) * S + s], cnt++;
-      double mean = sum / cnt;
+      long double mean = sum / cnt;
       for (int64_t c2 = g * Cg; c2 < (g + 1) * Cg; c2++)
         for (int64_t s = 0; s < S; s++) {
-          double d = x->data[(n * C + c2) * S + s] - mean;
+          long double d = x->data[(n * C + c2) * S + s] - mean;
           sq += d * d;
         }
-      double var = sq / cnt;
+      double var = (double)(sq / cnt);
       for (int64_t s = 0; s < S; s++) {
-        double v = (x->data[(n * C + c) * S + s] - mean) / sqrt(var + eps);
+        double v = (double)(x->data[(n * C + c) * S + s] - mean) / sqrt(var + eps);
         y[(n * C + c) * S + s] = v * (gamma ? gamma->data[c] : 1) + (beta ? beta->data[c] : 0);
       }
     }
