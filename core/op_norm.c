@@ -24,6 +24,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <tgmath.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include "core/ops.h"
 #include "core/internal.h"
 
@@ -34,50 +37,76 @@ typedef struct norm_geo {
   double *rstd;   /* [B*G] 1 / sqrt(var + eps) */
 } norm_geo;
 
-/* Sums in double over NL lanes: lane l adds the entries i = l mod NL, and the lanes are added in
- * order at the end. A fixed order for every build and processor (so results stay deterministic),
- * and NL independent chains instead of one, which the compiler turns into vector adds. */
+/* Sums in double over NL = 8 lanes: lane l adds the entries i = l mod 8, and the lanes are added
+ * in order at the end. A fixed order for every build and processor (so results stay
+ * deterministic), and 8 independent chains instead of one, written as 4 vectors of 2 doubles (the
+ * compiler's own vectorization of the lane loops came out half scalar). */
 #define NL 8
+typedef double lane_d2 __attribute__((vector_size(16)));
 
-/* sum of xs [M] */
-static double lane_sum(const opl_real *restrict xs, int64_t M) {
-  double a[NL] = {0};
-  int64_t i = 0;
-  for (; i + NL <= M; i += NL)
-    for (int l = 0; l < NL; l++) a[l] += xs[i + l];
-  for (int l = 0; i < M; i++, l++) a[l] += xs[i];
-  double s = 0;
-  for (int l = 0; l < NL; l++) s += a[l];
-  return s;
+/* xs[0 .. 4) as two vectors of doubles (SSE2's conversion of 2 floats for the float build) */
+static inline void lane_ld4(const opl_real *xs, lane_d2 *lo, lane_d2 *hi) {
+#if defined(__SSE2__) && !defined(OPL_DOUBLE)
+  const __m128 x = _mm_loadu_ps(xs);
+  *lo = (lane_d2)_mm_cvtps_pd(x);
+  *hi = (lane_d2)_mm_cvtps_pd(_mm_movehl_ps(x, x));
+#else
+  *lo = (lane_d2){xs[0], xs[1]};
+  *hi = (lane_d2){xs[2], xs[3]};
+#endif
 }
 
-/* sum of (xs - m)^2 over xs [M] */
-static double lane_sq(const opl_real *restrict xs, int64_t M, double m) {
-  double a[NL] = {0};
+/* The vector lanes v[0..4) into a[0..8) in lane order. */
+static inline void lane_spill(const lane_d2 *v, double *a) {
+  for (int j = 0; j < 4; j++) a[2 * j] = v[j][0], a[2 * j + 1] = v[j][1];
+}
+
+/* The sums of d and d^2 over xs [M], d = xs - k (k: a shift, the group's first value, so that the
+ * variance S2 / M - (S1 / M)^2 does not cancel away when the mean is large against the spread). */
+static void lane_sums(const opl_real *restrict xs, int64_t M, double k, double *s1, double *s2) {
+  const lane_d2 kk = {k, k};
+  lane_d2 va[4] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}}, vb[4] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}};
   int64_t i = 0;
-  for (; i + NL <= M; i += NL)
-    for (int l = 0; l < NL; l++) {
-      const double d = (double)xs[i + l] - m;
-      a[l] += d * d;
+  for (; i + NL <= M; i += NL) {
+    lane_d2 x[4];
+    lane_ld4(xs + i, x, x + 1), lane_ld4(xs + i + 4, x + 2, x + 3);
+    for (int j = 0; j < 4; j++) {
+      const lane_d2 d = x[j] - kk;
+      va[j] += d;
+      vb[j] += d * d;
     }
-  for (int l = 0; i < M; i++, l++) a[l] += ((double)xs[i] - m) * ((double)xs[i] - m);
-  double s = 0;
-  for (int l = 0; l < NL; l++) s += a[l];
-  return s;
+  }
+  double a[NL], b[NL];
+  lane_spill(va, a), lane_spill(vb, b);
+  for (int l = 0; i < M; i++, l++) {
+    const double d = (double)xs[i] - k;
+    a[l] += d;
+    b[l] += d * d;
+  }
+  double u = 0, v = 0;
+  for (int l = 0; l < NL; l++) u += a[l], v += b[l];
+  *s1 = u, *s2 = v;
 }
 
 /* *sd += sum of gs g, *sdx += sum of gs g (xs - mu) over xs, gs [n] (the backward's two sums
  * for one row of one affine parameter g) */
 static void lane_dsum(const opl_real *restrict xs, const opl_real *restrict gs, int64_t n, double g, double mu,
                       double *sd, double *sdx) {
-  double a[NL] = {0}, b[NL] = {0};
+  const lane_d2 gg = {g, g}, mm = {mu, mu};
+  lane_d2 va[4] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}}, vb[4] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}};
   int64_t i = 0;
-  for (; i + NL <= n; i += NL)
-    for (int l = 0; l < NL; l++) {
-      const double d = (double)gs[i + l] * g;
-      a[l] += d;
-      b[l] += d * ((double)xs[i + l] - mu);
+  for (; i + NL <= n; i += NL) {
+    lane_d2 x[4], y[4];
+    lane_ld4(xs + i, x, x + 1), lane_ld4(xs + i + 4, x + 2, x + 3);
+    lane_ld4(gs + i, y, y + 1), lane_ld4(gs + i + 4, y + 2, y + 3);
+    for (int j = 0; j < 4; j++) {
+      const lane_d2 d = y[j] * gg;
+      va[j] += d;
+      vb[j] += d * (x[j] - mm);
     }
+  }
+  double a[NL], b[NL];
+  lane_spill(va, a), lane_spill(vb, b);
   for (int l = 0; i < n; i++, l++) {
     const double d = (double)gs[i] * g;
     a[l] += d;
@@ -88,16 +117,20 @@ static void lane_dsum(const opl_real *restrict xs, const opl_real *restrict gs, 
   *sd += s, *sdx += t;
 }
 
-/* The mean and 1/sqrt(variance + eps) of one group xs [M], in double, two passes (mean, then the
- * centered variance). */
+/* The mean and 1/sqrt(variance + eps) of one group xs [M], in double, one pass over xs: the sums of
+ * d and d^2 for d = x - x[0] (a shifted data value keeps the difference of the two terms well
+ * conditioned: its rounding is relative to (mean - x[0])^2 + variance, not to mean^2). */
 static void group_stats(const opl_real *xs, int64_t M, double eps, double *mu, double *rs) {
-  const double m = lane_sum(xs, M) / (double)M;
-  *mu = m;
-  *rs = 1.0 / sqrt(lane_sq(xs, M, m) / (double)M + eps);
+  const double k = (double)xs[0];
+  double s1, s2;
+  lane_sums(xs, M, k, &s1, &s2);
+  const double md = s1 / (double)M, var = s2 / (double)M - md * md;
+  *mu = k + md;
+  *rs = 1.0 / sqrt((var > 0 ? var : 0) + eps);
 }
 
 /* Forward: x, y [B, G, Cg, S]; gamma, beta [G*Cg] or NULL (1 and 0); fills q->mean and
- * q->rstd [B*G]. Two passes over each group (mean, then centered variance). */
+ * q->rstd [B*G]. One pass over each group for the statistics (group_stats), one to normalize. */
 static void norm_forward(const norm_geo *q, const opl_real *x, const opl_real *gamma,
                          const opl_real *beta, opl_real *y) {
   int64_t BG = q->B * q->G, M = q->Cg * q->S, S = q->S, Cg = q->Cg;
@@ -110,13 +143,13 @@ static void norm_forward(const norm_geo *q, const opl_real *x, const opl_real *g
     q->mean[bg] = mu;
     q->rstd[bg] = rs;
     int64_t p0 = (bg % q->G) * Cg;
-    opl_real mur = (opl_real)mu;
+    const opl_real mh = (opl_real)mu, ml = (opl_real)(mu - (double)mh); /* mu = mh + ml, see gn_row */
     for (int64_t cg = 0; cg < Cg; cg++) {
       opl_real scale = (opl_real)(rs * (gamma ? (double)gamma[p0 + cg] : 1.0));
       opl_real shift = beta ? beta[p0 + cg] : 0;
       const opl_real *xr = xs + cg * S;
       opl_real *yr = ys + cg * S;
-      for (int64_t s = 0; s < S; s++) yr[s] = (xr[s] - mur) * scale + shift;
+      for (int64_t s = 0; s < S; s++) yr[s] = ((xr[s] - mh) - ml) * scale + shift;
     }
   }
 }
@@ -270,14 +303,17 @@ opl_tensor *opl_group_norm(opl_ctx *c, opl_tensor *x, int groups, opl_tensor *ga
 #define GNG_CHUNK 256
 
 /* Row (b, g, cg) of z = GN(x): z = (x - mu) scale + shift for S values, with
- * scale = rstd gamma[p] and shift = beta[p].
+ * scale = rstd gamma[p] and shift = beta[p]. The mean is taken as mh + ml (mh = mu rounded to
+ * opl_real, ml the rest), subtracted in that order: x - mh is exact for x within a factor 2 of mh
+ * (Sterbenz), so a large mean against a small spread keeps the spread's digits.
  * x, z [n] */
-static void gn_row(int64_t n, const opl_real *x, opl_real mu, opl_real scale, opl_real shift, opl_real *z) {
-  for (int64_t i = 0; i < n; i++) z[i] = (x[i] - mu) * scale + shift;
+static void gn_row(int64_t n, const opl_real *x, double mu, opl_real scale, opl_real shift, opl_real *z) {
+  const opl_real mh = (opl_real)mu, ml = (opl_real)(mu - (double)mh);
+  for (int64_t i = 0; i < n; i++) z[i] = ((x[i] - mh) - ml) * scale + shift;
 }
 
-/* Forward of y = gelu(GN(x)) (+ r): statistics of each group as norm_forward (double, two
- * passes), then z = GN(x) a chunk at a time on the stack and y = gelu(z) (+ r, added to the chunk
+/* Forward of y = gelu(GN(x)) (+ r): statistics of each group as norm_forward (group_stats),
+ * then z = GN(x) a chunk at a time on the stack and y = gelu(z) (+ r, added to the chunk
  * just written): GN's output is never stored.
  * x, y [B, G, Cg, S]; gamma, beta [G*Cg] or NULL; r [B, G, Cg, S] or NULL; fills q->mean, q->rstd [B*G]. */
 static void gng_forward(const norm_geo *q, const opl_real *x, const opl_real *gamma, const opl_real *beta,
@@ -298,7 +334,7 @@ static void gng_forward(const norm_geo *q, const opl_real *x, const opl_real *ga
       opl_real shift = beta ? beta[p0 + cg] : 0;
       for (int64_t s0 = 0; s0 < S; s0 += GNG_CHUNK) {
         int64_t n = S - s0 < GNG_CHUNK ? S - s0 : GNG_CHUNK;
-        gn_row(n, xs + cg * S + s0, (opl_real)mu, scale, shift, z);
+        gn_row(n, xs + cg * S + s0, mu, scale, shift, z);
         opl_unary_forward_1t(OPL_GELU, n, z, ys + cg * S + s0);
         if (r) {
           opl_real *restrict yr = ys + cg * S + s0;
@@ -324,7 +360,7 @@ static void gng_grad_z(const norm_geo *q, const opl_real *x, const opl_real *gam
     opl_real z[GNG_CHUNK];
     for (int64_t s0 = 0; s0 < S; s0 += GNG_CHUNK) {
       int64_t n = S - s0 < GNG_CHUNK ? S - s0 : GNG_CHUNK, off = r * S + s0;
-      gn_row(n, x + off, (opl_real)q->mean[bg], scale, shift, z);
+      gn_row(n, x + off, q->mean[bg], scale, shift, z);
       memset(gz + off, 0, (size_t)n * sizeof *gz);
       opl_unary_backward_1t(OPL_GELU, n, z, z, gy + off, gz + off);
     }
