@@ -669,8 +669,8 @@ static int train_main(int argc, char **argv) {
   if ((loss_s && opl_loss_parse(loss_s) < 0) || (optim_s && strcmp(optim_s, "adam") && strcmp(optim_s, "adamw")) ||
       (sched_s && opl_schedule_parse(sched_s) < 0) || (sunit_s && strcmp(sunit_s, "epoch") && strcmp(sunit_s, "step"))) {
     fprintf(stderr, "opl train: --loss expects l2|h1|l2-field, --optimizer adam|adamw, --schedule "
-                    "step|onecycle|cosine|warmup-cosine, --schedule-unit epoch|step (got %s, %s, %s, %s)\n", loss_s ? loss_s : "-", optim_s ? optim_s : "-",
-            sched_s ? sched_s : "-", sunit_s ? sunit_s : "-");
+                    "step|onecycle|cosine|warmup-cosine, --schedule-unit epoch|step (got %s, %s, %s, %s)\n",
+            loss_s ? loss_s : "-", optim_s ? optim_s : "-", sched_s ? sched_s : "-", sunit_s ? sunit_s : "-");
     return 2;
   }
   if (!(pct_start > 0 && pct_start < 1) || warmup < 0 || sched_epochs < 0) {

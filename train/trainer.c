@@ -116,7 +116,8 @@ static int config_check(const opl_trainer_config *c, opl_err *err) {
                        "train: normalize = %d, expected -1 (auto), 0 (none), 1 (gaussian) or 2 (scalar-u)",
                        c->normalize);
   if (!(isfinite(c->warmup_start_lr) && c->warmup_start_lr >= 0))
-    return opl_err_set(err, OPL_ERR_ARG, "train: warmup_start_lr = %g, expected a finite value >= 0", c->warmup_start_lr);
+    return opl_err_set(err, OPL_ERR_ARG, "train: warmup_start_lr = %g, expected a finite value >= 0",
+                       c->warmup_start_lr);
   if (!(isfinite(c->eta_min) && c->eta_min >= 0))
     return opl_err_set(err, OPL_ERR_ARG, "train: eta_min = %g, expected a finite value >= 0", c->eta_min);
   if (c->shuffle != 0 && c->shuffle != 1) return opl_err_set(err, OPL_ERR_ARG, "train: shuffle = %d, expected 0 or 1", c->shuffle);

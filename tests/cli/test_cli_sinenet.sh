@@ -1,7 +1,8 @@
 #!/bin/sh
 # `opl train sinenet` (one-step teacher forcing from random start times, per-field normalization,
-# AdamW with the authors' linear warmup from 1e-7 then cosine to 1e-7) and `opl eval` of the step task (rollout over the whole stored
-# trajectory, one-step error, error per step, a figure of chosen steps); bad input (TAP on stdout).
+# AdamW with the authors' linear warmup from 1e-7 then cosine to 1e-7) and `opl eval` of the step
+# task (rollout over the whole stored trajectory, one-step error, error per step, a figure of chosen
+# steps); bad input (TAP on stdout).
 # usage: sh tests/cli/test_cli_sinenet.sh path/to/opl
 set -u
 tap=$(cd "$(dirname "$0")" && pwd)/tap.sh
