@@ -20,7 +20,7 @@
  * Zhang et al., "SineNet", ICLR 2024, divelab/AIRS OpenPDE/SineNet, configs/navierstokes2d.yaml,
  * warmup 5 and 50 epochs from 1e-7 to the floor 1e-7, stepped once per epoch): warmup W, total
  * T, base rate b, start rate s0, floor m:
- *   s < W:   s0 + s (b - s0) / max(1, W - 1)           (step W - 1 is at b, and so is step W)
+ *   s < W:   s0 + s (b - s0) / max(1, W - 1)     (W >= 2: step W - 1 is at b, and so is step W)
  *   else:    m + (b - m) (1 + cos(pi (s - W) / max(1, T - W))) / 2,
  * which is the scheduler's closed form (_get_closed_form_lr); its chainable per-step update gives
  * the same rates up to rounding. Steps past T keep m (the scheduler's cosine would rise again).
