@@ -1326,10 +1326,7 @@ static void bias_grad(int64_t N, int64_t C, int64_t S, const opl_real *gy, opl_r
 #pragma omp parallel for if (N * C * S > OPL_PAR_MIN) schedule(static)
   for (int64_t ch = 0; ch < C; ch++) {
     double s = 0;
-    for (int64_t n = 0; n < N; n++) {
-      const opl_real *gs = gy + (n * C + ch) * S;
-      for (int64_t i = 0; i < S; i++) s += gs[i];
-    }
+    for (int64_t n = 0; n < N; n++) s += opl_dsum(gy + (n * C + ch) * S, S);
     gb[ch] += (opl_real)s;
   }
 }

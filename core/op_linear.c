@@ -89,18 +89,6 @@ static int blas_dims_ok(opl_ctx *c, const char *op, int64_t m, int64_t n, int64_
   return 1;
 }
 
-/* Returns sum(x) in double with 8 independent partial sums (a single accumulator would be a
- * chain of dependent adds, 4 cycles each; these vectorize): x [n]. */
-static inline double dsum(const opl_real *x, int64_t n) {
-  double acc[8] = {0};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int k = 0; k < 8; k++) acc[k] += (double)x[i + k];
-  double s = 0;
-  for (; i < n; i++) s += (double)x[i];
-  for (int k = 0; k < 8; k++) s += acc[k];
-  return s;
-}
 
 /* Row-major C (m, n) = op(A) op(B) + beta C with op(A) (m, k), op(B) (k, n); lda, ldb, ldc are
  * the row lengths of A, B, C as stored. */
@@ -282,7 +270,7 @@ static void chlin_backward_range(int64_t lo, int64_t hi, int64_t Ci, int64_t Co,
     if (gx) gemm(1, 0, Ci, S, Co, w, Ci, gyn, S, beta_x, gx + n * Ci * S, S);
     if (gwt) gemm(0, 1, Co, Ci, S, gyn, S, xn, S, n == lo ? 0 : 1, gwt, Ci);
     if (gbt)
-      for (int64_t o = 0; o < Co; o++) gbt[o] += dsum(gyn + o * S, S);
+      for (int64_t o = 0; o < Co; o++) gbt[o] += opl_dsum(gyn + o * S, S);
   }
 }
 
@@ -429,7 +417,7 @@ static void cmlp_back_range(int64_t lo, int64_t hi, const cmlp_saved *s, const o
       for (int64_t h = 0; h < Ch; h++) opl_unary_forward_1t(s->act, B, zn + h * S, a + h * B);
       if (gw2t) gemm(0, 1, Co, Ch, B, gyn, S, a, B, first ? 0 : 1, gw2t, Ch);
       if (gb2t)
-        for (int64_t o = 0; o < Co; o++) gb2t[o] += dsum(gyn + o * S, B);
+        for (int64_t o = 0; o < Co; o++) gb2t[o] += opl_dsum(gyn + o * S, B);
       if (!need_gz) continue;
       gemm(1, 0, Ch, B, Co, w2, Ch, gyn, S, 0, ga, B);
       memset(gz, 0, (size_t)(Ch * B) * sizeof *gz);
@@ -438,7 +426,7 @@ static void cmlp_back_range(int64_t lo, int64_t hi, const cmlp_saved *s, const o
       if (gx) gemm(1, 0, Ci, B, Ch, w1, Ci, gz, B, beta_x, gx + n * Ci * S + j0, S);
       if (gw1t) gemm(0, 1, Ch, Ci, B, gz, B, xn, S, first ? 0 : 1, gw1t, Ci);
       if (gb1t)
-        for (int64_t h = 0; h < Ch; h++) gb1t[h] += dsum(gz + h * B, B);
+        for (int64_t h = 0; h < Ch; h++) gb1t[h] += opl_dsum(gz + h * B, B);
     }
 }
 

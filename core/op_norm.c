@@ -24,9 +24,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <tgmath.h>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 #include "core/ops.h"
 #include "core/internal.h"
 
@@ -37,29 +34,11 @@ typedef struct norm_geo {
   double *rstd;   /* [B*G] 1 / sqrt(var + eps) */
 } norm_geo;
 
-/* Sums in double over NL = 8 lanes: lane l adds the entries i = l mod 8, and the lanes are added
- * in order at the end. A fixed order for every build and processor (so results stay
- * deterministic), and 8 independent chains instead of one, written as 4 vectors of 2 doubles (the
- * compiler's own vectorization of the lane loops came out half scalar). */
-#define NL 8
-typedef double lane_d2 __attribute__((vector_size(16)));
-
-/* xs[0 .. 4) as two vectors of doubles (SSE2's conversion of 2 floats for the float build) */
-static inline void lane_ld4(const opl_real *xs, lane_d2 *lo, lane_d2 *hi) {
-#if defined(__SSE2__) && !defined(OPL_DOUBLE)
-  const __m128 x = _mm_loadu_ps(xs);
-  *lo = (lane_d2)_mm_cvtps_pd(x);
-  *hi = (lane_d2)_mm_cvtps_pd(_mm_movehl_ps(x, x));
-#else
-  *lo = (lane_d2){xs[0], xs[1]};
-  *hi = (lane_d2){xs[2], xs[3]};
-#endif
-}
-
-/* The vector lanes v[0..4) into a[0..8) in lane order. */
-static inline void lane_spill(const lane_d2 *v, double *a) {
-  for (int j = 0; j < 4; j++) a[2 * j] = v[j][0], a[2 * j + 1] = v[j][1];
-}
+/* The lane sums of internal.h (opl_dsum) with two accumulations per element. */
+#define NL OPL_LANES
+typedef opl_lane_d2 lane_d2;
+#define lane_ld4 opl_lane_ld4
+#define lane_spill opl_lane_spill
 
 /* The sums of d and d^2 over xs [M], d = xs - k (k: a shift, the group's first value, so that the
  * variance S2 / M - (S1 / M)^2 does not cancel away when the mean is large against the spread). */

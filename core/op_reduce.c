@@ -16,17 +16,6 @@
  * (one per 4 cycles); LANES of them vectorize and run at memory speed. */
 #define LANES 8
 
-/* Returns sum(x) in double: x [n]. */
-static inline double dsum(const opl_real *x, int64_t n) {
-  double acc[LANES] = {0};
-  int64_t i = 0;
-  for (; i + LANES <= n; i += LANES)
-    for (int k = 0; k < LANES; k++) acc[k] += (double)x[i + k];
-  double s = 0;
-  for (; i < n; i++) s += (double)x[i];
-  for (int k = 0; k < LANES; k++) s += acc[k];
-  return s;
-}
 
 /* ------------------------------------------------------------ sum / mean of all elements */
 
@@ -53,7 +42,7 @@ static double sum_all_forward(int64_t n, const opl_real *x) {
     double s = 0;
     for (int64_t b = b0; b < b1; b++) {
       int64_t i0 = b * LOSS_BLK;
-      s += dsum(x + i0, n - i0 < LOSS_BLK ? n - i0 : LOSS_BLK);
+      s += opl_dsum(x + i0, n - i0 < LOSS_BLK ? n - i0 : LOSS_BLK);
     }
     part[g] = s;
   });
@@ -95,12 +84,12 @@ opl_tensor *opl_mean(opl_ctx *c, opl_tensor *x) { return reduce_all(c, "mean", x
 
 /* y[o, i] = scale * sum_d x[o, d, i]: x [outer, D, inner], y [outer, inner].
  * Blocks of RED_BLK consecutive i are summed into a double accumulator, so the reads of x stay
- * contiguous whatever the axis; the last axis (inner = 1) is summed row by row with dsum. */
+ * contiguous whatever the axis; the last axis (inner = 1) is summed row by row with opl_dsum. */
 static void sum_axis_forward(int64_t outer, int64_t D, int64_t inner, double scale,
                              const opl_real *x, opl_real *y) {
   if (inner == 1) {
 #pragma omp parallel for if (outer * D > OPL_PAR_MIN) schedule(static)
-    for (int64_t o = 0; o < outer; o++) y[o] = (opl_real)(scale * dsum(x + o * D, D));
+    for (int64_t o = 0; o < outer; o++) y[o] = (opl_real)(scale * opl_dsum(x + o * D, D));
     return;
   }
   int64_t nblk = (inner + RED_BLK - 1) / RED_BLK;
