@@ -203,6 +203,19 @@ static int row2x_check(const interp_plan *p) {
   return 1;
 }
 
+/* Entry k of the adjoint of the doubling row (interp_backward) near the ends, where some of its
+ * eight terms fall outside gy's row [2 n]: the terms in range, in the order of the interior. */
+static inline opl_real row2x_t_edge(const opl_real *y, int64_t n, int64_t k, opl_real e0, opl_real e1, opl_real e2,
+                                    opl_real e3, opl_real o0, opl_real o1, opl_real o2, opl_real o3) {
+  opl_real acc = 0;
+  if (k < n) acc += e0 * y[2 * k];
+  if (k >= 1 && k - 1 < n) acc += e1 * y[2 * k - 2] + o0 * y[2 * k - 1];
+  if (k >= 2 && k - 2 < n) acc += e2 * y[2 * k - 4] + o1 * y[2 * k - 3];
+  if (k >= 3 && k - 3 < n) acc += e3 * y[2 * k - 6] + o2 * y[2 * k - 5];
+  if (k >= 4) acc += o3 * y[2 * k - 7];
+  return acc;
+}
+
 /* The row A [n] padded by 2 clamped values on each side: ap [n + 4], ap[k + 2] = A[clamp(k)]. */
 static void row_pad2(const opl_real *A, int64_t n, opl_real *ap) {
   ap[0] = ap[1] = A[0];
@@ -383,19 +396,12 @@ static void interp_backward(const interp_plan *p, const opl_real *gy, opl_real *
           /* ap[k] for k = i .. i + 4 collects from outputs 2i (k = i .. i + 3) and 2i + 1 (i + 1 .. i + 4);
            * as a gather over k: ap[k] = e0 y[2k] + e1 y[2k - 2] + e2 y[2k - 4] + e3 y[2k - 6]
            *                        + o0 y[2k - 1] + o1 y[2k - 3] + o2 y[2k - 5] + o3 y[2k - 7] */
-          for (int64_t k = 0; k < n1 + 4; k++) {
-            if (k == 4 && n1 > 4) /* the interior, where every term is in range */
-              for (; k < n1; k++)
-                ap[k] = e0 * yr[2 * k] + e1 * yr[2 * k - 2] + o0 * yr[2 * k - 1] + e2 * yr[2 * k - 4] +
-                        o1 * yr[2 * k - 3] + e3 * yr[2 * k - 6] + o2 * yr[2 * k - 5] + o3 * yr[2 * k - 7];
-            opl_real acc = 0;
-            if (k < n1) acc += e0 * yr[2 * k];
-            if (k >= 1 && k - 1 < n1) acc += e1 * yr[2 * k - 2] + o0 * yr[2 * k - 1];
-            if (k >= 2 && k - 2 < n1) acc += e2 * yr[2 * k - 4] + o1 * yr[2 * k - 3];
-            if (k >= 3 && k - 3 < n1) acc += e3 * yr[2 * k - 6] + o2 * yr[2 * k - 5];
-            if (k >= 4) acc += o3 * yr[2 * k - 7];
-            ap[k] = acc;
-          }
+          int64_t k = 0;
+          for (; k < 4; k++) ap[k] = row2x_t_edge(yr, n1, k, e0, e1, e2, e3, o0, o1, o2, o3);
+          for (; k < n1; k++) /* the interior, where every term is in range */
+            ap[k] = e0 * yr[2 * k] + e1 * yr[2 * k - 2] + o0 * yr[2 * k - 1] + e2 * yr[2 * k - 4] +
+                    o1 * yr[2 * k - 3] + e3 * yr[2 * k - 6] + o2 * yr[2 * k - 5] + o3 * yr[2 * k - 7];
+          for (; k < n1 + 4; k++) ap[k] = row2x_t_edge(yr, n1, k, e0, e1, e2, e3, o0, o1, o2, o3);
           A[0] += ap[0] + ap[1];
           for (int64_t i = 0; i < n1; i++) A[i] += ap[i + 2];
           A[n1 - 1] += ap[n1 + 2] + ap[n1 + 3];
