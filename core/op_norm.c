@@ -34,29 +34,26 @@ typedef struct norm_geo {
   double *rstd;   /* [B*G] 1 / sqrt(var + eps) */
 } norm_geo;
 
-/* The lane sums of internal.h (opl_dsum) with two accumulations per element. */
+/* The lane sums of opl_dsum (internal.h) with two accumulations per element. */
 #define NL OPL_LANES
-typedef opl_lane_d2 lane_d2;
-#define lane_ld4 opl_lane_ld4
-#define lane_spill opl_lane_spill
 
 /* The sums of d and d^2 over xs [M], d = xs - k (k: a shift, the group's first value, so that the
  * variance S2 / M - (S1 / M)^2 does not cancel away when the mean is large against the spread). */
 static void lane_sums(const opl_real *restrict xs, int64_t M, double k, double *s1, double *s2) {
-  const lane_d2 kk = {k, k};
-  lane_d2 va[4] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}}, vb[4] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}};
+  const opl_lane_d2 kk = {k, k};
+  opl_lane_d2 va[4] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}}, vb[4] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}};
   int64_t i = 0;
   for (; i + NL <= M; i += NL) {
-    lane_d2 x[4];
-    lane_ld4(xs + i, x, x + 1), lane_ld4(xs + i + 4, x + 2, x + 3);
+    opl_lane_d2 x[4];
+    opl_lane_ld4(xs + i, x, x + 1), opl_lane_ld4(xs + i + 4, x + 2, x + 3);
     for (int j = 0; j < 4; j++) {
-      const lane_d2 d = x[j] - kk;
+      const opl_lane_d2 d = x[j] - kk;
       va[j] += d;
       vb[j] += d * d;
     }
   }
   double a[NL], b[NL];
-  lane_spill(va, a), lane_spill(vb, b);
+  opl_lane_spill(va, a), opl_lane_spill(vb, b);
   for (int l = 0; i < M; i++, l++) {
     const double d = (double)xs[i] - k;
     a[l] += d;
@@ -71,21 +68,21 @@ static void lane_sums(const opl_real *restrict xs, int64_t M, double k, double *
  * for one row of one affine parameter g) */
 static void lane_dsum(const opl_real *restrict xs, const opl_real *restrict gs, int64_t n, double g, double mu,
                       double *sd, double *sdx) {
-  const lane_d2 gg = {g, g}, mm = {mu, mu};
-  lane_d2 va[4] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}}, vb[4] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}};
+  const opl_lane_d2 gg = {g, g}, mm = {mu, mu};
+  opl_lane_d2 va[4] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}}, vb[4] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}};
   int64_t i = 0;
   for (; i + NL <= n; i += NL) {
-    lane_d2 x[4], y[4];
-    lane_ld4(xs + i, x, x + 1), lane_ld4(xs + i + 4, x + 2, x + 3);
-    lane_ld4(gs + i, y, y + 1), lane_ld4(gs + i + 4, y + 2, y + 3);
+    opl_lane_d2 x[4], y[4];
+    opl_lane_ld4(xs + i, x, x + 1), opl_lane_ld4(xs + i + 4, x + 2, x + 3);
+    opl_lane_ld4(gs + i, y, y + 1), opl_lane_ld4(gs + i + 4, y + 2, y + 3);
     for (int j = 0; j < 4; j++) {
-      const lane_d2 d = y[j] * gg;
+      const opl_lane_d2 d = y[j] * gg;
       va[j] += d;
       vb[j] += d * (x[j] - mm);
     }
   }
   double a[NL], b[NL];
-  lane_spill(va, a), lane_spill(vb, b);
+  opl_lane_spill(va, a), opl_lane_spill(vb, b);
   for (int l = 0; i < n; i++, l++) {
     const double d = (double)gs[i] * g;
     a[l] += d;
