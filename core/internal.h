@@ -62,7 +62,7 @@ int64_t opl_conv_set_slab_cols(int64_t cols);
 /* The convolutions' Winograd path (core/op_conv.c) for 2-D 3x3 convolutions with stride 1,
  * dilation 1 and one group: mode -1 chooses per layer shape (the default), 0 always uses
  * im2col, 2 or 4 use F(2x2, 3x3) or F(4x4, 3x3) wherever they apply. opl_conv_set_wino_tiles sets
- * the tiles per chunk (default 512). Both return the previous value. For tests and measuring. */
+ * the tiles per chunk (default 128). Both return the previous value. For tests and measuring. */
 int opl_conv_set_winograd(int mode);
 int64_t opl_conv_set_wino_tiles(int64_t tiles);
 /* 0: the Winograd transforms use the baseline x86-64 kernels even where AVX2 copies could run

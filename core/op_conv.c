@@ -487,7 +487,11 @@ static const wino_alg wino_f4 = {
 
 /* -1: choose per layer (wino_pick); 0: never; 2 or 4: F(2x2) or F(4x4) wherever possible. */
 static int wino_mode = -1;
-static int64_t wino_tiles = 512;
+/* Tiles per chunk: 128 keeps a thread's V and M at ~2 MB for SineNet's largest layer (83 -> 32 at
+ * 64²), against ~8.5 MB at 512. Layer by layer in isolation 256 to 512 measured best, but over the
+ * whole SineNet pass, with two threads and a shared L3, 128 was 6 % faster for inference and training
+ * than 512 (and 64 equal to 128), in back-to-back runs (experiments/sinenet/results.md). */
+static int64_t wino_tiles = 128;
 static int wino_isa_avx2 = 1; /* 0: the baseline kernels only (tests compare the two) */
 static int wino_avx2 = -1;    /* 1 when the AVX2 copies run (set by wino_prepare, outside parallel regions) */
 
