@@ -843,10 +843,24 @@ __attribute__((target("avx2"))) static void wino_filters_t_avx2(const wino_alg *
   WFILT_T_BODY
 }
 
-static void wino_filter_blocks(const wino_plan *p, const conv_geom *g, const opl_real *w);
+/* U[xi = (a, b)] = G g G^T for w [cv, cu, 3, 3] into p->U, in blocks of 64 filters shared out over
+ * the threads of the enclosing parallel region (an orphaned `omp for`, with its barrier), or all
+ * by the caller outside one. */
+static void wino_filter_blocks(const wino_plan *p, const conv_geom *g, const opl_real *w) {
+  const wino_alg *alg = p->m == 2 ? &wino_f2 : &wino_f4;
+  const int64_t cc = g->cv * g->cu, nb = (cc + 63) / 64;
+  const int avx2 = wino_avx2;
+#pragma omp for schedule(static)
+  for (int64_t blk = 0; blk < nb; blk++) {
+    const int64_t k0 = blk * 64, k1 = k0 + 64 < cc ? k0 + 64 : cc;
+    (avx2 ? wino_filters_avx2 : wino_filters)(alg, w, cc, k0, k1, p->U);
+  }
+}
 
-/* Fill p for g and tile m (from c's arena); transforms w [cv, cu, 3, 3] into p->U when w is not
- * NULL. nt: threads the work is spread over. Returns 0 when out of memory. */
+/* Fill p for g and tile m (from c's arena). When w [cv, cu, 3, 3] is not NULL, allocate p->U and,
+ * for nt == 1, fill it over all threads here; for nt > 1 the caller fills it inside its own
+ * parallel region (wino_filter_blocks). nt: threads the tiles are spread over. Returns 0 when out
+ * of memory. */
 static int wino_prepare(opl_ctx *c, const conv_geom *g, int m, const opl_real *w, int nt, wino_plan *p) {
   const wino_alg *alg = m == 2 ? &wino_f2 : &wino_f4;
   const int al = alg->al;
@@ -895,19 +909,6 @@ static int wino_prepare(opl_ctx *c, const conv_geom *g, int m, const opl_real *w
   return 1;
 }
 
-/* U[xi = (a, b)] = G g G^T for w [cv, cu, 3, 3] into p->U, in blocks of 64 filters shared out over
- * the threads of the enclosing parallel region (an orphaned `omp for`, with its barrier), or all
- * by the caller outside one. */
-static void wino_filter_blocks(const wino_plan *p, const conv_geom *g, const opl_real *w) {
-  const wino_alg *alg = p->m == 2 ? &wino_f2 : &wino_f4;
-  const int64_t cc = g->cv * g->cu, nb = (cc + 63) / 64;
-  const int avx2 = wino_avx2;
-#pragma omp for schedule(static)
-  for (int64_t blk = 0; blk < nb; blk++) {
-    const int64_t k0 = blk * 64, k1 = k0 + 64 < cc ? k0 + 64 : cc;
-    (avx2 ? wino_filters_avx2 : wino_filters)(alg, w, cc, k0, k1, p->U);
-  }
-}
 
 /* Split n groups of m consecutive values into m phases: ph[t P + q] = src[m q + t], q < n, t < m
  * (written out for m = 2 and 4 so that the compiler turns it into shuffles). */
@@ -941,18 +942,6 @@ static void wino_int(int m, const opl_real *restrict ph, int64_t P, int64_t n, o
       for (int64_t q = 0; q < n; q++)
         dst[4 * q] = beta * dst[4 * q] + s0[q], dst[4 * q + 1] = beta * dst[4 * q + 1] + s1[q],
         dst[4 * q + 2] = beta * dst[4 * q + 2] + s2[q], dst[4 * q + 3] = beta * dst[4 * q + 3] + s3[q];
-  }
-}
-
-/* wino_int with beta 0 and a constant added: dst[m q + t] = ph[t P + q] + b, q < n, t < m. */
-static void wino_int_add(int m, const opl_real *restrict ph, int64_t P, int64_t n, opl_real *restrict dst, opl_real b) {
-  if (m == 2) {
-    const opl_real *restrict s0 = ph, *restrict s1 = ph + P;
-    for (int64_t q = 0; q < n; q++) dst[2 * q] = s0[q] + b, dst[2 * q + 1] = s1[q] + b;
-  } else {
-    const opl_real *restrict s0 = ph, *restrict s1 = ph + P, *restrict s2 = ph + 2 * P, *restrict s3 = ph + 3 * P;
-    for (int64_t q = 0; q < n; q++)
-      dst[4 * q] = s0[q] + b, dst[4 * q + 1] = s1[q] + b, dst[4 * q + 2] = s2[q] + b, dst[4 * q + 3] = s3[q] + b;
   }
 }
 
@@ -1032,7 +1021,7 @@ static void wino_input(const wino_plan *p, const conv_geom *g, const opl_real *u
     }
 }
 
-/* v = beta v + A u (+ bias[k] on output channel k when bias is not NULL) over the tile rows [R0, R1).
+/* v = beta v + (A u + bias[k] on output channel k, bias not NULL) over the tile rows [R0, R1).
  * u [N, cu, ivol], v [N, cv, ovol]; V, M, ph, tt: the thread's scratch */
 static void wino_fwd_chunk(const wino_plan *p, const conv_geom *g, const opl_real *u, opl_real *v, opl_real beta,
                            const opl_real *bias, int64_t R0, int64_t R1, opl_real *V, opl_real *M, opl_real *ph,
@@ -1048,23 +1037,19 @@ static void wino_fwd_chunk(const wino_plan *p, const conv_geom *g, const opl_rea
     for (int64_t R = R0; R < R1; R++) {
       const int64_t n = R / p->T0, r = R % p->T0;
       wino_out(m, T1, M + k * nc + (R - R0) * T1, WPS(cv, nc), tt);
+      /* the bias added to the transformed tile row while it is in cache (adding it to the output
+       * rows after their stores stalled on reading them back) */
+      if (bias)
+        for (int64_t i = 0; i < m * m * T1; i++) tt[i] += bias[k];
       for (int s = 0; s < m && m * r + s < O0; s++) {
         opl_real *restrict dst = v + ((n * cv + k) * O0 + m * r + s) * O1;
         /* whole tiles interleaved, then the columns of a partial last tile */
         const int64_t nf = O1 / m;
-        const opl_real bk = bias ? bias[k] : 0;
-        if (bias && beta == 0) { /* the bias added in the same stores (reading dst back stalls) */
-          wino_int_add(m, tt + s * m * T1, T1, nf, dst, bk);
-          for (int t = 0; t < O1 - m * nf; t++) dst[m * nf + t] = tt[(s * m + t) * T1 + nf] + bk;
-          continue;
-        }
         wino_int(m, tt + s * m * T1, T1, nf, dst, beta);
         for (int t = 0; t < O1 - m * nf; t++) {
           const opl_real v = tt[(s * m + t) * T1 + nf];
           dst[m * nf + t] = beta == 0 ? v : beta * dst[m * nf + t] + v;
         }
-        if (bias)
-          for (int64_t x = 0; x < O1; x++) dst[x] += bk;
       }
     }
 }
@@ -1144,7 +1129,7 @@ static void wino_item(const wino_plan *p, const conv_geom *g, int64_t it, int64_
   *R0 = n0 * p->T0, *R1 = n1 * p->T0;
 }
 
-/* v = beta v + A u (+ bias, added as each output row is stored, when not NULL) for the batch with
+/* v = beta v + (A u + bias, added to each transformed tile row, when not NULL) for the batch with
  * F(m x m, 3 x 3). Returns 0 when out of memory.
  * w [cv, cu, 3, 3], u [N, cu, ivol], v [N, cv, ovol], bias [cv] or NULL */
 static int wino_forward(opl_ctx *c, const conv_geom *g, int m, const opl_real *w, const opl_real *u, opl_real *v,
