@@ -105,6 +105,16 @@ static void group_stats(const opl_real *xs, int64_t M, double eps, double *mu, d
   *rs = 1.0 / sqrt((var > 0 ? var : 0) + eps);
 }
 
+/* Row (b, g, cg) of z = GN(x): z = (x - mu) scale + shift for S values, with
+ * scale = rstd gamma[p] and shift = beta[p]. The mean is taken as mh + ml (mh = mu rounded to
+ * opl_real, ml the rest), subtracted in that order: x - mh is exact for x within a factor 2 of mh
+ * (Sterbenz), so a large mean against a small spread keeps the spread's digits.
+ * x, z [n] */
+static void gn_row(int64_t n, const opl_real *x, double mu, opl_real scale, opl_real shift, opl_real *z) {
+  const opl_real mh = (opl_real)mu, ml = (opl_real)(mu - (double)mh);
+  for (int64_t i = 0; i < n; i++) z[i] = ((x[i] - mh) - ml) * scale + shift;
+}
+
 /* Forward: x, y [B, G, Cg, S]; gamma, beta [G*Cg] or NULL (1 and 0); fills q->mean and
  * q->rstd [B*G]. One pass over each group for the statistics (group_stats), one to normalize. */
 static void norm_forward(const norm_geo *q, const opl_real *x, const opl_real *gamma,
@@ -119,13 +129,10 @@ static void norm_forward(const norm_geo *q, const opl_real *x, const opl_real *g
     q->mean[bg] = mu;
     q->rstd[bg] = rs;
     int64_t p0 = (bg % q->G) * Cg;
-    const opl_real mh = (opl_real)mu, ml = (opl_real)(mu - (double)mh); /* mu = mh + ml, see gn_row */
     for (int64_t cg = 0; cg < Cg; cg++) {
       opl_real scale = (opl_real)(rs * (gamma ? (double)gamma[p0 + cg] : 1.0));
       opl_real shift = beta ? beta[p0 + cg] : 0;
-      const opl_real *xr = xs + cg * S;
-      opl_real *yr = ys + cg * S;
-      for (int64_t s = 0; s < S; s++) yr[s] = ((xr[s] - mh) - ml) * scale + shift;
+      gn_row(S, xs + cg * S, mu, scale, shift, ys + cg * S);
     }
   }
 }
@@ -278,15 +285,6 @@ opl_tensor *opl_group_norm(opl_ctx *c, opl_tensor *x, int groups, opl_tensor *ga
 /* Elements of a row handled at once by the fused kernels (z kept on the stack). */
 #define GNG_CHUNK 256
 
-/* Row (b, g, cg) of z = GN(x): z = (x - mu) scale + shift for S values, with
- * scale = rstd gamma[p] and shift = beta[p]. The mean is taken as mh + ml (mh = mu rounded to
- * opl_real, ml the rest), subtracted in that order: x - mh is exact for x within a factor 2 of mh
- * (Sterbenz), so a large mean against a small spread keeps the spread's digits.
- * x, z [n] */
-static void gn_row(int64_t n, const opl_real *x, double mu, opl_real scale, opl_real shift, opl_real *z) {
-  const opl_real mh = (opl_real)mu, ml = (opl_real)(mu - (double)mh);
-  for (int64_t i = 0; i < n; i++) z[i] = ((x[i] - mh) - ml) * scale + shift;
-}
 
 /* Forward of y = gelu(GN(x)) (+ r): statistics of each group as norm_forward (group_stats),
  * then z = GN(x) a chunk at a time on the stack and y = gelu(z) (+ r, added to the chunk
