@@ -89,7 +89,6 @@ static int blas_dims_ok(opl_ctx *c, const char *op, int64_t m, int64_t n, int64_
   return 1;
 }
 
-
 /* Row-major C (m, n) = op(A) op(B) + beta C with op(A) (m, k), op(B) (k, n); lda, ldb, ldc are
  * the row lengths of A, B, C as stored. */
 static void gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const opl_real *a, int64_t lda,

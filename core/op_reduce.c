@@ -12,10 +12,6 @@
  * small enough that its double accumulator lives on the stack. */
 #define RED_BLK 256
 #define LOSS_BLK 4096
-/* Independent partial sums per reduction: one double accumulator is a chain of dependent adds
- * (one per 4 cycles); LANES of them vectorize and run at memory speed. */
-#define LANES 8
-
 
 /* ------------------------------------------------------------ sum / mean of all elements */
 
@@ -189,11 +185,11 @@ static void rel_lp_partial(int64_t N, int64_t M, int p, const opl_real *u, const
     for (int64_t b = 0; b < nblk; b++) {
       int64_t i0 = b * LOSS_BLK, len = M - i0 < LOSS_BLK ? M - i0 : LOSS_BLK;
       const opl_real *us = u + n * M + i0, *vs = v + n * M + i0;
-      double sd[LANES] = {0}, sv[LANES] = {0};
+      double sd[OPL_LANES] = {0}, sv[OPL_LANES] = {0};
       int64_t i = 0;
       if (p == 1) {
-        for (; i + LANES <= len; i += LANES)
-          for (int k = 0; k < LANES; k++) {
+        for (; i + OPL_LANES <= len; i += OPL_LANES)
+          for (int k = 0; k < OPL_LANES; k++) {
             sd[k] += fabs((double)us[i + k] - (double)vs[i + k]);
             sv[k] += fabs((double)vs[i + k]);
           }
@@ -202,8 +198,8 @@ static void rel_lp_partial(int64_t N, int64_t M, int p, const opl_real *u, const
           sv[0] += fabs((double)vs[i]);
         }
       } else {
-        for (; i + LANES <= len; i += LANES)
-          for (int k = 0; k < LANES; k++) {
+        for (; i + OPL_LANES <= len; i += OPL_LANES)
+          for (int k = 0; k < OPL_LANES; k++) {
             double e = (double)us[i + k] - (double)vs[i + k], f = (double)vs[i + k];
             sd[k] += e * e;
             sv[k] += f * f;
@@ -215,7 +211,7 @@ static void rel_lp_partial(int64_t N, int64_t M, int p, const opl_real *u, const
         }
       }
       double td = 0, tv = 0;
-      for (int k = 0; k < LANES; k++) td += sd[k], tv += sv[k];
+      for (int k = 0; k < OPL_LANES; k++) td += sd[k], tv += sv[k];
       part[2 * (n * nblk + b)] = td;
       part[2 * (n * nblk + b) + 1] = tv;
     }
@@ -348,10 +344,10 @@ static double mse_forward(int64_t n, const opl_real *u, const opl_real *v) {
     for (int64_t b = b0; b < b1; b++) {
       int64_t i0 = b * LOSS_BLK, len = n - i0 < LOSS_BLK ? n - i0 : LOSS_BLK;
       const opl_real *us = u + i0, *vs = v + i0;
-      double acc[LANES] = {0};
+      double acc[OPL_LANES] = {0};
       int64_t i = 0;
-      for (; i + LANES <= len; i += LANES)
-        for (int k = 0; k < LANES; k++) {
+      for (; i + OPL_LANES <= len; i += OPL_LANES)
+        for (int k = 0; k < OPL_LANES; k++) {
           double e = (double)us[i + k] - (double)vs[i + k];
           acc[k] += e * e;
         }
@@ -359,7 +355,7 @@ static double mse_forward(int64_t n, const opl_real *u, const opl_real *v) {
         double e = (double)us[i] - (double)vs[i];
         acc[0] += e * e;
       }
-      for (int k = 0; k < LANES; k++) s += acc[k];
+      for (int k = 0; k < OPL_LANES; k++) s += acc[k];
     }
     part[g] = s;
   });
