@@ -35,6 +35,5 @@ double opl_cosine_warmup_lr(double base_lr, int64_t warmup, int64_t total, int64
 double opl_warmup_cosine_lr(double base_lr, int64_t warmup, int64_t total, double start_lr, double eta_min, int64_t s) {
   if (s < warmup) return start_lr + (double)s * (base_lr - start_lr) / (double)(warmup > 1 ? warmup - 1 : 1);
   double den = (double)(total - warmup > 1 ? total - warmup : 1), p = (double)(s - warmup) / den;
-  if (p >= 1) return eta_min;
-  return eta_min + (base_lr - eta_min) * (1 + cos(M_PI * p)) / 2;
+  return p >= 1 ? eta_min : cos_anneal(base_lr, eta_min, p);
 }
