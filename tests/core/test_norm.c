@@ -300,6 +300,23 @@ static void test_uniform_seed_grad(void) {
   opl_ctx_free(&c);
 }
 
+/* Backward from y with a seed drawn from rng, then y's values and the gradients of ts[0 .. nt)
+ * packed into one array (malloc'd) of *n values. */
+static double *seeded_backward(opl_ctx *c, opl_tensor *y, opl_tensor *const *ts, int nt, int64_t *n) {
+  opl_real *seed = malloc((size_t)y->numel * sizeof *seed);
+  for (int64_t i = 0; i < y->numel; i++) seed[i] = (opl_real)(2 * gc_uniform(&rng) - 1);
+  opl_backward_seed(c, y, seed);
+  free(seed);
+  *n = y->numel;
+  for (int k = 0; k < nt; k++) *n += ts[k]->numel;
+  double *res = malloc((size_t)*n * sizeof *res);
+  int64_t j = 0;
+  for (int64_t i = 0; i < y->numel; i++) res[j++] = y->data[i];
+  for (int k = 0; k < nt; k++)
+    for (int64_t i = 0; i < ts[k]->numel; i++) res[j++] = ts[k]->grad[i];
+  return res;
+}
+
 /* The fused op equals opl_gelu(opl_group_norm(...)): values, and the gradients of x, gamma and
  * beta for a random output seed, on shapes whose rows are shorter than, equal to and longer
  * than the fused kernels' chunk of 256 (and not a multiple of it). */
@@ -320,17 +337,7 @@ static void test_group_gelu_matches(void) {
       opl_tensor *y = fused ? opl_group_norm_gelu(c, x, cases[t].G, gm, bt, 1e-5)
                             : opl_gelu(c, opl_group_norm(c, x, cases[t].G, gm, bt, 1e-5));
       OPL_ASSERT(y != NULL, "%s", opl_ctx_errmsg(c));
-      opl_real *seed = malloc((size_t)y->numel * sizeof *seed);
-      for (int64_t i = 0; i < y->numel; i++) seed[i] = (opl_real)(2 * gc_uniform(&rng) - 1);
-      opl_backward_seed(c, y, seed);
-      n = y->numel + x->numel + 2 * C;
-      res[fused] = malloc((size_t)n * sizeof(double));
-      int64_t j = 0;
-      for (int64_t i = 0; i < y->numel; i++) res[fused][j++] = y->data[i];
-      for (int64_t i = 0; i < x->numel; i++) res[fused][j++] = x->grad[i];
-      for (int64_t i = 0; i < C; i++) res[fused][j++] = gm->grad[i];
-      for (int64_t i = 0; i < C; i++) res[fused][j++] = bt->grad[i];
-      free(seed);
+      res[fused] = seeded_backward(c, y, (opl_tensor *const[]){x, gm, bt}, 3, &n);
       opl_ctx_free(&c);
       opl_tensor_free(&x), opl_tensor_free(&gm), opl_tensor_free(&bt);
     }
@@ -356,18 +363,7 @@ static void test_group_gelu_add_matches(void) {
     opl_tensor *y = fused ? opl_group_norm_gelu_add(c, x, 2, gm, bt, 1e-5, r)
                           : opl_add(c, opl_group_norm_gelu(c, x, 2, gm, bt, 1e-5), r);
     OPL_ASSERT(y != NULL, "%s", opl_ctx_errmsg(c));
-    opl_real *seed = malloc((size_t)y->numel * sizeof *seed);
-    for (int64_t i = 0; i < y->numel; i++) seed[i] = (opl_real)(2 * gc_uniform(&rng) - 1);
-    opl_backward_seed(c, y, seed);
-    n = y->numel + 2 * x->numel + 2 * C;
-    res[fused] = malloc((size_t)n * sizeof(double));
-    int64_t j = 0;
-    for (int64_t i = 0; i < y->numel; i++) res[fused][j++] = y->data[i];
-    for (int64_t i = 0; i < x->numel; i++) res[fused][j++] = x->grad[i];
-    for (int64_t i = 0; i < x->numel; i++) res[fused][j++] = r->grad[i];
-    for (int64_t i = 0; i < C; i++) res[fused][j++] = gm->grad[i];
-    for (int64_t i = 0; i < C; i++) res[fused][j++] = bt->grad[i];
-    free(seed);
+    res[fused] = seeded_backward(c, y, (opl_tensor *const[]){x, r, gm, bt}, 4, &n);
     opl_ctx_free(&c);
     opl_tensor_free(&x), opl_tensor_free(&r), opl_tensor_free(&gm), opl_tensor_free(&bt);
   }
