@@ -758,6 +758,9 @@ typedef struct wino_plan {
   const int64_t *pm0, *pm1; /* pm_a[x] = source index on axis a of padded position x, or -1;
                                [m T0 + 2] and [m T1 + 2] */
   int64_t pad1;             /* padding on axis 1: position x reads x - pad1 when that is in range */
+  int64_t lo, hi;           /* the phase groups q in [lo, hi) read x - pad1 in range (wino_inner) */
+  int64_t ne;               /* phase entries outside [lo, hi): */
+  const int64_t *edst, *esrc; /* [ne] ph index t P + q and its source index in the row (or -1) */
   int64_t spc, rpc;         /* samples per work item; tile rows per chunk */
   int64_t nitems, chunk;    /* work items; tiles in the largest chunk */
   opl_real *U;              /* [al al, cv, cu] transformed filters, or NULL */
@@ -857,6 +860,14 @@ static void wino_filter_blocks(const wino_plan *p, const conv_geom *g, const opl
   }
 }
 
+/* The groups q of a padded row whose m positions m q .. m q + m - 1 all read x - pad1 in range:
+ * [*lo, *hi). */
+static void wino_inner(const wino_plan *p, const conv_geom *g, int64_t *lo, int64_t *hi) {
+  const int64_t m = p->m, a = (p->pad1 + m - 1) / m, b = p->pad1 + g->ue[1] >= m ? (p->pad1 + g->ue[1] - m) / m + 1 : 0;
+  *lo = a < p->P ? a : p->P;
+  *hi = b < *lo ? *lo : (b < p->P ? b : p->P);
+}
+
 /* Fill p for g and tile m (from c's arena). When w [cv, cu, 3, 3] is not NULL, allocate p->U and,
  * for nt == 1, fill it over all threads here; for nt > 1 the caller fills it inside its own
  * parallel region (wino_filter_blocks). nt: threads the tiles are spread over. Returns 0 when out
@@ -881,6 +892,20 @@ static int wino_prepare(opl_ctx *c, const conv_geom *g, int m, const opl_real *w
     if (ax) p->pm1 = pm;
     else p->pm0 = pm;
   }
+  /* the edge entries of a phased row, in the order t, then q (wino_load_row, wino_store_row_add) */
+  wino_inner(p, g, &p->lo, &p->hi);
+  int64_t *ed = opl_arena_alloc(c, (size_t)(2 * m * p->P) * sizeof *ed), *es = ed + m * p->P;
+  if (!ed) return 0;
+  p->ne = 0;
+  for (int t = 0; t < m; t++)
+    for (int64_t q = 0; q < p->P; q++) {
+      if (q == p->lo) q = p->hi;
+      if (q >= p->P) break;
+      const int64_t x = m * q + t;
+      ed[p->ne] = t * p->P + q, es[p->ne] = x < p->ldr ? p->pm1[x] : -1;
+      p->ne++;
+    }
+  p->edst = ed, p->esrc = es;
   const int64_t tps = p->T0 * p->T1, per = (g->N + nt - 1) / nt;
   p->spc = tps >= wino_tiles ? 1 : wino_tiles / tps;
   if (p->spc > per) p->spc = per;
@@ -945,52 +970,34 @@ static void wino_int(int m, const opl_real *restrict ph, int64_t P, int64_t n, o
   }
 }
 
-/* The groups q of a padded row whose m positions m q .. m q + m - 1 all read x - pad1 in range:
- * [*lo, *hi). */
-static void wino_inner(const wino_plan *p, const conv_geom *g, int64_t *lo, int64_t *hi) {
-  const int64_t m = p->m, a = (p->pad1 + m - 1) / m, b = p->pad1 + g->ue[1] >= m ? (p->pad1 + g->ue[1] - m) / m + 1 : 0;
-  *lo = a < p->P ? a : p->P;
-  *hi = b < *lo ? *lo : (b < p->P ? b : p->P);
-}
-
 /* Phase the padded row of src (an input row [ue1], or NULL for a row of zeros) into
  * ph [m, P]: ph[t P + q] = src[pm1[m q + t]] (0 where the map is -1 or beyond the row). The
  * positions that read x - pad1 in range are copied without the map. */
-static void wino_load_row(const wino_plan *p, const conv_geom *g, const opl_real *src, opl_real *ph) {
+static void wino_load_row(const wino_plan *p, const opl_real *src, opl_real *ph) {
   const int m = p->m;
-  const int64_t P = p->P, ldr = p->ldr;
+  const int64_t P = p->P;
   if (!src) {
     memset(ph, 0, (size_t)(m * P) * sizeof *ph);
     return;
   }
-  int64_t lo, hi;
-  wino_inner(p, g, &lo, &hi);
   /* the edges through the map, the inner groups copied */
-  for (int t = 0; t < m; t++)
-    for (int64_t q = 0; q < P; q++) {
-      if (q == lo) q = hi;
-      if (q >= P) break;
-      const int64_t x = m * q + t, ix = x < ldr ? p->pm1[x] : -1;
-      ph[t * P + q] = ix >= 0 ? src[ix] : 0;
-    }
-  wino_deint(m, src + m * lo - p->pad1, hi - lo, ph + lo, P);
+  for (int64_t i = 0; i < p->ne; i++) {
+    const int64_t ix = p->esrc[i];
+    ph[p->edst[i]] = ix >= 0 ? src[ix] : 0;
+  }
+  wino_deint(m, src + m * p->lo - p->pad1, p->hi - p->lo, ph + p->lo, P);
 }
 
 /* Add the phased padded row ph [m, P] into dst (a row of gu [ue1]): the adjoint of
  * wino_load_row (positions mapped to -1 or beyond the row are dropped). */
-static void wino_store_row_add(const wino_plan *p, const conv_geom *g, const opl_real *ph, opl_real *dst) {
+static void wino_store_row_add(const wino_plan *p, const opl_real *ph, opl_real *dst) {
   const int m = p->m;
-  const int64_t P = p->P, ldr = p->ldr;
-  int64_t lo, hi;
-  wino_inner(p, g, &lo, &hi);
-  for (int t = 0; t < m; t++)
-    for (int64_t q = 0; q < P; q++) {
-      if (q == lo) q = hi;
-      if (q >= P) break;
-      const int64_t x = m * q + t, ix = x < ldr ? p->pm1[x] : -1;
-      if (ix >= 0) dst[ix] += ph[t * P + q];
-    }
-  wino_int(m, ph + lo, P, hi - lo, dst + m * lo - p->pad1, 1);
+  const int64_t P = p->P;
+  for (int64_t i = 0; i < p->ne; i++) {
+    const int64_t ix = p->esrc[i];
+    if (ix >= 0) dst[ix] += ph[p->edst[i]];
+  }
+  wino_int(m, ph + p->lo, P, p->hi - p->lo, dst + m * p->lo - p->pad1, 1);
 }
 
 /* The tile rows [r0, *r1) of sample *n that the global tile rows [R, R1) start with. */
@@ -1014,7 +1021,7 @@ static void wino_input(const wino_plan *p, const conv_geom *g, const opl_real *u
       wino_segment(p, R, R1, &n, &r0, &r1);
       for (int64_t y = m * r0; y < m * (r1 - 1) + al; y++) {
         const int64_t sy = p->pm0[y];
-        wino_load_row(p, g, sy < 0 ? NULL : u + ((n * g->cu + ch) * I0 + sy) * I1, img + (y - m * r0) * rs);
+        wino_load_row(p, sy < 0 ? NULL : u + ((n * g->cu + ch) * I0 + sy) * I1, img + (y - m * r0) * rs);
       }
       wino_in(m, T1, r1 - r0, img, rs, P, V + ch * nc + (R - R0) * T1, WPS(g->cu, nc));
       R += r1 - r0;
@@ -1117,7 +1124,7 @@ static void wino_bwd_chunk(const wino_plan *p, const conv_geom *g, const opl_rea
       }
       for (int64_t y = 0; y < nrow; y++) {
         const int64_t sy = p->pm0[m * r0 + y];
-        if (sy >= 0) wino_store_row_add(p, g, ph + y * rs, gu + ((n * cu + ch) * I0 + sy) * I1);
+        if (sy >= 0) wino_store_row_add(p, ph + y * rs, gu + ((n * cu + ch) * I0 + sy) * I1);
       }
       R += r1 - r0;
     }
