@@ -15,9 +15,12 @@
  *    "samples_per_s": ..., "ms_median": ..., "ms_min": ..., "arena_mib": ..., "arena_forward_mib": ...,
  *    "release": 1 | 0,
  *    "peak_rss_mib": ..., "infer_samples_per_s": ..., "loss_first": ..., "cpu_ms_median": ...,
- *    "infer_cpu_ms_median": ..., "precision": ..., "openblas_coretype": ...}
+ *    "infer_cpu_ms_median": ..., "precision": ..., "openblas_coretype": ..., "infer_slices": ...}
  * samples/s = batch / the median step time after the warm-up; infer_samples_per_s the same for a
- * forward pass without the tape (the inference path); cpu_ms_median and infer_cpu_ms_median the
+ * forward pass without the tape on the evaluator's path (opl_task_infer_team, train/task.h: the
+ * batch cut into infer_slices slices, one per thread, each in its own context with its ops on that
+ * thread; the training context is freed before, and the passes have their own warm-up);
+ * cpu_ms_median and infer_cpu_ms_median the
  * median CPU time of the process (every thread) per step and per pass; arena and peak memory as
  * in opl bench mgno; openblas_coretype the OPENBLAS_CORETYPE of the environment ("" if unset).
  * The 3x3 convolutions go through opl_conv (core/op_conv.c), which takes Winograd F(4x4, 3x3)
@@ -104,6 +107,9 @@ int cli_bench_sinenet(int argc, char **argv) {
   opl_ctx *c = opl_ctx_new(0);
   opl_tensor *x = NULL, *y = NULL;
   opl_optim *opt = NULL;
+  opl_team *team = NULL;
+  opl_real *pred = NULL;
+  int slices = 0;
   double *times = NULL, *cpus = NULL, loss_first = 0, fwd_mib = 0, infer_s = 0, cpu_med = 0, infer_cpu = 0;
   int status = 1;
   if (!c) {
@@ -145,19 +151,22 @@ int cli_bench_sinenet(int argc, char **argv) {
   cpu_med = median(cpus, iters);
   opl_ctx_stats cs;
   opl_ctx_get_stats(c, &cs);
-  /* inference: the same forward without the tape, median of iters passes */
-  int prev = opl_ctx_set_grad_enabled(c, 0);
-  for (int64_t it = 0; it < iters; it++) {
-    const double t0 = cli_bench_now(), c0 = cpu_now();
-    opl_ctx_reset(c);
-    if (!opl_model_forward(c, &m, x)) {
-      opl_ctx_take_error(c, &e);
-      goto fail;
-    }
-    times[it] = cli_bench_now() - t0;
-    cpus[it] = cpu_now() - c0;
+  /* inference: the evaluator's path (opl_task_infer_team): the batch cut over a team of
+   * contexts, one slice per thread; the training context is freed first (its arena is not
+   * needed), warm-up passes, then the median of iters passes */
+  opl_ctx_free(&c);
+  if (!(team = opl_team_new(0)) || !(pred = malloc(sizeof(opl_real) * (size_t)y->numel))) {
+    opl_err_set(&e, OPL_ERR_NOMEM, "out of memory");
+    goto fail;
   }
-  opl_ctx_set_grad_enabled(c, prev);
+  for (int i = 0; i < opl_team_size(team); i++) opl_ctx_set_release(opl_team_ctx(team, i), !no_release);
+  slices = batch < opl_team_size(team) ? (int)batch : opl_team_size(team);
+  for (int64_t it = 0; it < warmup + iters; it++) {
+    const double t0 = cli_bench_now(), c0 = cpu_now();
+    if (opl_task_infer_team(team, &m, &task, NULL, NULL, x->rank, x->shape, x->data, pred, s * s, NULL, 0, &e))
+      goto fail;
+    if (it >= warmup) times[it - warmup] = cli_bench_now() - t0, cpus[it - warmup] = cpu_now() - c0;
+  }
   infer_s = median(times, iters);
   infer_cpu = median(cpus, iters);
   printf("{\"side\": \"opl\", \"model\": \"sinenet\", \"waves\": %lld, \"hidden\": %lld, \"mult\": %g, "
@@ -165,12 +174,12 @@ int cli_bench_sinenet(int argc, char **argv) {
          "\"samples_per_s\": %.3f, \"ms_median\": %.3f, \"ms_min\": %.3f, \"arena_mib\": %.1f, "
          "\"arena_forward_mib\": %.1f, \"release\": %d, \"peak_rss_mib\": %.1f, \"infer_samples_per_s\": %.3f, \"loss_first\": %.8g, "
          "\"cpu_ms_median\": %.3f, \"infer_cpu_ms_median\": %.3f, \"iters\": %lld, \"warmup\": %lld, "
-         "\"precision\": \"%s\", \"openblas_coretype\": \"%s\"}\n",
+         "\"precision\": \"%s\", \"openblas_coretype\": \"%s\", \"infer_slices\": %d}\n",
          (long long)waves, (long long)hidden, mult, padding, (long long)opl_model_param_count(&m), (long long)s,
          (long long)batch, opl_get_num_threads(), (double)batch / med, 1e3 * med, 1e3 * tmin,
          (double)cs.arena_high / 1048576.0, fwd_mib, !no_release, cli_bench_peak_rss_mib(), (double)batch / infer_s, loss_first,
          1e3 * cpu_med, 1e3 * infer_cpu, (long long)iters, (long long)warmup, OPL_PRECISION_NAME,
-         getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "");
+         getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "", slices);
   fflush(stdout);
   status = 0;
 fail:
@@ -182,5 +191,7 @@ fail:
   opl_tensor_free(&y);
   opl_model_free(&m);
   opl_ctx_free(&c);
+  opl_team_free(&team);
+  free(pred);
   return status;
 }

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "core/opl.h"
 
 /* Heap memory, 64-byte aligned and zeroed (free with free()). */
 void *opl_aligned_calloc(size_t bytes);
@@ -38,5 +39,36 @@ void *opl_aligned_calloc(size_t bytes);
 #define OPL_PSUM_GROUPS 64
 void opl_par_sums(int64_t nblk, int nsum, int parallel,
                   void (*f)(void *ctx, int64_t b0, int64_t b1, double *acc), void *ctx, double *out);
+
+/* A team: one context per OpenMP thread, for work over n independent items (the samples of a
+ * batch whose outputs each depend on their own sample alone). opl_team_run gives each thread a
+ * contiguous share of the items, run in its own context with opl's ops on that one thread
+ * (opl_get_num_threads() is 1 inside), so no op starts or waits on other threads: a parallel
+ * region costs ~25 us to start on this kind of shared machine when idle threads sleep
+ * (OMP_WAIT_POLICY=passive), and a SineNet forward starts ~270 of them. The contexts keep their
+ * arenas between runs (no fresh pages after the first) and are freed with the team.
+ *
+ *   opl_team_new(threads)   threads <= 0: opl_get_num_threads(); NULL when out of memory
+ *   opl_team_size(t)        the number of contexts
+ *   opl_team_ctx(t, i)      context i < size (to set gradient recording, release, ...)
+ *   opl_team_run(t, n, f, arg, err)
+ *       k = min(size, n) slices [n i / k, n (i + 1) / k), i < k; slice i calls
+ *       f(arg, ctx i, b0, b1, e_i) on thread i. With k = 1 (one thread, or one item) f runs on
+ *       the caller's thread with the usual thread count, so its ops keep their own parallel
+ *       loops; called inside a parallel region, the slices run one after the other there.
+ *       f returns OPL_OK or a status with its message in e_i. Returns OPL_OK, or the status and
+ *       message (into err) of the first failing slice in slice order. n >= 0; n = 0 calls
+ *       nothing.
+ *   opl_team_free(&t)       frees the contexts; *t = NULL; accepts NULL
+ *
+ * What f computes must not depend on how the items are cut (no statistics over the batch) for
+ * the results not to depend on the thread count; f must not write memory another slice reads. */
+typedef struct opl_team opl_team;
+typedef int (*opl_team_fn)(void *arg, opl_ctx *c, int64_t b0, int64_t b1, opl_err *err);
+opl_team *opl_team_new(int threads);
+int opl_team_size(const opl_team *t);
+opl_ctx *opl_team_ctx(opl_team *t, int i);
+int opl_team_run(opl_team *t, int64_t n, opl_team_fn f, void *arg, opl_err *err);
+void opl_team_free(opl_team **t);
 
 #endif

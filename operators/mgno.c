@@ -412,6 +412,7 @@ const opl_model_ops opl_mgno_ops = {
     .describe = ops_describe,
     .summary = ops_summary,
     .free = ops_free,
+    .samplewise = 1,
 };
 
 /* Add a convolution weight (Co, Ci, K, K) named "mgno.<i>.<what>", Kaiming-uniform as PyTorch's

@@ -119,6 +119,7 @@ const opl_model_ops opl_mlp_ops = {
     .describe = ops_describe,
     .summary = ops_summary,
     .free = ops_free,
+    .samplewise = 1,
 };
 
 static int kind_create(opl_model *m, const void *config, opl_rng *rng, opl_err *err) {

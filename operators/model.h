@@ -32,6 +32,10 @@
  *              number of rows (which may exceed cap: then only cap were written). The
  *              parameters of the rows add up to the model's parameter count.
  *   free       release self (not the parameters: they belong to the opl_model's set).
+ *   samplewise (a flag, 0 unless set) 1 when each sample's output is a function of that sample
+ *              alone, whatever the batch (no statistics over the batch, no step control shared by
+ *              it): inference may then cut a batch over a team of threads (core/par.h,
+ *              opl_task_infer_team), one context and one thread per slice.
  *
  * The parameters live in the opl_model's set (params), in the order and under the names the
  * model documents; optimizers and checkpoints see only that set. */
@@ -61,6 +65,7 @@ typedef struct opl_model_ops {
   void (*describe)(const void *self, char *buf, size_t cap);
   int (*summary)(const void *self, opl_model_row *rows, int cap);
   void (*free)(void *self);
+  int samplewise;
 } opl_model_ops;
 
 /* A model: its ops, its state, its parameters and the shape of what it maps. */

@@ -274,6 +274,7 @@ const opl_model_ops opl_sinenet_ops = {
     .describe = ops_describe,
     .summary = ops_summary,
     .free = ops_free,
+    .samplewise = 1,
 };
 
 /* Add parameter "sinenet.<prefix>.<what>" of the given shape. */

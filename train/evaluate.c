@@ -80,34 +80,61 @@ void opl_eval_result_free(opl_eval_result *r) {
 
 /* The step task's one-step errors of one batch: for every start s < T = cout the prediction
  * from the true frames s .. s + t_in - 1 of bx [B, nframes, P] (the training map, tape off),
- * whose relative L2 against frame s + t_in of by [B, T, P] is added to *onestep_sum (per sample
- * and start). */
-static int onestep_errors(opl_ctx *c, const opl_trained *m, const opl_task *task, const opl_normalizer *xn,
-                          const opl_normalizer *yn, const opl_loader_info *li, const int64_t *xshape,
-                          const opl_real *bx, const opl_real *by, int64_t B, double *onestep_sum, opl_err *err) {
-  int64_t T = li->cout, P = li->nx * li->ny;
-  double rel[1];
-  opl_task one = *task;
+ * whose relative L2 against frame s + t_in of by [B, T, P] is added to *onestep_sum (per start,
+ * then per sample: the order of a single pass). A samplewise model's batch is cut over the team
+ * (one slice per thread, as opl_task_infer_team). */
+typedef struct onestep_job {
+  const opl_trained *m;
+  const opl_task *task;
+  const opl_normalizer *xn, *yn;
+  const opl_loader_info *li;
+  const int64_t *xshape;
+  const opl_real *bx, *by;
+  double *rel; /* [B, T] */
+} onestep_job;
+
+static int onestep_slice(void *arg, opl_ctx *c, int64_t b0, int64_t b1, opl_err *err) {
+  const onestep_job *j = arg;
+  const opl_loader_info *li = j->li;
+  const int64_t T = li->cout, P = li->nx * li->ny, Cin = j->xshape[1];
+  int64_t xs[OPL_MAX_RANK];
+  memcpy(xs, j->xshape, sizeof(int64_t) * (size_t)li->rank);
+  xs[0] = b1 - b0;
+  opl_task one = *j->task;
   int prev = opl_ctx_set_grad_enabled(c, 0), st = OPL_OK;
   for (int64_t s = 0; s < T && !st; s++) {
     opl_ctx_reset(c);
     opl_ctx_clear_error(c);
     one.start = s;
-    opl_tensor *x = opl_new(c, li->rank, xshape);
-    if (x) memcpy(x->data, bx, sizeof(opl_real) * (size_t)x->numel);
-    opl_tensor *y = x ? opl_task_predict(c, &m->model, &one, xn, yn, x) : NULL;
+    opl_tensor *x = opl_new(c, li->rank, xs);
+    if (x) memcpy(x->data, j->bx + b0 * Cin * P, sizeof(opl_real) * (size_t)x->numel);
+    opl_tensor *y = x ? opl_task_predict(c, &j->m->model, &one, j->xn, j->yn, x) : NULL;
     if (!y) {
       st = opl_err_set(err, opl_ctx_status(c) ? opl_ctx_status(c) : OPL_ERR_STATE, "eval: one-step prediction: %s",
                        opl_ctx_errmsg(c));
       break;
     }
-    for (int64_t j = 0; j < B; j++) {
-      opl_rel_l2_per_sample(y->data + j * P, by + (j * T + s) * P, 1, P, rel, NULL);
-      *onestep_sum += rel[0];
-    }
+    for (int64_t b = b0; b < b1; b++)
+      opl_rel_l2_per_sample(y->data + (b - b0) * P, j->by + (b * T + s) * P, 1, P, j->rel + b * T + s, NULL);
   }
   opl_ctx_reset(c);
   opl_ctx_set_grad_enabled(c, prev);
+  return st;
+}
+
+static int onestep_errors(opl_team *team, const opl_trained *m, const opl_task *task, const opl_normalizer *xn,
+                          const opl_normalizer *yn, const opl_loader_info *li, const int64_t *xshape,
+                          const opl_real *bx, const opl_real *by, int64_t B, double *onestep_sum, opl_err *err) {
+  const int64_t T = li->cout;
+  double *rel = malloc(sizeof(double) * (size_t)(B * T));
+  if (!rel) return opl_err_set(err, OPL_ERR_NOMEM, "eval: out of memory");
+  onestep_job j = {m, task, xn, yn, li, xshape, bx, by, rel};
+  int st = m->model.ops->samplewise ? opl_team_run(team, B, onestep_slice, &j, err)
+                                    : onestep_slice(&j, opl_team_ctx(team, 0), 0, B, err);
+  if (!st)
+    for (int64_t s = 0; s < T; s++)
+      for (int64_t b = 0; b < B; b++) *onestep_sum += rel[b * T + s];
+  free(rel);
   return st;
 }
 
@@ -147,7 +174,7 @@ int opl_evaluate(const opl_trained *m, opl_ds *ds, const opl_eval_opts *o, opl_e
   if (!l) return err ? err->status : OPL_ERR_ARG;
   const opl_loader_info *li = opl_loader_get_info(l);
   opl_normalizer *xn = NULL, *yn = NULL;
-  opl_ctx *c = NULL;
+  opl_team *team = NULL;
   opl_err e;
   if (m->xn && (li->nx != m->nx || li->ny != m->ny)) {
     /* Resolution-aware: the statistics are resampled to the evaluation grid. */
@@ -196,8 +223,8 @@ int opl_evaluate(const opl_trained *m, opl_ds *ds, const opl_eval_opts *o, opl_e
   opl_real *bp = malloc(sizeof(opl_real) * (size_t)(batch * li->cout * P));
   int stepwise = opl_task_stepwise(task);
   opl_real *bw = stepwise ? malloc(sizeof(opl_real) * (size_t)(batch * li->cin * P)) : NULL;
-  c = opl_ctx_new(0);
-  if (!c || !r->samples || !r->rel || !r->tnorm || (keep && (!r->input || !r->truth || !r->pred)) || !bx || !by ||
+  team = opl_team_new(0);
+  if (!team || !r->samples || !r->rel || !r->tnorm || (keep && (!r->input || !r->truth || !r->pred)) || !bx || !by ||
       !bp || (stepwise && !bw)) {
     st = opl_err_set(err, OPL_ERR_NOMEM, "eval: out of memory for %lld samples", (long long)ntest);
     goto done_buf;
@@ -210,7 +237,8 @@ int opl_evaluate(const opl_trained *m, opl_ds *ds, const opl_eval_opts *o, opl_e
     memcpy(is, li->in_shape, sizeof is);
     is[0] = B;
     double t0 = now_s();
-    st = opl_task_infer(c, &m->model, task, uxn, uyn, li->rank, is, bx, bp, bw, err);
+    st = opl_task_infer_team(team, &m->model, task, uxn, uyn, li->rank, is, bx, bp, li->cout * P, bw,
+                             stepwise ? li->cin * P : 0, err);
     if (k >= 0) r->seconds += now_s() - t0;
     if (st) {
       if (err) {
@@ -226,7 +254,7 @@ int opl_evaluate(const opl_trained *m, opl_ds *ds, const opl_eval_opts *o, opl_e
     opl_rel_l2_per_sample(bp, by, B, M, r->rel + off, r->tnorm + off);
     /* each predicted frame [B, cout, P] on its own: B cout rows of P */
     if (r->step_rel) opl_rel_l2_per_sample(bp, by, B * li->cout, P, r->step_rel + off * li->cout, NULL);
-    if (windowed && (st = onestep_errors(c, m, task, uxn, uyn, li, is, bx, by, B, &onestep_sum, err))) goto done_buf;
+    if (windowed && (st = onestep_errors(team, m, task, uxn, uyn, li, is, bx, by, B, &onestep_sum, err))) goto done_buf;
     if (r->nfe && opl_task_solver_stats(task, &m->model, &nfe, &acc, &rej))
       for (int64_t j = 0; j < B; j++) r->nfe[off + j] = nfe, r->accepted[off + j] = acc, r->rejected[off + j] = rej;
     for (int64_t j = 0; j < B && off + j < keep; j++) {
@@ -243,7 +271,7 @@ done_buf:
   free(bp);
   free(bw);
 done:
-  opl_ctx_free(&c);
+  opl_team_free(&team);
   opl_normalizer_free(&xn);
   opl_normalizer_free(&yn);
   opl_loader_free(&l);

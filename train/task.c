@@ -419,6 +419,39 @@ int opl_task_infer(opl_ctx *c, const opl_model *m, const opl_task *task, const o
   return st;
 }
 
+typedef struct infer_job {
+  const opl_model *m;
+  const opl_task *task;
+  const opl_normalizer *xn, *yn;
+  int rank;
+  const int64_t *xshape;
+  const opl_real *x;
+  opl_real *out, *window;
+  int64_t xs, out_per, window_per;
+} infer_job;
+
+static int infer_slice(void *arg, opl_ctx *c, int64_t b0, int64_t b1, opl_err *err) {
+  const infer_job *j = arg;
+  int64_t s[OPL_MAX_RANK];
+  memcpy(s, j->xshape, sizeof(int64_t) * (size_t)j->rank);
+  s[0] = b1 - b0;
+  return opl_task_infer(c, j->m, j->task, j->xn, j->yn, j->rank, s, j->x + b0 * j->xs, j->out + b0 * j->out_per,
+                        j->window ? j->window + b0 * j->window_per : NULL, err);
+}
+
+int opl_task_infer_team(opl_team *t, const opl_model *m, const opl_task *task, const opl_normalizer *xn,
+                        const opl_normalizer *yn, int rank, const int64_t *xshape, const opl_real *x, opl_real *out,
+                        int64_t out_per, opl_real *window, int64_t window_per, opl_err *err) {
+  if (!t || !m || !m->ops || !task || !xshape || rank < 3 || rank > OPL_MAX_RANK || out_per < 1 || window_per < 0)
+    return opl_err_set(err, OPL_ERR_ARG, "task_infer: NULL argument, rank %d or %lld values per sample", rank,
+                       (long long)out_per);
+  infer_job j = {m, task, xn, yn, rank, xshape, x, out, window, 1, out_per, window_per};
+  for (int i = 1; i < rank; i++) j.xs *= xshape[i];
+  if (!m->ops->samplewise || opl_task_continuous(task) || opl_team_size(t) < 2)
+    return opl_task_infer(opl_team_ctx(t, 0), m, task, xn, yn, rank, xshape, x, out, window, err);
+  return opl_team_run(t, xshape[0], infer_slice, &j, err);
+}
+
 opl_tensor *opl_task_loss(opl_ctx *c, const opl_task *task, opl_tensor *pred, opl_tensor *y) {
   if (opl_ctx_status(c)) return NULL;
   if (!task) {

@@ -55,6 +55,7 @@
 
 #include <stdint.h>
 #include "core/opl.h"
+#include "core/par.h"
 #include "datasets/loader.h"
 #include "datasets/normalizer.h"
 #include "operators/model.h"
@@ -181,6 +182,20 @@ opl_tensor *opl_task_predict(opl_ctx *c, const opl_model *m, const opl_task *tas
 int opl_task_infer(opl_ctx *c, const opl_model *m, const opl_task *task, const opl_normalizer *xn,
                    const opl_normalizer *yn, int rank, const int64_t *xshape, const opl_real *x, opl_real *out,
                    opl_real *window, opl_err *err);
+
+/* opl_task_infer over a team of contexts (core/par.h): when the model is samplewise (its ops)
+ * and the task is not TRAJECTORY, the batch is cut into the team's slices, slice [b0, b1)
+ * inferred in its own context on its own thread from x + b0 xs, into out + b0 out_per, with the
+ * window + b0 window_per (xs: the elements of one sample of x); otherwise the whole batch in the
+ * team's first context, as opl_task_infer. The values are those of opl_task_infer on the whole
+ * batch up to rounding: every sample's prediction is computed from that sample alone, but a
+ * slice's samples can meet other GEMM shapes (Winograd chunks of several small samples), whose
+ * OpenBLAS kernels may round differently (tests: within 1e-5 of the largest value).
+ * out_per, window_per: elements per sample of out and of window (window NULL: 0). A failing
+ * slice's message is returned (the first one in slice order). */
+int opl_task_infer_team(opl_team *t, const opl_model *m, const opl_task *task, const opl_normalizer *xn,
+                        const opl_normalizer *yn, int rank, const int64_t *xshape, const opl_real *x, opl_real *out,
+                        int64_t out_per, opl_real *window, int64_t window_per, opl_err *err);
 
 /* The training objective of a task for a batch: pred, y (B, C, *S) -> a scalar, the sum over
  * the batch of the per-sample relative L2 errors; ROLLOUT: the sum over samples AND steps of

@@ -1,6 +1,7 @@
 #!/bin/sh
 # `opl bench sinenet` (TAP on stdout): --quick prints one well-formed JSON line (every field,
-# numbers where numbers belong, the quick model's 133317 parameters, a finite first loss); the same
+# numbers where numbers belong, the quick model's 133317 parameters, a finite first loss, inference
+# in one slice on one thread and in two on two); the same
 # first loss twice for the same seed and another for another seed; --no-release gives the same first
 # loss with a larger forward arena (the released intermediates of operators/sinenet.c); --padding
 # circular runs; bad input for its flags. usage: sh tests/cli/test_cli_bench_sinenet.sh path/to/opl
@@ -21,7 +22,7 @@ line="$line\"s\": 16, \"batch\": 2, \"threads\": 1, \"samples_per_s\": $num, \"m
 line="$line\"arena_mib\": $num, \"arena_forward_mib\": $num, \"release\": 1, \"peak_rss_mib\": $num, "
 line="$line\"infer_samples_per_s\": $num, \"loss_first\": $num(e[-+][0-9]+)?, \"cpu_ms_median\": $num, "
 line="$line\"infer_cpu_ms_median\": $num, \"iters\": 2, \"warmup\": 1, \"precision\": \"(single|double)\", "
-line="$line\"openblas_coretype\": \"[A-Za-z0-9]*\"\\}$"
+line="$line\"openblas_coretype\": \"[A-Za-z0-9]*\", \"infer_slices\": 1\\}$"
 run "$opl" bench sinenet --quick --threads 1
 ok $rc "bench sinenet --quick (exit $rc)"
 [ $rc -eq 0 ] || show_err
@@ -48,6 +49,10 @@ run "$opl" bench sinenet $big --no-release
 [ $rc -eq 0 ] && grep -q '"release": 0' out.txt && [ "$(field out.txt loss_first)" = "$(field r.txt loss_first)" ] &&
     awk -v on="$(field r.txt arena_forward_mib)" -v off="$(field out.txt arena_forward_mib)" 'BEGIN { exit !(off > 1.1 * on) }'
 ok $? "--no-release: the same first loss, a forward arena above 1.1x the released one ($(field out.txt arena_forward_mib) vs $(field r.txt arena_forward_mib) MiB)"
+run "$opl" bench sinenet --quick --threads 2
+[ $rc -eq 0 ] && grep -q '"threads": 2, ' out.txt && grep -q '"infer_slices": 2}$' out.txt &&
+    [ "$(field out.txt loss_first)" = "$(field a.txt loss_first)" ]
+ok $? "--threads 2: inference in 2 slices (the batch of 2 cut over a team of 2), the same first loss"
 run "$opl" bench sinenet --quick --threads 1 --padding circular
 [ $rc -eq 0 ] && grep -q '"padding": "circular", "params": 133317' out.txt
 ok $? "--padding circular (exit $rc)"

@@ -133,6 +133,46 @@ int main(void) {
   int64_t xs[4] = {N, T, X, X};
   int st = opl_task_infer(c, &m, &task, xn, yn, 4, xs, bx, bp, bw, &e);
   ok(st == OPL_OK, "infer: rollout of %lld steps: %s", (long long)(T - Tin), st ? e.msg : "ok");
+  /* the same rollout over teams of 2 and 3 threads (slices of 1 + 2 and 1 + 1 + 1 trajectories):
+   * the same values up to rounding (F(2x2) Winograd layers put a slice's samples in other GEMM
+   * shapes than the whole batch's, and OpenBLAS's edge kernels round differently); with the model
+   * not marked samplewise, the whole batch in the first context: the same bits */
+  {
+    const int64_t nout = N * (T - Tin) * P;
+    opl_real *bt = malloc(sizeof(opl_real) * (size_t)nout), *bwt = malloc(sizeof(opl_real) * (size_t)(N * T * P));
+    for (int size = 2; size <= 3; size++) {
+      opl_team *team = opl_team_new(size);
+      memset(bt, 0, sizeof(opl_real) * (size_t)nout);
+      int ts = opl_task_infer_team(team, &m, &task, xn, yn, 4, xs, bx, bt, (T - Tin) * P, bwt, T * P, &e);
+      opl_ctx_stats cs;
+      opl_ctx_get_stats(opl_team_ctx(team, 1), &cs);
+      double md = 0, sc = 0;
+      for (int64_t i = 0; i < nout; i++) md = fmax(md, fabs((double)bt[i] - bp[i])), sc = fmax(sc, fabs((double)bp[i]));
+      ok(ts == OPL_OK && md <= 1e-5 * sc && sc > 0 && cs.arena_high > 0,
+         "infer over a team of %d: the rollout's values (max diff %.2g of %.2g), the second slice in the second "
+         "context (%s)", size, md, sc, ts ? e.msg : "ok");
+      opl_team_free(&team);
+    }
+    opl_model_ops whole = *m.ops;
+    whole.samplewise = 0;
+    const opl_model_ops *own = m.ops;
+    m.ops = &whole;
+    opl_team *team = opl_team_new(2);
+    memset(bt, 0, sizeof(opl_real) * (size_t)nout);
+    int ts = opl_task_infer_team(team, &m, &task, xn, yn, 4, xs, bx, bt, (T - Tin) * P, bwt, T * P, &e);
+    opl_ctx_stats cs;
+    opl_ctx_get_stats(opl_team_ctx(team, 1), &cs);
+    ok(ts == OPL_OK && !memcmp(bt, bp, sizeof(opl_real) * (size_t)nout) && cs.arena_high == 0,
+       "a model not samplewise: the whole batch in the first context, the same bits");
+    ok(opl_task_infer_team(NULL, &m, &task, xn, yn, 4, xs, bx, bt, (T - Tin) * P, bwt, T * P, &e) == OPL_ERR_ARG &&
+           opl_task_infer_team(team, &m, &task, xn, yn, 4, xs, bx, bt, 0, bwt, T * P, &e) == OPL_ERR_ARG &&
+           strstr(e.msg, "per sample"),
+       "team inference: no team or no values per sample refused: %s", e.msg);
+    m.ops = own;
+    opl_team_free(&team);
+    free(bt);
+    free(bwt);
+  }
   opl_ctx_reset(c);
   opl_ctx_set_grad_enabled(c, 0);
   opl_tensor *x = opl_new(c, OPL_DIMS(N, T, X, X));
