@@ -3,7 +3,8 @@
 # model (sinenet_dual.py, run by experiments/sinenet/bench_peer.py on Debian's python3-torch):
 # K = 4 waves, hidden 32, multiplier 1.611, zero padding, 4 input frames of one field -> 1 frame
 # (the same parameter count on both sides, printed), batch 16 of N(0, 1) fields at 64 x 64, the
-# sum of per-sample relative L2 errors, AdamW; then the forward alone (inference). Each
+# sum of per-sample relative L2 errors, AdamW; then the forward alone (inference; opl's is the
+# evaluator's path, the batch cut into one slice per thread, opl_task_infer_team). Each
 # repetition runs each side in its own process, the order alternating; OMP_WAIT_POLICY=passive.
 # Prints the JSON lines, then a markdown table of medians: samples/s of training and inference
 # both sides and their ratios, peak RSS both sides, opl's arena high-water mark; then the CPU
@@ -21,7 +22,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 opl=${OPL:-$root/build/release/opl}
 py=${PYTHON:-/usr/bin/python3}
-[ $# -ge 1 ] || { sed -n '2,16p' "$0"; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,19p' "$0"; exit 2; }
 peer=$1; shift
 reps=3 threads_list=2 iters=3 warmup=1 out=
 while [ $# -gt 0 ]; do
