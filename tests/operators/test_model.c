@@ -2,14 +2,19 @@
  * (the same parameters and the same forward values as their own functions), the layer summary
  * (rows add up to the parameter count; the reference configurations' counts), input checks,
  * and checkpoints (save / load of any kind, a file without the "model" attribute read as an
- * FNO, an unknown kind refused). */
+ * FNO, an unknown kind refused); the samplewise kinds' forwards over a batch cut into a team's
+ * slices against the whole batch. */
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "core/io.h"
 #include "operators/fno.h"
 #include "operators/mgno.h"
 #include "operators/mlp.h"
+#include "core/par.h"
 #include "operators/model.h"
+#include "operators/node_model.h"
 #include "operators/sinenet.h"
 #include "tests/tap.h"
 #include "tests/tmpdir.h"
@@ -252,6 +257,90 @@ static void test_files(void) {
   opl_model_free(&m);
 }
 
+/* y[b0 .. b1) = forward(x[b0 .. b1)) of a model in the slice's context, tape off. */
+typedef struct fwd_job {
+  const opl_model *m;
+  const opl_tensor *x;
+  opl_real *y;
+  int64_t xs, ys; /* elements per sample */
+} fwd_job;
+
+static int f_forward(void *arg, opl_ctx *c, int64_t b0, int64_t b1, opl_err *err) {
+  const fwd_job *j = arg;
+  int64_t shape[OPL_MAX_RANK];
+  memcpy(shape, j->x->shape, sizeof(int64_t) * (size_t)j->x->rank);
+  shape[0] = b1 - b0;
+  opl_ctx_reset(c);
+  opl_ctx_set_grad_enabled(c, 0);
+  opl_tensor *x = opl_new(c, j->x->rank, shape);
+  if (x) memcpy(x->data, j->x->data + b0 * j->xs, sizeof(opl_real) * (size_t)x->numel);
+  opl_tensor *y = x ? opl_model_forward(c, j->m, x) : NULL;
+  if (!y) return opl_err_set(err, opl_ctx_status(c), "%s", opl_ctx_errmsg(c));
+  OPL_ASSERT(y->numel == (b1 - b0) * j->ys, "forward: %lld values for %lld samples", (long long)y->numel,
+             (long long)(b1 - b0));
+  memcpy(j->y + b0 * j->ys, y->data, sizeof(opl_real) * (size_t)y->numel);
+  return OPL_OK;
+}
+
+/* Every kind marked samplewise gives, over teams of 2 and 3 (a batch of 5 in slices), the whole
+ * batch's values up to the rounding of other GEMM shapes; the neural ODE (step control shared by
+ * the batch) is not marked. FFT plans of the slices' sizes are made by two threads at once. */
+static void test_samplewise(void) {
+  opl_err e = {0};
+  opl_rng rng;
+  opl_rng_seed(&rng, 21);
+  opl_fno_config fc = opl_fno_config_default(2);
+  fc.width = 6, fc.layers = 2, fc.proj_channels = 8, fc.modes[0] = fc.modes[1] = 3;
+  opl_mgno_config gc = {.layers = 1, .levels = 2, .iters = {{1, 0}, {1, 0}}, .channels_u = 4, .in_channels = 1,
+                        .out_channels = 1, .pad = OPL_PAD_ZERO, .variant = OPL_MGNO_DC};
+  opl_sinenet_config sc = {.waves = 2, .hidden = 3, .mult = 1.5, .in_channels = 2, .out_channels = 1,
+                           .pad = OPL_PAD_CIRCULAR};
+  opl_mlp_config mc = {.nlayers = 2, .widths = {3, 16, 2}, .act = OPL_GELU};
+  const struct {
+    const opl_model_kind *k;
+    const void *cfg;
+    int rank;
+    int64_t shape[4];
+  } cases[] = {{&opl_fno_kind, &fc, 4, {5, 1, 16, 12}},
+               {&opl_mgno_kind, &gc, 4, {5, 1, 16, 16}},
+               {&opl_sinenet_kind, &sc, 4, {5, 2, 32, 32}},
+               {&opl_mlp_kind, &mc, 2, {5, 3}}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    opl_model m;
+    int st = opl_model_create(&m, cases[i].k, cases[i].cfg, &rng, &e);
+    if (st) {
+      ok(0, "%s: %s", cases[i].k->name, e.msg);
+      continue;
+    }
+    opl_tensor *x = opl_tensor_alloc(cases[i].rank, cases[i].shape, 0, &e);
+    for (int64_t q = 0; q < x->numel; q++) x->data[q] = (opl_real)opl_rng_normal(&rng);
+    const int64_t N = x->shape[0], xs = x->numel / N;
+    opl_ctx *c = opl_ctx_new(0);
+    opl_ctx_set_grad_enabled(c, 0);
+    opl_tensor *yw = opl_model_forward(c, &m, x);
+    const int64_t ys = yw ? yw->numel / N : 0;
+    opl_real *y = malloc(sizeof(opl_real) * (size_t)(N * ys > 0 ? N * ys : 1));
+    double md = 0, mx = 0;
+    st = yw ? OPL_OK : OPL_ERR_STATE;
+    for (int size = 2; size <= 3 && !st; size++) {
+      opl_team *t = opl_team_new(size);
+      fwd_job j = {&m, x, y, xs, ys};
+      st = opl_team_run(t, N, f_forward, &j, &e);
+      for (int64_t q = 0; !st && q < N * ys; q++)
+        md = fmax(md, fabs((double)y[q] - yw->data[q])), mx = fmax(mx, fabs((double)yw->data[q]));
+      opl_team_free(&t);
+    }
+    ok(m.ops->samplewise == 1 && !st && mx > 0 && md <= 1e-5 * mx,
+       "%s is samplewise: a batch of 5 over teams of 2 and 3, the whole batch's values (max diff %.2g of %.2g)",
+       cases[i].k->name, md, mx);
+    free(y);
+    opl_ctx_free(&c);
+    opl_tensor_free(&x);
+    opl_model_free(&m);
+  }
+  ok(opl_node_ops.samplewise == 0, "the neural ODE is not samplewise (its step control is shared by the batch)");
+}
+
 int main(void) {
   tap_begin();
   if (!test_tmpdir_make(dir, "model")) return tap_end();
@@ -261,6 +350,7 @@ int main(void) {
   test_mlp_ops();
   test_set_io_2d();
   test_files();
+  test_samplewise();
   test_tmpdir_remove(dir);
   return tap_end();
 }
