@@ -30,21 +30,26 @@ void opl_par_sums(int64_t nblk, int nsum, int parallel,
 
 struct opl_team {
   int n;
+  int borrowed; /* 1: c[0] is the caller's (opl_team_new_from) */
   opl_ctx *c[];
 };
 
-opl_team *opl_team_new(int threads) {
+opl_team *opl_team_new_from(opl_ctx *first, int threads) {
   const int n = threads > 0 ? threads : opl_get_num_threads();
   opl_team *t = calloc(1, sizeof *t + (size_t)n * sizeof t->c[0]);
   if (!t) return NULL;
   t->n = n;
-  for (int i = 0; i < n; i++)
+  t->borrowed = first != NULL;
+  t->c[0] = first;
+  for (int i = t->borrowed; i < n; i++)
     if (!(t->c[i] = opl_ctx_new(0))) {
       opl_team_free(&t);
       return NULL;
     }
   return t;
 }
+
+opl_team *opl_team_new(int threads) { return opl_team_new_from(NULL, threads); }
 
 int opl_team_size(const opl_team *t) { return t ? t->n : 0; }
 
@@ -89,7 +94,7 @@ int opl_team_run(opl_team *t, int64_t n, opl_team_fn f, void *arg, opl_err *err)
 
 void opl_team_free(opl_team **t) {
   if (!t || !*t) return;
-  for (int i = 0; i < (*t)->n; i++) opl_ctx_free(&(*t)->c[i]);
+  for (int i = (*t)->borrowed; i < (*t)->n; i++) opl_ctx_free(&(*t)->c[i]);
   free(*t);
   *t = NULL;
 }

@@ -49,6 +49,10 @@ void opl_par_sums(int64_t nblk, int nsum, int parallel,
  * arenas between runs (no fresh pages after the first) and are freed with the team.
  *
  *   opl_team_new(threads)   threads <= 0: opl_get_num_threads(); NULL when out of memory
+ *   opl_team_new_from(first, threads)
+ *                           the same with context 0 = first, borrowed: its owner keeps it (and
+ *                           frees it after the team), so a trainer's test pass reuses the
+ *                           training context's arena; first NULL is opl_team_new
  *   opl_team_size(t)        the number of contexts
  *   opl_team_ctx(t, i)      context i < size (to set gradient recording, release, ...)
  *   opl_team_run(t, n, f, arg, err)
@@ -59,13 +63,14 @@ void opl_par_sums(int64_t nblk, int nsum, int parallel,
  *       f returns OPL_OK or a status with its message in e_i. Returns OPL_OK, or the status and
  *       message (into err) of the first failing slice in slice order. n >= 0; n = 0 calls
  *       nothing.
- *   opl_team_free(&t)       frees the contexts; *t = NULL; accepts NULL
+ *   opl_team_free(&t)       frees the contexts it made; *t = NULL; accepts NULL
  *
  * What f computes must not depend on how the items are cut (no statistics over the batch) for
  * the results not to depend on the thread count; f must not write memory another slice reads. */
 typedef struct opl_team opl_team;
 typedef int (*opl_team_fn)(void *arg, opl_ctx *c, int64_t b0, int64_t b1, opl_err *err);
 opl_team *opl_team_new(int threads);
+opl_team *opl_team_new_from(opl_ctx *first, int threads);
 int opl_team_size(const opl_team *t);
 opl_ctx *opl_team_ctx(opl_team *t, int i);
 int opl_team_run(opl_team *t, int64_t n, opl_team_fn f, void *arg, opl_err *err);

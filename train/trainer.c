@@ -79,6 +79,7 @@ void opl_trainer_free(opl_trainer **pt) {
   opl_normalizer_free(&t->xn);
   opl_normalizer_free(&t->yn);
   opl_pino_free(&t->pino);
+  opl_team_free(&t->team);
   opl_ctx_free(&t->ctx);
   opl_dist_grads_free(&t->dg);
   free(t->order);
@@ -304,6 +305,7 @@ opl_trainer *opl_trainer_new(const opl_trainer_config *cfg, const opl_model_kind
   opl_trainer_sync_lr(t);
   if (opl_dist_size() > 1 && dist_setup(t, err)) goto fail;
   t->ctx = opl_ctx_new(0);
+  t->team = t->ctx ? opl_team_new_from(t->ctx, 0) : NULL;
   t->rel = malloc(sizeof(double) * (size_t)cfg->batch);
   t->bsamp = malloc(sizeof(int64_t) * (size_t)cfg->batch);
   int64_t P = t->li->nx * t->li->ny, nin = cfg->batch * t->li->cin * P, nout = cfg->batch * t->li->cout * P;
@@ -313,7 +315,7 @@ opl_trainer *opl_trainer_new(const opl_trainer_config *cfg, const opl_model_kind
     t->tp = malloc(sizeof(opl_real) * (size_t)nout);
     t->tw = opl_task_stepwise(task) ? malloc(sizeof(opl_real) * (size_t)nin) : NULL;
   }
-  if (!t->ctx || !t->rel || !t->bsamp ||
+  if (!t->ctx || !t->team || !t->rel || !t->bsamp ||
       (cfg->ntest > 0 && (!t->tx || !t->ty || !t->tp || (opl_task_stepwise(task) && !t->tw)))) {
     opl_err_set(err, OPL_ERR_NOMEM, "train: out of memory");
     goto fail;
@@ -589,7 +591,10 @@ int opl_trainer_test(opl_trainer *t, double *test_l2, opl_err *err) {
     opl_task_set_batch(&t->cfg.task, t->bsamp, B);
     memcpy(xs, li->in_shape, sizeof xs);
     xs[0] = B;
-    if ((st = opl_task_infer(t->ctx, &t->model, &t->cfg.task, t->xn, t->yn, li->rank, xs, t->tx, t->tp, t->tw, err)))
+    /* a samplewise model's batch cut over the team (one slice per thread; context 0 = ctx) */
+    const int64_t P = li->nx * li->ny;
+    if ((st = opl_task_infer_team(t->team, &t->model, &t->cfg.task, t->xn, t->yn, li->rank, xs, t->tx, t->tp,
+                                  li->cout * P, t->tw, t->tw ? li->cin * P : 0, err)))
       break;
     opl_rel_l2_per_sample(t->tp, t->ty, B, li->cout * li->nx * li->ny, t->rel, NULL);
     for (int64_t j = 0; j < B; j++) sum += t->rel[j];

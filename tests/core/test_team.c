@@ -1,6 +1,6 @@
 /* Teams of contexts (core/par.h): the slices cover the items once and in order, each on its own
  * thread with opl's ops on that thread alone; one slice runs on the caller's thread with the usual
- * count; the first failing slice's status and message come back; a convolution batch cut into
+ * count; a borrowed first context outlives its team; the first failing slice's status and message come back; a convolution batch cut into
  * slices gives the same bits as the whole batch; bad arguments. */
 #include <math.h>
 #include <omp.h>
@@ -94,6 +94,21 @@ int main(void) {
     ok(t == NULL, "team of %d: freed and the pointer cleared", size);
   }
   ok(opl_get_num_threads() == 2, "the caller's thread count is unchanged after the runs");
+
+  /* a team on a borrowed first context: slice 0 runs in it, the team leaves it to its owner */
+  {
+    opl_ctx *mine = opl_ctx_new(0);
+    opl_team *t = opl_team_new_from(mine, 2);
+    ok(t && opl_team_size(t) == 2 && opl_team_ctx(t, 0) == mine && opl_team_ctx(t, 1) != mine,
+       "opl_team_new_from: context 0 is the caller's, context 1 the team's");
+    opl_team_free(&t);
+    opl_tensor *z = opl_zeros(mine, OPL_DIMS(3));
+    ok(z && z->numel == 3 && opl_ctx_status(mine) == OPL_OK, "the borrowed context outlives its team");
+    opl_ctx_free(&mine);
+    t = opl_team_new_from(NULL, 2);
+    ok(t && opl_team_size(t) == 2 && opl_team_ctx(t, 0) != NULL, "opl_team_new_from(NULL): a team of its own");
+    opl_team_free(&t);
+  }
 
   /* errors: the first failing slice in slice order */
   {
