@@ -493,12 +493,16 @@ static int wino_mode = -1;
  * than 512 (and 64 equal to 128), in back-to-back runs (experiments/sinenet/results.md). */
 static int64_t wino_tiles = 128;
 static int wino_isa_avx2 = 1; /* 0: the baseline kernels only (tests compare the two) */
-static int wino_avx2 = -1;    /* 1 when the AVX2 copies run (set by wino_prepare, outside parallel regions) */
+/* 1 when the AVX2 copies run, -1 until wino_prepare first looks. Read and written with relaxed
+ * atomics (WINO_AVX2): the contexts of a team (core/par.h) prepare convolutions on several
+ * threads at once, and all of them store the same value. */
+static int wino_avx2 = -1;
+#define WINO_AVX2 __atomic_load_n(&wino_avx2, __ATOMIC_RELAXED)
 
 int opl_conv_set_wino_avx2(int on) {
   int old = wino_isa_avx2;
   wino_isa_avx2 = on;
-  wino_avx2 = -1;
+  __atomic_store_n(&wino_avx2, -1, __ATOMIC_RELAXED);
   return old;
 }
 
@@ -733,19 +737,19 @@ WDEF8_OUT_T(wino_out_t4, 6, 4, WA4)
 
 static void wino_in(int m, int64_t T, int64_t nr, const opl_real *img, int64_t rs, int64_t P, opl_real *V,
                     int64_t ps) {
-  if (wino_avx2) (m == 2 ? wino_in2_avx2 : wino_in4_avx2)(T, nr, img, rs, P, V, ps);
+  if (WINO_AVX2) (m == 2 ? wino_in2_avx2 : wino_in4_avx2)(T, nr, img, rs, P, V, ps);
   else (m == 2 ? wino_in2 : wino_in4)(T, nr, img, rs, P, V, ps);
 }
 static void wino_in_t(int m, int64_t T, const opl_real *X, int64_t ps, opl_real *out) {
-  if (wino_avx2) (m == 2 ? wino_in_t2_avx2 : wino_in_t4_avx2)(T, X, ps, out);
+  if (WINO_AVX2) (m == 2 ? wino_in_t2_avx2 : wino_in_t4_avx2)(T, X, ps, out);
   else (m == 2 ? wino_in_t2 : wino_in_t4)(T, X, ps, out);
 }
 static void wino_out(int m, int64_t T, const opl_real *X, int64_t ps, opl_real *out) {
-  if (wino_avx2) (m == 2 ? wino_out2_avx2 : wino_out4_avx2)(T, X, ps, out);
+  if (WINO_AVX2) (m == 2 ? wino_out2_avx2 : wino_out4_avx2)(T, X, ps, out);
   else (m == 2 ? wino_out2 : wino_out4)(T, X, ps, out);
 }
 static void wino_out_t(int m, int64_t T, const opl_real *const *rows, int64_t P, opl_real *out, int64_t ps) {
-  if (wino_avx2) (m == 2 ? wino_out_t2_avx2 : wino_out_t4_avx2)(T, rows, P, out, ps);
+  if (WINO_AVX2) (m == 2 ? wino_out_t2_avx2 : wino_out_t4_avx2)(T, rows, P, out, ps);
   else (m == 2 ? wino_out_t2 : wino_out_t4)(T, rows, P, out, ps);
 }
 
@@ -852,7 +856,7 @@ __attribute__((target("avx2"))) static void wino_filters_t_avx2(const wino_alg *
 static void wino_filter_blocks(const wino_plan *p, const conv_geom *g, const opl_real *w) {
   const wino_alg *alg = p->m == 2 ? &wino_f2 : &wino_f4;
   const int64_t cc = g->cv * g->cu, nb = (cc + 63) / 64;
-  const int avx2 = wino_avx2;
+  const int avx2 = WINO_AVX2;
 #pragma omp for schedule(static)
   for (int64_t blk = 0; blk < nb; blk++) {
     const int64_t k0 = blk * 64, k1 = k0 + 64 < cc ? k0 + 64 : cc;
@@ -875,7 +879,7 @@ static void wino_inner(const wino_plan *p, const conv_geom *g, int64_t *lo, int6
 static int wino_prepare(opl_ctx *c, const conv_geom *g, int m, const opl_real *w, int nt, wino_plan *p) {
   const wino_alg *alg = m == 2 ? &wino_f2 : &wino_f4;
   const int al = alg->al;
-  if (wino_avx2 < 0) wino_avx2 = wino_isa_avx2 && __builtin_cpu_supports("avx2");
+  if (WINO_AVX2 < 0) __atomic_store_n(&wino_avx2, wino_isa_avx2 && __builtin_cpu_supports("avx2"), __ATOMIC_RELAXED);
   p->m = m, p->al = al;
   p->T0 = (g->ve[0] + m - 1) / m, p->T1 = (g->ve[1] + m - 1) / m;
   p->ldr = m * p->T1 + 2, p->P = p->T1 + 1;
@@ -1198,7 +1202,7 @@ static int wino_backward(opl_ctx *c, const conv_geom *g, int m, const opl_real *
     for (int t = 1; t < nt; t++) opl_acc(gU, gU + t * nu, nu);
     const wino_alg *alg = m == 2 ? &wino_f2 : &wino_f4;
     const int64_t cc = g->cv * g->cu, nb = (cc + 63) / 64;
-    const int avx2 = wino_avx2;
+    const int avx2 = WINO_AVX2;
 #pragma omp parallel for if (cc * al2 > OPL_PAR_MIN) schedule(static)
     for (int64_t blk = 0; blk < nb; blk++) {
       const int64_t k0 = blk * 64, k1 = k0 + 64 < cc ? k0 + 64 : cc;

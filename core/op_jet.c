@@ -20,11 +20,23 @@ static int spec_ok(opl_ctx *c, const char *op, opl_jet_spec s) {
   return 1;
 }
 
-/* Index of the calling thread in its team (0 outside a parallel region). */
-static int thread_id(void) {
+/* The nesting level of the calling thread's parallel regions (0 outside any). */
+static int par_level(void) {
 #ifdef _OPENMP
-  return omp_get_thread_num();
+  return omp_get_level();
 #else
+  return 0;
+#endif
+}
+
+/* Index of the calling thread in the parallel region an OPL_PFOR opened at level lvl + 1, or 0
+ * on its serial branch (which may itself run on thread 1 of an enclosing region, a team's slice,
+ * core/par.h: its thread number is not an index into this op's per-thread scratch). */
+static int thread_id(int lvl) {
+#ifdef _OPENMP
+  return omp_get_level() > lvl ? omp_get_thread_num() : 0;
+#else
+  (void)lvl;
   return 0;
 #endif
 }
@@ -586,11 +598,12 @@ static void jet_mlp_bw(opl_node *nd) {
   if (!scr || !accs || !pg) return;
   /* gx: the tiles add disjoint rows, so no two threads touch one element */
   const opl_real *xd = x->data, *gu = nd->out->grad;
+  const int lvl = par_level();
 #define BW_TILE(t)                                                                                               \
   {                                                                                                              \
-    opl_real *m = scr + (int64_t)thread_id() * per, *xa = m, *a = xa + K * P * s->dim[0], *ga = a + K * P * Dm, \
+    opl_real *m = scr + (int64_t)thread_id(lvl) * per, *xa = m, *a = xa + K * P * s->dim[0], *ga = a + K * P * Dm, \
              *gh = ga + K * P * Dm, *gt = gh + K * P * Dm;                                                       \
-    mlp_bw_tile(s, t, xd, gu, gx, pg + t * s->np, xa, a, ga, gh, gt, accs + thread_id() * Dm);                 \
+    mlp_bw_tile(s, t, xd, gu, gx, pg + t * s->np, xa, a, ga, gh, gt, accs + thread_id(lvl) * Dm);              \
   }
   OPL_PFOR(t, T, K * s->N * Dm * 16 * s->L, BW_TILE(t));
 #undef BW_TILE
@@ -664,9 +677,10 @@ opl_tensor *opl_jet_mlp(opl_ctx *c, opl_tensor *x, int L, opl_tensor *const *w, 
   if (!sv->hs || !u || !scr) return NULL;
   const opl_real *xd = x->data;
   opl_real *ud = u->data;
+  const int lvl = par_level();
 #define FW_TILE(t)                                                                                                 \
   {                                                                                                                \
-    opl_real *m = scr + (int64_t)thread_id() * per, *xa = m, *a0 = xa + K * sv->P * dim[0], *a1 = a0 + K * sv->P * Dm, \
+    opl_real *m = scr + (int64_t)thread_id(lvl) * per, *xa = m, *a0 = xa + K * sv->P * dim[0], *a1 = a0 + K * sv->P * Dm, \
              *uo = a1 + K * sv->P * Dm;                                                                            \
     mlp_fw_tile(sv, t, xd, ud, xa, a0, a1, uo);                                                                    \
   }

@@ -6,6 +6,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include "core/jet.h"
 #include "core/ops.h"
 #include "core/par.h"
 #include "core/rng.h"
@@ -60,6 +61,34 @@ static int f_conv(void *arg, opl_ctx *c, int64_t b0, int64_t b1, opl_err *err) {
   return OPL_OK;
 }
 
+/* A jet MLP (core/op_jet.c: per-thread scratch in its tiles) forward and backward in each slice,
+ * slice i on its own copy i of the weights; arg: the copies and the reference values and
+ * gradients computed outside. */
+typedef struct jet_job {
+  opl_tensor *x, *w[3][2], *b[3][2]; /* copy 2: the reference */
+  int same[2];
+} jet_job;
+
+static int jet_run(opl_ctx *c, jet_job *j, int i) {
+  opl_ctx_reset(c);
+  opl_tensor_zero_grad(j->w[i][0]), opl_tensor_zero_grad(j->w[i][1]), opl_tensor_zero_grad(j->b[i][0]);
+  opl_tensor *u = opl_jet_mlp(c, j->x, 1, j->w[i], j->b[i], (opl_jet_spec){2, 1});
+  return u && !opl_backward(c, opl_sum(c, u)) ? OPL_OK : OPL_ERR_STATE;
+}
+
+static int jet_same(const opl_tensor *a, const opl_tensor *b) {
+  return !memcmp(a->grad, b->grad, sizeof(opl_real) * (size_t)a->numel);
+}
+
+static int f_jet(void *arg, opl_ctx *c, int64_t b0, int64_t b1, opl_err *err) {
+  jet_job *j = arg;
+  (void)b1;
+  const int i = (int)b0;
+  if (jet_run(c, j, i)) return opl_err_set(err, opl_ctx_status(c), "%s", opl_ctx_errmsg(c));
+  j->same[i] = jet_same(j->w[i][0], j->w[2][0]) && jet_same(j->w[i][1], j->w[2][1]) && jet_same(j->b[i][0], j->b[2][0]);
+  return OPL_OK;
+}
+
 int main(void) {
   tap_begin();
   opl_set_num_threads(2);
@@ -108,6 +137,39 @@ int main(void) {
     t = opl_team_new_from(NULL, 2);
     ok(t && opl_team_size(t) == 2 && opl_team_ctx(t, 0) != NULL, "opl_team_new_from(NULL): a team of its own");
     opl_team_free(&t);
+  }
+
+  /* an op whose tiles index per-thread scratch, small enough for its serial branch, on the
+   * second thread of a team (thread number 1, the op's own thread count 1): the gradients of the
+   * whole computation outside (a tile indexing the scratch by the team's thread number writes
+   * its bias sums into the next scratch, the tiles' weight gradients) */
+  {
+    opl_err e = {0};
+    jet_job j;
+    memset(&j, 0, sizeof j);
+    j.x = opl_tensor_alloc(OPL_DIMS(4, 5, 3), 0, &e);
+    opl_rng r;
+    opl_rng_seed(&r, 3);
+    for (int64_t q = 0; q < j.x->numel; q++) j.x->data[q] = (opl_real)(0.5 * opl_rng_normal(&r));
+    for (int i = 0; i < 3; i++) {
+      j.w[i][0] = opl_tensor_alloc(OPL_DIMS(6, 3), OPL_T_REQGRAD, &e);
+      j.w[i][1] = opl_tensor_alloc(OPL_DIMS(1, 6), OPL_T_REQGRAD, &e);
+      j.b[i][0] = opl_tensor_alloc(OPL_DIMS(6), OPL_T_REQGRAD, &e), j.b[i][1] = NULL;
+      opl_rng_seed(&r, 4);
+      opl_tensor *p[] = {j.w[i][0], j.w[i][1], j.b[i][0]};
+      for (int k = 0; k < 3; k++)
+        for (int64_t q = 0; q < p[k]->numel; q++) p[k]->data[q] = (opl_real)(0.5 * opl_rng_normal(&r));
+    }
+    opl_ctx *c = opl_ctx_new(0);
+    opl_team *t = opl_team_new(2);
+    int st = jet_run(c, &j, 2) ? OPL_ERR_STATE : opl_team_run(t, 2, f_jet, &j, &e);
+    ok(st == OPL_OK && j.same[0] && j.same[1],
+       "a jet MLP forward and backward in both slices of a team: the weight and bias gradients computed outside (%s)",
+       st ? e.msg : "ok");
+    opl_team_free(&t);
+    opl_ctx_free(&c);
+    opl_tensor_free(&j.x);
+    for (int i = 0; i < 3; i++) opl_tensor_free(&j.w[i][0]), opl_tensor_free(&j.w[i][1]), opl_tensor_free(&j.b[i][0]);
   }
 
   /* errors: the first failing slice in slice order */
