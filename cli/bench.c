@@ -10,7 +10,8 @@
  *               `rollout` steps on (B, 10, s, s), the loss summed over the steps.
  * A train step is forward (+ rollout) + relative L2 (summed over the batch) + backward + Adam
  * (lr 1e-3, weight decay 1e-4) — exactly a step of opl train; infer is the forward pass (and
- * rollout with its loss) with gradient recording disabled. The data are seeded smooth random
+ * rollout with its loss) with gradient recording disabled, on opl eval's path (with 2+ threads
+ * the batch is cut into one slice per thread, opl_task_infer_team). The data are seeded smooth random
  * periodic fields (a few low Fourier modes per sample, unit RMS), the same batch every step; no
  * file I/O is timed. Prints one JSON line:
  *   {"impl": "opl", "case": ..., "s": ..., "threads": ..., "mode": ..., "ms_median": ...,
@@ -146,6 +147,7 @@ static int bench_fno(int argc, char **argv) {
   opl_rng rng;
   opl_rng_seed(&rng, (uint64_t)seed);
   opl_ctx *c = opl_ctx_new(0);
+  opl_team *team = NULL;
   opl_tensor *x = NULL, *y = NULL;
   opl_optim *adam = NULL;
   int status = 1;
@@ -163,7 +165,9 @@ static int bench_fno(int argc, char **argv) {
   if (!(adam = opl_optim_create(OPL_OPTIM_ADAM, &m.params, &oc, &e))) goto fail;
   opl_ctx_set_grad_enabled(c, train);
   double *times = malloc(sizeof(double) * (size_t)iters);
-  /* infer: the bounded-memory path of opl eval (arena reset after every rollout step) */
+  /* infer: the path of opl eval: bounded memory (arena reset after every rollout step), the
+   * batch cut into one slice per thread (opl_task_infer_team; context 0 is c) */
+  if (!train && !(team = opl_team_new_from(c, 0))) goto fail;
   opl_real *pbuf = malloc(sizeof(opl_real) * (size_t)y->numel), *wbuf = malloc(sizeof(opl_real) * (size_t)x->numel);
   double *rel = malloc(sizeof(double) * (size_t)(batch * Cout));
   if (!times || !pbuf || !wbuf || !rel) {
@@ -190,7 +194,8 @@ static int bench_fno(int argc, char **argv) {
         sink += (double)loss->data[0];
       }
     } else {
-      bad = opl_task_infer(c, &m, &task, NULL, NULL, x->rank, x->shape, x->data, pbuf, wbuf, &e) != OPL_OK;
+      bad = opl_task_infer_team(team, &m, &task, NULL, NULL, x->rank, x->shape, x->data, pbuf, y->numel / batch, wbuf,
+                                x->numel / batch, &e) != OPL_OK;
       if (!bad && c2d) {
         /* the rollout's loss, as the torch peer computes it under no_grad */
         opl_rel_l2_per_sample(pbuf, y->data, batch * Cout, y->numel / (batch * Cout), rel, NULL);
@@ -235,6 +240,7 @@ fail:
   opl_tensor_free(&x);
   opl_tensor_free(&y);
   opl_model_free(&m);
+  opl_team_free(&team);
   opl_ctx_free(&c);
   return status;
 }

@@ -233,6 +233,13 @@ run "$opl" bench fno --case fno1d --s 64 --modes 8 --width 8 --batch 4 --iters 1
 [ $rc -eq 2 ] && has "estimate or measure" err.txt; ok $? "bench fno with an unknown --fft-planner: exit 2"
 run "$opl" bench fno --case fno2d_time --s 16 --modes 4 --width 4 --batch 2 --rollout 2 --iters 1 --warmup 0 --threads 1 --mode infer
 [ $rc -eq 0 ] && has '"rollout": 2' out.txt; ok $? "bench fno fno2d_time infer"
+# inference over a team of 2 threads (the batch of 3 in slices of 1 and 2): runs, finite
+run "$opl" bench fno --case fno2d_time --s 16 --modes 4 --width 4 --batch 3 --rollout 2 --iters 1 --warmup 1 --threads 2 --mode infer
+[ $rc -eq 0 ] && has '"threads": 2, "mode": "infer"' out.txt && has '"finite": true' out.txt
+ok $? "bench fno fno2d_time infer on 2 threads (slices of 1 and 2 samples): finite"
+run "$opl" bench fno --case fno1d --s 64 --modes 8 --width 8 --batch 4 --iters 1 --warmup 1 --threads 2 --mode infer
+[ $rc -eq 0 ] && has '"threads": 2, "mode": "infer"' out.txt && has '"finite": true' out.txt
+ok $? "bench fno fno1d infer on 2 threads: finite"
 run "$opl" bench fno --case fno4d
 [ $rc -eq 2 ] && has "fno1d or fno2d_time" err.txt; ok $? "bench fno with an unknown case: exit 2"
 run "$opl" bench
