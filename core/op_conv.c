@@ -938,7 +938,6 @@ static int wino_prepare(opl_ctx *c, const conv_geom *g, int m, const opl_real *w
   return 1;
 }
 
-
 /* Split n groups of m consecutive values into m phases: ph[t P + q] = src[m q + t], q < n, t < m
  * (written out for m = 2 and 4 so that the compiler turns it into shuffles). */
 static void wino_deint(int m, const opl_real *restrict src, int64_t n, opl_real *restrict ph, int64_t P) {

@@ -285,7 +285,6 @@ opl_tensor *opl_group_norm(opl_ctx *c, opl_tensor *x, int groups, opl_tensor *ga
 /* Elements of a row handled at once by the fused kernels (z kept on the stack). */
 #define GNG_CHUNK 256
 
-
 /* Forward of y = gelu(GN(x)) (+ r): statistics of each group as norm_forward (group_stats),
  * then z = GN(x) a chunk at a time on the stack and y = gelu(z) (+ r, added to the chunk
  * just written): GN's output is never stored.

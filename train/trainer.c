@@ -596,7 +596,7 @@ int opl_trainer_test(opl_trainer *t, double *test_l2, opl_err *err) {
     if ((st = opl_task_infer_team(t->team, &t->model, &t->cfg.task, t->xn, t->yn, li->rank, xs, t->tx, t->tp,
                                   li->cout * P, t->tw, t->tw ? li->cin * P : 0, err)))
       break;
-    opl_rel_l2_per_sample(t->tp, t->ty, B, li->cout * li->nx * li->ny, t->rel, NULL);
+    opl_rel_l2_per_sample(t->tp, t->ty, B, li->cout * P, t->rel, NULL);
     for (int64_t j = 0; j < B; j++) sum += t->rel[j];
     int64_t nfe = 0;
     /* the batch's trajectories are integrated together: each took the solve's evaluations */

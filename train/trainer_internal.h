@@ -25,7 +25,7 @@ struct opl_trainer {
   opl_normalizer *xn, *yn;
   opl_pino *pino;             /* physics losses, NULL without */
   opl_ctx *ctx;
-  opl_team *team;         /* the test pass's: context 0 is ctx (opl_team_new_from) */
+  opl_team *team;             /* the test pass's: context 0 is ctx (opl_team_new_from) */
   int64_t epoch;              /* epochs done */
   double *rel;                /* [batch] per-sample scratch */
   int64_t *bsamp;             /* [batch] data set indices of the current batch (per-sample times) */
